@@ -1,0 +1,122 @@
+// wasphere ABI numbers: the one place they are defined.
+//
+// This file is compiled by both asc (into core.wasm) and tsc (into the host), so it must hold
+// nothing but `export const NAME = <integer literal>;` lines and comments. tests/host/abi.test
+// checks ABI.md against it, so a number changed here and not there fails the build.
+
+// ---- Version of the core (reported by core_version as major<<16 | minor<<8 | patch).
+export const CORE_VERSION_MAJOR = 0;
+export const CORE_VERSION_MINOR = 1;
+export const CORE_VERSION_PATCH = 0;
+
+// ---- Errors: every call returns >= 0 on success or one of these, negated.
+// The file-system numbers are littlefs's own (they are POSIX errno values).
+export const EPERM = 1;
+export const ENOENT = 2;
+export const EIO = 5;
+export const EBADF = 9;
+export const EAGAIN = 11;
+export const ENOMEM = 12;
+export const EACCES = 13;
+export const EFAULT = 14;
+export const EBUSY = 16;
+export const EEXIST = 17;
+export const ENODEV = 19;
+export const ENOTDIR = 20;
+export const EISDIR = 21;
+export const EINVAL = 22;
+export const EFBIG = 27;
+export const ENOSPC = 28;
+export const ERANGE = 34;
+export const ENAMETOOLONG = 36;
+export const ENOSYS = 38;
+export const ENOTEMPTY = 39;
+export const ENODATA = 61;
+export const ETIMEDOUT = 110;
+export const ECORRUPT = 84;
+
+// ---- App syscalls (module "applibs"). The host trampoline for import NAME calls
+// core.syscall(task, SYS_NAME, a0, a1, a2, a3). Numbers are stable; never reuse one.
+export const SYS_EXIT = 0;
+export const SYS_YIELD = 1;
+export const SYS_SLEEP_MS = 2;
+export const SYS_CLOCK_MS = 3;
+export const SYS_LOG = 4;
+export const SYS_GPIO_OPEN_OUTPUT = 5;
+export const SYS_GPIO_OPEN_INPUT = 6;
+export const SYS_GPIO_SET = 7;
+export const SYS_GPIO_GET = 8;
+export const SYS_CLOSE = 9;
+export const SYS_TIMER_CREATE = 10;
+export const SYS_WAIT = 11;
+export const SYS_MEM_QUOTA_BYTES = 12;
+export const SYS_MEM_IN_USE_BYTES = 13;
+export const SYS_MEM_PEAK_BYTES = 14;
+export const SYS_ARGS_GET = 15;
+export const SYS_COUNT = 16;
+
+// ---- Scheduler: why an app stopped running (host -> core, sched_report).
+export const STOP_YIELDED = 0;
+export const STOP_BLOCKED = 1;
+export const STOP_OUT_OF_FUEL = 2;
+export const STOP_EXITED = 3;
+export const STOP_TRAPPED = 4;
+
+// A syscall that returns this asks the host to suspend the caller; the real result is
+// delivered by task_take_result when the core wakes the task. It is not an errno.
+export const SYSCALL_SUSPEND = -65536;
+
+// ---- Task states (task_state).
+export const TASK_FREE = 0;
+export const TASK_READY = 1;
+export const TASK_RUNNING = 2;
+export const TASK_BLOCKED = 3;
+export const TASK_EXITED = 4;
+export const TASK_BACKOFF = 5;
+export const TASK_FAILED = 6;
+
+// ---- GPIO.
+export const GPIO_DIR_INPUT = 0;
+export const GPIO_DIR_OUTPUT = 1;
+
+// ---- Audit / event ring: what kind of event an entry records.
+export const EV_DENIED = 1;
+export const EV_BAD_HANDLE = 2;
+export const EV_FAULT = 3;
+export const EV_APP_INSTALLED = 4;
+export const EV_APP_STARTED = 5;
+export const EV_APP_EXITED = 6;
+export const EV_APP_TRAPPED = 7;
+export const EV_APP_RESTART = 8;
+export const EV_APP_GAVE_UP = 9;
+export const EV_APP_STOPPED = 10;
+export const EV_INSTALL_REFUSED = 11;
+export const EV_CORE_NOMEM = 12;
+
+// Fields of an audit entry (audit_field).
+export const AUDIT_SEQ = 0;
+export const AUDIT_KIND = 1;
+export const AUDIT_TASK = 2;
+export const AUDIT_APP = 3;
+export const AUDIT_SYSCALL = 4;
+export const AUDIT_ARG = 5;
+export const AUDIT_RESULT = 6;
+
+// ---- Limits of the core (compile-time; the footprint report shows what they cost).
+export const MAX_APPS = 16;
+export const MAX_TASKS = 32;
+export const MAX_HANDLES = 256;
+export const MAX_GPIO_PINS = 128;
+export const AUDIT_ENTRIES = 128;
+export const IO_BUFFER_BYTES = 8192;
+export const MANIFEST_MAX_BYTES = 8192;
+export const APP_NAME_MAX_BYTES = 64;
+export const ENTRY_POINT_MAX_BYTES = 128;
+export const CMD_ARGS_MAX_BYTES = 512;
+
+// ---- App memory.
+export const WASM_PAGE_BYTES = 65536;
+export const DEFAULT_APP_QUOTA_BYTES = 262144;
+// The first bytes of every app's memory are the runtime's: the asyncify save area lives there.
+// Apps are linked with their data starting at APP_MEMORY_BASE (asc --memoryBase).
+export const APP_RUNTIME_AREA_BYTES = 8192;

@@ -1,0 +1,4 @@
+// core.wasm entry: re-exports every core export. The export list is ABI.md's "Core exports" table.
+import "./hal/abort";
+export * from "./exports";
+export * from "./fs/exports";

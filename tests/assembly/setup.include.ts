@@ -1,0 +1,5 @@
+// Every spec runs the core's heap in an arena of its own: the test runtime owns __heap_base.
+import { kmemUseArena } from "../../assembly/kmem";
+const SPEC_ARENA_BYTES: usize = 2 << 20;
+const specArena = memory.data(<i32>SPEC_ARENA_BYTES, 16);
+kmemUseArena(specArena, specArena + SPEC_ARENA_BYTES);
