@@ -120,3 +120,26 @@ export const DEFAULT_APP_QUOTA_BYTES = 262144;
 // The first bytes of every app's memory are the runtime's: the asyncify save area lives there.
 // Apps are linked with their data starting at APP_MEMORY_BASE (asc --memoryBase).
 export const APP_RUNTIME_AREA_BYTES = 8192;
+
+// ---- App table fields (app_field).
+export const APP_FIELD_QUOTA_BYTES = 0;
+export const APP_FIELD_STATE = 1;
+export const APP_FIELD_TASK = 2;
+export const APP_FIELD_CRASHES = 3;
+export const APP_FIELD_RESTARTS = 4;
+export const APP_FIELD_PRIORITY = 5;
+
+// ---- App strings (app_string).
+export const APP_STRING_NAME = 0;
+export const APP_STRING_COMPONENT_ID = 1;
+export const APP_STRING_ENTRY_POINT = 2;
+export const APP_STRING_CMD_ARGS = 3;
+
+// ---- Scheduling and restart policy.
+export const PRIORITY_LEVELS = 8;
+export const DEFAULT_PRIORITY = 4;
+export const SLICE_FUEL = 200000;
+export const RESTART_BACKOFF_BASE_MS = 100;
+export const RESTART_BACKOFF_MAX_MS = 10000;
+export const RESTART_MAX_CRASHES = 5;
+export const RESTART_WINDOW_MS = 60000;

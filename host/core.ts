@@ -1,0 +1,117 @@
+// Core: one instance of core.wasm and the host side of its `hal` imports.
+//
+// The host is mechanism: it supplies a clock, GPIO, log output, copies to and from app memory and
+// a flash block device, and the core decides everything else. `Core` wires a `Hal` (the parts a
+// given host provides) to the import object and gives typed access to the exports (ABI.md).
+// Must not: make a policy decision, or hand an app a view of core memory.
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Flash } from "./flash.js";
+
+export const CORE_WASM_PATH = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "build", "core.wasm");
+
+/** The host services the core imports. Anything left out answers -ENODEV (or nothing). */
+export interface Hal {
+  clockNowMs?(): number;
+  clockWallMs?(): number;
+  gpioConfigure?(pin: number, direction: number, initial: number): number;
+  gpioWrite?(pin: number, value: number): number;
+  gpioRead?(pin: number): number;
+  log?(task: number, text: string): void;
+  appCopyIn?(task: number, appPtr: number, len: number): Uint8Array | null;
+  appCopyOut?(task: number, appPtr: number, bytes: Uint8Array): boolean;
+  appMemoryBytes?(task: number): number;
+  flash?: Flash;
+}
+
+/** The core's exports, as ABI.md lists them. */
+export interface CoreExports {
+  memory: WebAssembly.Memory;
+  [name: string]: any;
+}
+
+export class CorePanic extends Error {}
+
+const ENODEV = -19;
+const EFAULT = -14;
+const utf8 = new TextDecoder();
+
+let cachedModule: WebAssembly.Module | null = null;
+export function coreModule(path = CORE_WASM_PATH): WebAssembly.Module {
+  if (path !== CORE_WASM_PATH) return new WebAssembly.Module(readFileSync(path));
+  if (!cachedModule) cachedModule = new WebAssembly.Module(readFileSync(path));
+  return cachedModule;
+}
+
+export class Core {
+  readonly exports: CoreExports;
+  readonly hal: Hal;
+
+  constructor(hal: Hal, module: WebAssembly.Module = coreModule()) {
+    this.hal = hal;
+    const mem = () => new Uint8Array(this.exports.memory.buffer);
+    const startMs = performance.now();
+    const flashView = (ptr: number, len: number) => mem().subarray(ptr, ptr + len);
+    const imports = {
+      hal: {
+        clock_now_ms: () => (hal.clockNowMs ? hal.clockNowMs() : performance.now() - startMs),
+        clock_wall_ms: () => (hal.clockWallMs ? hal.clockWallMs() : Date.now()),
+        gpio_configure: (pin: number, dir: number, initial: number) => (hal.gpioConfigure ? hal.gpioConfigure(pin, dir, initial) : ENODEV),
+        gpio_write: (pin: number, value: number) => (hal.gpioWrite ? hal.gpioWrite(pin, value) : ENODEV),
+        gpio_read: (pin: number) => (hal.gpioRead ? hal.gpioRead(pin) : ENODEV),
+        log_write: (task: number, ptr: number, len: number) => hal.log?.(task, utf8.decode(mem().slice(ptr, ptr + len))),
+        app_copy_in: (task: number, appPtr: number, len: number, corePtr: number) => {
+          const bytes = hal.appCopyIn ? hal.appCopyIn(task, appPtr >>> 0, len >>> 0) : null;
+          if (!bytes) return EFAULT;
+          mem().set(bytes, corePtr);
+          return 0;
+        },
+        app_copy_out: (task: number, corePtr: number, appPtr: number, len: number) => {
+          if (!hal.appCopyOut) return EFAULT;
+          return hal.appCopyOut(task, appPtr >>> 0, mem().slice(corePtr, corePtr + (len >>> 0))) ? 0 : EFAULT;
+        },
+        app_memory_bytes: (task: number) => (hal.appMemoryBytes ? hal.appMemoryBytes(task) : 0),
+        flash_read: (block: number, off: number, ptr: number, len: number) => (hal.flash ? hal.flash.read(block >>> 0, off >>> 0, flashView(ptr, len >>> 0)) : ENODEV),
+        flash_prog: (block: number, off: number, ptr: number, len: number) => (hal.flash ? hal.flash.prog(block >>> 0, off >>> 0, flashView(ptr, len >>> 0)) : ENODEV),
+        flash_erase: (block: number) => (hal.flash ? hal.flash.erase(block >>> 0) : ENODEV),
+        flash_sync: () => 0,
+        panic: (msgPtr: number, filePtr: number, line: number, column: number) => {
+          throw new CorePanic(`core panic: ${this.readAsString(msgPtr)} at ${this.readAsString(filePtr)}:${line}:${column}`);
+        },
+      },
+    };
+    this.exports = new WebAssembly.Instance(module, imports).exports as unknown as CoreExports;
+  }
+
+  /** Bytes of core memory (a copy). */
+  read(ptr: number, len: number): Uint8Array {
+    return new Uint8Array(this.exports.memory.buffer).slice(ptr, ptr + len);
+  }
+
+  /** Writes bytes into the I/O buffer at `offset`; returns their length. */
+  writeIo(bytes: Uint8Array, offset = 0): number {
+    const size = this.exports.core_io_buffer_bytes();
+    if (offset + bytes.length > size) throw new RangeError(`${bytes.length} bytes do not fit the core's ${size}-byte I/O buffer`);
+    new Uint8Array(this.exports.memory.buffer).set(bytes, this.exports.core_io_buffer() + offset);
+    return bytes.length;
+  }
+
+  readIo(len: number, offset = 0): Uint8Array {
+    return this.read(this.exports.core_io_buffer() + offset, len);
+  }
+
+  /** The text of the core's last error, or "" when it set none. */
+  lastError(): string {
+    const len = this.exports.core_error_message_bytes();
+    return len > 0 ? utf8.decode(this.read(this.exports.core_error_message(), len)) : "";
+  }
+
+  /** An AssemblyScript string (UTF-16, length in the header) at `ptr`, for panic messages. */
+  private readAsString(ptr: number): string {
+    if (!ptr) return "";
+    const view = new DataView(this.exports.memory.buffer);
+    const bytes = view.getUint32(ptr - 4, true);
+    return String.fromCharCode(...new Uint16Array(this.exports.memory.buffer.slice(ptr, ptr + bytes)));
+  }
+}
