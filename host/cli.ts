@@ -1,0 +1,25 @@
+// The `wasphere` command line: one verb per job, each in the module that owns the job.
+import { Command, CommanderError } from "commander";
+import { registerFsCommands } from "./fs/cli.js";
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name("wasphere")
+    .description("A secure embedded runtime for IoT apps, built as WebAssembly.")
+    .showHelpAfterError("(run `wasphere --help` for the verbs)")
+    .exitOverride();
+  registerFsCommands(program);
+  return program;
+}
+
+const isMain = process.argv[1] && /(?:cli\.js|wasphere(?:\.js)?)$/.test(process.argv[1]);
+if (isMain) {
+  try {
+    await buildProgram().parseAsync(process.argv);
+  } catch (err) {
+    if (err instanceof CommanderError) process.exit(err.exitCode);
+    process.stderr.write(`wasphere: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
+}
