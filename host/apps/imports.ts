@@ -1,0 +1,30 @@
+// The app ABI as the host sees it: every `applibs` import an app may have, its syscall number,
+// its Wasm signature and whether it can block (and so must be listed for asyncify).
+import * as abi from "../../assembly/abi.js";
+
+export interface AppImport {
+  name: string;
+  nr: number;
+  params: number;
+  results: number;
+  blocking: boolean;
+}
+
+export const APP_IMPORTS: readonly AppImport[] = [
+  { name: "exit", nr: abi.SYS_EXIT, params: 1, results: 0, blocking: false },
+  { name: "yield", nr: abi.SYS_YIELD, params: 0, results: 1, blocking: true },
+  { name: "sleep_ms", nr: abi.SYS_SLEEP_MS, params: 1, results: 1, blocking: true },
+  { name: "clock_ms", nr: abi.SYS_CLOCK_MS, params: 0, results: 1, blocking: false },
+  { name: "log", nr: abi.SYS_LOG, params: 2, results: 1, blocking: false },
+  { name: "gpio_open_output", nr: abi.SYS_GPIO_OPEN_OUTPUT, params: 2, results: 1, blocking: false },
+  { name: "gpio_open_input", nr: abi.SYS_GPIO_OPEN_INPUT, params: 1, results: 1, blocking: false },
+  { name: "gpio_set", nr: abi.SYS_GPIO_SET, params: 2, results: 1, blocking: false },
+  { name: "gpio_get", nr: abi.SYS_GPIO_GET, params: 1, results: 1, blocking: false },
+  { name: "close", nr: abi.SYS_CLOSE, params: 1, results: 1, blocking: false },
+  { name: "timer_create", nr: abi.SYS_TIMER_CREATE, params: 1, results: 1, blocking: false },
+  { name: "wait", nr: abi.SYS_WAIT, params: 2, results: 1, blocking: true },
+  { name: "mem_quota_bytes", nr: abi.SYS_MEM_QUOTA_BYTES, params: 0, results: 1, blocking: false },
+  { name: "mem_in_use_bytes", nr: abi.SYS_MEM_IN_USE_BYTES, params: 0, results: 1, blocking: false },
+  { name: "mem_peak_bytes", nr: abi.SYS_MEM_PEAK_BYTES, params: 0, results: 1, blocking: false },
+  { name: "args_get", nr: abi.SYS_ARGS_GET, params: 2, results: 1, blocking: false },
+];

@@ -1,0 +1,374 @@
+// Device: one wasphere device: a core, its peripherals, and the apps it runs.
+//
+// The device is the host's half of the design: it owns the mechanisms (the GPIO model, clock,
+// flash, the app instances and their memories) and asks the core for every decision: whether a
+// manifest is acceptable, whether an app fits in RAM, who runs next and for how much fuel, whether a
+// syscall is allowed. Each app is its own WebAssembly instance; the device copies bytes between an
+// app's memory and the core's and never gives an app a view of core memory.
+// Invariants: one slice runs at a time; an app's trap ends that app's instance only; the core is
+// told why every slice ended.
+import * as abi from "../assembly/abi.js";
+import { Core, CorePanic, type Hal } from "./core.js";
+import { EventRing } from "./events.js";
+import { Flash, type FlashGeometry } from "./flash.js";
+import { GpioBank } from "./peripherals/gpio.js";
+import { type Clock, RealClock } from "./peripherals/clock.js";
+import { type AppPackage } from "./apps/package.js";
+import { instrumentApp, InstrumentError } from "./apps/instrument.js";
+import { AppRunner, type SliceResult } from "./apps/runner.js";
+import { APP_IMPORTS } from "./apps/imports.js";
+
+export interface DeviceConfig {
+  gpioPinCount?: number;
+  /** The most RAM one app may ask for. */
+  appQuotaCeilingBytes?: number;
+  /** What an app gets when its manifest does not say. */
+  defaultAppQuotaBytes?: number;
+  clock?: Clock;
+  flash?: FlashGeometry;
+  eventCapacity?: number;
+}
+
+export const DEFAULT_DEVICE: Required<Omit<DeviceConfig, "clock" | "flash" | "eventCapacity">> = {
+  gpioPinCount: 96,
+  appQuotaCeilingBytes: 1024 * 1024,
+  defaultAppQuotaBytes: abi.DEFAULT_APP_QUOTA_BYTES,
+};
+
+export class InstallError extends Error {
+  constructor(readonly origin: string, readonly code: number, message: string) { super(`${origin}: ${message}`); }
+}
+
+/** The 4 MiB, as the core accounts for it. */
+export interface MemoryMap {
+  totalBytes: number;
+  staticBytes: number;
+  tableBytes: number;
+  heapInUseBytes: number;
+  heapPeakBytes: number;
+  heapSpanBytes: number;
+  appReservedBytes: number;
+  freeBytes: number;
+}
+
+export interface AuditEntry {
+  seq: number;
+  timeMs: number;
+  kind: number;
+  task: number;
+  app: number;
+  syscall: number;
+  arg: number;
+  result: number;
+}
+
+export interface InstalledApp {
+  slot: number;
+  name: string;
+  componentId: string;
+  module: WebAssembly.Module;
+  originalBytes: number;
+  instrumentedBytes: number;
+  quotaBytes: number;
+}
+
+interface LiveTask {
+  task: number;
+  app: InstalledApp;
+  runner: AppRunner;
+}
+
+const SYSCALL_NAMES = new Map<number, string>(APP_IMPORTS.map((i) => [i.nr, i.name]));
+export const errnoName = (code: number): string => {
+  const entry = Object.entries(abi).find(([k, v]) => v === -code && /^E[A-Z]+$/.test(k));
+  return entry ? entry[0] : String(code);
+};
+
+export class Device {
+  readonly core: Core;
+  readonly gpio: GpioBank;
+  readonly clock: Clock;
+  readonly flash: Flash | null;
+  readonly events: EventRing;
+  readonly config: Required<Omit<DeviceConfig, "clock" | "flash" | "eventCapacity">>;
+  private readonly apps = new Map<number, InstalledApp>();
+  private readonly live = new Map<number, LiveTask>();
+  private running: LiveTask | null = null;
+  private auditSeen = 0;
+  /** Slices run since boot, by why they ended. */
+  readonly sliceCounts = { yielded: 0, blocked: 0, out_of_fuel: 0, exited: 0, trapped: 0 };
+
+  constructor(config: DeviceConfig = {}) {
+    this.config = { ...DEFAULT_DEVICE, ...stripUndefined(config) } as Device["config"];
+    this.clock = config.clock ?? new RealClock();
+    this.gpio = new GpioBank(this.config.gpioPinCount);
+    this.flash = config.flash ? new Flash(config.flash) : null;
+    this.events = new EventRing(config.eventCapacity ?? 4096);
+    this.gpio.observe((pin, level, source) => this.events.push(this.clock.nowMs(), { kind: "gpio", pin, level, source }));
+    this.gpio.onInputChange = (pin, level) => this.core.exports.gpio_notify(pin, level);
+    const hal: Hal = {
+      clockNowMs: () => this.clock.nowMs(),
+      gpioConfigure: (pin, dir, initial) => this.gpio.configure(pin, dir, initial),
+      gpioWrite: (pin, value) => this.gpio.write(pin, value),
+      gpioRead: (pin) => this.gpio.read(pin),
+      log: (task, text) => this.events.push(this.clock.nowMs(), { kind: "log", app: this.appNameOfTask(task), text }),
+      appCopyIn: (task, ptr, len) => {
+        const mem = this.memoryOfTask(task);
+        if (!mem || ptr + len > mem.byteLength) return null;
+        return new Uint8Array(mem.buffer, ptr, len).slice();
+      },
+      appCopyOut: (task, ptr, bytes) => {
+        const mem = this.memoryOfTask(task);
+        if (!mem || ptr + bytes.length > mem.byteLength) return false;
+        new Uint8Array(mem.buffer).set(bytes, ptr);
+        return true;
+      },
+      appMemoryBytes: (task) => this.memoryOfTask(task)?.byteLength ?? 0,
+      flash: this.flash ?? undefined,
+    };
+    this.core = new Core(hal);
+    const rc = this.core.exports.core_boot(this.config.gpioPinCount, this.config.appQuotaCeilingBytes, this.config.defaultAppQuotaBytes);
+    if (rc < 0) throw new Error(`core_boot failed: ${errnoName(rc)} ${this.core.lastError()}`);
+  }
+
+  get coreVersion(): string {
+    const v = this.core.exports.core_version();
+    return `${v >> 16}.${(v >> 8) & 0xff}.${v & 0xff}`;
+  }
+
+  memoryMap(): MemoryMap {
+    const e = this.core.exports;
+    return {
+      totalBytes: e.memory.buffer.byteLength,
+      staticBytes: e.mem_static_bytes(),
+      tableBytes: e.mem_table_bytes(),
+      heapInUseBytes: e.mem_heap_in_use_bytes(),
+      heapPeakBytes: e.mem_heap_peak_bytes(),
+      heapSpanBytes: e.mem_heap_span_bytes(),
+      appReservedBytes: e.mem_app_reserved_bytes(),
+      freeBytes: e.mem_free_bytes(),
+    };
+  }
+
+  /**
+   * Installs an app: the core validates the manifest and the device's hardware claims, then the
+   * host checks and instruments the module. Throws InstallError with the core's message.
+   */
+  async install(pkg: AppPackage): Promise<InstalledApp> {
+    const e = this.core.exports;
+    if (pkg.manifestBytes.length > abi.MANIFEST_MAX_BYTES) {
+      throw new InstallError(pkg.origin, -abi.EINVAL, `app_manifest.json is ${pkg.manifestBytes.length} bytes; the limit is ${abi.MANIFEST_MAX_BYTES}`);
+    }
+    this.core.writeIo(pkg.manifestBytes);
+    const slot = e.app_install(pkg.manifestBytes.length);
+    this.drainAudit();
+    if (slot < 0) throw new InstallError(pkg.origin, slot, `app_manifest.json refused (${errnoName(slot)}): ${this.core.lastError() || "no detail"}`);
+    try {
+      const entryPoint = this.appString(slot, abi.APP_STRING_ENTRY_POINT);
+      const quotaBytes = e.app_field(slot, abi.APP_FIELD_QUOTA_BYTES);
+      const wasm = await pkg.loadEntryPoint(entryPoint);
+      const out = instrumentApp(wasm, {
+        blockingImports: APP_IMPORTS.filter((i) => i.blocking).map((i) => `applibs.${i.name}`),
+        quotaBytes,
+        runtimeAreaBytes: abi.APP_RUNTIME_AREA_BYTES,
+      });
+      const app: InstalledApp = {
+        slot,
+        name: this.appString(slot, abi.APP_STRING_NAME),
+        componentId: this.appString(slot, abi.APP_STRING_COMPONENT_ID),
+        module: await WebAssembly.compile(out.bytes),
+        originalBytes: out.originalBytes,
+        instrumentedBytes: out.instrumentedBytes,
+        quotaBytes,
+      };
+      this.apps.set(slot, app);
+      this.events.push(this.clock.nowMs(), { kind: "app", app: app.name, what: "installed" });
+      return app;
+    } catch (err) {
+      e.app_uninstall(slot);
+      const message = err instanceof InstrumentError || err instanceof Error ? err.message : String(err);
+      throw new InstallError(pkg.origin, -abi.EINVAL, message);
+    }
+  }
+
+  /** Starts an installed app: the core reserves its quota from the RAM pool and spawns its task. */
+  start(app: InstalledApp): number {
+    const task = this.core.exports.app_start(app.slot);
+    this.drainAudit();
+    if (task < 0) throw new InstallError(app.name, task, `cannot start (${errnoName(task)}): ${this.core.lastError() || "no detail"}`);
+    this.events.push(this.clock.nowMs(), { kind: "app", app: app.name, what: "started" });
+    return task;
+  }
+
+  stop(app: InstalledApp): void {
+    const task = this.core.exports.app_field(app.slot, abi.APP_FIELD_TASK);
+    const rc = this.core.exports.app_stop(app.slot);
+    if (rc < 0) throw new Error(`${app.name}: cannot stop (${errnoName(rc)}): ${this.core.lastError()}`);
+    if (task >= 0) this.live.delete(task);
+    this.events.push(this.clock.nowMs(), { kind: "app", app: app.name, what: "stopped" });
+  }
+
+  installedApps(): InstalledApp[] { return [...this.apps.values()]; }
+
+  /**
+   * Runs one scheduling decision: asks the core who runs, runs that app for its slice of fuel,
+   * and reports why it stopped. Returns false when no task is ready now.
+   */
+  step(): boolean {
+    const e = this.core.exports;
+    const task = e.sched_next(this.clock.nowMs());
+    if (task < 0) { this.drainAudit(); return false; }
+    const fuel = e.sched_slice_fuel();
+    let liveTask = this.live.get(task);
+    if (!liveTask || e.task_needs_instance(task)) liveTask = this.instantiate(task);
+    this.running = liveTask;
+    let result: SliceResult;
+    try {
+      result = liveTask.runner.runSlice(fuel);
+    } finally {
+      this.running = null;
+    }
+    const reason = {
+      yielded: abi.STOP_YIELDED, blocked: abi.STOP_BLOCKED, out_of_fuel: abi.STOP_OUT_OF_FUEL,
+      exited: abi.STOP_EXITED, trapped: abi.STOP_TRAPPED,
+    }[result.reason];
+    this.sliceCounts[result.reason]++;
+    if (result.reason === "exited" || result.reason === "trapped") this.live.delete(task);
+    if (result.reason === "trapped") {
+      this.events.push(this.clock.nowMs(), { kind: "app", app: liveTask.app.name, what: "trapped", detail: result.error?.message });
+    }
+    if (result.reason === "exited") {
+      this.events.push(this.clock.nowMs(), { kind: "app", app: liveTask.app.name, what: "exited", detail: `code ${result.value ?? 0}` });
+    }
+    e.sched_report(task, reason, result.value ?? 0, Math.max(0, Math.min(result.fuelUsed, 0x7fffffff)));
+    this.drainAudit();
+    return true;
+  }
+
+  /**
+   * Runs the scheduler until `untilMs` of device time, `maxSlices` slices, or the signal aborts.
+   * When nothing is ready it waits (really or virtually) for the core's next deadline.
+   */
+  async run(opts: { untilMs?: number; maxSlices?: number; signal?: AbortSignal } = {}): Promise<void> {
+    const untilMs = opts.untilMs ?? Infinity;
+    let slices = 0;
+    let sinceYieldToHost = 0;
+    while (!opts.signal?.aborted && this.clock.nowMs() < untilMs && slices < (opts.maxSlices ?? Infinity)) {
+      if (this.step()) {
+        slices++;
+        // Let timers and input events of the host (a button, Ctrl-C) in now and then.
+        if (!this.clock.virtual && ++sinceYieldToHost >= 64) { sinceYieldToHost = 0; await new Promise((r) => setImmediate(r)); }
+        continue;
+      }
+      const deadline = this.core.exports.sched_next_deadline_ms();
+      if (deadline < 0 && this.clock.virtual) break; // nothing will ever be ready: idle for good
+      const target = Math.min(deadline < 0 ? Infinity : deadline, untilMs);
+      if (this.clock.virtual) await this.clock.waitUntil(target);
+      else await waitAbortable(this.clock, Math.min(target, this.clock.nowMs() + 50), opts.signal);
+    }
+  }
+
+  /** The core's audit ring, oldest retained entry first. */
+  audit(fromSeq = 0): AuditEntry[] {
+    const e = this.core.exports;
+    const total = e.audit_total();
+    const out: AuditEntry[] = [];
+    for (let seq = Math.max(fromSeq, total - abi.AUDIT_ENTRIES); seq < total; seq++) {
+      const kind = e.audit_field(seq, abi.AUDIT_KIND);
+      if (kind < 0) continue;
+      out.push({
+        seq, timeMs: e.audit_time_ms(seq), kind,
+        task: e.audit_field(seq, abi.AUDIT_TASK), app: e.audit_field(seq, abi.AUDIT_APP),
+        syscall: e.audit_field(seq, abi.AUDIT_SYSCALL), arg: e.audit_field(seq, abi.AUDIT_ARG),
+        result: e.audit_field(seq, abi.AUDIT_RESULT),
+      });
+    }
+    return out;
+  }
+
+  /** Turns an audit entry into a sentence a person can act on. */
+  describeAudit(a: AuditEntry): string {
+    const app = this.apps.get(a.app)?.name ?? `app ${a.app}`;
+    const call = SYSCALL_NAMES.get(a.syscall) ?? `syscall ${a.syscall}`;
+    switch (a.kind) {
+      case abi.EV_DENIED: return `${app}: ${call}(${a.arg}) denied with ${errnoName(a.result)}: not granted by its manifest`;
+      case abi.EV_BAD_HANDLE: return `${app}: ${call} on handle ${a.arg} refused with EBADF (forged, closed or not its own)`;
+      case abi.EV_FAULT: return `${app}: ${call} passed a pointer outside its memory (EFAULT)`;
+      case abi.EV_APP_INSTALLED: return `${app}: installed`;
+      case abi.EV_INSTALL_REFUSED: return `install refused: ${errnoName(a.result)}`;
+      case abi.EV_APP_STARTED: return `${app}: started`;
+      case abi.EV_APP_EXITED: return `${app}: exited with code ${a.arg}`;
+      case abi.EV_APP_TRAPPED: return `${app}: trapped`;
+      case abi.EV_APP_RESTART: return `${app}: restarting in ${a.arg} ms`;
+      case abi.EV_APP_GAVE_UP: return `${app}: crashed ${a.arg} times; giving up`;
+      case abi.EV_APP_STOPPED: return `${app}: stopped`;
+      case abi.EV_CORE_NOMEM: return `core out of memory (${a.arg} bytes)`;
+      default: return `${app}: event ${a.kind}`;
+    }
+  }
+
+  private drainAudit(): void {
+    const total = this.core.exports.audit_total();
+    if (total === this.auditSeen) return;
+    for (const a of this.audit(this.auditSeen)) {
+      const app = this.apps.get(a.app)?.name ?? "";
+      this.events.push(a.timeMs, { kind: "audit", app, text: this.describeAudit(a) });
+    }
+    this.auditSeen = total;
+  }
+
+  private instantiate(task: number): LiveTask {
+    const slot = this.core.exports.task_app(task);
+    const app = this.apps.get(slot);
+    if (!app) throw new CorePanic(`core scheduled task ${task} of app slot ${slot}, which the host never installed`);
+    const runner = new AppRunner(app.module, this.trampolines(task));
+    const liveTask = { task, app, runner };
+    this.live.set(task, liveTask);
+    return liveTask;
+  }
+
+  /** The `applibs` imports of one task: each calls the core's syscall with the caller's task id. */
+  private trampolines(task: number): Record<string, (...args: number[]) => number> {
+    const e = this.core.exports;
+    const imports: Record<string, (...args: number[]) => number> = {};
+    for (const imp of APP_IMPORTS) {
+      imports[imp.name] = (a0 = 0, a1 = 0, a2 = 0, a3 = 0) => {
+        const runner = this.live.get(task)?.runner;
+        if (!runner) return -abi.EPERM;
+        if (runner.isRewinding()) return runner.finishRewind(e.task_take_result(task));
+        const rc = e.syscall(task, imp.nr, a0 | 0, a1 | 0, a2 | 0, a3 | 0);
+        if (imp.nr === abi.SYS_EXIT) runner.exit(a0 | 0);
+        if (imp.nr === abi.SYS_YIELD && rc >= 0) return runner.suspend("yielded");
+        if (rc === abi.SYSCALL_SUSPEND) return runner.suspend("blocked");
+        return rc;
+      };
+    }
+    return imports;
+  }
+
+  private memoryOfTask(task: number): WebAssembly.Memory | null {
+    return this.live.get(task)?.runner.memory ?? null;
+  }
+
+  private appNameOfTask(task: number): string {
+    return this.live.get(task)?.app.name ?? `task ${task}`;
+  }
+
+  private appString(slot: number, which: number): string {
+    const len = this.core.exports.app_string(slot, which);
+    return len > 0 ? new TextDecoder().decode(this.core.readIo(len)) : "";
+  }
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function waitAbortable(clock: Clock, deadlineMs: number, signal?: AbortSignal): Promise<void> {
+  if (!signal) return clock.waitUntil(deadlineMs);
+  return new Promise((resolve) => {
+    const done = () => { signal.removeEventListener("abort", done); resolve(); };
+    signal.addEventListener("abort", done);
+    clock.waitUntil(deadlineMs).then(done);
+  });
+}
