@@ -114,16 +114,16 @@ export class Device {
       log: (task, text) => this.events.push(this.clock.nowMs(), { kind: "log", app: this.appNameOfTask(task), text }),
       appCopyIn: (task, ptr, len) => {
         const mem = this.memoryOfTask(task);
-        if (!mem || ptr + len > mem.byteLength) return null;
+        if (!mem || ptr + len > mem.buffer.byteLength) return null;
         return new Uint8Array(mem.buffer, ptr, len).slice();
       },
       appCopyOut: (task, ptr, bytes) => {
         const mem = this.memoryOfTask(task);
-        if (!mem || ptr + bytes.length > mem.byteLength) return false;
+        if (!mem || ptr + bytes.length > mem.buffer.byteLength) return false;
         new Uint8Array(mem.buffer).set(bytes, ptr);
         return true;
       },
-      appMemoryBytes: (task) => this.memoryOfTask(task)?.byteLength ?? 0,
+      appMemoryBytes: (task) => this.memoryOfTask(task)?.buffer.byteLength ?? 0,
       flash: this.flash ?? undefined,
     };
     this.core = new Core(hal);
@@ -184,7 +184,7 @@ export class Device {
       this.apps.set(slot, app);
       this.events.push(this.clock.nowMs(), { kind: "app", app: app.name, what: "installed" });
       return app;
-    } catch (err) {
+    } catch (err: unknown) {
       e.app_uninstall(slot);
       const message = err instanceof InstrumentError || err instanceof Error ? err.message : String(err);
       throw new InstallError(pkg.origin, -abi.EINVAL, message);
@@ -228,10 +228,11 @@ export class Device {
     } finally {
       this.running = null;
     }
-    const reason = {
+    const reasons: Record<SliceResult["reason"], number> = {
       yielded: abi.STOP_YIELDED, blocked: abi.STOP_BLOCKED, out_of_fuel: abi.STOP_OUT_OF_FUEL,
       exited: abi.STOP_EXITED, trapped: abi.STOP_TRAPPED,
-    }[result.reason];
+    };
+    const reason = reasons[result.reason];
     this.sliceCounts[result.reason]++;
     if (result.reason === "exited" || result.reason === "trapped") this.live.delete(task);
     if (result.reason === "trapped") {
