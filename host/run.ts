@@ -1,0 +1,104 @@
+// `wasphere run`: boots a device with the given apps and prints what happens, as it happens.
+import { Command, InvalidArgumentError } from "commander";
+import { Device, InstallError, type InstalledApp, type MemoryMap } from "./device.js";
+import { appFromDirectory, AppPackageError } from "./apps/package.js";
+import type { RecordedEvent } from "./events.js";
+
+export interface RunOptions {
+  seconds?: number;
+  press?: { pin: number; periodMs: number }[];
+  quiet?: boolean;
+}
+
+const kib = (bytes: number) => `${(bytes / 1024).toFixed(1).padStart(7)} KiB`;
+
+export function formatMemoryMap(map: MemoryMap, apps: { name: string; quotaBytes: number }[] = []): string {
+  const lines = [
+    `memory map (${map.totalBytes / 1024} KiB, fixed):`,
+    `  core static data   ${kib(map.staticBytes)}  (of which kernel tables ${kib(map.tableBytes).trim()})`,
+    `  core heap in use   ${kib(map.heapInUseBytes)}  (peak ${kib(map.heapPeakBytes).trim()})`,
+    ...apps.map((a) => `  app ${a.name.padEnd(14).slice(0, 14)} ${kib(a.quotaBytes)}  reserved`),
+    `  apps reserved      ${kib(map.appReservedBytes)}`,
+    `  free               ${kib(map.freeBytes)}`,
+  ];
+  return lines.join("\n");
+}
+
+export function formatEvent(e: RecordedEvent): string {
+  const t = `[${(e.timeMs / 1000).toFixed(3).padStart(8)}]`;
+  switch (e.kind) {
+    case "gpio": return `${t} GPIO ${e.pin} -> ${e.level ? "high" : "low"}${e.source === "external" ? " (input)" : ""}`;
+    case "log": return `${t} ${e.app}: ${e.text}`;
+    case "app": return `${t} ${e.app}: ${e.what}${e.detail ? ` (${e.detail})` : ""}`;
+    case "audit": return `${t} audit: ${e.text}`;
+  }
+}
+
+/** Boots a device, installs and starts `appDirs`, and runs until `seconds` pass or Ctrl-C. */
+export async function runDevice(appDirs: string[], opts: RunOptions, out: (line: string) => void): Promise<Device> {
+  const device = new Device();
+  out(`wasphere core ${device.coreVersion} booted`);
+  out(formatMemoryMap(device.memoryMap()));
+  const apps: InstalledApp[] = [];
+  for (const dir of appDirs) {
+    const app = await device.install(appFromDirectory(dir));
+    out(`installed ${app.name} (${app.componentId}): quota ${app.quotaBytes / 1024} KiB, module ${app.originalBytes} B -> ${app.instrumentedBytes} B instrumented`);
+    apps.push(app);
+  }
+  for (const app of apps) device.start(app);
+  out(formatMemoryMap(device.memoryMap(), apps));
+  const stopListening = device.events.listen((e) => {
+    if (e.kind === "app" && (e.what === "installed" || e.what === "started")) return;
+    if (e.kind === "gpio" && e.source === "core" && !opts.quiet) out(formatEvent(e));
+    else if (e.kind !== "gpio" || !opts.quiet) out(formatEvent(e));
+  });
+  const controller = new AbortController();
+  const onSigint = () => controller.abort();
+  process.once("SIGINT", onSigint);
+  const timers = (opts.press ?? []).map(({ pin, periodMs }) =>
+    setInterval(() => device.gpio.drive(pin, device.gpio.level(pin) ? 0 : 1), periodMs / 2));
+  try {
+    await device.run({ untilMs: opts.seconds !== undefined ? device.clock.nowMs() + opts.seconds * 1000 : undefined, signal: controller.signal });
+  } finally {
+    for (const t of timers) clearInterval(t);
+    process.removeListener("SIGINT", onSigint);
+    stopListening();
+  }
+  out(`stopped after ${(device.clock.nowMs() / 1000).toFixed(1)} s; slices: ${JSON.stringify(device.sliceCounts)}`);
+  out(formatMemoryMap(device.memoryMap(), apps));
+  return device;
+}
+
+const positiveNumber = (v: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError("expected a positive number of seconds");
+  return n;
+};
+
+const pressSpec = (v: string, prev: { pin: number; periodMs: number }[] = []) => {
+  const m = /^(\d+):(\d+)$/.exec(v);
+  if (!m) throw new InvalidArgumentError("expected PIN:PERIOD_MS, e.g. 12:1500");
+  return [...prev, { pin: Number(m[1]), periodMs: Number(m[2]) }];
+};
+
+export function registerRunCommand(program: Command): void {
+  program
+    .command("run")
+    .description("boot a device with the given apps (each APP_DIR holds app_manifest.json and the app's .wasm or main.ts)")
+    .argument("<APP_DIR...>", "app directories to install and start, in order")
+    .option("--seconds <N>", "stop after N seconds (default: run until Ctrl-C)", positiveNumber)
+    .option("--press <PIN:PERIOD_MS>", "simulate a button on an input pin, pressed and released every PERIOD_MS (repeatable)", pressSpec)
+    .option("--quiet", "do not print GPIO changes")
+    .action(async (appDirs: string[], opts: RunOptions) => {
+      try {
+        await runDevice(appDirs, opts, (line) => process.stdout.write(line + "\n"));
+      } catch (err) {
+        if (err instanceof InstallError || err instanceof AppPackageError) {
+          process.stderr.write(`wasphere run: ${err.message}\n`);
+          process.exitCode = 1;
+          return;
+        }
+        throw err;
+      }
+    });
+}
