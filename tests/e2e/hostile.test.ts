@@ -1,0 +1,164 @@
+// Hostile apps: each one tries to hurt the device, and each test asserts exactly what the app got
+// back and that the device and a well-behaved witness app carried on.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as abi from "../../assembly/abi.js";
+import { InstallError } from "../../host/device.js";
+import { appFromBytes } from "../../host/apps/package.js";
+import { app, blinker, device, exitCodes, IMPORT, installAndStart, manifest, toggles, wat } from "./support.js";
+
+const WITNESS_PIN = 20;
+const RUN_MS = 2000;
+
+async function withWitness(hostile: Uint8Array, fields: Record<string, unknown> = {}) {
+  const dev = device();
+  await installAndStart(dev, "witness", blinker(WITNESS_PIN, 100), { Capabilities: { Gpio: [WITNESS_PIN] } });
+  await installAndStart(dev, "hostile", hostile, fields);
+  await dev.run({ untilMs: RUN_MS });
+  // The witness toggled every 100 ms for the whole run: the hostile app stopped nobody.
+  assert.ok(toggles(dev, WITNESS_PIN) >= RUN_MS / 100 - 1, `witness kept running (${toggles(dev, WITNESS_PIN)} toggles)`);
+  return dev;
+}
+
+test("an out-of-bounds pointer gets -EFAULT, not a crash", async () => {
+  const dev = await withWitness(app(`${IMPORT.log} ${IMPORT.exit}`, `
+    (call $exit (i32.sub (i32.const 0) (call $log (i32.const 0x7fff0000) (i32.const 16))))
+    (i32.const 0)`));
+  assert.deepEqual(exitCodes(dev, "hostile"), [abi.EFAULT]);
+});
+
+test("a pointer that runs off the end of the app's memory gets -EFAULT", async () => {
+  const dev = await withWitness(app(`${IMPORT.log} ${IMPORT.exit}`, `
+    (call $exit (i32.sub (i32.const 0) (call $log (i32.const 65530) (i32.const 16))))
+    (i32.const 0)`));
+  assert.deepEqual(exitCodes(dev, "hostile"), [abi.EFAULT]);
+});
+
+test("a forged handle gets -EBADF and is audited", async () => {
+  const dev = await withWitness(app(`${IMPORT.set} ${IMPORT.exit}`, `
+    (call $exit (i32.sub (i32.const 0) (call $set (i32.const 0x101) (i32.const 1))))
+    (i32.const 0)`));
+  assert.deepEqual(exitCodes(dev, "hostile"), [abi.EBADF]);
+  assert.ok(dev.audit().some((a) => a.kind === abi.EV_BAD_HANDLE && a.syscall === abi.SYS_GPIO_SET));
+});
+
+test("a closed (stale) handle gets -EBADF, even after the slot is reused", async () => {
+  const dev = await withWitness(app(`${IMPORT.out} ${IMPORT.set} ${IMPORT.close} ${IMPORT.exit}`, `
+    (local $h i32) (local $h2 i32)
+    (local.set $h (call $out (i32.const 30) (i32.const 0)))
+    (drop (call $close (local.get $h)))
+    (local.set $h2 (call $out (i32.const 30) (i32.const 0)))
+    (if (i32.eq (local.get $h) (local.get $h2)) (then (call $exit (i32.const 99))))
+    (call $exit (i32.sub (i32.const 0) (call $set (local.get $h) (i32.const 1))))
+    (i32.const 0)`), { Capabilities: { Gpio: [30] } });
+  assert.deepEqual(exitCodes(dev, "hostile"), [abi.EBADF]);
+  assert.equal(dev.gpio.level(30), 0);
+});
+
+test("another app's handle gets -EBADF, for every value it could guess", async () => {
+  const dev = await withWitness(app(`${IMPORT.set} ${IMPORT.exit}`, `
+    (local $h i32) (local $denied i32)
+    (loop $guess
+      (if (i32.eq (call $set (local.get $h) (i32.const 0)) (i32.const -${abi.EBADF}))
+        (then (local.set $denied (i32.add (local.get $denied) (i32.const 1)))))
+      (local.set $h (i32.add (local.get $h) (i32.const 1)))
+      (br_if $guess (i32.lt_u (local.get $h) (i32.const 0x10000))))
+    (call $exit (i32.eq (local.get $denied) (i32.const 0x10000)))
+    (i32.const 0)`));
+  assert.deepEqual(exitCodes(dev, "hostile"), [1]);
+  // The witness's LED kept blinking: its handle was never touched.
+  assert.ok(toggles(dev, WITNESS_PIN) > 0);
+});
+
+test("an undeclared pin gets -EACCES and the refusal is in the audit ring", async () => {
+  const dev = await withWitness(app(`${IMPORT.out} ${IMPORT.exit}`, `
+    (call $exit (i32.sub (i32.const 0) (call $out (i32.const ${WITNESS_PIN}) (i32.const 1))))
+    (i32.const 0)`), { Capabilities: { Gpio: [31] } });
+  assert.deepEqual(exitCodes(dev, "hostile"), [abi.EACCES]);
+  const denied = dev.audit().filter((a) => a.kind === abi.EV_DENIED);
+  assert.equal(denied.length, 1);
+  assert.equal(denied[0].syscall, abi.SYS_GPIO_OPEN_OUTPUT);
+  assert.equal(denied[0].arg, WITNESS_PIN);
+  assert.equal(denied[0].result, -abi.EACCES);
+  assert.match(dev.describeAudit(denied[0]), /hostile: gpio_open_output\(20\) denied with EACCES/);
+});
+
+test("an app with no capabilities cannot open any pin", async () => {
+  const dev = await withWitness(app(`${IMPORT.out} ${IMPORT.in} ${IMPORT.exit}`, `
+    (local $pin i32) (local $denied i32)
+    (loop $all
+      (if (i32.eq (call $in (local.get $pin)) (i32.const -${abi.EACCES}))
+        (then (local.set $denied (i32.add (local.get $denied) (i32.const 1)))))
+      (local.set $pin (i32.add (local.get $pin) (i32.const 1)))
+      (br_if $all (i32.lt_u (local.get $pin) (i32.const 96))))
+    (call $exit (local.get $denied))
+    (i32.const 0)`));
+  assert.deepEqual(exitCodes(dev, "hostile"), [96]);
+});
+
+test("an infinite loop is preempted and the others keep running", async () => {
+  const dev = await withWitness(app("", `(loop $spin (br $spin)) (i32.const 0)`));
+  assert.ok(dev.sliceCounts.out_of_fuel > 10, `the spinning app was preempted (${dev.sliceCounts.out_of_fuel} times)`);
+  assert.deepEqual(exitCodes(dev, "hostile"), []);
+});
+
+test("a memory bomb stops at its quota: memory.grow fails and the app cannot take more", async () => {
+  const dev = await withWitness(app(`${IMPORT.exit} ${IMPORT.quota}`, `
+    (loop $grow (br_if $grow (i32.ne (memory.grow (i32.const 1)) (i32.const -1))))
+    (call $exit (i32.eq (i32.mul (memory.size) (i32.const 65536)) (call $quota)))
+    (i32.const 0)`), { MemoryQuotaKiB: 128 });
+  assert.deepEqual(exitCodes(dev, "hostile"), [1]);
+});
+
+test("deep recursion overflows the app's stack, traps that app only, and the core restarts it with backoff", async () => {
+  const dev = await withWitness(wat(`(module
+    (memory (export "memory") 1)
+    (func $down (param i32) (result i32) (i32.add (call $down (i32.add (local.get 0) (i32.const 1))) (i32.const 1)))
+    (func (export "main") (result i32) (call $down (i32.const 0))))`));
+  const trapped = dev.audit().filter((a) => a.kind === abi.EV_APP_TRAPPED);
+  const restarts = dev.audit().filter((a) => a.kind === abi.EV_APP_RESTART).map((a) => a.arg);
+  assert.ok(trapped.length >= 2, `trapped ${trapped.length} times`);
+  // Exponential backoff: each restart waits twice as long as the one before.
+  for (let i = 1; i < restarts.length; i++) assert.equal(restarts[i], Math.min(restarts[i - 1] * 2, abi.RESTART_BACKOFF_MAX_MS));
+});
+
+test("an app that keeps crashing is given up after RESTART_MAX_CRASHES", async () => {
+  const dev = device();
+  await installAndStart(dev, "crasher", app("", `(unreachable)`));
+  await dev.run({ untilMs: 60_000 });
+  const kinds = dev.audit().map((a) => a.kind);
+  assert.equal(kinds.filter((k) => k === abi.EV_APP_TRAPPED).length, abi.RESTART_MAX_CRASHES);
+  assert.equal(kinds.filter((k) => k === abi.EV_APP_GAVE_UP).length, 1);
+  assert.equal(dev.memoryMap().appReservedBytes, 0, "its quota went back to the pool");
+});
+
+test("an app importing anything outside applibs is refused at install, naming the import", async () => {
+  const dev = device();
+  const bad = wat(`(module (import "env" "Date_now" (func (result f64))) (memory (export "memory") 1) (func (export "main") (result i32) (i32.const 0)))`);
+  await assert.rejects(dev.install(appFromBytes("sneaky", manifest("sneaky"), bad)), (err: Error) => {
+    assert.ok(err instanceof InstallError);
+    assert.match(err.message, /env\.Date_now/);
+    return true;
+  });
+  assert.equal(dev.installedApps().length, 0);
+});
+
+test("two apps claiming one pin: the second is refused with EBUSY naming the owner", async () => {
+  const dev = device();
+  await installAndStart(dev, "first", blinker(8, 100), { Capabilities: { Gpio: [8] } });
+  await assert.rejects(dev.install(appFromBytes("second", manifest("second", { Capabilities: { Gpio: [8] } }), blinker(8, 100))), (err: Error) => {
+    assert.ok(err instanceof InstallError);
+    assert.equal((err as InstallError).code, -abi.EBUSY);
+    assert.match(err.message, /8/);
+    assert.match(err.message, /first/);
+    return true;
+  });
+});
+
+test("an app whose quota does not fit the RAM pool is refused at start with ENOMEM", async () => {
+  const dev = device({ appQuotaCeilingBytes: 1024 * 1024 });
+  const apps = [];
+  for (let i = 0; i < 5; i++) apps.push(await dev.install(appFromBytes(`big${i}`, manifest(`big${i}`, { MemoryQuotaKiB: 1024 }), blinker(40 + i, 100))));
+  dev.start(apps[0]); dev.start(apps[1]); dev.start(apps[2]);
+  assert.throws(() => dev.start(apps[3]), (err: InstallError) => err.code === -abi.ENOMEM && /free/.test(err.message));
+});

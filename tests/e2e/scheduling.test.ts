@@ -1,0 +1,95 @@
+// The scheduler as apps see it: sleeps wake on time, blocking calls suspend only their caller,
+// spinning apps share the CPU, priorities order who runs, timers and GPIO waits wake the waiter.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as abi from "../../assembly/abi.js";
+import { app, blinker, device, exitCodes, IMPORT, installAndStart, toggles } from "./support.js";
+
+test("a sleeping app wakes on time: blink at 250 ms toggles 8 times in 2 s", async () => {
+  const dev = device();
+  await installAndStart(dev, "blink", blinker(8, 250), { Capabilities: { Gpio: [8] } });
+  await dev.run({ untilMs: 2000 });
+  const times = dev.events.of("gpio").filter((e) => e.pin === 8).map((e) => e.timeMs);
+  // Opening the pin drives it low at t=0; then a toggle every 250 ms.
+  assert.deepEqual(times.slice(0, 9), [0, 0, 250, 500, 750, 1000, 1250, 1500, 1750]);
+});
+
+test("a blocking call suspends only its caller", async () => {
+  const dev = device();
+  await installAndStart(dev, "sleeper", app(`${IMPORT.sleep} ${IMPORT.exit}`, `(drop (call $sleep (i32.const 100000))) (call $exit (i32.const 7)) (i32.const 0)`));
+  await installAndStart(dev, "fast", blinker(9, 10), { Capabilities: { Gpio: [9] } });
+  await dev.run({ untilMs: 1000 });
+  assert.deepEqual(exitCodes(dev, "sleeper"), []);
+  assert.ok(toggles(dev, 9) >= 100);
+});
+
+test("two spinning apps of one priority share the CPU round robin", async () => {
+  const dev = device();
+  const spinner = app("", `(loop $spin (br $spin)) (i32.const 0)`);
+  await installAndStart(dev, "spin-a", spinner);
+  await installAndStart(dev, "spin-b", spinner);
+  await dev.run({ maxSlices: 20 });
+  assert.equal(dev.sliceCounts.out_of_fuel, 20);
+  const order = dev.audit().filter((a) => a.kind === abi.EV_APP_STARTED).map((a) => a.app);
+  assert.equal(order.length, 2);
+});
+
+test("a higher-priority app that blocks lets a lower-priority one run, and preempts it when it wakes", async () => {
+  const dev = device();
+  await installAndStart(dev, "urgent", blinker(10, 50), { Capabilities: { Gpio: [10] }, Priority: 1 });
+  await installAndStart(dev, "background", app("", `(loop $spin (br $spin)) (i32.const 0)`), { Priority: 6 });
+  await dev.run({ untilMs: 1000 });
+  assert.ok(toggles(dev, 10) >= 20, `urgent ran every 50 ms despite the spinner (${toggles(dev, 10)})`);
+  assert.ok(dev.sliceCounts.out_of_fuel > 0);
+});
+
+test("a periodic timer wakes its waiter with the number of expirations", async () => {
+  const dev = device();
+  await installAndStart(dev, "ticker", app(`${IMPORT.timer} ${IMPORT.wait} ${IMPORT.exit}`, `
+    (local $t i32) (local $n i32) (local $total i32)
+    (local.set $t (call $timer (i32.const 100)))
+    (loop $again
+      (local.set $total (i32.add (local.get $total) (call $wait (local.get $t) (i32.const -1))))
+      (local.set $n (i32.add (local.get $n) (i32.const 1)))
+      (br_if $again (i32.lt_u (local.get $n) (i32.const 5))))
+    (call $exit (local.get $total))
+    (i32.const 0)`));
+  await dev.run({ untilMs: 2000 });
+  assert.deepEqual(exitCodes(dev, "ticker"), [5]);
+  const exited = dev.events.of("app").find((e) => e.what === "exited");
+  assert.equal(exited?.timeMs, 500);
+});
+
+test("waiting on a GPIO input wakes on the level change and returns the new level", async () => {
+  const dev = device();
+  await installAndStart(dev, "waiter", app(`${IMPORT.in} ${IMPORT.wait} ${IMPORT.exit}`, `
+    (local $b i32)
+    (local.set $b (call $in (i32.const 12)))
+    (call $exit (i32.add (i32.mul (call $wait (local.get $b) (i32.const -1)) (i32.const 10)) (call $wait (local.get $b) (i32.const 50))))
+    (i32.const 0)`), { Capabilities: { Gpio: [12] } });
+  await dev.run({ untilMs: 100 });
+  assert.deepEqual(exitCodes(dev, "waiter"), []);
+  dev.gpio.drive(12, 1);
+  await dev.run({ untilMs: 1000 });
+  // First wait: level 1 (x10); second wait: nothing changes within 50 ms -> -ETIMEDOUT.
+  assert.deepEqual(exitCodes(dev, "waiter"), [10 - abi.ETIMEDOUT]);
+});
+
+test("an app's identity and quota are what its manifest says", async () => {
+  const dev = device();
+  const a = await installAndStart(dev, "q", app(`${IMPORT.quota} ${IMPORT.exit}`, `(call $exit (call $quota)) (i32.const 0)`), { MemoryQuotaKiB: 64 });
+  await dev.run({ untilMs: 10 });
+  assert.deepEqual(exitCodes(dev, "q"), [65536]);
+  assert.equal(a.quotaBytes, 65536);
+  assert.match(a.componentId, /^00000000-0000-4000-8000-[0-9a-f]{12}$/);
+});
+
+test("returning from main ends the app with its return value, and its RAM goes back to the pool", async () => {
+  const dev = device();
+  const before = dev.memoryMap().freeBytes;
+  await installAndStart(dev, "ret", app("", `(i32.const 42)`));
+  assert.equal(dev.memoryMap().freeBytes, before - abi.DEFAULT_APP_QUOTA_BYTES);
+  await dev.run({ untilMs: 10 });
+  assert.deepEqual(exitCodes(dev, "ret"), [42]);
+  assert.equal(dev.memoryMap().freeBytes, before);
+});
