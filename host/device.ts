@@ -186,7 +186,7 @@ export class Device {
       return app;
     } catch (err: unknown) {
       e.app_uninstall(slot);
-      const message = err instanceof InstrumentError || err instanceof Error ? err.message : String(err);
+      const message = err instanceof Error ? err.message : String(err);
       throw new InstallError(pkg.origin, -abi.EINVAL, message);
     }
   }

@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as abi from "../../assembly/abi.js";
-import { InstallError } from "../../host/device.js";
+import { InstallError, type InstalledApp } from "../../host/device.js";
 import { appFromBytes } from "../../host/apps/package.js";
 import { app, blinker, device, exitCodes, IMPORT, installAndStart, manifest, toggles, wat } from "./support.js";
 
@@ -157,7 +157,7 @@ test("two apps claiming one pin: the second is refused with EBUSY naming the own
 
 test("an app whose quota does not fit the RAM pool is refused at start with ENOMEM", async () => {
   const dev = device({ appQuotaCeilingBytes: 1024 * 1024 });
-  const apps = [];
+  const apps: InstalledApp[] = [];
   for (let i = 0; i < 5; i++) apps.push(await dev.install(appFromBytes(`big${i}`, manifest(`big${i}`, { MemoryQuotaKiB: 1024 }), blinker(40 + i, 100))));
   dev.start(apps[0]); dev.start(apps[1]); dev.start(apps[2]);
   assert.throws(() => dev.start(apps[3]), (err: InstallError) => err.code === -abi.ENOMEM && /free/.test(err.message));
