@@ -210,6 +210,12 @@ export class Device {
 
   installedApps(): InstalledApp[] { return [...this.apps.values()]; }
 
+  /** Bytes of linear memory the app's running instance has now (0 when not running). */
+  appMemoryBytes(app: InstalledApp): number {
+    for (const t of this.live.values()) if (t.app.slot === app.slot) return t.runner.memory.buffer.byteLength;
+    return 0;
+  }
+
   /**
    * Runs one scheduling decision: asks the core who runs, runs that app for its slice of fuel,
    * and reports why it stopped. Returns false when no task is ready now.

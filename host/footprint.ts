@@ -1,0 +1,142 @@
+// Footprint: what a device costs in memory, measured on a running device.
+//
+// `wasphere footprint` boots a device on a virtual clock, installs the apps, runs a scripted
+// workload for a fixed number of scheduler slices (so two runs of the same build give the same
+// figures), and reports every figure DESIGN.md's footprint section explains. Budgets live in
+// footprint-budget.json; checkBudget compares a report with them.
+import { readFileSync } from "node:fs";
+import { Device, type InstalledApp } from "./device.js";
+import { VirtualClock } from "./peripherals/clock.js";
+import { appFromDirectory } from "./apps/package.js";
+import { LittleFs } from "./fs/littlefs.js";
+import { CORE_WASM_PATH } from "./core.js";
+import { Flash } from "./flash.js";
+
+export const FOOTPRINT_SLICES = 2000;
+export const FOOTPRINT_FS = { blockSizeBytes: 4096, blockCount: 256 };
+
+export interface WasmSizes { totalBytes: number; codeBytes: number; dataBytes: number }
+
+export interface AppFootprint {
+  name: string;
+  quotaBytes: number;
+  memoryBytes: number;
+  memoryPeakBytes: number;
+  coreBytes: number;
+  moduleBytes: number;
+  instrumentedModuleBytes: number;
+}
+
+export interface FootprintReport {
+  schema: 1;
+  slices: number;
+  coreWasm: WasmSizes;
+  coreStaticBytes: number;
+  kernelTableBytes: number;
+  coreHeapInUseBytes: number;
+  coreHeapPeakBytes: number;
+  fsRamBytes: number;
+  apps: AppFootprint[];
+  split: { totalBytes: number; coreBytes: number; appReservedBytes: number; freeBytes: number };
+}
+
+/** Sizes of the code and data sections of a module, from its binary. */
+export function wasmSizes(bytes: Uint8Array): WasmSizes {
+  let pos = 8, codeBytes = 0, dataBytes = 0;
+  const leb = () => { let r = 0, s = 0, b; do { b = bytes[pos++]; r |= (b & 0x7f) << s; s += 7; } while (b & 0x80); return r >>> 0; };
+  while (pos < bytes.length) {
+    const id = bytes[pos++];
+    const size = leb();
+    if (id === 10) codeBytes += size;
+    if (id === 11) dataBytes += size;
+    pos += size;
+  }
+  return { totalBytes: bytes.length, codeBytes, dataBytes };
+}
+
+export async function measureFootprint(appDirs: string[], opts: { coreWasmPath?: string; slices?: number } = {}): Promise<FootprintReport> {
+  const slices = opts.slices ?? FOOTPRINT_SLICES;
+  const device = new Device({ clock: new VirtualClock(), flash: FOOTPRINT_FS });
+  // The file system's RAM: the device's flash formatted and mounted through the same core build.
+  const fsRamBytes = measureFsRam();
+  const apps: InstalledApp[] = [];
+  for (const dir of appDirs) apps.push(await device.install(appFromDirectory(dir)));
+  for (const app of apps) device.start(app);
+  const peaks = new Map<number, number>();
+  let done = 0;
+  // The scripted workload: run, and press the demo button now and then so waits wake.
+  while (done < slices) {
+    if (!device.step()) {
+      const deadline = device.core.exports.sched_next_deadline_ms();
+      if (deadline < 0) break;
+      await device.clock.waitUntil(deadline);
+    } else done++;
+    if (done % 100 === 0) device.gpio.drive(12, (done / 100) & 1);
+    for (const app of apps) {
+      const bytes = device.appMemoryBytes(app);
+      peaks.set(app.slot, Math.max(peaks.get(app.slot) ?? 0, bytes));
+    }
+  }
+  const map = device.memoryMap();
+  const e = device.core.exports;
+  return {
+    schema: 1,
+    slices: done,
+    coreWasm: wasmSizes(readFileSync(opts.coreWasmPath ?? CORE_WASM_PATH)),
+    coreStaticBytes: map.staticBytes,
+    kernelTableBytes: map.tableBytes,
+    coreHeapInUseBytes: map.heapInUseBytes,
+    coreHeapPeakBytes: map.heapPeakBytes,
+    fsRamBytes,
+    apps: apps.map((a) => ({
+      name: a.name,
+      quotaBytes: a.quotaBytes,
+      memoryBytes: device.appMemoryBytes(a),
+      memoryPeakBytes: peaks.get(a.slot) ?? 0,
+      coreBytes: e.app_core_bytes(a.slot),
+      moduleBytes: a.originalBytes,
+      instrumentedModuleBytes: a.instrumentedBytes,
+    })),
+    split: {
+      totalBytes: map.totalBytes,
+      coreBytes: map.totalBytes - map.appReservedBytes - map.freeBytes,
+      appReservedBytes: map.appReservedBytes,
+      freeBytes: map.freeBytes,
+    },
+  };
+}
+
+function measureFsRam(): number {
+  const flash = new Flash(FOOTPRINT_FS);
+  const cfg = { blockSize: FOOTPRINT_FS.blockSizeBytes, blockCount: FOOTPRINT_FS.blockCount };
+  LittleFs.format(flash, cfg);
+  const fs = LittleFs.mount(flash, cfg);
+  const ram = fs.ramBytes();
+  fs.unmount();
+  return ram;
+}
+
+export interface BudgetLine { figure: string; value: number; budget: number; over: number }
+
+/** Every budgeted figure with its value; `over` > 0 is a regression. */
+export function checkBudget(report: FootprintReport, budget: Record<string, number>): BudgetLine[] {
+  const figures: Record<string, number> = {
+    "coreWasm.totalBytes": report.coreWasm.totalBytes,
+    "coreWasm.codeBytes": report.coreWasm.codeBytes,
+    "coreWasm.dataBytes": report.coreWasm.dataBytes,
+    coreStaticBytes: report.coreStaticBytes,
+    kernelTableBytes: report.kernelTableBytes,
+    coreHeapPeakBytes: report.coreHeapPeakBytes,
+    fsRamBytes: report.fsRamBytes,
+    "split.coreBytes": report.split.coreBytes,
+  };
+  for (const app of report.apps) {
+    figures[`apps.${app.name}.coreBytes`] = app.coreBytes;
+    figures[`apps.${app.name}.memoryPeakBytes`] = app.memoryPeakBytes;
+    figures[`apps.${app.name}.instrumentedModuleBytes`] = app.instrumentedModuleBytes;
+  }
+  return Object.entries(budget).filter(([k]) => !k.startsWith("$")).map(([figure, limit]) => {
+    if (!(figure in figures)) return { figure, value: NaN, budget: limit, over: NaN };
+    return { figure, value: figures[figure], budget: limit, over: figures[figure] - limit };
+  });
+}
