@@ -4,7 +4,9 @@
 // the core decides what to write. Erased bytes read as 0xff; a program can only clear bits (as NOR
 // flash does), so a program over unerased bytes is visible rather than silently "working".
 // Tests use its fault hooks: bad blocks, and a power cut at the Nth program or erase (the
-// operation is lost entirely or torn half-written).
+// operation is lost entirely or torn half-written). With `haltOnPowerCut`, a cut device stays
+// dark: every later read, program or erase throws too, so nothing a caller does after catching
+// the cut can reach the bytes (a real device stops executing when power goes).
 // Must not: know anything about littlefs.
 
 export interface FlashGeometry { blockSizeBytes: number; blockCount: number }
@@ -39,6 +41,11 @@ export class Flash {
   mutatingOps = 0;
   private powerCutAt = 0;
   private powerCutMode: PowerCutMode = "lost";
+  /** Opt-in: after a cut, refuse every operation until the next armPowerCut. */
+  haltOnPowerCut = false;
+  /** The operation the last cut interrupted, or null when none happened since arming. */
+  powerCutKind: "prog" | "erase" | null = null;
+  private halted = false;
 
   constructor(geometry: FlashGeometry, image?: Uint8Array) {
     this.blockSizeBytes = geometry.blockSizeBytes;
@@ -56,6 +63,13 @@ export class Flash {
     this.mutatingOps = 0;
     this.powerCutAt = operation;
     this.powerCutMode = mode;
+    this.powerCutKind = null;
+    this.halted = false;
+  }
+
+  /** A new device holding a copy of these bytes, with fresh counters and no faults armed. */
+  clone(): Flash {
+    return new Flash({ blockSizeBytes: this.blockSizeBytes, blockCount: this.blockCount }, this.bytes);
   }
 
   resetCounters(): void {
@@ -67,6 +81,7 @@ export class Flash {
   }
 
   read(block: number, offset: number, dst: Uint8Array): number {
+    if (this.halted) throw new PowerCut(this.mutatingOps);
     if (!this.check(block, offset, dst.length)) return ERR_INVAL;
     const at = block * this.blockSizeBytes + offset;
     dst.set(this.bytes.subarray(at, at + dst.length));
@@ -76,10 +91,11 @@ export class Flash {
   }
 
   prog(block: number, offset: number, src: Uint8Array): number {
+    if (this.halted) throw new PowerCut(this.mutatingOps);
     if (!this.check(block, offset, src.length)) return ERR_INVAL;
     if (this.badBlocks.has(block)) return ERR_IO;
     const at = block * this.blockSizeBytes + offset;
-    const cut = this.tick();
+    const cut = this.tick("prog");
     const len = cut && this.powerCutMode === "torn" ? src.length >> 1 : cut ? 0 : src.length;
     for (let i = 0; i < len; i++) this.bytes[at + i] &= src[i];
     if (cut) throw new PowerCut(this.mutatingOps);
@@ -89,10 +105,11 @@ export class Flash {
   }
 
   erase(block: number): number {
+    if (this.halted) throw new PowerCut(this.mutatingOps);
     if (!this.check(block, 0, 0)) return ERR_INVAL;
     if (this.badBlocks.has(block)) return ERR_IO;
     const at = block * this.blockSizeBytes;
-    const cut = this.tick();
+    const cut = this.tick("erase");
     if (cut && this.powerCutMode === "torn") this.bytes.fill(0xff, at, at + (this.blockSizeBytes >> 1));
     if (cut) throw new PowerCut(this.mutatingOps);
     this.bytes.fill(0xff, at, at + this.blockSizeBytes);
@@ -101,8 +118,13 @@ export class Flash {
     return 0;
   }
 
-  private tick(): boolean {
+  private tick(kind: "prog" | "erase"): boolean {
     this.mutatingOps++;
-    return this.powerCutAt > 0 && this.mutatingOps === this.powerCutAt;
+    const cut = this.powerCutAt > 0 && this.mutatingOps === this.powerCutAt;
+    if (cut) {
+      this.powerCutKind = kind;
+      this.halted = this.haltOnPowerCut;
+    }
+    return cut;
   }
 }
