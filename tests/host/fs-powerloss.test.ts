@@ -1,0 +1,406 @@
+// Power loss: cut the flash at the Nth program or erase during a file-system workload, then mount
+// the image with a fresh core. Every littlefs operation is atomic, so the tree must equal the state
+// before the interrupted operation or the state after it (plus, for a file that did not exist, the
+// state where it exists empty: littlefs commits a create at open and the content at close). Then
+// traversal must find nothing corrupt and a following write must succeed and read back.
+// Small workloads are cut at every program/erase, both with the operation lost and torn in half;
+// large ones (directory splits, relocations at block_cycles 4) at a seeded sample of cut points.
+import test from "node:test";
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
+import { Flash, PowerCut, PowerCutMode } from "../../host/flash.js";
+import { fsErrorCode, littleFs, LittleFsClass } from "../../host/fs/cli.js";
+
+const wrapperBuilt = existsSync(new URL("../../host/fs/littlefs.js", import.meta.url));
+
+// littlefs's open flags.
+const O_WRONLY = 2;
+const O_APPEND = 0x0800;
+
+/** The parts of the wrapper this suite drives. */
+interface Fs {
+  readFile(path: string): Uint8Array;
+  writeFile(path: string, data: Uint8Array): void;
+  readdir(path: string): { name: string; type: number | string; size: number }[];
+  open(path: string, flags: number): number;
+  write(fd: number, data: Uint8Array): number;
+  truncate(fd: number, size: number): void;
+  close(fd: number): void;
+  mkdir(path: string): void;
+  remove(path: string): void;
+  rename(from: string, to: string): void;
+  getattr(path: string, type: number): Uint8Array | null;
+  setattr(path: string, type: number, value: Uint8Array): void;
+  removeattr(path: string, type: number): void;
+  traverse(): number;
+  unmount(): void;
+}
+
+interface Config { blockSize: number; blockCount: number; readSize: number; progSize: number; cacheSize: number; lookaheadSize: number; blockCycles: number }
+
+const ATTR_TYPES = [0, 7, 42, 255];
+
+// ---- the model ----------------------------------------------------------------------------------
+
+interface Node { type: "file" | "dir"; data: Uint8Array; attrs: Map<number, string> }
+
+class Model {
+  nodes = new Map<string, Node>();
+  rootAttrs = new Map<number, string>();
+
+  clone(): Model {
+    const m = new Model();
+    for (const [p, n] of this.nodes) m.nodes.set(p, { type: n.type, data: n.data, attrs: new Map(n.attrs) });
+    m.rootAttrs = new Map(this.rootAttrs);
+    return m;
+  }
+
+  attrsOf(path: string): Map<number, string> {
+    if (path === "/") return this.rootAttrs;
+    const n = this.nodes.get(path);
+    if (!n) throw new Error(`model: no ${path}`);
+    return n.attrs;
+  }
+
+  canon(): string {
+    const attrText = (a: Map<number, string>) => [...a].sort((x, y) => x[0] - y[0]).map(([t, v]) => `${t}=${v}`).join(",");
+    const lines = [...this.nodes].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([p, n]) => `${p} ${n.type}${n.type === "file" ? ` ${n.data.length} ${sha(n.data)}` : ""} [${attrText(n.attrs)}]`);
+    return `/ [${attrText(this.rootAttrs)}]\n` + lines.join("\n");
+  }
+}
+
+function sha(data: Uint8Array): string {
+  return createHash("sha256").update(data).digest("hex").slice(0, 16);
+}
+const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
+
+/** What the mounted file system holds, in the model's canonical form. */
+function snapshot(lfs: Fs): string {
+  const m = new Model();
+  const attrs = (path: string) => {
+    const out = new Map<number, string>();
+    for (const t of ATTR_TYPES) {
+      try {
+        const v = lfs.getattr(path, t);
+        if (v) out.set(t, hex(v));
+      } catch (err) {
+        if (fsErrorCode(err) !== -61) throw err;
+      }
+    }
+    return out;
+  };
+  const walk = (dir: string) => {
+    for (const e of lfs.readdir(dir)) {
+      if (e.name === "." || e.name === "..") continue;
+      const path = dir === "/" ? `/${e.name}` : `${dir}/${e.name}`;
+      const isDir = e.type === 2 || e.type === "dir";
+      const data = isDir ? new Uint8Array(0) : lfs.readFile(path);
+      if (!isDir && data.length !== e.size) throw new Error(`${path}: read ${data.length} bytes, entry says ${e.size}`);
+      m.nodes.set(path, { type: isDir ? "dir" : "file", data, attrs: attrs(path) });
+      if (isDir) walk(path);
+    }
+  };
+  walk("/");
+  m.rootAttrs = attrs("/");
+  return m.canon();
+}
+
+// ---- operations ---------------------------------------------------------------------------------
+
+interface Op {
+  label: string;
+  run(lfs: Fs): void;
+  /** Changes the model into the state after the operation. */
+  apply(m: Model): void;
+  /** States other than before/after that the operation may leave when cut. */
+  partial?(before: Model): Model[];
+}
+
+function bytes(seed: number, length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let x = (seed * 2654435761) >>> 0 || 1;
+  for (let i = 0; i < length; i++) {
+    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+const write = (path: string, data: Uint8Array): Op => ({
+  label: `write ${path} (${data.length} B)`,
+  run: (lfs) => lfs.writeFile(path, data),
+  apply: (m) => {
+    const old = m.nodes.get(path);
+    m.nodes.set(path, { type: "file", data, attrs: old ? old.attrs : new Map() });
+  },
+  partial: (before) => {
+    if (before.nodes.has(path)) return [];
+    const m = before.clone();
+    m.nodes.set(path, { type: "file", data: new Uint8Array(0), attrs: new Map() });
+    return [m];
+  },
+});
+
+const append = (path: string, data: Uint8Array): Op => ({
+  label: `append ${path} (+${data.length} B)`,
+  run: (lfs) => {
+    const fd = lfs.open(path, O_WRONLY | O_APPEND);
+    try { lfs.write(fd, data); } finally { lfs.close(fd); }
+  },
+  apply: (m) => {
+    const n = m.nodes.get(path)!;
+    const grown = new Uint8Array(n.data.length + data.length);
+    grown.set(n.data);
+    grown.set(data, n.data.length);
+    n.data = grown;
+  },
+});
+
+const truncate = (path: string, size: number): Op => ({
+  label: `truncate ${path} to ${size} B`,
+  run: (lfs) => {
+    const fd = lfs.open(path, O_WRONLY);
+    try { lfs.truncate(fd, size); } finally { lfs.close(fd); }
+  },
+  apply: (m) => {
+    const n = m.nodes.get(path)!;
+    const next = new Uint8Array(size);
+    next.set(n.data.subarray(0, size));
+    n.data = next;
+  },
+});
+
+const mkdir = (path: string): Op => ({
+  label: `mkdir ${path}`,
+  run: (lfs) => lfs.mkdir(path),
+  apply: (m) => { m.nodes.set(path, { type: "dir", data: new Uint8Array(0), attrs: new Map() }); },
+});
+
+const remove = (path: string): Op => ({
+  label: `remove ${path}`,
+  run: (lfs) => lfs.remove(path),
+  apply: (m) => { m.nodes.delete(path); },
+});
+
+const rename = (from: string, to: string): Op => ({
+  label: `rename ${from} -> ${to}`,
+  run: (lfs) => lfs.rename(from, to),
+  apply: (m) => {
+    const moved = [...m.nodes].filter(([p]) => p === from || p.startsWith(from + "/"));
+    for (const [p] of [...m.nodes]) if (p === to || p.startsWith(to + "/")) m.nodes.delete(p);
+    for (const [p] of moved) m.nodes.delete(p);
+    for (const [p, n] of moved) m.nodes.set(to + p.slice(from.length), n);
+  },
+});
+
+const setattr = (path: string, type: number, value: Uint8Array): Op => ({
+  label: `setattr ${path} ${type} (${value.length} B)`,
+  run: (lfs) => lfs.setattr(path, type, value),
+  apply: (m) => { m.attrsOf(path).set(type, hex(value)); },
+});
+
+const removeattr = (path: string, type: number): Op => ({
+  label: `removeattr ${path} ${type}`,
+  run: (lfs) => lfs.removeattr(path, type),
+  apply: (m) => { m.attrsOf(path).delete(type); },
+});
+
+// ---- workloads ----------------------------------------------------------------------------------
+
+interface Workload {
+  name: string;
+  config: Config;
+  setup: Op[];
+  ops: Op[];
+  /** Cut points to try per mode; undefined = every one. */
+  sample?: number;
+}
+
+const small = (blockCycles = -1): Config => ({ blockSize: 512, blockCount: 64, readSize: 16, progSize: 16, cacheSize: 64, lookaheadSize: 16, blockCycles });
+
+const workloads: Workload[] = [
+  {
+    name: "create",
+    config: small(),
+    setup: [mkdir("/d")],
+    ops: [write("/a", bytes(1, 20)), write("/d/b", bytes(2, 1500)), write("/d/c", new Uint8Array(0)), mkdir("/d/e"), write("/d/e/f", bytes(3, 64))],
+  },
+  {
+    name: "overwrite",
+    config: small(),
+    setup: [write("/in", bytes(10, 30)), write("/big", bytes(11, 1800)), write("/x", bytes(12, 900))],
+    ops: [write("/in", bytes(13, 50)), write("/in", bytes(14, 1200)), write("/big", bytes(15, 2100)), write("/x", bytes(16, 40))],
+  },
+  {
+    name: "append",
+    config: small(),
+    setup: [write("/log", bytes(20, 10))],
+    ops: [append("/log", bytes(21, 30)), append("/log", bytes(22, 100)), append("/log", bytes(23, 700)), append("/log", bytes(24, 5))],
+  },
+  {
+    name: "truncate",
+    config: small(),
+    setup: [write("/t", bytes(30, 2000)), write("/s", bytes(31, 60))],
+    ops: [truncate("/t", 1100), truncate("/t", 40), truncate("/s", 10), truncate("/s", 0), truncate("/t", 300)],
+  },
+  {
+    name: "rename",
+    config: small(),
+    setup: [mkdir("/a"), mkdir("/b"), write("/a/one", bytes(40, 25)), write("/a/two", bytes(41, 800)), write("/a/three", bytes(42, 7)), write("/b/old", bytes(43, 9)), mkdir("/a/sub"), write("/a/sub/deep", bytes(44, 33))],
+    ops: [rename("/a/one", "/a/uno"), rename("/a/two", "/b/two"), rename("/a/three", "/b/old"), rename("/a/sub", "/b/sub"), rename("/b", "/c")],
+  },
+  {
+    name: "remove",
+    config: small(),
+    setup: [mkdir("/d"), mkdir("/d/empty"), write("/d/f", bytes(50, 700)), write("/g", bytes(51, 12)), mkdir("/h")],
+    ops: [remove("/d/f"), remove("/d/empty"), remove("/g"), remove("/d"), remove("/h")],
+  },
+  {
+    name: "setattr",
+    config: small(),
+    setup: [mkdir("/d"), write("/d/f", bytes(60, 100))],
+    ops: [setattr("/d/f", 7, bytes(61, 4)), setattr("/d/f", 255, new Uint8Array(0)), setattr("/d", 42, bytes(62, 30)), setattr("/", 0, bytes(63, 9)), setattr("/d/f", 7, bytes(64, 12)), removeattr("/d/f", 255), write("/d/f", bytes(65, 900))],
+  },
+  {
+    name: "many-entries",
+    config: { ...small(), blockCount: 128 },
+    setup: [mkdir("/dir")],
+    ops: [
+      ...Array.from({ length: 48 }, (_, i) => write(`/dir/entry-${String((i * 37) % 48).padStart(3, "0")}-name`, bytes(100 + i, 8 + (i % 5) * 9))),
+      ...Array.from({ length: 12 }, (_, i) => remove(`/dir/entry-${String(i * 4).padStart(3, "0")}-name`)),
+      ...Array.from({ length: 6 }, (_, i) => rename(`/dir/entry-${String(i * 4 + 1).padStart(3, "0")}-name`, `/moved-${i}`)),
+    ],
+    sample: 120,
+  },
+  {
+    name: "relocations (block_cycles 4)",
+    config: small(4),
+    setup: [mkdir("/cfg"), write("/cfg/a", bytes(200, 20)), write("/data", bytes(201, 600))],
+    ops: Array.from({ length: 40 }, (_, i): Op => {
+      switch (i % 4) {
+        case 0: return write("/cfg/a", bytes(210 + i, 10 + (i % 7) * 5));
+        case 1: return setattr("/cfg", 7, bytes(300 + i, 6));
+        case 2: return write("/data", bytes(400 + i, 500 + (i % 3) * 200));
+        default: return write(`/cfg/n${i % 3}`, bytes(500 + i, 30));
+      }
+    }),
+    sample: 120,
+  },
+];
+
+// ---- the harness --------------------------------------------------------------------------------
+
+function rng(seed: number) {
+  let x = seed >>> 0 || 1;
+  return () => { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; return x / 4294967296; };
+}
+
+function cutPoints(total: number, sample: number | undefined, seed: number): number[] {
+  const all = Array.from({ length: total }, (_, i) => i + 1);
+  if (!sample || sample >= total) return all;
+  const r = rng(seed);
+  for (let i = all.length - 1; i > 0; i--) {
+    const j = Math.floor(r() * (i + 1));
+    [all[i], all[j]] = [all[j], all[i]];
+  }
+  return all.slice(0, sample).sort((a, b) => a - b);
+}
+
+async function mountFs(LittleFs: LittleFsClass, flash: Flash, cfg: Config): Promise<Fs> {
+  return (await LittleFs.mount(flash, cfg)) as unknown as Fs;
+}
+
+interface Prepared { base: Uint8Array; models: Model[]; partials: Model[][]; totalMutations: number }
+
+async function prepare(LittleFs: LittleFsClass, w: Workload): Promise<Prepared> {
+  const flash = new Flash({ blockSizeBytes: w.config.blockSize, blockCount: w.config.blockCount });
+  await LittleFs.format(flash, w.config);
+  let lfs = await mountFs(LittleFs, flash, w.config);
+  const model = new Model();
+  for (const op of w.setup) { op.run(lfs); op.apply(model); }
+  lfs.unmount();
+  const base = new Uint8Array(flash.bytes);
+  // A dry run without a cut: counts the device operations and checks the model against the fs.
+  lfs = await mountFs(LittleFs, flash, w.config);
+  flash.armPowerCut(0);
+  const models = [model.clone()];
+  const partials: Model[][] = [];
+  for (const op of w.ops) {
+    partials.push(op.partial ? op.partial(model) : []);
+    op.run(lfs);
+    op.apply(model);
+    models.push(model.clone());
+  }
+  const totalMutations = flash.mutatingOps;
+  assert.equal(snapshot(lfs), model.canon(), `${w.name}: the model disagrees with the file system after a run without power loss`);
+  lfs.unmount();
+  return { base, models, partials, totalMutations };
+}
+
+/** One cut: returns null when everything held, else what went wrong. */
+async function runCut(LittleFs: LittleFsClass, w: Workload, p: Prepared, cutAt: number, mode: PowerCutMode): Promise<string | null> {
+  const flash = new Flash({ blockSizeBytes: w.config.blockSize, blockCount: w.config.blockCount }, p.base);
+  flash.haltOnPowerCut = true;
+  const lfs = await mountFs(LittleFs, flash, w.config);
+  flash.armPowerCut(cutAt, mode);
+  let step = w.ops.length;
+  for (let i = 0; i < w.ops.length; i++) {
+    try {
+      w.ops[i].run(lfs);
+    } catch (err) {
+      if (!(err instanceof PowerCut) && flash.powerCutKind === null) return `op ${i} (${w.ops[i].label}) failed without a cut: ${(err as Error).message}`;
+      step = i;
+      break;
+    }
+    if (flash.powerCutKind !== null) { step = i; break; }
+  }
+  if (flash.powerCutKind === null) return `no cut happened at device op ${cutAt}`;
+  const where = `cut ${mode} at device op ${cutAt} (${flash.powerCutKind}) during "${w.ops[step].label}"`;
+
+  const after = new Flash({ blockSizeBytes: w.config.blockSize, blockCount: w.config.blockCount }, flash.bytes);
+  let fs: Fs;
+  try { fs = await mountFs(LittleFs, after, w.config); } catch (err) { return `${where}: mount failed: ${(err as Error).message}`; }
+  let seen: string;
+  try { seen = snapshot(fs); } catch (err) { return `${where}: reading the tree failed: ${(err as Error).message}`; }
+  const allowed = [p.models[step], p.models[step + 1], ...p.partials[step]].map((m) => m.canon());
+  if (!allowed.includes(seen)) return `${where}: tree is neither the old nor the new state:\n${seen}\n--- old:\n${allowed[0]}\n--- new:\n${allowed[1]}`;
+  try { fs.traverse(); } catch (err) { return `${where}: traverse failed: ${(err as Error).message}`; }
+  const probe = bytes(cutAt * 7 + 1, 300);
+  try {
+    fs.writeFile("/after-cut", probe);
+    if (hex(fs.readFile("/after-cut")) !== hex(probe)) return `${where}: the write after the cut reads back wrong`;
+    fs.unmount();
+    const again = await mountFs(LittleFs, after, w.config);
+    if (hex(again.readFile("/after-cut")) !== hex(probe)) return `${where}: the write after the cut is gone after remount`;
+    again.traverse();
+    again.unmount();
+  } catch (err) {
+    return `${where}: the write after the cut failed: ${(err as Error).message}`;
+  }
+  return null;
+}
+
+test("power loss at every program/erase keeps each operation atomic", { skip: !wrapperBuilt && "host/fs/littlefs.ts is not built yet" }, async (t) => {
+  const LittleFs = await littleFs();
+  let totalCuts = 0;
+  for (const [wi, w] of workloads.entries()) {
+    const p = await prepare(LittleFs, w);
+    const points = cutPoints(p.totalMutations, w.sample, 0xc0ffee + wi);
+    const failures: string[] = [];
+    for (const mode of ["lost", "torn"] as PowerCutMode[]) {
+      for (const cutAt of points) {
+        const problem = await runCut(LittleFs, w, p, cutAt, mode);
+        if (problem) failures.push(problem);
+      }
+    }
+    totalCuts += points.length * 2;
+    const line = `${w.name}: ${w.ops.length} operations, ${p.totalMutations} program/erase ops, ${points.length}${w.sample ? " sampled" : ""} cut points x 2 modes (lost, torn): ${failures.length ? `${failures.length} FAILED` : "all passing"}`;
+    t.diagnostic(line);
+    console.log(line);
+    assert.deepEqual(failures.slice(0, 3), [], `${w.name}: ${failures.length} cut points broke atomicity`);
+  }
+  const line = `${workloads.length} workloads, ${totalCuts} power cuts, all passing`;
+  t.diagnostic(line);
+  console.log(line);
+});
