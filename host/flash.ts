@@ -37,6 +37,8 @@ export class Flash {
   readonly counters: FlashCounters = { readBytes: 0, progBytes: 0, eraseCount: 0, readOps: 0, progOps: 0 };
   /** Blocks that fail on program or erase with -EIO, as worn-out flash does. */
   readonly badBlocks = new Set<number>();
+  /** Programs and erases refused because their block is in `badBlocks`. */
+  badBlockRefusals = 0;
   /** Program+erase operations since the last resetCounters/armPowerCut. */
   mutatingOps = 0;
   private powerCutAt = 0;
@@ -93,7 +95,7 @@ export class Flash {
   prog(block: number, offset: number, src: Uint8Array): number {
     if (this.halted) throw new PowerCut(this.mutatingOps);
     if (!this.check(block, offset, src.length)) return ERR_INVAL;
-    if (this.badBlocks.has(block)) return ERR_IO;
+    if (this.badBlocks.has(block)) { this.badBlockRefusals++; return ERR_IO; }
     const at = block * this.blockSizeBytes + offset;
     const cut = this.tick("prog");
     const len = cut && this.powerCutMode === "torn" ? src.length >> 1 : cut ? 0 : src.length;
@@ -107,7 +109,7 @@ export class Flash {
   erase(block: number): number {
     if (this.halted) throw new PowerCut(this.mutatingOps);
     if (!this.check(block, 0, 0)) return ERR_INVAL;
-    if (this.badBlocks.has(block)) return ERR_IO;
+    if (this.badBlocks.has(block)) { this.badBlockRefusals++; return ERR_IO; }
     const at = block * this.blockSizeBytes;
     const cut = this.tick("erase");
     if (cut && this.powerCutMode === "torn") this.bytes.fill(0xff, at, at + (this.blockSizeBytes >> 1));

@@ -1,0 +1,148 @@
+// Wear: with block_cycles set, a long rewrite workload must spread erases over the device instead
+// of wearing out the metadata pair it keeps rewriting; and blocks that the device refuses to
+// program or erase (bad blocks) must be written around with every byte of data intact.
+import test from "node:test";
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { Flash } from "../../host/flash.js";
+import { littleFs, LittleFsClass } from "../../host/fs/cli.js";
+
+const wrapperBuilt = existsSync(new URL("../../host/fs/littlefs.js", import.meta.url));
+const skip = !wrapperBuilt && "host/fs/littlefs.ts is not built yet";
+
+interface Fs {
+  readFile(path: string): Uint8Array;
+  writeFile(path: string, data: Uint8Array): void;
+  mkdir(path: string): void;
+  setattr(path: string, type: number, value: Uint8Array): void;
+  traverse(): number;
+  unmount(): void;
+}
+interface Config { blockSize: number; blockCount: number; readSize: number; progSize: number; cacheSize: number; lookaheadSize: number; blockCycles: number }
+
+const config = (blockCycles: number): Config => ({ blockSize: 512, blockCount: 128, readSize: 16, progSize: 16, cacheSize: 64, lookaheadSize: 16, blockCycles });
+
+function bytes(seed: number, length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let x = (seed * 2654435761) >>> 0 || 1;
+  for (let i = 0; i < length; i++) {
+    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && Buffer.from(a).equals(Buffer.from(b));
+
+async function mount(LittleFs: LittleFsClass, flash: Flash, cfg: Config): Promise<Fs> {
+  return (await LittleFs.mount(flash, cfg)) as unknown as Fs;
+}
+
+interface Wear { max: number; mean: number; total: number; hottest: number; blocksErased: number }
+
+function wear(flash: Flash): Wear {
+  const counts = [...flash.eraseCounts];
+  const total = counts.reduce((a, b) => a + b, 0);
+  const max = Math.max(...counts);
+  return { max, mean: total / counts.length, total, hottest: counts.indexOf(max), blocksErased: counts.filter((c) => c > 0).length };
+}
+
+/** Rewrites a small config file (inline, so only metadata changes) and one attribute, many times. */
+async function rewriteWorkload(LittleFs: LittleFsClass, blockCycles: number, rounds: number) {
+  const cfg = config(blockCycles);
+  const flash = new Flash({ blockSizeBytes: cfg.blockSize, blockCount: cfg.blockCount });
+  await LittleFs.format(flash, cfg);
+  const lfs = await mount(LittleFs, flash, cfg);
+  lfs.mkdir("/etc");
+  lfs.writeFile("/etc/blob", bytes(1, 3000));
+  for (let i = 0; i < rounds; i++) {
+    lfs.writeFile("/etc/settings", bytes(100 + i, 40 + (i % 9)));
+    if (i % 3 === 0) lfs.setattr("/etc", 9, bytes(7 + i, 8));
+  }
+  const last = bytes(100 + rounds - 1, 40 + ((rounds - 1) % 9));
+  assert.ok(same(lfs.readFile("/etc/settings"), last), "last rewrite reads back");
+  assert.ok(same(lfs.readFile("/etc/blob"), bytes(1, 3000)), "untouched file intact");
+  lfs.traverse();
+  lfs.unmount();
+  return wear(flash);
+}
+
+const fmt = (w: Wear) => `max ${w.max}, mean ${w.mean.toFixed(2)}, total ${w.total}, ${w.blocksErased}/128 blocks ever erased, hottest block ${w.hottest}`;
+
+test("block_cycles spreads the erases of a long rewrite workload", { skip }, async (t) => {
+  const LittleFs = await littleFs();
+  const rounds = 3000;
+  const leveled = await rewriteWorkload(LittleFs, 8, rounds);
+  const pinned = await rewriteWorkload(LittleFs, -1, rounds);
+  const lines = [
+    `${rounds} rewrites, 128 blocks of 512 B`,
+    `block_cycles 8:  ${fmt(leveled)}, max/mean ${(leveled.max / leveled.mean).toFixed(2)}`,
+    `block_cycles -1: ${fmt(pinned)}, max/mean ${(pinned.max / pinned.mean).toFixed(2)}`,
+  ];
+  for (const l of lines) { t.diagnostic(l); console.log(l); }
+  // Without wear leveling every compaction of the directory erases the same two blocks: the
+  // hottest block takes about half of all erases. With it, pairs move every ~block_cycles erases
+  // and the allocator walks the whole device, so no block may take more than a few times the mean.
+  assert.ok(pinned.max >= pinned.total / 4, `without wear leveling one pair should take the erases (${fmt(pinned)})`);
+  assert.ok(leveled.max <= 4 * leveled.mean + 2 * 8, `with block_cycles 8: max ${leveled.max} > 4 x mean ${leveled.mean.toFixed(2)} + 16`);
+  assert.ok(leveled.max * 4 <= pinned.max, `wear leveling should cut the hottest block's erases at least 4x (${leveled.max} vs ${pinned.max})`);
+  assert.ok(leveled.blocksErased >= 100, `erases should reach most of the device (${leveled.blocksErased}/128)`);
+});
+
+test("bad blocks are written around with data intact", { skip }, async (t) => {
+  const LittleFs = await littleFs();
+  const cfg = config(100);
+  const flash = new Flash({ blockSizeBytes: cfg.blockSize, blockCount: cfg.blockCount });
+  await LittleFs.format(flash, cfg);
+  let lfs = await mount(LittleFs, flash, cfg);
+  lfs.writeFile("/before", bytes(5, 2500));
+
+  // The pair a new directory lands in goes bad: found as the blocks mkdir changed outside {0,1}.
+  const snap = new Uint8Array(flash.bytes);
+  lfs.mkdir("/dir");
+  const dirPair: number[] = [];
+  for (let b = 2; b < cfg.blockCount; b++) {
+    const at = b * cfg.blockSize;
+    if (!Buffer.from(snap.subarray(at, at + cfg.blockSize)).equals(Buffer.from(flash.bytes.subarray(at, at + cfg.blockSize)))) dirPair.push(b);
+  }
+  assert.ok(dirPair.length >= 1, "mkdir wrote a new metadata pair");
+  // Plus every fourth block of the device outside the superblock pair: data blocks the allocator
+  // will hand out.
+  const bad = new Set<number>(dirPair);
+  for (let b = 3; b < cfg.blockCount; b += 4) bad.add(b);
+  const badContent = new Map([...bad].map((b) => [b, new Uint8Array(flash.bytes.subarray(b * cfg.blockSize, (b + 1) * cfg.blockSize))]));
+  const erasesBefore = [...bad].map((b) => flash.eraseCounts[b]);
+  for (const b of bad) flash.badBlocks.add(b);
+
+  const files = new Map<string, Uint8Array>();
+  for (let i = 0; i < 24; i++) {
+    const path = `/dir/file-${i}`;
+    const data = bytes(1000 + i, i % 3 === 0 ? 30 : 700 + i * 13);
+    lfs.writeFile(path, data);
+    files.set(path, data);
+  }
+  for (let i = 0; i < 24; i += 5) {
+    const path = `/dir/file-${i}`;
+    const data = bytes(2000 + i, 1100);
+    lfs.writeFile(path, data);
+    files.set(path, data);
+  }
+  lfs.unmount();
+
+  lfs = await mount(LittleFs, flash, cfg);
+  for (const [path, data] of files) assert.ok(same(lfs.readFile(path), data), `${path} intact`);
+  assert.ok(same(lfs.readFile("/before"), bytes(5, 2500)), "/before intact");
+  lfs.traverse();
+  lfs.unmount();
+  // A fresh core over the same bytes, with the bad blocks healed, sees the same thing.
+  const fresh = await mount(LittleFs, flash.clone(), cfg);
+  for (const [path, data] of files) assert.ok(same(fresh.readFile(path), data), `${path} intact on a fresh mount`);
+  fresh.unmount();
+
+  for (const [b, content] of badContent) assert.ok(Buffer.from(content).equals(Buffer.from(flash.bytes.subarray(b * cfg.blockSize, (b + 1) * cfg.blockSize))), `bad block ${b} untouched`);
+  assert.deepEqual([...bad].map((b) => flash.eraseCounts[b]), erasesBefore, "no erase of a bad block succeeded");
+  const line = `${bad.size} bad blocks (directory pair ${dirPair.join(",")} and every 4th block), ${flash.badBlockRefusals} programs/erases refused and relocated, ${files.size} files intact`;
+  t.diagnostic(line);
+  console.log(line);
+  assert.ok(flash.badBlockRefusals > 0, "the workload must have hit a bad block");
+});
