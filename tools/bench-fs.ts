@@ -1,0 +1,277 @@
+// File-system benchmark: what the core's littlefs costs, in device traffic and time, for the
+// operations an IoT app does, each beside a raw block-device floor, plus the fs's RAM against
+// littlefs's own formula.
+//
+// Rows: mounting a 1,000-file file system; writing and reading 1 MiB sequentially; 1,000 random
+// 64-byte overwrites inside a 64 KiB file; listing a 1,000-entry directory. The floor is the
+// same payload moved straight through Flash with no file system: reads for the read rows, and
+// erase + program of whole blocks for the write rows (a raw device cannot overwrite in place, so
+// each random 64-byte overwrite costs one block erase and program at the floor). Mount's floor is
+// reading the blocks the file system has in use. Traffic is counted by Flash; time is wall clock
+// over `repeats` runs after `warmup` runs, each on a fresh copy of the prepared image; median and
+// spread (max - min) are reported. Figures only: nothing here asserts.
+//
+// Run: `node dist/tools/bench-fs.js` (after `npm run build`), or import `benchFs()`.
+import { fileURLToPath } from "node:url";
+import { Flash } from "../host/flash.js";
+import { littleFs, LittleFsClass } from "../host/fs/cli.js";
+
+export interface Traffic { readBytes: number; progBytes: number; eraseBytes: number }
+export interface Row {
+  name: string;
+  fs: Traffic;
+  floor: Traffic;
+  medianMs: number;
+  spreadMs: number;
+  floorMedianMs: number;
+  repeats: number;
+}
+export interface RamFigures { ramBytes: number; ramBytesOneOpenFile: number; formulaBytes: number; formulaOneOpenFile: number }
+
+interface Fs {
+  readFile(path: string): Uint8Array;
+  writeFile(path: string, data: Uint8Array): void;
+  readdir(path: string): { name: string }[];
+  open(path: string, flags: number): number;
+  read(fd: number, len: number): Uint8Array;
+  write(fd: number, data: Uint8Array): number;
+  seek(fd: number, off: number, whence: number): number;
+  close(fd: number): void;
+  mkdir(path: string): void;
+  sizeBlocks(): number;
+  ramBytes(): number;
+  unmount(): void;
+}
+
+const O_RDONLY = 1, O_WRONLY = 2, O_RDWR = 3, O_CREAT = 0x0100, O_TRUNC = 0x0400;
+const SEEK_SET = 0;
+const MiB = 1 << 20;
+const CHUNK_BYTES = 4096;
+
+const geometry = (blockCount: number) => ({ blockSize: 4096, blockCount, readSize: 16, progSize: 16, cacheSize: 256, lookaheadSize: 16, blockCycles: 500 });
+type Config = ReturnType<typeof geometry>;
+
+function pattern(seed: number, length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let x = (seed * 2654435761) >>> 0 || 1;
+  for (let i = 0; i < length; i++) {
+    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+function traffic(flash: Flash): Traffic {
+  return { readBytes: flash.counters.readBytes, progBytes: flash.counters.progBytes, eraseBytes: flash.counters.eraseCount * flash.blockSizeBytes };
+}
+
+const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
+
+async function mountFs(LittleFs: LittleFsClass, flash: Flash, cfg: Config): Promise<Fs> {
+  return (await LittleFs.mount(flash, cfg)) as unknown as Fs;
+}
+
+/** An image prepared by `build`, the bytes everything later starts from. */
+async function prepare(LittleFs: LittleFsClass, cfg: Config, build: (lfs: Fs) => void): Promise<Uint8Array> {
+  const flash = new Flash({ blockSizeBytes: cfg.blockSize, blockCount: cfg.blockCount });
+  await LittleFs.format(flash, cfg);
+  const lfs = await mountFs(LittleFs, flash, cfg);
+  build(lfs);
+  lfs.unmount();
+  return new Uint8Array(flash.bytes);
+}
+
+interface Case {
+  name: string;
+  cfg: Config;
+  image: Uint8Array;
+  /** Set up outside the timed part (mount, open); returns the timed part. */
+  setup(lfs: Fs | null, flash: Flash): Promise<() => void> | (() => void);
+  /** Whether the timed part mounts by itself (the mount row). */
+  mounts?: boolean;
+  floor(flash: Flash): void;
+}
+
+async function measure(LittleFs: LittleFsClass, c: Case, warmup: number, repeats: number): Promise<Row> {
+  const times: number[] = [];
+  const floorTimes: number[] = [];
+  let fsTraffic: Traffic = { readBytes: 0, progBytes: 0, eraseBytes: 0 };
+  let floorTraffic: Traffic = fsTraffic;
+  for (let i = 0; i < warmup + repeats; i++) {
+    const flash = new Flash({ blockSizeBytes: c.cfg.blockSize, blockCount: c.cfg.blockCount }, c.image);
+    const lfs = c.mounts ? null : await mountFs(LittleFs, flash, c.cfg);
+    const timed = await c.setup(lfs, flash);
+    flash.resetCounters();
+    const t0 = performance.now();
+    timed();
+    const t1 = performance.now();
+    const seen = traffic(flash);
+    const raw = new Flash({ blockSizeBytes: c.cfg.blockSize, blockCount: c.cfg.blockCount }, c.image);
+    const f0 = performance.now();
+    c.floor(raw);
+    const f1 = performance.now();
+    if (i >= warmup) {
+      times.push(t1 - t0);
+      floorTimes.push(f1 - f0);
+      fsTraffic = seen;
+      floorTraffic = traffic(raw);
+    }
+  }
+  return { name: c.name, fs: fsTraffic, floor: floorTraffic, medianMs: median(times), spreadMs: Math.max(...times) - Math.min(...times), floorMedianMs: median(floorTimes), repeats };
+}
+
+// Raw floors.
+function rawWrite(flash: Flash, bytes: number): void {
+  const block = new Uint8Array(flash.blockSizeBytes).fill(0xa5);
+  for (let b = 0; b * flash.blockSizeBytes < bytes; b++) {
+    flash.erase(2 + b);
+    flash.prog(2 + b, 0, block.subarray(0, Math.min(flash.blockSizeBytes, bytes - b * flash.blockSizeBytes)));
+  }
+}
+function rawRead(flash: Flash, bytes: number): void {
+  const buf = new Uint8Array(CHUNK_BYTES);
+  for (let at = 0; at < bytes; at += CHUNK_BYTES) {
+    const len = Math.min(CHUNK_BYTES, bytes - at);
+    const b = Math.floor(at / flash.blockSizeBytes) % flash.blockCount;
+    flash.read(b, at % flash.blockSizeBytes, buf.subarray(0, len));
+  }
+}
+
+export async function benchFs(options: { warmup?: number; repeats?: number } = {}): Promise<Row[]> {
+  const warmup = options.warmup ?? 1;
+  const repeats = options.repeats ?? 5;
+  const LittleFs = await littleFs();
+
+  const manyCfg = geometry(256);
+  const manyNames = Array.from({ length: 1000 }, (_, i) => `sensor-${String(i).padStart(4, "0")}.cfg`);
+  const manyImage = await prepare(LittleFs, manyCfg, (lfs) => {
+    lfs.mkdir("/data");
+    manyNames.forEach((n, i) => lfs.writeFile(`/data/${n}`, pattern(i, 24)));
+  });
+  let manyBlocks = 0;
+  {
+    const lfs = await mountFs(LittleFs, new Flash({ blockSizeBytes: manyCfg.blockSize, blockCount: manyCfg.blockCount }, manyImage), manyCfg);
+    manyBlocks = lfs.sizeBlocks();
+    lfs.unmount();
+  }
+  const bigCfg = geometry(512);
+  const mib = pattern(7, MiB);
+  const emptyBig = await prepare(LittleFs, bigCfg, () => {});
+  const withMib = await prepare(LittleFs, bigCfg, (lfs) => lfs.writeFile("/blob", mib));
+  const FILE_BYTES = 64 * 1024;
+  const withSmall = await prepare(LittleFs, bigCfg, (lfs) => lfs.writeFile("/table", pattern(8, FILE_BYTES)));
+  const offsets = Array.from({ length: 1000 }, (_, i) => ((i * 2654435761) >>> 0) % (FILE_BYTES - 64));
+  const patch = pattern(9, 64);
+
+  const cases: Case[] = [
+    {
+      name: "mount, 1,000 files", cfg: manyCfg, image: manyImage, mounts: true,
+      setup: () => () => {}, // measureMount times the mount itself
+      floor: (flash) => rawRead(flash, manyBlocks * flash.blockSizeBytes),
+    },
+    {
+      name: "write 1 MiB sequentially", cfg: bigCfg, image: emptyBig,
+      setup: (lfs) => () => {
+        const fd = lfs!.open("/blob", O_WRONLY | O_CREAT | O_TRUNC);
+        for (let at = 0; at < MiB; at += CHUNK_BYTES) lfs!.write(fd, mib.subarray(at, at + CHUNK_BYTES));
+        lfs!.close(fd);
+      },
+      floor: (flash) => rawWrite(flash, MiB),
+    },
+    {
+      name: "read 1 MiB sequentially", cfg: bigCfg, image: withMib,
+      setup: (lfs) => () => {
+        const fd = lfs!.open("/blob", O_RDONLY);
+        let n = 0;
+        for (;;) { const part = lfs!.read(fd, CHUNK_BYTES); if (part.length === 0) break; n += part.length; }
+        lfs!.close(fd);
+        if (n !== MiB) throw new Error(`read ${n} bytes of ${MiB}`);
+      },
+      floor: (flash) => rawRead(flash, MiB),
+    },
+    {
+      name: "1,000 random 64 B overwrites (64 KiB file)", cfg: bigCfg, image: withSmall,
+      setup: (lfs) => () => {
+        const fd = lfs!.open("/table", O_RDWR);
+        for (const off of offsets) { lfs!.seek(fd, off, SEEK_SET); lfs!.write(fd, patch); }
+        lfs!.close(fd);
+      },
+      floor: (flash) => { for (let i = 0; i < offsets.length; i++) rawWrite(flash, flash.blockSizeBytes); },
+    },
+    {
+      name: "list a 1,000-entry directory", cfg: manyCfg, image: manyImage,
+      setup: (lfs) => () => {
+        const n = lfs!.readdir("/data").filter((e) => e.name !== "." && e.name !== "..").length;
+        if (n !== 1000) throw new Error(`listed ${n} entries`);
+      },
+      floor: (flash) => rawRead(flash, manyNames.reduce((a, n) => a + n.length + 8, 0)),
+    },
+  ];
+  const rows: Row[] = [];
+  for (const c of cases) {
+    if (c.mounts) rows.push(await measureMount(LittleFs, c, warmup, repeats));
+    else rows.push(await measure(LittleFs, c, warmup, repeats));
+  }
+  return rows;
+}
+
+async function measureMount(LittleFs: LittleFsClass, c: Case, warmup: number, repeats: number): Promise<Row> {
+  const times: number[] = [];
+  const floorTimes: number[] = [];
+  let fsTraffic: Traffic = { readBytes: 0, progBytes: 0, eraseBytes: 0 };
+  let floorTraffic = fsTraffic;
+  for (let i = 0; i < warmup + repeats; i++) {
+    const flash = new Flash({ blockSizeBytes: c.cfg.blockSize, blockCount: c.cfg.blockCount }, c.image);
+    const t0 = performance.now();
+    const lfs = await mountFs(LittleFs, flash, c.cfg);
+    const t1 = performance.now();
+    const seen = traffic(flash);
+    lfs.unmount();
+    const raw = new Flash({ blockSizeBytes: c.cfg.blockSize, blockCount: c.cfg.blockCount }, c.image);
+    const f0 = performance.now();
+    c.floor(raw);
+    const f1 = performance.now();
+    if (i >= warmup) { times.push(t1 - t0); floorTimes.push(f1 - f0); fsTraffic = seen; floorTraffic = traffic(raw); }
+  }
+  return { name: c.name, fs: fsTraffic, floor: floorTraffic, medianMs: median(times), spreadMs: Math.max(...times) - Math.min(...times), floorMedianMs: median(floorTimes), repeats };
+}
+
+/** fs_ram_bytes with no file and with one file open, against read + prog cache + lookahead (+ a file cache). */
+export async function ramFigures(): Promise<RamFigures> {
+  const LittleFs = await littleFs();
+  const cfg = geometry(64);
+  const flash = new Flash({ blockSizeBytes: cfg.blockSize, blockCount: cfg.blockCount });
+  await LittleFs.format(flash, cfg);
+  const lfs = await mountFs(LittleFs, flash, cfg);
+  const ramBytes = lfs.ramBytes();
+  const fd = lfs.open("/f", O_WRONLY | O_CREAT);
+  const ramBytesOneOpenFile = lfs.ramBytes();
+  lfs.close(fd);
+  lfs.unmount();
+  const formulaBytes = cfg.cacheSize * 2 + cfg.lookaheadSize;
+  return { ramBytes, ramBytesOneOpenFile, formulaBytes, formulaOneOpenFile: formulaBytes + cfg.cacheSize };
+}
+
+function kib(n: number): string {
+  return n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} B`;
+}
+
+export function formatRows(rows: Row[]): string {
+  const head = ["operation", "read", "programmed", "erased", "time (median ± spread)", "floor read", "floor prog", "floor erased", "floor time"];
+  const body = rows.map((r) => [
+    r.name, kib(r.fs.readBytes), kib(r.fs.progBytes), kib(r.fs.eraseBytes), `${r.medianMs.toFixed(2)} ms ± ${r.spreadMs.toFixed(2)}`,
+    kib(r.floor.readBytes), kib(r.floor.progBytes), kib(r.floor.eraseBytes), `${r.floorMedianMs.toFixed(2)} ms`,
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ");
+  return [line(head), widths.map((w) => "-".repeat(w)).join("  "), ...body.map(line)].join("\n");
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const rows = await benchFs();
+  console.log(`littlefs in core.wasm, 4096-byte blocks, read/prog 16, cache 256, lookahead 16; ${rows[0]?.repeats ?? 0} repeats after 1 warm-up`);
+  console.log(formatRows(rows));
+  const ram = await ramFigures();
+  console.log(`\nfs RAM (fs_ram_bytes): ${ram.ramBytes} B mounted, ${ram.ramBytesOneOpenFile} B with one file open; ` +
+    `littlefs formula (read cache + prog cache + lookahead [+ file cache]): ${ram.formulaBytes} B, ${ram.formulaOneOpenFile} B`);
+}
