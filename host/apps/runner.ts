@@ -1,0 +1,212 @@
+// AppRunner: one instance of an instrumented app module (instrument.ts), run in slices.
+//
+// A slice sets the fuel global, calls the entry (first slice) or rewinds into the saved call
+// stack (later slices), and ends when the app returns, exits, traps, runs out of fuel (the module
+// calls `wasphere.preempt`, answered by an asyncify unwind) or suspends itself in a blocking
+// `applibs` import (`suspend`). On rewind the suspended import is called again and returns the
+// value delivered for it (`resumeWith`, or `finishRewind` from inside the import).
+// Invariants: outside a slice the fuel is FUEL_IDLE and a preempt request only refills it, so an
+// export called between slices never unwinds; a runner whose app exited or trapped runs no more.
+// Memory: the asyncify save area is [ASYNCIFY_DATA_ADDR, runtimeAreaBytes) of the app's own memory.
+// Must not: let an exception of the host (anything but AppExit, a Wasm trap or a stack overflow)
+// pass for an app failure: those are rethrown.
+import * as abi from "../../assembly/abi.js";
+import { APP_IMPORTS } from "./imports.js";
+import { ASYNCIFY_DATA_ADDR, ASYNCIFY_HEADER_ADDR, ENTRY_EXPORT, FUEL_GLOBAL, FUEL_IDLE, PREEMPT_FIELD, PREEMPT_MODULE } from "./instrument.js";
+
+export type SliceReason = "exited" | "yielded" | "blocked" | "out_of_fuel" | "trapped";
+export type SuspendKind = "yielded" | "blocked";
+
+export interface SliceResult {
+  reason: SliceReason;
+  /** The exit code when `exited`. */
+  value?: number;
+  /** What went wrong when `trapped`. */
+  error?: Error;
+  /** Fuel charged during the slice; can exceed the fuel given by the cost of one region. */
+  fuelUsed: number;
+}
+
+/** Thrown by an `applibs` import to end the app; the slice ends `exited` with `code`. */
+export class AppExit extends Error {
+  constructor(readonly code: number) { super(`app exited with code ${code}`); }
+}
+
+export type ImportFn = (...args: number[]) => number | void;
+
+export interface RunnerOptions {
+  /** Imports instrumented as blocking, as `module.field`; only these may call `suspend`. */
+  blockingImports?: string[];
+  runtimeAreaBytes?: number;
+}
+
+interface AsyncifyExports {
+  asyncify_start_unwind(addr: number): void;
+  asyncify_stop_unwind(): void;
+  asyncify_start_rewind(addr: number): void;
+  asyncify_stop_rewind(): void;
+  asyncify_get_state(): number;
+}
+
+const STATE_UNWINDING = 1;
+const STATE_REWINDING = 2;
+
+export class AppRunner {
+  readonly instance: WebAssembly.Instance;
+  readonly memory: WebAssembly.Memory;
+  private readonly fuel: WebAssembly.Global;
+  private readonly asyncify: AsyncifyExports;
+  private readonly entry: () => number | undefined;
+  private readonly blocking: Set<string>;
+  private readonly runtimeAreaBytes: number;
+  private phase: "fresh" | "suspended" | "ended" = "fresh";
+  private inSlice = false;
+  private sliceFuel = 0;
+  /** Why the unwind in progress was started. */
+  private unwindReason: "out_of_fuel" | SuspendKind = "out_of_fuel";
+  /** The `applibs` import running now (only these may suspend). */
+  private currentImport: string | null = null;
+  private delivered: { value: number } | null = null;
+
+  constructor(module: WebAssembly.Module, applibs: Record<string, ImportFn>, options: RunnerOptions = {}) {
+    this.blocking = new Set(options.blockingImports ?? APP_IMPORTS.filter((i) => i.blocking).map((i) => `applibs.${i.name}`));
+    this.runtimeAreaBytes = options.runtimeAreaBytes ?? abi.APP_RUNTIME_AREA_BYTES;
+    const wrapped: Record<string, ImportFn> = {};
+    for (const imp of WebAssembly.Module.imports(module)) {
+      if (imp.module !== "applibs" || imp.kind !== "function") continue;
+      const impl = applibs[imp.name];
+      if (!impl) throw new Error(`the app imports applibs.${imp.name}, which the host does not provide`);
+      wrapped[imp.name] = this.wrapImport(imp.name, impl);
+    }
+    this.instance = new WebAssembly.Instance(module, {
+      applibs: wrapped,
+      [PREEMPT_MODULE]: { [PREEMPT_FIELD]: () => this.preempt() },
+    });
+    const ex = this.instance.exports as Record<string, unknown>;
+    const memory = Object.values(ex).find((v) => v instanceof WebAssembly.Memory);
+    if (!(memory instanceof WebAssembly.Memory)) throw new Error("the app module exports no memory (was it instrumented?)");
+    if (!(ex[FUEL_GLOBAL] instanceof WebAssembly.Global)) throw new Error(`the app module exports no ${FUEL_GLOBAL} (was it instrumented?)`);
+    if (typeof ex.asyncify_start_unwind !== "function") throw new Error("the app module has no asyncify exports (was it instrumented?)");
+    this.memory = memory;
+    this.fuel = ex[FUEL_GLOBAL] as WebAssembly.Global;
+    this.asyncify = ex as unknown as AsyncifyExports;
+    const entry = ex[ENTRY_EXPORT] ?? ex.main ?? ex._start;
+    if (typeof entry !== "function") throw new Error("the app module exports no entry point");
+    this.entry = entry as () => number | undefined;
+    this.fuel.value = FUEL_IDLE;
+  }
+
+  /** True once the app exited or trapped. */
+  get ended(): boolean { return this.phase === "ended"; }
+  /** True between a slice that ended in a suspension or preemption and the next slice. */
+  get suspended(): boolean { return this.phase === "suspended"; }
+
+  /** Runs the app for up to `fuel` units (see instrument.ts: about one Wasm instruction each). */
+  runSlice(fuel: number): SliceResult {
+    if (this.phase === "ended") throw new Error("the app's instance has ended; start a new one");
+    if (this.inSlice) throw new Error("runSlice called from inside a slice");
+    this.sliceFuel = Math.max(0, Math.min(Math.floor(fuel), FUEL_IDLE));
+    this.fuel.value = this.sliceFuel;
+    this.inSlice = true;
+    const rewinding = this.phase === "suspended";
+    try {
+      if (rewinding) this.asyncify.asyncify_start_rewind(ASYNCIFY_HEADER_ADDR);
+      const ret = this.entry();
+      if (this.asyncify.asyncify_get_state() === STATE_UNWINDING) {
+        this.asyncify.asyncify_stop_unwind();
+        this.phase = "suspended";
+        return { reason: this.unwindReason, fuelUsed: this.used() };
+      }
+      this.phase = "ended";
+      return { reason: "exited", value: (ret ?? 0) | 0, fuelUsed: this.used() };
+    } catch (err) {
+      this.phase = "ended";
+      if (err instanceof AppExit) return { reason: "exited", value: err.code | 0, fuelUsed: this.used() };
+      if (err instanceof WebAssembly.RuntimeError || err instanceof RangeError) {
+        return { reason: "trapped", error: this.explainTrap(err), fuelUsed: this.used() };
+      }
+      throw err;
+    } finally {
+      this.inSlice = false;
+      this.currentImport = null;
+      this.fuel.value = FUEL_IDLE;
+    }
+  }
+
+  /**
+   * Called from inside a blocking `applibs` import: suspends the app (an asyncify unwind starts
+   * when the import returns). The slice ends with `kind`. On the next slice the same import is
+   * called again while `isRewinding()`; it returns the delivered value.
+   */
+  suspend(kind: SuspendKind): number {
+    if (!this.inSlice || this.currentImport === null) throw new Error("suspend() is only valid inside an applibs import, during a slice");
+    if (!this.blocking.has(`applibs.${this.currentImport}`)) {
+      throw new Error(`applibs.${this.currentImport} cannot suspend its caller: it was not instrumented as a blocking import`);
+    }
+    this.startUnwind(kind);
+    return 0;
+  }
+
+  /** The value the suspended import returns when the app is resumed (call before runSlice). */
+  resumeWith(value: number): void {
+    if (this.phase !== "suspended") throw new Error("resumeWith: the app is not suspended");
+    this.delivered = { value: value | 0 };
+  }
+
+  /** True while an import is being called again to finish a rewind. */
+  isRewinding(): boolean { return this.asyncify.asyncify_get_state() === STATE_REWINDING; }
+
+  /** From inside an import called during a rewind: ends the rewind; returns `value` for the import to return. */
+  finishRewind(value: number): number {
+    if (this.isRewinding()) this.asyncify.asyncify_stop_rewind();
+    this.delivered = null;
+    return value;
+  }
+
+  /** From inside an import: ends the app with `code`. */
+  exit(code: number): never { throw new AppExit(code); }
+
+  private used(): number { return this.sliceFuel - (this.fuel.value as number); }
+
+  private wrapImport(name: string, impl: ImportFn): ImportFn {
+    return (...args: number[]) => {
+      if (this.isRewinding() && this.delivered) {
+        const v = this.delivered.value;
+        this.delivered = null;
+        this.asyncify.asyncify_stop_rewind();
+        return v;
+      }
+      const outer = this.currentImport;
+      this.currentImport = name;
+      try {
+        const r = impl(...args);
+        // An implementation that does not finish the rewind itself returns what it returned.
+        if (this.isRewinding()) this.asyncify.asyncify_stop_rewind();
+        return r;
+      } finally {
+        this.currentImport = outer;
+      }
+    };
+  }
+
+  private preempt(): void {
+    if (this.isRewinding()) { this.asyncify.asyncify_stop_rewind(); return; }
+    if (!this.inSlice) { this.fuel.value = FUEL_IDLE; return; }
+    this.startUnwind("out_of_fuel");
+  }
+
+  private startUnwind(reason: "out_of_fuel" | SuspendKind): void {
+    const view = new DataView(this.memory.buffer);
+    view.setInt32(ASYNCIFY_HEADER_ADDR, ASYNCIFY_DATA_ADDR, true);
+    view.setInt32(ASYNCIFY_HEADER_ADDR + 4, this.runtimeAreaBytes, true);
+    this.unwindReason = reason;
+    this.asyncify.asyncify_start_unwind(ASYNCIFY_HEADER_ADDR);
+  }
+
+  private explainTrap(err: Error): Error {
+    if (this.asyncify.asyncify_get_state() === STATE_UNWINDING) {
+      return new Error(`the app's call stack was too deep to save when it was suspended (the save area is ${this.runtimeAreaBytes - ASYNCIFY_DATA_ADDR} bytes): ${err.message}`);
+    }
+    return err;
+  }
+}
