@@ -1,1 +1,82 @@
-export function fs_ram_bytes(): i32 { return 0; }
+// fs/exports: the core's fs_* exports (ABI.md, "File-system exports").
+//
+// Strings and buffers cross through the file system's own I/O buffer (fs_io_buffer,
+// FS_IO_BUFFER_BYTES): the host writes a path (or two, back to back) at its start and passes
+// lengths; results are written at its start.
+// Invariants: every length from the host is checked against the buffer before use.
+// Budget: the 8 KiB I/O buffer; everything else is in fs/lfs.
+// Must not: trap on any argument.
+
+import { EINVAL, ENOSYS } from "../abi";
+import {
+  fsConfig, fsMount, fsUnmount, fsRamBytes, fsStat, fsStatSize, fsInfo, fsGetattr, fsDirOpen,
+  fsDirRead, fsDirClose, fsOpen, fileClose, fileRead, fileSeek, fileTell, fileSize, fsTraverse,
+  fsSizeBlocks,
+} from "./lfs";
+
+const FS_IO_BUFFER_BYTES: u32 = 8192;
+const ioBuf: usize = memory.data(<i32>FS_IO_BUFFER_BYTES, 16);
+
+export function fs_io_buffer(): i32 { return <i32>ioBuf; }
+export function fs_io_buffer_bytes(): i32 { return <i32>FS_IO_BUFFER_BYTES; }
+
+function lenOk(len: i32): bool { return len >= 0 && <u32>len <= FS_IO_BUFFER_BYTES; }
+
+export function fs_config(blockSize: i32, blockCount: i32, readSize: i32, progSize: i32, cacheSize: i32,
+  lookaheadSize: i32, blockCycles: i32, nameMax: i32, inlineMax: i32): i32 {
+  if (blockSize <= 0 || blockCount < 0 || readSize <= 0 || progSize <= 0 || cacheSize <= 0 ||
+    lookaheadSize <= 0 || nameMax < 0 || inlineMax < 0) return -EINVAL;
+  return fsConfig(<u32>blockSize, <u32>blockCount, <u32>readSize, <u32>progSize, <u32>cacheSize,
+    <u32>lookaheadSize, blockCycles, <u32>nameMax, <u32>inlineMax);
+}
+
+export function fs_format(): i32 { return -ENOSYS; }
+export function fs_mount(): i32 { return fsMount(); }
+export function fs_unmount(): i32 { return fsUnmount(); }
+
+export function fs_open(pathLen: i32, flags: i32): i32 {
+  if (!lenOk(pathLen)) return -EINVAL;
+  return fsOpen(ioBuf, <u32>pathLen, <u32>flags);
+}
+export function fs_read(fd: i32, len: i32): i32 {
+  if (!lenOk(len)) return -EINVAL;
+  return fileRead(fd, ioBuf, <u32>len);
+}
+export function fs_write(fd: i32, len: i32): i32 { return -ENOSYS; }
+export function fs_seek(fd: i32, off: i32, whence: i32): i32 { return fileSeek(fd, off, whence); }
+export function fs_tell(fd: i32): i32 { return fileTell(fd); }
+export function fs_file_size(fd: i32): i32 { return fileSize(fd); }
+export function fs_truncate(fd: i32, size: i32): i32 { return -ENOSYS; }
+export function fs_sync(fd: i32): i32 { return -ENOSYS; }
+export function fs_close(fd: i32): i32 { return fileClose(fd); }
+export function fs_mkdir(pathLen: i32): i32 { return -ENOSYS; }
+export function fs_remove(pathLen: i32): i32 { return -ENOSYS; }
+export function fs_rename(oldLen: i32, newLen: i32): i32 { return -ENOSYS; }
+
+export function fs_stat(pathLen: i32): i32 {
+  if (!lenOk(pathLen)) return -EINVAL;
+  const r = fsStat(ioBuf, <u32>pathLen);
+  if (r >= 0) store<u32>(ioBuf, fsStatSize());
+  return r;
+}
+
+export function fs_dir_open(pathLen: i32): i32 {
+  if (!lenOk(pathLen)) return -EINVAL;
+  return fsDirOpen(ioBuf, <u32>pathLen);
+}
+export function fs_dir_read(dirfd: i32): i32 { return fsDirRead(dirfd, ioBuf, FS_IO_BUFFER_BYTES); }
+export function fs_dir_close(dirfd: i32): i32 { return fsDirClose(dirfd); }
+
+export function fs_getattr(pathLen: i32, type: i32): i32 {
+  if (!lenOk(pathLen) || type < 0 || type > 255) return -EINVAL;
+  return fsGetattr(ioBuf, <u32>pathLen, <u32>type, ioBuf, FS_IO_BUFFER_BYTES);
+}
+export function fs_setattr(pathLen: i32, type: i32, valueLen: i32): i32 { return -ENOSYS; }
+export function fs_removeattr(pathLen: i32, type: i32): i32 { return -ENOSYS; }
+
+export function fs_fsinfo(): i32 { return fsInfo(ioBuf); }
+export function fs_size_blocks(): i32 { return fsSizeBlocks(); }
+export function fs_traverse(): i32 { return fsTraverse(); }
+export function fs_gc(): i32 { return -ENOSYS; }
+export function fs_mkconsistent(): i32 { return -ENOSYS; }
+export function fs_ram_bytes(): i32 { return <i32>fsRamBytes(); }

@@ -1,0 +1,204 @@
+// fs/bd: littlefs's view of the flash: geometry, a read cache and program caches over the hal.
+//
+// Every flash access of the file system goes through here, and from here only through
+// hal.flash_read/prog/erase/sync. Reads are served from a pending program cache first (data not
+// yet on flash), then the read cache, then the device in read_size-aligned cache lines.
+// Programs collect in a cache line and reach flash padded to prog_size; each program is read
+// back and compared, so a block that fails silently is caught as a bad block.
+// Invariants: a cache holds data of at most one block; a program cache line never crosses a
+// cache_size boundary; the read cache never holds data older than flash.
+// Budget: one read cache and one program cache of cache_size bytes each, from kalloc at mount.
+// Must not: read or program outside [0, block_count) x [0, block_size): such a pointer came from
+// disk and is reported as LFS_ERR_CORRUPT, never passed to the host.
+
+import { flash_read, flash_prog, flash_erase, flash_sync } from "../hal/index";
+import { EIO, ECORRUPT, EINVAL } from "../abi";
+
+export const BLOCK_NULL: u32 = 0xffffffff;
+/** A cache whose block is BLOCK_INLINE holds an inline file's bytes, not flash data. */
+export const BLOCK_INLINE: u32 = 0xfffffffe;
+
+// Geometry (set by fs_config / mount).
+export let blockSize: u32 = 0;
+export let blockCount: u32 = 0;
+export let readSize: u32 = 0;
+export let progSize: u32 = 0;
+export let cacheSize: u32 = 0;
+
+export function bdSetGeometry(bsBytes: u32, count: u32, readBytes: u32, progBytes: u32, cacheBytes: u32): void {
+  blockSize = bsBytes; blockCount = count; readSize = readBytes; progSize = progBytes; cacheSize = cacheBytes;
+}
+export function bdSetBlockCount(count: u32): void { blockCount = count; }
+
+/** A cache line: {block, off, size, buf}, 16 bytes. */
+@unmanaged export class Cache {
+  block: u32;
+  off: u32;
+  size: u32;
+  buf: usize;
+}
+
+const rcacheMem: usize = memory.data(16, 4);
+const pcacheMem: usize = memory.data(16, 4);
+export const rcache = changetype<Cache>(rcacheMem);
+export const pcache = changetype<Cache>(pcacheMem);
+
+export function cacheDrop(c: Cache): void { c.block = BLOCK_NULL; c.size = 0; c.off = 0; }
+export function cacheZero(c: Cache): void {
+  if (c.buf != 0) memory.fill(c.buf, 0xff, cacheSize);
+  c.block = BLOCK_NULL; c.size = 0; c.off = 0;
+}
+
+function hostErr(err: i32): i32 {
+  // A bad block answers -EIO on program/erase: littlefs treats that as a corrupt block and
+  // relocates; any other failure goes up as is.
+  if (err == -EIO) return -ECORRUPT;
+  return err < 0 ? err : -EIO;
+}
+
+/**
+ * Reads `len` bytes at (block, off) into `dst`, seeing `pc` (a program cache with data not yet
+ * on flash, or null) first.
+ */
+export function bdRead(pc: Cache | null, block: u32, off: u32, dst: usize, len: u32): i32 {
+  if (block >= blockCount || off > blockSize || len > blockSize - off) return -ECORRUPT;
+  while (len > 0) {
+    let diff = len;
+    if (pc != null && pc.block == block && off < pc.off + pc.size) {
+      if (off >= pc.off) {
+        diff = min(diff, pc.size - (off - pc.off));
+        memory.copy(dst, pc.buf + (off - pc.off), diff);
+        dst += diff; off += diff; len -= diff;
+        continue;
+      }
+      diff = min(diff, pc.off - off);
+    }
+    if (pcache.block == block && off < pcache.off + pcache.size && changetype<usize>(pc) != pcacheMem) {
+      if (off >= pcache.off) {
+        diff = min(diff, pcache.size - (off - pcache.off));
+        memory.copy(dst, pcache.buf + (off - pcache.off), diff);
+        dst += diff; off += diff; len -= diff;
+        continue;
+      }
+      diff = min(diff, pcache.off - off);
+    }
+    if (rcache.block == block && off < rcache.off + rcache.size) {
+      if (off >= rcache.off) {
+        diff = min(diff, rcache.size - (off - rcache.off));
+        memory.copy(dst, rcache.buf + (off - rcache.off), diff);
+        dst += diff; off += diff; len -= diff;
+        continue;
+      }
+      diff = min(diff, rcache.off - off);
+    }
+    // Load a cache line holding `off`.
+    rcache.block = block;
+    rcache.off = off - off % readSize;
+    rcache.size = min(cacheSize, blockSize - rcache.off);
+    const err = flash_read(block, rcache.off, rcache.buf, rcache.size);
+    if (err != 0) { cacheDrop(rcache); return hostErr(err); }
+  }
+  return 0;
+}
+
+/** Compares `len` bytes on flash with memory: <0, 0 or >0 like memcmp, or an error in `bdErr`. */
+export let bdErr: i32 = 0;
+const cmpBuf: usize = memory.data(64, 4);
+export function bdCmp(block: u32, off: u32, src: usize, len: u32): i32 {
+  bdErr = 0;
+  let done: u32 = 0;
+  while (done < len) {
+    const n = min<u32>(64, len - done);
+    const err = bdRead(null, block, off + done, cmpBuf, n);
+    if (err < 0) { bdErr = err; return 0; }
+    for (let i: u32 = 0; i < n; i++) {
+      const a = load<u8>(cmpBuf + i), b = load<u8>(src + done + i);
+      if (a != b) return a < b ? -1 : 1;
+    }
+    done += n;
+  }
+  return 0;
+}
+
+import { crc32 } from "./crc";
+/** CRC of `len` bytes on flash, continuing `crc`; the result is in `bdCrcValue`. */
+export let bdCrcValue: u32 = 0;
+export function bdCrc(block: u32, off: u32, len: u32, crc: u32): i32 {
+  let done: u32 = 0;
+  while (done < len) {
+    const n = min<u32>(64, len - done);
+    const err = bdRead(null, block, off + done, cmpBuf, n);
+    if (err < 0) return err;
+    crc = crc32(crc, cmpBuf, n);
+    done += n;
+  }
+  bdCrcValue = crc;
+  return 0;
+}
+
+/** Writes a program cache out to flash (padded to prog_size) and verifies it by reading back. */
+export function bdFlush(pc: Cache): i32 {
+  if (pc.block == BLOCK_NULL || pc.block == BLOCK_INLINE) return 0;
+  if (pc.block >= blockCount) return -ECORRUPT;
+  const diff = min<u32>(((pc.size + progSize - 1) / progSize) * progSize, blockSize - pc.off);
+  let err = flash_prog(pc.block, pc.off, pc.buf, diff);
+  if (err != 0) { cacheZero(pc); return hostErr(err); }
+  // The read cache may hold the pre-program bytes of this line: read back through it.
+  if (rcache.block == pc.block) cacheDrop(rcache);
+  rcache.block = pc.block;
+  rcache.off = pc.off;
+  rcache.size = diff;
+  err = flash_read(pc.block, pc.off, rcache.buf, diff);
+  if (err != 0) { cacheDrop(rcache); cacheZero(pc); return hostErr(err); }
+  const bad = memory.compare(rcache.buf, pc.buf, diff) != 0;
+  cacheZero(pc);
+  return bad ? -ECORRUPT : 0;
+}
+
+/** Programs `len` bytes at (block, off) through program cache `pc`. */
+export function bdProg(pc: Cache, block: u32, off: u32, src: usize, len: u32): i32 {
+  if (block >= blockCount || off > blockSize || len > blockSize - off) return -ECORRUPT;
+  while (len > 0) {
+    if (pc.block == block && off >= pc.off && off < pc.off + cacheSize) {
+      const diff = min(len, cacheSize - (off - pc.off));
+      memory.copy(pc.buf + (off - pc.off), src, diff);
+      src += diff; off += diff; len -= diff;
+      if (off - pc.off > pc.size) pc.size = off - pc.off;
+      if (pc.size == cacheSize) {
+        const err = bdFlush(pc);
+        if (err < 0) return err;
+      }
+      continue;
+    }
+    if (pc.block != BLOCK_NULL) {
+      const err = bdFlush(pc);
+      if (err < 0) return err;
+    }
+    pc.block = block;
+    pc.off = off - off % progSize;
+    pc.size = off - pc.off;
+  }
+  return 0;
+}
+
+export function bdErase(block: u32): i32 {
+  if (block >= blockCount) return -ECORRUPT;
+  if (rcache.block == block) cacheDrop(rcache);
+  const err = flash_erase(block);
+  return err != 0 ? hostErr(err) : 0;
+}
+
+export function bdSync(pc: Cache): i32 {
+  const err = bdFlush(pc);
+  if (err < 0) return err;
+  const e2 = flash_sync();
+  return e2 != 0 ? hostErr(e2) : 0;
+}
+
+export function bdValidGeometry(): bool {
+  if (blockSize < 128 || readSize == 0 || progSize == 0 || cacheSize == 0) return false;
+  if (cacheSize % readSize != 0 || cacheSize % progSize != 0 || blockSize % cacheSize != 0) return false;
+  return true;
+}
+
+export { EINVAL };

@@ -1,0 +1,273 @@
+// LittleFs: littlefs images through the core's fs_* exports (ABI.md, "File-system exports").
+//
+// One core instance per LittleFs, wired to a Flash (host/flash.ts) as its only peripheral. All
+// file-system logic runs inside core.wasm; this class moves bytes through the core's file-system
+// I/O buffer and turns negative results into FsError.
+// Must not: interpret the on-disk format itself.
+import { Core, coreModule } from "../core.js";
+import { Flash } from "../flash.js";
+
+export const O_RDONLY = 1;
+export const O_WRONLY = 2;
+export const O_RDWR = 3;
+export const O_CREAT = 0x0100;
+export const O_EXCL = 0x0200;
+export const O_TRUNC = 0x0400;
+export const O_APPEND = 0x0800;
+
+export const SEEK_SET = 0;
+export const SEEK_CUR = 1;
+export const SEEK_END = 2;
+
+export const FS_ERRORS: Record<number, string> = {
+  [-2]: "ENOENT: no such file or directory",
+  [-5]: "EIO: device error",
+  [-9]: "EBADF: bad file descriptor",
+  [-12]: "ENOMEM: out of memory (too many open files or directories?)",
+  [-17]: "EEXIST: already exists",
+  [-20]: "ENOTDIR: not a directory",
+  [-21]: "EISDIR: is a directory",
+  [-22]: "EINVAL: invalid argument",
+  [-27]: "EFBIG: file too large",
+  [-28]: "ENOSPC: no space left",
+  [-36]: "ENAMETOOLONG: name too long",
+  [-38]: "ENOSYS: not implemented",
+  [-39]: "ENOTEMPTY: directory not empty",
+  [-61]: "ENODATA: no such attribute",
+  [-84]: "ECORRUPT: the file system is corrupt",
+};
+
+export class FsError extends Error {
+  constructor(public readonly code: number, op: string, path?: string) {
+    super(`${op}${path !== undefined ? ` ${JSON.stringify(path)}` : ""}: ${FS_ERRORS[code] ?? `error ${code}`}`);
+    this.name = "FsError";
+  }
+}
+
+export interface FsConfig {
+  blockSize: number;
+  /** 0: take it from the superblock (mount only). */
+  blockCount: number;
+  readSize?: number;
+  progSize?: number;
+  cacheSize?: number;
+  lookaheadSize?: number;
+  /** Erase cycles before a metadata pair moves; -1 disables wear leveling of metadata. */
+  blockCycles?: number;
+  nameMax?: number;
+  /** 0: littlefs's default, min(cache_size, attr_max, block_size/8). */
+  inlineMax?: number;
+}
+
+export interface FsStat { type: "file" | "dir"; size: number }
+export interface FsDirEntry { name: string; type: "file" | "dir"; size: number }
+export interface FsInfo { diskVersion: number; blockSize: number; blockCount: number; nameMax: number; fileMax: number; attrMax: number }
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+export class LittleFs {
+  readonly core: Core;
+  readonly flash: Flash;
+  private readonly x: any;
+  private mounted = false;
+
+  private constructor(flash: Flash, cfg: FsConfig, module?: WebAssembly.Module) {
+    this.flash = flash;
+    this.core = new Core({ flash }, module ?? coreModule());
+    this.x = this.core.exports;
+    const r = this.x.fs_config(cfg.blockSize, cfg.blockCount, cfg.readSize ?? 16, cfg.progSize ?? 16,
+      cfg.cacheSize ?? 64, cfg.lookaheadSize ?? 16, cfg.blockCycles ?? 500, cfg.nameMax ?? 255, cfg.inlineMax ?? 0);
+    this.check(r, "config");
+  }
+
+  /** Formats `flash` with a fresh, empty file system. */
+  static async format(flash: Flash, cfg: FsConfig): Promise<void> {
+    const fs = new LittleFs(flash, cfg);
+    fs.check(fs.x.fs_format(), "format");
+  }
+
+  /** Mounts the file system on `flash`; throws FsError (e.g. -84 ECORRUPT) when it cannot. */
+  static mount(flash: Flash, cfg: FsConfig): LittleFs {
+    const fs = new LittleFs(flash, cfg);
+    fs.check(fs.x.fs_mount(), "mount");
+    fs.mounted = true;
+    return fs;
+  }
+
+  private check(r: number, op: string, path?: string): number {
+    if (r < 0) throw new FsError(r, op, path);
+    return r;
+  }
+
+  private get io(): Uint8Array {
+    return new Uint8Array(this.x.memory.buffer, this.x.fs_io_buffer(), this.x.fs_io_buffer_bytes());
+  }
+
+  private putPath(path: string, offset = 0): number {
+    const bytes = enc.encode(path);
+    const io = this.io;
+    if (offset + bytes.length > io.length) throw new FsError(-36, "path", path);
+    io.set(bytes, offset);
+    return bytes.length;
+  }
+
+  private putBytes(bytes: Uint8Array, offset = 0): void {
+    const io = this.io;
+    if (offset + bytes.length > io.length) throw new FsError(-22, "buffer");
+    io.set(bytes, offset);
+  }
+
+  get ioBytes(): number { return this.x.fs_io_buffer_bytes(); }
+
+  unmount(): void {
+    if (!this.mounted) return;
+    this.check(this.x.fs_unmount(), "unmount");
+    this.mounted = false;
+  }
+
+  open(path: string, flags = O_RDONLY): number {
+    return this.check(this.x.fs_open(this.putPath(path), flags), "open", path);
+  }
+
+  /** Reads up to `len` bytes at the file position (several calls when len exceeds the I/O buffer). */
+  read(fd: number, len: number): Uint8Array {
+    const out = new Uint8Array(len);
+    let done = 0;
+    while (done < len) {
+      const want = Math.min(len - done, this.ioBytes);
+      const n = this.check(this.x.fs_read(fd, want), "read");
+      out.set(this.io.subarray(0, n), done);
+      done += n;
+      if (n < want) break;
+    }
+    return out.subarray(0, done);
+  }
+
+  write(fd: number, data: Uint8Array): number {
+    let done = 0;
+    while (done < data.length) {
+      const chunk = data.subarray(done, done + this.ioBytes);
+      this.putBytes(chunk);
+      const n = this.check(this.x.fs_write(fd, chunk.length), "write");
+      done += n;
+      if (n < chunk.length) break;
+    }
+    return done;
+  }
+
+  seek(fd: number, off: number, whence = SEEK_SET): number { return this.check(this.x.fs_seek(fd, off, whence), "seek"); }
+  tell(fd: number): number { return this.check(this.x.fs_tell(fd), "tell"); }
+  size(fd: number): number { return this.check(this.x.fs_file_size(fd), "size"); }
+  truncate(fd: number, size: number): void { this.check(this.x.fs_truncate(fd, size), "truncate"); }
+  sync(fd: number): void { this.check(this.x.fs_sync(fd), "sync"); }
+  close(fd: number): void { this.check(this.x.fs_close(fd), "close"); }
+
+  readFile(path: string): Uint8Array {
+    const fd = this.open(path, O_RDONLY);
+    try {
+      const size = this.size(fd);
+      const data = this.read(fd, size);
+      if (this.x.fs_read(fd, 1) !== 0) throw new FsError(-84, "read past end", path);
+      return data;
+    } finally { this.close(fd); }
+  }
+
+  /** Reads a whole file with reads of the given sizes, cycling through them. */
+  readFileChunked(path: string, chunkSizes: number[]): Uint8Array {
+    const fd = this.open(path, O_RDONLY);
+    try {
+      const parts: Uint8Array[] = [];
+      let total = 0;
+      for (let i = 0; ; i++) {
+        const want = chunkSizes[i % chunkSizes.length];
+        const part = this.read(fd, want);
+        parts.push(part);
+        total += part.length;
+        if (part.length < want) break;
+      }
+      const out = new Uint8Array(total);
+      let at = 0;
+      for (const p of parts) { out.set(p, at); at += p.length; }
+      return out;
+    } finally { this.close(fd); }
+  }
+
+  writeFile(path: string, data: Uint8Array): void {
+    const fd = this.open(path, O_WRONLY | O_CREAT | O_TRUNC);
+    try {
+      const n = this.write(fd, data);
+      if (n !== data.length) throw new FsError(-28, "write", path);
+    } finally { this.close(fd); }
+  }
+
+  mkdir(path: string): void { this.check(this.x.fs_mkdir(this.putPath(path)), "mkdir", path); }
+  remove(path: string): void { this.check(this.x.fs_remove(this.putPath(path)), "remove", path); }
+
+  rename(from: string, to: string): void {
+    const a = this.putPath(from);
+    const b = this.putPath(to, a);
+    this.check(this.x.fs_rename(a, b), "rename", `${from} -> ${to}`);
+  }
+
+  stat(path: string): FsStat {
+    const type = this.check(this.x.fs_stat(this.putPath(path)), "stat", path);
+    const size = new DataView(this.x.memory.buffer).getUint32(this.x.fs_io_buffer(), true);
+    return { type: type === 2 ? "dir" : "file", size };
+  }
+
+  /** Entries of a directory in littlefs order, without "." and "..". */
+  readdir(path: string): FsDirEntry[] {
+    const h = this.check(this.x.fs_dir_open(this.putPath(path)), "opendir", path);
+    const out: FsDirEntry[] = [];
+    try {
+      for (;;) {
+        const r = this.check(this.x.fs_dir_read(h), "readdir", path);
+        if (r === 0) break;
+        const base = this.x.fs_io_buffer();
+        const view = new DataView(this.x.memory.buffer);
+        const type = view.getUint8(base);
+        const size = view.getUint32(base + 1, true);
+        const nameLen = view.getUint32(base + 5, true);
+        const name = dec.decode(new Uint8Array(this.x.memory.buffer, base + 9, nameLen));
+        out.push({ name, type: type === 2 ? "dir" : "file", size });
+      }
+    } finally { this.x.fs_dir_close(h); }
+    return out;
+  }
+
+  /** The value of user attribute `type` (0..255), or null when the entry has none (ENODATA). */
+  getattr(path: string, type: number): Uint8Array | null {
+    const r = this.x.fs_getattr(this.putPath(path), type);
+    if (r === -61) return null;
+    this.check(r, "getattr", path);
+    return this.io.slice(0, Math.min(r, this.ioBytes));
+  }
+
+  setattr(path: string, type: number, value: Uint8Array): void {
+    const n = this.putPath(path);
+    this.putBytes(value, n);
+    this.check(this.x.fs_setattr(n, type, value.length), "setattr", path);
+  }
+
+  removeattr(path: string, type: number): void {
+    this.check(this.x.fs_removeattr(this.putPath(path), type), "removeattr", path);
+  }
+
+  fsinfo(): FsInfo {
+    this.check(this.x.fs_fsinfo(), "fsinfo");
+    const v = new DataView(this.x.memory.buffer, this.x.fs_io_buffer(), 24);
+    return {
+      diskVersion: v.getUint32(0, true), blockSize: v.getUint32(4, true), blockCount: v.getUint32(8, true),
+      nameMax: v.getUint32(12, true), fileMax: v.getUint32(16, true), attrMax: v.getUint32(20, true),
+    };
+  }
+
+  sizeBlocks(): number { return this.check(this.x.fs_size_blocks(), "fs_size"); }
+  /** Walks every block in use, validating it; returns how many it visited. */
+  traverse(): number { return this.check(this.x.fs_traverse(), "traverse"); }
+  gc(): void { this.check(this.x.fs_gc(), "gc"); }
+  mkconsistent(): void { this.check(this.x.fs_mkconsistent(), "mkconsistent"); }
+  /** Core RAM the file system holds now (caches, lookahead, open files). */
+  ramBytes(): number { return this.x.fs_ram_bytes(); }
+}
