@@ -196,7 +196,6 @@ async function withImage<T>(image: string, opts: GeometryFlags, write: boolean, 
   try {
     lfs = await (await littleFs()).mount(flash, mountConfig(geometry));
   } catch (err) {
-    if (fsErrorCode(err) === -84) throw new FsCliError(`${image}: corrupt: cannot mount (${(err as Error).message.split("\n")[0]})`);
     fail(`${image}: cannot mount`, err);
   }
   let result: T;
