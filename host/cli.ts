@@ -1,6 +1,8 @@
 // The `wasphere` command line: one verb per job, each in the module that owns the job.
 import { Command, CommanderError } from "commander";
 import { registerFsCommands } from "./fs/cli.js";
+import { registerRunCommand } from "./run.js";
+import { registerFootprintCommand } from "./footprint-cli.js";
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -9,6 +11,8 @@ export function buildProgram(): Command {
     .description("A secure embedded runtime for IoT apps, built as WebAssembly.")
     .showHelpAfterError("(run `wasphere --help` for the verbs)")
     .exitOverride();
+  registerRunCommand(program);
+  registerFootprintCommand(program);
   registerFsCommands(program);
   return program;
 }

@@ -176,7 +176,7 @@ export class Device {
         slot,
         name: this.appString(slot, abi.APP_STRING_NAME),
         componentId: this.appString(slot, abi.APP_STRING_COMPONENT_ID),
-        module: await WebAssembly.compile(out.bytes),
+        module: await WebAssembly.compile(out.bytes as Uint8Array<ArrayBuffer>),
         originalBytes: out.originalBytes,
         instrumentedBytes: out.instrumentedBytes,
         quotaBytes,

@@ -43,10 +43,10 @@ async function perOpAsync(fn: () => Promise<void>, n: number): Promise<number[]>
   return out;
 }
 
-function wat(text: string): Uint8Array {
+function wat(text: string): Uint8Array<ArrayBuffer> {
   const mod = binaryen.parseText(text);
   mod.setFeatures(binaryen.Features.All);
-  const bytes = mod.emitBinary();
+  const bytes = new Uint8Array(mod.emitBinary());
   mod.dispose();
   return bytes;
 }

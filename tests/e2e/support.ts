@@ -6,11 +6,11 @@ import { VirtualClock } from "../../host/peripherals/clock.js";
 import { appFromBytes } from "../../host/apps/package.js";
 
 /** Assembles WAT text into a module. */
-export function wat(text: string): Uint8Array {
+export function wat(text: string): Uint8Array<ArrayBuffer> {
   const mod = binaryen.parseText(text);
   mod.setFeatures(binaryen.Features.All);
   if (!mod.validate()) throw new Error("invalid WAT in test");
-  const bytes = mod.emitBinary();
+  const bytes = new Uint8Array(mod.emitBinary());
   mod.dispose();
   return bytes;
 }
