@@ -14,7 +14,7 @@
 // Run: `node dist/tools/bench-fs.js` (after `npm run build`), or import `benchFs()`.
 import { fileURLToPath } from "node:url";
 import { Flash } from "../host/flash.js";
-import { littleFs, LittleFsClass } from "../host/fs/cli.js";
+import { LittleFs } from "../host/fs/littlefs.js";
 
 export interface Traffic { readBytes: number; progBytes: number; eraseBytes: number }
 export interface Row {
@@ -28,20 +28,7 @@ export interface Row {
 }
 export interface RamFigures { ramBytes: number; ramBytesOneOpenFile: number; formulaBytes: number; formulaOneOpenFile: number }
 
-interface Fs {
-  readFile(path: string): Uint8Array;
-  writeFile(path: string, data: Uint8Array): void;
-  readdir(path: string): { name: string }[];
-  open(path: string, flags: number): number;
-  read(fd: number, len: number): Uint8Array;
-  write(fd: number, data: Uint8Array): number;
-  seek(fd: number, off: number, whence: number): number;
-  close(fd: number): void;
-  mkdir(path: string): void;
-  sizeBlocks(): number;
-  ramBytes(): number;
-  unmount(): void;
-}
+type Fs = LittleFs;
 
 const O_RDONLY = 1, O_WRONLY = 2, O_RDWR = 3, O_CREAT = 0x0100, O_TRUNC = 0x0400;
 const SEEK_SET = 0;
@@ -67,15 +54,15 @@ function traffic(flash: Flash): Traffic {
 
 const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
 
-async function mountFs(LittleFs: LittleFsClass, flash: Flash, cfg: Config): Promise<Fs> {
-  return (await LittleFs.mount(flash, cfg)) as unknown as Fs;
+async function mountFs(flash: Flash, cfg: Config): Promise<Fs> {
+  return LittleFs.mount(flash, cfg);
 }
 
 /** An image prepared by `build`, the bytes everything later starts from. */
-async function prepare(LittleFs: LittleFsClass, cfg: Config, build: (lfs: Fs) => void): Promise<Uint8Array> {
+async function prepare(cfg: Config, build: (lfs: Fs) => void): Promise<Uint8Array> {
   const flash = new Flash({ blockSizeBytes: cfg.blockSize, blockCount: cfg.blockCount });
   await LittleFs.format(flash, cfg);
-  const lfs = await mountFs(LittleFs, flash, cfg);
+  const lfs = await mountFs(flash, cfg);
   build(lfs);
   lfs.unmount();
   return new Uint8Array(flash.bytes);
@@ -92,14 +79,14 @@ interface Case {
   floor(flash: Flash): void;
 }
 
-async function measure(LittleFs: LittleFsClass, c: Case, warmup: number, repeats: number): Promise<Row> {
+async function measure(c: Case, warmup: number, repeats: number): Promise<Row> {
   const times: number[] = [];
   const floorTimes: number[] = [];
   let fsTraffic: Traffic = { readBytes: 0, progBytes: 0, eraseBytes: 0 };
   let floorTraffic: Traffic = fsTraffic;
   for (let i = 0; i < warmup + repeats; i++) {
     const flash = new Flash({ blockSizeBytes: c.cfg.blockSize, blockCount: c.cfg.blockCount }, c.image);
-    const lfs = c.mounts ? null : await mountFs(LittleFs, flash, c.cfg);
+    const lfs = c.mounts ? null : await mountFs(flash, c.cfg);
     const timed = await c.setup(lfs, flash);
     flash.resetCounters();
     const t0 = performance.now();
@@ -140,26 +127,25 @@ function rawRead(flash: Flash, bytes: number): void {
 export async function benchFs(options: { warmup?: number; repeats?: number } = {}): Promise<Row[]> {
   const warmup = options.warmup ?? 1;
   const repeats = options.repeats ?? 5;
-  const LittleFs = await littleFs();
 
   const manyCfg = geometry(256);
   const manyNames = Array.from({ length: 1000 }, (_, i) => `sensor-${String(i).padStart(4, "0")}.cfg`);
-  const manyImage = await prepare(LittleFs, manyCfg, (lfs) => {
+  const manyImage = await prepare(manyCfg, (lfs) => {
     lfs.mkdir("/data");
     manyNames.forEach((n, i) => lfs.writeFile(`/data/${n}`, pattern(i, 24)));
   });
   let manyBlocks = 0;
   {
-    const lfs = await mountFs(LittleFs, new Flash({ blockSizeBytes: manyCfg.blockSize, blockCount: manyCfg.blockCount }, manyImage), manyCfg);
+    const lfs = await mountFs(new Flash({ blockSizeBytes: manyCfg.blockSize, blockCount: manyCfg.blockCount }, manyImage), manyCfg);
     manyBlocks = lfs.sizeBlocks();
     lfs.unmount();
   }
   const bigCfg = geometry(512);
   const mib = pattern(7, MiB);
-  const emptyBig = await prepare(LittleFs, bigCfg, () => {});
-  const withMib = await prepare(LittleFs, bigCfg, (lfs) => lfs.writeFile("/blob", mib));
+  const emptyBig = await prepare(bigCfg, () => {});
+  const withMib = await prepare(bigCfg, (lfs) => lfs.writeFile("/blob", mib));
   const FILE_BYTES = 64 * 1024;
-  const withSmall = await prepare(LittleFs, bigCfg, (lfs) => lfs.writeFile("/table", pattern(8, FILE_BYTES)));
+  const withSmall = await prepare(bigCfg, (lfs) => lfs.writeFile("/table", pattern(8, FILE_BYTES)));
   const offsets = Array.from({ length: 1000 }, (_, i) => ((i * 2654435761) >>> 0) % (FILE_BYTES - 64));
   const patch = pattern(9, 64);
 
@@ -209,13 +195,13 @@ export async function benchFs(options: { warmup?: number; repeats?: number } = {
   ];
   const rows: Row[] = [];
   for (const c of cases) {
-    if (c.mounts) rows.push(await measureMount(LittleFs, c, warmup, repeats));
-    else rows.push(await measure(LittleFs, c, warmup, repeats));
+    if (c.mounts) rows.push(await measureMount(c, warmup, repeats));
+    else rows.push(await measure(c, warmup, repeats));
   }
   return rows;
 }
 
-async function measureMount(LittleFs: LittleFsClass, c: Case, warmup: number, repeats: number): Promise<Row> {
+async function measureMount(c: Case, warmup: number, repeats: number): Promise<Row> {
   const times: number[] = [];
   const floorTimes: number[] = [];
   let fsTraffic: Traffic = { readBytes: 0, progBytes: 0, eraseBytes: 0 };
@@ -223,7 +209,7 @@ async function measureMount(LittleFs: LittleFsClass, c: Case, warmup: number, re
   for (let i = 0; i < warmup + repeats; i++) {
     const flash = new Flash({ blockSizeBytes: c.cfg.blockSize, blockCount: c.cfg.blockCount }, c.image);
     const t0 = performance.now();
-    const lfs = await mountFs(LittleFs, flash, c.cfg);
+    const lfs = await mountFs(flash, c.cfg);
     const t1 = performance.now();
     const seen = traffic(flash);
     lfs.unmount();
@@ -238,11 +224,10 @@ async function measureMount(LittleFs: LittleFsClass, c: Case, warmup: number, re
 
 /** fs_ram_bytes with no file and with one file open, against read + prog cache + lookahead (+ a file cache). */
 export async function ramFigures(): Promise<RamFigures> {
-  const LittleFs = await littleFs();
   const cfg = geometry(64);
   const flash = new Flash({ blockSizeBytes: cfg.blockSize, blockCount: cfg.blockCount });
   await LittleFs.format(flash, cfg);
-  const lfs = await mountFs(LittleFs, flash, cfg);
+  const lfs = await mountFs(flash, cfg);
   const ramBytes = lfs.ramBytes();
   const fd = lfs.open("/f", O_WRONLY | O_CREAT);
   const ramBytesOneOpenFile = lfs.ramBytes();

@@ -11,38 +11,12 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { Command, InvalidArgumentError } from "commander";
 import { Flash } from "../flash.js";
+import { FsConfig, FsError, LittleFs } from "./littlefs.js";
 import { detectGeometry, findSuperblock, FsGeometry, GeometryOptions, ImageError, loadImage, saveImage } from "./image.js";
 
-// The wrapper's shape (host/fs/littlefs.ts), loaded at run time until that module lands.
-export interface DirEntry { name: string; type: number | string; size: number }
-export interface LittleFs {
-  readFile(path: string): Uint8Array;
-  writeFile(path: string, data: Uint8Array): void;
-  readdir(path: string): DirEntry[];
-  stat(path: string): { type: number | string; size: number };
-  mkdir(path: string): void;
-  remove(path: string): void;
-  rename(from: string, to: string): void;
-  getattr(path: string, type: number): Uint8Array | null;
-  setattr(path: string, type: number, value: Uint8Array): void;
-  removeattr(path: string, type: number): void;
-  fsinfo(): object;
-  sizeBlocks(): number;
-  traverse(): number;
-  unmount(): void;
-}
-export interface LittleFsClass {
-  format(flash: Flash, cfg: object): Promise<unknown> | unknown;
-  mount(flash: Flash, cfg: object): Promise<LittleFs> | LittleFs;
-}
-export async function littleFs(): Promise<LittleFsClass> {
-  const specifier = "./littlefs.js";
-  return ((await import(specifier)) as { LittleFs: LittleFsClass }).LittleFs;
-}
 /** A file-system error from the core: a negative littlefs errno in `.code`. */
 export function fsErrorCode(err: unknown): number | null {
-  const code = (err as { code?: unknown })?.code;
-  return typeof code === "number" ? code : null;
+  return err instanceof FsError ? err.code : null;
 }
 
 /** A user-facing failure: printed as one line, exit code 1. */
@@ -97,8 +71,8 @@ export interface Listing {
   tree: TreeEntry[];
 }
 
-function entryType(type: unknown): EntryType {
-  return type === 2 || type === "dir" ? "dir" : "file";
+function entryType(type: "file" | "dir"): EntryType {
+  return type;
 }
 
 function joinPath(dir: string, name: string): string {
@@ -172,7 +146,7 @@ function geometryFlags(opts: GeometryFlags): GeometryOptions {
   return { blockSize, blockCount, readSize, progSize, cacheSize, lookaheadSize, blockCycles };
 }
 
-export function mountConfig(g: FsGeometry) {
+export function mountConfig(g: FsGeometry): FsConfig {
   return {
     blockSize: g.blockSize,
     blockCount: g.blockCount,
@@ -194,7 +168,7 @@ async function withImage<T>(image: string, opts: GeometryFlags, write: boolean, 
   const flash = new Flash({ blockSizeBytes: geometry.blockSize, blockCount: geometry.blockCount }, bytes);
   let lfs: LittleFs;
   try {
-    lfs = await (await littleFs()).mount(flash, mountConfig(geometry));
+    lfs = LittleFs.mount(flash, mountConfig(geometry));
   } catch (err) {
     fail(`${image}: cannot mount`, err);
   }
@@ -326,9 +300,8 @@ export function registerFsCommands(program: Command): void {
       const geometry = detectGeometry(image, new Uint8Array(opts.blockSize * opts.blockCount), geometryFlags(opts));
       const flash = new Flash({ blockSizeBytes: geometry.blockSize, blockCount: geometry.blockCount });
       try {
-        const LittleFs = await littleFs();
         await LittleFs.format(flash, mountConfig(geometry));
-        const lfs = await LittleFs.mount(flash, mountConfig(geometry));
+        const lfs = LittleFs.mount(flash, mountConfig(geometry));
         lfs.unmount();
       } catch (err) {
         fail(`${image}: format failed`, err);

@@ -8,34 +8,16 @@
 import test from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { existsSync } from "node:fs";
 import { Flash, PowerCut, PowerCutMode } from "../../host/flash.js";
-import { fsErrorCode, littleFs, LittleFsClass } from "../../host/fs/cli.js";
+import { fsErrorCode } from "../../host/fs/cli.js";
+import { LittleFs } from "../../host/fs/littlefs.js";
 
-const wrapperBuilt = existsSync(new URL("../../host/fs/littlefs.js", import.meta.url));
 
 // littlefs's open flags.
 const O_WRONLY = 2;
 const O_APPEND = 0x0800;
 
-/** The parts of the wrapper this suite drives. */
-interface Fs {
-  readFile(path: string): Uint8Array;
-  writeFile(path: string, data: Uint8Array): void;
-  readdir(path: string): { name: string; type: number | string; size: number }[];
-  open(path: string, flags: number): number;
-  write(fd: number, data: Uint8Array): number;
-  truncate(fd: number, size: number): void;
-  close(fd: number): void;
-  mkdir(path: string): void;
-  remove(path: string): void;
-  rename(from: string, to: string): void;
-  getattr(path: string, type: number): Uint8Array | null;
-  setattr(path: string, type: number, value: Uint8Array): void;
-  removeattr(path: string, type: number): void;
-  traverse(): number;
-  unmount(): void;
-}
+type Fs = LittleFs;
 
 interface Config { blockSize: number; blockCount: number; readSize: number; progSize: number; cacheSize: number; lookaheadSize: number; blockCycles: number }
 
@@ -94,7 +76,7 @@ function snapshot(lfs: Fs): string {
     for (const e of lfs.readdir(dir)) {
       if (e.name === "." || e.name === "..") continue;
       const path = dir === "/" ? `/${e.name}` : `${dir}/${e.name}`;
-      const isDir = e.type === 2 || e.type === "dir";
+      const isDir = e.type === "dir";
       const data = isDir ? new Uint8Array(0) : lfs.readFile(path);
       if (!isDir && data.length !== e.size) throw new Error(`${path}: read ${data.length} bytes, entry says ${e.size}`);
       m.nodes.set(path, { type: isDir ? "dir" : "file", data, attrs: attrs(path) });
@@ -307,22 +289,22 @@ function cutPoints(total: number, sample: number | undefined, seed: number): num
   return all.slice(0, sample).sort((a, b) => a - b);
 }
 
-async function mountFs(LittleFs: LittleFsClass, flash: Flash, cfg: Config): Promise<Fs> {
-  return (await LittleFs.mount(flash, cfg)) as unknown as Fs;
+async function mountFs(flash: Flash, cfg: Config): Promise<Fs> {
+  return LittleFs.mount(flash, cfg);
 }
 
 interface Prepared { base: Uint8Array; models: Model[]; partials: Model[][]; totalMutations: number }
 
-async function prepare(LittleFs: LittleFsClass, w: Workload): Promise<Prepared> {
+async function prepare(w: Workload): Promise<Prepared> {
   const flash = new Flash({ blockSizeBytes: w.config.blockSize, blockCount: w.config.blockCount });
   await LittleFs.format(flash, w.config);
-  let lfs = await mountFs(LittleFs, flash, w.config);
+  let lfs = await mountFs(flash, w.config);
   const model = new Model();
   for (const op of w.setup) { op.run(lfs); op.apply(model); }
   lfs.unmount();
   const base = new Uint8Array(flash.bytes);
   // A dry run without a cut: counts the device operations and checks the model against the fs.
-  lfs = await mountFs(LittleFs, flash, w.config);
+  lfs = await mountFs(flash, w.config);
   flash.armPowerCut(0);
   const models = [model.clone()];
   const partials: Model[][] = [];
@@ -339,10 +321,10 @@ async function prepare(LittleFs: LittleFsClass, w: Workload): Promise<Prepared> 
 }
 
 /** One cut: returns null when everything held, else what went wrong. */
-async function runCut(LittleFs: LittleFsClass, w: Workload, p: Prepared, cutAt: number, mode: PowerCutMode): Promise<string | null> {
+async function runCut(w: Workload, p: Prepared, cutAt: number, mode: PowerCutMode): Promise<string | null> {
   const flash = new Flash({ blockSizeBytes: w.config.blockSize, blockCount: w.config.blockCount }, p.base);
   flash.haltOnPowerCut = true;
-  const lfs = await mountFs(LittleFs, flash, w.config);
+  const lfs = await mountFs(flash, w.config);
   flash.armPowerCut(cutAt, mode);
   let step = w.ops.length;
   for (let i = 0; i < w.ops.length; i++) {
@@ -360,7 +342,7 @@ async function runCut(LittleFs: LittleFsClass, w: Workload, p: Prepared, cutAt: 
 
   const after = new Flash({ blockSizeBytes: w.config.blockSize, blockCount: w.config.blockCount }, flash.bytes);
   let fs: Fs;
-  try { fs = await mountFs(LittleFs, after, w.config); } catch (err) { return `${where}: mount failed: ${(err as Error).message}`; }
+  try { fs = await mountFs(after, w.config); } catch (err) { return `${where}: mount failed: ${(err as Error).message}`; }
   let seen: string;
   try { seen = snapshot(fs); } catch (err) { return `${where}: reading the tree failed: ${(err as Error).message}`; }
   const allowed = [p.models[step], p.models[step + 1], ...p.partials[step]].map((m) => m.canon());
@@ -371,7 +353,7 @@ async function runCut(LittleFs: LittleFsClass, w: Workload, p: Prepared, cutAt: 
     fs.writeFile("/after-cut", probe);
     if (hex(fs.readFile("/after-cut")) !== hex(probe)) return `${where}: the write after the cut reads back wrong`;
     fs.unmount();
-    const again = await mountFs(LittleFs, after, w.config);
+    const again = await mountFs(after, w.config);
     if (hex(again.readFile("/after-cut")) !== hex(probe)) return `${where}: the write after the cut is gone after remount`;
     again.traverse();
     again.unmount();
@@ -381,18 +363,17 @@ async function runCut(LittleFs: LittleFsClass, w: Workload, p: Prepared, cutAt: 
   return null;
 }
 
-test("power loss at every program/erase keeps each operation atomic", { skip: !wrapperBuilt && "host/fs/littlefs.ts is not built yet" }, async (t) => {
-  const LittleFs = await littleFs();
+test("power loss at every program/erase keeps each operation atomic", async (t) => {
   let totalCuts = 0;
   let failedCuts = 0;
   for (const [wi, w] of workloads.entries()) {
     await t.test(w.name, async (st) => {
-      const p = await prepare(LittleFs, w);
+      const p = await prepare(w);
       const points = cutPoints(p.totalMutations, w.sample, 0xc0ffee + wi);
       const failures: string[] = [];
       for (const mode of ["lost", "torn"] as PowerCutMode[]) {
         for (const cutAt of points) {
-          const problem = await runCut(LittleFs, w, p, cutAt, mode);
+          const problem = await runCut(w, p, cutAt, mode);
           if (problem) failures.push(problem);
         }
       }

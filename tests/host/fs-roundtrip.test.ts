@@ -8,38 +8,24 @@ import test from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Flash } from "../../host/flash.js";
-import { fsErrorCode, littleFs, LittleFsClass } from "../../host/fs/cli.js";
+import { fsErrorCode } from "../../host/fs/cli.js";
+import { FsConfig, LittleFs } from "../../host/fs/littlefs.js";
 import { findSuperblock } from "../../host/fs/image.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
 const bin = join(root, "bin", "wasphere.js");
 const fixtures = join(root, "tests", "fixtures", "littlefs");
-const wrapperBuilt = existsSync(new URL("../../host/fs/littlefs.js", import.meta.url));
-const skip = !wrapperBuilt && "host/fs/littlefs.ts is not built yet";
 const work = mkdtempSync(join(tmpdir(), "wasphere-fs-roundtrip-"));
 
 const SEEK_SET = 0;
 const O_RDONLY = 1;
 
-interface Fs {
-  readFile(path: string): Uint8Array;
-  writeFile(path: string, data: Uint8Array): void;
-  readdir(path: string): { name: string; type: number | string; size: number }[];
-  stat(path: string): { type: number | string; size: number };
-  open(path: string, flags: number): number;
-  read(fd: number, len: number): Uint8Array;
-  seek(fd: number, off: number, whence: number): number;
-  close(fd: number): void;
-  getattr(path: string, type: number): Uint8Array | null;
-  fsinfo(): Record<string, number>;
-  traverse(): number;
-  unmount(): void;
-}
+type Fs = LittleFs;
 
 // ---- an independent littlefs reader --------------------------------------------------------------
 // A second, deliberately small reader of the on-disk format (littlefs SPEC.md), in TypeScript and
@@ -227,7 +213,7 @@ class RefReader {
 function popcount(x: number): number { let n = 0; while (x) { n += x & 1; x >>>= 1; } return n; }
 function ctz(x: number): number { let n = 0; while (!(x & 1)) { n++; x >>>= 1; } return n; }
 
-test("the independent reader reproduces every reference fixture's tree and attributes", { skip: !existsSync(fixtures) && "tests/fixtures/littlefs is not there yet" }, () => {
+test("the independent reader reproduces every reference fixture's tree and attributes", () => {
   const names = readdirSync(fixtures).filter((f) => f.endsWith(".json")).map((f) => f.slice(0, -5)).sort();
   assert.ok(names.length > 0);
   for (const name of names) {
@@ -352,7 +338,7 @@ function verify(lfs: Fs, exp: Expected, label: string): void {
     for (const e of lfs.readdir(dir)) {
       if (e.name === "." || e.name === "..") continue;
       const path = dir === "/" ? `/${e.name}` : `${dir}/${e.name}`;
-      const isDir = e.type === 2 || e.type === "dir";
+      const isDir = e.type === "dir";
       tree.push(isDir ? { path, type: "dir" } : { path, type: "file", size: e.size });
       if (isDir) walk(path);
     }
@@ -388,13 +374,12 @@ function verify(lfs: Fs, exp: Expected, label: string): void {
   }
 }
 
-async function mount(LittleFs: LittleFsClass, flash: Flash, cfg: object): Promise<Fs> {
-  return (await LittleFs.mount(flash, cfg)) as unknown as Fs;
+async function mount(flash: Flash, cfg: FsConfig): Promise<Fs> {
+  return LittleFs.mount(flash, cfg);
 }
 
 for (const [blockSize, blockCount] of [[512, 512], [1024, 256], [4096, 64]]) {
-  test(`an image written by wasphere fs on ${blockSize}-byte blocks passes the fixture checks`, { skip }, async () => {
-    const LittleFs = await littleFs();
+  test(`an image written by wasphere fs on ${blockSize}-byte blocks passes the fixture checks`, async () => {
     const img = join(work, `rt-${blockSize}.img`);
     const exp = buildImage(img, blockSize, blockCount);
     const image = new Uint8Array(readFileSync(img));
@@ -418,9 +403,9 @@ for (const [blockSize, blockCount] of [[512, 512], [1024, 256], [4096, 64]]) {
       { blockSize, blockCount, readSize: 64, progSize: 32, cacheSize: Math.min(blockSize, 512), lookaheadSize: 32, blockCycles: -1 },
     ];
     for (const cfg of cfgs) {
-      const lfs = await mount(LittleFs, new Flash({ blockSizeBytes: blockSize, blockCount }, image), cfg);
+      const lfs = await mount(new Flash({ blockSizeBytes: blockSize, blockCount }, image), cfg);
       const fi = lfs.fsinfo();
-      assert.equal(fi.diskVersion ?? fi.disk_version ?? fi.version, 0x00020001, "disk version 2.1");
+      assert.deepEqual([fi.diskVersion, fi.blockSize, fi.blockCount], [0x00020001, blockSize, blockCount], "fs_stat: disk version 2.1 and geometry");
       verify(lfs, exp, `read/prog/cache ${cfg.readSize}/${cfg.progSize}/${cfg.cacheSize}`);
       assert.ok(lfs.traverse() > 0);
       lfs.unmount();
@@ -428,14 +413,14 @@ for (const [blockSize, blockCount] of [[512, 512], [1024, 256], [4096, 64]]) {
 
     // Write after mount, remount, and a fresh core.
     const flash = new Flash({ blockSizeBytes: blockSize, blockCount }, image);
-    let lfs = await mount(LittleFs, flash, cfgs[0]);
+    let lfs = await mount(flash, cfgs[0]);
     const added = bytes(99, blockSize * 2 + 5);
     lfs.writeFile("/etc/added", added);
     lfs.writeFile("/etc/one", bytes(98, 33));
     lfs.unmount();
     const rewritten = new RefReader(flash.bytes, blockSize, blockCount).listing();
     assert.equal(rewritten.tree.find((e) => e.path === "/etc/added")?.sha256, sha256(added), "independent reader sees the write after mount");
-    lfs = await mount(LittleFs, flash.clone(), cfgs[1]);
+    lfs = await mount(flash.clone(), cfgs[1]);
     assert.equal(sha256(lfs.readFile("/etc/added")), sha256(added));
     assert.equal(sha256(lfs.readFile("/etc/one")), sha256(bytes(98, 33)));
     const untouched = exp.tree.filter((e) => e.path !== "/etc/one");

@@ -3,21 +3,11 @@
 // program or erase (bad blocks) must be written around with every byte of data intact.
 import test from "node:test";
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { Flash } from "../../host/flash.js";
-import { littleFs, LittleFsClass } from "../../host/fs/cli.js";
+import { LittleFs } from "../../host/fs/littlefs.js";
 
-const wrapperBuilt = existsSync(new URL("../../host/fs/littlefs.js", import.meta.url));
-const skip = !wrapperBuilt && "host/fs/littlefs.ts is not built yet";
 
-interface Fs {
-  readFile(path: string): Uint8Array;
-  writeFile(path: string, data: Uint8Array): void;
-  mkdir(path: string): void;
-  setattr(path: string, type: number, value: Uint8Array): void;
-  traverse(): number;
-  unmount(): void;
-}
+type Fs = LittleFs;
 interface Config { blockSize: number; blockCount: number; readSize: number; progSize: number; cacheSize: number; lookaheadSize: number; blockCycles: number }
 
 const config = (blockCycles: number): Config => ({ blockSize: 512, blockCount: 128, readSize: 16, progSize: 16, cacheSize: 64, lookaheadSize: 16, blockCycles });
@@ -34,8 +24,8 @@ function bytes(seed: number, length: number): Uint8Array {
 
 const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && Buffer.from(a).equals(Buffer.from(b));
 
-async function mount(LittleFs: LittleFsClass, flash: Flash, cfg: Config): Promise<Fs> {
-  return (await LittleFs.mount(flash, cfg)) as unknown as Fs;
+async function mount(flash: Flash, cfg: Config): Promise<Fs> {
+  return LittleFs.mount(flash, cfg);
 }
 
 interface Wear { max: number; mean: number; total: number; hottest: number; blocksErased: number }
@@ -48,11 +38,11 @@ function wear(flash: Flash): Wear {
 }
 
 /** Rewrites a small config file (inline, so only metadata changes) and one attribute, many times. */
-async function rewriteWorkload(LittleFs: LittleFsClass, blockCycles: number, rounds: number) {
+async function rewriteWorkload(blockCycles: number, rounds: number) {
   const cfg = config(blockCycles);
   const flash = new Flash({ blockSizeBytes: cfg.blockSize, blockCount: cfg.blockCount });
   await LittleFs.format(flash, cfg);
-  const lfs = await mount(LittleFs, flash, cfg);
+  const lfs = await mount(flash, cfg);
   lfs.mkdir("/etc");
   lfs.writeFile("/etc/blob", bytes(1, 3000));
   for (let i = 0; i < rounds; i++) {
@@ -69,11 +59,10 @@ async function rewriteWorkload(LittleFs: LittleFsClass, blockCycles: number, rou
 
 const fmt = (w: Wear) => `max ${w.max}, mean ${w.mean.toFixed(2)}, total ${w.total}, ${w.blocksErased}/128 blocks ever erased, hottest block ${w.hottest}`;
 
-test("block_cycles spreads the erases of a long rewrite workload", { skip }, async (t) => {
-  const LittleFs = await littleFs();
+test("block_cycles spreads the erases of a long rewrite workload", async (t) => {
   const rounds = 3000;
-  const leveled = await rewriteWorkload(LittleFs, 8, rounds);
-  const pinned = await rewriteWorkload(LittleFs, -1, rounds);
+  const leveled = await rewriteWorkload(8, rounds);
+  const pinned = await rewriteWorkload(-1, rounds);
   const lines = [
     `${rounds} rewrites, 128 blocks of 512 B`,
     `block_cycles 8:  ${fmt(leveled)}, max/mean ${(leveled.max / leveled.mean).toFixed(2)}`,
@@ -89,12 +78,11 @@ test("block_cycles spreads the erases of a long rewrite workload", { skip }, asy
   assert.ok(leveled.blocksErased >= 100, `erases should reach most of the device (${leveled.blocksErased}/128)`);
 });
 
-test("bad blocks are written around with data intact", { skip }, async (t) => {
-  const LittleFs = await littleFs();
+test("bad blocks are written around with data intact", async (t) => {
   const cfg = config(100);
   const flash = new Flash({ blockSizeBytes: cfg.blockSize, blockCount: cfg.blockCount });
   await LittleFs.format(flash, cfg);
-  let lfs = await mount(LittleFs, flash, cfg);
+  let lfs = await mount(flash, cfg);
   lfs.writeFile("/before", bytes(5, 2500));
 
   // The pair a new directory lands in goes bad: found as the blocks mkdir changed outside {0,1}.
@@ -129,13 +117,13 @@ test("bad blocks are written around with data intact", { skip }, async (t) => {
   }
   lfs.unmount();
 
-  lfs = await mount(LittleFs, flash, cfg);
+  lfs = await mount(flash, cfg);
   for (const [path, data] of files) assert.ok(same(lfs.readFile(path), data), `${path} intact`);
   assert.ok(same(lfs.readFile("/before"), bytes(5, 2500)), "/before intact");
   lfs.traverse();
   lfs.unmount();
   // A fresh core over the same bytes, with the bad blocks healed, sees the same thing.
-  const fresh = await mount(LittleFs, flash.clone(), cfg);
+  const fresh = await mount(flash.clone(), cfg);
   for (const [path, data] of files) assert.ok(same(fresh.readFile(path), data), `${path} intact on a fresh mount`);
   fresh.unmount();
 
