@@ -12,6 +12,7 @@ const kib = (b: number) => `${(b / 1024).toFixed(1)} KiB`;
 export function formatReport(r: FootprintReport): string {
   const rows: [string, string][] = [
     ["core.wasm", `${r.coreWasm.totalBytes} B (code ${r.coreWasm.codeBytes} B, data ${r.coreWasm.dataBytes} B)`],
+    ...r.variants.map((v): [string, string] => [`  variant ${v.name}`, `${v.totalBytes} B (code ${v.codeBytes} B, data ${v.dataBytes} B)`]),
     ["core static data", `${r.coreStaticBytes} B (kernel tables ${r.kernelTableBytes} B)`],
     ["core heap in use / peak", `${r.coreHeapInUseBytes} B / ${r.coreHeapPeakBytes} B`],
     ["file-system RAM", `${r.fsRamBytes} B`],

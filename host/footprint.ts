@@ -4,7 +4,8 @@
 // workload for a fixed number of scheduler slices (so two runs of the same build give the same
 // figures), and reports every figure DESIGN.md's footprint section explains. Budgets live in
 // footprint-budget.json; checkBudget compares a report with them.
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { Device, type InstalledApp } from "./device.js";
 import { VirtualClock } from "./peripherals/clock.js";
 import { appFromDirectory } from "./apps/package.js";
@@ -13,6 +14,13 @@ import { CORE_WASM_PATH } from "./core.js";
 import { Flash } from "./flash.js";
 
 export const FOOTPRINT_SLICES = 2000;
+
+/** The core's build variants (tools/build.mjs builds them next to core.wasm). */
+export const CORE_VARIANTS = [
+  { name: "full", path: CORE_WASM_PATH },
+  { name: "fs-readonly", path: join(dirname(CORE_WASM_PATH), "core-fs-readonly.wasm") },
+  { name: "no-fs", path: join(dirname(CORE_WASM_PATH), "core-no-fs.wasm") },
+];
 export const FOOTPRINT_FS = { blockSizeBytes: 4096, blockCount: 256 };
 
 export interface WasmSizes { totalBytes: number; codeBytes: number; dataBytes: number }
@@ -31,6 +39,8 @@ export interface FootprintReport {
   schema: 1;
   slices: number;
   coreWasm: WasmSizes;
+  /** The same sizes for each build variant of the core, side by side. */
+  variants: (WasmSizes & { name: string })[];
   coreStaticBytes: number;
   kernelTableBytes: number;
   coreHeapInUseBytes: number;
@@ -83,6 +93,7 @@ export async function measureFootprint(appDirs: string[], opts: { coreWasmPath?:
     schema: 1,
     slices: done,
     coreWasm: wasmSizes(readFileSync(opts.coreWasmPath ?? CORE_WASM_PATH)),
+    variants: CORE_VARIANTS.filter((v) => existsSync(v.path)).map((v) => ({ name: v.name, ...wasmSizes(readFileSync(v.path)) })),
     coreStaticBytes: map.staticBytes,
     kernelTableBytes: map.tableBytes,
     coreHeapInUseBytes: map.heapInUseBytes,

@@ -20,12 +20,19 @@ export const CORE_ASC_FLAGS = [
   "-O3", "--converge",
 ];
 
-export function buildCore(outFile, extraArgs = []) {
-  run(bin("asc"), ["assembly/index.ts", "-o", outFile, ...CORE_ASC_FLAGS, ...extraArgs]);
+export function buildCore(outFile, extraArgs = [], entry = "assembly/index.ts") {
+  run(bin("asc"), [entry, "-o", outFile, ...CORE_ASC_FLAGS, ...extraArgs]);
 }
 
+/** The core's build variants, without optional subsystems; the footprint report sizes each. */
+export const CORE_VARIANTS = [
+  { name: "full", entry: "assembly/index.ts", out: "build/core.wasm" },
+  { name: "fs-readonly", entry: "assembly/variants/fs-readonly.ts", out: "build/core-fs-readonly.wasm" },
+  { name: "no-fs", entry: "assembly/variants/no-fs.ts", out: "build/core-no-fs.wasm" },
+];
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  buildCore("build/core.wasm", ["-t", "build/core.wat"]);
+  for (const v of CORE_VARIANTS) buildCore(v.out, v.name === "full" ? ["-t", "build/core.wat"] : [], v.entry);
   run(bin("tsc"), ["-p", "tsconfig.json"]);
   if (existsSync(join(root, "dist/tools/build-apps.js"))) run(process.execPath, ["dist/tools/build-apps.js"]);
 }

@@ -1,0 +1,10 @@
+// core.wasm variant with a read-only file system: mount, read, list, stat and get attributes;
+// nothing that formats, writes, renames or removes is exported, so the compiler drops what only
+// those reach.
+import "../hal/abort";
+export * from "../exports";
+export {
+  fs_io_buffer, fs_io_buffer_bytes, fs_config, fs_mount, fs_unmount, fs_open, fs_read, fs_seek,
+  fs_tell, fs_file_size, fs_close, fs_stat, fs_dir_open, fs_dir_read, fs_dir_close, fs_getattr,
+  fs_fsinfo, fs_size_blocks, fs_traverse, fs_ram_bytes,
+} from "../fs/exports";
