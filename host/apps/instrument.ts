@@ -258,15 +258,11 @@ const B = binaryen;
 // binaryen.js has these expression and function accessors at run time; its typings omit them.
 const X = binaryen as unknown as {
   Loop: { getBody(e: number): number; setBody(e: number, body: number): void };
+  Block: { setChildAt(e: number, index: number, child: number): void };
+  If: { setIfTrue(e: number, child: number): void; setIfFalse(e: number, child: number): void };
   Call: { getTarget(e: number): string };
+  _BinaryenFunctionAddVar(f: number, type: number): number;
   Function: { getBody(f: number): number; setBody(f: number, body: number): void; getParams(f: number): number; getResults(f: number): number };
-};
-const Id = {
-  Block: B.BlockId, If: B.IfId, Loop: B.LoopId, Break: B.BreakId, Switch: B.SwitchId, Call: B.CallId,
-  CallIndirect: B.CallIndirectId, LocalGet: B.LocalGetId, LocalSet: B.LocalSetId, GlobalGet: B.GlobalGetId,
-  GlobalSet: B.GlobalSetId, Load: B.LoadId, Store: B.StoreId, Const: B.ConstId, Unary: B.UnaryId,
-  Binary: B.BinaryId, Select: B.SelectId, Drop: B.DropId, Return: B.ReturnId, MemorySize: B.MemorySizeId,
-  MemoryGrow: B.MemoryGrowId, Nop: B.NopId, Unreachable: B.UnreachableId,
 };
 
 /** The child fields of each expression kind the metering walk understands. */
@@ -290,9 +286,11 @@ const CHILDREN = new Map<number, string[]>([
 ]);
 
 function children(expr: number, fn: string): number[] {
-  const info = B.getExpressionInfo(expr) as unknown as Record<string, unknown> & { id: number };
-  const fields = CHILDREN.get(info.id);
-  if (!fields) throw new InstrumentError(`function ${fn} uses an instruction the metering does not know (binaryen expression id ${info.id}); it cannot be made preemptible`);
+  const id = B.getExpressionId(expr);
+  const fields = CHILDREN.get(id);
+  if (!fields) throw new InstrumentError(`function ${fn} uses an instruction the metering does not know (binaryen expression id ${id}); it cannot be made preemptible`);
+  if (fields.length === 0) return [];
+  const info = B.getExpressionInfo(expr) as unknown as Record<string, unknown>;
   const out: number[] = [];
   for (const f of fields) {
     const v = info[f];
@@ -308,8 +306,16 @@ interface FunctionFacts {
   /** Calls anything (direct, indirect or by reference). */
   calls: boolean;
   hasLoop: boolean;
+  /** Metered nodes (see `metered`), whole body. */
   nodes: number;
 }
+
+/** Nodes that count as work. Locals, blocks, nops and drops are register moves and structure. */
+function metered(id: number): boolean {
+  return id !== B.LocalGetId && id !== B.LocalSetId && id !== B.BlockId && id !== B.NopId && id !== B.DropId;
+}
+
+const isCall = (id: number) => id === B.CallId || id === B.CallIndirectId || id === B.CallRefId;
 
 /** First pass: which functions are loop-free leaves, and how big they are. */
 function surveyFunction(ref: number): FunctionFacts {
@@ -319,16 +325,40 @@ function surveyFunction(ref: number): FunctionFacts {
   while (stack.length) {
     const e = stack.pop()!;
     const id = B.getExpressionId(e);
-    facts.nodes++;
+    if (metered(id)) facts.nodes++;
     if (id === B.LoopId) facts.hasLoop = true;
-    if (id === B.CallId || id === B.CallIndirectId || id === B.CallRefId) facts.calls = true;
+    if (isCall(id)) facts.calls = true;
+    if (id === B.TryId || id === B.ThrowId || id === B.RethrowId) {
+      throw new InstrumentError(`function ${info.name} uses exception handling, which apps may not use (a caught exception would skip the fuel accounting)`);
+    }
     stack.push(...children(e, info.name));
   }
   return facts;
 }
 
-interface MeterStats { functions: number; loops: number; leaves: number }
+export interface MeterStats {
+  /** Functions with a fuel check at entry. */
+  functions: number;
+  /** Of those, functions with loops, which keep the fuel in a local. */
+  localFuel: number;
+  /** Loop headers with a fuel check. */
+  loops: number;
+  /** Loop-free leaf functions, charged at their call sites instead. */
+  leaves: number;
+}
 
+/**
+ * Inserts the fuel checks. Two forms, which agree on one rule: at every call boundary the
+ * global holds the fuel left.
+ * - A function without loops charges the global directly at entry (one read-modify-write).
+ * - A function with loops is flattened (binaryen's Flat IR: calls and returns are statements)
+ *   and keeps the fuel in a local: loaded at entry, charged at each loop header, stored to the
+ *   global before every call and return and at the end, reloaded after every call. A loop then
+ *   carries its count in a register, not through memory.
+ * Either way a check is `fuel -= cost; if (fuel < 0) preempt`, and preemptibility does not depend
+ * on the synchronisation: within a slice the count only ever goes down, by at least 1 per loop
+ * iteration or function entry.
+ */
 function meter(mod: binaryen.Module, fuelGlobal: string): MeterStats {
   const funcs: FunctionFacts[] = [];
   for (let i = 0; i < mod.getNumFunctions(); i++) {
@@ -339,40 +369,119 @@ function meter(mod: binaryen.Module, fuelGlobal: string): MeterStats {
   // A leaf without loops always finishes within its own nodes; it is charged where it is called.
   const leafNodes = new Map<string, number>();
   for (const f of funcs) if (!f.calls && !f.hasLoop) leafNodes.set(f.name, f.nodes);
-  const stats: MeterStats = { functions: 0, loops: 0, leaves: leafNodes.size };
+  const stats: MeterStats = { functions: 0, localFuel: 0, loops: 0, leaves: leafNodes.size };
+  let labels = 0;
+  const isLeafCall = (e: number) => B.getExpressionId(e) === B.CallId && leafNodes.has(X.Call.getTarget(e));
 
-  const check = (cost: number): number => mod.block(null, [
-    mod.global.set(fuelGlobal, mod.i32.sub(mod.global.get(fuelGlobal, B.i32), mod.i32.const(cost))),
-    mod.if(mod.i32.lt_s(mod.global.get(fuelGlobal, B.i32), mod.i32.const(0)), mod.call(PREEMPT_INTERNAL, [], B.none)),
-  ], B.none);
+  const getG = () => mod.global.get(fuelGlobal, B.i32);
+  const preempt = () => mod.call(PREEMPT_INTERNAL, [], B.none);
+
+  /** Metered nodes of one region: `root`'s subtree without the bodies of loops inside it. */
+  const regionCost = (root: number, fn: string): number => {
+    let cost = 0;
+    const stack = [root];
+    while (stack.length) {
+      const e = stack.pop()!;
+      const id = B.getExpressionId(e);
+      if (metered(id)) cost++;
+      if (id === B.CallId) cost += leafNodes.get(X.Call.getTarget(e)) ?? 0;
+      if (id === B.LoopId && e !== root) continue;
+      stack.push(...children(e, fn));
+    }
+    return Math.max(cost, 1);
+  };
 
   for (const f of funcs) {
     if (leafNodes.has(f.name)) continue;
-    // Walk one region (a function body or a loop body) and count its nodes; loops found inside
-    // are regions of their own, instrumented after their cost is known.
-    const region = (root: number): number => {
-      let cost = 0;
-      const stack = [root];
-      while (stack.length) {
-        const e = stack.pop()!;
-        const id = B.getExpressionId(e);
-        cost++;
-        if (id === B.LoopId) {
-          const body = X.Loop.getBody(e);
-          const bodyCost = region(body);
-          X.Loop.setBody(e, mod.block(null, [check(bodyCost), body], B.auto));
-          stats.loops++;
-          continue;
-        }
-        if (id === B.CallId) cost += leafNodes.get(X.Call.getTarget(e)) ?? 0;
-        stack.push(...children(e, f.name));
+    stats.functions++;
+    if (!f.hasLoop) {
+      const body = X.Function.getBody(f.ref);
+      const t = X._BinaryenFunctionAddVar(f.ref, B.i32);
+      X.Function.setBody(f.ref, mod.block(null, [
+        mod.global.set(fuelGlobal, mod.local.tee(t, mod.i32.sub(getG(), mod.i32.const(regionCost(body, f.name))), B.i32)),
+        mod.if(mod.i32.lt_s(mod.local.get(t, B.i32), mod.i32.const(0)), preempt()),
+        body,
+      ], B.auto));
+      continue;
+    }
+    stats.localFuel++;
+    mod.runPassesOnFunction(f.ref, ["flatten"]);
+    const local = X._BinaryenFunctionAddVar(f.ref, B.i32);
+    const getL = () => mod.local.get(local, B.i32);
+    const store = () => mod.global.set(fuelGlobal, getL());
+    const reload = () => mod.local.set(local, getG());
+    const localCheck = (from: () => number, cost: number): number => mod.block(null, [
+      mod.local.set(local, mod.i32.sub(from(), mod.i32.const(cost))),
+      mod.if(mod.i32.lt_s(getL(), mod.i32.const(0)), mod.block(null, [store(), preempt(), reload()], B.none)),
+    ], B.none);
+    const synced = new Set<number>();
+    const needsSync = (e: number): boolean => {
+      const id = B.getExpressionId(e);
+      if (id === B.CallId || id === B.CallIndirectId || id === B.CallRefId) return !isLeafCall(e);
+      if (id === B.LocalSetId) { const v = B.getExpressionInfo(e) as unknown as { value: number }; return v.value !== 0 && needsSync(v.value); }
+      return false;
+    };
+    const callOf = (e: number): number => (B.getExpressionId(e) === B.LocalSetId ? (B.getExpressionInfo(e) as unknown as { value: number }).value : e);
+    // Visits a statement position of Flat IR; returns what goes in its place.
+    const statement = (e: number): number => {
+      const id = B.getExpressionId(e);
+      if (id === B.BlockId) {
+        const info = B.getExpressionInfo(e) as binaryen.BlockInfo;
+        info.children.forEach((c, i) => { const n = statement(c); if (n !== c) X.Block.setChildAt(e, i, n); });
+        return e;
       }
-      return cost;
+      if (id === B.IfId) {
+        const info = B.getExpressionInfo(e) as binaryen.IfInfo;
+        const t = statement(info.ifTrue); if (t !== info.ifTrue) X.If.setIfTrue(e, t);
+        if (info.ifFalse) { const n = statement(info.ifFalse); if (n !== info.ifFalse) X.If.setIfFalse(e, n); }
+        return e;
+      }
+      if (id === B.LoopId) {
+        // The check leaves the loop to preempt and re-enters it at its header, so the call sits
+        // outside the loop: asyncify then guards the loop as one statement, not each iteration.
+        const body = X.Loop.getBody(e);
+        const cost = regionCost(e, f.name);
+        const visited = statement(body);
+        const n = labels++;
+        const done = `__wasphere_done${n}`, retry = `__wasphere_retry${n}`, exhausted = `__wasphere_exhausted${n}`;
+        X.Loop.setBody(e, mod.block(null, [
+          mod.local.set(local, mod.i32.sub(getL(), mod.i32.const(cost))),
+          mod.br(exhausted, mod.i32.lt_s(getL(), mod.i32.const(0))),
+          visited,
+        ], B.auto));
+        stats.loops++;
+        return mod.block(done, [
+          mod.loop(retry, mod.block(null, [
+            mod.block(exhausted, [e, mod.br(done)], B.none),
+            store(), preempt(), reload(),
+            mod.br(retry),
+          ], B.none)),
+        ], B.none);
+      }
+      if (id === B.ReturnId) { synced.add(e); return mod.block(null, [store(), e], B.auto); }
+      if (needsSync(e)) {
+        const call = callOf(e);
+        synced.add(call);
+        if ((B.getExpressionInfo(call) as unknown as { isReturn: boolean }).isReturn) return mod.block(null, [store(), e], B.auto);
+        return mod.block(null, [store(), e, reload()], B.auto);
+      }
+      return e;
     };
     const body = X.Function.getBody(f.ref);
-    const cost = region(body);
-    X.Function.setBody(f.ref, mod.block(null, [check(cost), body], B.auto));
-    stats.functions++;
+    const entryCost = regionCost(body, f.name);
+    const visited = statement(body);
+    X.Function.setBody(f.ref, mod.block(null, [localCheck(getG, entryCost), visited, store()], B.auto));
+    // Flat IR puts every call and return in a statement position; make sure none was missed.
+    const stack = [X.Function.getBody(f.ref)];
+    while (stack.length) {
+      const e = stack.pop()!;
+      const id = B.getExpressionId(e);
+      const ours = id === B.CallId && X.Call.getTarget(e) === PREEMPT_INTERNAL;
+      if ((isCall(id) && !isLeafCall(e) && !ours && !synced.has(e)) || (id === B.ReturnId && !synced.has(e))) {
+        throw new InstrumentError(`function ${f.name}: a call or return outside a statement position after flattening (an instrumentation bug)`);
+      }
+      stack.push(...children(e, f.name));
+    }
   }
   return stats;
 }
@@ -388,6 +497,14 @@ function exportTarget(mod: binaryen.Module, name: string): string | null {
 
 /** Checks `wasm` against the app contract and returns it rewritten to be preemptible. */
 export function instrumentApp(wasm: Uint8Array, opts: InstrumentOptions): InstrumentedApp {
+  return instrumentVariant(wasm, opts, { metering: true, asyncify: true });
+}
+
+/**
+ * For measurements only (tools/bench-instrument): the rewrite with metering or asyncify left
+ * out. A module without both is not safe to run as an app.
+ */
+export function instrumentVariant(wasm: Uint8Array, opts: InstrumentOptions, parts: { metering: boolean; asyncify: boolean }): InstrumentedApp {
   const facts = readFacts(wasm);
   checkContract(facts, opts);
   if (!WebAssembly.validate(wasm as Uint8Array<ArrayBuffer>)) throw new InstrumentError("not a valid WebAssembly module (the engine rejects it)");
@@ -404,7 +521,7 @@ export function instrumentApp(wasm: Uint8Array, opts: InstrumentOptions): Instru
     mod.addGlobal(FUEL_GLOBAL, B.i32, true, mod.i32.const(FUEL_IDLE));
     mod.addGlobalExport(FUEL_GLOBAL, FUEL_GLOBAL);
 
-    meter(mod, FUEL_GLOBAL);
+    if (parts.metering) meter(mod, FUEL_GLOBAL);
 
     // The entry: the former start function (if any), then main or _start.
     const entryName = exportTarget(mod, "main") ?? exportTarget(mod, "_start");
@@ -429,7 +546,7 @@ export function instrumentApp(wasm: Uint8Array, opts: InstrumentOptions): Instru
     B.setPassArgument("asyncify-imports", unwinding.join(","));
     B.setOptimizeLevel(2);
     B.setShrinkLevel(0);
-    mod.runPasses(["asyncify"]);
+    if (parts.asyncify) mod.runPasses(["asyncify"]);
     B.setPassArgument("asyncify-imports", null);
     mod.optimize();
     if (!mod.validate()) throw new InstrumentError("the instrumented module does not validate (an instrumentation bug)");
