@@ -8,7 +8,7 @@
 // Must not: parse littlefs structures itself beyond the superblock geometry (image.ts); the core
 // is the only littlefs implementation.
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { accessSync, constants, existsSync, readFileSync } from "node:fs";
 import { Command, InvalidArgumentError } from "commander";
 import { Flash } from "../flash.js";
 import { FsConfig, FsError, LittleFs } from "./littlefs.js";
@@ -164,6 +164,10 @@ export function mountConfig(g: FsGeometry): FsConfig {
  */
 async function withImage<T>(image: string, opts: GeometryFlags, write: boolean, work: (lfs: LittleFs, g: FsGeometry) => T | Promise<T>): Promise<T> {
   const bytes = loadImage(image);
+  // The file is replaced by a rename, which a read-only file would not stop: ask first.
+  if (write) {
+    try { accessSync(image, constants.W_OK); } catch { throw new FsCliError(`${image}: read-only; not changed`); }
+  }
   const geometry = detectGeometry(image, bytes, geometryFlags(opts));
   const flash = new Flash({ blockSizeBytes: geometry.blockSize, blockCount: geometry.blockCount }, bytes);
   let lfs: LittleFs;
