@@ -90,8 +90,8 @@ function time(run: () => { ms: number; result: number; slices: number }) {
 export async function benchInstrument(): Promise<{ rows: BenchRow[]; originalBytes: number; instrumentedBytes: number }> {
   const plainBytes = await buildKernels();
   const instrumented = instrumentApp(plainBytes, OPTS);
-  const plain = new WebAssembly.Module(plainBytes);
-  const full = new WebAssembly.Module(instrumented.bytes);
+  const plain = new WebAssembly.Module(plainBytes as Uint8Array<ArrayBuffer>);
+  const full = new WebAssembly.Module(instrumented.bytes as Uint8Array<ArrayBuffer>);
   const variants: { name: string; run: (k: Kernel) => { ms: number; result: number; slices: number } }[] = [
     { name: "plain", run: (k) => runPlain(plain, k) },
     { name: "instrumented", run: (k) => runSliced(full, k) },

@@ -54,6 +54,15 @@ export const ASYNCIFY_DATA_ADDR = 16;
 /** Fuel outside a slice: high enough that no call made between slices ever runs out. */
 export const FUEL_IDLE = 0x7fffffff;
 
+/**
+ * The Wasm features an app may use: what V8 in Node 20 runs. Not binaryen's `All`, which also
+ * turns on encodings Node 20 cannot read (compact imports) and proposals it does not run.
+ */
+export const APP_FEATURES = binaryen.Features.MutableGlobals | binaryen.Features.NontrappingFPToInt |
+  binaryen.Features.SIMD128 | binaryen.Features.BulkMemory | binaryen.Features.BulkMemoryOpt |
+  binaryen.Features.SignExt | binaryen.Features.ReferenceTypes | binaryen.Features.Multivalue |
+  binaryen.Features.TailCall | binaryen.Features.Atomics;
+
 const PAGE_BYTES = 65536;
 const PREEMPT_INTERNAL = "__wasphere_preempt";
 const APP_MODULE = "applibs";
@@ -241,7 +250,7 @@ function checkContract(facts: ModuleFacts, opts: InstrumentOptions): void {
   for (const seg of facts.data) {
     if (seg.passive) throw new InstrumentError("the module has a passive data segment: built without the wasphere SDK (data must be placed at link time, from 8192 up)");
     if (seg.length > 0 && (seg.offset ?? 0) < opts.runtimeAreaBytes) {
-      throw new InstrumentError(`built without the wasphere SDK: data must start at ${opts.runtimeAreaBytes} (a segment starts at ${seg.offset}); build with asc --memoryBase ${opts.runtimeAreaBytes}`);
+      throw new InstrumentError(`built without the wasphere SDK: data must start at ${opts.runtimeAreaBytes}; build with asc --memoryBase ${opts.runtimeAreaBytes} (a data segment starts at ${seg.offset})`);
     }
   }
   if (facts.memories.length === 0) throw new InstrumentError("the module defines no memory; an app defines and exports one");
@@ -516,7 +525,8 @@ export function instrumentVariant(wasm: Uint8Array, opts: InstrumentOptions, par
     throw new InstrumentError(`binaryen cannot read the module: ${(err as Error).message}`);
   }
   try {
-    mod.setFeatures(B.Features.All);
+    mod.setFeatures(APP_FEATURES);
+    if (!mod.validate()) throw new InstrumentError("the module uses WebAssembly features apps may not use (or binaryen cannot validate it)");
     mod.addFunctionImport(PREEMPT_INTERNAL, PREEMPT_MODULE, PREEMPT_FIELD, B.none, B.none);
     mod.addGlobal(FUEL_GLOBAL, B.i32, true, mod.i32.const(FUEL_IDLE));
     mod.addGlobalExport(FUEL_GLOBAL, FUEL_GLOBAL);

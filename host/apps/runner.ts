@@ -113,7 +113,13 @@ export class AppRunner {
       if (rewinding) this.asyncify.asyncify_start_rewind(ASYNCIFY_HEADER_ADDR);
       const ret = this.entry();
       if (this.asyncify.asyncify_get_state() === STATE_UNWINDING) {
-        this.asyncify.asyncify_stop_unwind();
+        try {
+          this.asyncify.asyncify_stop_unwind();
+        } catch (err) {
+          // asyncify checks the save area's bound only here, after the frames were written.
+          this.phase = "ended";
+          return { reason: "trapped", error: this.tooDeep(err as Error), fuelUsed: this.used() };
+        }
         this.phase = "suspended";
         return { reason: this.unwindReason, fuelUsed: this.used() };
       }
@@ -204,9 +210,10 @@ export class AppRunner {
   }
 
   private explainTrap(err: Error): Error {
-    if (this.asyncify.asyncify_get_state() === STATE_UNWINDING) {
-      return new Error(`the app's call stack was too deep to save when it was suspended (the save area is ${this.runtimeAreaBytes - ASYNCIFY_DATA_ADDR} bytes): ${err.message}`);
-    }
-    return err;
+    return this.asyncify.asyncify_get_state() === STATE_UNWINDING ? this.tooDeep(err) : err;
+  }
+
+  private tooDeep(err: Error): Error {
+    return new Error(`the app's call stack was too deep to save when it was suspended (the save area is ${this.runtimeAreaBytes - ASYNCIFY_DATA_ADDR} bytes): ${err.message}`);
   }
 }
