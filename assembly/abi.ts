@@ -25,6 +25,8 @@ export const ENODEV = 19;
 export const ENOTDIR = 20;
 export const EISDIR = 21;
 export const EINVAL = 22;
+export const ENFILE = 23;
+export const EMFILE = 24;
 export const EFBIG = 27;
 export const ENOSPC = 28;
 export const ERANGE = 34;
@@ -128,6 +130,9 @@ export const APP_FIELD_TASK = 2;
 export const APP_FIELD_CRASHES = 3;
 export const APP_FIELD_RESTARTS = 4;
 export const APP_FIELD_PRIORITY = 5;
+export const APP_FIELD_SLICES = 6;
+export const APP_FIELD_FUEL_KILO = 7;
+export const APP_FIELD_MEM_PEAK_BYTES = 8;
 
 // ---- App strings (app_string).
 export const APP_STRING_NAME = 0;

@@ -1,2 +1,135 @@
-import { staticBytes } from "./kmem";
+// exports: the core's exports to its host, exactly ABI.md's "Core exports" table (the fs_* ones
+// live in fs/exports.ts). Each is a thin, checked entry into a subsystem; nothing here keeps
+// state except through them.
+// Must not: trap on any argument a host passes, or allocate.
+import {
+  CORE_VERSION_MAJOR, CORE_VERSION_MINOR, CORE_VERSION_PATCH, IO_BUFFER_BYTES, SLICE_FUEL, MAX_GPIO_PINS,
+  EINVAL, ENOENT, ENODEV, TASK_FREE, APP_FIELD_QUOTA_BYTES, APP_FIELD_STATE, APP_FIELD_TASK, APP_FIELD_CRASHES,
+  APP_FIELD_RESTARTS, APP_FIELD_PRIORITY, APP_FIELD_SLICES, APP_FIELD_FUEL_KILO, APP_FIELD_MEM_PEAK_BYTES,
+  APP_STRING_NAME, APP_STRING_COMPONENT_ID, APP_STRING_ENTRY_POINT, APP_STRING_CMD_ARGS,
+} from "./abi";
+import { staticBytes, heapInUseBytes, heapPeakBytes, heapSpanBytes, appReservedTotalBytes, freeBytes } from "./kmem";
+import { msgPtr, msgLen } from "./util/msg";
+import { ioBufferPtr } from "./util/io";
+import { guidWrite } from "./util/guid";
+import { AUDIT_TABLE_BYTES, auditCount, auditField, auditTimeMs } from "./audit/ring";
+import { HANDLE_TABLE_BYTES, HANDLE_ROW_BYTES, handlesHeldBy } from "./handles/table";
+import { TASK_TABLE_BYTES, TASK_ROW_BYTES, taskAt, taskValid, taskLive } from "./task/table";
+import { dispatchSyscall } from "./task/syscall";
+import { SCHED_TABLE_BYTES, schedNext, schedNextDeadlineMs, schedNotifyPin } from "./sched/scheduler";
+import { TIMER_TABLE_BYTES } from "./sched/timers";
+import { CAPS_TABLE_BYTES, CAPS_ROW_BYTES } from "./lsm/caps";
+import { LSM_TABLE_BYTES } from "./lsm/hook";
+import { APPS_TABLE_BYTES, APPS_ROW_BYTES, appAt, appValid, appNamePtr, appEntryPtr, appArgsPtr, deviceGpioPinCount } from "./appmgr/apps";
+import { coreBoot, appInstall, appUninstall, appStart, appStop, appState, schedReport } from "./appmgr/lifecycle";
+
+// ---- Boot, identity, buffers.
+
+export function core_boot(gpioPinCount: i32, appQuotaCeilingBytes: i32, defaultAppQuotaBytes: i32): i32 {
+  return coreBoot(gpioPinCount, appQuotaCeilingBytes, defaultAppQuotaBytes);
+}
+export function core_version(): i32 { return (CORE_VERSION_MAJOR << 16) | (CORE_VERSION_MINOR << 8) | CORE_VERSION_PATCH; }
+export function core_io_buffer(): i32 { return <i32>ioBufferPtr(); }
+export function core_io_buffer_bytes(): i32 { return IO_BUFFER_BYTES; }
+export function core_error_message(): i32 { return <i32>msgPtr(); }
+export function core_error_message_bytes(): i32 { return msgLen(); }
+
+// ---- The memory map.
+
 export function mem_static_bytes(): i32 { return <i32>staticBytes(); }
+export function mem_heap_in_use_bytes(): i32 { return <i32>heapInUseBytes(); }
+export function mem_heap_peak_bytes(): i32 { return <i32>heapPeakBytes(); }
+export function mem_heap_span_bytes(): i32 { return <i32>heapSpanBytes(); }
+export function mem_app_reserved_bytes(): i32 { return <i32>appReservedTotalBytes(); }
+export function mem_free_bytes(): i32 { return <i32>freeBytes(); }
+/** The kernel's fixed tables: tasks, apps (with crash history and pin owners), capabilities,
+ *  handles, timers, scheduler queues, syscall policy and the audit ring. */
+export function mem_table_bytes(): i32 {
+  return TASK_TABLE_BYTES + APPS_TABLE_BYTES + CAPS_TABLE_BYTES + HANDLE_TABLE_BYTES + TIMER_TABLE_BYTES +
+    SCHED_TABLE_BYTES + LSM_TABLE_BYTES + AUDIT_TABLE_BYTES;
+}
+
+// ---- Apps.
+
+export function app_install(manifestBytes: i32): i32 { return appInstall(manifestBytes); }
+export function app_uninstall(slot: i32): i32 { return appUninstall(slot); }
+export function app_start(slot: i32): i32 { return appStart(slot); }
+export function app_stop(slot: i32): i32 { return appStop(slot); }
+
+export function app_field(slot: i32, field: i32): i32 {
+  if (!appValid(slot)) return -ENOENT;
+  const app = appAt(slot);
+  switch (field) {
+    case APP_FIELD_QUOTA_BYTES: return app.quotaBytes;
+    case APP_FIELD_STATE: return appState(slot);
+    case APP_FIELD_TASK: return taskLive(app.task) ? app.task : -ENOENT;
+    case APP_FIELD_CRASHES: return app.crashes;
+    case APP_FIELD_RESTARTS: return app.restarts;
+    case APP_FIELD_PRIORITY: return app.priority;
+    case APP_FIELD_SLICES: return app.slicesRun;
+    case APP_FIELD_FUEL_KILO: {
+      const kilo = Math.floor(app.fuelUsed / 1000);
+      return kilo >= <f64>i32.MAX_VALUE ? i32.MAX_VALUE : <i32>kilo;
+    }
+    case APP_FIELD_MEM_PEAK_BYTES: return app.memPeakBytes;
+  }
+  return -EINVAL;
+}
+
+export function app_string(slot: i32, which: i32): i32 {
+  if (!appValid(slot)) return -ENOENT;
+  const app = appAt(slot);
+  const io = ioBufferPtr();
+  switch (which) {
+    case APP_STRING_NAME: memory.copy(io, appNamePtr(slot), <usize>app.nameLen); return app.nameLen;
+    case APP_STRING_COMPONENT_ID: return guidWrite(io, app.idHi, app.idLo);
+    case APP_STRING_ENTRY_POINT: memory.copy(io, appEntryPtr(slot), <usize>app.entryLen); return app.entryLen;
+    case APP_STRING_CMD_ARGS: memory.copy(io, appArgsPtr(slot), <usize>app.argsLen); return app.argsLen;
+  }
+  return -EINVAL;
+}
+
+/**
+ * What app `slot` costs the core: its strings on the heap, plus its share of the fixed tables
+ * (its app and capability rows, its task row while it runs, and each handle row it holds).
+ */
+export function app_core_bytes(slot: i32): i32 {
+  if (!appValid(slot)) return -ENOENT;
+  const app = appAt(slot);
+  let bytes = app.stringsBytes + APPS_ROW_BYTES + CAPS_ROW_BYTES;
+  if (taskLive(app.task)) bytes += TASK_ROW_BYTES + handlesHeldBy(app.task) * HANDLE_ROW_BYTES;
+  return bytes;
+}
+
+// ---- Scheduling.
+
+export function sched_next(nowMs: f64): i32 { return schedNext(nowMs); }
+export function sched_slice_fuel(): i32 { return SLICE_FUEL; }
+export function sched_next_deadline_ms(): f64 { return schedNextDeadlineMs(); }
+export function sched_report(task: i32, reason: i32, value: i32, fuelUsed: i32): i32 { return schedReport(task, reason, value, fuelUsed); }
+
+export function task_state(task: i32): i32 { return taskValid(task) ? taskAt(task).state : -EINVAL; }
+export function task_app(task: i32): i32 { return taskValid(task) && taskAt(task).state != TASK_FREE ? taskAt(task).app : -ENOENT; }
+export function task_needs_instance(task: i32): i32 { return taskValid(task) ? taskAt(task).needsInstance : 0; }
+export function task_take_result(task: i32): i32 {
+  if (!taskValid(task)) return -EINVAL;
+  const t = taskAt(task);
+  const result = t.result;
+  t.result = 0;
+  return result;
+}
+
+export function syscall(task: i32, nr: i32, a0: i32, a1: i32, a2: i32, a3: i32): i32 {
+  return dispatchSyscall(task, nr, a0, a1, a2, a3);
+}
+
+export function gpio_notify(pin: i32, value: i32): i32 {
+  if (pin < 0 || pin >= deviceGpioPinCount() || pin >= MAX_GPIO_PINS) return -ENODEV;
+  return schedNotifyPin(pin, value != 0 ? 1 : 0);
+}
+
+// ---- Audit ring.
+
+export function audit_total(): i32 { return auditCount(); }
+export function audit_field(seq: i32, field: i32): i32 { return auditField(seq, field); }
+export function audit_time_ms(seq: i32): f64 { return auditTimeMs(seq); }

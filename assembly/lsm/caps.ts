@@ -1,0 +1,84 @@
+// caps: what an app has been granted, as values.
+//
+// What it is: one CapSet row per app slot, filled once at install from the manifest and read by
+// the security hook on every syscall. A class mask says which kinds of resource the app may use
+// at all; per-class fields say which ones: a bitmap of MAX_GPIO_PINS pins today, and the fields
+// where Uart/I2C/SPI/ADC/PWM interface bitmaps, the network allowlist, the apps it may talk to
+// and its storage quota go when the device supports them. Strings are never compared after
+// install.
+// Invariants: a row is all zeros (nothing granted) unless the app in that slot is installed;
+// CAP_COMPUTE and CAP_LOG are set for every installed app.
+// Budget: CAPS_TABLE_BYTES static bytes (MAX_APPS rows + one staging row for the parser).
+// Must not: allocate, or grant anything the manifest did not list.
+import { MAX_APPS, MAX_GPIO_PINS } from "../abi";
+
+// Classes (bits of CapSet.classMask).
+export const CAP_COMPUTE: u32 = 1 << 0;   // exit, yield, sleep, clock, timers, wait, mem_*, args_get
+export const CAP_LOG: u32 = 1 << 1;
+export const CAP_GPIO: u32 = 1 << 2;
+export const CAP_UART: u32 = 1 << 3;
+export const CAP_I2C: u32 = 1 << 4;
+export const CAP_SPI: u32 = 1 << 5;
+export const CAP_ADC: u32 = 1 << 6;
+export const CAP_PWM: u32 = 1 << 7;
+export const CAP_NETWORK: u32 = 1 << 8;
+export const CAP_APP_CONNECTIONS: u32 = 1 << 9;
+export const CAP_STORAGE: u32 = 1 << 10;
+// What every installed app holds without asking.
+export const CAP_BASELINE: u32 = CAP_COMPUTE | CAP_LOG;
+
+@unmanaged
+export class CapSet {
+  classMask: u32;
+  // MAX_GPIO_PINS (128) bits, pin n in word n/32; a larger MAX_GPIO_PINS needs more words here.
+  gpio0: u32; gpio1: u32; gpio2: u32; gpio3: u32;
+  uartMask: u32;          // one bit per UART interface the device names
+  i2cMask: u32;
+  spiMask: u32;
+  adcMask: u32;
+  pwmMask: u32;
+  storageQuotaBytes: i32; // MutableStorage.SizeKB
+  connectionCount: i32;   // AllowedConnections entries (a host list, when networking exists)
+  appConnectionCount: i32; // AllowedApplicationConnections entries (ComponentIds)
+}
+
+const ROW_BYTES: usize = offsetof<CapSet>();
+export const CAPS_ROW_BYTES: i32 = <i32>ROW_BYTES;
+// Row MAX_APPS is the parser's staging row: a manifest is parsed there, then copied to its slot.
+const rows = memory.data((MAX_APPS + 1) * <i32>ROW_BYTES, 4);
+export const CAPS_TABLE_BYTES: i32 = (MAX_APPS + 1) * <i32>ROW_BYTES;
+export const CAPS_STAGING: i32 = MAX_APPS;
+
+/** The capability row of slot `slot` (0..MAX_APPS-1) or of the staging row (CAPS_STAGING). */
+export function capsOf(slot: i32): CapSet {
+  return changetype<CapSet>(rows + <usize>slot * ROW_BYTES);
+}
+
+export function capsClear(slot: i32): void {
+  memory.fill(rows + <usize>slot * ROW_BYTES, 0, ROW_BYTES);
+}
+
+export function capsCopy(fromSlot: i32, toSlot: i32): void {
+  memory.copy(rows + <usize>toSlot * ROW_BYTES, rows + <usize>fromSlot * ROW_BYTES, ROW_BYTES);
+}
+
+export function capsResetAll(): void {
+  memory.fill(rows, 0, <usize>CAPS_TABLE_BYTES);
+}
+
+function pinWordAddr(caps: CapSet, pin: i32): usize {
+  return changetype<usize>(caps) + offsetof<CapSet>("gpio0") + (<usize>(pin >> 5) << 2);
+}
+
+/** True when `pin` is granted. Pins outside 0..MAX_GPIO_PINS-1 are never granted. */
+export function capsHasPin(caps: CapSet, pin: i32): bool {
+  if (pin < 0 || pin >= MAX_GPIO_PINS) return false;
+  return (load<u32>(pinWordAddr(caps, pin)) & (1 << (pin & 31))) != 0;
+}
+
+/** Grants `pin` (0..MAX_GPIO_PINS-1, checked by the caller). */
+export function capsAddPin(caps: CapSet, pin: i32): void {
+  const addr = pinWordAddr(caps, pin);
+  store<u32>(addr, load<u32>(addr) | (1 << (pin & 31)));
+  caps.classMask |= CAP_GPIO;
+}

@@ -1,0 +1,267 @@
+// sched: who runs next, and when blocked tasks wake.
+//
+// What it is: a ready queue per priority (FIFO: round robin within a priority, lower number
+// first across priorities), one deadline list sorted by wake-up time (sleeps, wait timeouts,
+// restart backoff), a wait queue per GPIO pin, and the timer pool (timers.ts). All links are
+// task ids stored in the task rows, so queueing never allocates.
+// Invariants: a task is in the ready queue iff its state is TASK_READY; a TASK_BLOCKED or
+// TASK_BACKOFF task is in the deadline list iff it has a deadline, and in a pin's queue iff it
+// waits on that pin; at most one task is TASK_RUNNING (currentTask), between sched_next and its
+// sched_report. Core time (schedNowMs) never goes backwards.
+// Budget: SCHED_TABLE_BYTES static bytes; O(MAX_TASKS + TIMER_SLOTS) per sched_next, no heap.
+// Must not: allocate, call the host except for the clock, or decide policy about crashes
+// (appmgr/lifecycle.ts does).
+import { PRIORITY_LEVELS, MAX_GPIO_PINS, TASK_READY, TASK_RUNNING, TASK_BLOCKED, TASK_BACKOFF, ETIMEDOUT, EAGAIN, MAX_TASKS } from "../abi";
+import { clock_now_ms } from "../hal/index";
+import {
+  NO_TASK, Task, taskAt, taskValid, QUEUED_READY, QUEUED_SLEEP, QUEUED_PIN,
+  WAIT_NONE, WAIT_SLEEP, WAIT_TIMER, WAIT_GPIO, WAIT_BACKOFF,
+} from "../task/table";
+import { TIMER_SLOTS, timerCatchUp, timerInUse, timerWaiter, timerSetWaiter, timerTakePending, timerDueMs } from "./timers";
+
+const readyHead = memory.data(PRIORITY_LEVELS * 4, 4);
+const readyTail = memory.data(PRIORITY_LEVELS * 4, 4);
+const pinWaitHead = memory.data(MAX_GPIO_PINS * 4, 4);
+export const SCHED_TABLE_BYTES: i32 = PRIORITY_LEVELS * 8 + MAX_GPIO_PINS * 4;
+let sleepHead: i32 = NO_TASK;
+let currentTask: i32 = NO_TASK;
+let schedNowMs: f64 = 0;
+
+export function schedReset(): void {
+  for (let p = 0; p < PRIORITY_LEVELS; p++) {
+    store<i32>(readyHead + (<usize>p << 2), NO_TASK);
+    store<i32>(readyTail + (<usize>p << 2), NO_TASK);
+  }
+  for (let pin = 0; pin < MAX_GPIO_PINS; pin++) store<i32>(pinWaitHead + (<usize>pin << 2), NO_TASK);
+  sleepHead = NO_TASK;
+  currentTask = NO_TASK;
+  schedNowMs = 0;
+}
+
+/** Core time in ms: the later of what the host last told sched_next and the host clock. */
+export function schedNow(): f64 {
+  const hostMs = clock_now_ms();
+  if (hostMs > schedNowMs) schedNowMs = hostMs;
+  return schedNowMs;
+}
+
+/** The task sched_next chose and that has not been reported yet, or NO_TASK. */
+export function schedCurrent(): i32 { return currentTask; }
+export function schedClearCurrent(): void { currentTask = NO_TASK; }
+
+// ---- Ready queues.
+
+function clampPriority(p: i32): i32 { return p < 0 ? 0 : p >= PRIORITY_LEVELS ? PRIORITY_LEVELS - 1 : p; }
+
+/** Makes `t` READY at the back of its priority's queue. */
+export function readyPush(t: i32): void {
+  const task = taskAt(t);
+  task.state = TASK_READY;
+  if (task.queued & QUEUED_READY) return;
+  const p = <usize>clampPriority(task.priority) << 2;
+  task.runNext = NO_TASK;
+  const tail = load<i32>(readyTail + p);
+  if (tail == NO_TASK) store<i32>(readyHead + p, t);
+  else taskAt(tail).runNext = t;
+  store<i32>(readyTail + p, t);
+  task.queued |= QUEUED_READY;
+}
+
+function readyRemove(t: i32): void {
+  const task = taskAt(t);
+  if (!(task.queued & QUEUED_READY)) return;
+  const p = <usize>clampPriority(task.priority) << 2;
+  let prev = NO_TASK;
+  let cur = load<i32>(readyHead + p);
+  while (cur != NO_TASK && cur != t) { prev = cur; cur = taskAt(cur).runNext; }
+  if (cur == t) {
+    if (prev == NO_TASK) store<i32>(readyHead + p, task.runNext);
+    else taskAt(prev).runNext = task.runNext;
+    if (load<i32>(readyTail + p) == t) store<i32>(readyTail + p, prev);
+  }
+  task.runNext = NO_TASK;
+  task.queued &= ~QUEUED_READY;
+}
+
+function readyPop(): i32 {
+  for (let p = 0; p < PRIORITY_LEVELS; p++) {
+    const off = <usize>p << 2;
+    const t = load<i32>(readyHead + off);
+    if (t == NO_TASK) continue;
+    const task = taskAt(t);
+    store<i32>(readyHead + off, task.runNext);
+    if (task.runNext == NO_TASK) store<i32>(readyTail + off, NO_TASK);
+    task.runNext = NO_TASK;
+    task.queued &= ~QUEUED_READY;
+    return t;
+  }
+  return NO_TASK;
+}
+
+// ---- Deadline list, sorted by deadlineMs; equal deadlines keep their insertion order.
+
+function sleepInsert(t: i32, deadlineMs: f64): void {
+  const task = taskAt(t);
+  if (task.queued & QUEUED_SLEEP) sleepRemove(t);
+  task.deadlineMs = deadlineMs;
+  let prev = NO_TASK;
+  let cur = sleepHead;
+  while (cur != NO_TASK && taskAt(cur).deadlineMs <= deadlineMs) { prev = cur; cur = taskAt(cur).sleepNext; }
+  task.sleepNext = cur;
+  if (prev == NO_TASK) sleepHead = t; else taskAt(prev).sleepNext = t;
+  task.queued |= QUEUED_SLEEP;
+}
+
+function sleepRemove(t: i32): void {
+  const task = taskAt(t);
+  if (!(task.queued & QUEUED_SLEEP)) return;
+  let prev = NO_TASK;
+  let cur = sleepHead;
+  while (cur != NO_TASK && cur != t) { prev = cur; cur = taskAt(cur).sleepNext; }
+  if (cur == t) {
+    if (prev == NO_TASK) sleepHead = task.sleepNext; else taskAt(prev).sleepNext = task.sleepNext;
+  }
+  task.sleepNext = NO_TASK;
+  task.queued &= ~QUEUED_SLEEP;
+}
+
+// ---- Pin wait queues (FIFO).
+
+function pinWaitAppend(pin: i32, t: i32): void {
+  const task = taskAt(t);
+  const head = pinWaitHead + (<usize>pin << 2);
+  task.waitNext = NO_TASK;
+  let cur = load<i32>(head);
+  if (cur == NO_TASK) store<i32>(head, t);
+  else {
+    while (taskAt(cur).waitNext != NO_TASK) cur = taskAt(cur).waitNext;
+    taskAt(cur).waitNext = t;
+  }
+  task.queued |= QUEUED_PIN;
+}
+
+function pinWaitRemove(t: i32): void {
+  const task = taskAt(t);
+  if (!(task.queued & QUEUED_PIN)) return;
+  const head = pinWaitHead + (<usize>task.waitObject << 2);
+  let prev = NO_TASK;
+  let cur = load<i32>(head);
+  while (cur != NO_TASK && cur != t) { prev = cur; cur = taskAt(cur).waitNext; }
+  if (cur == t) {
+    if (prev == NO_TASK) store<i32>(head, task.waitNext); else taskAt(prev).waitNext = task.waitNext;
+  }
+  task.waitNext = NO_TASK;
+  task.queued &= ~QUEUED_PIN;
+}
+
+// ---- Blocking and waking.
+
+/**
+ * Blocks `t` (the running task, inside a syscall) on `waitKind`/`object` until woken or until
+ * `timeoutMs` from now (< 0: no timeout).
+ */
+export function schedBlock(t: i32, waitKind: i32, object: i32, timeoutMs: f64): void {
+  const task = taskAt(t);
+  readyRemove(t);
+  task.state = TASK_BLOCKED;
+  task.waitKind = waitKind;
+  task.waitObject = object;
+  task.result = 0;
+  if (waitKind == WAIT_GPIO) pinWaitAppend(object, t);
+  if (waitKind == WAIT_TIMER) timerSetWaiter(object, t);
+  if (timeoutMs >= 0) sleepInsert(t, schedNow() + timeoutMs);
+}
+
+/** Parks a crashed task until `deadlineMs`, when it becomes READY to be instantiated again. */
+export function schedBackoff(t: i32, deadlineMs: f64): void {
+  schedDetach(t);
+  const task = taskAt(t);
+  task.state = TASK_BACKOFF;
+  task.waitKind = WAIT_BACKOFF;
+  task.needsInstance = 1;
+  sleepInsert(t, deadlineMs);
+}
+
+/** Takes `t` out of every queue and wait (exit, crash, stop). Its state is the caller's to set. */
+export function schedDetach(t: i32): void {
+  const task = taskAt(t);
+  readyRemove(t);
+  sleepRemove(t);
+  pinWaitRemove(t);
+  if (task.waitKind == WAIT_TIMER && timerInUse(task.waitObject) && timerWaiter(task.waitObject) == t) timerSetWaiter(task.waitObject, NO_TASK);
+  task.waitKind = WAIT_NONE;
+  task.waitObject = -1;
+  if (currentTask == t) currentTask = NO_TASK;
+}
+
+/** Ends `t`'s wait with `result` (what its blocking syscall returns) and makes it READY. */
+export function schedWake(t: i32, result: i32): void {
+  schedDetach(t);
+  taskAt(t).result = result;
+  readyPush(t);
+}
+
+function wakeOnDeadline(t: i32): void {
+  const task = taskAt(t);
+  if (task.state == TASK_BACKOFF) { schedDetach(t); readyPush(t); return; }
+  schedWake(t, task.waitKind == WAIT_SLEEP ? 0 : -ETIMEDOUT);
+}
+
+/** Wakes the tasks waiting on `pin` with the new level; returns how many woke. */
+export function schedNotifyPin(pin: i32, level: i32): i32 {
+  let woken = 0;
+  let t = load<i32>(pinWaitHead + (<usize>pin << 2));
+  // Each wake unlinks the head, so this walks the queue once, bounded by MAX_TASKS.
+  while (t != NO_TASK && woken < MAX_TASKS) {
+    schedWake(t, level);
+    woken++;
+    t = load<i32>(pinWaitHead + (<usize>pin << 2));
+  }
+  return woken;
+}
+
+/**
+ * The scheduling decision: advances core time to `nowMs`, fires due timers that have a waiter,
+ * wakes every task whose deadline passed (earliest first), then takes the first READY task of
+ * the best priority. Returns its id (now RUNNING) or -EAGAIN.
+ */
+export function schedNext(nowMs: f64): i32 {
+  if (nowMs > schedNowMs) schedNowMs = nowMs;
+  const now = schedNowMs;
+  // A slice the host never reported: the task goes to the back of its queue as if it yielded.
+  if (currentTask != NO_TASK) {
+    const cur = currentTask;
+    currentTask = NO_TASK;
+    if (taskAt(cur).state == TASK_RUNNING) readyPush(cur);
+  }
+  for (let i = 0; i < TIMER_SLOTS; i++) {
+    if (!timerInUse(i)) continue;
+    const waiter = timerWaiter(i);
+    if (waiter == NO_TASK || timerDueMs(i) > now) continue;
+    timerCatchUp(i, now);
+    schedWake(waiter, timerTakePending(i));
+  }
+  while (sleepHead != NO_TASK && taskAt(sleepHead).deadlineMs <= now) wakeOnDeadline(sleepHead);
+  const t = readyPop();
+  if (t == NO_TASK) return -EAGAIN;
+  taskAt(t).state = TASK_RUNNING;
+  currentTask = t;
+  return t;
+}
+
+/** The earliest pending wake-up (sleep, wait timeout, backoff, a waited-on timer), or -1. */
+export function schedNextDeadlineMs(): f64 {
+  let best: f64 = sleepHead != NO_TASK ? taskAt(sleepHead).deadlineMs : -1;
+  for (let i = 0; i < TIMER_SLOTS; i++) {
+    if (!timerInUse(i) || timerWaiter(i) == NO_TASK) continue;
+    const due = timerDueMs(i);
+    if (best < 0 || due < best) best = due;
+  }
+  return best;
+}
+
+/** True when `t` is valid and in state `state`. */
+export function taskIn(t: i32, state: i32): bool { return taskValid(t) && taskAt(t).state == state; }
+
+export function schedWaitKind(t: i32): i32 { return taskAt(t).waitKind; }
+export function schedTask(t: i32): Task { return taskAt(t); }

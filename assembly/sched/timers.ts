@@ -1,0 +1,80 @@
+// timers: the pool of periodic timers behind timer handles.
+//
+// What it is: TIMER_SLOTS fixed rows {owner, periodMs, pendingExpirations, waiter, dueMs}.
+// Expirations are counted lazily: a timer only needs the scheduler's attention when a task waits
+// on it; otherwise `timerCatchUp` counts what passed when the owner next asks.
+// Invariants: dueMs of a live timer is the first expiration not yet counted; waiter is the one
+// task blocked in `wait` on it (its owner) or NO_TASK.
+// Budget: TIMER_TABLE_BYTES static bytes; nothing on the heap; creating a timer allocates nothing.
+// Must not: allocate, or count an expiration twice.
+import { NO_TASK } from "../task/table";
+
+export const TIMER_SLOTS: i32 = 64;
+
+@unmanaged
+class Timer {
+  inUse: i32;
+  owner: i32;
+  periodMs: i32;
+  pending: i32;     // expirations counted and not yet returned by a wait
+  waiter: i32;
+  pad: i32;
+  dueMs: f64;
+}
+
+const ROW_BYTES: usize = offsetof<Timer>();
+export const TIMER_TABLE_BYTES: i32 = TIMER_SLOTS * <i32>ROW_BYTES;
+const rows = memory.data(TIMER_TABLE_BYTES, 8);
+
+function rowAt(slot: i32): Timer { return changetype<Timer>(rows + <usize>slot * ROW_BYTES); }
+
+export function timersReset(): void {
+  memory.fill(rows, 0, <usize>TIMER_TABLE_BYTES);
+  for (let i = 0; i < TIMER_SLOTS; i++) rowAt(i).waiter = NO_TASK;
+}
+
+/** A new timer for `owner`, first due at nowMs + periodMs; -1 when the pool is empty. */
+export function timerAlloc(owner: i32, periodMs: i32, nowMs: f64): i32 {
+  for (let i = 0; i < TIMER_SLOTS; i++) {
+    const t = rowAt(i);
+    if (t.inUse) continue;
+    t.inUse = 1;
+    t.owner = owner;
+    t.periodMs = periodMs;
+    t.pending = 0;
+    t.waiter = NO_TASK;
+    t.dueMs = nowMs + <f64>periodMs;
+    return i;
+  }
+  return -1;
+}
+
+export function timerFree(slot: i32): void {
+  if (slot < 0 || slot >= TIMER_SLOTS) return;
+  const t = rowAt(slot);
+  t.inUse = 0;
+  t.waiter = NO_TASK;
+}
+
+/** Counts the expirations up to nowMs into `pending`. */
+export function timerCatchUp(slot: i32, nowMs: f64): void {
+  const t = rowAt(slot);
+  if (!t.inUse || nowMs < t.dueMs) return;
+  const n = Math.floor((nowMs - t.dueMs) / <f64>t.periodMs) + 1;
+  t.dueMs += n * <f64>t.periodMs;
+  const total = <f64>t.pending + n;
+  t.pending = total > <f64>i32.MAX_VALUE ? i32.MAX_VALUE : <i32>total;
+}
+
+/** Returns and clears the counted expirations. */
+export function timerTakePending(slot: i32): i32 {
+  const t = rowAt(slot);
+  const n = t.pending;
+  t.pending = 0;
+  return n;
+}
+
+export function timerInUse(slot: i32): bool { return slot >= 0 && slot < TIMER_SLOTS && rowAt(slot).inUse != 0; }
+export function timerWaiter(slot: i32): i32 { return rowAt(slot).waiter; }
+export function timerSetWaiter(slot: i32, task: i32): void { rowAt(slot).waiter = task; }
+export function timerDueMs(slot: i32): f64 { return rowAt(slot).dueMs; }
