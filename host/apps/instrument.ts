@@ -63,6 +63,9 @@ export const APP_FEATURES = binaryen.Features.MutableGlobals | binaryen.Features
   binaryen.Features.SignExt | binaryen.Features.ReferenceTypes | binaryen.Features.Multivalue |
   binaryen.Features.TailCall | binaryen.Features.Atomics;
 
+/** Accepted on input only (binaryen emits it when told All features); never emitted. */
+const COMPACT_IMPORTS = (binaryen.Features as unknown as Record<string, number>).CompactImports ?? 0;
+
 const PAGE_BYTES = 65536;
 const PREEMPT_INTERNAL = "__wasphere_preempt";
 const APP_MODULE = "applibs";
@@ -138,8 +141,7 @@ function readFacts(wasm: Uint8Array): ModuleFacts {
         facts.types.push({ params, results });
       }
     } else if (id === 2) {
-      for (let n = r.u32(); n > 0; n--) {
-        const module = r.name(); const field = r.name(); const kind = r.byte();
+      const desc = (module: string, field: string, kind: number) => {
         let typeIndex = -1;
         if (kind === 0) typeIndex = r.u32();
         else if (kind === 1) { r.byte(); r.limits(); }
@@ -147,7 +149,20 @@ function readFacts(wasm: Uint8Array): ModuleFacts {
         else if (kind === 3) { r.byte(); r.byte(); }
         else if (kind === 4) { r.byte(); r.u32(); }
         else throw new InstrumentError(`import ${module}.${field} has an unknown kind ${kind}`);
-        facts.imports.push({ module, field, kind, typeIndex });
+        return typeIndex;
+      };
+      for (let n = r.u32(); n > 0; n--) {
+        const module = r.name(); const field = r.name(); const kind = r.byte();
+        // binaryen can emit the compact-imports encoding: an empty field, then 0x7f (a group
+        // sharing the module) or 0x7e (a group sharing the module and the descriptor).
+        if (field === "" && kind === 0x7f) {
+          for (let g = r.u32(); g > 0; g--) { const f = r.name(); const k = r.byte(); facts.imports.push({ module, field: f, kind: k, typeIndex: desc(module, f, k) }); }
+        } else if (field === "" && kind === 0x7e) {
+          const k = r.byte(); const t = desc(module, "*", k);
+          for (let g = r.u32(); g > 0; g--) facts.imports.push({ module, field: r.name(), kind: k, typeIndex: t });
+        } else {
+          facts.imports.push({ module, field, kind, typeIndex: desc(module, field, kind) });
+        }
       }
     } else if (id === 5) {
       for (let n = r.u32(); n > 0; n--) facts.memories.push(r.limits());
@@ -271,6 +286,7 @@ const X = binaryen as unknown as {
   If: { setIfTrue(e: number, child: number): void; setIfFalse(e: number, child: number): void };
   Call: { getTarget(e: number): string };
   _BinaryenFunctionAddVar(f: number, type: number): number;
+  readBinary(data: Uint8Array, features: number): binaryen.Module;
   Function: { getBody(f: number): number; setBody(f: number, body: number): void; getParams(f: number): number; getResults(f: number): number };
 };
 
@@ -516,11 +532,10 @@ export function instrumentApp(wasm: Uint8Array, opts: InstrumentOptions): Instru
 export function instrumentVariant(wasm: Uint8Array, opts: InstrumentOptions, parts: { metering: boolean; asyncify: boolean }): InstrumentedApp {
   const facts = readFacts(wasm);
   checkContract(facts, opts);
-  if (!WebAssembly.validate(wasm as Uint8Array<ArrayBuffer>)) throw new InstrumentError("not a valid WebAssembly module (the engine rejects it)");
 
   let mod: binaryen.Module;
   try {
-    mod = B.readBinary(wasm);
+    mod = X.readBinary(wasm, APP_FEATURES | COMPACT_IMPORTS);
   } catch (err) {
     throw new InstrumentError(`binaryen cannot read the module: ${(err as Error).message}`);
   }

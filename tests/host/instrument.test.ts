@@ -202,6 +202,19 @@ test("an export called between slices runs to completion and never preempts", ()
   assert.equal(r.runSlice(500).reason, "out_of_fuel", "the suspended app still resumes");
 });
 
+test("a module in binaryen's compact-imports encoding is read, and re-emitted in one Node 20 runs", () => {
+  const mod = binaryen.parseText(`(module (import "applibs" "yield" (func (result i32))) (import "applibs" "clock_ms" (func (result i32)))
+    (memory (export "memory") 1) (func (export "main") (result i32) (i32.add (call 0) (call 1))))`);
+  mod.setFeatures(binaryen.Features.All);
+  const compact = mod.emitBinary();
+  mod.dispose();
+  assert.equal(WebAssembly.validate(compact as Uint8Array<ArrayBuffer>), false, "Node 20 cannot read the compact encoding");
+  const out = instrumentApp(compact, OPTS);
+  assert.equal(WebAssembly.validate(out.bytes as Uint8Array<ArrayBuffer>), true);
+  const names = WebAssembly.Module.imports(new WebAssembly.Module(out.bytes as Uint8Array<ArrayBuffer>)).map((i) => `${i.module}.${i.name}`);
+  assert.deepEqual(names.sort(), ["applibs.clock_ms", "applibs.yield", "wasphere.preempt"]);
+});
+
 function refused(text: string | Uint8Array, pattern: RegExp, opts: Partial<InstrumentOptions> = {}): void {
   const bytes = typeof text === "string" ? wat(text) : text;
   assert.throws(() => instrumentApp(bytes, { ...OPTS, ...opts }), (err: Error) => {
