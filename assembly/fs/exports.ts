@@ -7,11 +7,12 @@
 // Budget: the 8 KiB I/O buffer; everything else is in fs/lfs.
 // Must not: trap on any argument.
 
-import { EINVAL, ENOSYS } from "../abi";
+import { EINVAL } from "../abi";
 import {
   fsConfig, fsMount, fsUnmount, fsRamBytes, fsStat, fsStatSize, fsInfo, fsGetattr, fsDirOpen,
   fsDirRead, fsDirClose, fsOpen, fileClose, fileRead, fileSeek, fileTell, fileSize, fsTraverse,
-  fsSizeBlocks,
+  fsSizeBlocks, fsFormat, fsOpenWrite, fileWrite, fileTruncate, fileSync, fsMkdir, fsRemove, fsRename,
+  fsSetattr, fsGc, fsMkconsistent,
 } from "./lfs";
 
 const FS_IO_BUFFER_BYTES: u32 = 8192;
@@ -30,28 +31,43 @@ export function fs_config(blockSize: i32, blockCount: i32, readSize: i32, progSi
     <u32>lookaheadSize, blockCycles, <u32>nameMax, <u32>inlineMax);
 }
 
-export function fs_format(): i32 { return -ENOSYS; }
+export function fs_format(): i32 { return fsFormat(); }
 export function fs_mount(): i32 { return fsMount(); }
 export function fs_unmount(): i32 { return fsUnmount(); }
 
 export function fs_open(pathLen: i32, flags: i32): i32 {
   if (!lenOk(pathLen)) return -EINVAL;
-  return fsOpen(ioBuf, <u32>pathLen, <u32>flags);
+  return fsOpenWrite(ioBuf, <u32>pathLen, <u32>flags);
 }
 export function fs_read(fd: i32, len: i32): i32 {
   if (!lenOk(len)) return -EINVAL;
   return fileRead(fd, ioBuf, <u32>len);
 }
-export function fs_write(fd: i32, len: i32): i32 { return -ENOSYS; }
+export function fs_write(fd: i32, len: i32): i32 {
+  if (!lenOk(len)) return -EINVAL;
+  return fileWrite(fd, ioBuf, <u32>len);
+}
 export function fs_seek(fd: i32, off: i32, whence: i32): i32 { return fileSeek(fd, off, whence); }
 export function fs_tell(fd: i32): i32 { return fileTell(fd); }
 export function fs_file_size(fd: i32): i32 { return fileSize(fd); }
-export function fs_truncate(fd: i32, size: i32): i32 { return -ENOSYS; }
-export function fs_sync(fd: i32): i32 { return -ENOSYS; }
+export function fs_truncate(fd: i32, size: i32): i32 {
+  if (size < 0) return -EINVAL;
+  return fileTruncate(fd, <u32>size);
+}
+export function fs_sync(fd: i32): i32 { return fileSync(fd); }
 export function fs_close(fd: i32): i32 { return fileClose(fd); }
-export function fs_mkdir(pathLen: i32): i32 { return -ENOSYS; }
-export function fs_remove(pathLen: i32): i32 { return -ENOSYS; }
-export function fs_rename(oldLen: i32, newLen: i32): i32 { return -ENOSYS; }
+export function fs_mkdir(pathLen: i32): i32 {
+  if (!lenOk(pathLen)) return -EINVAL;
+  return fsMkdir(ioBuf, <u32>pathLen);
+}
+export function fs_remove(pathLen: i32): i32 {
+  if (!lenOk(pathLen)) return -EINVAL;
+  return fsRemove(ioBuf, <u32>pathLen);
+}
+export function fs_rename(oldLen: i32, newLen: i32): i32 {
+  if (!lenOk(oldLen) || !lenOk(newLen) || <u32>oldLen + <u32>newLen > FS_IO_BUFFER_BYTES) return -EINVAL;
+  return fsRename(ioBuf, <u32>oldLen, ioBuf + <usize>oldLen, <u32>newLen);
+}
 
 export function fs_stat(pathLen: i32): i32 {
   if (!lenOk(pathLen)) return -EINVAL;
@@ -71,12 +87,19 @@ export function fs_getattr(pathLen: i32, type: i32): i32 {
   if (!lenOk(pathLen) || type < 0 || type > 255) return -EINVAL;
   return fsGetattr(ioBuf, <u32>pathLen, <u32>type, ioBuf, FS_IO_BUFFER_BYTES);
 }
-export function fs_setattr(pathLen: i32, type: i32, valueLen: i32): i32 { return -ENOSYS; }
-export function fs_removeattr(pathLen: i32, type: i32): i32 { return -ENOSYS; }
+export function fs_setattr(pathLen: i32, type: i32, valueLen: i32): i32 {
+  if (!lenOk(pathLen) || !lenOk(valueLen) || <u32>pathLen + <u32>valueLen > FS_IO_BUFFER_BYTES) return -EINVAL;
+  if (type < 0 || type > 255) return -EINVAL;
+  return fsSetattr(ioBuf, <u32>pathLen, <u32>type, ioBuf + <usize>pathLen, <u32>valueLen, false);
+}
+export function fs_removeattr(pathLen: i32, type: i32): i32 {
+  if (!lenOk(pathLen) || type < 0 || type > 255) return -EINVAL;
+  return fsSetattr(ioBuf, <u32>pathLen, <u32>type, ioBuf, 0, true);
+}
 
 export function fs_fsinfo(): i32 { return fsInfo(ioBuf); }
 export function fs_size_blocks(): i32 { return fsSizeBlocks(); }
 export function fs_traverse(): i32 { return fsTraverse(); }
-export function fs_gc(): i32 { return -ENOSYS; }
-export function fs_mkconsistent(): i32 { return -ENOSYS; }
+export function fs_gc(): i32 { return fsGc(); }
+export function fs_mkconsistent(): i32 { return fsMkconsistent(); }
 export function fs_ram_bytes(): i32 { return <i32>fsRamBytes(); }

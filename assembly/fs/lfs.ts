@@ -742,6 +742,7 @@ function fileOk(fd: i32): bool { return fd >= 0 && fd < FILE_MAX_OPEN && fileAt(
 
 export function fsOpen(ptr: usize, len: u32, flags: u32): i32 {
   if (!mounted) return -EINVAL;
+  flags &= 0x7fffffff; // set by fsOpenWrite after it created the entry
   const acc = flags & 3;
   if (acc == 0) return -EINVAL;
   if ((flags & ~(3 | O_CREAT | O_EXCL | O_TRUNC | O_APPEND)) != 0) return -EINVAL;
@@ -903,15 +904,13 @@ export function fileSize(fd: i32): i32 {
   return <i32>max(f.size, (f.flags & F_WRITING) != 0 ? f.pos : 0);
 }
 
-// ---- write path (fs/lfs write half): stubs until it lands
-function createEntry(d: MDir, type: u32): i32 { return -38; }
-function fileFlush(fd: i32): i32 { return 0; }
-export function fileSync(fd: i32): i32 { return fileOk(fd) ? 0 : -EBADF; }
+export function fileSync(fd: i32): i32 { return fileOk(fd) ? fileSyncImpl(fd) : -EBADF; }
 
 // ---- traversal
 
-let travCount: u32 = 0;
-let travMark = false; // mark blocks in the lookahead window instead of only counting
+export let travCount: u32 = 0;
+export let travMark = false;
+export function setTravMark(v: bool): void { travMark = v; travCount = 0; } // mark blocks in the lookahead window instead of only counting
 
 function visit(block: u32): i32 {
   if (block >= blockCount) return -ECORRUPT;
@@ -926,7 +925,7 @@ function visit(block: u32): i32 {
   return 0;
 }
 
-function ctzTraverse(head: u32, size: u32): i32 {
+function ctzTraverse(pc: Cache | null, head: u32, size: u32): i32 {
   if (size == 0) return 0;
   let index = ctzIndex(blockSize, size - 1);
   let steps: u32 = 0;
@@ -935,7 +934,7 @@ function ctzTraverse(head: u32, size: u32): i32 {
     if (err < 0) return err;
     if (index == 0) return 0;
     if (++steps > blockCount) return -ECORRUPT;
-    err = bdRead(null, head, 0, beBuf, 4);
+    err = bdRead(pc, head, 0, beBuf, 4);
     if (err < 0) return err;
     head = load<u32>(beBuf);
     index -= 1;
@@ -943,7 +942,7 @@ function ctzTraverse(head: u32, size: u32): i32 {
 }
 
 /** Visits every block in use; with includeDirs, also pairs named by directory entries. */
-function traverseAll(includeDirs: bool): i32 {
+export function traverseAll(includeDirs: bool): i32 {
   const d = mdirSlot(MD_WALK);
   let t0: u32 = 0, t1: u32 = 1;
   let steps: u32 = 0;
@@ -964,7 +963,7 @@ function traverseAll(includeDirs: bool): i32 {
       if (t == -ENOENT) continue;
       if (t < 0) return t;
       if (tagType3(<u32>t) == TYPE_CTZSTRUCT) {
-        err = ctzTraverse(load<u32>(structBuf), load<u32>(structBuf, 4));
+        err = ctzTraverse(null, load<u32>(structBuf), load<u32>(structBuf, 4));
         if (err < 0) return err;
       } else if (includeDirs && tagType3(<u32>t) == TYPE_DIRSTRUCT) {
         err = visit(load<u32>(structBuf)); if (err < 0) return err;
@@ -978,11 +977,11 @@ function traverseAll(includeDirs: bool): i32 {
     const f = fileAt(i);
     if (f.flags == 0 || (f.flags & F_INLINE) != 0) continue;
     if ((f.flags & F_DIRTY) != 0) {
-      const err = ctzTraverse(f.head, f.csize);
+      const err = ctzTraverse(changetype<Cache>(f.cache), f.head, f.csize);
       if (err < 0) return err;
     }
     if ((f.flags & F_WRITING) != 0 && f.block != BLOCK_NULL && f.block != BLOCK_INLINE) {
-      const err = ctzTraverse(f.block, f.pos);
+      const err = ctzTraverse(changetype<Cache>(f.cache), f.block, f.pos);
       if (err < 0) return err;
     }
   }
@@ -998,3 +997,1408 @@ export function fsTraverse(): i32 {
 
 export function fsSizeBlocks(): i32 { return fsTraverse(); }
 
+
+// =====================================================================================
+// Write path
+// =====================================================================================
+
+const RETRY: i32 = 1; // dirCommit split the pair: the caller looks its entry up again
+
+// ---- allocator (lookahead bitmap over a window of the block space)
+
+function allocAck(): void { laCkpoint = blockCount; }
+
+let allocOut: u32 = 0;
+function alloc(): i32 {
+  while (true) {
+    while (laNext < laSize) {
+      const off = laNext;
+      laNext++;
+      if (laCkpoint > 0) laCkpoint--;
+      const p = lookaheadBuf + (off >>> 3);
+      const bit = <u8>(<u32>1 << (off & 7));
+      if ((load<u8>(p) & bit) == 0) {
+        store<u8>(p, load<u8>(p) | bit);
+        allocOut = (laStart + off) % blockCount;
+        return 0;
+      }
+    }
+    if (laCkpoint == 0) return -ENOSPC;
+    laStart = (laStart + laSize) % blockCount;
+    laSize = min(cfgLookaheadBytes * 8, laCkpoint);
+    laNext = 0;
+    memory.fill(lookaheadBuf, 0, cfgLookaheadBytes);
+    setTravMark(true);
+    const err = traverseAll(true);
+    setTravMark(false);
+    if (err < 0) { laSize = 0; return err; }
+  }
+}
+
+// ---- commit writer
+
+let cBlock: u32 = 0;
+let cOff: u32 = 0;
+let cPtag: u32 = 0;
+let cCrc: u32 = 0;
+let cEnd: u32 = 0;
+const cBuf: usize = memory.data(64, 4);
+
+function commitBegin(block: u32, off: u32, ptag: u32): void {
+  cBlock = block; cOff = off; cPtag = ptag; cCrc = 0xffffffff; cEnd = blockSize - 8;
+}
+
+function commitProg(ptr: usize, len: u32): i32 {
+  const err = bdProg(pcache, cBlock, cOff, ptr, len);
+  if (err < 0) return err;
+  cCrc = crc32(cCrc, ptr, len);
+  cOff += len;
+  return 0;
+}
+
+/** Appends one tag; data from memory (kind 0: p = ptr) or from flash (kind 1: p = block, q = off). */
+function commitAttr(tag: u32, kind: u32, p: usize, q: u32): i32 {
+  const dsize = tagDsize(tag);
+  if (cOff + dsize > cEnd) return -ENOSPC;
+  store<u32>(cBuf, bswap32((tag & 0x7fffffff) ^ cPtag));
+  let err = commitProg(cBuf, 4);
+  if (err < 0) return err;
+  cPtag = tag & 0x7fffffff;
+  if (tagIsDelete(tag)) return 0;
+  const size = tagSize(tag);
+  if (kind == 0) return size > 0 ? commitProg(p, size) : 0;
+  let done: u32 = 0;
+  while (done < size) {
+    const n = min<u32>(64, size - done);
+    err = bdRead(null, <u32>p, q + done, cBuf, n);
+    if (err < 0) return err;
+    err = commitProg(cBuf, n);
+    if (err < 0) return err;
+    done += n;
+  }
+  return 0;
+}
+
+const fcrcBuf: usize = memory.data(8, 4);
+/** Ends the commit: FCRC of the next prog unit when there is room, CRC tag(s), padding. */
+function commitCrc(): i32 {
+  const end = alignUp(min(cOff + 20, blockSize), progSize);
+  while (cOff < end) {
+    let noff = min<u32>(end - (cOff + 4), 0x3fe) + (cOff + 4);
+    if (noff < end) noff = min(noff, end - 20);
+    let eperturb: u32 = 0xff;
+    if (noff >= end && noff <= blockSize - progSize) {
+      let err = bdRead(null, cBlock, noff, cBuf, 1);
+      if (err < 0) return err;
+      eperturb = load<u8>(cBuf);
+      err = bdCrc(cBlock, noff, progSize, 0xffffffff);
+      if (err < 0) return err;
+      store<u32>(fcrcBuf, progSize);
+      store<u32>(fcrcBuf, bdCrcValue, 4);
+      err = commitAttr(mkTag(TYPE_FCRC, 0x3ff, 8), 0, fcrcBuf, 0);
+      if (err < 0) return err;
+    }
+    const ntag = mkTag(0x500 + ((~eperturb & 0xff) >>> 7), 0x3ff, noff - (cOff + 4));
+    store<u32>(cBuf, bswap32(ntag ^ cPtag));
+    cCrc = crc32(cCrc, cBuf, 4);
+    store<u32>(cBuf, cCrc, 4);
+    let err = bdProg(pcache, cBlock, cOff, cBuf, 8);
+    if (err < 0) return err;
+    cOff = noff;
+    cPtag = ntag ^ ((0x80 & ~eperturb) << 24);
+    cCrc = 0xffffffff;
+    if (noff >= end || noff >= pcache.off + cacheSize) {
+      err = bdFlush(pcache);
+      if (err < 0) return err;
+    }
+  }
+  return bdSync(pcache);
+}
+
+@inline function alignUp(v: u32, a: u32): u32 { return ((v + a - 1) / a) * a; }
+
+// ---- the attribute list of a commit
+
+const ATTR_MAX_N: i32 = 272;
+const aTag: usize = memory.data(ATTR_MAX_N * 4, 4);
+const aKind: usize = memory.data(ATTR_MAX_N * 4, 4);
+const aP: usize = memory.data(ATTR_MAX_N * 4, 4);
+const aQ: usize = memory.data(ATTR_MAX_N * 4, 4);
+let aN: i32 = 0;
+
+function attrsReset(): void { aN = 0; }
+function attrPush(tag: u32, kind: u32, p: usize, q: u32): bool {
+  if (aN >= ATTR_MAX_N) return false;
+  // aN < ATTR_MAX_N: checked above
+  const o = <usize>aN << 2;
+  store<u32>(aTag + o, tag); store<u32>(aKind + o, kind);
+  store<u32>(aP + o, <u32>p); store<u32>(aQ + o, q);
+  aN++;
+  return true;
+}
+function attrsSize(): u32 {
+  let s: u32 = 0;
+  for (let i = 0; i < aN; i++) s += tagDsize(load<u32>(aTag + (<usize>i << 2)));
+  return s;
+}
+function commitAttrs(): i32 {
+  for (let i = 0; i < aN; i++) {
+    const o = <usize>i << 2;
+    const err = commitAttr(load<u32>(aTag + o), load<u32>(aKind + o), <usize>load<u32>(aP + o), load<u32>(aQ + o));
+    if (err < 0) return err;
+  }
+  return 0;
+}
+
+// ---- gstate
+
+function wantedGTag(): u32 { return (gsTag & 0x7ffffc00) | (orphans > 0 ? 0x80000000 : 0); }
+function gDeltaZero(): bool {
+  return ((gdTag ^ wantedGTag() ^ gxTag) == 0) && ((gdP0 ^ gsP0 ^ gxP0) == 0) && ((gdP1 ^ gsP1 ^ gxP1) == 0);
+}
+/** Writes this pair's new gstate delta (its old one XOR what must change), if any. */
+function commitGstate(src: MDir, compacting: bool): i32 {
+  gTmpTag = 0; gTmpP0 = 0; gTmpP1 = 0;
+  const changing = !gDeltaZero();
+  if (!changing && !compacting) return 0;
+  const err = dirGetGstate(src);
+  if (err < 0) return err;
+  if (changing) {
+    gTmpTag ^= gdTag ^ wantedGTag() ^ gxTag;
+    gTmpP0 ^= gdP0 ^ gsP0 ^ gxP0;
+    gTmpP1 ^= gdP1 ^ gsP1 ^ gxP1;
+  }
+  gTmpTag &= ~<u32>0x3ff;
+  if (gTmpTag == 0 && gTmpP0 == 0 && gTmpP1 == 0 && !(changing && !compacting)) return 0;
+  store<u32>(gBuf, gTmpTag); store<u32>(gBuf, gTmpP0, 4); store<u32>(gBuf, gTmpP1, 8);
+  return commitAttr(mkTag(TYPE_MOVESTATE, 0x3ff, 12), 0, gBuf, 0);
+}
+function gstateCommitted(): void {
+  gdTag = wantedGTag(); gdP0 = gsP0; gdP1 = gsP1;
+  gxTag = 0; gxP0 = 0; gxP1 = 0;
+}
+function prepMove(id: u32, p0: u32, p1: u32): void {
+  gsTag = (gsTag & ~mkTag(0x7ff, 0x3ff, 0)) | (id != ID_NONE ? mkTag(TYPE_DELETE, id, 0) : 0);
+  gsP0 = id != ID_NONE ? p0 : 0;
+  gsP1 = id != ID_NONE ? p1 : 0;
+}
+
+// ---- compaction
+
+const userSeen: usize = memory.data(32, 4);
+let liveBytes: u32 = 0;
+
+/**
+ * The newest live tags of entry `id` of src (name, struct, user attributes), found by one
+ * backward scan; written to the open commit as `newId`, or only measured into liveBytes.
+ */
+function emitLive(src: MDir, id: u32, newId: u32, write: bool): i32 {
+  let seenName = false, seenStruct = false;
+  memory.fill(userSeen, 0, 32);
+  let off = src.off;
+  let ntag = src.etag;
+  let cur = id;
+  while (off >= 4 + tagDsize(ntag)) {
+    off -= tagDsize(ntag);
+    const tag = ntag;
+    let err = bdRead(null, src.pair0, off, beBuf, 4);
+    if (err < 0) return err;
+    ntag = (bswap32(load<u32>(beBuf)) ^ tag) & 0x7fffffff;
+    const t1 = tagType1(tag);
+    if (t1 == TYPE_SPLICE && tagId(tag) <= cur) {
+      if (tagType3(tag) == TYPE_CREATE && tagId(tag) == cur) return 0;
+      cur -= <u32>tagSplice(tag);
+      continue;
+    }
+    if (tagId(tag) != cur) continue;
+    let fresh = false;
+    if (t1 == TYPE_NAME) { fresh = !seenName; seenName = true; }
+    else if (t1 == TYPE_STRUCT) { fresh = !seenStruct; seenStruct = true; }
+    else if (t1 == TYPE_USERATTR) {
+      const ty = tagChunk(tag);
+      const p = userSeen + (ty >>> 3);
+      const bit = <u8>(<u32>1 << (ty & 7));
+      fresh = (load<u8>(p) & bit) == 0;
+      store<u8>(p, load<u8>(p) | bit);
+    }
+    if (!fresh || tagIsDelete(tag)) continue;
+    const out = (tag & ~mkTag(0, 0x3ff, 0)) | mkTag(0, newId, 0);
+    if (write) {
+      err = commitAttr(out, 1, src.pair0, off + 4);
+      if (err < 0) return err;
+    } else {
+      liveBytes += tagDsize(out);
+    }
+  }
+  return 0;
+}
+
+function liveSize(src: MDir, begin: u32, end: u32): i32 {
+  liveBytes = 0;
+  for (let id = begin; id < end; id++) {
+    const err = emitLive(src, id, id - begin, false);
+    if (err < 0) return err;
+  }
+  return <i32>liveBytes;
+}
+
+/** Writes ids [begin, end) of src (renumbered from 0), a tail, the attrs and gstate into dst. */
+function compactWrite(src: MDir, begin: u32, end: u32, dst: u32, rev: u32, tail0: u32, tail1: u32,
+  hard: u32, withAttrs: bool, withGstate: bool): i32 {
+  cacheZero(pcache);
+  let err = bdErase(dst);
+  if (err < 0) return err;
+  commitBegin(dst, 0, 0xffffffff);
+  store<u32>(cBuf, rev);
+  err = commitProg(cBuf, 4);
+  if (err < 0) return err;
+  for (let id = begin; id < end; id++) {
+    err = emitLive(src, id, id - begin, true);
+    if (err < 0) return err;
+  }
+  if (!isNullPair(tail0, tail1)) {
+    store<u32>(dirStructBuf, tail0); store<u32>(dirStructBuf, tail1, 4);
+    err = commitAttr(mkTag(TYPE_TAIL + hard, 0x3ff, 8), 0, dirStructBuf, 0);
+    if (err < 0) return err;
+  }
+  if (withAttrs) {
+    err = commitAttrs();
+    if (err < 0) return err;
+  }
+  if (withGstate) {
+    err = commitGstate(src, true);
+    if (err < 0) return err;
+  }
+  return commitCrc();
+}
+
+// Relocations waiting for their parent and predecessor to learn the new pair.
+const RELOC_MAX = 8;
+const relocOld0: usize = memory.data(RELOC_MAX * 4, 4);
+const relocOld1: usize = memory.data(RELOC_MAX * 4, 4);
+const relocNew0: usize = memory.data(RELOC_MAX * 4, 4);
+const relocNew1: usize = memory.data(RELOC_MAX * 4, 4);
+let relocN = 0;
+
+function noteRelocation(o0: u32, o1: u32, n0: u32, n1: u32): void {
+  // In-RAM references follow at once.
+  if (pairEq(root0, root1, o0, o1)) { root0 = n0; root1 = n1; }
+  for (let i = 0; i < FILE_MAX_OPEN; i++) {
+    const f = fileAt(i);
+    if (f.flags != 0 && pairEq(f.pair0, f.pair1, o0, o1)) { f.pair0 = n0; f.pair1 = n1; }
+  }
+  for (let i = 0; i < DIR_MAX_OPEN; i++) {
+    const m = dirMd(i);
+    if (load<u32>(dirUsed + (<usize>i << 2)) != 0 && pairEq(m.pair0, m.pair1, o0, o1)) { m.pair0 = n0; m.pair1 = n1; }
+  }
+  if (pairEq(gsP0, gsP1, o0, o1) && hasMove()) { gsP0 = n0; gsP1 = n1; }
+  if (relocN >= RELOC_MAX) return;
+  // relocN < RELOC_MAX: checked above
+  const o = <usize>relocN << 2;
+  store<u32>(relocOld0 + o, o0); store<u32>(relocOld1 + o, o1);
+  store<u32>(relocNew0 + o, n0); store<u32>(relocNew1 + o, n1);
+  relocN++;
+}
+
+/** Compacts d in place (or into a new block when it is worn or bad), with the commit's attrs. */
+function compact(d: MDir, withAttrs: bool): i32 {
+  const newRev = d.rev + 1;
+  const isSuper = pairEq(d.pair0, d.pair1, 0, 1);
+  let relocate = cfgBlockCycles > 0 && newRev % (<u32>((cfgBlockCycles + 1) | 1)) == 0;
+  if (relocate && isSuper) {
+    // The superblock pair cannot move: expand it instead, while there is room to.
+    relocate = false;
+    const used = fsTraverse();
+    if (used >= 0 && blockCount - <u32>used > blockCount / 8) {
+      const err = expandSuperblock(d);
+      if (err <= 0) return err;
+    }
+  }
+  let dst = d.pair1;
+  if (relocate) {
+    const err = alloc();
+    if (err < 0) { if (err != -ENOSPC) return err; relocate = false; } else dst = allocOut;
+  }
+  for (let attempt = 0; attempt < 8; attempt++) {
+    const err = compactWrite(d, 0, d.count, dst, newRev, d.tail0, d.tail1, d.split, withAttrs, true);
+    if (err == 0) {
+      const o0 = d.pair0, o1 = d.pair1;
+      const e2 = fetch(d, dst, o0);
+      if (e2 < 0) return e2;
+      gstateCommitted();
+      if (relocate) noteRelocation(o0, o1, dst, o0);
+      return 0;
+    }
+    cacheZero(pcache);
+    if (err != -ECORRUPT) return err;
+    // A bad block: move the pair somewhere else (never the superblock).
+    if (isSuper) return -ENOSPC;
+    const e3 = alloc();
+    if (e3 < 0) return e3;
+    dst = allocOut;
+    relocate = true;
+  }
+  return -ENOSPC;
+}
+
+/** Allocates a fresh pair into md (not yet written): its revision continues the reused block's. */
+function allocPair(md: MDir): i32 {
+  let err = alloc(); if (err < 0) return err;
+  const b0 = allocOut;
+  err = alloc(); if (err < 0) return err;
+  const b1 = allocOut;
+  let rev: u32 = 0;
+  if (readU32(b0, 0) == 0) rev = u32Out;
+  if (cfgBlockCycles > 0) rev = alignUp(rev, <u32>((cfgBlockCycles + 1) | 1));
+  md.pair0 = b0; md.pair1 = b1; md.rev = rev;
+  md.off = 4; md.etag = 0xffffffff; md.count = 0; md.erased = 0; md.split = 0;
+  md.tail0 = BLOCK_NULL; md.tail1 = BLOCK_NULL;
+  return 0;
+}
+
+/** Moves ids [begin, end) of d into a new pair whose tail is (t0, t1, hard). Result in MD_SPLIT. */
+function splitOff(d: MDir, begin: u32, end: u32, t0: u32, t1: u32, hard: u32): i32 {
+  const nd = mdirSlot(MD_SPLIT);
+  let err = allocPair(nd);
+  if (err < 0) return err;
+  for (let attempt = 0; attempt < 8; attempt++) {
+    err = compactWrite(d, begin, end, nd.pair1, nd.rev + 1, t0, t1, hard, false, false);
+    if (err == 0) break;
+    cacheZero(pcache);
+    if (err != -ECORRUPT) return err;
+    err = alloc(); if (err < 0) return err;
+    nd.pair1 = allocOut;
+  }
+  if (err < 0) return err;
+  const b0 = nd.pair0, b1 = nd.pair1;
+  err = fetch(nd, b1, b0);
+  if (err < 0) return err;
+  // Open handles on the moved entries follow them.
+  for (let i = 0; i < FILE_MAX_OPEN; i++) {
+    const f = fileAt(i);
+    if (f.flags != 0 && pairEq(f.pair0, f.pair1, d.pair0, d.pair1) && f.id >= begin && f.id < end) {
+      f.pair0 = nd.pair0; f.pair1 = nd.pair1; f.id -= begin;
+    }
+  }
+  return 0;
+}
+
+/** Superblock expansion: everything moves to a new pair, {0,1} keeps the superblock + a tail. */
+function expandSuperblock(d: MDir): i32 {
+  let err = splitOff(d, 0, d.count, d.tail0, d.tail1, d.split);
+  if (err < 0) return err == -ENOSPC ? 1 : err;
+  const nd = mdirSlot(MD_SPLIT);
+  const n0 = nd.pair0, n1 = nd.pair1;
+  if (pairEq(root0, root1, d.pair0, d.pair1)) { root0 = n0; root1 = n1; }
+  for (let i = 0; i < FILE_MAX_OPEN; i++) {
+    const f = fileAt(i);
+    if (f.flags != 0 && pairEq(f.pair0, f.pair1, n0, n1)) { f.id += 0; }
+  }
+  d.tail0 = n0; d.tail1 = n1; d.split = 1;
+  const newRev = d.rev + 1;
+  err = compactWrite(d, 0, 1, d.pair1, newRev, n0, n1, 1, false, true);
+  if (err < 0) { cacheZero(pcache); return err; }
+  const o0 = d.pair0;
+  err = fetch(d, d.pair1, o0);
+  if (err < 0) return err;
+  gstateCommitted();
+  return RETRY;
+}
+
+/**
+ * Commits the attribute list to d: appended when the pair has room, else compacted into its other
+ * block (or relocated). When the pair must split first, it splits and returns RETRY: the caller
+ * finds its entry again and commits again. `noSplit` is for commits that only shrink the pair.
+ */
+function dirCommit(d: MDir, noSplit: bool): i32 {
+  relocN = 0;
+  let r = dirCommitInner(d, noSplit);
+  if (r < 0) return r;
+  const fr = fixRelocations();
+  if (fr < 0) return fr;
+  return r;
+}
+
+function dirCommitInner(d: MDir, noSplit: bool): i32 {
+  const need = attrsSize() + 16 + 28;
+  if (d.erased != 0 && d.off + need <= blockSize - 8) {
+    commitBegin(d.pair0, d.off, d.etag);
+    let err = commitAttrs();
+    if (err == 0) err = commitGstate(d, false);
+    if (err == 0) err = commitCrc();
+    if (err == 0) {
+      const e2 = fetch(d, d.pair0, d.pair1);
+      if (e2 < 0) return e2;
+      gstateCommitted();
+      afterCommit(d);
+      return 0;
+    }
+    cacheZero(pcache);
+    if (err != -ENOSPC && err != -ECORRUPT) return err;
+  }
+  // Compact: does the new state fit, or must the pair split?
+  let live = liveSize(d, 0, d.count);
+  if (live < 0) return live;
+  const total = <u32>live + attrsSize();
+  const halfLimit = min(blockSize - 40, alignUp(blockSize / 2, progSize));
+  const fullLimit = blockSize - 64;
+  if (!noSplit && (total > halfLimit || d.count >= 0xff) && d.count > 1) {
+    // Split off the upper half(s) until the rest fits, newest-last so tails chain in order.
+    let end = d.count;
+    let t0 = d.tail0, t1 = d.tail1, hard = d.split;
+    let didSplit = false;
+    while (true) {
+      let s: u32 = 0;
+      while (end - s > 1) {
+        const sz = liveSize(d, s, end);
+        if (sz < 0) return sz;
+        if (end - s < 0xff && <u32>sz <= halfLimit) break;
+        s = s + (end - s) / 2;
+      }
+      if (s == 0) break;
+      const err = splitOff(d, s, end, t0, t1, hard);
+      if (err < 0) { if (err == -ENOSPC) break; return err; }
+      const nd = mdirSlot(MD_SPLIT);
+      t0 = nd.pair0; t1 = nd.pair1; hard = 1;
+      end = s;
+      didSplit = true;
+    }
+    if (didSplit) {
+      // Keep [0, end) here; the commit's attrs are not applied: the caller retries.
+      const keepCount = d.count;
+      d.tail0 = t0; d.tail1 = t1; d.split = hard;
+      const saved = d.count;
+      d.count = end;
+      let err = compactRange(d, end, t0, t1, hard);
+      d.count = saved;
+      if (err < 0) return err;
+      void keepCount;
+      return RETRY;
+    }
+  }
+  if (total > fullLimit) return -ENOSPC;
+  const err = compact(d, true);
+  if (err != 0) return err;
+  afterCommit(d);
+  return 0;
+}
+
+/** Compacts ids [0, end) of d with the given tail, no attrs (the first half of a split). */
+function compactRange(d: MDir, end: u32, t0: u32, t1: u32, hard: u32): i32 {
+  const newRev = d.rev + 1;
+  let dst = d.pair1;
+  let relocated = false;
+  for (let attempt = 0; attempt < 8; attempt++) {
+    const err = compactWrite(d, 0, end, dst, newRev, t0, t1, hard, false, true);
+    if (err == 0) {
+      const o0 = d.pair0, o1 = d.pair1;
+      const e2 = fetch(d, dst, o0);
+      if (e2 < 0) return e2;
+      gstateCommitted();
+      if (relocated) noteRelocation(o0, o1, dst, o0);
+      return 0;
+    }
+    cacheZero(pcache);
+    if (err != -ECORRUPT) return err;
+    if (pairEq(d.pair0, d.pair1, 0, 1)) return -ENOSPC;
+    const e3 = alloc(); if (e3 < 0) return e3;
+    dst = allocOut; relocated = true;
+  }
+  return -ENOSPC;
+}
+
+/** Open files in d follow the ids the commit created or deleted. */
+function afterCommit(d: MDir): void {
+  for (let i = 0; i < aN; i++) {
+    const tag = load<u32>(aTag + (<usize>i << 2));
+    if (tagType1(tag) != TYPE_SPLICE) continue;
+    const id = tagId(tag);
+    for (let k = 0; k < FILE_MAX_OPEN; k++) {
+      const f = fileAt(k);
+      if (f.flags == 0 || !pairEq(f.pair0, f.pair1, d.pair0, d.pair1)) continue;
+      if (f.id == 0x3ff) continue;
+      if (tagType3(tag) == TYPE_DELETE) {
+        if (f.id == id) { if (!skipSelfDelete) f.id = 0x3ff; }
+        else if (f.id > id) f.id--;
+      } else if (tagType3(tag) == TYPE_CREATE && f.id >= id && !(skipSelfCreate && f.id == id)) {
+        f.id++;
+      }
+    }
+  }
+}
+let skipSelfDelete = false;
+let skipSelfCreate = false;
+
+// ---- finding pairs that point at a pair
+
+let foundId: u32 = 0;
+/** Finds the pair whose tail is (p0, p1): into md. 0 or -ENOENT. */
+function findPred(md: MDir, p0: u32, p1: u32): i32 {
+  let t0: u32 = 0, t1: u32 = 1;
+  let steps: u32 = 0;
+  while (!isNullPair(t0, t1)) {
+    if (++steps > blockCount) return -ECORRUPT;
+    const err = fetch(md, t0, t1);
+    if (err < 0) return err;
+    if (pairEq(md.tail0, md.tail1, p0, p1)) return 0;
+    t0 = md.tail0; t1 = md.tail1;
+  }
+  return -ENOENT;
+}
+
+/** Finds the directory entry whose DIRSTRUCT is (p0, p1): pair into md, id in foundId. */
+function findParent(md: MDir, p0: u32, p1: u32): i32 {
+  let t0: u32 = 0, t1: u32 = 1;
+  let steps: u32 = 0;
+  while (!isNullPair(t0, t1)) {
+    if (++steps > blockCount) return -ECORRUPT;
+    let err = fetch(md, t0, t1);
+    if (err < 0) return err;
+    for (let id: u32 = 0; id < md.count; id++) {
+      const t = dirGet(md, mkTag(0x7ff, 0x3ff, 0), mkTag(TYPE_DIRSTRUCT, id, 8), dirStructBuf);
+      if (t == -ENOENT) continue;
+      if (t < 0) return t;
+      if (pairEq(load<u32>(dirStructBuf), load<u32>(dirStructBuf, 4), p0, p1)) { foundId = id; return 0; }
+    }
+    t0 = md.tail0; t1 = md.tail1;
+  }
+  return -ENOENT;
+}
+
+const relocPairBuf: usize = memory.data(8, 4);
+/** Tells the parent and predecessor of every relocated pair where it went. */
+function fixRelocations(): i32 {
+  let rounds = 0;
+  while (relocN > 0) {
+    if (++rounds > 16) return -ECORRUPT;
+    relocN--;
+    // relocN >= 0 and < RELOC_MAX
+    const o = <usize>relocN << 2;
+    const o0 = load<u32>(relocOld0 + o), o1 = load<u32>(relocOld1 + o);
+    const n0 = load<u32>(relocNew0 + o), n1 = load<u32>(relocNew1 + o);
+    const md = mdirSlot(MD_RELOC);
+    let hasParent = false;
+    let err = findParent(md, o0, o1);
+    if (err < 0 && err != -ENOENT) return err;
+    if (err == 0) {
+      hasParent = true;
+      orphans++;
+      store<u32>(relocPairBuf, n0); store<u32>(relocPairBuf, n1, 4);
+      attrsReset();
+      attrPush(mkTag(TYPE_DIRSTRUCT, foundId, 8), 0, relocPairBuf, 0);
+      const saved = relocN;
+      err = dirCommitInner(md, true);
+      if (err < 0) return err;
+      if (relocN < saved) relocN = saved;
+    }
+    err = findPred(md, o0, o1);
+    if (err < 0 && err != -ENOENT) return err;
+    if (err == 0) {
+      if (hasParent) orphans--;
+      store<u32>(relocPairBuf, n0); store<u32>(relocPairBuf, n1, 4);
+      attrsReset();
+      attrPush(mkTag(TYPE_TAIL + md.split, 0x3ff, 8), 0, relocPairBuf, 0);
+      err = dirCommitInner(md, true);
+      if (err < 0) return err;
+    } else if (hasParent) {
+      orphans--;
+    }
+  }
+  return 0;
+}
+
+// ---- consistency: pending moves, orphans, old superblock versions
+
+function demove(): i32 {
+  if (!hasMove()) return 0;
+  const d = mdirSlot(MD_MOVE);
+  let err = fetch(d, gsP0, gsP1);
+  if (err < 0) return err;
+  const id = moveId();
+  prepMove(ID_NONE, 0, 0);
+  attrsReset();
+  attrPush(mkTag(TYPE_DELETE, id, 0), 0, 0, 0);
+  err = dirCommit(d, true);
+  return err < 0 ? err : 0;
+}
+
+function deorphan(): i32 {
+  if (orphans == 0) return 0;
+  const pd = mdirSlot(MD_TMP);
+  const d = mdirSlot(MD_CHILD);
+  const par = mdirSlot(MD_PARENT);
+  for (let pass = 0; pass < 2; pass++) {
+    let err = fetch(pd, 0, 1);
+    if (err < 0) return err;
+    let steps: u32 = 0;
+    while (!isNullPair(pd.tail0, pd.tail1)) {
+      if (++steps > blockCount) return -ECORRUPT;
+      err = fetch(d, pd.tail0, pd.tail1);
+      if (err < 0) return err;
+      if (pd.split == 0) {
+        // d heads a directory: something must point at it.
+        err = findParent(par, d.pair0, d.pair1);
+        if (err < 0 && err != -ENOENT) return err;
+        const isRoot = pairEq(d.pair0, d.pair1, root0, root1);
+        if (err == -ENOENT && !isRoot) {
+          // An orphan: drop it from the list, keeping its gstate delta.
+          gTmpTag = 0; gTmpP0 = 0; gTmpP1 = 0;
+          err = dirGetGstate(d);
+          if (err < 0) return err;
+          gxTag ^= gTmpTag; gxP0 ^= gTmpP0; gxP1 ^= gTmpP1;
+          store<u32>(relocPairBuf, d.tail0); store<u32>(relocPairBuf, d.tail1, 4);
+          attrsReset();
+          attrPush(mkTag(TYPE_TAIL + d.split, 0x3ff, 8), 0, relocPairBuf, 0);
+          err = dirCommit(pd, true);
+          if (err < 0) return err;
+          continue;
+        }
+        if (err == 0) {
+          const t = dirGet(par, mkTag(0x7ff, 0x3ff, 0), mkTag(TYPE_DIRSTRUCT, foundId, 8), dirStructBuf);
+          if (t < 0) return t;
+          const q0 = load<u32>(dirStructBuf), q1 = load<u32>(dirStructBuf, 4);
+          if (!(q0 == d.pair0 && q1 == d.pair1) && !(q0 == d.pair1 && q1 == d.pair0)) {
+            // Half-orphan: the list still names the old blocks of a relocated pair.
+            store<u32>(relocPairBuf, q0); store<u32>(relocPairBuf, q1, 4);
+            attrsReset();
+            attrPush(mkTag(TYPE_TAIL + pd.split, 0x3ff, 8), 0, relocPairBuf, 0);
+            err = dirCommit(pd, true);
+            if (err < 0) return err;
+            continue;
+          }
+        }
+      }
+      mdirCopy(pd, d);
+    }
+  }
+  orphans = 0;
+  return 0;
+}
+
+const sbOut: usize = memory.data(24, 4);
+function fillSuperblock(): void {
+  store<u32>(sbOut, DISK_VERSION);
+  store<u32>(sbOut, blockSize, 4);
+  store<u32>(sbOut, blockCount, 8);
+  store<u32>(sbOut, nameMax, 12);
+  store<u32>(sbOut, fileMax, 16);
+  store<u32>(sbOut, attrMax, 20);
+}
+
+function desuperblock(): i32 {
+  if (!needSuperblockRewrite) return 0;
+  const d = mdirSlot(MD_ROOT);
+  let err = fetch(d, root0, root1);
+  if (err < 0) return err;
+  fillSuperblock();
+  attrsReset();
+  attrPush(mkTag(TYPE_INLINESTRUCT, 0, 24), 0, sbOut, 0);
+  err = dirCommit(d, true);
+  if (err < 0) return err;
+  needSuperblockRewrite = false;
+  diskVersion = DISK_VERSION;
+  return 0;
+}
+
+/** Before any write: finish what a power loss left (old version, pending move, orphans). */
+function forceConsistency(): i32 {
+  allocAck();
+  let err = desuperblock();
+  if (err < 0) return err;
+  err = demove();
+  if (err < 0) return err;
+  err = deorphan();
+  if (err < 0) return err;
+  if (!gDeltaZero()) {
+    // Write the cleaned gstate into the root pair.
+    const d = mdirSlot(MD_ROOT);
+    err = fetch(d, root0, root1);
+    if (err < 0) return err;
+    attrsReset();
+    err = dirCommit(d, true);
+    if (err < 0) return err;
+  }
+  return 0;
+}
+
+export function fsMkconsistent(): i32 {
+  if (!mounted) return -EINVAL;
+  return forceConsistency();
+}
+
+export function fsGc(): i32 {
+  if (!mounted) return -EINVAL;
+  const err = forceConsistency();
+  if (err < 0) return err;
+  // Refill the lookahead window now, so the next allocation does not scan.
+  laCkpoint = blockCount;
+  laNext = laSize;
+  return 0;
+}
+
+// ---- format
+
+export function fsFormat(): i32 {
+  if (!configured || mounted) return -EINVAL;
+  if (cfgBlockCount < 2) return -EINVAL;
+  let err = allocBuffers();
+  if (err < 0) return err;
+  bdSetBlockCount(cfgBlockCount);
+  computeInlineMax();
+  laStart = 0; laSize = min(cfgLookaheadBytes * 8, blockCount); laNext = 0; laCkpoint = blockCount;
+  memory.fill(lookaheadBuf, 0, cfgLookaheadBytes);
+  store<u8>(lookaheadBuf, load<u8>(lookaheadBuf) | 3);
+  gsTag = 0; gsP0 = 0; gsP1 = 0; gdTag = 0; gdP0 = 0; gdP1 = 0; gxTag = 0; gxP0 = 0; gxP1 = 0;
+  orphans = 0;
+  const d = mdirSlot(MD_ROOT);
+  d.pair0 = 0; d.pair1 = 1; d.rev = 0; d.off = 4; d.etag = 0xffffffff; d.count = 0;
+  d.erased = 0; d.split = 0; d.tail0 = BLOCK_NULL; d.tail1 = BLOCK_NULL;
+  fillSuperblock();
+  attrsReset();
+  attrPush(mkTag(TYPE_CREATE, 0, 0), 0, 0, 0);
+  attrPush(mkTag(TYPE_SUPERBLOCK, 0, 8), 0, magic, 0);
+  attrPush(mkTag(TYPE_INLINESTRUCT, 0, 24), 0, sbOut, 0);
+  err = compactWrite(d, 0, 0, 1, 1, BLOCK_NULL, BLOCK_NULL, 0, true, false);
+  if (err == 0) {
+    // Write the other block too, so no older file system in block 0 can be mistaken for ours.
+    err = fetch(d, 1, 0);
+    if (err == 0) err = compactWrite(d, 0, d.count, 0, 2, BLOCK_NULL, BLOCK_NULL, 0, false, false);
+    if (err == 0) err = fetch(d, 0, 1);
+  }
+  cacheZero(pcache);
+  freeAll();
+  return err < 0 ? err : 0;
+}
+
+// ---- creating entries
+
+/** Creates entry `type` named lkName* at lkInsertId in d (from lookup); sets lkTag. */
+function createEntry(d: MDir, type: u32): i32 {
+  if (lkNameLen > nameMax) return -ENAMETOOLONG;
+  attrsReset();
+  attrPush(mkTag(TYPE_CREATE, lkInsertId, 0), 0, 0, 0);
+  attrPush(mkTag(type, lkInsertId, lkNameLen), 0, lkNamePtr, 0);
+  attrPush(mkTag(TYPE_INLINESTRUCT, lkInsertId, 0), 0, 0, 0);
+  const err = dirCommit(d, false);
+  if (err < 0) return err;
+  if (err == RETRY) return RETRY;
+  lkTag = mkTag(type, lkInsertId, 0);
+  return 0;
+}
+
+let savedPathPtr: usize = 0;
+let savedPathLen: u32 = 0;
+
+/** Path lookup for a writer: the pair where a missing last component would be created. */
+function lookupForCreate(d: MDir, ptr: usize, len: u32): i32 {
+  savedPathPtr = ptr; savedPathLen = len;
+  return lookup(d, ptr, len);
+}
+
+export function fsOpenWrite(ptr: usize, len: u32, flags: u32): i32 {
+  if ((flags & 3) == O_RDONLY || (flags & O_CREAT) == 0) return fsOpen(ptr, len, flags);
+  if (!mounted) return -EINVAL;
+  let err = forceConsistency();
+  if (err < 0) return err;
+  // Create first if needed (retrying when the pair splits), then open normally.
+  for (let attempt = 0; attempt < 8; attempt++) {
+    const d = mdirSlot(MD_LOOKUP);
+    err = lookupForCreate(d, ptr, len);
+    if (err == 0) return fsOpen(ptr, len, flags);
+    if (!(err == -ENOENT && lkIsLast)) return err;
+    if (!hasFreeFile()) return -ENOMEM;
+    err = createEntry(d, TYPE_REG);
+    if (err < 0) return err;
+    if (err == 0) return fsOpen(ptr, len, (flags & ~O_EXCL) | 0x80000000);
+  }
+  return -ENOSPC;
+}
+
+function hasFreeFile(): bool {
+  for (let i = 0; i < FILE_MAX_OPEN; i++) if (fileAt(i).flags == 0) return true;
+  return false;
+}
+
+export function fsMkdir(ptr: usize, len: u32): i32 {
+  if (!mounted) return -EINVAL;
+  let err = forceConsistency();
+  if (err < 0) return err;
+  for (let attempt = 0; attempt < 8; attempt++) {
+    const d = mdirSlot(MD_LOOKUP);
+    err = lookup(d, ptr, len);
+    if (err == 0) return -EEXIST;
+    if (!(err == -ENOENT && lkIsLast)) return err;
+    if (lkNameLen > nameMax) return -ENAMETOOLONG;
+    allocAck();
+    // The new directory joins the metadata list after the parent's last pair.
+    const pred = mdirSlot(MD_PARENT);
+    mdirCopy(pred, d);
+    let steps: u32 = 0;
+    while (pred.split != 0) {
+      if (++steps > blockCount) return -ECORRUPT;
+      err = fetch(pred, pred.tail0, pred.tail1);
+      if (err < 0) return err;
+    }
+    const nd = mdirSlot(MD_CHILD);
+    err = allocPair(nd);
+    if (err < 0) return err;
+    err = -ECORRUPT;
+    for (let k = 0; k < 8 && err == -ECORRUPT; k++) {
+      err = compactWrite(nd, 0, 0, nd.pair1, nd.rev + 1, pred.tail0, pred.tail1, 0, false, false);
+      if (err == -ECORRUPT) { cacheZero(pcache); const e = alloc(); if (e < 0) return e; nd.pair1 = allocOut; }
+    }
+    if (err < 0) { cacheZero(pcache); return err; }
+    const c0 = nd.pair1, c1 = nd.pair0;
+    store<u32>(dirStructBuf + 0, c0); store<u32>(dirStructBuf, c1, 4);
+    const samePair = pairEq(pred.pair0, pred.pair1, d.pair0, d.pair1);
+    if (!samePair) {
+      // Two commits: link the new pair into the list (an orphan until the entry exists).
+      orphans++;
+      attrsReset();
+      attrPush(mkTag(TYPE_SOFTTAIL, 0x3ff, 8), 0, dirStructBuf, 0);
+      err = dirCommit(pred, true);
+      if (err < 0) return err;
+      orphans--;
+      err = lookup(d, ptr, len);
+      if (err != -ENOENT) return err < 0 ? err : -EEXIST;
+    }
+    store<u32>(mkdirPairBuf, c0); store<u32>(mkdirPairBuf, c1, 4);
+    attrsReset();
+    attrPush(mkTag(TYPE_CREATE, lkInsertId, 0), 0, 0, 0);
+    attrPush(mkTag(TYPE_DIR, lkInsertId, lkNameLen), 0, lkNamePtr, 0);
+    attrPush(mkTag(TYPE_DIRSTRUCT, lkInsertId, 8), 0, mkdirPairBuf, 0);
+    if (samePair) attrPush(mkTag(TYPE_SOFTTAIL, 0x3ff, 8), 0, mkdirPairBuf, 0);
+    err = dirCommit(d, false);
+    if (err < 0) return err;
+    if (err == 0) return 0;
+    // RETRY: the parent pair split before the entry went in; the new pair is already linked
+    // when !samePair (an orphan a later deorphan drops), so start over.
+    if (!samePair) { orphans++; err = deorphan(); if (err < 0) return err; }
+  }
+  return -ENOSPC;
+}
+const mkdirPairBuf: usize = memory.data(8, 4);
+
+// ---- remove / rename
+
+/** Removes the pair list entry of directory pair (c0, c1): its predecessor skips it. */
+function dropDir(c0: u32, c1: u32): i32 {
+  const pred = mdirSlot(MD_PARENT);
+  let err = findPred(pred, c0, c1);
+  if (err == -ENOENT) return 0;
+  if (err < 0) return err;
+  const child = mdirSlot(MD_CHILD);
+  err = fetch(child, c0, c1);
+  if (err < 0) return err;
+  gTmpTag = 0; gTmpP0 = 0; gTmpP1 = 0;
+  err = dirGetGstate(child);
+  if (err < 0) return err;
+  gxTag ^= gTmpTag; gxP0 ^= gTmpP0; gxP1 ^= gTmpP1;
+  store<u32>(relocPairBuf, child.tail0); store<u32>(relocPairBuf, child.tail1, 4);
+  attrsReset();
+  attrPush(mkTag(TYPE_TAIL + child.split, 0x3ff, 8), 0, relocPairBuf, 0);
+  err = dirCommit(pred, true);
+  return err < 0 ? err : 0;
+}
+
+let emptyChild0: u32 = 0;
+let emptyChild1: u32 = 0;
+/** 0 when directory entry `id` of d is empty (its pair in emptyChild*), else -ENOTEMPTY. */
+function dirIsEmpty(d: MDir, id: u32): i32 {
+  const t = dirGet(d, mkTag(0x700, 0x3ff, 0), mkTag(TYPE_STRUCT, id, 8), dirStructBuf);
+  if (t < 0) return t == -ENOENT ? -ECORRUPT : t;
+  if (tagType3(<u32>t) != TYPE_DIRSTRUCT) return -ECORRUPT;
+  emptyChild0 = load<u32>(dirStructBuf); emptyChild1 = load<u32>(dirStructBuf, 4);
+  const c = mdirSlot(MD_CHILD);
+  const err = fetch(c, emptyChild0, emptyChild1);
+  if (err < 0) return err;
+  return (c.count > 0 || c.split != 0) ? -ENOTEMPTY : 0;
+}
+
+export function fsRemove(ptr: usize, len: u32): i32 {
+  if (!mounted) return -EINVAL;
+  let err = forceConsistency();
+  if (err < 0) return err;
+  const d = mdirSlot(MD_LOOKUP);
+  err = lookup(d, ptr, len);
+  if (err < 0) return err;
+  const id = tagId(lkTag);
+  if (id == ID_NONE) return -EINVAL;
+  const isDir = tagType3(lkTag) == TYPE_DIR;
+  if (isDir) {
+    err = dirIsEmpty(d, id);
+    if (err < 0) return err;
+    orphans++;
+  }
+  const c0 = emptyChild0, c1 = emptyChild1;
+  attrsReset();
+  attrPush(mkTag(TYPE_DELETE, id, 0), 0, 0, 0);
+  err = dirCommit(d, true);
+  if (err < 0) return err;
+  if (isDir) {
+    orphans--;
+    err = dropDir(c0, c1);
+    if (err < 0) return err;
+  }
+  return 0;
+}
+
+const renameUserTypes: usize = memory.data(32, 4);
+
+export function fsRename(oldPtr: usize, oldLen: u32, newPtr: usize, newLen: u32): i32 {
+  if (!mounted) return -EINVAL;
+  let err = forceConsistency();
+  if (err < 0) return err;
+  for (let attempt = 0; attempt < 8; attempt++) {
+    const od = mdirSlot(MD_LOOKUP2);
+    err = lookup(od, oldPtr, oldLen);
+    if (err < 0) return err;
+    const oldTag = lkTag;
+    const oldId = tagId(oldTag);
+    if (oldId == ID_NONE) return -EINVAL;
+    const nd = mdirSlot(MD_LOOKUP);
+    err = lookup(nd, newPtr, newLen);
+    if (err < 0 && !(err == -ENOENT && lkIsLast)) return err;
+    const exists = err == 0;
+    let newId: u32 = 0;
+    let replacedDir = false;
+    if (exists) {
+      newId = tagId(lkTag);
+      if (newId == ID_NONE) return -EINVAL;
+      if (tagType3(lkTag) != tagType3(oldTag)) return tagType3(lkTag) == TYPE_DIR ? -EISDIR : -ENOTDIR;
+      if (pairEq(od.pair0, od.pair1, nd.pair0, nd.pair1) && newId == oldId) return 0;
+      if (tagType3(lkTag) == TYPE_DIR) {
+        err = dirIsEmpty(nd, newId);
+        if (err < 0) return err;
+        replacedDir = true;
+      }
+    } else {
+      if (lkNameLen > nameMax) return -ENAMETOOLONG;
+      newId = lkInsertId;
+    }
+    const rc0 = emptyChild0, rc1 = emptyChild1;
+    const namePtr = exists ? newPtr + lastComponentOff(newPtr, newLen) : lkNamePtr;
+    const nameLen = exists ? lastComponentLen(newPtr, newLen) : lkNameLen;
+    const samePair = pairEq(od.pair0, od.pair1, nd.pair0, nd.pair1);
+    let newOldId = oldId;
+    if (samePair && !exists && newId <= oldId) newOldId++;
+    // Build: (delete) create, name, then every tag of the old entry, then (same pair) delete old.
+    attrsReset();
+    if (exists) attrPush(mkTag(TYPE_DELETE, newId, 0), 0, 0, 0);
+    attrPush(mkTag(TYPE_CREATE, newId, 0), 0, 0, 0);
+    attrPush(mkTag(tagType3(oldTag), newId, nameLen), 0, namePtr, 0);
+    const st = dirGet(od, mkTag(0x700, 0x3ff, 0), mkTag(TYPE_STRUCT, oldId, 0), 0);
+    if (st < 0) return st == -ENOENT ? -ECORRUPT : st;
+    attrPush((<u32>st & ~mkTag(0, 0x3ff, 0)) | mkTag(0, newId, 0), 1, od.pair0, getDataOff);
+    err = collectUserTypes(od, oldId);
+    if (err < 0) return err;
+    for (let ty: u32 = 0; ty < 256; ty++) {
+      if ((load<u8>(renameUserTypes + (ty >>> 3)) & <u8>(<u32>1 << (ty & 7))) == 0) continue;
+      const t = dirGet(od, mkTag(0x7ff, 0x3ff, 0), mkTag(TYPE_USERATTR + ty, oldId, 0), 0);
+      if (t == -ENOENT) continue;
+      if (t < 0) return t;
+      if (!attrPush((<u32>t & ~mkTag(0, 0x3ff, 0)) | mkTag(0, newId, 0), 1, od.pair0, getDataOff)) return -ENOSPC;
+    }
+    if (samePair) attrPush(mkTag(TYPE_DELETE, newOldId, 0), 0, 0, 0);
+    if (replacedDir) orphans++;
+    if (!samePair) prepMove(oldId, od.pair0, od.pair1);
+    // Entries open at the old name do not follow: they keep their pair and id.
+    err = dirCommit(nd, false);
+    if (err < 0) { if (!samePair) prepMove(ID_NONE, 0, 0); if (replacedDir) orphans--; return err; }
+    if (err == RETRY) {
+      if (!samePair) prepMove(ID_NONE, 0, 0);
+      if (replacedDir) orphans--;
+      continue;
+    }
+    if (!samePair) {
+      err = demove();
+      if (err < 0) return err;
+    }
+    if (replacedDir) {
+      orphans--;
+      err = dropDir(rc0, rc1);
+      if (err < 0) return err;
+    }
+    return 0;
+  }
+  return -ENOSPC;
+}
+
+function lastComponentOff(ptr: usize, len: u32): u32 {
+  let end = len;
+  while (end > 0 && load<u8>(ptr + end - 1) == 0x2f) end--;
+  let start = end;
+  while (start > 0 && load<u8>(ptr + start - 1) != 0x2f) start--;
+  return start;
+}
+function lastComponentLen(ptr: usize, len: u32): u32 {
+  let end = len;
+  while (end > 0 && load<u8>(ptr + end - 1) == 0x2f) end--;
+  return end - lastComponentOff(ptr, len);
+}
+
+/** Marks in renameUserTypes every user attribute type tagged on any id of d (a superset). */
+function collectUserTypes(d: MDir, id: u32): i32 {
+  memory.fill(renameUserTypes, 0, 32);
+  let off: u32 = 4;
+  let ptag: u32 = 0xffffffff;
+  while (off < d.off) {
+    const err = bdRead(null, d.pair0, off, beBuf, 4);
+    if (err < 0) return err;
+    const tag = bswap32(load<u32>(beBuf)) ^ ptag;
+    ptag = tag;
+    if (tagIsCcrc(tag)) ptag ^= (tagChunk(tag) & 1) << 31;
+    else if (tagType1(tag) == TYPE_USERATTR) {
+      const ty = tagChunk(tag);
+      const p = renameUserTypes + (ty >>> 3);
+      store<u8>(p, load<u8>(p) | <u8>(<u32>1 << (ty & 7)));
+    }
+    off += tagDsize(tag);
+  }
+  void id;
+  return 0;
+}
+
+// ---- attributes
+
+export function fsSetattr(ptr: usize, len: u32, type: u32, value: usize, valueLen: u32, remove: bool): i32 {
+  if (!mounted) return -EINVAL;
+  if (type > 255) return -EINVAL;
+  if (!remove && valueLen > attrMax) return -ENOSPC;
+  let err = forceConsistency();
+  if (err < 0) return err;
+  for (let attempt = 0; attempt < 8; attempt++) {
+    const d = mdirSlot(MD_LOOKUP);
+    err = lookup(d, ptr, len);
+    if (err < 0) return err;
+    let id = tagId(lkTag);
+    if (id == ID_NONE) {
+      id = 0;
+      err = fetch(d, root0, root1);
+      if (err < 0) return err;
+    }
+    attrsReset();
+    attrPush(mkTag(TYPE_USERATTR + type, id, remove ? SIZE_DELETED : valueLen), 0, value, 0);
+    err = dirCommit(d, remove);
+    if (err < 0) return err;
+    if (err == 0) return 0;
+  }
+  return -ENOSPC;
+}
+
+// ---- file writes
+
+const zeroBuf: usize = memory.data(64, 4);
+
+/** Extends the CTZ list whose last block is `head` holding `size` bytes: a new block in
+ *  ctzBlockOut, write offset in ctzOffOut2 (pointers written through file cache c). */
+function ctzExtend(c: Cache, head: u32, size: u32): i32 {
+  for (let attempt = 0; attempt < 8; attempt++) {
+    let err = alloc();
+    if (err < 0) return err;
+    const nblock = allocOut;
+    err = bdErase(nblock);
+    if (err == -ECORRUPT) continue;
+    if (err < 0) return err;
+    cacheZero(c);
+    if (size == 0) { ctzBlockOut = nblock; ctzOffOut2 = 0; return 0; }
+    let index = ctzIndex(blockSize, size - 1);
+    const noff = ctzOffOut + 1;
+    if (noff != blockSize) {
+      // The last block is partly full: copy it (pointers and data) into the new block.
+      let bad = false;
+      let done: u32 = 0;
+      while (done < noff) {
+        const n = min<u32>(64, noff - done);
+        err = bdRead(null, head, done, cBuf, n);
+        if (err < 0) return err;
+        err = bdProg(c, nblock, done, cBuf, n);
+        if (err == -ECORRUPT) { bad = true; break; }
+        if (err < 0) return err;
+        done += n;
+      }
+      if (bad) continue;
+      ctzBlockOut = nblock; ctzOffOut2 = noff;
+      return 0;
+    }
+    index += 1;
+    const skips = <u32>ctz(index) + 1;
+    let nhead = head;
+    let bad = false;
+    for (let i: u32 = 0; i < skips; i++) {
+      store<u32>(cBuf, nhead);
+      err = bdProg(c, nblock, 4 * i, cBuf, 4);
+      if (err == -ECORRUPT) { bad = true; break; }
+      if (err < 0) return err;
+      if (i != skips - 1) {
+        err = bdRead(null, nhead, 4 * i, beBuf, 4);
+        if (err < 0) return err;
+        nhead = load<u32>(beBuf);
+        if (nhead >= blockCount) return -ECORRUPT;
+      }
+    }
+    if (bad) continue;
+    ctzBlockOut = nblock; ctzOffOut2 = 4 * skips;
+    return 0;
+  }
+  return -ENOSPC;
+}
+
+/** Moves the block being written to a fresh one after a program failure. */
+function fileRelocate(f: LFile): i32 {
+  const c = changetype<Cache>(f.cache);
+  for (let attempt = 0; attempt < 8; attempt++) {
+    let err = alloc();
+    if (err < 0) return err;
+    const nblock = allocOut;
+    err = bdErase(nblock);
+    if (err == -ECORRUPT) continue;
+    if (err < 0) return err;
+    // Copy what is already on flash of the old block; the cache still holds the rest.
+    const flashed = c.block == f.block ? c.off : f.off;
+    let bad = false;
+    let done: u32 = 0;
+    while (done < flashed) {
+      const n = min<u32>(64, flashed - done);
+      err = bdRead(null, f.block, done, cBuf, n);
+      if (err < 0) return err;
+      err = bdProg(pcache, nblock, done, cBuf, n);
+      if (err == -ECORRUPT) { bad = true; break; }
+      if (err < 0) return err;
+      done += n;
+    }
+    if (!bad) { err = bdFlush(pcache); if (err == -ECORRUPT) bad = true; else if (err < 0) return err; }
+    cacheZero(pcache);
+    if (bad) continue;
+    if (c.block == f.block) c.block = nblock;
+    f.block = nblock;
+    return 0;
+  }
+  return -ENOSPC;
+}
+
+function fileOutline(f: LFile): i32 {
+  // Inline bytes sit in the cache at offsets [0, len): exactly block 0 of a CTZ list.
+  const c = changetype<Cache>(f.cache);
+  const len = max(f.size, f.pos);
+  for (let attempt = 0; attempt < 8; attempt++) {
+    let err = alloc();
+    if (err < 0) return err;
+    err = bdErase(allocOut);
+    if (err == -ECORRUPT) continue;
+    if (err < 0) return err;
+    c.block = allocOut; c.off = 0; c.size = min(c.size, len);
+    if (len > c.size) memory.fill(c.buf + c.size, 0, len - c.size);
+    c.size = len;
+    f.block = allocOut;
+    f.off = f.pos;
+    store<u32>(changetype<usize>(f) + 44, len); // outlineEnd
+    f.flags = (f.flags & ~F_INLINE) | F_WRITING;
+    f.head = BLOCK_NULL; f.csize = 0;
+    return 0;
+  }
+  return -ENOSPC;
+}
+
+function fileFlush(fd: i32): i32 {
+  const f = fileAt(fd);
+  if ((f.flags & F_READING) != 0) f.flags &= ~F_READING;
+  if ((f.flags & F_WRITING) == 0) return 0;
+  const c = changetype<Cache>(f.cache);
+  if ((f.flags & F_INLINE) != 0) {
+    if (f.pos > f.size) f.size = f.pos;
+    f.csize = f.size;
+    f.flags = (f.flags & ~F_WRITING) | F_DIRTY;
+    return 0;
+  }
+  const userPos = f.pos;
+  const outlineEnd = load<u32>(changetype<usize>(f) + 44);
+  if (outlineEnd > f.pos && f.block == c.block && f.off + (outlineEnd - f.pos) <= blockSize) {
+    f.off += outlineEnd - f.pos;
+    f.pos = outlineEnd;
+  }
+  store<u32>(changetype<usize>(f) + 44, 0);
+  // Copy the rest of the old file after the written part.
+  while (f.pos < f.size && f.head != BLOCK_NULL) {
+    let err = ctzFind(f.head, f.csize, f.pos);
+    if (err < 0) return err;
+    const n = min<u32>(64, min(f.size - f.pos, blockSize - ctzOffOut2));
+    err = bdRead(null, ctzBlockOut, ctzOffOut2, zeroCopy, n);
+    if (err < 0) return err;
+    err = fileWriteRaw(f, zeroCopy, n);
+    if (err < 0) return err;
+  }
+  // Flush the cache, relocating on a bad block.
+  for (let attempt = 0; attempt < 8; attempt++) {
+    const err = bdFlush(c);
+    if (err == 0) break;
+    if (err != -ECORRUPT) return err;
+    const e2 = fileRelocate(f);
+    if (e2 < 0) return e2;
+  }
+  f.head = f.block;
+  f.csize = f.pos;
+  f.size = f.pos;
+  f.flags = (f.flags & ~F_WRITING) | F_DIRTY;
+  f.pos = userPos;
+  return 0;
+}
+const zeroCopy: usize = memory.data(64, 4);
+
+/** Writes at f.pos without size bookkeeping (used by write and flush). */
+function fileWriteRaw(f: LFile, src: usize, len: u32): i32 {
+  const c = changetype<Cache>(f.cache);
+  while (len > 0) {
+    if ((f.flags & F_WRITING) == 0 || f.off == blockSize) {
+      if ((f.flags & F_INLINE) == 0) {
+        if ((f.flags & F_WRITING) == 0 && f.pos > 0) {
+          const err = ctzFind(f.head, f.csize, f.pos - 1);
+          if (err < 0) return err;
+          f.block = ctzBlockOut; f.off = ctzOffOut2 + 1;
+          cacheZero(c);
+          const e2 = ctzExtend(c, f.block, f.pos);
+          if (e2 < 0) return e2;
+        } else {
+          const e2 = ctzExtend(c, f.block, f.pos);
+          if (e2 < 0) return e2;
+        }
+        f.block = ctzBlockOut; f.off = ctzOffOut2;
+      } else {
+        f.block = BLOCK_INLINE; f.off = f.pos;
+        c.block = BLOCK_INLINE;
+      }
+      f.flags |= F_WRITING;
+    }
+    const diff = min(len, blockSize - f.off);
+    if ((f.flags & F_INLINE) != 0) {
+      memory.copy(c.buf + f.off, src, diff);
+      if (f.off + diff > c.size) c.size = f.off + diff;
+    } else {
+      let err = bdProg(c, f.block, f.off, src, diff);
+      let tries = 0;
+      while (err == -ECORRUPT && tries++ < 8) {
+        const e2 = fileRelocate(f);
+        if (e2 < 0) return e2;
+        err = bdProg(c, f.block, f.off, src, diff);
+      }
+      if (err < 0) return err;
+    }
+    f.pos += diff; f.off += diff; src += diff; len -= diff;
+  }
+  return 0;
+}
+
+export function fileWrite(fd: i32, src: usize, len: u32): i32 {
+  if (!fileOk(fd)) return -EBADF;
+  const f = fileAt(fd);
+  if ((f.flags & O_WRONLY) == 0) return -EBADF;
+  if ((f.flags & F_ERRED) != 0) return -EIO;
+  if (f.id == 0x3ff) return -ENOENT;
+  if ((f.flags & F_READING) != 0) f.flags &= ~F_READING;
+  if ((f.flags & O_APPEND) != 0 && f.pos < f.size) f.pos = f.size;
+  if (<u64>f.pos + len > <u64>fileMax) return -EFBIG;
+  allocAck();
+  let err: i32 = 0;
+  if ((f.flags & F_WRITING) == 0 && f.pos > f.size) {
+    // Fill the hole with zeros.
+    const target = f.pos;
+    f.pos = f.size;
+    while (f.pos < target) {
+      const n = min<u32>(64, target - f.pos);
+      memory.fill(zeroBuf, 0, 64);
+      err = fileWriteChecked(f, zeroBuf, n);
+      if (err < 0) { f.flags |= F_ERRED; return err; }
+    }
+  }
+  err = fileWriteChecked(f, src, len);
+  if (err < 0) { f.flags |= F_ERRED; return err; }
+  f.flags |= F_DIRTY;
+  return <i32>len;
+}
+
+function fileWriteChecked(f: LFile, src: usize, len: u32): i32 {
+  if ((f.flags & F_INLINE) != 0) {
+    const end = max(max(f.size, f.pos), f.pos + len);
+    const c = changetype<Cache>(f.cache);
+    if (c.block != BLOCK_INLINE && f.size > 0) return -ENOMEM; // inline file larger than our cache
+    c.block = BLOCK_INLINE;
+    if (end > inlineMax) {
+      const err = fileOutline(f);
+      if (err < 0) return err;
+    }
+  }
+  const err = fileWriteRaw(f, src, len);
+  if (err < 0) return err;
+  if ((f.flags & F_INLINE) != 0 && f.pos > f.size) f.size = f.pos;
+  return 0;
+}
+
+function fileSyncImpl(fd: i32): i32 {
+  const f = fileAt(fd);
+  if ((f.flags & F_ERRED) != 0) return 0;
+  let err = fileFlush(fd);
+  if (err < 0) { f.flags |= F_ERRED; return err; }
+  if ((f.flags & F_DIRTY) == 0 || f.id == 0x3ff) return 0;
+  err = forceConsistency();
+  if (err < 0) return err;
+  const c = changetype<Cache>(f.cache);
+  for (let attempt = 0; attempt < 8; attempt++) {
+    const d = mdirSlot(MD_FILE);
+    err = fetch(d, f.pair0, f.pair1);
+    if (err < 0) return err;
+    attrsReset();
+    if ((f.flags & F_INLINE) != 0) {
+      attrPush(mkTag(TYPE_INLINESTRUCT, f.id, f.size), 0, c.buf, 0);
+    } else {
+      store<u32>(fileStructBuf, f.head); store<u32>(fileStructBuf, f.csize, 4);
+      attrPush(mkTag(TYPE_CTZSTRUCT, f.id, 8), 0, fileStructBuf, 0);
+    }
+    err = dirCommit(d, false);
+    if (err < 0) { f.flags |= F_ERRED; return err; }
+    if (err == 0) { f.flags &= ~F_DIRTY; return 0; }
+  }
+  return -ENOSPC;
+}
+const fileStructBuf: usize = memory.data(8, 4);
+
+export function fileTruncate(fd: i32, size: u32): i32 {
+  if (!fileOk(fd)) return -EBADF;
+  const f = fileAt(fd);
+  if ((f.flags & O_WRONLY) == 0) return -EBADF;
+  if (size > fileMax) return -EINVAL;
+  const oldSize = <u32>fileSize(fd);
+  const pos = f.pos;
+  if (size < oldSize) {
+    const err = fileFlush(fd);
+    if (err < 0) return err;
+    const c = changetype<Cache>(f.cache);
+    if ((f.flags & F_INLINE) != 0) {
+      f.size = size; f.csize = size; c.size = min(c.size, size);
+    } else if (size == 0) {
+      cacheZero(c);
+      c.block = BLOCK_INLINE; c.off = 0; c.size = 0;
+      f.head = BLOCK_INLINE; f.csize = 0; f.size = 0;
+      f.flags |= F_INLINE;
+    } else {
+      const e2 = ctzFind(f.head, f.csize, size - 1);
+      if (e2 < 0) return e2;
+      f.head = ctzBlockOut; f.csize = size; f.size = size;
+      cacheZero(c);
+    }
+    f.flags = (f.flags & ~F_READING) | F_DIRTY;
+  } else if (size > oldSize) {
+    f.pos = oldSize;
+    if ((f.flags & F_WRITING) != 0) { const e = fileFlush(fd); if (e < 0) return e; f.pos = oldSize; }
+    while (f.pos < size) {
+      const n = min<u32>(64, size - f.pos);
+      memory.fill(zeroBuf, 0, 64);
+      const e = fileWriteChecked(f, zeroBuf, n);
+      if (e < 0) return e;
+    }
+    f.flags |= F_DIRTY;
+    const e = fileFlush(fd);
+    if (e < 0) return e;
+  }
+  f.pos = pos;
+  return 0;
+}
