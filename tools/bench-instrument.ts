@@ -2,10 +2,15 @@
 // instrumented ones through an AppRunner refilled with SLICE_FUEL per slice, so they are preempted
 // (unwound and rewound) all along. Prints the slowdown (median of the repeats, spread min..max)
 // and the code growth. Figures, not asserts.
-//   node dist/tools/bench-instrument.js [--repeats N] [--json] [--ablation]
-// --ablation also times the module with metering only (no asyncify) and asyncify only (no
-// metering), to show where the cost comes from.
+//   node dist/tools/bench-instrument.js [--repeats N] [--json] [--ablation] [--tiering]
+// "instrumented, one slice" gives the kernel all the fuel it needs: the cost of the rewrite
+// alone, without preemptions. --ablation also times the module with metering only (no
+// asyncify) and asyncify only (no metering), to show where the cost comes from.
+// Wasm is compiled by TurboFan up front (--no-liftoff) so every variant is timed in its
+// optimised code; --tiering keeps V8's default tiering (a single long call then stays in the
+// baseline code, which blurs the comparison).
 import { mkdirSync, readFileSync } from "node:fs";
+import { setFlagsFromString } from "node:v8";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as abi from "../assembly/abi.js";
@@ -14,9 +19,10 @@ import { AppRunner } from "../host/apps/runner.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const args = process.argv.slice(2);
-const REPEATS = Number(args[args.indexOf("--repeats") + 1]) || (args.includes("--repeats") ? 9 : 9);
+const REPEATS = (args.includes("--repeats") && Number(args[args.indexOf("--repeats") + 1])) || 9;
 const JSON_OUT = args.includes("--json");
 const ABLATION = args.includes("--ablation");
+if (!args.includes("--tiering")) setFlagsFromString("--no-liftoff");
 
 /** Compiles tests/apps/instrument/kernels.ts the way the SDK builds apps (data from 8192). */
 export async function buildKernels(): Promise<Uint8Array> {
@@ -64,27 +70,19 @@ function runPlain(mod: WebAssembly.Module, k: Kernel): { ms: number; result: num
 }
 
 /** One timed run through the runner, SLICE_FUEL per slice, until the kernel returns. */
-function runSliced(mod: WebAssembly.Module, k: Kernel): { ms: number; result: number; slices: number } {
+function runSliced(mod: WebAssembly.Module, k: Kernel, fuel = abi.SLICE_FUEL): { ms: number; result: number; slices: number } {
   const runner = new AppRunner(mod, {});
   (runner.instance.exports.configure as (a: number, b: number) => void)(k.id, k.n);
   let slices = 0;
   const t0 = process.hrtime.bigint();
   for (;;) {
-    const r = runner.runSlice(abi.SLICE_FUEL);
+    const r = runner.runSlice(fuel);
     slices++;
     if (r.reason === "exited") {
       return { ms: Number(process.hrtime.bigint() - t0) / 1e6, result: r.value ?? 0, slices };
     }
     if (r.reason !== "out_of_fuel") throw new Error(`${k.name}: slice ended ${r.reason} ${r.error?.message ?? ""}`);
   }
-}
-
-function time(run: () => { ms: number; result: number; slices: number }) {
-  run(); run(); // warm-up: let V8 tier up
-  const samples: number[] = [];
-  let last = run();
-  for (let i = 0; i < REPEATS; i++) { last = run(); samples.push(last.ms); }
-  return { ...stats(samples), result: last.result, slices: last.slices };
 }
 
 export async function benchInstrument(): Promise<{ rows: BenchRow[]; originalBytes: number; instrumentedBytes: number }> {
@@ -95,6 +93,7 @@ export async function benchInstrument(): Promise<{ rows: BenchRow[]; originalByt
   const variants: { name: string; run: (k: Kernel) => { ms: number; result: number; slices: number } }[] = [
     { name: "plain", run: (k) => runPlain(plain, k) },
     { name: "instrumented", run: (k) => runSliced(full, k) },
+    { name: "instrumented, one slice", run: (k) => runSliced(full, k, 0x7fffffff) },
   ];
   if (ABLATION) {
     const meterOnly = new WebAssembly.Module(instrumentVariant(plainBytes, OPTS, { metering: true, asyncify: false }).bytes as Uint8Array<ArrayBuffer>);
@@ -121,14 +120,27 @@ export async function benchInstrument(): Promise<{ rows: BenchRow[]; originalByt
   }
   const rows: BenchRow[] = [];
   for (const k of KERNELS) {
-    let base = 0;
-    let baseResult = 0;
-    for (const v of variants) {
-      const s = time(() => v.run(k));
-      if (v.name === "plain") { base = s.median; baseResult = s.result; }
-      if (s.result !== baseResult) throw new Error(`${k.name}: ${v.name} computed ${s.result}, plain computed ${baseResult}`);
-      rows.push({ kernel: k.name, variant: v.name, medianMs: s.median, minMs: s.min, maxMs: s.max, slowdown: s.median / base, slices: s.slices, result: s.result });
+    // Warm-up, then rounds that run every variant once each, so a change in machine load hits
+    // all variants alike; the slowdown is the median of the per-round ratios to plain.
+    for (const v of variants) { v.run(k); v.run(k); }
+    const ms = variants.map(() => [] as number[]);
+    const ratios = variants.map(() => [] as number[]);
+    const last = variants.map(() => ({ result: 0, slices: 0 }));
+    for (let round = 0; round < REPEATS; round++) {
+      const order = variants.map((_, i) => (i + round) % variants.length);
+      const roundMs = new Array<number>(variants.length);
+      for (const i of order) {
+        const out = variants[i].run(k);
+        roundMs[i] = out.ms;
+        last[i] = out;
+      }
+      variants.forEach((_, i) => { ms[i].push(roundMs[i]); ratios[i].push(roundMs[i] / roundMs[0]); });
     }
+    variants.forEach((v, i) => {
+      if (last[i].result !== last[0].result) throw new Error(`${k.name}: ${v.name} computed ${last[i].result}, plain computed ${last[0].result}`);
+      const s = stats(ms[i]);
+      rows.push({ kernel: k.name, variant: v.name, medianMs: s.median, minMs: s.min, maxMs: s.max, slowdown: stats(ratios[i]).median, slices: last[i].slices, result: last[i].result });
+    });
   }
   return { rows, originalBytes: instrumented.originalBytes, instrumentedBytes: instrumented.instrumentedBytes };
 }
@@ -139,9 +151,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     process.stdout.write(JSON.stringify(out, null, 2) + "\n");
   } else {
     const f = (n: number) => n.toFixed(2);
-    console.log(`SLICE_FUEL ${abi.SLICE_FUEL}; ${REPEATS} repeats after 2 warm-ups; median [min..max] ms; node ${process.version}`);
+    console.log(`SLICE_FUEL ${abi.SLICE_FUEL}; ${REPEATS} interleaved rounds after 2 warm-ups; median [min..max] ms; slowdown = median of per-round ratios; node ${process.version}`);
     for (const r of out.rows) {
-      console.log(`${r.kernel.padEnd(54)} ${r.variant.padEnd(14)} ${f(r.medianMs).padStart(9)} [${f(r.minMs)}..${f(r.maxMs)}]  x${r.slowdown.toFixed(2)}${r.slices > 1 ? `  (${r.slices} slices)` : ""}`);
+      console.log(`${r.kernel.padEnd(54)} ${r.variant.padEnd(24)} ${f(r.medianMs).padStart(9)} [${f(r.minMs)}..${f(r.maxMs)}]  x${r.slowdown.toFixed(2)}${r.slices > 1 ? `  (${r.slices} slices)` : ""}`);
     }
     console.log(`code: ${out.originalBytes} B -> ${out.instrumentedBytes} B (x${(out.instrumentedBytes / out.originalBytes).toFixed(2)})`);
   }
