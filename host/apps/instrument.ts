@@ -2,25 +2,28 @@
 // that the one JS thread running every app can take the CPU back from it.
 //
 // What the rewrite guarantees:
-// - Metering: a mutable i32 global `__wasphere_fuel` (exported) is charged at every function entry
-//   and at every loop header. The charge of a site is the number of Wasm expression nodes in its
-//   region: the function body outside its loops, or the loop body outside its inner loops. Within
-//   one entry of a region no node runs twice (going back needs a branch to a loop header, which
-//   charges again), so the fuel spent is an upper bound on the nodes executed. When the fuel drops
-//   below zero the code calls the import `wasphere.preempt`, which the host answers by unwinding.
-//   The only unmetered work is inside single nodes the engine runs in bulk (memory.fill/copy within
-//   the app's own quota) and in host calls.
+// - Metering. One unit of fuel is one Wasm instruction (locals, blocks, nops and drops are free).
+//   Fuel is charged at every function entry and every loop header; the charge of a site is the
+//   instruction count of its region: the function body outside its loops, or the loop body
+//   outside its inner loops. Within one entry of a region no instruction runs twice (going back
+//   needs a branch to a loop header, which charges again), so the fuel charged is an upper bound
+//   on the instructions executed, and no loop iteration or call (recursion included) goes
+//   uncharged. When the count drops below zero the code calls the import `wasphere.preempt`,
+//   which the host answers by unwinding. Unmetered: the work inside single bulk instructions
+//   (memory.fill/copy, bounded by the app's quota) and inside host calls.
+//   The exported global `__wasphere_fuel` holds the count at every call boundary; a function
+//   with loops keeps it in a local in between (see `meter`), so hot loops count in a register.
 // - Suspension: binaryen's asyncify, told that only `wasphere.preempt` and the blocking `applibs`
 //   imports unwind, so one app's instance can be left mid-call and resumed later. Indirect calls
-//   are assumed to unwind (the asyncify default): an app can be preempted anywhere.
-//   The save area is the app's own memory [16, runtimeAreaBytes); its {current, end} header is at 8.
-// - A start function would run during instantiation, outside any slice, so it is removed from the
+//   are assumed to unwind (the asyncify default), so a call through a table is preemptible too.
+//   The save area is the app's own memory [16, runtimeAreaBytes); its {current, end} header is at
+//   8. A call stack deeper than the save area holds cannot be suspended: the app traps.
+// - A start function would run during instantiation, outside any slice, so it is dropped from the
 //   start section and called first by the entry `__wasphere_entry` (metered and preemptible like
 //   everything else). `__wasphere_entry` then calls `main` (or `_start`) and returns its i32 (0 for
 //   a void entry).
 // - The memory's maximum is the quota: memory.grow past it returns -1 in the app's own instance.
-// Leaf helpers (no calls, no loops) are not metered themselves: their node count is added to
-// the charge of every region that calls them, which keeps them out of asyncify.
+// Memory: the rewrite adds two globals and no data; the save area is the runtime's 8 KiB.
 // Must not: accept a module whose imports, memory or data break the contract (InstrumentError
 // names the offender), or let any loop or call chain run without reaching a fuel check.
 import binaryen from "binaryen";
