@@ -155,7 +155,7 @@ export class AppRunner {
 
   /** The value the suspended import returns when the app is resumed (call before runSlice). */
   resumeWith(value: number): void {
-    if (this.phase !== "suspended") throw new Error("resumeWith: the app is not suspended");
+    if (this.phase !== "suspended" || this.unwindReason === "out_of_fuel") throw new Error("resumeWith: the app is not suspended in an import");
     this.delivered = { value: value | 0 };
   }
 
