@@ -1193,7 +1193,19 @@ let liveBytes: u32 = 0;
  * backward scan; written to the open commit as `newId`, or only measured into liveBytes.
  */
 function emitLive(src: MDir, id: u32, newId: u32, write: bool): i32 {
-  let seenName = false, seenStruct = false;
+  // The name goes first: it keeps "littlefs" at byte 8 of a superblock block.
+  const nt = dirGetSlice(src, mkTag(0x700, 0x3ff, 0), mkTag(TYPE_NAME, id, 0), 0, 0, 0);
+  if (nt < 0 && nt != -ENOENT) return nt;
+  if (nt >= 0) {
+    const out = (<u32>nt & ~mkTag(0, 0x3ff, 0)) | mkTag(0, newId, 0);
+    if (write) {
+      const err = commitAttr(out, 1, src.pair0, getDataOff);
+      if (err < 0) return err;
+    } else {
+      liveBytes += tagDsize(out);
+    }
+  }
+  let seenName = true, seenStruct = false;
   memory.fill(userSeen, 0, 32);
   let off = src.off;
   let ntag = src.etag;
@@ -1540,7 +1552,8 @@ function findPred(md: MDir, p0: u32, p1: u32): i32 {
     if (++steps > blockCount) return -ECORRUPT;
     const err = fetch(md, t0, t1);
     if (err < 0) return err;
-    if (pairEq(md.tail0, md.tail1, p0, p1)) return 0;
+    // Any shared block counts: a half-relocated pair is still "the same" pair.
+    if (pairShares(md.tail0, md.tail1, p0, p1)) return 0;
     t0 = md.tail0; t1 = md.tail1;
   }
   return -ENOENT;
@@ -1558,7 +1571,7 @@ function findParent(md: MDir, p0: u32, p1: u32): i32 {
       const t = dirGet(md, mkTag(0x7ff, 0x3ff, 0), mkTag(TYPE_DIRSTRUCT, id, 8), dirStructBuf);
       if (t == -ENOENT) continue;
       if (t < 0) return t;
-      if (pairEq(load<u32>(dirStructBuf), load<u32>(dirStructBuf, 4), p0, p1)) { foundId = id; return 0; }
+      if (pairShares(load<u32>(dirStructBuf), load<u32>(dirStructBuf, 4), p0, p1)) { foundId = id; return 0; }
     }
     t0 = md.tail0; t1 = md.tail1;
   }
@@ -1755,7 +1768,6 @@ export function fsFormat(): i32 {
   d.erased = 0; d.split = 0; d.tail0 = BLOCK_NULL; d.tail1 = BLOCK_NULL;
   fillSuperblock();
   attrsReset();
-  attrPush(mkTag(TYPE_CREATE, 0, 0), 0, 0, 0);
   attrPush(mkTag(TYPE_SUPERBLOCK, 0, 8), 0, magic, 0);
   attrPush(mkTag(TYPE_INLINESTRUCT, 0, 24), 0, sbOut, 0);
   err = compactWrite(d, 0, 0, 1, 1, BLOCK_NULL, BLOCK_NULL, 0, true, false);
