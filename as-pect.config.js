@@ -19,7 +19,6 @@ export default {
   async instantiate(memory, createImports, instantiate, binary) {
     const hal = {
       clock_now_ms: () => performance.now(),
-      clock_wall_ms: () => Date.now(),
       gpio_configure: (pin, dir, initial) => { gpio[pin] = initial; return 0; },
       gpio_write: (pin, value) => { gpio[pin] = value; return 0; },
       gpio_read: (pin) => gpio[pin],

@@ -143,7 +143,7 @@ export const APP_STRING_CMD_ARGS = 3;
 // ---- Scheduling and restart policy.
 export const PRIORITY_LEVELS = 8;
 export const DEFAULT_PRIORITY = 4;
-export const SLICE_FUEL = 200000;
+export const SLICE_FUEL = 2000000;
 export const RESTART_BACKOFF_BASE_MS = 100;
 export const RESTART_BACKOFF_MAX_MS = 10000;
 export const RESTART_MAX_CRASHES = 5;

@@ -14,7 +14,6 @@ export const CORE_WASM_PATH = join(dirname(fileURLToPath(import.meta.url)), ".."
 /** The host services the core imports. Anything left out answers -ENODEV (or nothing). */
 export interface Hal {
   clockNowMs?(): number;
-  clockWallMs?(): number;
   gpioConfigure?(pin: number, direction: number, initial: number): number;
   gpioWrite?(pin: number, value: number): number;
   gpioRead?(pin: number): number;
@@ -56,7 +55,6 @@ export class Core {
     const imports = {
       hal: {
         clock_now_ms: () => (hal.clockNowMs ? hal.clockNowMs() : performance.now() - startMs),
-        clock_wall_ms: () => (hal.clockWallMs ? hal.clockWallMs() : Date.now()),
         gpio_configure: (pin: number, dir: number, initial: number) => (hal.gpioConfigure ? hal.gpioConfigure(pin, dir, initial) : ENODEV),
         gpio_write: (pin: number, value: number) => (hal.gpioWrite ? hal.gpioWrite(pin, value) : ENODEV),
         gpio_read: (pin: number) => (hal.gpioRead ? hal.gpioRead(pin) : ENODEV),

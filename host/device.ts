@@ -247,7 +247,9 @@ export class Device {
     if (result.reason === "exited") {
       this.events.push(this.clock.nowMs(), { kind: "app", app: liveTask.app.name, what: "exited", detail: `code ${result.value ?? 0}` });
     }
-    e.sched_report(task, reason, result.value ?? 0, Math.max(0, Math.min(result.fuelUsed, 0x7fffffff)));
+    const fuelUsed = Math.max(0, Math.min(result.fuelUsed, 0x7fffffff));
+    this.clock.chargeFuel?.(fuelUsed);
+    e.sched_report(task, reason, result.value ?? 0, fuelUsed);
     this.drainAudit();
     return true;
   }

@@ -2,12 +2,12 @@
 // Warm-up, then repeats; median and spread (min..max) of the repeats. Figures, never asserts:
 // timing does not fail CI. `--json` prints the rows as JSON.
 import binaryen from "binaryen";
+import { APP_FEATURES } from "../host/apps/instrument.js";
 import { readFileSync } from "node:fs";
 import * as abi from "../assembly/abi.js";
 import { Device } from "../host/device.js";
 import { VirtualClock } from "../host/peripherals/clock.js";
 import { appFromBytes } from "../host/apps/package.js";
-import { instrumentApp } from "../host/apps/instrument.js";
 import { APP_IMPORTS } from "../host/apps/imports.js";
 import { CORE_WASM_PATH, Core } from "../host/core.js";
 
@@ -45,7 +45,7 @@ async function perOpAsync(fn: () => Promise<void>, n: number): Promise<number[]>
 
 function wat(text: string): Uint8Array<ArrayBuffer> {
   const mod = binaryen.parseText(text);
-  mod.setFeatures(binaryen.Features.All);
+  mod.setFeatures(APP_FEATURES);
   const bytes = new Uint8Array(mod.emitBinary());
   mod.dispose();
   return bytes;

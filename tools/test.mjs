@@ -19,7 +19,7 @@ const walk = (dir) => {
 };
 
 let failed = false;
-const aspect = spawnSync(join(root, "node_modules/.bin/asp"), ["--config", "as-pect.config.js", "--nologo"], { cwd: root, stdio: "inherit" });
+const aspect = spawnSync(join(root, "node_modules/.bin/asp"), ["--config", "as-pect.config.js"], { cwd: root, stdio: "inherit" });
 if (aspect.status !== 0) { failed = true; console.error("as-pect specs failed"); }
 
 const files = [...walk(join(root, "dist/tests/host")), ...walk(join(root, "dist/tests/e2e"))];

@@ -12,10 +12,6 @@
 @external("hal", "clock_now_ms")
 export declare function clock_now_ms(): f64;
 
-/** Milliseconds since the Unix epoch (wall clock), for apps that ask for it. */
-@external("hal", "clock_wall_ms")
-export declare function clock_wall_ms(): f64;
-
 /** Configures a GPIO pin: direction GPIO_DIR_*, initial level for outputs. 0 or -errno. */
 @external("hal", "gpio_configure")
 export declare function gpio_configure(pin: i32, direction: i32, initial: i32): i32;

@@ -4,6 +4,8 @@
 // deadline, so tests run in no real time and always see the same schedule.
 export interface Clock {
   nowMs(): number;
+  /** Virtual clocks charge app work to time; real clocks need not (time passes by itself). */
+  chargeFuel?(fuel: number): void;
   /** Waits (really or virtually) until `deadlineMs`; returns when that time has come. */
   waitUntil(deadlineMs: number): Promise<void>;
   readonly virtual: boolean;
@@ -19,10 +21,21 @@ export class RealClock implements Clock {
   }
 }
 
+/**
+ * How much app work one virtual millisecond holds. One unit of fuel is about one Wasm
+ * instruction (host/apps/instrument.ts); 10 million a millisecond is a fast core's pace. Without
+ * this a spinning app would stop virtual time and every sleeper with it.
+ */
+export const VIRTUAL_FUEL_PER_MS = 10_000_000;
+/** Even a slice that does nothing (a yield) takes a little time. */
+export const VIRTUAL_MIN_SLICE_MS = 0.001;
+
 export class VirtualClock implements Clock {
   readonly virtual = true;
   private now = 0;
   nowMs(): number { return this.now; }
+  /** Charges a slice's work to virtual time. */
+  chargeFuel(fuel: number): void { this.now += Math.max(VIRTUAL_MIN_SLICE_MS, fuel / VIRTUAL_FUEL_PER_MS); }
   advance(ms: number): void { this.now += ms; }
   waitUntil(deadlineMs: number): Promise<void> {
     if (deadlineMs > this.now) this.now = deadlineMs;

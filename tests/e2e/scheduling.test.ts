@@ -3,7 +3,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as abi from "../../assembly/abi.js";
-import { app, blinker, device, exitCodes, IMPORT, installAndStart, toggles } from "./support.js";
+import { appFromBytes } from "../../host/apps/package.js";
+import { app, blinker, device, exitCodes, IMPORT, installAndStart, manifest, toggles } from "./support.js";
 
 test("a sleeping app wakes on time: blink at 250 ms toggles 8 times in 2 s", async () => {
   const dev = device();
@@ -86,8 +87,9 @@ test("an app's identity and quota are what its manifest says", async () => {
 
 test("returning from main ends the app with its return value, and its RAM goes back to the pool", async () => {
   const dev = device();
+  const installed = await dev.install(appFromBytes("ret", manifest("ret"), app("", `(i32.const 42)`)));
   const before = dev.memoryMap().freeBytes;
-  await installAndStart(dev, "ret", app("", `(i32.const 42)`));
+  dev.start(installed);
   assert.equal(dev.memoryMap().freeBytes, before - abi.DEFAULT_APP_QUOTA_BYTES);
   await dev.run({ untilMs: 10 });
   assert.deepEqual(exitCodes(dev, "ret"), [42]);

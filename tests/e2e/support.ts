@@ -1,6 +1,7 @@
 // Shared by the end-to-end tests: tiny inline apps in WAT, manifests, and a device on a virtual
 // clock so every run sees the same schedule in no real time.
 import binaryen from "binaryen";
+import { APP_FEATURES } from "../../host/apps/instrument.js";
 import { Device, type DeviceConfig, type InstalledApp } from "../../host/device.js";
 import { VirtualClock } from "../../host/peripherals/clock.js";
 import { appFromBytes } from "../../host/apps/package.js";
@@ -8,7 +9,7 @@ import { appFromBytes } from "../../host/apps/package.js";
 /** Assembles WAT text into a module. */
 export function wat(text: string): Uint8Array<ArrayBuffer> {
   const mod = binaryen.parseText(text);
-  mod.setFeatures(binaryen.Features.All);
+  mod.setFeatures(APP_FEATURES);
   if (!mod.validate()) throw new Error("invalid WAT in test");
   const bytes = new Uint8Array(mod.emitBinary());
   mod.dispose();

@@ -10,7 +10,7 @@ const halSource = readFileSync(new URL("../../../assembly/hal/index.ts", import.
 test("core.wasm imports exactly the hal functions, and nothing else", () => {
   const declared = [...halSource.matchAll(/@external\("hal", "([a-z_]+)"\)/g)].map((m) => m[1]).sort();
   const pinned = [
-    "app_copy_in", "app_copy_out", "app_memory_bytes", "clock_now_ms", "clock_wall_ms",
+    "app_copy_in", "app_copy_out", "app_memory_bytes", "clock_now_ms",
     "flash_erase", "flash_prog", "flash_read", "flash_sync", "gpio_configure", "gpio_read",
     "gpio_write", "log_write", "panic",
   ];
