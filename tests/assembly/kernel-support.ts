@@ -1,0 +1,42 @@
+// Shared by the kernel specs: the "spec" stand-ins of as-pect.config.js (a settable clock, app
+// memories, captured logs) and helpers that boot the kernel and install manifests through the
+// exports, as the host does.
+import { coreRebootForSpec } from "../../assembly/appmgr/lifecycle";
+import { app_install, core_io_buffer, core_error_message, core_error_message_bytes } from "../../assembly/exports";
+
+@external("spec", "set_clock_ms") export declare function setClockMs(ms: f64): void;
+@external("spec", "app_memory_enable") export declare function appMemoryEnable(on: i32): void;
+@external("spec", "app_poke") export declare function appPoke(task: i32, appPtr: i32, corePtr: usize, len: i32): void;
+@external("spec", "app_peek") export declare function appPeek(task: i32, appPtr: i32, corePtr: usize, len: i32): void;
+@external("spec", "log_count") export declare function logCount(): i32;
+@external("spec", "log_copy_last") export declare function logCopyLast(corePtr: usize): i32;
+@external("spec", "gpio_level") export declare function gpioLevel(pin: i32): i32;
+
+export const CEILING_BYTES: i32 = 1 << 20;
+export const DEFAULT_QUOTA_BYTES: i32 = 256 << 10;
+
+/** A freshly booted kernel: 96 pins, 1 MiB ceiling, 256 KiB default quota, clock at 0 ms. */
+export function boot(pins: i32 = 96): void {
+  setClockMs(0);
+  appMemoryEnable(0);
+  const rc = coreRebootForSpec(pins, CEILING_BYTES, DEFAULT_QUOTA_BYTES);
+  if (rc != 0) unreachable();
+}
+
+/** Installs `json` through the I/O buffer, as the host does; the slot or -errno. */
+export function install(json: string): i32 {
+  const bytes = String.UTF8.encode(json);
+  memory.copy(<usize>core_io_buffer(), changetype<usize>(bytes), <usize>bytes.byteLength);
+  return app_install(bytes.byteLength);
+}
+
+/** The core's last error message. */
+export function lastError(): string {
+  return String.UTF8.decodeUnsafe(<usize>core_error_message(), <usize>core_error_message_bytes());
+}
+
+/** A valid manifest for `name`, with `id`'s last 12 hex digits and extra fields (", ..."). */
+export function manifest(name: string, idSuffix: string, extra: string = ""): string {
+  return "{\"SchemaVersion\": 1, \"Name\": \"" + name + "\", \"ComponentId\": \"1689d8b2-c835-2e27-27ad-" + idSuffix +
+    "\", \"EntryPoint\": \"" + name + ".wasm\"" + extra + "}";
+}

@@ -1,0 +1,160 @@
+// The manifest parser: what it accepts, and for every rule the exact sentence it refuses with.
+import { EINVAL, ENODEV, EEXIST, EBUSY, APP_STRING_NAME, APP_STRING_COMPONENT_ID, APP_STRING_ENTRY_POINT, APP_STRING_CMD_ARGS, APP_FIELD_QUOTA_BYTES, APP_FIELD_PRIORITY, DEFAULT_PRIORITY, EV_INSTALL_REFUSED, EV_APP_INSTALLED, AUDIT_KIND, AUDIT_RESULT, AUDIT_APP } from "../../assembly/abi";
+import { app_string, app_field, core_io_buffer, audit_total, audit_field } from "../../assembly/exports";
+import { boot, install, lastError, manifest } from "./kernel-support";
+
+const VALID = "e894d6d15fa9";
+
+function appString(slot: i32, which: i32): string {
+  const len = app_string(slot, which);
+  return String.UTF8.decodeUnsafe(<usize>core_io_buffer(), <usize>len);
+}
+
+function refuses(json: string, code: i32, message: string): void {
+  boot();
+  expect(install(json)).toBe(-code);
+  expect(lastError()).toBe(message);
+}
+
+function withField(field: string): string {
+  return manifest("m", VALID, ", " + field);
+}
+
+describe("manifest: accepted", () => {
+  it("stores every field, and defaults what is left out", () => {
+    boot();
+    const slot = install("\uFEFF{\n  \"SchemaVersion\": 1,\n  \"Name\": \"blink\",\n  \"ComponentId\": \"1689D8B2-c835-2e27-27ad-e894d6d15fa9\",\n  \"EntryPoint\": \"bin/blink.wasm\",\n  \"CmdArgs\": [\"--led\", \"8\", \"caf\\u00e9 \\ud83d\\ude00\"],\n  \"ApplicationType\": \"Default\",\n  \"Capabilities\": { \"Gpio\": [8, 0, 95] },\n  \"MemoryQuotaKiB\": 128,\n  \"Priority\": 0\n}\n");
+    expect(slot).toBe(0);
+    expect(appString(slot, APP_STRING_NAME)).toBe("blink");
+    expect(appString(slot, APP_STRING_COMPONENT_ID)).toBe("1689d8b2-c835-2e27-27ad-e894d6d15fa9");
+    expect(appString(slot, APP_STRING_ENTRY_POINT)).toBe("bin/blink.wasm");
+    expect(appString(slot, APP_STRING_CMD_ARGS)).toBe("--led\0" + "8\0" + "café 😀\0");
+    expect(app_field(slot, APP_FIELD_QUOTA_BYTES)).toBe(128 * 1024);
+    expect(app_field(slot, APP_FIELD_PRIORITY)).toBe(0);
+    expect(audit_field(audit_total() - 1, AUDIT_KIND)).toBe(EV_APP_INSTALLED);
+    expect(audit_field(audit_total() - 1, AUDIT_APP)).toBe(slot);
+  });
+  it("defaults quota, priority, arguments and capabilities", () => {
+    boot();
+    const slot = install(manifest("plain", VALID));
+    expect(slot).toBe(0);
+    expect(app_field(slot, APP_FIELD_QUOTA_BYTES)).toBe(256 * 1024);
+    expect(app_field(slot, APP_FIELD_PRIORITY)).toBe(DEFAULT_PRIORITY);
+    expect(app_string(slot, APP_STRING_CMD_ARGS)).toBe(0);
+  });
+  it("accepts a Name of exactly 64 bytes and an empty Capabilities object", () => {
+    boot();
+    expect(install(manifest("a123456789b123456789c123456789d123456789e123456789f123456789wxyz", VALID, ", \"Capabilities\": {}, \"CmdArgs\": []"))).toBe(0);
+  });
+});
+
+describe("manifest: JSON", () => {
+  it("refuses an empty file", () => { refuses("", EINVAL, "manifest: invalid JSON at byte 0 (the end of the file): expected '{' (the manifest is empty)"); });
+  it("refuses a document that is not an object", () => { refuses("[1]", EINVAL, "manifest: expected a JSON object ({ ... })"); });
+  it("refuses a trailing comma", () => { refuses("{\"SchemaVersion\": 1,}", EINVAL, "manifest: invalid JSON at byte 20: expected a field name in double quotes"); });
+  it("refuses a missing colon", () => { refuses("{\"SchemaVersion\" 1}", EINVAL, "manifest: invalid JSON at byte 17: expected ':' after the field name"); });
+  it("refuses an unterminated string", () => { refuses("{\"Name\": \"abc", EINVAL, "Name: invalid JSON at byte 13 (the end of the file): expected '\"' to close the string"); });
+  it("refuses a bad escape", () => { refuses("{\"Name\": \"a\\qb\"}", EINVAL, "Name: invalid JSON at byte 11: expected a valid escape (\\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)"); });
+  it("refuses a lone low surrogate", () => { refuses("{\"Name\": \"\\udc00\"}", EINVAL, "Name: invalid JSON at byte 10: expected a \\u escape that is not half of a surrogate pair"); });
+  it("refuses a raw control character in a string", () => { refuses("{\"Name\": \"a\nb\"}", EINVAL, "Name: invalid JSON at byte 11: expected no control characters inside a string (escape them)"); });
+  it("refuses bytes after the object", () => { refuses(manifest("m", VALID) + " x", EINVAL, "manifest: invalid JSON at byte 113: expected nothing after the manifest's closing '}'"); });
+  it("refuses a missing comma between fields", () => { refuses("{\"SchemaVersion\": 1 \"Name\": \"x\"}", EINVAL, "manifest: invalid JSON at byte 20: expected ',' or '}'"); });
+  it("refuses a bare word where a value goes", () => { refuses("{\"SchemaVersion\": one}", EINVAL, "SchemaVersion: invalid JSON at byte 18: expected a value"); });
+});
+
+describe("manifest: fields", () => {
+  it("refuses an unknown field, naming it", () => { refuses(withField("\"Color\": 1"), EINVAL, "Color: unknown field"); });
+  it("refuses a duplicate field", () => { refuses(withField("\"Name\": \"again\""), EINVAL, "Name: duplicate field"); });
+  it("requires SchemaVersion", () => { refuses("{\"Name\": \"x\"}", EINVAL, "SchemaVersion: required field is missing"); });
+  it("requires Name", () => { refuses("{\"SchemaVersion\": 1}", EINVAL, "Name: required field is missing"); });
+  it("requires ComponentId", () => { refuses("{\"SchemaVersion\": 1, \"Name\": \"x\"}", EINVAL, "ComponentId: required field is missing"); });
+  it("requires EntryPoint", () => { refuses("{\"SchemaVersion\": 1, \"Name\": \"x\", \"ComponentId\": \"1689d8b2-c835-2e27-27ad-e894d6d15fa9\"}", EINVAL, "EntryPoint: required field is missing"); });
+  it("SchemaVersion must be 1", () => { refuses("{\"SchemaVersion\": 2}", EINVAL, "SchemaVersion: must be 1, not 2"); });
+  it("SchemaVersion must be an integer", () => { refuses("{\"SchemaVersion\": \"1\"}", EINVAL, "SchemaVersion: expected an integer"); });
+  it("SchemaVersion may not be a fraction", () => { refuses("{\"SchemaVersion\": 1.0}", EINVAL, "SchemaVersion: expected an integer"); });
+  it("Name must be a string", () => { refuses("{\"Name\": 5}", EINVAL, "Name: expected a string"); });
+  it("Name must not be empty", () => { refuses("{\"Name\": \"\"}", EINVAL, "Name: must be 1 to 64 bytes, not 0"); });
+  it("Name must fit 64 bytes", () => { refuses("{\"Name\": \"a123456789b123456789c123456789d123456789e123456789f123456789vwxyz\"}", EINVAL, "Name: must be 1 to 64 bytes, not 65"); });
+  it("Name must not hold NUL", () => { refuses("{\"Name\": \"a\\u0000\"}", EINVAL, "Name: must not contain NUL characters"); });
+  it("ComponentId must be a GUID", () => { refuses(manifest("m", "e894d6d15fa"), EINVAL, "ComponentId: expected a GUID like \"1689d8b2-c835-2e27-27ad-e894d6d15fa9\""); });
+  it("ComponentId must be hex", () => { refuses(manifest("m", "e894d6d15fag"), EINVAL, "ComponentId: expected a GUID like \"1689d8b2-c835-2e27-27ad-e894d6d15fa9\""); });
+  it("ComponentId must be unique among installed apps", () => {
+    boot();
+    expect(install(manifest("first", VALID))).toBe(0);
+    expect(install(manifest("second", VALID))).toBe(-EEXIST);
+    expect(lastError()).toBe("ComponentId: already installed, as \"first\"");
+  });
+  it("EntryPoint must not be empty", () => { refuses("{\"EntryPoint\": \"\"}", EINVAL, "EntryPoint: must not be empty"); });
+  it("EntryPoint must end in .wasm", () => { refuses("{\"EntryPoint\": \"app.js\"}", EINVAL, "EntryPoint: must name a module ending in \".wasm\""); });
+  it("EntryPoint must stay inside the package", () => {
+    refuses("{\"EntryPoint\": \"../other/app.wasm\"}", EINVAL, "EntryPoint: must be a relative path inside the app's package (no leading '/', no '..', no empty steps)");
+    refuses("{\"EntryPoint\": \"/abs/app.wasm\"}", EINVAL, "EntryPoint: must be a relative path inside the app's package (no leading '/', no '..', no empty steps)");
+  });
+  it("EntryPoint must fit 128 bytes", () => {
+    let long = "";
+    for (let i = 0; i < 13; i++) long += "abcdefghij";
+    refuses("{\"EntryPoint\": \"" + long + ".wasm\"}", EINVAL, "EntryPoint: must be at most 128 bytes, not 135");
+  });
+  it("CmdArgs must be an array of strings", () => {
+    refuses(withField("\"CmdArgs\": \"-v\""), EINVAL, "CmdArgs: expected an array of strings");
+    refuses(withField("\"CmdArgs\": [\"-v\", 3]"), EINVAL, "CmdArgs[1]: expected a string");
+  });
+  it("CmdArgs must fit 512 bytes in all", () => {
+    let arg = "";
+    for (let i = 0; i < 10; i++) arg += "abcdefghij";
+    // Five arguments of 100 bytes take 505 bytes with their NULs; a sixth does not fit.
+    refuses(withField("\"CmdArgs\": [\"" + arg + "\", \"" + arg + "\", \"" + arg + "\", \"" + arg + "\", \"" + arg + "\", \"abcdefg\"]"), EINVAL, "CmdArgs: must be at most 512 bytes in all, counting a NUL after each argument");
+  });
+  it("ApplicationType may only be Default", () => { refuses(withField("\"ApplicationType\": \"RealTimeCapable\""), EINVAL, "ApplicationType: only \"Default\" is supported, not \"RealTimeCapable\""); });
+  it("MemoryQuotaKiB must be a multiple of 64 within the ceiling", () => {
+    refuses(withField("\"MemoryQuotaKiB\": 100"), EINVAL, "MemoryQuotaKiB: must be a multiple of 64 from 64 to 1024 (this device's ceiling), not 100");
+    refuses(withField("\"MemoryQuotaKiB\": 0"), EINVAL, "MemoryQuotaKiB: must be a multiple of 64 from 64 to 1024 (this device's ceiling), not 0");
+    refuses(withField("\"MemoryQuotaKiB\": 2048"), EINVAL, "MemoryQuotaKiB: must be a multiple of 64 from 64 to 1024 (this device's ceiling), not 2048");
+    refuses(withField("\"MemoryQuotaKiB\": 99999999999999999999"), EINVAL, "MemoryQuotaKiB: must be a multiple of 64 from 64 to 1024 (this device's ceiling), not 99999999999999999999");
+  });
+  it("Priority must be 0 to 7", () => {
+    refuses(withField("\"Priority\": 8"), EINVAL, "Priority: must be 0 (runs first) to 7, not 8");
+    refuses(withField("\"Priority\": -1"), EINVAL, "Priority: must be 0 (runs first) to 7, not -1");
+    refuses(withField("\"Priority\": true"), EINVAL, "Priority: expected an integer");
+  });
+});
+
+describe("manifest: capabilities", () => {
+  it("Capabilities must be an object", () => { refuses(withField("\"Capabilities\": []"), EINVAL, "Capabilities: expected an object"); });
+  it("refuses an unknown capability", () => { refuses(withField("\"Capabilities\": {\"Camera\": true}"), EINVAL, "Capabilities.Camera: unknown capability"); });
+  it("Gpio must be an array of integers", () => {
+    refuses(withField("\"Capabilities\": {\"Gpio\": 8}"), EINVAL, "Capabilities.Gpio: expected an array of pin numbers");
+    refuses(withField("\"Capabilities\": {\"Gpio\": [8, \"$LED\"]}"), EINVAL, "Capabilities.Gpio[1]: expected a pin number (an integer)");
+  });
+  it("Gpio pins must exist on the device", () => { refuses(withField("\"Capabilities\": {\"Gpio\": [1, 2, 200]}"), ENODEV, "Capabilities.Gpio[2]: pin 200 does not exist on this device (pins 0..95)"); });
+  it("Gpio pins are not negative", () => { refuses(withField("\"Capabilities\": {\"Gpio\": [-3]}"), EINVAL, "Capabilities.Gpio[0]: pin -3 is not a pin number (pins count from 0)"); });
+  it("Gpio lists a pin once", () => { refuses(withField("\"Capabilities\": {\"Gpio\": [4, 5, 4]}"), EINVAL, "Capabilities.Gpio[2]: pin 4 is listed twice"); });
+  it("a duplicate capability is refused", () => { refuses(withField("\"Capabilities\": {\"Gpio\": [1], \"Gpio\": [2]}"), EINVAL, "Capabilities.Gpio: duplicate field"); });
+  it("recognises the other Azure Sphere capabilities and refuses them for now", () => {
+    refuses(withField("\"Capabilities\": {\"Uart\": [\"$ISU0\"]}"), EINVAL, "Capabilities.Uart: not supported by this device yet");
+    refuses(withField("\"Capabilities\": {\"I2cMaster\": [\"$ISU1\"]}"), EINVAL, "Capabilities.I2cMaster: not supported by this device yet");
+    refuses(withField("\"Capabilities\": {\"SpiMaster\": [\"$ISU2\"]}"), EINVAL, "Capabilities.SpiMaster: not supported by this device yet");
+    refuses(withField("\"Capabilities\": {\"Adc\": [\"$ADC0\"]}"), EINVAL, "Capabilities.Adc: not supported by this device yet");
+    refuses(withField("\"Capabilities\": {\"Pwm\": [\"$PWM0\"]}"), EINVAL, "Capabilities.Pwm: not supported by this device yet");
+    refuses(withField("\"Capabilities\": {\"AllowedConnections\": [\"example.com\"]}"), EINVAL, "Capabilities.AllowedConnections: not supported by this device yet");
+    refuses(withField("\"Capabilities\": {\"AllowedApplicationConnections\": [\"3b1f5e2a-7c44-4d8e-9a61-0f2d8c7b5e13\"]}"), EINVAL, "Capabilities.AllowedApplicationConnections: not supported by this device yet");
+    refuses(withField("\"Capabilities\": {\"MutableStorage\": {\"SizeKB\": 8}}"), EINVAL, "Capabilities.MutableStorage: not supported by this device yet");
+  });
+  it("checks the shape of the capabilities it does not support yet", () => {
+    refuses(withField("\"Capabilities\": {\"Uart\": \"$ISU0\"}"), EINVAL, "Capabilities.Uart: expected an array of strings");
+    refuses(withField("\"Capabilities\": {\"AllowedApplicationConnections\": [\"nope\"]}"), EINVAL, "Capabilities.AllowedApplicationConnections[0]: expected a GUID like \"1689d8b2-c835-2e27-27ad-e894d6d15fa9\"");
+    refuses(withField("\"Capabilities\": {\"MutableStorage\": {\"SizeMB\": 8}}"), EINVAL, "Capabilities.MutableStorage.SizeMB: unknown field");
+  });
+  it("a pin owned by another installed app is refused with EBUSY naming the app", () => {
+    boot();
+    expect(install(manifest("first", VALID, ", \"Capabilities\": {\"Gpio\": [7, 8]}"))).toBe(0);
+    expect(install(manifest("second", "000000000002", ", \"Capabilities\": {\"Gpio\": [9, 8]}"))).toBe(-EBUSY);
+    expect(lastError()).toBe("Capabilities.Gpio: pin 8 is owned by \"first\", which is installed");
+  });
+  it("every refusal is in the audit ring with its errno", () => {
+    boot();
+    expect(install("{")).toBe(-EINVAL);
+    expect(audit_field(audit_total() - 1, AUDIT_KIND)).toBe(EV_INSTALL_REFUSED);
+    expect(audit_field(audit_total() - 1, AUDIT_RESULT)).toBe(-EINVAL);
+  });
+});
