@@ -7,10 +7,10 @@ const HALF_PERIOD_MS = 500;
 export function main(): i32 {
   const led = gpio.openOutput(LED_PIN);
   if (led < 0) {
-    log("blink: cannot open GPIO " + LED_PIN.toString() + " (error " + led.toString() + ")");
+    log("cannot open GPIO " + LED_PIN.toString() + " (error " + led.toString() + ")");
     return 1;
   }
-  log("blink: LED on GPIO " + LED_PIN.toString());
+  log("LED on GPIO " + LED_PIN.toString());
   let on = false;
   while (true) {
     on = !on;

@@ -8,17 +8,17 @@ const UNDECLARED_PIN = 8;
 
 export function main(): i32 {
   const stolen = gpio.openOutput(UNDECLARED_PIN);
-  if (stolen == EACCES) log("button: GPIO " + UNDECLARED_PIN.toString() + " refused (EACCES), as the manifest does not grant it");
+  if (stolen == EACCES) log("GPIO " + UNDECLARED_PIN.toString() + " refused (EACCES), as the manifest does not grant it");
   const button = gpio.openInput(BUTTON_PIN);
   const led = gpio.openOutput(LED_PIN);
   if (button < 0 || led < 0) {
-    log("button: cannot open GPIO (errors " + button.toString() + ", " + led.toString() + ")");
+    log("cannot open GPIO (errors " + button.toString() + ", " + led.toString() + ")");
     return 1;
   }
   while (true) {
     const level = gpio.waitChange(button);
     if (level < 0) continue;
     gpio.set(led, level == 1);
-    log(level == 1 ? "button: pressed" : "button: released");
+    log(level == 1 ? "pressed" : "released");
   }
 }

@@ -2,9 +2,18 @@
 //
 // The host does not interpret the manifest: the core parses and validates it. The host reads only
 // EntryPoint, after the core has accepted the manifest, to find the module.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { buildApp } from "./build.js";
+import { buildApp, REPO_ROOT } from "./build.js";
+
+const SDK_SOURCE = join(REPO_ROOT, "sdk", "applibs.ts");
+
+/** True when `output` exists and is newer than every input (the app and the SDK). */
+function isUpToDate(output: string, inputs: string[]): boolean {
+  if (!existsSync(output)) return false;
+  const builtMs = statSync(output).mtimeMs;
+  return inputs.every((i) => !existsSync(i) || statSync(i).mtimeMs <= builtMs);
+}
 
 export interface AppPackage {
   /** Where it came from, for messages. */
@@ -33,7 +42,7 @@ export function appFromDirectory(dir: string): AppPackage {
       const source = join(root, "main.ts");
       if (existsSync(source)) {
         const built = join(root, "build", entryPoint);
-        await buildApp(source, built);
+        if (!isUpToDate(built, [source, SDK_SOURCE])) await buildApp(source, built);
         return readFileSync(built);
       }
       if (existsSync(wasmPath)) return readFileSync(wasmPath);

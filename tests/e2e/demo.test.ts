@@ -33,7 +33,7 @@ test("blink and button run side by side; button's undeclared pin is refused with
   assert.equal(denied.length, 1);
   assert.equal(dev.describeAudit(denied[0]), "button: gpio_open_output(8) denied with EACCES: not granted by its manifest");
   const logs = dev.events.of("log").map((e) => `${e.app}: ${e.text}`);
-  assert.ok(logs.includes("button: button: GPIO 8 refused (EACCES), as the manifest does not grant it"));
-  assert.ok(logs.includes("button: button: pressed"));
-  assert.ok(logs.includes("button: button: released"));
+  assert.ok(logs.includes("button: GPIO 8 refused (EACCES), as the manifest does not grant it"));
+  assert.ok(logs.includes("button: pressed"));
+  assert.ok(logs.includes("button: released"));
 });
