@@ -2,7 +2,7 @@
 // memories, captured logs) and helpers that boot the kernel and install manifests through the
 // exports, as the host does.
 import { coreRebootForSpec } from "../../assembly/appmgr/lifecycle";
-import { app_install, core_io_buffer, core_error_message, core_error_message_bytes } from "../../assembly/exports";
+import { app_install, app_start, core_io_buffer, core_error_message, core_error_message_bytes } from "../../assembly/exports";
 
 @external("spec", "set_clock_ms") export declare function setClockMs(ms: f64): void;
 @external("spec", "app_memory_enable") export declare function appMemoryEnable(on: i32): void;
@@ -39,4 +39,13 @@ export function lastError(): string {
 export function manifest(name: string, idSuffix: string, extra: string = ""): string {
   return "{\"SchemaVersion\": 1, \"Name\": \"" + name + "\", \"ComponentId\": \"1689d8b2-c835-2e27-27ad-" + idSuffix +
     "\", \"EntryPoint\": \"" + name + ".wasm\"" + extra + "}";
+}
+
+/** Installs and starts an app; returns its task. */
+export function startApp(json: string): i32 {
+  const slot = install(json);
+  if (slot < 0) unreachable();
+  const task = app_start(slot);
+  if (task < 0) unreachable();
+  return task;
 }
