@@ -10,8 +10,15 @@ import { VirtualClock } from "../host/peripherals/clock.js";
 import { appFromBytes } from "../host/apps/package.js";
 import { APP_IMPORTS } from "../host/apps/imports.js";
 import { CORE_WASM_PATH, Core } from "../host/core.js";
+import { benchInstrument } from "./bench-instrument.js";
+import { benchFs } from "./bench-fs.js";
 
-export interface Row { name: string; unit: string; median: number; min: number; max: number; floor?: number; ratio?: number; note?: string }
+export interface Row {
+  name: string; unit: string; median: number; min: number; max: number;
+  /** Where the source gives a symmetric spread instead of min and max. */
+  spread?: number;
+  floor?: number; ratio?: number; note?: string;
+}
 
 const REPEATS = 9;
 
@@ -142,8 +149,27 @@ async function boot(): Promise<Row> {
   return row("boot (core instantiate + core_boot)", "ns", samples, floor, "floor: instantiating core.wasm alone");
 }
 
-function instrumentation(): Row[] {
-  return [];
+async function instrumentation(): Promise<Row[]> {
+  const out = await benchInstrument();
+  const rows: Row[] = [];
+  for (const kernel of [...new Set(out.rows.map((r) => r.kernel))]) {
+    const plain = out.rows.find((r) => r.kernel === kernel && r.variant === "plain")!;
+    const inst = out.rows.find((r) => r.kernel === kernel && r.variant === "instrumented")!;
+    rows.push({ name: `instrumented compute: ${kernel}`, unit: "ms", median: inst.medianMs, min: inst.minMs, max: inst.maxMs, floor: plain.medianMs, ratio: inst.slowdown,
+      note: `${inst.slices} slices of ${abi.SLICE_FUEL} fuel; floor: the same module uninstrumented; ratio: median of per-round ratios` });
+  }
+  rows.push({ name: "instrumented code size (kernels module)", unit: "bytes", median: out.instrumentedBytes, min: out.instrumentedBytes, max: out.instrumentedBytes,
+    floor: out.originalBytes, ratio: out.instrumentedBytes / out.originalBytes, note: "floor: uninstrumented" });
+  return rows;
+}
+
+async function fileSystem(): Promise<Row[]> {
+  const rows = await benchFs();
+  return rows.map((r) => ({
+    name: `littlefs: ${r.name}`, unit: "ms", median: r.medianMs, min: NaN, max: NaN, spread: r.spreadMs,
+    floor: r.floorMedianMs, ratio: r.floorMedianMs > 0 ? r.medianMs / r.floorMedianMs : undefined,
+    note: `read ${r.fs.readBytes} B, prog ${r.fs.progBytes} B, erase ${r.fs.eraseBytes} B; floor (raw flash): read ${r.floor.readBytes} B, prog ${r.floor.progBytes} B, erase ${r.floor.eraseBytes} B`,
+  }));
 }
 
 export async function runBench(): Promise<Row[]> {
@@ -152,13 +178,14 @@ export async function runBench(): Promise<Row[]> {
   rows.push(...await contextSwitch());
   rows.push(await appLoad());
   rows.push(await boot());
-  rows.push(...instrumentation());
+  rows.push(...await instrumentation());
+  rows.push(...await fileSystem());
   return rows;
 }
 
 export function formatRows(rows: Row[]): string {
   const fmt = (n: number) => (n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2));
-  const lines = rows.map((r) => `${r.name.padEnd(78)} ${fmt(r.median).padStart(10)} ${r.unit.padEnd(9)} [${fmt(r.min)}..${fmt(r.max)}]${r.ratio !== undefined ? `  x${r.ratio.toFixed(2)} vs ${fmt(r.floor!)}` : ""}${r.note ? `  (${r.note})` : ""}`);
+  const lines = rows.map((r) => `${r.name.padEnd(78)} ${fmt(r.median).padStart(10)} ${r.unit.padEnd(9)} ${r.spread !== undefined ? `[±${fmt(r.spread)}]` : `[${fmt(r.min)}..${fmt(r.max)}]`}${r.ratio !== undefined ? `  x${r.ratio.toFixed(2)} vs ${fmt(r.floor!)}` : ""}${r.note ? `  (${r.note})` : ""}`);
   return [`${"figure".padEnd(78)} ${"median".padStart(10)} unit      [spread]  ratio vs floor`, ...lines].join("\n");
 }
 
