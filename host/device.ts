@@ -31,7 +31,7 @@ export interface DeviceConfig {
 
 export const DEFAULT_DEVICE: Required<Omit<DeviceConfig, "clock" | "flash" | "eventCapacity">> = {
   gpioPinCount: 96,
-  appQuotaCeilingBytes: 1024 * 1024,
+  appQuotaCeilingBytes: abi.DEFAULT_APP_QUOTA_BYTES,
   defaultAppQuotaBytes: abi.DEFAULT_APP_QUOTA_BYTES,
 };
 

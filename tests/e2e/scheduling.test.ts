@@ -95,3 +95,12 @@ test("returning from main ends the app with its return value, and its RAM goes b
   assert.deepEqual(exitCodes(dev, "ret"), [42]);
   assert.equal(dev.memoryMap().freeBytes, before);
 });
+
+test("a manifest asking for more RAM than the device's ceiling is refused at install, naming the field", async () => {
+  const dev = device();
+  await assert.rejects(dev.install(appFromBytes("greedy", manifest("greedy", { MemoryQuotaKiB: 512 }), app("", `(i32.const 0)`))), (err: Error) => {
+    assert.match(err.message, /MemoryQuotaKiB/);
+    return true;
+  });
+  assert.equal(dev.installedApps().length, 0);
+});
