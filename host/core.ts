@@ -4,12 +4,14 @@
 // a flash block device, and the core decides everything else. `Core` wires a `Hal` (the parts a
 // given host provides) to the import object and gives typed access to the exports (ABI.md).
 // Must not: make a policy decision, or hand an app a view of core memory.
-import { readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+//
+// No Node API is imported here (nor by Device): in a browser, pass core.wasm as a
+// WebAssembly.Module; only the default loader below reaches for Node's file system, at run time.
 import { Flash } from "./flash.js";
 
-export const CORE_WASM_PATH = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "build", "core.wasm");
+/** Where the build puts core.wasm, relative to this file once compiled (dist/host/core.js). */
+export const CORE_WASM_URL = new URL("../../build/core.wasm", import.meta.url);
+export const CORE_WASM_PATH = decodeURIComponent(CORE_WASM_URL.pathname);
 
 /** The host services the core imports. Anything left out answers -ENODEV (or nothing). */
 export interface Hal {
@@ -37,9 +39,19 @@ const EFAULT = -14;
 const utf8 = new TextDecoder();
 
 let cachedModule: WebAssembly.Module | null = null;
-export function coreModule(path = CORE_WASM_PATH): WebAssembly.Module {
-  if (path !== CORE_WASM_PATH) return new WebAssembly.Module(readFileSync(path));
-  if (!cachedModule) cachedModule = new WebAssembly.Module(readFileSync(path));
+
+/** Reads a file through Node's fs, found at run time so that browsers never import it. */
+function readFileWithNode(path: string | URL): Uint8Array<ArrayBuffer> {
+  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+  const fs = proc?.getBuiltinModule?.("node:fs") as { readFileSync(p: string | URL): Uint8Array<ArrayBuffer> } | undefined;
+  if (!fs) throw new Error("no file system here: pass core.wasm to Core/Device as a compiled WebAssembly.Module");
+  return fs.readFileSync(path);
+}
+
+/** core.wasm from the build folder (Node), compiled once. */
+export function coreModule(path: string = CORE_WASM_PATH): WebAssembly.Module {
+  if (path !== CORE_WASM_PATH) return new WebAssembly.Module(readFileWithNode(path));
+  if (!cachedModule) cachedModule = new WebAssembly.Module(readFileWithNode(CORE_WASM_URL));
   return cachedModule;
 }
 

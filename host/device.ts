@@ -27,9 +27,11 @@ export interface DeviceConfig {
   clock?: Clock;
   flash?: FlashGeometry;
   eventCapacity?: number;
+  /** core.wasm, compiled; by default read from the build folder (Node only). */
+  coreModule?: WebAssembly.Module;
 }
 
-export const DEFAULT_DEVICE: Required<Omit<DeviceConfig, "clock" | "flash" | "eventCapacity">> = {
+export const DEFAULT_DEVICE: Required<Omit<DeviceConfig, "clock" | "flash" | "eventCapacity" | "coreModule">> = {
   gpioPinCount: 96,
   appQuotaCeilingBytes: abi.DEFAULT_APP_QUOTA_BYTES,
   defaultAppQuotaBytes: abi.DEFAULT_APP_QUOTA_BYTES,
@@ -90,7 +92,7 @@ export class Device {
   readonly clock: Clock;
   readonly flash: Flash | null;
   readonly events: EventRing;
-  readonly config: Required<Omit<DeviceConfig, "clock" | "flash" | "eventCapacity">>;
+  readonly config: Required<Omit<DeviceConfig, "clock" | "flash" | "eventCapacity" | "coreModule">>;
   private readonly apps = new Map<number, InstalledApp>();
   private readonly live = new Map<number, LiveTask>();
   private running: LiveTask | null = null;
@@ -126,7 +128,7 @@ export class Device {
       appMemoryBytes: (task) => this.memoryOfTask(task)?.buffer.byteLength ?? 0,
       flash: this.flash ?? undefined,
     };
-    this.core = new Core(hal);
+    this.core = config.coreModule ? new Core(hal, config.coreModule) : new Core(hal);
     const rc = this.core.exports.core_boot(this.config.gpioPinCount, this.config.appQuotaCeilingBytes, this.config.defaultAppQuotaBytes);
     if (rc < 0) throw new Error(`core_boot failed: ${errnoName(rc)} ${this.core.lastError()}`);
   }
