@@ -4,7 +4,7 @@
 // Must not: trap on any argument a host passes, or allocate.
 import {
   CORE_VERSION_MAJOR, CORE_VERSION_MINOR, CORE_VERSION_PATCH, IO_BUFFER_BYTES, SLICE_FUEL, MAX_GPIO_PINS,
-  EINVAL, ENOENT, ENODEV, TASK_FREE, APP_FIELD_QUOTA_BYTES, APP_FIELD_STATE, APP_FIELD_TASK, APP_FIELD_CRASHES,
+  EINVAL, ENOENT, ENODEV, EAGAIN, TASK_FREE, APP_FIELD_QUOTA_BYTES, APP_FIELD_STATE, APP_FIELD_TASK, APP_FIELD_CRASHES,
   APP_FIELD_RESTARTS, APP_FIELD_PRIORITY, APP_FIELD_SLICES, APP_FIELD_FUEL_KILO, APP_FIELD_MEM_PEAK_BYTES,
   APP_STRING_NAME, APP_STRING_COMPONENT_ID, APP_STRING_ENTRY_POINT, APP_STRING_CMD_ARGS,
 } from "./abi";
@@ -21,7 +21,7 @@ import { TIMER_TABLE_BYTES } from "./sched/timers";
 import { CAPS_TABLE_BYTES, CAPS_ROW_BYTES } from "./lsm/caps";
 import { LSM_TABLE_BYTES } from "./lsm/hook";
 import { APPS_TABLE_BYTES, APPS_ROW_BYTES, appAt, appValid, appNamePtr, appEntryPtr, appArgsPtr, deviceGpioPinCount } from "./appmgr/apps";
-import { coreBoot, appInstall, appUninstall, appStart, appStop, appState, schedReport } from "./appmgr/lifecycle";
+import { coreBoot, coreBooted, appInstall, appUninstall, appStart, appStop, appState, schedReport } from "./appmgr/lifecycle";
 
 // ---- Boot, identity, buffers.
 
@@ -103,7 +103,7 @@ export function app_core_bytes(slot: i32): i32 {
 
 // ---- Scheduling.
 
-export function sched_next(nowMs: f64): i32 { return schedNext(nowMs); }
+export function sched_next(nowMs: f64): i32 { return coreBooted() ? schedNext(nowMs) : -EAGAIN; }
 export function sched_slice_fuel(): i32 { return SLICE_FUEL; }
 export function sched_next_deadline_ms(): f64 { return schedNextDeadlineMs(); }
 export function sched_report(task: i32, reason: i32, value: i32, fuelUsed: i32): i32 { return schedReport(task, reason, value, fuelUsed); }
