@@ -1,7 +1,7 @@
 // The app manager: boot once, install and uninstall (pin ownership), start (quota from the RAM
 // pool), exit and stop (quota back, handles closed), and the restart policy for crashes.
 import {
-  EPERM, ENOMEM, EBUSY, ENOENT, STOP_YIELDED, STOP_EXITED, STOP_TRAPPED, TASK_BACKOFF, TASK_FAILED, TASK_EXITED,
+  EPERM, EINVAL, ENOMEM, EBUSY, ENOENT, STOP_YIELDED, STOP_EXITED, STOP_TRAPPED, TASK_BACKOFF, TASK_FAILED, TASK_EXITED,
   TASK_READY, APP_FIELD_STATE, APP_FIELD_TASK, APP_FIELD_CRASHES, APP_FIELD_RESTARTS, APP_FIELD_SLICES,
   APP_FIELD_FUEL_KILO, EV_APP_TRAPPED, EV_APP_RESTART, EV_APP_GAVE_UP, EV_APP_EXITED, EV_APP_STARTED, EV_APP_STOPPED,
   AUDIT_KIND, AUDIT_ARG, RESTART_MAX_CRASHES, RESTART_BACKOFF_BASE_MS, RESTART_BACKOFF_MAX_MS, SYS_GPIO_OPEN_OUTPUT,
@@ -11,6 +11,7 @@ import {
   core_boot, app_start, app_stop, app_uninstall, app_field, app_core_bytes, sched_next, sched_report, sched_next_deadline_ms,
   task_state, task_needs_instance, syscall, audit_total, audit_field, mem_app_reserved_bytes, mem_free_bytes,
 } from "../../assembly/exports";
+import { coreRebootForSpec } from "../../assembly/appmgr/lifecycle";
 import { boot, install, manifest, startApp, lastError, setClockMs, CEILING_BYTES, DEFAULT_QUOTA_BYTES } from "./kernel-support";
 
 function lastAudit(field: i32): i32 { return audit_field(audit_total() - 1, field); }
@@ -27,6 +28,16 @@ describe("appmgr: boot and install", () => {
     boot();
     expect(core_boot(96, CEILING_BYTES, DEFAULT_QUOTA_BYTES)).toBe(-EPERM);
     expect(lastError()).toBe("core_boot: the core is already booted");
+  });
+  it("refuses a device it cannot describe", () => {
+    expect(coreRebootForSpec(129, CEILING_BYTES, DEFAULT_QUOTA_BYTES)).toBe(-EINVAL);
+    expect(lastError()).toBe("core_boot: gpioPinCount must be 0 to 128, not 129");
+    expect(coreRebootForSpec(96, 100000, DEFAULT_QUOTA_BYTES)).toBe(-EINVAL);
+    expect(lastError()).toBe("core_boot: appQuotaCeilingBytes must be a multiple of 65536 from 65536 to 4194304, not 100000");
+    expect(coreRebootForSpec(96, CEILING_BYTES, 2 * CEILING_BYTES)).toBe(-EINVAL);
+    expect(lastError()).toBe("core_boot: defaultAppQuotaBytes must be a multiple of 65536 from 65536 to the ceiling, not 2097152");
+    boot();
+    expect(install(manifest("late", "000000000001"))).toBe(0);
   });
   it("uninstall gives the app's pins back", () => {
     boot();
