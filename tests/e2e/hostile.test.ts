@@ -162,3 +162,11 @@ test("an app whose quota does not fit the RAM pool is refused at start with ENOM
   dev.start(apps[0]); dev.start(apps[1]); dev.start(apps[2]);
   assert.throws(() => dev.start(apps[3]), (err: InstallError) => err.code === -abi.ENOMEM && /free/.test(err.message));
 });
+
+test("an out-of-bounds load traps that app only, and the core records why", async () => {
+  const dev = await withWitness(app("", `(i32.load (i32.const 0x7ffffff0))`));
+  const trapped = dev.events.of("app").filter((e) => e.app === "hostile" && e.what === "trapped");
+  assert.ok(trapped.length >= 1);
+  assert.match(trapped[0].detail ?? "", /out of bounds/);
+  assert.ok(dev.audit().some((a) => a.kind === abi.EV_APP_TRAPPED));
+});
