@@ -1003,6 +1003,8 @@ export function fsSizeBlocks(): i32 { return fsTraverse(); }
 // =====================================================================================
 
 const RETRY: i32 = 1; // dirCommit split the pair: the caller looks its entry up again
+const EXPANDED: i32 = 2;     // compact expanded the superblock: the pair's entries moved to MD_SPLIT
+const NOT_EXPANDED: i32 = 3; // no room to expand the superblock: compact {0,1} in place
 
 // ---- allocator (lookahead bitmap over a window of the block space)
 
@@ -1322,8 +1324,9 @@ function compact(d: MDir, withAttrs: bool): i32 {
     relocate = false;
     const used = fsTraverse();
     if (used >= 0 && blockCount - <u32>used > blockCount / 8) {
+      // EXPANDED is positive like RETRY; only NOT_EXPANDED falls through to a plain compaction.
       const err = expandSuperblock(d);
-      if (err <= 0) return err;
+      if (err != NOT_EXPANDED) return err;
     }
   }
   let dst = d.pair1;
@@ -1398,7 +1401,7 @@ function splitOff(d: MDir, begin: u32, end: u32, t0: u32, t1: u32, hard: u32): i
 /** Superblock expansion: everything moves to a new pair, {0,1} keeps the superblock + a tail. */
 function expandSuperblock(d: MDir): i32 {
   let err = splitOff(d, 0, d.count, d.tail0, d.tail1, d.split);
-  if (err < 0) return err == -ENOSPC ? 1 : err;
+  if (err < 0) return err == -ENOSPC ? NOT_EXPANDED : err;
   const nd = mdirSlot(MD_SPLIT);
   const n0 = nd.pair0, n1 = nd.pair1;
   if (pairEq(root0, root1, d.pair0, d.pair1)) { root0 = n0; root1 = n1; }
@@ -1414,7 +1417,7 @@ function expandSuperblock(d: MDir): i32 {
   err = fetch(d, d.pair1, o0);
   if (err < 0) return err;
   gstateCommitted();
-  return RETRY;
+  return EXPANDED;
 }
 
 /**
@@ -1490,6 +1493,13 @@ function dirCommitInner(d: MDir, noSplit: bool): i32 {
   }
   if (total > fullLimit) return -ENOSPC;
   const err = compact(d, true);
+  if (err == EXPANDED) {
+    // Every entry of {0,1} now lives, under the same id, in the new pair, which also took over
+    // {0,1}'s tail: the commit belongs there. Committing it to {0,1} instead would put a TAIL tag
+    // after {0,1}'s new hard tail and cut the root directory off the metadata list.
+    mdirCopy(d, mdirSlot(MD_SPLIT));
+    return dirCommitInner(d, noSplit);
+  }
   if (err != 0) return err;
   afterCommit(d);
   return 0;
