@@ -245,9 +245,19 @@ const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 interface Entry { path: string; type: "file" | "dir"; size?: number; sha256?: string; attrs?: Record<string, string> }
 interface Expected { root_attrs: Record<string, string>; tree: Entry[]; contents: Map<string, Uint8Array> }
 
-/** littlefs's directory order: bytewise, a prefix before the longer name. */
+/**
+ * littlefs's directory order: bytewise over the common length, and a name that is a prefix of
+ * another sorts AFTER the longer one. The reference's directory search compares the shorter
+ * searched name as greater once the common bytes match, so it inserts "a" behind "a-prefix";
+ * the port keeps that order so that both drivers find entries in each other's directories.
+ * (The fixtures README says shorter-first, but no fixture holds such a pair.)
+ */
 function byName(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+  const x = Buffer.from(a), y = Buffer.from(b);
+  const n = Math.min(x.length, y.length);
+  const common = Buffer.compare(x.subarray(0, n), y.subarray(0, n));
+  if (common !== 0) return common;
+  return y.length - x.length;
 }
 
 /** Builds the image with the CLI; returns what a manifest for it would say. */
