@@ -43,8 +43,16 @@ const pcacheMem: usize = memory.data(16, 4);
 export const rcache = changetype<Cache>(rcacheMem);
 export const pcache = changetype<Cache>(pcacheMem);
 
+/**
+ * Bumped by everything that can change what a read returns (a program into a cache, an erase, a
+ * dropped program cache): a result computed from flash at an unchanged generation still holds.
+ */
+export let bdGeneration: u32 = 0;
+export function bdTouch(): void { bdGeneration++; }
+
 export function cacheDrop(c: Cache): void { c.block = BLOCK_NULL; c.size = 0; c.off = 0; }
 export function cacheZero(c: Cache): void {
+  bdGeneration++;
   if (c.buf != 0) memory.fill(c.buf, 0xff, cacheSize);
   c.block = BLOCK_NULL; c.size = 0; c.off = 0;
 }
@@ -91,9 +99,11 @@ export function bdRead(pc: Cache | null, block: u32, off: u32, dst: usize, len: 
       }
       diff = min(diff, rcache.off - off);
     }
-    // Load a cache line holding `off`.
+    // Load the cache_size-aligned line holding `off` (cache_size is a multiple of read_size and
+    // divides block_size): tag scans run backwards through a log, and a line starting at the
+    // read offset would miss on every earlier tag.
     rcache.block = block;
-    rcache.off = off - off % readSize;
+    rcache.off = off - off % cacheSize;
     rcache.size = min(cacheSize, blockSize - rcache.off);
     const err = flash_read(block, rcache.off, rcache.buf, rcache.size);
     if (err != 0) { cacheDrop(rcache); return hostErr(err); }
@@ -158,6 +168,7 @@ export function bdFlush(pc: Cache): i32 {
 /** Programs `len` bytes at (block, off) through program cache `pc`. */
 export function bdProg(pc: Cache, block: u32, off: u32, src: usize, len: u32): i32 {
   if (block >= blockCount || off > blockSize || len > blockSize - off) return -ECORRUPT;
+  bdGeneration++;
   while (len > 0) {
     if (pc.block == block && off >= pc.off && off < pc.off + cacheSize) {
       const diff = min(len, cacheSize - (off - pc.off));
@@ -184,6 +195,7 @@ export function bdProg(pc: Cache, block: u32, off: u32, src: usize, len: u32): i
 export function bdErase(block: u32): i32 {
   if (block >= blockCount) return -ECORRUPT;
   if (rcache.block == block) cacheDrop(rcache);
+  bdGeneration++;
   const err = flash_erase(block);
   return err != 0 ? hostErr(err) : 0;
 }

@@ -18,7 +18,7 @@ import {
 import {
   BLOCK_NULL, BLOCK_INLINE, Cache, rcache, pcache, cacheDrop, cacheZero, bdRead, bdProg, bdErase,
   bdFlush, bdSync, bdCmp, bdErr, bdCrc, bdCrcValue, bdSetGeometry, bdSetBlockCount, bdValidGeometry,
-  blockSize, blockCount, readSize, progSize, cacheSize,
+  blockSize, blockCount, readSize, progSize, cacheSize, bdGeneration, bdTouch,
 } from "./bd";
 import { crc32, crc32u32 } from "./crc";
 import {
@@ -228,9 +228,44 @@ function parseBlock(d: MDir, blk: u32, rev: u32): i32 {
   return 0;
 }
 
+// Fetched pairs, valid while bdGeneration is unchanged: readdir, lookups and getattr fetch the
+// same pairs over and over, and a fetch CRCs the whole log. 8 x 48 bytes, static.
+const FETCH_SLOTS: i32 = 8;
+const FETCH_SLOT_BYTES: usize = 8 + MDIR_BYTES;
+const fetchCache: usize = memory.data(<i32>FETCH_SLOT_BYTES * FETCH_SLOTS, 4);
+let fetchNext: i32 = 0;
+let fetchCacheOn = true;
+
+/** Forgets every fetched pair: the flash may have changed behind the file system's back. */
+export function fetchForget(): void { bdTouch(); }
+export function setFetchCache(on: bool): void { fetchCacheOn = on; bdTouch(); }
+
 /** Reads the newest valid state of pair {p0, p1} into d. */
 export function fetch(d: MDir, p0: u32, p1: u32): i32 {
   if (p0 >= blockCount || p1 >= blockCount) return -ECORRUPT;
+  if (fetchCacheOn) {
+    for (let i = 0; i < FETCH_SLOTS; i++) {
+      const e = fetchCache + <usize>i * FETCH_SLOT_BYTES;
+      if (load<u32>(e) != bdGeneration + 1 || load<u32>(e, 4) != 1) continue;
+      const m = changetype<MDir>(e + 8);
+      if (!pairEq(m.pair0, m.pair1, p0, p1)) continue;
+      mdirCopy(d, m);
+      return 0;
+    }
+  }
+  const r = fetchUncached(d, p0, p1);
+  if (r == 0 && fetchCacheOn) {
+    // fetchNext stays in [0, FETCH_SLOTS)
+    const e = fetchCache + <usize>fetchNext * FETCH_SLOT_BYTES;
+    fetchNext = (fetchNext + 1) % FETCH_SLOTS;
+    store<u32>(e, bdGeneration + 1);
+    store<u32>(e, 1, 4);
+    mdirCopy(changetype<MDir>(e + 8), d);
+  }
+  return r;
+}
+
+function fetchUncached(d: MDir, p0: u32, p1: u32): i32 {
   let rev0: u32 = 0, rev1: u32 = 0;
   let ok0 = readU32(p0, 0) == 0; rev0 = u32Out;
   let ok1 = readU32(p1, 0) == 0; rev1 = u32Out;
@@ -487,6 +522,7 @@ const sbBuf: usize = memory.data(24, 4);
 const magic: usize = memory.data<u8>([0x6c, 0x69, 0x74, 0x74, 0x6c, 0x65, 0x66, 0x73]);
 
 export function fsMount(): i32 {
+  fetchForget();
   if (!configured) return -EINVAL;
   if (mounted) return -EINVAL;
   let err = allocBuffers();
@@ -554,6 +590,7 @@ function mountScan(): i32 {
 }
 
 export function fsUnmount(): i32 {
+  fetchForget();
   if (!mounted) return -EINVAL;
   for (let i = 0; i < FILE_MAX_OPEN; i++) if (fileAt(i).flags != 0) fileClose(i);
   for (let i = 0; i < DIR_MAX_OPEN; i++) store<u32>(dirUsed + (<usize>i << 2), 0);
@@ -1762,6 +1799,7 @@ export function fsGc(): i32 {
 // ---- format
 
 export function fsFormat(): i32 {
+  fetchForget();
   if (!configured || mounted) return -EINVAL;
   if (cfgBlockCount < 2) return -EINVAL;
   let err = allocBuffers();
