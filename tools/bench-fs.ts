@@ -17,6 +17,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Flash } from "../host/flash.js";
 import { LittleFs } from "../host/fs/littlefs.js";
+import { seededBytes } from "./seeded-bytes.js";
 
 export interface Traffic { readBytes: number; progBytes: number; eraseBytes: number }
 export interface Row {
@@ -40,15 +41,7 @@ const CHUNK_BYTES = 4096;
 const geometry = (blockCount: number) => ({ blockSize: 4096, blockCount, readSize: 16, progSize: 16, cacheSize: 256, lookaheadSize: 16, blockCycles: 500 });
 type Config = ReturnType<typeof geometry>;
 
-function pattern(seed: number, length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let x = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
+const pattern = seededBytes;
 
 function traffic(flash: Flash): Traffic {
   return { readBytes: flash.counters.readBytes, progBytes: flash.counters.progBytes, eraseBytes: flash.counters.eraseCount * flash.blockSizeBytes };

@@ -11,6 +11,7 @@ import { createHash } from "node:crypto";
 import { Flash, PowerCut, PowerCutMode } from "../../host/flash.js";
 import { fsErrorCode } from "../../host/fs/cli.js";
 import { LittleFs } from "../../host/fs/littlefs.js";
+import { seededBytes } from "../../tools/seeded-bytes.js";
 
 
 // littlefs's open flags.
@@ -99,15 +100,7 @@ interface Op {
   partial?(before: Model): Model[];
 }
 
-function bytes(seed: number, length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let x = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
+const bytes = seededBytes;
 
 const write = (path: string, data: Uint8Array): Op => ({
   label: `write ${path} (${data.length} B)`,

@@ -16,6 +16,7 @@ import { Flash } from "../../host/flash.js";
 import { fsErrorCode } from "../../host/fs/cli.js";
 import { FsConfig, LittleFs } from "../../host/fs/littlefs.js";
 import { findSuperblock } from "../../host/fs/image.js";
+import { seededBytes } from "../../tools/seeded-bytes.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
 const bin = join(root, "bin", "wasphere.js");
@@ -230,15 +231,7 @@ function wasphere(...args: string[]) {
   return r.stdout;
 }
 
-function bytes(seed: number, length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let x = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
+const bytes = seededBytes;
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 

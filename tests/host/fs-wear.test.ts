@@ -6,6 +6,7 @@ import test from "node:test";
 import assert from "node:assert/strict";
 import { Flash } from "../../host/flash.js";
 import { LittleFs } from "../../host/fs/littlefs.js";
+import { seededBytes } from "../../tools/seeded-bytes.js";
 
 
 type Fs = LittleFs;
@@ -13,15 +14,7 @@ interface Config { blockSize: number; blockCount: number; readSize: number; prog
 
 const config = (blockCycles: number): Config => ({ blockSize: 512, blockCount: 128, readSize: 16, progSize: 16, cacheSize: 64, lookaheadSize: 16, blockCycles });
 
-function bytes(seed: number, length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let x = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
+const bytes = seededBytes;
 
 const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && Buffer.from(a).equals(Buffer.from(b));
 
