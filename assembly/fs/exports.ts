@@ -9,7 +9,7 @@
 
 import { EINVAL } from "../abi";
 import {
-  fsConfig, fsMount, fsUnmount, fsRamBytes, fsStat, fsStatSize, fsInfo, fsGetattr, fsDirOpen,
+  fsConfig, fsMount, fsUnmount, fsRamBytes, fsStat, fsStatSize, fsInfo, fsGetattr, fsListattrs, fsDirOpen,
   fsDirRead, fsDirClose, fsOpen, fileClose, fileRead, fileSeek, fileTell, fileSize, fsTraverse,
   fsSizeBlocks, fsFormat, fsOpenWrite, fileWrite, fileTruncate, fileSync, fsMkdir, fsRemove, fsRename,
   fsSetattr, fsGc, fsMkconsistent,
@@ -86,6 +86,10 @@ export function fs_dir_close(dirfd: i32): i32 { return fsDirClose(dirfd); }
 export function fs_getattr(pathLen: i32, type: i32): i32 {
   if (!lenOk(pathLen) || type < 0 || type > 255) return -EINVAL;
   return fsGetattr(ioBuf, <u32>pathLen, <u32>type, ioBuf, FS_IO_BUFFER_BYTES);
+}
+export function fs_listattrs(pathLen: i32): i32 {
+  if (!lenOk(pathLen)) return -EINVAL;
+  return fsListattrs(ioBuf, <u32>pathLen, ioBuf, FS_IO_BUFFER_BYTES);
 }
 export function fs_setattr(pathLen: i32, type: i32, valueLen: i32): i32 {
   if (!lenOk(pathLen) || !lenOk(valueLen) || <u32>pathLen + <u32>valueLen > FS_IO_BUFFER_BYTES) return -EINVAL;

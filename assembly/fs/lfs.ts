@@ -669,6 +669,57 @@ export function fsGetattr(ptr: usize, len: u32, type: u32, dst: usize, maxBytes:
   return <i32>size;
 }
 
+/**
+ * Writes the user-attribute types `path` holds, ascending, one byte each, to dst; returns how
+ * many. One backward scan of the entry's pair instead of 256 getattr lookups.
+ */
+export function fsListattrs(ptr: usize, len: u32, dst: usize, maxBytes: u32): i32 {
+  if (!mounted) return -EINVAL;
+  const d = mdirSlot(MD_LOOKUP);
+  let err = lookup(d, ptr, len);
+  if (err < 0) return err;
+  let id = tagId(lkTag);
+  if (id == ID_NONE) {
+    id = 0;
+    err = fetch(d, root0, root1);
+    if (err < 0) return err;
+  }
+  // userSeen: every type met (newest first wins); listSeen: those whose newest tag is a value.
+  memory.fill(userSeen, 0, 32);
+  memory.fill(listSeen, 0, 32);
+  let off = d.off;
+  let ntag = d.etag;
+  let cur = id;
+  while (off >= 4 + tagDsize(ntag)) {
+    off -= tagDsize(ntag);
+    const tag = ntag;
+    err = bdRead(null, d.pair0, off, beBuf, 4);
+    if (err < 0) return err;
+    ntag = (bswap32(load<u32>(beBuf)) ^ tag) & 0x7fffffff;
+    if (tagType1(tag) == TYPE_SPLICE && tagId(tag) <= cur) {
+      if (tagType3(tag) == TYPE_CREATE && tagId(tag) == cur) break;
+      cur -= <u32>tagSplice(tag);
+      continue;
+    }
+    if (tagId(tag) != cur || tagType1(tag) != TYPE_USERATTR) continue;
+    const ty = tagChunk(tag);
+    const p = userSeen + (ty >>> 3);
+    const bit = <u8>(<u32>1 << (ty & 7));
+    if ((load<u8>(p) & bit) != 0) continue;
+    store<u8>(p, load<u8>(p) | bit);
+    if (!tagIsDelete(tag)) store<u8>(listSeen + (ty >>> 3), load<u8>(listSeen + (ty >>> 3)) | bit);
+  }
+  let n: u32 = 0;
+  for (let ty: u32 = 0; ty < 256; ty++) {
+    if ((load<u8>(listSeen + (ty >>> 3)) & <u8>(<u32>1 << (ty & 7))) == 0) continue;
+    if (n >= maxBytes) return -ENOMEM;
+    store<u8>(dst + n, <u8>ty);
+    n++;
+  }
+  return <i32>n;
+}
+const listSeen: usize = memory.data(32, 4);
+
 // ---- directories
 
 const dirUsed: usize = memory.data(DIR_MAX_OPEN * 4, 4);

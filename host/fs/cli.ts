@@ -86,7 +86,8 @@ function hex(bytes: Uint8Array): string {
 /** Every user attribute of `path` (types 0..255), as the fixture manifests write them. */
 export function readAttrs(lfs: LittleFs, path: string): Record<string, string> {
   const attrs: Record<string, string> = {};
-  for (let type = 0; type <= 255; type++) {
+  // One listing of the present types, then a getattr for each, instead of probing all 256.
+  for (const type of lfs.listattrs(path)) {
     let value: Uint8Array | null;
     try {
       value = lfs.getattr(path, type);

@@ -244,6 +244,12 @@ export class LittleFs {
     return this.io.slice(0, Math.min(r, this.ioBytes));
   }
 
+  /** The user-attribute types (0..255) the entry holds, ascending. */
+  listattrs(path: string): number[] {
+    const n = this.check(this.x.fs_listattrs(this.putPath(path)), "listattrs", path);
+    return [...this.io.subarray(0, n)];
+  }
+
   setattr(path: string, type: number, value: Uint8Array): void {
     const n = this.putPath(path);
     this.putBytes(value, n);
