@@ -6,7 +6,7 @@
 // on-disk format (below), which is itself checked against every reference fixture.
 import test from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -225,10 +225,19 @@ test("the independent reader reproduces every reference fixture's tree and attri
   }
 });
 
-function wasphere(...args: string[]) {
-  const r = spawnSync(process.execPath, [bin, "fs", ...args], { cwd: root, maxBuffer: 64 << 20 });
-  assert.equal(r.status, 0, `wasphere fs ${args.join(" ")}: exit ${r.status}: ${r.stderr}`);
-  return r.stdout;
+/** Runs `wasphere fs ...` without blocking, so the three images are built side by side. */
+function wasphere(...args: string[]): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, "fs", ...args], { cwd: root });
+    const out: Buffer[] = [], err: Buffer[] = [];
+    child.stdout.on("data", (b: Buffer) => out.push(b));
+    child.stderr.on("data", (b: Buffer) => err.push(b));
+    child.on("error", reject);
+    child.on("close", (status) => {
+      if (status === 0) resolve(Buffer.concat(out));
+      else reject(new Error(`wasphere fs ${args.join(" ")}: exit ${status}: ${Buffer.concat(err).toString()}`));
+    });
+  });
 }
 
 const bytes = seededBytes;
@@ -254,56 +263,56 @@ function byName(a: string, b: string): number {
 }
 
 /** Builds the image with the CLI; returns what a manifest for it would say. */
-function buildImage(img: string, blockSize: number, blockCount: number): Expected {
+async function buildImage(img: string, blockSize: number, blockCount: number): Promise<Expected> {
   const files = new Map<string, Uint8Array>();
   const dirs = new Set<string>(["/"]);
   const attrs = new Map<string, Record<string, string>>([["/", {}]]);
   const inlineMax = Math.min(Math.min(blockSize, 256), 1022, blockSize / 8);
-  const put = (path: string, data: Uint8Array) => {
-    const host = join(work, "upload.bin");
+  const put = async (path: string, data: Uint8Array) => {
+    const host = join(work, `upload-${blockSize}.bin`);
     writeFileSync(host, data);
-    wasphere("put", img, host, path);
+    await wasphere("put", img, host, path);
     files.set(path, data);
     if (!attrs.has(path)) attrs.set(path, {});
   };
-  const mkdir = (path: string) => { wasphere("mkdir", img, path); dirs.add(path); attrs.set(path, {}); };
-  const setattr = (path: string, type: number, value: Uint8Array) => { wasphere("setattr", img, path, String(type), hex(value)); attrs.get(path)![String(type)] = hex(value); };
-  const move = (from: string, to: string) => {
-    wasphere("mv", img, from, to);
+  const mkdir = async (path: string) => { await wasphere("mkdir", img, path); dirs.add(path); attrs.set(path, {}); };
+  const setattr = async (path: string, type: number, value: Uint8Array) => { await wasphere("setattr", img, path, String(type), hex(value)); attrs.get(path)![String(type)] = hex(value); };
+  const move = async (from: string, to: string) => {
+    await wasphere("mv", img, from, to);
     const rekey = <T>(m: Map<string, T>) => {
       for (const [p, v] of [...m]) if (p === from || p.startsWith(from + "/")) { m.delete(p); m.set(to + p.slice(from.length), v); }
     };
     rekey(files); rekey(attrs);
     for (const p of [...dirs]) if (p === from || p.startsWith(from + "/")) { dirs.delete(p); dirs.add(to + p.slice(from.length)); }
   };
-  const rm = (path: string) => { wasphere("rm", img, path); files.delete(path); dirs.delete(path); attrs.delete(path); };
+  const rm = async (path: string) => { await wasphere("rm", img, path); files.delete(path); dirs.delete(path); attrs.delete(path); };
 
-  wasphere("mkfs", img, "--block-size", String(blockSize), "--block-count", String(blockCount));
-  mkdir("/etc");
-  mkdir("/var");
-  mkdir("/var/log");
-  mkdir("/tmp");
-  put("/etc/empty", new Uint8Array(0));
-  put("/etc/one", bytes(1, 1));
-  put("/etc/inline-max", bytes(2, inlineMax));
-  put("/etc/inline-max-1", bytes(3, inlineMax - 1));
-  put("/var/log/ctz", bytes(4, blockSize * 3 + 17));
-  put("/var/log/ctz-big", bytes(5, blockSize * 9 + blockSize / 2));
-  put("/var/a-prefix", bytes(6, 10));
-  put("/var/a", bytes(7, 11));
-  put("/tmp/scratch", bytes(8, 300));
-  put("/etc/one", bytes(9, blockSize + 1)); // inline -> CTZ
-  setattr("/etc/one", 0, bytes(10, 5));
-  setattr("/etc/one", 255, new Uint8Array(0));
-  setattr("/var/log", 17, bytes(11, 40));
-  setattr("/", 128, bytes(12, 9));
-  setattr("/var/log/ctz", 3, bytes(13, 100));
-  setattr("/var/log/ctz", 3, bytes(14, 4)); // updated
-  move("/etc/inline-max-1", "/etc/renamed"); // within a directory
-  move("/var/log/ctz", "/etc/ctz-moved"); // across directories, attribute with it
-  move("/var/log", "/logs"); // a non-empty directory
-  rm("/tmp/scratch");
-  rm("/tmp");
+  await wasphere("mkfs", img, "--block-size", String(blockSize), "--block-count", String(blockCount));
+  await mkdir("/etc");
+  await mkdir("/var");
+  await mkdir("/var/log");
+  await mkdir("/tmp");
+  await put("/etc/empty", new Uint8Array(0));
+  await put("/etc/one", bytes(1, 1));
+  await put("/etc/inline-max", bytes(2, inlineMax));
+  await put("/etc/inline-max-1", bytes(3, inlineMax - 1));
+  await put("/var/log/ctz", bytes(4, blockSize * 3 + 17));
+  await put("/var/log/ctz-big", bytes(5, blockSize * 9 + blockSize / 2));
+  await put("/var/a-prefix", bytes(6, 10));
+  await put("/var/a", bytes(7, 11));
+  await put("/tmp/scratch", bytes(8, 300));
+  await put("/etc/one", bytes(9, blockSize + 1)); // inline -> CTZ
+  await setattr("/etc/one", 0, bytes(10, 5));
+  await setattr("/etc/one", 255, new Uint8Array(0));
+  await setattr("/var/log", 17, bytes(11, 40));
+  await setattr("/", 128, bytes(12, 9));
+  await setattr("/var/log/ctz", 3, bytes(13, 100));
+  await setattr("/var/log/ctz", 3, bytes(14, 4)); // updated
+  await move("/etc/inline-max-1", "/etc/renamed"); // within a directory
+  await move("/var/log/ctz", "/etc/ctz-moved"); // across directories, attribute with it
+  await move("/var/log", "/logs"); // a non-empty directory
+  await rm("/tmp/scratch");
+  await rm("/tmp");
 
   const tree: Entry[] = [];
   const walk = (dir: string) => {
@@ -381,10 +390,18 @@ async function mount(flash: Flash, cfg: FsConfig): Promise<Fs> {
   return LittleFs.mount(flash, cfg);
 }
 
-for (const [blockSize, blockCount] of [[512, 512], [1024, 256], [4096, 64]]) {
+const geometries = [[512, 512], [1024, 256], [4096, 64]];
+// All three images are built at once (each by a sequence of commands); each test awaits its own.
+const builds = new Map(geometries.map(([blockSize, blockCount]) => {
+  const built = buildImage(join(work, `rt-${blockSize}.img`), blockSize, blockCount);
+  built.catch(() => {}); // reported by the test that awaits it
+  return [blockSize, built];
+}));
+
+for (const [blockSize, blockCount] of geometries) {
   test(`an image written by wasphere fs on ${blockSize}-byte blocks passes the fixture checks`, async () => {
     const img = join(work, `rt-${blockSize}.img`);
-    const exp = buildImage(img, blockSize, blockCount);
+    const exp = await builds.get(blockSize)!;
     const image = new Uint8Array(readFileSync(img));
 
     // The superblock, read from the raw bytes without the core.
@@ -396,9 +413,9 @@ for (const [blockSize, blockCount] of [[512, 512], [1024, 256], [4096, 64]]) {
     assert.deepEqual(new RefReader(image, blockSize, blockCount).listing(), { root_attrs: exp.root_attrs, tree: exp.tree });
 
     // The command line's own readers.
-    const listing = JSON.parse(wasphere("ls", img, "--json").toString());
+    const listing = JSON.parse((await wasphere("ls", img, "--json")).toString());
     assert.deepEqual(listing, { root_attrs: exp.root_attrs, tree: exp.tree });
-    assert.match(wasphere("check", img).toString(), /: ok: /);
+    assert.match((await wasphere("check", img)).toString(), /: ok: /);
 
     // The fixture checks, with the geometry it was written with and with another.
     const cfgs = [
