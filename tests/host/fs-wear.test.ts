@@ -1,7 +1,7 @@
 // Wear: with block_cycles set, a long rewrite workload must spread erases over the device instead
 // of wearing out the metadata pair it keeps rewriting (at most one relocation period per block per
-// allocator lap); and blocks that the device refuses to
-// program or erase (bad blocks) must be written around with every byte of data intact.
+// allocator lap); and blocks that the device refuses to program or erase (bad blocks) must be
+// written around with every byte of data intact.
 import test from "node:test";
 import assert from "node:assert/strict";
 import { Flash } from "../../host/flash.js";
