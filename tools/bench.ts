@@ -11,7 +11,7 @@ import { appFromBytes } from "../host/apps/package.js";
 import { APP_IMPORTS } from "../host/apps/imports.js";
 import { CORE_WASM_PATH, Core } from "../host/core.js";
 import { benchInstrument } from "./bench-instrument.js";
-import { benchFs } from "./bench-fs.js";
+import { benchFs, ramFigures } from "./bench-fs.js";
 
 export interface Row {
   name: string; unit: string; median: number; min: number; max: number;
@@ -165,11 +165,16 @@ async function instrumentation(): Promise<Row[]> {
 
 async function fileSystem(): Promise<Row[]> {
   const rows = await benchFs();
-  return rows.map((r) => ({
+  const ram = await ramFigures();
+  const ramRows: Row[] = [
+    { name: "littlefs RAM, mounted", unit: "bytes", median: ram.ramBytes, min: ram.ramBytes, max: ram.ramBytes, floor: ram.formulaBytes, ratio: ram.ramBytes / ram.formulaBytes, note: "floor: littlefs's formula, read cache + prog cache + lookahead" },
+    { name: "littlefs RAM, one file open", unit: "bytes", median: ram.ramBytesOneOpenFile, min: ram.ramBytesOneOpenFile, max: ram.ramBytesOneOpenFile, floor: ram.formulaOneOpenFile, ratio: ram.ramBytesOneOpenFile / ram.formulaOneOpenFile, note: "floor: the formula plus a cache per open file" },
+  ];
+  return [...ramRows, ...rows.map((r) => ({
     name: `littlefs: ${r.name}`, unit: "ms", median: r.medianMs, min: NaN, max: NaN, spread: r.spreadMs,
     floor: r.floorMedianMs, ratio: r.floorMedianMs > 0 ? r.medianMs / r.floorMedianMs : undefined,
     note: `read ${r.fs.readBytes} B, prog ${r.fs.progBytes} B, erase ${r.fs.eraseBytes} B; floor (raw flash): read ${r.floor.readBytes} B, prog ${r.floor.progBytes} B, erase ${r.floor.eraseBytes} B`,
-  }));
+  }))];
 }
 
 export async function runBench(): Promise<Row[]> {
