@@ -2,7 +2,7 @@
 import { Command } from "commander";
 import { readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { checkBudget, measureFootprint, type FootprintReport } from "./footprint.js";
+import type { FootprintReport } from "./footprint.js";
 
 export const DEMO_APPS = ["blink", "button"].map((n) => fileURLToPath(new URL(`../../examples/${n}`, import.meta.url)));
 export const BUDGET_PATH = fileURLToPath(new URL("../../footprint-budget.json", import.meta.url));
@@ -62,6 +62,8 @@ export function registerFootprintCommand(program: Command): void {
     .option("--svg <FILE>", "also draw the 4 MiB as a bar into FILE")
     .option("--budget <FILE>", "check the report against a budget file and exit 1 if over", undefined)
     .action(async (dirs: string[], opts: { json?: boolean; svg?: string; budget?: string }) => {
+      // Loaded here, not at the top: binaryen is heavy, and other verbs never need it.
+      const { checkBudget, measureFootprint } = await import("./footprint.js");
       const report = await measureFootprint(dirs.length ? dirs : DEMO_APPS);
       process.stdout.write((opts.json ? JSON.stringify(report, null, 2) : formatReport(report)) + "\n");
       if (opts.svg) writeFileSync(opts.svg, footprintSvg(report));

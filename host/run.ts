@@ -1,6 +1,6 @@
 // `wasphere run`: boots a device with the given apps and prints what happens, as it happens.
 import { Command, InvalidArgumentError } from "commander";
-import { Device, InstallError, type InstalledApp, type MemoryMap } from "./device.js";
+import type { Device, InstalledApp, MemoryMap } from "./device.js";
 import { appFromDirectory, AppPackageError } from "./apps/package.js";
 import type { RecordedEvent } from "./events.js";
 
@@ -36,6 +36,8 @@ export function formatEvent(e: RecordedEvent): string {
 
 /** Boots a device, installs and starts `appDirs`, and runs until `seconds` pass or Ctrl-C. */
 export async function runDevice(appDirs: string[], opts: RunOptions, out: (line: string) => void): Promise<Device> {
+  // Loaded here, not at the top: binaryen is heavy, and `wasphere fs ...` never needs it.
+  const { Device } = await import("./device.js");
   const device = new Device();
   out(`wasphere core ${device.coreVersion} booted`);
   out(formatMemoryMap(device.memoryMap()));
@@ -93,6 +95,7 @@ export function registerRunCommand(program: Command): void {
       try {
         await runDevice(appDirs, opts, (line) => process.stdout.write(line + "\n"));
       } catch (err) {
+        const { InstallError } = await import("./device.js");
         if (err instanceof InstallError || err instanceof AppPackageError) {
           process.stderr.write(`wasphere run: ${err.message}\n`);
           process.exitCode = 1;
