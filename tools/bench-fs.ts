@@ -188,7 +188,7 @@ function fixtureCases(): Case[] {
   ];
 }
 
-/** The rows the brief asks for, on images this run writes (needs format and the write path). */
+/** The benchmark rows, on images this run writes (needs format and the write path). */
 async function syntheticCases(): Promise<Case[]> {
 
   const manyCfg = geometry(256);
