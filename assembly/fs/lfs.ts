@@ -1422,24 +1422,32 @@ function compact(d: MDir, withAttrs: bool): i32 {
     const err = alloc();
     if (err < 0) { if (err != -ENOSPC) return err; relocate = false; } else dst = allocOut;
   }
+  return compactInto(d, d.count, dst, newRev, d.tail0, d.tail1, d.split, withAttrs, relocate);
+}
+
+/**
+ * Writes ids [0, end) of d into block `dst` as revision `newRev` and makes it d's newest block.
+ * A bad block moves the pair to a fresh block (never the superblock's), up to 8 times; a pair
+ * that moved is recorded so its parent and the metadata list follow it.
+ */
+function compactInto(d: MDir, end: u32, dst: u32, newRev: u32, t0: u32, t1: u32, hard: u32, withAttrs: bool, relocated: bool): i32 {
   for (let attempt = 0; attempt < 8; attempt++) {
-    const err = compactWrite(d, 0, d.count, dst, newRev, d.tail0, d.tail1, d.split, withAttrs, true);
+    const err = compactWrite(d, 0, end, dst, newRev, t0, t1, hard, withAttrs, true);
     if (err == 0) {
       const o0 = d.pair0, o1 = d.pair1;
       const e2 = fetch(d, dst, o0);
       if (e2 < 0) return e2;
       gstateCommitted();
-      if (relocate) noteRelocation(o0, o1, dst, o0);
+      if (relocated) noteRelocation(o0, o1, dst, o0);
       return 0;
     }
     cacheZero(pcache);
     if (err != -ECORRUPT) return err;
-    // A bad block: move the pair somewhere else (never the superblock).
-    if (isSuper) return -ENOSPC;
+    if (pairEq(d.pair0, d.pair1, 0, 1)) return -ENOSPC;
     const e3 = alloc();
     if (e3 < 0) return e3;
     dst = allocOut;
-    relocate = true;
+    relocated = true;
   }
   return -ENOSPC;
 }
@@ -1595,26 +1603,7 @@ function dirCommitInner(d: MDir, noSplit: bool): i32 {
 
 /** Compacts ids [0, end) of d with the given tail, no attrs (the first half of a split). */
 function compactRange(d: MDir, end: u32, t0: u32, t1: u32, hard: u32): i32 {
-  const newRev = d.rev + 1;
-  let dst = d.pair1;
-  let relocated = false;
-  for (let attempt = 0; attempt < 8; attempt++) {
-    const err = compactWrite(d, 0, end, dst, newRev, t0, t1, hard, false, true);
-    if (err == 0) {
-      const o0 = d.pair0, o1 = d.pair1;
-      const e2 = fetch(d, dst, o0);
-      if (e2 < 0) return e2;
-      gstateCommitted();
-      if (relocated) noteRelocation(o0, o1, dst, o0);
-      return 0;
-    }
-    cacheZero(pcache);
-    if (err != -ECORRUPT) return err;
-    if (pairEq(d.pair0, d.pair1, 0, 1)) return -ENOSPC;
-    const e3 = alloc(); if (e3 < 0) return e3;
-    dst = allocOut; relocated = true;
-  }
-  return -ENOSPC;
+  return compactInto(d, end, d.pair1, d.rev + 1, t0, t1, hard, false, false);
 }
 
 /** Open files in d follow the ids the commit created or deleted. */
