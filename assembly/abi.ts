@@ -94,6 +94,18 @@ export const EV_APP_GAVE_UP = 9;
 export const EV_APP_STOPPED = 10;
 export const EV_INSTALL_REFUSED = 11;
 export const EV_CORE_NOMEM = 12;
+// An app's log lines beyond its rate were dropped; `arg` counts them.
+export const EV_LOG_DROPPED = 13;
+// An app's denials, bad handles and faults beyond its audit rate were counted, not recorded; `arg`
+// counts them.
+export const EV_AUDIT_DROPPED = 14;
+// A call was refused because a limit on a shared pool was reached; `arg` is the LIMIT_* hit.
+export const EV_LIMIT = 15;
+
+// Which limit an EV_LIMIT entry names.
+export const LIMIT_TASK_HANDLES = 1;
+export const LIMIT_APP_HANDLES = 2;
+export const LIMIT_APP_TIMERS = 3;
 
 // Fields of an audit entry (audit_field).
 export const AUDIT_SEQ = 0;
@@ -108,6 +120,11 @@ export const AUDIT_RESULT = 6;
 export const MAX_APPS = 16;
 export const MAX_TASKS = 32;
 export const MAX_HANDLES = 256;
+export const MAX_TIMERS = 64;
+// Shared pools (handle rows, timers): a task holds at most HANDLES_PER_TASK_MAX handles; an app
+// at most 1 / SHARE_MAX_DIVISOR of a pool, and each installed app is kept pool / MAX_APPS rows.
+export const HANDLES_PER_TASK_MAX = 32;
+export const SHARE_MAX_DIVISOR = 4;
 export const MAX_GPIO_PINS = 128;
 export const AUDIT_ENTRIES = 128;
 export const IO_BUFFER_BYTES = 8192;
@@ -144,7 +161,17 @@ export const APP_STRING_CMD_ARGS = 3;
 export const PRIORITY_LEVELS = 8;
 export const DEFAULT_PRIORITY = 4;
 export const SLICE_FUEL = 2000000;
+// A ready task's priority improves by one level for every AGING_STEP_MS it waits; a task that
+// yields waits behind every ready task for YIELD_DEFER_MS (DESIGN.md, "Scheduling").
+export const AGING_STEP_MS = 2;
+export const YIELD_DEFER_MS = 16;
+// Restart backoff: base, doubling per recent crash, capped; the cap is reached at crash 5, before
+// giving up at crash RESTART_MAX_CRASHES (100, 200, 400, 800, 1600, 1600, 1600, give up).
 export const RESTART_BACKOFF_BASE_MS = 100;
-export const RESTART_BACKOFF_MAX_MS = 10000;
-export const RESTART_MAX_CRASHES = 5;
+export const RESTART_BACKOFF_MAX_MS = 1600;
+export const RESTART_MAX_CRASHES = 8;
 export const RESTART_WINDOW_MS = 60000;
+// Per-app rates, in windows of device time: log lines, and denials/bad handles/faults recorded.
+export const RATE_WINDOW_MS = 1000;
+export const LOG_LINES_PER_WINDOW = 64;
+export const AUDIT_EVENTS_PER_WINDOW = 16;

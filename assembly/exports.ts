@@ -15,9 +15,11 @@ import { guidWrite } from "./util/guid";
 import { AUDIT_TABLE_BYTES, auditCount, auditField, auditTimeMs } from "./audit/ring";
 import { HANDLE_TABLE_BYTES, HANDLE_ROW_BYTES, handlesHeldBy } from "./handles/table";
 import { TASK_TABLE_BYTES, TASK_ROW_BYTES, taskAt, taskValid, taskLive } from "./task/table";
-import { dispatchSyscall } from "./task/syscall";
+import { dispatchSyscall, taskTakeFuel } from "./task/syscall";
 import { SCHED_TABLE_BYTES, schedNext, schedNextDeadlineMs, schedNotifyPin } from "./sched/scheduler";
 import { TIMER_TABLE_BYTES } from "./sched/timers";
+import { SHARE_TABLE_BYTES } from "./sched/share";
+import { RATE_TABLE_BYTES } from "./audit/rate";
 import { CAPS_TABLE_BYTES, CAPS_ROW_BYTES } from "./lsm/caps";
 import { LSM_TABLE_BYTES } from "./lsm/hook";
 import { APPS_TABLE_BYTES, APPS_ROW_BYTES, appAt, appValid, appNamePtr, appEntryPtr, appArgsPtr, deviceGpioPinCount } from "./appmgr/apps";
@@ -43,10 +45,11 @@ export function mem_heap_span_bytes(): i32 { return <i32>heapSpanBytes(); }
 export function mem_app_reserved_bytes(): i32 { return <i32>appReservedTotalBytes(); }
 export function mem_free_bytes(): i32 { return <i32>freeBytes(); }
 /** The kernel's fixed tables: tasks, apps (with crash history and pin owners), capabilities,
- *  handles, timers, scheduler queues, syscall policy and the audit ring. */
+ *  handles, timers, per-app pool shares, scheduler queues, syscall policy, the audit ring and
+ *  the per-app rate limits. */
 export function mem_table_bytes(): i32 {
   return TASK_TABLE_BYTES + APPS_TABLE_BYTES + CAPS_TABLE_BYTES + HANDLE_TABLE_BYTES + TIMER_TABLE_BYTES +
-    SCHED_TABLE_BYTES + LSM_TABLE_BYTES + AUDIT_TABLE_BYTES;
+    SHARE_TABLE_BYTES + SCHED_TABLE_BYTES + LSM_TABLE_BYTES + AUDIT_TABLE_BYTES + RATE_TABLE_BYTES;
 }
 
 // ---- Apps.
@@ -122,6 +125,7 @@ export function task_take_result(task: i32): i32 {
 export function syscall(task: i32, nr: i32, a0: i32, a1: i32, a2: i32, a3: i32): i32 {
   return dispatchSyscall(task, nr, a0, a1, a2, a3);
 }
+export function task_take_fuel(task: i32): i32 { return taskTakeFuel(task); }
 
 export function gpio_notify(pin: i32, value: i32): i32 {
   if (pin < 0 || pin >= deviceGpioPinCount() || pin >= MAX_GPIO_PINS) return -ENODEV;

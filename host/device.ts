@@ -29,12 +29,20 @@ export interface DeviceConfig {
   eventCapacity?: number;
   /** core.wasm, compiled; by default read from the build folder (Node only). */
   coreModule?: WebAssembly.Module;
+  /** Real time one slice may take: at the first syscall after it, the slice ends even with fuel left. */
+  sliceWallBudgetMs?: number;
+  /** The wall clock the slice budget is measured on (ms); by default performance.now. */
+  wallClockMs?: () => number;
 }
 
-export const DEFAULT_DEVICE: Required<Omit<DeviceConfig, "clock" | "flash" | "eventCapacity" | "coreModule">> = {
+type ConfigFigures = Required<Omit<DeviceConfig, "clock" | "flash" | "eventCapacity" | "coreModule" | "wallClockMs">>;
+
+export const DEFAULT_DEVICE: ConfigFigures = {
   gpioPinCount: 96,
   appQuotaCeilingBytes: abi.DEFAULT_APP_QUOTA_BYTES,
   defaultAppQuotaBytes: abi.DEFAULT_APP_QUOTA_BYTES,
+  // About 50 times a full slice of compute (DESIGN.md, "Scheduling"): only host work can get there.
+  sliceWallBudgetMs: 10,
 };
 
 export class InstallError extends Error {
@@ -92,7 +100,9 @@ export class Device {
   readonly clock: Clock;
   readonly flash: Flash | null;
   readonly events: EventRing;
-  readonly config: Required<Omit<DeviceConfig, "clock" | "flash" | "eventCapacity" | "coreModule">>;
+  readonly config: ConfigFigures;
+  private readonly wallClockMs: () => number;
+  private sliceWallStartMs = 0;
   private readonly apps = new Map<number, InstalledApp>();
   private readonly live = new Map<number, LiveTask>();
   private running: LiveTask | null = null;
@@ -103,6 +113,7 @@ export class Device {
   constructor(config: DeviceConfig = {}) {
     this.config = { ...DEFAULT_DEVICE, ...stripUndefined(config) } as Device["config"];
     this.clock = config.clock ?? new RealClock();
+    this.wallClockMs = config.wallClockMs ?? (() => performance.now());
     this.gpio = new GpioBank(this.config.gpioPinCount);
     this.flash = config.flash ? new Flash(config.flash) : null;
     this.events = new EventRing(config.eventCapacity ?? 4096);
@@ -230,6 +241,7 @@ export class Device {
     let liveTask = this.live.get(task);
     if (!liveTask || e.task_needs_instance(task)) liveTask = this.instantiate(task);
     this.running = liveTask;
+    this.sliceWallStartMs = this.wallClockMs();
     let result: SliceResult;
     try {
       result = liveTask.runner.runSlice(fuel);
@@ -314,6 +326,9 @@ export class Device {
       case abi.EV_APP_GAVE_UP: return `${app}: crashed ${a.arg} times; giving up`;
       case abi.EV_APP_STOPPED: return `${app}: stopped`;
       case abi.EV_CORE_NOMEM: return `core out of memory (${a.arg} bytes)`;
+      case abi.EV_LOG_DROPPED: return `${app}: ${withCommas(a.arg)} log lines dropped (rate limit)`;
+      case abi.EV_AUDIT_DROPPED: return `${app}: ${withCommas(a.arg)} more denials not recorded (rate limit)`;
+      case abi.EV_LIMIT: return `${app}: ${call} refused with ${errnoName(a.result)}: ${LIMIT_TEXT[a.arg] ?? `limit ${a.arg}`}`;
       default: return `${app}: event ${a.kind}`;
     }
   }
@@ -321,6 +336,8 @@ export class Device {
   private drainAudit(): void {
     const total = this.core.exports.audit_total();
     if (total === this.auditSeen) return;
+    const lost = total - abi.AUDIT_ENTRIES - this.auditSeen;
+    if (lost > 0) this.events.push(this.clock.nowMs(), { kind: "audit", app: "", text: `audit: ${withCommas(lost)} entries overwritten before they were read` });
     for (const a of this.audit(this.auditSeen)) {
       const app = this.apps.get(a.app)?.name ?? "";
       this.events.push(a.timeMs, { kind: "audit", app, text: this.describeAudit(a) });
@@ -348,6 +365,10 @@ export class Device {
         if (!runner) return -abi.EPERM;
         if (runner.isRewinding()) return runner.finishRewind(e.task_take_result(task));
         const rc = e.syscall(task, imp.nr, a0 | 0, a1 | 0, a2 | 0, a3 | 0);
+        // What the call made the host do is charged to the slice, and host work cannot stretch
+        // a slice past its wall budget.
+        runner.charge(e.task_take_fuel(task));
+        if (this.wallClockMs() - this.sliceWallStartMs >= this.config.sliceWallBudgetMs) runner.endSliceSoon();
         if (imp.nr === abi.SYS_EXIT) runner.exit(a0 | 0);
         if (imp.nr === abi.SYS_YIELD && rc >= 0) return runner.suspend("yielded");
         if (rc === abi.SYSCALL_SUSPEND) return runner.suspend("blocked");
@@ -370,6 +391,18 @@ export class Device {
     return len > 0 ? new TextDecoder().decode(this.core.readIo(len)) : "";
   }
 }
+
+/** 12345 -> "12,345", the same on every host (no locale). */
+export function withCommas(n: number): string { return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ","); }
+
+/** What each LIMIT_* is, for EV_LIMIT. */
+const shareText = (pool: string, rows: number) =>
+  `its share of the device's ${rows} ${pool} is used up (${Math.floor(rows / abi.SHARE_MAX_DIVISOR)} at most per app, ${Math.floor(rows / abi.MAX_APPS)} kept for each other installed app)`;
+const LIMIT_TEXT: Record<number, string> = {
+  [abi.LIMIT_TASK_HANDLES]: `it holds ${abi.HANDLES_PER_TASK_MAX} handles, the most one task may hold`,
+  [abi.LIMIT_APP_HANDLES]: shareText("handles", abi.MAX_HANDLES - 1),
+  [abi.LIMIT_APP_TIMERS]: shareText("timers", abi.MAX_TIMERS),
+};
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;

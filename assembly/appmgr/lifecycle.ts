@@ -5,7 +5,10 @@
 // from the RAM pool and spawns its main task; a slice's end (sched_report) requeues the task,
 // ends it (exit) or applies the restart policy (trap): exponential backoff from
 // RESTART_BACKOFF_BASE_MS up to RESTART_BACKOFF_MAX_MS, and giving up after RESTART_MAX_CRASHES
-// crashes within RESTART_WINDOW_MS.
+// crashes within RESTART_WINDOW_MS. The numbers are chosen so that the cap is reached before
+// the give-up (base << (RESTART_MAX_CRASHES - 2) > cap; tests/e2e/hostile-restart checks the
+// sequence). A slice's end also reports an app's counts of dropped log lines and audit entries
+// once their window is over; an app's end reports them whatever the window.
 // Invariants: an app's quota is reserved exactly while its main task is live (READY, RUNNING,
 // BLOCKED or BACKOFF); an ended task holds no handles and sits in no queue; every refusal sets
 // the error message and, for install, records EV_INSTALL_REFUSED.
@@ -17,17 +20,19 @@ import {
   TASK_READY, TASK_RUNNING, TASK_BLOCKED, TASK_EXITED, TASK_FAILED, TASK_BACKOFF,
   STOP_YIELDED, STOP_BLOCKED, STOP_OUT_OF_FUEL, STOP_EXITED, STOP_TRAPPED,
   EV_APP_INSTALLED, EV_INSTALL_REFUSED, EV_APP_STARTED, EV_APP_STOPPED, EV_APP_EXITED, EV_APP_TRAPPED,
-  EV_APP_RESTART, EV_APP_GAVE_UP, EV_CORE_NOMEM,
+  EV_APP_RESTART, EV_APP_GAVE_UP, EV_CORE_NOMEM, EV_LOG_DROPPED, SYS_LOG,
   RESTART_BACKOFF_BASE_MS, RESTART_BACKOFF_MAX_MS, RESTART_MAX_CRASHES, RESTART_WINDOW_MS,
 } from "../abi";
 import { app_memory_bytes } from "../hal/index";
 import { kalloc, reserveAppBytes, releaseAppBytes, freeBytes } from "../kmem";
 import { msgClear, msgStr, msgInt, msgUserBytes } from "../util/msg";
 import { ioBufferPtr } from "../util/io";
-import { auditRecord, auditReset } from "../audit/ring";
+import { auditRecord, auditReset, auditFlushDropped } from "../audit/ring";
+import { RATE_LOG, rateReset, rateResetAll, rateTakeDropped, rateTakeDroppedIfDue } from "../audit/rate";
 import { handlesReset, handlesCloseAll } from "../handles/table";
 import { timersReset } from "../sched/timers";
-import { schedReset, schedNow, schedCurrent, schedClearCurrent, schedDetach, schedBackoff, readyPush } from "../sched/scheduler";
+import { shareReset } from "../sched/share";
+import { schedReset, schedNow, schedCurrent, schedClearCurrent, schedDetach, schedBackoff, readyPush, readyPushYielded } from "../sched/scheduler";
 import { NO_TASK, taskAt, taskValid, taskLive, taskTableReset, taskSpawnMain } from "../task/table";
 import { capsResetAll, capsCopy, capsHasPin, CAPS_STAGING } from "../lsm/caps";
 import {
@@ -80,6 +85,8 @@ function kernelReset(gpioPinCount: i32, quotaCeilingBytes: i32, defaultQuotaByte
   auditReset();
   handlesReset();
   timersReset();
+  shareReset();
+  rateResetAll();
   taskTableReset();
   schedReset();
   capsResetAll();
@@ -189,14 +196,26 @@ export function appStart(slot: i32): i32 {
   app.state = TASK_READY;
   // A fresh start forgets earlier crashes: the restart policy judges this run.
   for (let i = 0; i < RESTART_MAX_CRASHES; i++) store<f64>(crashLogAt(slot, i), -Infinity);
+  rateReset(slot);
   readyPush(t);
   auditRecord(EV_APP_STARTED, t, slot, -1, 0, t);
   return t;
 }
 
+/**
+ * Records app `slot`'s counts of dropped log lines and unrecorded audit entries: those whose
+ * window is over, or all of them when `ended` (the app ends).
+ */
+function reportDropped(task: i32, slot: i32, ended: bool): void {
+  const logs = ended ? rateTakeDropped(slot, RATE_LOG) : rateTakeDroppedIfDue(slot, RATE_LOG, schedNow());
+  if (logs > 0) auditRecord(EV_LOG_DROPPED, task, slot, SYS_LOG, logs, 0);
+  auditFlushDropped(task, slot, ended);
+}
+
 /** Ends every live task of app `slot` with `finalState` and returns its quota to the pool. */
 function endApp(slot: i32, finalState: i32): void {
   const app = appAt(slot);
+  reportDropped(app.task, slot, true);
   for (let t = 0; t < MAX_TASKS; t++) {
     if (!taskLive(t) || taskAt(t).app != slot) continue;
     handlesCloseAll(t);
@@ -248,9 +267,13 @@ export function schedReport(task: i32, reason: i32, value: i32, fuelUsed: i32): 
   if (memBytes > t.memPeakBytes) t.memPeakBytes = memBytes;
   if (memBytes > app.memPeakBytes) app.memPeakBytes = memBytes;
 
+  reportDropped(task, slot, false);
   if (reason == STOP_YIELDED || reason == STOP_OUT_OF_FUEL || reason == STOP_BLOCKED) {
-    // A task that says it blocked but is not waiting on anything stays runnable.
-    if (t.state == TASK_RUNNING) readyPush(task);
+    // A task that says it blocked but is not waiting on anything stays runnable; one that
+    // yielded goes behind the other ready tasks for a while (scheduler.ts).
+    if (t.state == TASK_RUNNING) {
+      if (reason == STOP_YIELDED) readyPushYielded(task); else readyPush(task);
+    }
     return 0;
   }
   if (reason == STOP_EXITED) {

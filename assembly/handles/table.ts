@@ -5,14 +5,18 @@
 // match for the handle to resolve, so a forged, closed (stale) or borrowed value is refused with
 // -EBADF and audited. Closing bumps the generation, so a value never comes back to life.
 // Invariants: row 0 is never handed out (0 is not a handle); a free row has kind HANDLE_FREE and
-// owner NO_TASK; a task holds at most HANDLES_PER_TASK_MAX rows, so one app cannot starve the
-// others of handles; a pin is open through at most one handle.
+// owner NO_TASK; a task holds at most HANDLES_PER_TASK_MAX rows and an app its share of the
+// table (sched/share.ts), so one app cannot starve the others of handles; a pin is open through
+// at most one handle. Closing an output handle releases the pin: it is driven low, then made an
+// input, so nothing an app drove stays driven after it closed, stopped or crashed.
 // Budget: HANDLE_TABLE_BYTES static bytes (rows + the pin index); nothing on the heap.
 // Must not: allocate, or resolve a handle without checking all of index, generation, owner, kind.
-import { MAX_HANDLES, MAX_GPIO_PINS, EBADF, EMFILE, ENFILE, EV_BAD_HANDLE } from "../abi";
+import { MAX_HANDLES, MAX_GPIO_PINS, EBADF, EMFILE, ENFILE, EV_BAD_HANDLE, GPIO_DIR_INPUT, HANDLES_PER_TASK_MAX as TASK_HANDLES_MAX } from "../abi";
+import { gpio_write, gpio_configure } from "../hal/index";
 import { auditRecord } from "../audit/ring";
 import { NO_TASK, taskAt, taskValid } from "../task/table";
 import { timerFree } from "../sched/timers";
+import { POOL_HANDLES, shareAllows, shareTake, shareGive } from "../sched/share";
 
 export const HANDLE_FREE: i32 = 0;
 export const HANDLE_GPIO_OUT: i32 = 1;
@@ -27,7 +31,7 @@ export const KIND_TIMER: i32 = 1 << HANDLE_TIMER;
 export const KIND_ANY: i32 = KIND_GPIO | KIND_TIMER;
 
 /** The most handles one task may hold at once. */
-export const HANDLES_PER_TASK_MAX: i32 = 32;
+export const HANDLES_PER_TASK_MAX: i32 = TASK_HANDLES_MAX;
 // The generation lives in bits 8..30 so that a handle is always a positive i32.
 const GENERATION_LIMIT: i32 = 1 << 23;
 
@@ -47,6 +51,9 @@ const pinHandle = memory.data(MAX_GPIO_PINS * 4, 4);
 export const HANDLE_TABLE_BYTES: i32 = MAX_HANDLES * <i32>ROW_BYTES + MAX_GPIO_PINS * 4;
 // Where the next search for a free row starts: rotating delays the reuse of an index.
 let nextIndex: i32 = 1;
+// Rows handed out now (row 0 excluded), for the share rule.
+let rowsInUse: i32 = 0;
+const USABLE_ROWS: i32 = MAX_HANDLES - 1;
 
 function rowAt(index: i32): Handle {
   return changetype<Handle>(rows + <usize>index * ROW_BYTES);
@@ -62,6 +69,7 @@ export function handlesReset(): void {
   }
   memory.fill(pinHandle, 0, MAX_GPIO_PINS * 4);
   nextIndex = 1;
+  rowsInUse = 0;
 }
 
 /** Index of the handle that has `pin` open, 0 when none. `pin` must be in 0..MAX_GPIO_PINS-1. */
@@ -71,12 +79,13 @@ export function pinOpenIndex(pin: i32): i32 {
 
 /**
  * Takes a free row for `owner`. Returns the handle value, -EMFILE when the task holds its
- * maximum, -ENFILE when the table is full.
+ * maximum, -ENFILE when its app's share of the table is used up or the table is full.
  */
 export function handleAlloc(owner: i32, kind: i32, object: i32): i32 {
   if (!taskValid(owner)) return -EBADF;
   const task = taskAt(owner);
   if (task.handleCount >= HANDLES_PER_TASK_MAX) return -EMFILE;
+  if (!shareAllows(POOL_HANDLES, task.app, USABLE_ROWS, rowsInUse)) return -ENFILE;
   for (let n = 1; n < MAX_HANDLES; n++) {
     const index = (nextIndex + n - 1) % (MAX_HANDLES - 1) + 1; // 1..MAX_HANDLES-1
     const h = rowAt(index);
@@ -85,6 +94,8 @@ export function handleAlloc(owner: i32, kind: i32, object: i32): i32 {
     h.owner = owner;
     h.object = object;
     task.handleCount++;
+    rowsInUse++;
+    shareTake(POOL_HANDLES, task.app);
     if (kind == HANDLE_GPIO_IN || kind == HANDLE_GPIO_OUT) store<i32>(pinHandle + (<usize>object << 2), index);
     nextIndex = index % (MAX_HANDLES - 1) + 1;
     return index | (h.generation << 8);
@@ -117,8 +128,19 @@ export function handleClose(index: i32): void {
   const h = rowAt(index);
   if (h.kind == HANDLE_FREE) return;
   if (h.kind == HANDLE_TIMER) timerFree(h.object);
-  else store<i32>(pinHandle + (<usize>h.object << 2), 0);
-  if (taskValid(h.owner)) taskAt(h.owner).handleCount--;
+  else {
+    store<i32>(pinHandle + (<usize>h.object << 2), 0);
+    if (h.kind == HANDLE_GPIO_OUT) {
+      // Released to a defined state: low, then an input (not driven).
+      gpio_write(h.object, 0);
+      gpio_configure(h.object, GPIO_DIR_INPUT, 0);
+    }
+  }
+  if (taskValid(h.owner)) {
+    taskAt(h.owner).handleCount--;
+    shareGive(POOL_HANDLES, taskAt(h.owner).app);
+  }
+  rowsInUse--;
   h.kind = HANDLE_FREE;
   h.owner = NO_TASK;
   h.object = -1;

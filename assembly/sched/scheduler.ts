@@ -1,9 +1,15 @@
 // sched: who runs next, and when blocked tasks wake.
 //
-// What it is: a ready queue per priority (FIFO: round robin within a priority, lower number
-// first across priorities), one deadline list sorted by wake-up time (sleeps, wait timeouts,
-// restart backoff), a wait queue per GPIO pin, and the timer pool (timers.ts). All links are
-// task ids stored in the task rows, so queueing never allocates.
+// What it is: a ready queue per priority (FIFO), one deadline list sorted by wake-up time (sleeps,
+// wait timeouts, restart backoff), a wait queue per GPIO pin, and the timer pool (timers.ts). All
+// links are task ids stored in the task rows, so queueing never allocates.
+// The choice among ready tasks is priority with aging: a task's effective priority is its
+// priority minus one level per AGING_STEP_MS it has been ready, and the lowest effective value
+// runs (ties: the one ready longest). So a priority decides who goes first, never who goes at
+// all: a task p levels below the best ready one waits at most p * AGING_STEP_MS (plus one slice
+// each for the tasks that aged before it). A task that yields counts as ready from
+// YIELD_DEFER_MS after the yield, so it goes behind every other ready task, of any priority,
+// until it has aged back: an app that only yields cannot hold the CPU.
 // Invariants: a task is in the ready queue iff its state is TASK_READY; a TASK_BLOCKED or
 // TASK_BACKOFF task is in the deadline list iff it has a deadline, and in a pin's queue iff it
 // waits on that pin; at most one task is TASK_RUNNING (currentTask), between sched_next and its
@@ -11,7 +17,7 @@
 // Budget: SCHED_TABLE_BYTES static bytes; O(MAX_TASKS + TIMER_SLOTS) per sched_next, no heap.
 // Must not: allocate, call the host except for the clock, or decide policy about crashes
 // (appmgr/lifecycle.ts does).
-import { PRIORITY_LEVELS, MAX_GPIO_PINS, TASK_READY, TASK_RUNNING, TASK_BLOCKED, TASK_BACKOFF, ETIMEDOUT, EAGAIN, MAX_TASKS } from "../abi";
+import { PRIORITY_LEVELS, MAX_GPIO_PINS, TASK_READY, TASK_RUNNING, TASK_BLOCKED, TASK_BACKOFF, ETIMEDOUT, EAGAIN, MAX_TASKS, AGING_STEP_MS, YIELD_DEFER_MS } from "../abi";
 import { clock_now_ms } from "../hal/index";
 import {
   NO_TASK, Task, taskAt, taskValid, QUEUED_READY, QUEUED_SLEEP, QUEUED_PIN,
@@ -53,11 +59,12 @@ export function schedClearCurrent(): void { currentTask = NO_TASK; }
 
 function clampPriority(p: i32): i32 { return p < 0 ? 0 : p >= PRIORITY_LEVELS ? PRIORITY_LEVELS - 1 : p; }
 
-/** Makes `t` READY at the back of its priority's queue. */
+/** Makes `t` READY at the back of its priority's queue, ready since now. */
 export function readyPush(t: i32): void {
   const task = taskAt(t);
   task.state = TASK_READY;
   if (task.queued & QUEUED_READY) return;
+  task.readySinceMs = schedNow();
   const p = <usize>clampPriority(task.priority) << 2;
   task.runNext = NO_TASK;
   const tail = load<i32>(readyTail + p);
@@ -83,19 +90,36 @@ function readyRemove(t: i32): void {
   task.queued &= ~QUEUED_READY;
 }
 
-function readyPop(): i32 {
+/** Makes the running task `t`, which yielded, READY behind every other ready task for YIELD_DEFER_MS. */
+export function readyPushYielded(t: i32): void {
+  readyPush(t);
+  taskAt(t).readySinceMs = schedNowMs + <f64>YIELD_DEFER_MS;
+}
+
+/** Priority minus the levels earned by waiting since readySinceMs (more when it waited longer). */
+function effectivePriority(task: Task, nowMs: f64): f64 {
+  return <f64>clampPriority(task.priority) - Math.floor((nowMs - task.readySinceMs) / <f64>AGING_STEP_MS);
+}
+
+/** Takes the ready task with the lowest effective priority (ties: ready longest) off its queue. */
+function readyPop(nowMs: f64): i32 {
+  let best = NO_TASK;
+  let bestEffective: f64 = 0;
+  let bestSince: f64 = 0;
+  // At most MAX_TASKS tasks are queued in all, so this visits each once.
   for (let p = 0; p < PRIORITY_LEVELS; p++) {
-    const off = <usize>p << 2;
-    const t = load<i32>(readyHead + off);
-    if (t == NO_TASK) continue;
-    const task = taskAt(t);
-    store<i32>(readyHead + off, task.runNext);
-    if (task.runNext == NO_TASK) store<i32>(readyTail + off, NO_TASK);
-    task.runNext = NO_TASK;
-    task.queued &= ~QUEUED_READY;
-    return t;
+    let t = load<i32>(readyHead + (<usize>p << 2));
+    while (t != NO_TASK) {
+      const task = taskAt(t);
+      const effective = effectivePriority(task, nowMs);
+      if (best == NO_TASK || effective < bestEffective || (effective == bestEffective && task.readySinceMs < bestSince)) {
+        best = t; bestEffective = effective; bestSince = task.readySinceMs;
+      }
+      t = task.runNext;
+    }
   }
-  return NO_TASK;
+  if (best != NO_TASK) readyRemove(best);
+  return best;
 }
 
 // ---- Deadline list, sorted by deadlineMs; equal deadlines keep their insertion order.
@@ -242,7 +266,7 @@ export function schedNext(nowMs: f64): i32 {
     schedWake(waiter, timerTakePending(i));
   }
   while (sleepHead != NO_TASK && taskAt(sleepHead).deadlineMs <= now) wakeOnDeadline(sleepHead);
-  const t = readyPop();
+  const t = readyPop(now);
   if (t == NO_TASK) return -EAGAIN;
   taskAt(t).state = TASK_RUNNING;
   currentTask = t;

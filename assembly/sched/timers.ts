@@ -5,11 +5,14 @@
 // on it; otherwise `timerCatchUp` counts what passed when the owner next asks.
 // Invariants: dueMs of a live timer is the first expiration not yet counted; waiter is the one
 // task blocked in `wait` on it (its owner) or NO_TASK.
+// Each app draws at most its share of the slots (share.ts), so no app, nor two, can empty the pool.
 // Budget: TIMER_TABLE_BYTES static bytes; nothing on the heap; creating a timer allocates nothing.
 // Must not: allocate, or count an expiration twice.
-import { NO_TASK } from "../task/table";
+import { MAX_TIMERS } from "../abi";
+import { NO_TASK, taskAt, taskValid } from "../task/table";
+import { POOL_TIMERS, shareAllows, shareTake, shareGive } from "./share";
 
-export const TIMER_SLOTS: i32 = 64;
+export const TIMER_SLOTS: i32 = MAX_TIMERS;
 
 @unmanaged
 class Timer {
@@ -27,14 +30,21 @@ export const TIMER_TABLE_BYTES: i32 = TIMER_SLOTS * <i32>ROW_BYTES;
 const rows = memory.data(TIMER_TABLE_BYTES, 8);
 
 function rowAt(slot: i32): Timer { return changetype<Timer>(rows + <usize>slot * ROW_BYTES); }
+// Slots in use now, for the share rule.
+let slotsInUse: i32 = 0;
+
+function appOfTask(task: i32): i32 { return taskValid(task) ? taskAt(task).app : -1; }
 
 export function timersReset(): void {
   memory.fill(rows, 0, <usize>TIMER_TABLE_BYTES);
   for (let i = 0; i < TIMER_SLOTS; i++) rowAt(i).waiter = NO_TASK;
+  slotsInUse = 0;
 }
 
-/** A new timer for `owner`, first due at nowMs + periodMs; -1 when the pool is empty. */
+/** A new timer for task `owner`, first due at nowMs + periodMs; -1 when its app's share is used up or the pool is empty. */
 export function timerAlloc(owner: i32, periodMs: i32, nowMs: f64): i32 {
+  const app = appOfTask(owner);
+  if (!shareAllows(POOL_TIMERS, app, TIMER_SLOTS, slotsInUse)) return -1;
   for (let i = 0; i < TIMER_SLOTS; i++) {
     const t = rowAt(i);
     if (t.inUse) continue;
@@ -44,6 +54,8 @@ export function timerAlloc(owner: i32, periodMs: i32, nowMs: f64): i32 {
     t.pending = 0;
     t.waiter = NO_TASK;
     t.dueMs = nowMs + <f64>periodMs;
+    slotsInUse++;
+    shareTake(POOL_TIMERS, app);
     return i;
   }
   return -1;
@@ -52,6 +64,9 @@ export function timerAlloc(owner: i32, periodMs: i32, nowMs: f64): i32 {
 export function timerFree(slot: i32): void {
   if (slot < 0 || slot >= TIMER_SLOTS) return;
   const t = rowAt(slot);
+  if (!t.inUse) return;
+  shareGive(POOL_TIMERS, appOfTask(t.owner));
+  slotsInUse--;
   t.inUse = 0;
   t.waiter = NO_TASK;
 }

@@ -62,6 +62,10 @@ export class AppRunner {
   private phase: "fresh" | "suspended" | "ended" = "fresh";
   private inSlice = false;
   private sliceFuel = 0;
+  /** Fuel charged during this slice beyond what the fuel global could hold (see charge). */
+  private overCharge = 0;
+  /** Fuel left when the slice was asked to end early, given back in `used` (see endSliceSoon). */
+  private refund = 0;
   /** Why the unwind in progress was started. */
   private unwindReason: "out_of_fuel" | SuspendKind = "out_of_fuel";
   /** The `applibs` import running now (only these may suspend). */
@@ -107,6 +111,8 @@ export class AppRunner {
     if (this.inSlice) throw new Error("runSlice called from inside a slice");
     this.sliceFuel = Math.max(0, Math.min(Math.floor(fuel), FUEL_IDLE));
     this.fuel.value = this.sliceFuel;
+    this.overCharge = 0;
+    this.refund = 0;
     this.inSlice = true;
     const rewinding = this.phase === "suspended";
     try {
@@ -172,7 +178,30 @@ export class AppRunner {
   /** From inside an import: ends the app with `code`. */
   exit(code: number): never { throw new AppExit(code); }
 
-  private used(): number { return this.sliceFuel - (this.fuel.value as number); }
+  /**
+   * From inside an import: charges `fuel` for host work to the running slice, exactly (it counts
+   * in `fuelUsed`). When it is more than the slice has left, the app is preempted at its next
+   * fuel check.
+   */
+  charge(fuel: number): void {
+    if (!this.inSlice || !(fuel > 0)) return;
+    const next = (this.fuel.value as number) - fuel;
+    if (next < -1) { this.overCharge += -1 - next; this.fuel.value = -1; } else this.fuel.value = next;
+  }
+
+  /**
+   * From inside an import: the slice ends at the app's next fuel check (its wall budget is
+   * spent), charged only the fuel it used.
+   */
+  endSliceSoon(): void {
+    if (!this.inSlice) return;
+    const left = this.fuel.value as number;
+    if (left < 0) return;
+    this.refund += left + 1;
+    this.fuel.value = -1;
+  }
+
+  private used(): number { return this.sliceFuel - (this.fuel.value as number) + this.overCharge - this.refund; }
 
   private wrapImport(name: string, impl: ImportFn): ImportFn {
     return (...args: number[]) => {

@@ -3,6 +3,9 @@
 // Mechanism only: it holds each pin's direction and level, drives outputs when the core says so,
 // and lets the outside world (a test, the demo's simulated button) change input levels. Whether an
 // app may touch a pin is the core's decision, never this class's.
+// Observers hear of a pin when its level changes, or when it becomes an output (its level is
+// then driven), never of a write that leaves the level as it was: an app writing the same level
+// in a loop costs the observers nothing.
 // Must not: be reachable from an app except through the core's syscalls.
 import { GPIO_DIR_INPUT, GPIO_DIR_OUTPUT } from "../../assembly/abi.js";
 
@@ -36,8 +39,9 @@ export class GpioBank {
   configure(pin: number, direction: number, initial: number): number {
     if (!this.exists(pin)) return ENODEV;
     if (direction !== GPIO_DIR_INPUT && direction !== GPIO_DIR_OUTPUT) return EINVAL;
+    const becomesOutput = direction === GPIO_DIR_OUTPUT && this.directions[pin] !== GPIO_DIR_OUTPUT;
     this.directions[pin] = direction;
-    if (direction === GPIO_DIR_OUTPUT) this.set(pin, initial ? 1 : 0, "core");
+    if (direction === GPIO_DIR_OUTPUT) this.set(pin, initial ? 1 : 0, "core", becomesOutput);
     return 0;
   }
 
@@ -60,10 +64,10 @@ export class GpioBank {
     if (this.directions[pin] === GPIO_DIR_INPUT) this.onInputChange?.(pin, this.levels[pin]);
   }
 
-  private set(pin: number, level: number, source: "core" | "external"): void {
+  private set(pin: number, level: number, source: "core" | "external", announce = false): void {
     const changed = this.levels[pin] !== level;
     this.levels[pin] = level;
-    if (changed || source === "core") for (const o of this.observers) o(pin, level, source);
+    if (changed || announce) for (const o of this.observers) o(pin, level, source);
   }
 
   private exists(pin: number): boolean { return Number.isInteger(pin) && pin >= 0 && pin < this.pinCount; }
