@@ -132,15 +132,20 @@ describe("appmgr: restart policy", () => {
     expect(sched_report(t, STOP_YIELDED, 0, 100)).toBe(0);
     expect(task_needs_instance(t)).toBe(0);
     expect(task_state(t)).toBe(TASK_READY);
-    crashAt(t, 100);
-    expect(lastAudit(AUDIT_ARG)).toBe(2 * RESTART_BACKOFF_BASE_MS);
-    expect(sched_next_deadline_ms()).toBe(300);
-    crashAt(t, 300);
-    expect(lastAudit(AUDIT_ARG)).toBe(4 * RESTART_BACKOFF_BASE_MS);
-    crashAt(t, 700);
-    expect(lastAudit(AUDIT_ARG)).toBe(8 * RESTART_BACKOFF_BASE_MS);
+    // Each crash in the window doubles the wait, up to the cap, which is reached before the
+    // give-up: 200, 400, 800, 1600, 1600, 1600 after the first 100.
+    const waits: i32[] = [200, 400, 800, 1600, 1600, 1600];
+    let at: f64 = 100;
+    for (let i = 0; i < waits.length; i++) {
+      crashAt(t, at);
+      expect(lastAudit(AUDIT_KIND)).toBe(EV_APP_RESTART);
+      expect(lastAudit(AUDIT_ARG)).toBe(waits[i]);
+      expect(sched_next_deadline_ms()).toBe(at + <f64>waits[i]);
+      at += <f64>waits[i];
+    }
+    expect(waits[waits.length - 1]).toBe(RESTART_BACKOFF_MAX_MS);
     expect(app_field(0, APP_FIELD_RESTARTS)).toBe(RESTART_MAX_CRASHES - 1);
-    crashAt(t, 1500);
+    crashAt(t, at);
     expect(lastAudit(AUDIT_KIND)).toBe(EV_APP_GAVE_UP);
     expect(lastAudit(AUDIT_ARG)).toBe(RESTART_MAX_CRASHES);
     expect(task_state(t)).toBe(TASK_FAILED);

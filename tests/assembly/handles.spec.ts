@@ -1,6 +1,6 @@
 // Handles: a value resolves only with the right index, generation, owner and kind. Forged,
 // stale and borrowed values get -EBADF and an EV_BAD_HANDLE entry; index 0 is never handed out.
-import { EBADF, EMFILE, SYS_GPIO_OPEN_OUTPUT, SYS_GPIO_OPEN_INPUT, SYS_GPIO_SET, SYS_GPIO_GET, SYS_CLOSE, SYS_TIMER_CREATE, SYS_WAIT, STOP_YIELDED, EV_BAD_HANDLE, AUDIT_KIND, AUDIT_TASK, AUDIT_APP, AUDIT_SYSCALL, AUDIT_ARG, AUDIT_RESULT, EBUSY } from "../../assembly/abi";
+import { EBADF, EMFILE, EV_LIMIT, LIMIT_TASK_HANDLES, SYS_GPIO_OPEN_OUTPUT, SYS_GPIO_OPEN_INPUT, SYS_GPIO_SET, SYS_GPIO_GET, SYS_CLOSE, SYS_TIMER_CREATE, SYS_WAIT, STOP_YIELDED, EV_BAD_HANDLE, AUDIT_KIND, AUDIT_TASK, AUDIT_APP, AUDIT_SYSCALL, AUDIT_ARG, AUDIT_RESULT, EBUSY } from "../../assembly/abi";
 import { sched_next, sched_report, syscall, audit_total, audit_field, task_app } from "../../assembly/exports";
 import { HANDLES_PER_TASK_MAX } from "../../assembly/handles/table";
 import { boot, manifest, startApp, gpioLevel } from "./kernel-support";
@@ -84,9 +84,14 @@ describe("handles", () => {
   });
   it("bounds the handles one task may hold", () => {
     boot();
-    const t = startApp(manifest("hog", "000000000001"));
+    // 16 timers (the app's cap of the timer pool) and 16 pins make the task's 32 handles.
+    const t = startApp(manifest("hog", "000000000001", ", \"Capabilities\": {\"Gpio\": [40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56]}"));
     expect(sched_next(0)).toBe(t);
-    for (let i = 0; i < HANDLES_PER_TASK_MAX; i++) expect(syscall(t, SYS_TIMER_CREATE, 10, 0, 0, 0)).toBeGreaterThan(0);
+    for (let i = 0; i < 16; i++) expect(syscall(t, SYS_TIMER_CREATE, 10, 0, 0, 0)).toBeGreaterThan(0);
+    for (let i = 0; i < HANDLES_PER_TASK_MAX - 16; i++) expect(syscall(t, SYS_GPIO_OPEN_INPUT, 40 + i, 0, 0, 0)).toBeGreaterThan(0);
+    expect(syscall(t, SYS_GPIO_OPEN_INPUT, 56, 0, 0, 0)).toBe(-EMFILE);
     expect(syscall(t, SYS_TIMER_CREATE, 10, 0, 0, 0)).toBe(-EMFILE);
+    expect(lastAudit(AUDIT_KIND)).toBe(EV_LIMIT);
+    expect(lastAudit(AUDIT_ARG)).toBe(LIMIT_TASK_HANDLES);
   });
 });

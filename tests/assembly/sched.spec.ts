@@ -1,6 +1,6 @@
 // The scheduler: priorities with round robin inside one, sleeps woken in deadline order,
 // periodic timers, and waits on GPIO inputs woken by gpio_notify or by their timeout.
-import { EAGAIN, ETIMEDOUT, SYSCALL_SUSPEND, STOP_YIELDED, STOP_BLOCKED, STOP_OUT_OF_FUEL, SYS_SLEEP_MS, SYS_TIMER_CREATE, SYS_WAIT, SYS_GPIO_OPEN_INPUT, TASK_BLOCKED, TASK_READY, TASK_RUNNING } from "../../assembly/abi";
+import { DEFAULT_PRIORITY, AGING_STEP_MS, YIELD_DEFER_MS, EAGAIN, ETIMEDOUT, SYSCALL_SUSPEND, STOP_YIELDED, STOP_BLOCKED, STOP_OUT_OF_FUEL, SYS_SLEEP_MS, SYS_TIMER_CREATE, SYS_WAIT, SYS_GPIO_OPEN_INPUT, TASK_BLOCKED, TASK_READY, TASK_RUNNING } from "../../assembly/abi";
 import { sched_next, sched_report, sched_next_deadline_ms, syscall, task_take_result, task_state, gpio_notify } from "../../assembly/exports";
 import { boot, manifest, startApp, setClockMs } from "./kernel-support";
 
@@ -9,38 +9,91 @@ function sleepFor(task: i32, ms: i32): void {
   expect(sched_report(task, STOP_BLOCKED, 0, 10)).toBe(0);
 }
 
-describe("sched: priorities and round robin", () => {
+// Runs `other` until `yielder`, which yielded at 0, is chosen again; returns when (1 ms steps).
+function backAfterMs(yielderPriority: i32, otherPriority: i32): f64 {
+  boot();
+  const yielder = startApp(manifest("yielder", "000000000001", ", \"Priority\": " + yielderPriority.toString()));
+  const other = startApp(manifest("other", "000000000002", ", \"Priority\": " + otherPriority.toString()));
+  expect(sched_next(0)).toBe(yielder);
+  expect(sched_report(yielder, STOP_YIELDED, 0, 10)).toBe(0);
+  let now: f64 = 0;
+  while (true) {
+    setClockMs(now);
+    const t = sched_next(now);
+    expect(sched_report(t, STOP_OUT_OF_FUEL, 0, 10)).toBe(0);
+    if (t == yielder) return now;
+    expect(t).toBe(other);
+    now += 1;
+  }
+  return -1;
+}
+
+describe("sched: priorities, aging and round robin", () => {
   it("runs the best priority first, and round robin within a priority", () => {
     boot();
     const a = startApp(manifest("a", "000000000001"));
     const b = startApp(manifest("b", "000000000002"));
     const urgent = startApp(manifest("urgent", "000000000003", ", \"Priority\": 1"));
     const idle = startApp(manifest("idle", "000000000004", ", \"Priority\": 7"));
-    // The urgent task runs every time it is ready, however often it yields.
+    // The urgent task runs every time it is ready and has not yielded.
     expect(sched_next(0)).toBe(urgent);
     expect(task_state(urgent)).toBe(TASK_RUNNING);
-    expect(sched_report(urgent, STOP_YIELDED, 0, 10)).toBe(0);
+    expect(sched_report(urgent, STOP_OUT_OF_FUEL, 0, 10)).toBe(0);
     expect(sched_next(0)).toBe(urgent);
     sleepFor(urgent, 100);
-    // Then a and b take turns, whether they yield or run out of fuel; idle never gets a turn.
+    // Then a and b take turns, whether they yield or run out of fuel; idle, 3 levels down, has
+    // not waited 3 aging steps yet (the clock stays at 0).
     const order: i32[] = [];
     for (let i = 0; i < 6; i++) {
-      const t = sched_next(10);
+      const t = sched_next(0);
       order.push(t);
-      expect(sched_report(t, i % 2 ? STOP_OUT_OF_FUEL : STOP_YIELDED, 0, 10)).toBe(0);
+      expect(sched_report(t, STOP_OUT_OF_FUEL, 0, 10)).toBe(0);
     }
     expect(order).toStrictEqual([a, b, a, b, a, b]);
-    // When the urgent task wakes it is chosen at the next decision, ahead of a.
-    expect(sched_next(100)).toBe(urgent);
-    sleepFor(urgent, 1000);
-    expect(sched_next(100)).toBe(a);
-    expect(sched_report(a, STOP_YIELDED, 0, 10)).toBe(0);
-    expect(sched_next(100)).toBe(b);
-    sleepFor(b, 1000);
-    expect(sched_next(100)).toBe(a);
-    sleepFor(a, 1000);
-    // Only when every better task is blocked does the lowest priority run.
-    expect(sched_next(100)).toBe(idle);
+    // Slices of 0.2 ms until the urgent task wakes: a and b take turns, and idle, 3 levels below
+    // them, gets a turn each time it has waited 3 aging steps.
+    let now: f64 = 0;
+    let idleRuns = 0, aRuns = 0;
+    while (now < 100) {
+      const t = sched_next(now);
+      if (t == idle) idleRuns++;
+      if (t == a) aRuns++;
+      now += 0.2;
+      setClockMs(now);
+      expect(sched_report(t, STOP_OUT_OF_FUEL, 0, 10)).toBe(0);
+    }
+    expect(idleRuns).toBeGreaterThan(10);
+    expect(idleRuns).toBeLessThan(aRuns);
+    // When the urgent task wakes it is chosen at the next decision, ahead of them all.
+    expect(sched_next(now)).toBe(urgent);
+  });
+  it("ages a waiting task one level per AGING_STEP_MS: 4 levels down runs after 4 steps", () => {
+    boot();
+    const hog = startApp(manifest("hog", "000000000001", ", \"Priority\": 0"));
+    const low = startApp(manifest("low", "000000000002"));
+    let now: f64 = 0;
+    // The hog runs slice after slice while low has waited less than 4 steps.
+    while (now < <f64>(DEFAULT_PRIORITY * AGING_STEP_MS)) {
+      setClockMs(now);
+      expect(sched_next(now)).toBe(hog);
+      now += 0.5;
+      setClockMs(now);
+      expect(sched_report(hog, STOP_OUT_OF_FUEL, 0, 10)).toBe(0);
+    }
+    // At 8 ms low is level 0 too, and ready longer: its turn.
+    expect(now).toBe(8);
+    expect(sched_next(now)).toBe(low);
+    expect(sched_report(low, STOP_OUT_OF_FUEL, 0, 10)).toBe(0);
+    expect(sched_next(now)).toBe(hog);
+  });
+  it("puts a task that yields behind the other ready tasks, of any priority, for a bounded time", () => {
+    // Same priority: the yielder is back once YIELD_DEFER_MS has passed (within an aging step).
+    const same = backAfterMs(4, 4);
+    expect(same >= <f64>YIELD_DEFER_MS && same <= <f64>(YIELD_DEFER_MS + AGING_STEP_MS)).toBe(true);
+    // Priority 0 behind priority 7: 7 levels of the 8 the yield cost are earned back in 7 steps
+    // less, so the worst task still gets turns, for about one aging step.
+    const lowest = backAfterMs(0, 7);
+    expect(lowest >= 1 && lowest <= <f64>(YIELD_DEFER_MS - 7 * AGING_STEP_MS + AGING_STEP_MS)).toBe(true);
   });
   it("returns -EAGAIN when nothing is ready, and -1 as the deadline when nothing is pending", () => {
     boot();

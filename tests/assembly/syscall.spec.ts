@@ -4,9 +4,10 @@ import {
   EPERM, EFAULT, EINVAL, EV_FAULT, AUDIT_KIND, AUDIT_ARG, AUDIT_SYSCALL, SYS_LOG, SYS_ARGS_GET, SYS_EXIT, SYS_YIELD,
   SYS_SLEEP_MS, SYS_CLOCK_MS, SYS_MEM_QUOTA_BYTES, SYS_MEM_IN_USE_BYTES, SYS_MEM_PEAK_BYTES, SYS_GPIO_OPEN_OUTPUT,
   SYS_GPIO_SET, SYS_TIMER_CREATE, STOP_YIELDED, STOP_EXITED, MAX_TASKS, EV_APP_EXITED,
+  EBADF, EV_LOG_DROPPED, LOG_LINES_PER_WINDOW, RATE_WINDOW_MS,
 } from "../../assembly/abi";
-import { sched_next, sched_report, syscall, audit_total, audit_field } from "../../assembly/exports";
-import { LOG_MAX_BYTES } from "../../assembly/task/syscall";
+import { sched_next, sched_report, syscall, audit_total, audit_field, task_take_fuel } from "../../assembly/exports";
+import { LOG_MAX_BYTES, SYSCALL_FUEL, LOG_LINE_FUEL, LOG_BYTE_FUEL, GPIO_WRITE_FUEL, COPY_BYTE_FUEL } from "../../assembly/task/syscall";
 import { boot, manifest, startApp, appMemoryEnable, appPoke, appPeek, logCount, logCopyLast, setClockMs, gpioLevel } from "./kernel-support";
 
 function lastAudit(field: i32): i32 { return audit_field(audit_total() - 1, field); }
@@ -122,5 +123,50 @@ describe("syscall: calls", () => {
     expect(gpioLevel(3)).toBe(1);
     expect(syscall(t, SYS_GPIO_SET, h, 0, 0, 0)).toBe(0);
     expect(gpioLevel(3)).toBe(0);
+  });
+});
+
+describe("syscall: host work is charged", () => {
+  it("charges every call SYSCALL_FUEL, a log line by its bytes, a GPIO write and a copy by length", () => {
+    boot();
+    appMemoryEnable(1);
+    const t = startApp(manifest("payer", "000000000001", ", \"Capabilities\": {\"Gpio\": [8]}, \"CmdArgs\": [\"abcdefghij\"]"));
+    expect(sched_next(0)).toBe(t);
+    expect(task_take_fuel(t)).toBe(0);
+    expect(syscall(t, SYS_CLOCK_MS, 0, 0, 0, 0)).toBeGreaterThanOrEqual(0);
+    expect(task_take_fuel(t)).toBe(SYSCALL_FUEL);
+    expect(task_take_fuel(t)).toBe(0);
+    const len = pokeString(t, 100, "twelve bytes");
+    expect(syscall(t, SYS_LOG, 100, len, 0, 0)).toBe(12);
+    expect(task_take_fuel(t)).toBe(SYSCALL_FUEL + LOG_LINE_FUEL + 12 * LOG_BYTE_FUEL);
+    const h = syscall(t, SYS_GPIO_OPEN_OUTPUT, 8, 0, 0, 0);
+    expect(syscall(t, SYS_GPIO_SET, h, 1, 0, 0)).toBe(0);
+    expect(task_take_fuel(t)).toBe(2 * (SYSCALL_FUEL + GPIO_WRITE_FUEL));
+    // args_get: the 11 bytes copied (10 and a NUL), or fewer when the buffer is shorter.
+    expect(syscall(t, SYS_ARGS_GET, 200, 64, 0, 0)).toBe(11);
+    expect(syscall(t, SYS_ARGS_GET, 200, 4, 0, 0)).toBe(11);
+    expect(task_take_fuel(t)).toBe(2 * SYSCALL_FUEL + 15 * COPY_BYTE_FUEL);
+    // A refused call still costs the base.
+    expect(syscall(t, SYS_GPIO_SET, 0x101, 1, 0, 0)).toBe(-EBADF);
+    expect(task_take_fuel(t)).toBe(SYSCALL_FUEL);
+  });
+  it("drops an app's log lines beyond LOG_LINES_PER_WINDOW a window, charged the call only, and counts them", () => {
+    boot();
+    appMemoryEnable(1);
+    const t = startApp(manifest("chatty", "000000000001"));
+    expect(sched_next(0)).toBe(t);
+    const len = pokeString(t, 100, "x");
+    const before = logCount();
+    for (let i = 0; i < LOG_LINES_PER_WINDOW; i++) expect(syscall(t, SYS_LOG, 100, len, 0, 0)).toBe(1);
+    task_take_fuel(t);
+    for (let i = 0; i < 10; i++) expect(syscall(t, SYS_LOG, 100, len, 0, 0)).toBe(0);
+    expect(task_take_fuel(t)).toBe(10 * SYSCALL_FUEL);
+    expect(logCount()).toBe(before + LOG_LINES_PER_WINDOW);
+    // The first line of the next window reports the count first.
+    setClockMs(<f64>RATE_WINDOW_MS);
+    expect(syscall(t, SYS_LOG, 100, len, 0, 0)).toBe(1);
+    expect(logCount()).toBe(before + LOG_LINES_PER_WINDOW + 1);
+    expect(audit_field(audit_total() - 1, AUDIT_KIND)).toBe(EV_LOG_DROPPED);
+    expect(lastAudit(AUDIT_ARG)).toBe(10);
   });
 });
