@@ -29,21 +29,25 @@ export interface DeviceConfig {
   eventCapacity?: number;
   /** core.wasm, compiled; by default read from the build folder (Node only). */
   coreModule?: WebAssembly.Module;
-  /** Real time one slice may take: at the first syscall after it, the slice ends even with fuel left. */
+  /**
+   * Real time one slice may take: at the first syscall after it, the slice ends even with fuel
+   * left. Default: SLICE_WALL_BUDGET_MS on a real clock; none on a virtual one, whose runs must
+   * be the same every time (there, host work is bounded by the fuel it is charged).
+   */
   sliceWallBudgetMs?: number;
   /** The wall clock the slice budget is measured on (ms); by default performance.now. */
   wallClockMs?: () => number;
 }
 
-type ConfigFigures = Required<Omit<DeviceConfig, "clock" | "flash" | "eventCapacity" | "coreModule" | "wallClockMs">>;
+type ConfigFigures = Required<Omit<DeviceConfig, "clock" | "flash" | "eventCapacity" | "coreModule" | "wallClockMs" | "sliceWallBudgetMs">>;
 
 export const DEFAULT_DEVICE: ConfigFigures = {
   gpioPinCount: 96,
   appQuotaCeilingBytes: abi.DEFAULT_APP_QUOTA_BYTES,
   defaultAppQuotaBytes: abi.DEFAULT_APP_QUOTA_BYTES,
-  // About 50 times a full slice of compute (DESIGN.md, "Scheduling"): only host work can get there.
-  sliceWallBudgetMs: 10,
 };
+/** About 50 times a full slice of compute (DESIGN.md, "Scheduling"): only host work gets there. */
+export const SLICE_WALL_BUDGET_MS = 10;
 
 export class InstallError extends Error {
   constructor(readonly origin: string, readonly code: number, message: string) { super(`${origin}: ${message}`); }
@@ -102,6 +106,7 @@ export class Device {
   readonly events: EventRing;
   readonly config: ConfigFigures;
   private readonly wallClockMs: () => number;
+  private readonly sliceWallBudgetMs: number;
   private sliceWallStartMs = 0;
   private readonly apps = new Map<number, InstalledApp>();
   private readonly live = new Map<number, LiveTask>();
@@ -114,6 +119,7 @@ export class Device {
     this.config = { ...DEFAULT_DEVICE, ...stripUndefined(config) } as Device["config"];
     this.clock = config.clock ?? new RealClock();
     this.wallClockMs = config.wallClockMs ?? (() => performance.now());
+    this.sliceWallBudgetMs = config.sliceWallBudgetMs ?? (this.clock.virtual ? Infinity : SLICE_WALL_BUDGET_MS);
     this.gpio = new GpioBank(this.config.gpioPinCount);
     this.flash = config.flash ? new Flash(config.flash) : null;
     this.events = new EventRing(config.eventCapacity ?? 4096);
@@ -368,7 +374,7 @@ export class Device {
         // What the call made the host do is charged to the slice, and host work cannot stretch
         // a slice past its wall budget.
         runner.charge(e.task_take_fuel(task));
-        if (this.wallClockMs() - this.sliceWallStartMs >= this.config.sliceWallBudgetMs) runner.endSliceSoon();
+        if (this.sliceWallBudgetMs !== Infinity && this.wallClockMs() - this.sliceWallStartMs >= this.sliceWallBudgetMs) runner.endSliceSoon();
         if (imp.nr === abi.SYS_EXIT) runner.exit(a0 | 0);
         if (imp.nr === abi.SYS_YIELD && rc >= 0) return runner.suspend("yielded");
         if (rc === abi.SYSCALL_SUSPEND) return runner.suspend("blocked");

@@ -108,7 +108,8 @@ test("10,000 syscalls and scheduler rounds leave the core heap's in-use and peak
 
   assert.ok(counts.rounds > 1000, `scheduler rounds: ${counts.rounds}`);
   assert.ok(counts.suspended > 1000 && counts.badf > 500 && counts.denied > 500 && counts.ok > 5000, JSON.stringify(counts));
-  assert.ok(logs.length > 500 && logs.every((l) => l === "tick"));
+  // Log lines are rate-limited per app (LOG_LINES_PER_WINDOW a RATE_WINDOW_MS of device time).
+  assert.ok(logs.length >= abi.LOG_LINES_PER_WINDOW && logs.every((l) => l === "tick"), `${logs.length} log lines`);
   assert.equal(e.mem_heap_in_use_bytes(), inUse);
   assert.equal(e.mem_heap_peak_bytes(), peak);
   assert.equal(e.mem_heap_span_bytes(), span);
