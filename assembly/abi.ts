@@ -171,6 +171,13 @@ export const RESTART_BACKOFF_BASE_MS = 100;
 export const RESTART_BACKOFF_MAX_MS = 1600;
 export const RESTART_MAX_CRASHES = 8;
 export const RESTART_WINDOW_MS = 60000;
+// What a syscall costs in fuel (one unit is about one Wasm instruction): what it makes the host
+// do, measured against compute in the same run (DESIGN.md, "Scheduling").
+export const SYSCALL_FUEL = 2000;
+export const LOG_LINE_FUEL = 20000;
+export const LOG_BYTE_FUEL = 16;
+export const GPIO_WRITE_FUEL = 20000;
+export const COPY_BYTE_FUEL = 4;
 // Per-app rates, in windows of device time: log lines, and denials/bad handles/faults recorded.
 export const RATE_WINDOW_MS = 1000;
 export const LOG_LINES_PER_WINDOW = 64;

@@ -5,8 +5,8 @@
 // hook (lsm) decides from its identity and capabilities; handles are resolved with owner, kind
 // and generation; only then is a hal mechanism called. Blocking calls queue the task and return
 // SYSCALL_SUSPEND; task_take_result later delivers their real result.
-// Every call is charged fuel for the host work it causes (syscallFuel: a base cost, log by
-// bytes, GPIO writes, copies by length), added to the task's fuelOwed, which the host takes off
+// Every call is charged fuel for the host work it causes (syscallFuel: SYSCALL_FUEL, a written
+// log line and its bytes, GPIO writes, copies by length; the figures are in abi.ts), added to the task's fuelOwed, which the host takes off
 // the running slice (task_take_fuel), so a loop of syscalls ends its slice like a loop of
 // instructions. Log lines are rate-limited per app (audit/rate.ts): beyond LOG_LINES_PER_WINDOW
 // a window, a line is dropped (the call returns 0) and counted, and the count is recorded as one
@@ -22,7 +22,7 @@ import {
   SYS_GPIO_SET, SYS_GPIO_GET, SYS_CLOSE, SYS_TIMER_CREATE, SYS_WAIT, SYS_MEM_QUOTA_BYTES,
   SYS_MEM_IN_USE_BYTES, SYS_MEM_PEAK_BYTES, SYS_ARGS_GET, SYSCALL_SUSPEND, TASK_RUNNING,
   EPERM, EINVAL, EFAULT, EBUSY, ENOSYS, EMFILE, ENFILE, ETIMEDOUT, EV_FAULT, GPIO_DIR_INPUT, GPIO_DIR_OUTPUT,
-  EV_LOG_DROPPED, EV_LIMIT, LOG_LINES_PER_WINDOW, LIMIT_TASK_HANDLES, LIMIT_APP_HANDLES, LIMIT_APP_TIMERS,
+  EV_LOG_DROPPED, EV_LIMIT, LOG_LINES_PER_WINDOW, SYSCALL_FUEL, LOG_LINE_FUEL, LOG_BYTE_FUEL, GPIO_WRITE_FUEL, COPY_BYTE_FUEL, LIMIT_TASK_HANDLES, LIMIT_APP_HANDLES, LIMIT_APP_TIMERS,
 } from "../abi";
 import { RATE_LOG, rateAdmit, rateTakeDroppedIfDue } from "../audit/rate";
 import { clock_now_ms, gpio_configure, gpio_write, gpio_read, log_write, app_copy_in, app_copy_out, app_memory_bytes } from "../hal/index";
@@ -40,18 +40,6 @@ import { appAt, appArgsPtr } from "../appmgr/apps";
 
 export const LOG_MAX_BYTES: i32 = 256;
 const logBuf = memory.data(LOG_MAX_BYTES);
-
-// What a syscall costs, in fuel (about one Wasm instruction each, instrument.ts): an estimate of
-// the host work it causes, from `npm run bench` (syscall round trip) and the log and GPIO paths.
-/** Every call: the trampoline, the core's checks and the return. */
-export const SYSCALL_FUEL: i32 = 200;
-/** A log line the host writes out, plus each byte of it. */
-export const LOG_LINE_FUEL: i32 = 4000;
-export const LOG_BYTE_FUEL: i32 = 16;
-/** A GPIO write or configure (the model and its observers). */
-export const GPIO_WRITE_FUEL: i32 = 1000;
-/** Each byte copied into app memory (args_get). */
-export const COPY_BYTE_FUEL: i32 = 4;
 
 /** The fuel syscall `nr` with these arguments costs, once it returned `rc`. */
 export function syscallFuel(nr: i32, a1: i32, rc: i32): i32 {

@@ -43,7 +43,9 @@ test("a log flood is rate-limited per app, and what was dropped is counted in on
   const reports = dev.events.of("audit").filter((e) => e.app === "flood" && /dropped/.test(e.text)).map((e) => e.text);
   assert.deepEqual(reports, ["flood: 199,936 log lines dropped (rate limit)"]);
   // The lines cost fuel: the written ones their line and bytes, the dropped ones a call each.
-  assert.ok(fuelKiloOf(dev, "flood") >= Math.floor(CALLS * 200 / 1000), `fuel charged: ${fuelKiloOf(dev, "flood")} k`);
+  const kilo = fuelKiloOf(dev, "flood");
+  const lines = abi.LOG_LINES_PER_WINDOW * (abi.LOG_LINE_FUEL + 23 * abi.LOG_BYTE_FUEL);
+  assert.ok(kilo >= (CALLS * abi.SYSCALL_FUEL + lines) / 1000 && kilo < (CALLS * (abi.SYSCALL_FUEL + 20) + lines) / 1000, `fuel charged: ${kilo} k`);
 });
 
 test("an app that logs past its rate in every window has one count reported per window", async () => {
@@ -85,9 +87,10 @@ test("gpio_set in a loop is charged per call and the GPIO observers hear only th
   // Opened low (announced), set high once (a change), 99,999 writes of the same level (silent),
   // then released low when it exited (a change).
   assert.equal(observed, 3);
-  // 200 for the call and 1000 for the GPIO write, each time: at least 120,000 kilo-units.
+  // The call and the GPIO write, each time (and a few instructions of loop).
   const kilo = fuelKiloOf(dev, "setter");
-  assert.ok(kilo >= CALLS * 1200 / 1000 && kilo < CALLS * 1300 / 1000, `charged ${kilo} k fuel`);
+  const perCall = abi.SYSCALL_FUEL + abi.GPIO_WRITE_FUEL;
+  assert.ok(kilo >= CALLS * perCall / 1000 && kilo < CALLS * (perCall + 20) / 1000, `charged ${kilo} k fuel`);
 });
 
 test("args_get is charged by the bytes it copies", async () => {
@@ -98,8 +101,8 @@ test("args_get is charged by the bytes it copies", async () => {
   await dev.run({ untilMs: 100 });
   assert.deepEqual(exitCodes(dev, "args"), [0]);
   const kilo = fuelKiloOf(dev, "args");
-  const perCall = 200 + 402 * 4;
-  assert.ok(kilo >= CALLS * perCall / 1000 && kilo < CALLS * (perCall + 50) / 1000, `charged ${kilo} k fuel, ${perCall} a call expected`);
+  const perCall = abi.SYSCALL_FUEL + 402 * abi.COPY_BYTE_FUEL;
+  assert.ok(kilo >= CALLS * perCall / 1000 && kilo < CALLS * (perCall + 20) / 1000, `charged ${kilo} k fuel, ${perCall} a call expected`);
 });
 
 test("a slice ends when its wall budget is spent, even with fuel left", async () => {
@@ -111,6 +114,7 @@ test("a slice ends when its wall budget is spent, even with fuel left", async ()
   assert.equal(dev.sliceCounts.out_of_fuel, 5);
   // 10 syscalls a slice: 5 slices took 55 readings (one at each start, ten calls each).
   assert.equal(wallMs, 55);
-  // Charged what it ran (about 10 calls of 200 fuel a slice), not five whole slices of fuel.
-  assert.ok(fuelKiloOf(dev, "slow") < 20, `charged ${fuelKiloOf(dev, "slow")} k fuel`);
+  // Charged what it ran (10 calls a slice), not five whole slices of fuel.
+  const kilo = fuelKiloOf(dev, "slow");
+  assert.ok(kilo >= 50 * abi.SYSCALL_FUEL / 1000 && kilo < 50 * (abi.SYSCALL_FUEL + 20) / 1000, `charged ${kilo} k fuel`);
 });
