@@ -415,6 +415,7 @@ export class Device {
 
 /** SHA-256 of `bytes` as lowercase hex, by WebCrypto (any JS engine the device runs in has it). */
 async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  if (!globalThis.crypto?.subtle) throw new Error("this JavaScript engine has no WebCrypto (crypto.subtle): the device cannot record what it installs");
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>));
   return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
 }
