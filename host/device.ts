@@ -17,6 +17,7 @@ import { type AppPackage } from "./apps/package.js";
 import { instrumentApp, InstrumentError } from "./apps/instrument.js";
 import { AppRunner, type SliceResult } from "./apps/runner.js";
 import { APP_IMPORTS } from "./apps/imports.js";
+import { printable, printableLines } from "./printable.js";
 
 export interface DeviceConfig {
   gpioPinCount?: number;
@@ -50,7 +51,8 @@ export const DEFAULT_DEVICE: ConfigFigures = {
 export const SLICE_WALL_BUDGET_MS = 10;
 
 export class InstallError extends Error {
-  constructor(readonly origin: string, readonly code: number, message: string) { super(`${origin}: ${message}`); }
+  /** `message` must already be printable (see printable.ts); the origin is escaped here. */
+  constructor(readonly origin: string, readonly code: number, message: string) { super(`${printable(origin)}: ${message}`); }
 }
 
 /** The 4 MiB, as the core accounts for it. */
@@ -84,6 +86,8 @@ export interface InstalledApp {
   originalBytes: number;
   instrumentedBytes: number;
   quotaBytes: number;
+  /** SHA-256 (hex) of the module as loaded at install; each start and restart checks the package still holds it. */
+  moduleSha256: string;
 }
 
 interface LiveTask {
@@ -109,6 +113,8 @@ export class Device {
   private readonly sliceWallBudgetMs: number;
   private sliceWallStartMs = 0;
   private readonly apps = new Map<number, InstalledApp>();
+  /** Where each installed app came from, to check at each start that it still holds the module. */
+  private readonly packages = new Map<number, AppPackage>();
   private readonly live = new Map<number, LiveTask>();
   private running: LiveTask | null = null;
   private auditSeen = 0;
@@ -181,11 +187,14 @@ export class Device {
     this.core.writeIo(pkg.manifestBytes);
     const slot = e.app_install(pkg.manifestBytes.length);
     this.drainAudit();
-    if (slot < 0) throw new InstallError(pkg.origin, slot, `app_manifest.json refused (${errnoName(slot)}): ${this.core.lastError() || "no detail"}`);
+    if (slot < 0) throw new InstallError(pkg.origin, slot, `app_manifest.json refused (${errnoName(slot)}): ${printable(this.core.lastError() || "no detail")}`);
+    let loading = true;
     try {
       const entryPoint = this.appString(slot, abi.APP_STRING_ENTRY_POINT);
       const quotaBytes = e.app_field(slot, abi.APP_FIELD_QUOTA_BYTES);
       const wasm = await pkg.loadEntryPoint(entryPoint);
+      loading = false;
+      const moduleSha256 = await sha256Hex(wasm);
       const out = instrumentApp(wasm, {
         blockingImports: APP_IMPORTS.filter((i) => i.blocking).map((i) => `applibs.${i.name}`),
         quotaBytes,
@@ -199,22 +208,27 @@ export class Device {
         originalBytes: out.originalBytes,
         instrumentedBytes: out.instrumentedBytes,
         quotaBytes,
+        moduleSha256,
       };
       this.apps.set(slot, app);
+      this.packages.set(slot, pkg);
       this.events.push(this.clock.nowMs(), { kind: "app", app: app.name, what: "installed" });
       return app;
     } catch (err: unknown) {
       e.app_uninstall(slot);
       const message = err instanceof Error ? err.message : String(err);
-      throw new InstallError(pkg.origin, -abi.EINVAL, message);
+      // The package's own message may be a build log of several lines; any other is one line.
+      throw new InstallError(pkg.origin, -abi.EINVAL, loading ? printableLines(message) : printable(message));
     }
   }
 
   /** Starts an installed app: the core reserves its quota from the RAM pool and spawns its task. */
   start(app: InstalledApp): number {
+    const changed = this.moduleChanged(app);
+    if (changed) throw new InstallError(app.name, -abi.EINVAL, `not started: ${changed}`);
     const task = this.core.exports.app_start(app.slot);
     this.drainAudit();
-    if (task < 0) throw new InstallError(app.name, task, `cannot start (${errnoName(task)}): ${this.core.lastError() || "no detail"}`);
+    if (task < 0) throw new InstallError(app.name, task, `cannot start (${errnoName(task)}): ${printable(this.core.lastError() || "no detail")}`);
     this.events.push(this.clock.nowMs(), { kind: "app", app: app.name, what: "started" });
     return task;
   }
@@ -222,7 +236,7 @@ export class Device {
   stop(app: InstalledApp): void {
     const task = this.core.exports.app_field(app.slot, abi.APP_FIELD_TASK);
     const rc = this.core.exports.app_stop(app.slot);
-    if (rc < 0) throw new Error(`${app.name}: cannot stop (${errnoName(rc)}): ${this.core.lastError()}`);
+    if (rc < 0) throw new Error(printable(`${app.name}: cannot stop (${errnoName(rc)}): ${this.core.lastError()}`));
     if (task >= 0) this.live.delete(task);
     this.events.push(this.clock.nowMs(), { kind: "app", app: app.name, what: "stopped" });
   }
@@ -245,7 +259,11 @@ export class Device {
     if (task < 0) { this.drainAudit(); return false; }
     const fuel = e.sched_slice_fuel();
     let liveTask = this.live.get(task);
-    if (!liveTask || e.task_needs_instance(task)) liveTask = this.instantiate(task);
+    if (!liveTask || e.task_needs_instance(task)) {
+      const fresh = this.instantiate(task);
+      if (!fresh) { this.drainAudit(); return true; } // refused: the core stopped the app
+      liveTask = fresh;
+    }
     this.running = liveTask;
     this.sliceWallStartMs = this.wallClockMs();
     let result: SliceResult;
@@ -317,7 +335,7 @@ export class Device {
 
   /** Turns an audit entry into a sentence a person can act on. */
   describeAudit(a: AuditEntry): string {
-    const app = this.apps.get(a.app)?.name ?? `app ${a.app}`;
+    const app = printable(this.apps.get(a.app)?.name ?? `app ${a.app}`);
     const call = SYSCALL_NAMES.get(a.syscall) ?? `syscall ${a.syscall}`;
     switch (a.kind) {
       case abi.EV_DENIED: return `${app}: ${call}(${a.arg}) denied with ${errnoName(a.result)}: not granted by its manifest`;
@@ -351,10 +369,15 @@ export class Device {
     this.auditSeen = total;
   }
 
-  private instantiate(task: number): LiveTask {
+  private instantiate(task: number): LiveTask | null {
     const slot = this.core.exports.task_app(task);
     const app = this.apps.get(slot);
     if (!app) throw new CorePanic(`core scheduled task ${task} of app slot ${slot}, which the host never installed`);
+    const changed = this.moduleChanged(app);
+    if (changed) {
+      this.core.exports.app_stop(slot);
+      return null;
+    }
     const runner = new AppRunner(app.module, this.trampolines(task));
     const liveTask = { task, app, runner };
     this.live.set(task, liveTask);
@@ -384,6 +407,25 @@ export class Device {
     return imports;
   }
 
+  /**
+   * Null when the app's package still holds the module installed from it; otherwise why not, in
+   * one printable line, after recording the refusal in the event log.
+   */
+  private moduleChanged(app: InstalledApp): string | null {
+    const pkg = this.packages.get(app.slot);
+    if (!pkg?.moduleSha256Now) return null; // a package held in memory cannot change
+    let why: string | null;
+    try {
+      const now = pkg.moduleSha256Now();
+      why = now === app.moduleSha256 ? null
+        : `its module changed since install (SHA-256 ${now.slice(0, 16)}..., installed ${app.moduleSha256.slice(0, 16)}...); install it again`;
+    } catch (err) {
+      why = `its module can no longer be read: ${printable(err instanceof Error ? err.message : String(err))}`;
+    }
+    if (why) this.events.push(this.clock.nowMs(), { kind: "app", app: app.name, what: "refused", detail: why });
+    return why;
+  }
+
   private memoryOfTask(task: number): WebAssembly.Memory | null {
     return this.live.get(task)?.runner.memory ?? null;
   }
@@ -409,6 +451,13 @@ const LIMIT_TEXT: Record<number, string> = {
   [abi.LIMIT_APP_HANDLES]: shareText("handles", abi.MAX_HANDLES - 1),
   [abi.LIMIT_APP_TIMERS]: shareText("timers", abi.MAX_TIMERS),
 };
+
+/** SHA-256 of `bytes` as lowercase hex, by WebCrypto (any JS engine the device runs in has it). */
+async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  if (!globalThis.crypto?.subtle) throw new Error("this JavaScript engine has no WebCrypto (crypto.subtle): the device cannot record what it installs");
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+}
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;

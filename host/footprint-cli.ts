@@ -3,6 +3,7 @@ import { Command } from "commander";
 import { readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { FootprintReport } from "./footprint.js";
+import { printable } from "./printable.js";
 
 export const DEMO_APPS = ["blink", "button"].map((n) => fileURLToPath(new URL(`../../examples/${n}`, import.meta.url)));
 export const BUDGET_PATH = fileURLToPath(new URL("../../footprint-budget.json", import.meta.url));
@@ -16,13 +17,16 @@ export function formatReport(r: FootprintReport): string {
     ["core static data", `${r.coreStaticBytes} B (kernel tables ${r.kernelTableBytes} B)`],
     ["core heap in use / peak", `${r.coreHeapInUseBytes} B / ${r.coreHeapPeakBytes} B`],
     ["file-system RAM", `${r.fsRamBytes} B`],
-    ...r.apps.map((a): [string, string] => [`app ${a.name}`,
+    ...r.apps.map((a): [string, string] => [`app ${printable(a.name)}`,
       `quota ${kib(a.quotaBytes)}, memory ${kib(a.memoryBytes)} (peak ${kib(a.memoryPeakBytes)}), core ${a.coreBytes} B, module ${a.moduleBytes} B -> ${a.instrumentedModuleBytes} B`]),
     ["4 MiB split", `core ${kib(r.split.coreBytes)} / apps reserved ${kib(r.split.appReservedBytes)} / free ${kib(r.split.freeBytes)}`],
   ];
   const w = Math.max(...rows.map(([k]) => k.length));
   return [`footprint after ${r.slices} scheduler slices`, ...rows.map(([k, v]) => `  ${k.padEnd(w)}  ${v}`)].join("\n");
 }
+
+/** An app's name inside SVG text: markup characters as entities. */
+const xmlText = (s: string) => s.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 /** The 4 MiB as one bar: core static, heap peak, each app's reservation, free. */
 export function footprintSvg(r: FootprintReport): string {
@@ -31,7 +35,7 @@ export function footprintSvg(r: FootprintReport): string {
   const parts: { label: string; bytes: number; color: string }[] = [
     { label: "core static", bytes: r.coreStaticBytes, color: "#4c72b0" },
     { label: "core heap peak", bytes: r.coreHeapPeakBytes, color: "#55a868" },
-    ...r.apps.map((a, i) => ({ label: `${a.name} (quota)`, bytes: a.quotaBytes, color: ["#dd8452", "#c44e52", "#8172b3", "#937860"][i % 4] })),
+    ...r.apps.map((a, i) => ({ label: `${xmlText(printable(a.name))} (quota)`, bytes: a.quotaBytes, color: ["#dd8452", "#c44e52", "#8172b3", "#937860"][i % 4] })),
   ];
   const used = parts.reduce((s, p) => s + p.bytes, 0);
   parts.push({ label: "free", bytes: Math.max(0, total - used), color: "#e5e5e5" });

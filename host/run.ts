@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError } from "commander";
 import type { Device, InstalledApp, MemoryMap } from "./device.js";
 import { appFromDirectory, AppPackageError } from "./apps/package.js";
 import type { RecordedEvent } from "./events.js";
+import { printable } from "./printable.js";
 
 export interface RunOptions {
   seconds?: number;
@@ -17,20 +18,21 @@ export function formatMemoryMap(map: MemoryMap, apps: { name: string; quotaBytes
     `memory map (${map.totalBytes / 1024} KiB, fixed):`,
     `  core static data   ${kib(map.staticBytes)}  (of which kernel tables ${kib(map.tableBytes).trim()})`,
     `  core heap in use   ${kib(map.heapInUseBytes)}  (peak ${kib(map.heapPeakBytes).trim()})`,
-    ...apps.map((a) => `  app ${a.name.padEnd(14).slice(0, 14)} ${kib(a.quotaBytes)}  reserved`),
+    ...apps.map((a) => `  app ${printable(a.name).padEnd(14).slice(0, 14)} ${kib(a.quotaBytes)}  reserved`),
     `  apps reserved      ${kib(map.appReservedBytes)}`,
     `  free               ${kib(map.freeBytes)}`,
   ];
   return lines.join("\n");
 }
 
+/** One line per event; every text that came from an app (names, log text, details) is escaped. */
 export function formatEvent(e: RecordedEvent): string {
   const t = `[${(e.timeMs / 1000).toFixed(3).padStart(8)}]`;
   switch (e.kind) {
     case "gpio": return `${t} GPIO ${e.pin} -> ${e.level ? "high" : "low"}${e.source === "external" ? " (input)" : ""}`;
-    case "log": return `${t} ${e.app}: ${e.text}`;
-    case "app": return `${t} ${e.app}: ${e.what}${e.detail ? ` (${e.detail})` : ""}`;
-    case "audit": return `${t} audit: ${e.text}`;
+    case "log": return `${t} ${printable(e.app)}: ${printable(e.text)}`;
+    case "app": return `${t} ${printable(e.app)}: ${e.what}${e.detail ? ` (${printable(e.detail)})` : ""}`;
+    case "audit": return `${t} audit: ${printable(e.text)}`;
   }
 }
 
@@ -44,10 +46,17 @@ export async function runDevice(appDirs: string[], opts: RunOptions, out: (line:
   const apps: InstalledApp[] = [];
   for (const dir of appDirs) {
     const app = await device.install(appFromDirectory(dir));
-    out(`installed ${app.name} (${app.componentId}): quota ${app.quotaBytes / 1024} KiB, module ${app.originalBytes} B -> ${app.instrumentedBytes} B instrumented`);
+    out(`installed ${printable(app.name)} (${app.componentId}): quota ${app.quotaBytes / 1024} KiB, module ${app.originalBytes} B -> ${app.instrumentedBytes} B instrumented`);
     apps.push(app);
   }
-  for (const app of apps) device.start(app);
+  const { InstallError } = await import("./device.js");
+  for (const app of apps) {
+    // One app that cannot start (its module changed since install, no RAM left) stops no other.
+    try { device.start(app); } catch (err) {
+      if (!(err instanceof InstallError)) throw err;
+      out(`wasphere run: ${err.message}`);
+    }
+  }
   out(formatMemoryMap(device.memoryMap(), apps));
   const stopListening = device.events.listen((e) => {
     if (e.kind === "app" && (e.what === "installed" || e.what === "started")) return;

@@ -64,6 +64,8 @@ let pos: usize = 0;
 let errno: i32 = 0;
 let pathLen: i32 = 0;
 let strHadNul: bool = false;
+/** The string just read decoded to a control character (C0, DEL or C1), escaped or raw. */
+let strHadControl: bool = false;
 let numStart: usize = 0;
 let numEnd: usize = 0;
 let numIsInteger: bool = false;
@@ -184,6 +186,9 @@ function utf8SequenceBytes(b0: i32): i32 {
   return n;
 }
 
+/** C0 controls, DEL and the C1 controls. */
+function isControl(code: i32): bool { return code < 0x20 || (code >= 0x7f && code <= 0x9f); }
+
 function putDecoded(dst: usize, cap: i32, len: i32, b: i32): i32 {
   if (len < cap) store<u8>(dst + <usize>len, <u8>b);
   return len + 1;
@@ -196,6 +201,7 @@ function putDecoded(dst: usize, cap: i32, len: i32, b: i32): i32 {
 function readString(dst: usize, cap: i32): i32 {
   pos++; // the opening quote
   strHadNul = false;
+  strHadControl = false;
   let len = 0;
   while (true) {
     if (pos >= end) { syntaxError("'\"' to close the string"); return -1; }
@@ -226,6 +232,7 @@ function readString(dst: usize, cap: i32): i32 {
           code = 0x10000 + ((code - 0xd800) << 10) + (low - 0xdc00);
         }
         if (code == 0) strHadNul = true;
+        if (isControl(code)) strHadControl = true;
         if (code < 0x80) len = putDecoded(dst, cap, len, code);
         else if (code < 0x800) {
           len = putDecoded(dst, cap, len, 0xc0 | (code >> 6));
@@ -242,12 +249,15 @@ function readString(dst: usize, cap: i32): i32 {
         }
         continue;
       } else { pos -= 2; syntaxError("a valid escape (\\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)"); return -1; }
+      if (isControl(code)) strHadControl = true;
       len = putDecoded(dst, cap, len, code);
       continue;
     }
-    if (c < 0x80) { len = putDecoded(dst, cap, len, c); pos++; continue; }
+    if (c < 0x80) { if (c == 0x7f) strHadControl = true; len = putDecoded(dst, cap, len, c); pos++; continue; }
     const n = utf8SequenceBytes(c);
     if (n == 0) { failAt(EINVAL); msgStr("not valid UTF-8 at byte "); msgInt(<i64>(pos - src)); return -1; }
+    // U+0080..U+009F (the C1 controls, such as CSI) are C2 80..C2 9F in UTF-8.
+    if (c == 0xc2 && <i32>load<u8>(pos + 1) <= 0x9f) strHadControl = true;
     for (let i = 0; i < n; i++) len = putDecoded(dst, cap, len, <i32>load<u8>(pos + <usize>i));
     pos += <usize>n;
   }
@@ -574,7 +584,7 @@ function parseTopField(keyLen: i32, seen: i32): i32 {
     if (n < 0) return seen;
     if (n < 1 || n > APP_NAME_MAX_BYTES) {
       failAt(EINVAL); msgStr("must be 1 to "); msgInt(APP_NAME_MAX_BYTES); msgStr(" bytes, not "); msgInt(n);
-    } else if (strHadNul) { failAt(EINVAL); msgStr("must not contain NUL characters"); }
+    } else if (strHadControl) controlError();
     nameLen = n;
   } else if (bit == F_ID) {
     const n = readStringValue(scratch, SCRATCH_BYTES, "a GUID like \"1689d8b2-c835-2e27-27ad-e894d6d15fa9\"");
@@ -586,7 +596,8 @@ function parseTopField(keyLen: i32, seen: i32): i32 {
     const n = readStringValue(entryBuf, ENTRY_POINT_MAX_BYTES, "a string");
     if (n < 0) return seen;
     entryLen = n;
-    validateEntryPoint(n);
+    if (strHadControl) controlError();
+    else validateEntryPoint(n);
   } else if (bit == F_ARGS) {
     parseCmdArgs();
   } else if (bit == F_TYPE) {
@@ -618,6 +629,15 @@ function parseTopField(keyLen: i32, seen: i32): i32 {
     priority = <i32>v;
   }
   return seen;
+}
+
+/**
+ * A name or path holding a control character could forge a line or drive a terminal wherever it
+ * is printed, so such values are refused, not escaped.
+ */
+function controlError(): void {
+  failAt(EINVAL);
+  msgStr("must not contain control characters (U+0000..U+001F, U+007F..U+009F)");
 }
 
 function sameAscii(p: usize, n: i32, s: string): bool {

@@ -3,17 +3,28 @@
 // Apps link their data at APP_RUNTIME_AREA_BYTES so the low bytes of their memory stay free for the
 // runtime's save area, and map `abort` to the SDK's (which logs and traps in the app only): the
 // only imports a built app has are the `applibs` syscalls it uses.
-import { mkdirSync } from "node:fs";
-import { dirname, join, relative } from "node:path";
+// Invariants: the compiler reads source files only through the caller's `readSource` (package.ts
+// lets it read the package and the SDK, nothing else) and writes nothing itself: the module comes
+// back in memory, and `writeFileReplacing` puts it in place by writing a fresh file and renaming
+// it, so a link at the destination is replaced, never written through.
+// Must not: change the process's working directory (asc resolves paths against the base directory
+// it is given), or let asc write to disk.
+import { closeSync, constants, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { basename, dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { APP_RUNTIME_AREA_BYTES } from "../../assembly/abi.js";
+import { printableLines } from "../printable.js";
 
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
+/** The SDK an app's main.ts imports; the only files outside its package a build may read. */
+export const SDK_DIR = join(REPO_ROOT, "sdk");
 
 export class AppBuildError extends Error {}
 
+/** The compiler's arguments; `outFile` is only a name (the output is captured, not written). */
 export function appAscArgs(sourceFile: string, outFile: string): string[] {
-  const sdkAbort = relative(REPO_ROOT, join(REPO_ROOT, "sdk", "applibs")).split("\\").join("/") + "/abort";
+  const sdkAbort = relative(REPO_ROOT, join(SDK_DIR, "applibs")).split("\\").join("/") + "/abort";
   return [
     relative(REPO_ROOT, sourceFile), "-o", outFile,
     "--memoryBase", String(APP_RUNTIME_AREA_BYTES),
@@ -22,18 +33,56 @@ export function appAscArgs(sourceFile: string, outFile: string): string[] {
   ];
 }
 
-/** Compiles an app's AssemblyScript entry file to a .wasm file. Throws AppBuildError with asc's output. */
-export async function buildApp(sourceFile: string, outFile: string): Promise<void> {
-  mkdirSync(dirname(outFile), { recursive: true });
+/** Reads a source file the compiler asks for, by absolute path; null when it may not or does not exist. */
+export type SourceReader = (absolutePath: string) => string | null;
+
+const OUTPUT_NAME = "module.wasm";
+
+/**
+ * Compiles an app's AssemblyScript entry file and returns the module. Every file the compiler
+ * reads goes through `readSource`. Throws AppBuildError with asc's output.
+ */
+export async function buildApp(sourceFile: string, readSource: SourceReader): Promise<Uint8Array> {
   const asc = (await import("assemblyscript/asc")).default;
   let log = "";
+  let module: Uint8Array | null = null;
   const stream = { write(chunk: string | Uint8Array) { log += typeof chunk === "string" ? chunk : Buffer.from(chunk).toString(); return true; } };
-  const cwd = process.cwd();
-  process.chdir(REPO_ROOT);
+  const { error } = await asc.main([...appAscArgs(sourceFile, OUTPUT_NAME), "--baseDir", REPO_ROOT], {
+    stdout: stream as any,
+    stderr: stream as any,
+    readFile: (name: string, baseDir: string) => readSource(join(baseDir, name)),
+    writeFile: (name: string, contents: Uint8Array | string) => {
+      if (name === OUTPUT_NAME && typeof contents !== "string") module = contents.slice();
+    },
+    listFiles: () => null,
+  });
+  if (error) throw new AppBuildError(printableLines(`building ${basename(sourceFile)} failed:\n${log.trim()}`));
+  if (!module) throw new AppBuildError(`building ${sourceFile} produced no module`);
+  return module;
+}
+
+/**
+ * Puts `bytes` at `dir/name` by writing a fresh file (O_EXCL | O_NOFOLLOW, in `dir`) and renaming
+ * it over the destination: whatever was there (a symlink, a hard link to another package's file)
+ * is replaced as a directory entry, and its target is never written.
+ */
+export function writeFileReplacing(dir: string, name: string, bytes: Uint8Array): void {
+  const tmp = join(dir, `.${name}.${randomBytes(6).toString("hex")}.tmp`);
+  const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
   try {
-    const { error } = await asc.main(appAscArgs(sourceFile, outFile), { stdout: stream as any, stderr: stream as any });
-    if (error) throw new AppBuildError(`building ${sourceFile} failed:\n${log.trim()}`);
-  } finally {
-    process.chdir(cwd);
+    let done = 0;
+    while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done);
+    fsyncSync(fd);
+  } catch (err) {
+    closeSync(fd);
+    unlinkSync(tmp);
+    throw err;
+  }
+  closeSync(fd);
+  try {
+    renameSync(tmp, join(dir, name));
+  } catch (err) {
+    unlinkSync(tmp);
+    throw new AppBuildError(`cannot put the built module at ${join(dir, name)} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
   }
 }

@@ -75,7 +75,29 @@ describe("manifest: fields", () => {
   it("Name must be a string", () => { refuses("{\"Name\": 5}", EINVAL, "Name: expected a string"); });
   it("Name must not be empty", () => { refuses("{\"Name\": \"\"}", EINVAL, "Name: must be 1 to 64 bytes, not 0"); });
   it("Name must fit 64 bytes", () => { refuses("{\"Name\": \"a123456789b123456789c123456789d123456789e123456789f123456789vwxyz\"}", EINVAL, "Name: must be 1 to 64 bytes, not 65"); });
-  it("Name must not hold NUL", () => { refuses("{\"Name\": \"a\\u0000\"}", EINVAL, "Name: must not contain NUL characters"); });
+  it("Name must not hold NUL", () => { refuses("{\"Name\": \"a\\u0000\"}", EINVAL, "Name: must not contain control characters (U+0000..U+001F, U+007F..U+009F)"); });
+  it("Name must not hold a control character, escaped or raw", () => {
+    // A newline would forge a line of output; ESC and CSI (U+009B) drive the terminal; DEL and U+009F bound the ranges.
+    refuses("{\"Name\": \"a\\nb\"}", EINVAL, "Name: must not contain control characters (U+0000..U+001F, U+007F..U+009F)");
+    refuses("{\"Name\": \"a\\u001b[2J\"}", EINVAL, "Name: must not contain control characters (U+0000..U+001F, U+007F..U+009F)");
+    refuses("{\"Name\": \"a\\u001F\"}", EINVAL, "Name: must not contain control characters (U+0000..U+001F, U+007F..U+009F)");
+    refuses("{\"Name\": \"a\\t\"}", EINVAL, "Name: must not contain control characters (U+0000..U+001F, U+007F..U+009F)");
+    refuses("{\"Name\": \"a\x7f\"}", EINVAL, "Name: must not contain control characters (U+0000..U+001F, U+007F..U+009F)");
+    refuses("{\"Name\": \"a\\u007f\"}", EINVAL, "Name: must not contain control characters (U+0000..U+001F, U+007F..U+009F)");
+    refuses("{\"Name\": \"a\u009b2J\"}", EINVAL, "Name: must not contain control characters (U+0000..U+001F, U+007F..U+009F)");
+    refuses("{\"Name\": \"a\\u0080\"}", EINVAL, "Name: must not contain control characters (U+0000..U+001F, U+007F..U+009F)");
+    refuses("{\"Name\": \"a\\u009f\"}", EINVAL, "Name: must not contain control characters (U+0000..U+001F, U+007F..U+009F)");
+  });
+  it("Name may hold printable characters next to the control ranges", () => {
+    boot();
+    expect(install(manifest("caf\u00e9 ~ \u00a0\u00a1", VALID))).toBe(0);
+    expect(appString(0, APP_STRING_NAME)).toBe("caf\u00e9 ~ \u00a0\u00a1");
+  });
+  it("EntryPoint must not hold a control character", () => {
+    refuses("{\"EntryPoint\": \"a\\nb.wasm\"}", EINVAL, "EntryPoint: must not contain control characters (U+0000..U+001F, U+007F..U+009F)");
+    refuses("{\"EntryPoint\": \"a\\u001b.wasm\"}", EINVAL, "EntryPoint: must not contain control characters (U+0000..U+001F, U+007F..U+009F)");
+    refuses("{\"EntryPoint\": \"a\\u0085.wasm\"}", EINVAL, "EntryPoint: must not contain control characters (U+0000..U+001F, U+007F..U+009F)");
+  });
   it("ComponentId must be a GUID", () => { refuses(manifest("m", "e894d6d15fa"), EINVAL, "ComponentId: expected a GUID like \"1689d8b2-c835-2e27-27ad-e894d6d15fa9\""); });
   it("ComponentId must be hex", () => { refuses(manifest("m", "e894d6d15fag"), EINVAL, "ComponentId: expected a GUID like \"1689d8b2-c835-2e27-27ad-e894d6d15fa9\""); });
   it("ComponentId must be unique among installed apps", () => {

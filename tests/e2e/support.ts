@@ -1,5 +1,6 @@
 // Shared by the end-to-end tests: tiny inline apps in WAT, manifests, and a device on a virtual
 // clock so every run sees the same schedule in no real time.
+import assert from "node:assert/strict";
 import binaryen from "binaryen";
 import { APP_FEATURES } from "../../host/apps/instrument.js";
 import { Device, type DeviceConfig, type InstalledApp } from "../../host/device.js";
@@ -78,4 +79,12 @@ export function blinker(pin: number, periodMs: number): Uint8Array {
 /** How many times the device drove `pin`. */
 export function toggles(dev: Device, pin: number): number {
   return dev.events.of("gpio").filter((e) => e.pin === pin && e.source === "core").length;
+}
+
+/** `pin` was driven exactly on a blinker's schedule: low at 0, then a toggle every `halfPeriodMs` before `untilMs`. */
+export function assertBlinkSchedule(dev: Device, pin: number, halfPeriodMs: number, untilMs: number): void {
+  const seen = dev.events.of("gpio").filter((e) => e.pin === pin && e.source === "core").map((e) => [e.timeMs, e.level]);
+  const expected: number[][] = [[0, 0]];
+  for (let k = 0; k * halfPeriodMs < untilMs; k++) expected.push([k * halfPeriodMs, (k + 1) % 2]);
+  assert.deepEqual(seen, expected, `GPIO ${pin} toggled every ${halfPeriodMs} ms`);
 }
