@@ -254,6 +254,24 @@ test("a syscall for a task that is not the one running is refused with -EPERM an
   assert.deepEqual(exitCodes(dev, "sleeper"), []);
 });
 
+test("a task that blocked in a syscall makes no further syscall before its slice is reported", async () => {
+  // sched_next chose the task and it blocked (sleep): until sched_report it is still the chosen
+  // one, but not running, so a second call in its name is refused.
+  const dev = device();
+  const a = await dev.install(appFromBytes("a", manifest("a", { Capabilities: { Gpio: [31] } }), app("", `(i32.const 0)`)));
+  const e = dev.core.exports;
+  const task = dev.start(a);
+  assert.equal(e.sched_next(0), task);
+  assert.equal(e.syscall(task, abi.SYS_SLEEP_MS, 100, 0, 0, 0), abi.SYSCALL_SUSPEND);
+  assert.equal(e.task_state(task), abi.TASK_BLOCKED);
+  assert.equal(e.syscall(task, abi.SYS_GPIO_OPEN_OUTPUT, 31, 1, 0, 0), -abi.EPERM);
+  assert.equal(e.syscall(task, abi.SYS_SLEEP_MS, 5, 0, 0, 0), -abi.EPERM);
+  assert.equal(dev.gpio.direction(31), -1);
+  assert.equal(e.sched_report(task, abi.STOP_BLOCKED, 0, 0), 0);
+  assert.equal(e.sched_next(50), -abi.EAGAIN, "still asleep: the refused sleep of 5 ms changed nothing");
+  assert.equal(e.sched_next(100), task);
+});
+
 test("manifest text quoted in a refusal is sanitised: control characters, quotes and backslashes become '?'", async () => {
   const dev = device();
   await assert.rejects(dev.install(appFromBytes("forger", manifest("forger", { ApplicationType: "X\n\u001b[31mY\"\\\u007fZ" }), app("", `(i32.const 0)`))), (err: Error) => {
