@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { checkBudget, measureFootprint } from "../../host/footprint.js";
 import { CORE_WASM_PATH } from "../../host/core.js";
+import { sections } from "../host/wasm-sections.js";
 import { BUDGET_PATH, DEMO_APPS, footprintSvg } from "../../host/footprint-cli.js";
 
 test("the demo device is within every budget in footprint-budget.json", async (t) => {
@@ -25,27 +26,19 @@ test("the report is deterministic: two runs of the same build give the same figu
 
 /** The end of the highest active data segment of a module: static data reaches at least there. */
 function dataEndBytes(bytes: Uint8Array): { endBytes: number; segmentBytes: number } {
-  let pos = 8, endBytes = 0, segmentBytes = 0;
-  const leb = () => { let r = 0, s = 0, b; do { b = bytes[pos++]; r |= (b & 0x7f) << s; s += 7; } while (b & 0x80); return r >>> 0; };
-  while (pos < bytes.length) {
-    const id = bytes[pos++];
-    const size = leb();
-    const next = pos + size;
-    if (id === 11) {
-      for (let n = leb(); n > 0; n--) {
-        const flags = leb();
-        assert.ok(flags === 0, "core.wasm has only active data segments in memory 0");
-        assert.equal(bytes[pos++], 0x41, "an i32.const offset");
-        let offset = 0, shift = 0, b;
-        do { b = bytes[pos++]; offset |= (b & 0x7f) << shift; shift += 7; } while (b & 0x80);
-        assert.equal(bytes[pos++], 0x0b);
-        const len = leb();
-        endBytes = Math.max(endBytes, offset + len);
-        segmentBytes += len;
-        pos += len;
-      }
+  let endBytes = 0, segmentBytes = 0;
+  for (const { id, body: r } of sections(bytes)) {
+    if (id !== 11) continue;
+    for (let n = r.u32(); n > 0; n--) {
+      assert.equal(r.u32(), 0, "core.wasm has only active data segments in memory 0");
+      assert.equal(r.byte(), 0x41, "an i32.const offset");
+      const offset = r.s32();
+      assert.equal(r.byte(), 0x0b);
+      const len = r.u32();
+      endBytes = Math.max(endBytes, offset + len);
+      segmentBytes += len;
+      r.pos += len;
     }
-    pos = next;
   }
   return { endBytes, segmentBytes };
 }

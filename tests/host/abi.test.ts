@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import * as abi from "../../assembly/abi.js";
 import { APP_IMPORTS } from "../../host/apps/imports.js";
+import { sections } from "./wasm-sections.js";
 
 const doc = readFileSync(new URL("../../../ABI.md", import.meta.url), "utf8");
 const coreBytes = new Uint8Array(readFileSync(new URL("../../../build/core.wasm", import.meta.url)));
@@ -82,42 +83,35 @@ function parseDocSignature(cell: string): Signature {
 
 /** The function signature of every import and export of a module, from its type, import, function and export sections. */
 function binarySignatures(bytes: Uint8Array): { imports: Map<string, Signature>; exports: Map<string, Signature> } {
-  let pos = 8;
-  const u = () => { let r = 0, s = 0, b; do { b = bytes[pos++]; r |= (b & 0x7f) << s; s += 7; } while (b & 0x80); return r >>> 0; };
-  const name = () => { const n = u(); const t = new TextDecoder().decode(bytes.subarray(pos, pos + n)); pos += n; return t; };
   const VAL: Record<number, string> = { 0x7f: "i32", 0x7e: "i64", 0x7d: "f32", 0x7c: "f64" };
   const types: Signature[] = [];
   const funcTypes: number[] = [];
   const imports = new Map<string, Signature>();
   const exports = new Map<string, Signature>();
-  while (pos < bytes.length) {
-    const id = bytes[pos++];
-    const size = u();
-    const end = pos + size;
+  for (const { id, body: r } of sections(bytes)) {
     if (id === 1) {
-      for (let n = u(); n > 0; n--) {
-        assert.equal(bytes[pos++], 0x60, "a function type");
-        const params = Array.from({ length: u() }, () => VAL[bytes[pos++]]);
-        const results = Array.from({ length: u() }, () => VAL[bytes[pos++]]);
+      for (let n = r.u32(); n > 0; n--) {
+        assert.equal(r.byte(), 0x60, "a function type");
+        const params = Array.from({ length: r.u32() }, () => VAL[r.byte()]);
+        const results = Array.from({ length: r.u32() }, () => VAL[r.byte()]);
         types.push({ params, results });
       }
     } else if (id === 2) {
-      for (let n = u(); n > 0; n--) {
-        const mod = name(), field = name(), kind = bytes[pos++];
+      for (let n = r.u32(); n > 0; n--) {
+        const mod = r.name(), field = r.name(), kind = r.byte();
         assert.equal(kind, 0, `import ${mod}.${field} is a function`);
-        const t = u();
+        const t = r.u32();
         funcTypes.push(t);
         imports.set(field, types[t]);
       }
     } else if (id === 3) {
-      for (let n = u(); n > 0; n--) funcTypes.push(u());
+      for (let n = r.u32(); n > 0; n--) funcTypes.push(r.u32());
     } else if (id === 7) {
-      for (let n = u(); n > 0; n--) {
-        const field = name(), kind = bytes[pos++], index = u();
+      for (let n = r.u32(); n > 0; n--) {
+        const field = r.name(), kind = r.byte(), index = r.u32();
         if (kind === 0) exports.set(field, types[funcTypes[index]]);
       }
     }
-    pos = end;
   }
   return { imports, exports };
 }
