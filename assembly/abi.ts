@@ -29,6 +29,7 @@ export const ENFILE = 23;
 export const EMFILE = 24;
 export const EFBIG = 27;
 export const ENOSPC = 28;
+export const EROFS = 30;
 export const ERANGE = 34;
 export const ENAMETOOLONG = 36;
 export const ENOSYS = 38;

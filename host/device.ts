@@ -6,7 +6,8 @@
 // syscall is allowed. Each app is its own WebAssembly instance; the device copies bytes between an
 // app's memory and the core's and never gives an app a view of core memory.
 // Invariants: one slice runs at a time; an app's trap ends that app's instance only; the core is
-// told why every slice ended.
+// told why every slice ended; an error of the host's own (not a trap) is never charged to the app:
+// the app is stopped and the error leaves step() as a HostError.
 import * as abi from "../assembly/abi.js";
 import { Core, CorePanic, type Hal } from "./core.js";
 import { EventRing } from "./events.js";
@@ -54,6 +55,9 @@ export class InstallError extends Error {
   /** `message` must already be printable (see printable.ts); the origin is escaped here. */
   constructor(readonly origin: string, readonly code: number, message: string) { super(`${printable(origin)}: ${message}`); }
 }
+
+/** The host itself failed (a bug or a broken peripheral model), as opposed to an app. */
+export class HostError extends Error {}
 
 /** The 4 MiB, as the core accounts for it. */
 export interface MemoryMap {
@@ -269,6 +273,9 @@ export class Device {
     let result: SliceResult;
     try {
       result = liveTask.runner.runSlice(fuel);
+    } catch (err: unknown) {
+      this.running = null;
+      throw this.hostFailed(liveTask, err);
     } finally {
       this.running = null;
     }
@@ -293,6 +300,19 @@ export class Device {
   }
 
   /**
+   * The host failed while an app ran (its code threw something that is neither a trap nor an
+   * exit): not the app's fault, so no crash is charged to it; but its instance died mid-slice,
+   * so the app is stopped. Returns the error for step() to throw: run() ends with it.
+   */
+  private hostFailed(liveTask: LiveTask, err: unknown): HostError {
+    const message = err instanceof Error ? err.message : String(err);
+    this.live.delete(liveTask.task);
+    if (this.core.exports.app_field(liveTask.app.slot, abi.APP_FIELD_TASK) === liveTask.task) this.stop(liveTask.app);
+    this.events.push(this.clock.nowMs(), { kind: "app", app: liveTask.app.name, what: "host error", detail: message });
+    return new HostError(`host error while ${liveTask.app.name} ran (the app was stopped, not charged): ${message}`, { cause: err });
+  }
+
+  /**
    * Runs the scheduler until `untilMs` of device time, `maxSlices` slices, or the signal aborts.
    * When nothing is ready it waits (really or virtually) for the core's next deadline.
    */
@@ -304,7 +324,7 @@ export class Device {
       if (this.step()) {
         slices++;
         // Let timers and input events of the host (a button, Ctrl-C) in now and then.
-        if (!this.clock.virtual && ++sinceYieldToHost >= 64) { sinceYieldToHost = 0; await new Promise((r) => setImmediate(r)); }
+        if (!this.clock.virtual && ++sinceYieldToHost >= 64) { sinceYieldToHost = 0; await new Promise((r) => setTimeout(r, 0)); }
         continue;
       }
       const deadline = this.core.exports.sched_next_deadline_ms();

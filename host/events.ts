@@ -3,7 +3,7 @@
 export type DeviceEvent =
   | { kind: "gpio"; pin: number; level: number; source: "core" | "external" }
   | { kind: "log"; app: string; text: string }
-  | { kind: "app"; app: string; what: "installed" | "started" | "exited" | "trapped" | "restarting" | "gave-up" | "stopped" | "refused"; detail?: string }
+  | { kind: "app"; app: string; what: "installed" | "started" | "exited" | "trapped" | "restarting" | "gave-up" | "stopped" | "refused" | "host error"; detail?: string }
   | { kind: "audit"; app: string; text: string };
 
 export type RecordedEvent = DeviceEvent & { seq: number; timeMs: number };

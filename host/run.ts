@@ -4,6 +4,10 @@ import type { Device, InstalledApp, MemoryMap } from "./device.js";
 import { appFromDirectory, AppPackageError } from "./apps/package.js";
 import type { RecordedEvent } from "./events.js";
 import { printable } from "./printable.js";
+import { APP_FIELD_TASK } from "../assembly/abi.js";
+
+/** A command-line option the device cannot honour (a --press pin it does not have). */
+export class RunOptionError extends Error {}
 
 export interface RunOptions {
   seconds?: number;
@@ -41,6 +45,9 @@ export async function runDevice(appDirs: string[], opts: RunOptions, out: (line:
   // Loaded here, not at the top: binaryen is heavy, and `wasphere fs ...` never needs it.
   const { Device } = await import("./device.js");
   const device = new Device();
+  for (const { pin } of opts.press ?? []) {
+    if (pin >= device.gpio.pinCount) throw new RunOptionError(`--press ${pin}: GPIO ${pin} does not exist on this device (pins 0..${device.gpio.pinCount - 1})`);
+  }
   out(`wasphere core ${device.coreVersion} booted`);
   out(formatMemoryMap(device.memoryMap()));
   const apps: InstalledApp[] = [];
@@ -57,7 +64,9 @@ export async function runDevice(appDirs: string[], opts: RunOptions, out: (line:
       out(`wasphere run: ${err.message}`);
     }
   }
-  out(formatMemoryMap(device.memoryMap(), apps));
+  // Only apps with a live task hold a reservation: one that exited or was given up gave it back.
+  const reserving = () => apps.filter((a) => device.core.exports.app_field(a.slot, APP_FIELD_TASK) >= 0);
+  out(formatMemoryMap(device.memoryMap(), reserving()));
   const stopListening = device.events.listen((e) => {
     if (e.kind === "app" && (e.what === "installed" || e.what === "started")) return;
     if (e.kind === "gpio" && e.source === "core" && !opts.quiet) out(formatEvent(e));
@@ -76,7 +85,7 @@ export async function runDevice(appDirs: string[], opts: RunOptions, out: (line:
     stopListening();
   }
   out(`stopped after ${(device.clock.nowMs() / 1000).toFixed(1)} s; slices: ${JSON.stringify(device.sliceCounts)}`);
-  out(formatMemoryMap(device.memoryMap(), apps));
+  out(formatMemoryMap(device.memoryMap(), reserving()));
   return device;
 }
 
@@ -104,8 +113,8 @@ export function registerRunCommand(program: Command): void {
       try {
         await runDevice(appDirs, opts, (line) => process.stdout.write(line + "\n"));
       } catch (err) {
-        const { InstallError } = await import("./device.js");
-        if (err instanceof InstallError || err instanceof AppPackageError) {
+        const { InstallError, HostError } = await import("./device.js");
+        if (err instanceof InstallError || err instanceof AppPackageError || err instanceof RunOptionError || err instanceof HostError) {
           process.stderr.write(`wasphere run: ${err.message}\n`);
           process.exitCode = 1;
           return;

@@ -27,12 +27,12 @@ export function buildCore(outFile, extraArgs = [], entry = "assembly/index.ts") 
 /** The core's build variants, without optional subsystems; the footprint report sizes each. */
 export const CORE_VARIANTS = [
   { name: "full", entry: "assembly/index.ts", out: "build/core.wasm" },
-  { name: "fs-readonly", entry: "assembly/variants/fs-readonly.ts", out: "build/core-fs-readonly.wasm" },
+  { name: "fs-readonly", entry: "assembly/variants/fs-readonly.ts", out: "build/core-fs-readonly.wasm", flags: ["--use", "FS_READONLY=1"] },
   { name: "no-fs", entry: "assembly/variants/no-fs.ts", out: "build/core-no-fs.wasm" },
 ];
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  for (const v of CORE_VARIANTS) buildCore(v.out, v.name === "full" ? ["-t", "build/core.wat"] : [], v.entry);
+  for (const v of CORE_VARIANTS) buildCore(v.out, [...(v.name === "full" ? ["-t", "build/core.wat"] : []), ...(v.flags ?? [])], v.entry);
   run(bin("tsc"), ["-p", "tsconfig.json"]);
   if (existsSync(join(root, "dist/tools/build-apps.js"))) run(process.execPath, ["dist/tools/build-apps.js"]);
 }

@@ -12,7 +12,13 @@
 // disk and is reported as LFS_ERR_CORRUPT, never passed to the host.
 
 import { flash_read, flash_prog, flash_erase, flash_sync } from "../hal/index";
-import { EIO, ECORRUPT, EINVAL } from "../abi";
+import { EIO, ECORRUPT, EINVAL, EROFS } from "../abi";
+
+// The fs-readonly core is built with `--use FS_READONLY=1`: there this block device answers
+// -EROFS to every program, erase and sync before reaching the hal, so that build does not even
+// import flash_prog, flash_erase or flash_sync (tests/host/core-imports.test pins it).
+// @ts-ignore: FS_READONLY is defined only by that build
+export const FS_WRITABLE: bool = !isDefined(FS_READONLY);
 
 export const BLOCK_NULL: u32 = 0xffffffff;
 /** A cache whose block is BLOCK_INLINE holds an inline file's bytes, not flash data. */
@@ -148,6 +154,7 @@ export function bdCrc(block: u32, off: u32, len: u32, crc: u32): i32 {
 
 /** Writes a program cache out to flash (padded to prog_size) and verifies it by reading back. */
 export function bdFlush(pc: Cache): i32 {
+  if (!FS_WRITABLE) return -EROFS;
   if (pc.block == BLOCK_NULL || pc.block == BLOCK_INLINE) return 0;
   if (pc.block >= blockCount) return -ECORRUPT;
   const diff = min<u32>(((pc.size + progSize - 1) / progSize) * progSize, blockSize - pc.off);
@@ -193,6 +200,7 @@ export function bdProg(pc: Cache, block: u32, off: u32, src: usize, len: u32): i
 }
 
 export function bdErase(block: u32): i32 {
+  if (!FS_WRITABLE) return -EROFS;
   if (block >= blockCount) return -ECORRUPT;
   if (rcache.block == block) cacheDrop(rcache);
   bdGeneration++;
@@ -201,6 +209,7 @@ export function bdErase(block: u32): i32 {
 }
 
 export function bdSync(pc: Cache): i32 {
+  if (!FS_WRITABLE) return -EROFS;
   const err = bdFlush(pc);
   if (err < 0) return err;
   const e2 = flash_sync();

@@ -7,7 +7,8 @@
 // Budget: the 8 KiB I/O buffer; everything else is in fs/lfs.
 // Must not: trap on any argument.
 
-import { EINVAL } from "../abi";
+import { EINVAL, EROFS } from "../abi";
+import { FS_WRITABLE } from "./bd";
 import {
   fsConfig, fsMount, fsUnmount, fsRamBytes, fsStat, fsStatSize, fsInfo, fsGetattr, fsListattrs, fsDirOpen,
   fsDirRead, fsDirClose, fsOpen, fileClose, fileRead, fileSeek, fileTell, fileSize, fsTraverse,
@@ -35,8 +36,13 @@ export function fs_format(): i32 { return fsFormat(); }
 export function fs_mount(): i32 { return fsMount(); }
 export function fs_unmount(): i32 { return fsUnmount(); }
 
+// littlefs's LFS_O_RDONLY, the only open the fs-readonly core accepts.
+const O_RDONLY: i32 = 1;
+
 export function fs_open(pathLen: i32, flags: i32): i32 {
   if (!lenOk(pathLen)) return -EINVAL;
+  // Any other flag could create, truncate or change a file.
+  if (!FS_WRITABLE) return flags == O_RDONLY ? fsOpen(ioBuf, <u32>pathLen, <u32>flags) : -EROFS;
   return fsOpenWrite(ioBuf, <u32>pathLen, <u32>flags);
 }
 export function fs_read(fd: i32, len: i32): i32 {

@@ -134,7 +134,9 @@ export class AppRunner {
     } catch (err) {
       this.phase = "ended";
       if (err instanceof AppExit) return { reason: "exited", value: err.code | 0, fuelUsed: this.used() };
-      if (err instanceof WebAssembly.RuntimeError || err instanceof RangeError) {
+      // A RangeError is the app's only when it is V8's stack overflow (deep recursion); any other
+      // one came from host code the app called into (the GPIO model, a copy) and is rethrown.
+      if (err instanceof WebAssembly.RuntimeError || isStackOverflow(err)) {
         return { reason: "trapped", error: this.explainTrap(err), fuelUsed: this.used() };
       }
       throw err;
@@ -245,4 +247,9 @@ export class AppRunner {
   private tooDeep(err: Error): Error {
     return new Error(`the app's call stack was too deep to save when it was suspended (the save area is ${this.runtimeAreaBytes - ASYNCIFY_DATA_ADDR} bytes): ${err.message}`);
   }
+}
+
+/** V8's "Maximum call stack size exceeded", which a Wasm recursion too deep for the JS stack raises. */
+function isStackOverflow(err: unknown): err is RangeError {
+  return err instanceof RangeError && /call stack size/i.test(err.message);
 }

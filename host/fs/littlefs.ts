@@ -30,6 +30,7 @@ export const FS_ERRORS: Record<number, string> = {
   [-22]: "EINVAL: invalid argument",
   [-27]: "EFBIG: file too large",
   [-28]: "ENOSPC: no space left",
+  [-30]: "EROFS: read-only file system",
   [-36]: "ENAMETOOLONG: name too long",
   [-38]: "ENOSYS: not implemented",
   [-39]: "ENOTEMPTY: directory not empty",

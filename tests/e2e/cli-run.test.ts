@@ -3,6 +3,11 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as abi from "../../assembly/abi.js";
+import { wat } from "./support.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
 const wasphere = (...args: string[]) => spawnSync(process.execPath, ["bin/wasphere.js", ...args], { cwd: root, encoding: "utf8", timeout: 120_000 });
@@ -24,4 +29,39 @@ test("wasphere run with a malformed manifest says which field and exits 1", () =
   assert.equal(r.status, 1);
   assert.match(r.stderr, /ComponentId: expected a GUID/);
   assert.doesNotMatch(r.stderr, /at .*\.js:\d+/, "no stack trace");
+});
+
+/** The memory map the run printed last (after "stopped after"). */
+function finalMap(stdout: string): string {
+  const tail = stdout.slice(stdout.lastIndexOf("\nstopped after"));
+  return tail.slice(tail.indexOf("memory map"));
+}
+
+test("an app given up after repeated crashes is not listed as reserved in the final memory map", () => {
+  const dir = mkdtempSync(join(tmpdir(), "wasphere-crasher-"));
+  try {
+    writeFileSync(join(dir, "app_manifest.json"), JSON.stringify({
+      SchemaVersion: 1, Name: "crasher", ComponentId: "7b0c1e2d-3f40-4a5b-8c6d-7e8f90a1b2c3", EntryPoint: "crasher.wasm",
+      CmdArgs: [], Capabilities: {}, MemoryQuotaKiB: 64,
+    }));
+    writeFileSync(join(dir, "crasher.wasm"), wat(`(module (memory (export "memory") 1) (func (export "main") (result i32) (unreachable)))`));
+    // Backoffs of 100, 200, 400 and 800 ms: the fifth crash, and the give-up, come after 1.5 s.
+    const r = wasphere("run", "--seconds", "3", "--quiet", "examples/blink", dir);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`audit: crasher: crashed ${abi.RESTART_MAX_CRASHES} times; giving up`));
+    assert.match(r.stdout, /app crasher +64\.0 KiB +reserved/, "reserved while it ran");
+    const map = finalMap(r.stdout);
+    assert.match(map, /app blink +128\.0 KiB +reserved/);
+    assert.doesNotMatch(map, /crasher/);
+    assert.match(map, /apps reserved +128\.0 KiB/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("wasphere run --press on a pin the device does not have says so in one line and exits 1", () => {
+  const r = wasphere("run", "--seconds", "1", "--press", "200:400", "examples/blink");
+  assert.equal(r.status, 1);
+  assert.equal(r.stderr, "wasphere run: --press 200: GPIO 200 does not exist on this device (pins 0..95)\n");
+  assert.doesNotMatch(r.stdout, /booted/, "refused before anything ran");
 });

@@ -104,3 +104,75 @@ test("a manifest asking for more RAM than the device's ceiling is refused at ins
   });
   assert.equal(dev.installedApps().length, 0);
 });
+
+test("a task that yields is requeued: 300 yields next to a spinner of its priority, then it exits", async () => {
+  const dev = device();
+  await installAndStart(dev, "yielder", app(`${IMPORT.yield} ${IMPORT.exit}`, `
+    (local $n i32)
+    (loop $again
+      (drop (call $yield))
+      (local.set $n (i32.add (local.get $n) (i32.const 1)))
+      (br_if $again (i32.lt_u (local.get $n) (i32.const 300))))
+    (call $exit (local.get $n))
+    (i32.const 0)`));
+  await installAndStart(dev, "spinner", app("", `(loop $spin (br $spin)) (i32.const 0)`));
+  await dev.run({ maxSlices: 700 });
+  assert.deepEqual(exitCodes(dev, "yielder"), [300]);
+  // Round robin: the spinner ran a slice between each of the yielder's.
+  assert.ok(dev.sliceCounts.yielded >= 300 && dev.sliceCounts.out_of_fuel >= 299, JSON.stringify(dev.sliceCounts));
+});
+
+test("a slice the host never reports puts its task back in the ready queue", async () => {
+  const dev = device();
+  const a = await installAndStart(dev, "a", app("", `(loop $spin (br $spin)) (i32.const 0)`));
+  const e = dev.core.exports;
+  const task = e.app_field(a.slot, abi.APP_FIELD_TASK);
+  assert.equal(e.sched_next(0), task);
+  assert.equal(e.task_state(task), abi.TASK_RUNNING);
+  // No sched_report: the next decision must still find the task (as if it had yielded).
+  assert.equal(e.sched_next(1), task);
+  assert.equal(e.sched_report(task, abi.STOP_YIELDED, 0, 0), 0);
+  assert.equal(e.sched_next(2), task);
+});
+
+test("a timer counts every expiration that passed while its owner was busy", async () => {
+  // 100 ms timer. Sleep 350 ms: the first wait returns 3 (100, 200, 300) at once; the second
+  // blocks until 400 and returns 1; sleep 250 ms (to 650): a non-blocking wait returns 2 (500, 600);
+  // another non-blocking wait returns -ETIMEDOUT. Exit code: the four results as digits.
+  const dev = device();
+  await installAndStart(dev, "counter", app(`${IMPORT.timer} ${IMPORT.wait} ${IMPORT.sleep} ${IMPORT.exit}`, `
+    (local $t i32) (local $code i32)
+    (local.set $t (call $timer (i32.const 100)))
+    (drop (call $sleep (i32.const 350)))
+    (local.set $code (i32.mul (call $wait (local.get $t) (i32.const -1)) (i32.const 1000)))
+    (local.set $code (i32.add (local.get $code) (i32.mul (call $wait (local.get $t) (i32.const -1)) (i32.const 100))))
+    (drop (call $sleep (i32.const 250)))
+    (local.set $code (i32.add (local.get $code) (i32.mul (call $wait (local.get $t) (i32.const 0)) (i32.const 10))))
+    (if (i32.eq (call $wait (local.get $t) (i32.const 0)) (i32.const -${abi.ETIMEDOUT})) (then (local.set $code (i32.add (local.get $code) (i32.const 1)))))
+    (call $exit (local.get $code))
+    (i32.const 0)`));
+  await dev.run({ untilMs: 2000 });
+  assert.deepEqual(exitCodes(dev, "counter"), [3121]);
+  assert.equal(dev.events.of("app").find((e) => e.what === "exited")?.timeMs, 650);
+});
+
+test("a closed timer gives its slot back: 300 timers created and closed one after another", async () => {
+  // More than the device's TIMER_SLOTS (64): a leaked slot shows up as -ENFILE within the loop.
+  // Exit code: how many were created, or 100000 + the failing round and -errno * 1000.
+  const dev = device();
+  await installAndStart(dev, "churn", app(`${IMPORT.timer} ${IMPORT.close} ${IMPORT.exit}`, `
+    (local $i i32) (local $t i32)
+    (loop $again
+      (local.set $t (call $timer (i32.const 10)))
+      (if (i32.lt_s (local.get $t) (i32.const 0))
+        (then (call $exit (i32.add (i32.const 100000) (i32.add (local.get $i) (i32.mul (local.get $t) (i32.const -1000)))))))
+      (drop (call $close (local.get $t)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $again (i32.lt_u (local.get $i) (i32.const 300))))
+    (call $exit (local.get $i))
+    (i32.const 0)`));
+  await installAndStart(dev, "after", app(`${IMPORT.timer} ${IMPORT.exit}`, `(call $exit (i32.gt_s (call $timer (i32.const 10)) (i32.const 0))) (i32.const 0)`));
+  await dev.run({ untilMs: 100 });
+  assert.deepEqual(exitCodes(dev, "churn"), [300]);
+  assert.deepEqual(exitCodes(dev, "after"), [1], "another app still gets a timer");
+});

@@ -100,6 +100,34 @@ test("recursion is metered: every call is charged, and a deep recursion is preem
   assert.ok(fuel >= 301, `charged ${fuel} for 301 calls`);
 });
 
+test("a call to a loop-free leaf function is charged the leaf's whole body at the call site", () => {
+  // The leaf adds 30 constants; the loop calls it 1000 times.
+  const body = Array.from({ length: 30 }, (_, i) => `(local.set $x (i32.add (local.get $x) (i32.const ${i + 1})))`).join(" ");
+  const leafModule = (call: string) => `(module (memory (export "memory") 1)
+    (func $leaf (param $x i32) (result i32) ${body} (local.get $x))
+    (func (export "main") (result i32) (local $i i32) (local $acc i32)
+      (loop $again
+        (local.set $acc ${call})
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br_if $again (i32.lt_u (local.get $i) (i32.const 1000))))
+      (local.get $acc)))`;
+  const fuelOf = (text: string) => {
+    const r = runner(text);
+    let fuel = 0;
+    for (;;) {
+      const res = r.runSlice(1_000_000_000);
+      fuel += res.fuelUsed;
+      if (res.reason === "exited") return { fuel, value: res.value };
+      assert.equal(res.reason, "out_of_fuel");
+    }
+  };
+  const withLeaf = fuelOf(leafModule(`(call $leaf (local.get $acc))`));
+  const bare = fuelOf(leafModule(`(local.get $acc)`));
+  assert.equal(withLeaf.value, 1000 * 465);
+  // Each call pays for what it runs: at least the 30 additions and the 30 stores to the local.
+  assert.ok(withLeaf.fuel - bare.fuel >= 1000 * 60, `the calls cost ${withLeaf.fuel - bare.fuel} fuel for 1000 x 30 additions`);
+});
+
 test("recursion without a loop never runs unbounded: endless recursion is preempted, then trapped", () => {
   const text = `(module (memory (export "memory") 1)
     (func $down (param $n i32) (result i32) (i32.add (call $down (i32.add (local.get $n) (i32.const 1))) (i32.const 1)))
