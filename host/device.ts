@@ -14,9 +14,16 @@ import { Flash, type FlashGeometry } from "./flash.js";
 import { GpioBank } from "./peripherals/gpio.js";
 import { type Clock, RealClock } from "./peripherals/clock.js";
 import { type AppPackage } from "./apps/package.js";
-import { instrumentApp, InstrumentError } from "./apps/instrument.js";
+import { checkInstrumentedModule } from "./apps/protocol.js";
 import { AppRunner, type SliceResult } from "./apps/runner.js";
 import { APP_IMPORTS } from "./apps/imports.js";
+import { HostYield } from "./yield.js";
+
+/**
+ * The instrumenter pulls in binaryen (about 15 MB): it is loaded on the first install of a raw
+ * app only, so a host that installs pre-instrumented modules (`installInstrumented`) never loads it.
+ */
+const loadInstrumenter = () => import("./apps/instrument.js");
 
 export interface DeviceConfig {
   gpioPinCount?: number;
@@ -74,6 +81,15 @@ export interface InstalledApp {
   quotaBytes: number;
 }
 
+/** One slice as it ended: `value` is the exit code when `exited`, else 0. */
+export interface SliceRecord {
+  task: number;
+  app: string;
+  reason: SliceResult["reason"];
+  fuelUsed: number;
+  value: number;
+}
+
 interface LiveTask {
   task: number;
   app: InstalledApp;
@@ -97,6 +113,8 @@ export class Device {
   private readonly live = new Map<number, LiveTask>();
   private running: LiveTask | null = null;
   private auditSeen = 0;
+  /** Told of every slice as it ends, before the core is (the conformance trace listens here). */
+  onSlice: ((slice: SliceRecord) => void) | null = null;
   /** Slices run since boot, by why they ended. */
   readonly sliceCounts = { yielded: 0, blocked: 0, out_of_fuel: 0, exited: 0, trapped: 0 };
 
@@ -157,30 +175,73 @@ export class Device {
    * host checks and instruments the module. Throws InstallError with the core's message.
    */
   async install(pkg: AppPackage): Promise<InstalledApp> {
-    const e = this.core.exports;
-    if (pkg.manifestBytes.length > abi.MANIFEST_MAX_BYTES) {
-      throw new InstallError(pkg.origin, -abi.EINVAL, `app_manifest.json is ${pkg.manifestBytes.length} bytes; the limit is ${abi.MANIFEST_MAX_BYTES}`);
-    }
-    this.core.writeIo(pkg.manifestBytes);
-    const slot = e.app_install(pkg.manifestBytes.length);
-    this.drainAudit();
-    if (slot < 0) throw new InstallError(pkg.origin, slot, `app_manifest.json refused (${errnoName(slot)}): ${this.core.lastError() || "no detail"}`);
-    try {
-      const entryPoint = this.appString(slot, abi.APP_STRING_ENTRY_POINT);
-      const quotaBytes = e.app_field(slot, abi.APP_FIELD_QUOTA_BYTES);
-      const wasm = await pkg.loadEntryPoint(entryPoint);
+    return this.installWith(pkg, async (wasm, quotaBytes) => {
+      const { instrumentApp } = await loadInstrumenter();
       const out = instrumentApp(wasm, {
         blockingImports: APP_IMPORTS.filter((i) => i.blocking).map((i) => `applibs.${i.name}`),
         quotaBytes,
         runtimeAreaBytes: abi.APP_RUNTIME_AREA_BYTES,
       });
+      return { bytes: out.bytes, originalBytes: out.originalBytes };
+    });
+  }
+
+  /**
+   * Installs an app whose EntryPoint module was instrumented ahead of time (`wasphere instrument`).
+   * The module's shape and memory maximum are checked against the slice protocol and the quota the
+   * core grants (host/apps/protocol.ts); its metering is trusted, not re-checked: install modules
+   * this way only from a build you trust. Never loads binaryen.
+   */
+  async installInstrumented(pkg: AppPackage): Promise<InstalledApp> {
+    return this.installWith(pkg, async (wasm, quotaBytes) => {
+      checkInstrumentedModule(wasm, quotaBytes);
+      return { bytes: wasm, originalBytes: wasm.length };
+    });
+  }
+
+  /**
+   * What the core makes of a manifest, for tools that prepare an app ahead of time: its name,
+   * EntryPoint and the quota it would get here. Throws InstallError when refused. Nothing stays
+   * installed (the audit ring records the install and its removal).
+   */
+  describeManifest(origin: string, manifestBytes: Uint8Array): { name: string; entryPoint: string; quotaBytes: number } {
+    const slot = this.admit(origin, manifestBytes);
+    const out = {
+      name: this.appString(slot, abi.APP_STRING_NAME),
+      entryPoint: this.appString(slot, abi.APP_STRING_ENTRY_POINT),
+      quotaBytes: this.core.exports.app_field(slot, abi.APP_FIELD_QUOTA_BYTES),
+    };
+    this.core.exports.app_uninstall(slot);
+    this.drainAudit();
+    return out;
+  }
+
+  /** The core validates the manifest and takes a slot for it, or the install is refused. */
+  private admit(origin: string, manifestBytes: Uint8Array): number {
+    if (manifestBytes.length > abi.MANIFEST_MAX_BYTES) {
+      throw new InstallError(origin, -abi.EINVAL, `app_manifest.json is ${manifestBytes.length} bytes; the limit is ${abi.MANIFEST_MAX_BYTES}`);
+    }
+    this.core.writeIo(manifestBytes);
+    const slot = this.core.exports.app_install(manifestBytes.length);
+    this.drainAudit();
+    if (slot < 0) throw new InstallError(origin, slot, `app_manifest.json refused (${errnoName(slot)}): ${this.core.lastError() || "no detail"}`);
+    return slot;
+  }
+
+  private async installWith(pkg: AppPackage, prepare: (wasm: Uint8Array, quotaBytes: number) => Promise<{ bytes: Uint8Array; originalBytes: number }>): Promise<InstalledApp> {
+    const e = this.core.exports;
+    const slot = this.admit(pkg.origin, pkg.manifestBytes);
+    try {
+      const entryPoint = this.appString(slot, abi.APP_STRING_ENTRY_POINT);
+      const quotaBytes = e.app_field(slot, abi.APP_FIELD_QUOTA_BYTES);
+      const out = await prepare(await pkg.loadEntryPoint(entryPoint), quotaBytes);
       const app: InstalledApp = {
         slot,
         name: this.appString(slot, abi.APP_STRING_NAME),
         componentId: this.appString(slot, abi.APP_STRING_COMPONENT_ID),
         module: await WebAssembly.compile(out.bytes as Uint8Array<ArrayBuffer>),
         originalBytes: out.originalBytes,
-        instrumentedBytes: out.instrumentedBytes,
+        instrumentedBytes: out.bytes.length,
         quotaBytes,
       };
       this.apps.set(slot, app);
@@ -250,6 +311,7 @@ export class Device {
       this.events.push(this.clock.nowMs(), { kind: "app", app: liveTask.app.name, what: "exited", detail: `code ${result.value ?? 0}` });
     }
     const fuelUsed = Math.max(0, Math.min(result.fuelUsed, 0x7fffffff));
+    this.onSlice?.({ task, app: liveTask.app.name, reason: result.reason, fuelUsed, value: result.value ?? 0 });
     this.clock.chargeFuel?.(fuelUsed);
     e.sched_report(task, reason, result.value ?? 0, fuelUsed);
     this.drainAudit();
@@ -263,12 +325,12 @@ export class Device {
   async run(opts: { untilMs?: number; maxSlices?: number; signal?: AbortSignal } = {}): Promise<void> {
     const untilMs = opts.untilMs ?? Infinity;
     let slices = 0;
-    let sinceYieldToHost = 0;
+    const hostYield = new HostYield();
     while (!opts.signal?.aborted && this.clock.nowMs() < untilMs && slices < (opts.maxSlices ?? Infinity)) {
       if (this.step()) {
         slices++;
         // Let timers and input events of the host (a button, Ctrl-C) in now and then.
-        if (!this.clock.virtual && ++sinceYieldToHost >= 64) { sinceYieldToHost = 0; await new Promise((r) => setImmediate(r)); }
+        if (!this.clock.virtual && hostYield.due()) await hostYield.yield();
         continue;
       }
       const deadline = this.core.exports.sched_next_deadline_ms();
@@ -323,7 +385,7 @@ export class Device {
     if (total === this.auditSeen) return;
     for (const a of this.audit(this.auditSeen)) {
       const app = this.apps.get(a.app)?.name ?? "";
-      this.events.push(a.timeMs, { kind: "audit", app, text: this.describeAudit(a) });
+      this.events.push(a.timeMs, { kind: "audit", app, text: this.describeAudit(a), entry: a });
     }
     this.auditSeen = total;
   }

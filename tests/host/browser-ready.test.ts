@@ -28,3 +28,28 @@ test("host/device.js and its imports use no Node API", () => {
   const nodeImports = [...graph].flatMap(([file, specs]) => specs.filter((s) => s.startsWith("node:") || ["fs", "path", "url", "child_process"].includes(s)).map((s) => `${file}: ${s}`));
   assert.deepEqual(nodeImports, []);
 });
+
+test("the device never imports binaryen statically: only a raw app's install loads it", () => {
+  const graph = importGraph(join(hostDir, "device.js"));
+  const heavy = [...graph].flatMap(([file, specs]) => specs.filter((s) => s === "binaryen" || s.endsWith("/instrument.js") || s.endsWith("/package.js") || s.endsWith("/build.js")).map((s) => `${file}: ${s}`));
+  assert.deepEqual(heavy, []);
+  assert.ok(graph.has(join(hostDir, "apps/runner.js")) && graph.has(join(hostDir, "apps/protocol.js")), "the runner and the protocol check are in the graph");
+});
+
+test("the conformance run and the core loader use no Node API either", () => {
+  for (const entry of ["conformance.js", "core.js", "yield.js"]) {
+    const graph = importGraph(join(hostDir, entry));
+    const nodeImports = [...graph].flatMap(([file, specs]) => specs.filter((s) => s.startsWith("node:") || s === "binaryen").map((s) => `${file}: ${s}`));
+    assert.deepEqual(nodeImports, [], entry);
+  }
+});
+
+test("host/ runtime code calls no Node-only global (setImmediate, process, Buffer, require)", () => {
+  const files = [...importGraph(join(hostDir, "device.js")).keys(), join(hostDir, "conformance.js")];
+  const offenders = files.flatMap((f) => {
+    const code = readFileSync(f, "utf8").replace(/\/\/.*$/gm, "").replace(/\/\*[\s\S]*?\*\//g, "");
+    return ["setImmediate", "Buffer.", "require(", "__dirname"].filter((w) => code.includes(w)).map((w) => `${f}: ${w}`)
+      .concat(/(?<![.\w])process\./.test(code.replace(/globalThis as [^)]*\)\.process/g, "")) ? [`${f}: process`] : []);
+  });
+  assert.deepEqual(offenders, []);
+});
