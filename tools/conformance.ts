@@ -1,7 +1,7 @@
 // The conformance run's Node side (host/conformance.ts is the engine-neutral run itself):
 //   node dist/tools/conformance.js prepare   instruments the script's apps into build/conformance/
 //                                           (one folder per app: app_manifest.json and its module)
-//                                           and writes build/conformance/abi.json for other hosts
+//                                           and writes build/abi.json for hosts in other languages
 //   node dist/tools/conformance.js run       prints the Node host's trace
 //   node dist/tools/conformance.js golden    prepare, run, and write tests/conformance/trace.golden
 // `npm run conformance:golden` is the last one after a build: the one command that regenerates the
@@ -16,11 +16,14 @@ import { appFromDirectory } from "../host/apps/package.js";
 import { type ConformanceApp, type ConformanceScript, runConformance } from "../host/conformance.js";
 import { instrumentForManifest } from "../host/instrument-cli.js";
 import * as protocol from "../host/apps/protocol.js";
+import { VIRTUAL_FUEL_PER_MS, VIRTUAL_MIN_SLICE_MS } from "../host/peripherals/clock.js";
 
 export const REPO = fileURLToPath(new URL("../../", import.meta.url));
 export const SCRIPT_PATH = join(REPO, "tests/conformance/script.json");
 export const GOLDEN_PATH = join(REPO, "tests/conformance/trace.golden");
 export const PREPARED_DIR = join(REPO, "build/conformance");
+/** The ABI's numbers, the slice protocol and the virtual clock's rate, as JSON for hosts in other languages. */
+export const ABI_JSON_PATH = join(REPO, "build/abi.json");
 
 export const readScript = (): ConformanceScript => JSON.parse(readFileSync(SCRIPT_PATH, "utf8"));
 
@@ -58,8 +61,9 @@ export async function prepare(script = readScript()): Promise<void> {
     abi: Object.fromEntries(Object.entries(abi).filter(([, v]) => typeof v === "number")),
     appImports: APP_IMPORTS,
     protocol: Object.fromEntries(Object.entries(protocol).filter(([, v]) => typeof v === "number" || typeof v === "string" || Array.isArray(v))),
+    virtualClock: { VIRTUAL_FUEL_PER_MS, VIRTUAL_MIN_SLICE_MS },
   };
-  writeFileSync(join(PREPARED_DIR, "abi.json"), JSON.stringify(abiJson, null, 1) + "\n");
+  writeFileSync(ABI_JSON_PATH, JSON.stringify(abiJson, null, 1) + "\n");
 }
 
 /** The script's apps as prepare() left them in build/conformance. */
