@@ -13,7 +13,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+#: The wasphere repository (for its build/ and tests/conformance/); WASPHERE_REPO overrides it when
+#: the package is installed elsewhere than hosts/wasmtime of a checkout.
+REPO_ROOT = Path(os.environ.get("WASPHERE_REPO", Path(__file__).resolve().parents[3]))
 DEFAULT_BUILD_DIR = Path(os.environ.get("WASPHERE_BUILD_DIR", REPO_ROOT / "build"))
 
 

@@ -42,6 +42,15 @@ def _audit_fields(abi: Abi, a: AuditEntry) -> dict:
     return {"seq": a.seq, "kind": abi.name_of("EV_", a.kind), "task": a.task, "app": a.app, "syscall": a.syscall, "arg": a.arg, "result": a.result}
 
 
+def event_line(abi: Abi, kind: str, time_ms: float, f: dict) -> Optional[str]:
+    """A device event as a trace line (as host/conformance.ts's eventLine)."""
+    if kind in ("gpio", "log"):
+        return trace_line(time_ms, kind, f)
+    if kind == "audit":
+        return trace_line(time_ms, "audit", _audit_fields(abi, f["entry"]))
+    return None
+
+
 def run_conformance(core_wasm: bytes, *, build_dir: Path = DEFAULT_BUILD_DIR, script_path: Path = SCRIPT_PATH,
                     cache: Optional[ModuleCache] = None) -> str:
     abi = load_abi(build_dir / "abi.json")
@@ -53,12 +62,9 @@ def run_conformance(core_wasm: bytes, *, build_dir: Path = DEFAULT_BUILD_DIR, sc
     lines = [TRACE_HEADER, trace_line(now(), "boot", {"core": device.core_version, "pins": d["gpioPinCount"], "quota_ceiling": d["appQuotaCeilingBytes"], "quota_default": d["defaultAppQuotaBytes"]})]
 
     def on_event(kind: str, time_ms: float, f: dict) -> None:
-        if kind == "gpio":
-            lines.append(trace_line(time_ms, "gpio", f))
-        elif kind == "log":
-            lines.append(trace_line(time_ms, "log", f))
-        elif kind == "audit":
-            lines.append(trace_line(time_ms, "audit", _audit_fields(abi, f["entry"])))
+        line = event_line(abi, kind, time_ms, f)
+        if line:
+            lines.append(line)
 
     device.listeners.append(on_event)
     device.on_slice = lambda task, app, r, fuel: lines.append(trace_line(now(), "slice", {"task": task, "app": app, "reason": r.reason, "fuel": fuel, "value": r.value}))
