@@ -75,7 +75,8 @@ export function registerInstrumentCommand(program: Command): void {
         process.stdout.write(`${out.name}: ${out.originalBytes} B -> ${out.bytes.length} B instrumented, memory maximum ${out.quotaBytes / 1024} KiB; wrote ${opts.output}\n`);
       } catch (err) {
         if (err instanceof InstallError || err instanceof AppPackageError || err instanceof InstrumentError) {
-          process.stderr.write(`wasphere instrument: ${err.message}\n`);
+          // The instrumenter does not know where its bytes came from; the other errors say it.
+          process.stderr.write(`wasphere instrument: ${err instanceof InstrumentError ? `${input}: ` : ""}${err.message}\n`);
           process.exitCode = 1;
           return;
         }
