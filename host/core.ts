@@ -9,6 +9,7 @@
 // WebAssembly.Module; only the default loader below reaches for Node's file system, at run time.
 import { Flash } from "./flash.js";
 import { wallMs } from "./yield.js";
+import { decodeUtf8 } from "./engine.js";
 
 /**
  * Where the build puts core.wasm, relative to this file once compiled (dist/host/core.js), when
@@ -40,9 +41,7 @@ export class CorePanic extends Error {}
 
 const ENODEV = -19;
 const EFAULT = -14;
-/** Created on first use: an engine without TextDecoder can still run a core that never logs. */
-let utf8Decoder: TextDecoder | null = null;
-const utf8 = { decode: (bytes: Uint8Array) => (utf8Decoder ??= new TextDecoder()).decode(bytes) };
+const utf8 = { decode: decodeUtf8 };
 
 let cachedModule: WebAssembly.Module | null = null;
 

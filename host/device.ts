@@ -18,12 +18,19 @@ import { checkInstrumentedModule } from "./apps/protocol.js";
 import { AppRunner, type SliceResult } from "./apps/runner.js";
 import { APP_IMPORTS } from "./apps/imports.js";
 import { HostYield } from "./yield.js";
+import { compileWasm, decodeUtf8 } from "./engine.js";
 
 /**
  * The instrumenter pulls in binaryen (about 15 MB): it is loaded on the first install of a raw
  * app only, so a host that installs pre-instrumented modules (`installInstrumented`) never loads it.
  */
-const loadInstrumenter = () => import("./apps/instrument.js");
+const loadInstrumenter = async () => {
+  try {
+    return await import("./apps/instrument.js");
+  } catch (err) {
+    throw new Error(`this host cannot instrument a raw app (the instrumenter, binaryen, is not here: ${(err as Error).message}); install apps instrumented ahead of time (\`wasphere instrument\`) with installInstrumented`);
+  }
+};
 
 export interface DeviceConfig {
   gpioPinCount?: number;
@@ -239,7 +246,7 @@ export class Device {
         slot,
         name: this.appString(slot, abi.APP_STRING_NAME),
         componentId: this.appString(slot, abi.APP_STRING_COMPONENT_ID),
-        module: await WebAssembly.compile(out.bytes as Uint8Array<ArrayBuffer>),
+        module: await compileWasm(out.bytes),
         originalBytes: out.originalBytes,
         instrumentedBytes: out.bytes.length,
         quotaBytes,
@@ -429,7 +436,7 @@ export class Device {
 
   private appString(slot: number, which: number): string {
     const len = this.core.exports.app_string(slot, which);
-    return len > 0 ? new TextDecoder().decode(this.core.readIo(len)) : "";
+    return len > 0 ? decodeUtf8(this.core.readIo(len)) : "";
   }
 }
 

@@ -37,4 +37,6 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   if (existsSync(join(root, "dist/tools/build-apps.js"))) run(process.execPath, ["dist/tools/build-apps.js"]);
   // The conformance run's apps, instrumented ahead of time for every host (tools/conformance.ts).
   run(process.execPath, ["dist/tools/conformance.js", "prepare"]);
+  // The host as one ES module (with and without binaryen) and the gjs/jsc glue (tools/bundle.ts).
+  run(process.execPath, ["dist/tools/bundle.js"]);
 }

@@ -37,7 +37,7 @@ test("the device never imports binaryen statically: only a raw app's install loa
 });
 
 test("the conformance run and the core loader use no Node API either", () => {
-  for (const entry of ["conformance.js", "core.js", "yield.js"]) {
+  for (const entry of ["conformance.js", "core.js", "yield.js", "engine.js", "bundle.js"]) {
     const graph = importGraph(join(hostDir, entry));
     const nodeImports = [...graph].flatMap(([file, specs]) => specs.filter((s) => s.startsWith("node:") || s === "binaryen").map((s) => `${file}: ${s}`));
     assert.deepEqual(nodeImports, [], entry);

@@ -5,10 +5,10 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { requireHosts } from "./hosts-support.js";
 
 const pkgDir = fileURLToPath(new URL("../../../hosts/wasmtime/", import.meta.url));
 const python = process.env.PYTHON ?? "python3";
-export const requireHosts = () => /^(1|true|all)$/i.test(process.env.WASPHERE_REQUIRE_HOSTS ?? "");
 
 function missing(): string | null {
   const probe = spawnSync(python, ["-c", "import wasmtime, sys; sys.stdout.write(wasmtime.__name__)"], { encoding: "utf8" });

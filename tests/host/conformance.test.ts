@@ -5,17 +5,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { GOLDEN_PATH, nodeTrace } from "../../tools/conformance.js";
 import { quoteBytes, traceLine } from "../../host/conformance.js";
-
-/** The first differing line of two traces, for a message a person can act on. */
-export function firstDifference(actual: string, expected: string): string {
-  const a = actual.split("\n"), e = expected.split("\n");
-  for (let i = 0; i < Math.max(a.length, e.length); i++) {
-    if (a[i] !== e[i]) return `line ${i + 1}:\n  got      ${a[i] ?? "(end)"}\n  expected ${e[i] ?? "(end)"}`;
-  }
-  return "identical";
-}
-
-export const REGENERATE = "if the change is intended, regenerate the golden file with `npm run conformance:golden` and review its diff";
+import { firstDifference, REGENERATE } from "./hosts-support.js";
 
 test("the Node host's conformance trace matches tests/conformance/trace.golden", async () => {
   const trace = await nodeTrace();
