@@ -8,10 +8,15 @@
 // No Node API is imported here (nor by Device): in a browser, pass core.wasm as a
 // WebAssembly.Module; only the default loader below reaches for Node's file system, at run time.
 import { Flash } from "./flash.js";
+import { wallMs } from "./yield.js";
+import { decodeUtf8 } from "./engine.js";
 
-/** Where the build puts core.wasm, relative to this file once compiled (dist/host/core.js). */
-export const CORE_WASM_URL = new URL("../../build/core.wasm", import.meta.url);
-export const CORE_WASM_PATH = decodeURIComponent(CORE_WASM_URL.pathname);
+/**
+ * Where the build puts core.wasm, relative to this file once compiled (dist/host/core.js), when
+ * this module was loaded from a file; "" elsewhere (a bundle in a browser, gjs without `URL`).
+ */
+export const CORE_WASM_PATH: string = typeof URL === "function" && import.meta.url.startsWith("file:")
+  ? decodeURIComponent(new URL("../../build/core.wasm", import.meta.url).pathname) : "";
 
 /** The host services the core imports. Anything left out answers -ENODEV (or nothing). */
 export interface Hal {
@@ -36,7 +41,7 @@ export class CorePanic extends Error {}
 
 const ENODEV = -19;
 const EFAULT = -14;
-const utf8 = new TextDecoder();
+const utf8 = { decode: decodeUtf8 };
 
 let cachedModule: WebAssembly.Module | null = null;
 
@@ -50,8 +55,9 @@ function readFileWithNode(path: string | URL): Uint8Array<ArrayBuffer> {
 
 /** core.wasm from the build folder (Node), compiled once. */
 export function coreModule(path: string = CORE_WASM_PATH): WebAssembly.Module {
+  if (!path) throw new Error("no core.wasm path here: pass core.wasm to Core/Device as a compiled WebAssembly.Module");
   if (path !== CORE_WASM_PATH) return new WebAssembly.Module(readFileWithNode(path));
-  if (!cachedModule) cachedModule = new WebAssembly.Module(readFileWithNode(CORE_WASM_URL));
+  if (!cachedModule) cachedModule = new WebAssembly.Module(readFileWithNode(CORE_WASM_PATH));
   return cachedModule;
 }
 
@@ -62,11 +68,11 @@ export class Core {
   constructor(hal: Hal, module: WebAssembly.Module = coreModule()) {
     this.hal = hal;
     const mem = () => new Uint8Array(this.exports.memory.buffer);
-    const startMs = performance.now();
+    const startMs = wallMs();
     const flashView = (ptr: number, len: number) => mem().subarray(ptr, ptr + len);
     const imports = {
       hal: {
-        clock_now_ms: () => (hal.clockNowMs ? hal.clockNowMs() : performance.now() - startMs),
+        clock_now_ms: () => (hal.clockNowMs ? hal.clockNowMs() : wallMs() - startMs),
         gpio_configure: (pin: number, dir: number, initial: number) => (hal.gpioConfigure ? hal.gpioConfigure(pin, dir, initial) : ENODEV),
         gpio_write: (pin: number, value: number) => (hal.gpioWrite ? hal.gpioWrite(pin, value) : ENODEV),
         gpio_read: (pin: number) => (hal.gpioRead ? hal.gpioRead(pin) : ENODEV),

@@ -15,10 +15,24 @@ import { Flash, type FlashGeometry } from "./flash.js";
 import { GpioBank } from "./peripherals/gpio.js";
 import { type Clock, RealClock } from "./peripherals/clock.js";
 import { type AppPackage } from "./apps/package.js";
-import { instrumentApp, InstrumentError } from "./apps/instrument.js";
+import { checkInstrumentedModule } from "./apps/protocol.js";
 import { AppRunner, type SliceResult } from "./apps/runner.js";
 import { APP_IMPORTS } from "./apps/imports.js";
 import { printable, printableLines } from "./printable.js";
+import { HostYield } from "./yield.js";
+import { compileWasm, decodeUtf8 } from "./engine.js";
+
+/**
+ * The instrumenter pulls in binaryen (about 15 MB): it is loaded on the first install of a raw
+ * app only, so a host that installs pre-instrumented modules (`installInstrumented`) never loads it.
+ */
+const loadInstrumenter = async () => {
+  try {
+    return await import("./apps/instrument.js");
+  } catch (err) {
+    throw new Error(`this host cannot instrument a raw app (the instrumenter, binaryen, is not here: ${(err as Error).message}); install apps instrumented ahead of time (\`wasphere instrument\`) with installInstrumented`);
+  }
+};
 
 export interface DeviceConfig {
   gpioPinCount?: number;
@@ -94,6 +108,15 @@ export interface InstalledApp {
   moduleSha256: string;
 }
 
+/** One slice as it ended: `value` is the exit code when `exited`, else 0. */
+export interface SliceRecord {
+  task: number;
+  app: string;
+  reason: SliceResult["reason"];
+  fuelUsed: number;
+  value: number;
+}
+
 interface LiveTask {
   task: number;
   app: InstalledApp;
@@ -122,6 +145,8 @@ export class Device {
   private readonly live = new Map<number, LiveTask>();
   private running: LiveTask | null = null;
   private auditSeen = 0;
+  /** Told of every slice as it ends, before the core is (the conformance trace listens here). */
+  onSlice: ((slice: SliceRecord) => void) | null = null;
   /** Slices run since boot, by why they ended. */
   readonly sliceCounts = { yielded: 0, blocked: 0, out_of_fuel: 0, exited: 0, trapped: 0 };
 
@@ -184,14 +209,62 @@ export class Device {
    * host checks and instruments the module. Throws InstallError with the core's message.
    */
   async install(pkg: AppPackage): Promise<InstalledApp> {
-    const e = this.core.exports;
-    if (pkg.manifestBytes.length > abi.MANIFEST_MAX_BYTES) {
-      throw new InstallError(pkg.origin, -abi.EINVAL, `app_manifest.json is ${pkg.manifestBytes.length} bytes; the limit is ${abi.MANIFEST_MAX_BYTES}`);
-    }
-    this.core.writeIo(pkg.manifestBytes);
-    const slot = e.app_install(pkg.manifestBytes.length);
+    return this.installWith(pkg, async (wasm, quotaBytes) => {
+      const { instrumentApp } = await loadInstrumenter();
+      const out = instrumentApp(wasm, {
+        blockingImports: APP_IMPORTS.filter((i) => i.blocking).map((i) => `applibs.${i.name}`),
+        quotaBytes,
+        runtimeAreaBytes: abi.APP_RUNTIME_AREA_BYTES,
+      });
+      return { bytes: out.bytes, originalBytes: out.originalBytes };
+    });
+  }
+
+  /**
+   * Installs an app whose EntryPoint module was instrumented ahead of time (`wasphere instrument`).
+   * The module's shape and memory maximum are checked against the slice protocol and the quota the
+   * core grants (host/apps/protocol.ts); its metering is trusted, not re-checked: install modules
+   * this way only from a build you trust. Never loads binaryen.
+   */
+  async installInstrumented(pkg: AppPackage): Promise<InstalledApp> {
+    return this.installWith(pkg, async (wasm, quotaBytes) => {
+      checkInstrumentedModule(wasm, quotaBytes);
+      return { bytes: wasm, originalBytes: wasm.length };
+    });
+  }
+
+  /**
+   * What the core makes of a manifest, for tools that prepare an app ahead of time: its name,
+   * EntryPoint and the quota it would get here. Throws InstallError when refused. Nothing stays
+   * installed (the audit ring records the install and its removal).
+   */
+  describeManifest(origin: string, manifestBytes: Uint8Array): { name: string; entryPoint: string; quotaBytes: number } {
+    const slot = this.admit(origin, manifestBytes);
+    const out = {
+      name: this.appString(slot, abi.APP_STRING_NAME),
+      entryPoint: this.appString(slot, abi.APP_STRING_ENTRY_POINT),
+      quotaBytes: this.core.exports.app_field(slot, abi.APP_FIELD_QUOTA_BYTES),
+    };
+    this.core.exports.app_uninstall(slot);
     this.drainAudit();
-    if (slot < 0) throw new InstallError(pkg.origin, slot, `app_manifest.json refused (${errnoName(slot)}): ${printable(this.core.lastError() || "no detail")}`);
+    return out;
+  }
+
+  /** The core validates the manifest and takes a slot for it, or the install is refused. */
+  private admit(origin: string, manifestBytes: Uint8Array): number {
+    if (manifestBytes.length > abi.MANIFEST_MAX_BYTES) {
+      throw new InstallError(origin, -abi.EINVAL, `app_manifest.json is ${manifestBytes.length} bytes; the limit is ${abi.MANIFEST_MAX_BYTES}`);
+    }
+    this.core.writeIo(manifestBytes);
+    const slot = this.core.exports.app_install(manifestBytes.length);
+    this.drainAudit();
+    if (slot < 0) throw new InstallError(origin, slot, `app_manifest.json refused (${errnoName(slot)}): ${printable(this.core.lastError() || "no detail")}`);
+    return slot;
+  }
+
+  private async installWith(pkg: AppPackage, prepare: (wasm: Uint8Array, quotaBytes: number) => Promise<{ bytes: Uint8Array; originalBytes: number }>): Promise<InstalledApp> {
+    const e = this.core.exports;
+    const slot = this.admit(pkg.origin, pkg.manifestBytes);
     let loading = true;
     try {
       const entryPoint = this.appString(slot, abi.APP_STRING_ENTRY_POINT);
@@ -199,18 +272,14 @@ export class Device {
       const wasm = await pkg.loadEntryPoint(entryPoint);
       loading = false;
       const moduleSha256 = await sha256Hex(wasm);
-      const out = instrumentApp(wasm, {
-        blockingImports: APP_IMPORTS.filter((i) => i.blocking).map((i) => `applibs.${i.name}`),
-        quotaBytes,
-        runtimeAreaBytes: abi.APP_RUNTIME_AREA_BYTES,
-      });
+      const out = await prepare(wasm, quotaBytes);
       const app: InstalledApp = {
         slot,
         name: this.appString(slot, abi.APP_STRING_NAME),
         componentId: this.appString(slot, abi.APP_STRING_COMPONENT_ID),
-        module: await WebAssembly.compile(out.bytes as Uint8Array<ArrayBuffer>),
+        module: await compileWasm(out.bytes),
         originalBytes: out.originalBytes,
-        instrumentedBytes: out.instrumentedBytes,
+        instrumentedBytes: out.bytes.length,
         quotaBytes,
         moduleSha256,
       };
@@ -293,6 +362,7 @@ export class Device {
       this.events.push(this.clock.nowMs(), { kind: "app", app: liveTask.app.name, what: "exited", detail: `code ${result.value ?? 0}` });
     }
     const fuelUsed = Math.max(0, Math.min(result.fuelUsed, 0x7fffffff));
+    this.onSlice?.({ task, app: liveTask.app.name, reason: result.reason, fuelUsed, value: result.value ?? 0 });
     this.clock.chargeFuel?.(fuelUsed);
     e.sched_report(task, reason, result.value ?? 0, fuelUsed);
     this.drainAudit();
@@ -319,12 +389,12 @@ export class Device {
   async run(opts: { untilMs?: number; maxSlices?: number; signal?: AbortSignal } = {}): Promise<void> {
     const untilMs = opts.untilMs ?? Infinity;
     let slices = 0;
-    let sinceYieldToHost = 0;
+    const hostYield = new HostYield();
     while (!opts.signal?.aborted && this.clock.nowMs() < untilMs && slices < (opts.maxSlices ?? Infinity)) {
       if (this.step()) {
         slices++;
         // Let timers and input events of the host (a button, Ctrl-C) in now and then.
-        if (!this.clock.virtual && ++sinceYieldToHost >= 64) { sinceYieldToHost = 0; await new Promise((r) => setTimeout(r, 0)); }
+        if (!this.clock.virtual && hostYield.due()) await hostYield.yield();
         continue;
       }
       const deadline = this.core.exports.sched_next_deadline_ms();
@@ -384,7 +454,7 @@ export class Device {
     if (lost > 0) this.events.push(this.clock.nowMs(), { kind: "audit", app: "", text: `audit: ${withCommas(lost)} entries overwritten before they were read` });
     for (const a of this.audit(this.auditSeen)) {
       const app = this.apps.get(a.app)?.name ?? "";
-      this.events.push(a.timeMs, { kind: "audit", app, text: this.describeAudit(a) });
+      this.events.push(a.timeMs, { kind: "audit", app, text: this.describeAudit(a), entry: a });
     }
     this.auditSeen = total;
   }
@@ -456,7 +526,7 @@ export class Device {
 
   private appString(slot: number, which: number): string {
     const len = this.core.exports.app_string(slot, which);
-    return len > 0 ? new TextDecoder().decode(this.core.readIo(len)) : "";
+    return len > 0 ? decodeUtf8(this.core.readIo(len)) : "";
   }
 }
 

@@ -1,10 +1,12 @@
 // EventRing: what the device did, recorded in a bounded ring that tests assert on and the CLI
 // prints from. Oldest entries are overwritten; `seq` numbers never repeat.
+import type { AuditEntry } from "./device.js";
+
 export type DeviceEvent =
   | { kind: "gpio"; pin: number; level: number; source: "core" | "external" }
   | { kind: "log"; app: string; text: string }
   | { kind: "app"; app: string; what: "installed" | "started" | "exited" | "trapped" | "restarting" | "gave-up" | "stopped" | "refused" | "host error"; detail?: string }
-  | { kind: "audit"; app: string; text: string };
+  | { kind: "audit"; app: string; text: string; entry?: AuditEntry };
 
 export type RecordedEvent = DeviceEvent & { seq: number; timeMs: number };
 

@@ -1,5 +1,5 @@
 // Builds everything `npm test` and `npm start` need: core.wasm (and its variants), the host
-// (tsc), the example apps and the hostile test apps.
+// (tsc), the example apps, the hostile test apps and the conformance run's instrumented apps.
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -35,4 +35,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   for (const v of CORE_VARIANTS) buildCore(v.out, [...(v.name === "full" ? ["-t", "build/core.wat"] : []), ...(v.flags ?? [])], v.entry);
   run(bin("tsc"), ["-p", "tsconfig.json"]);
   if (existsSync(join(root, "dist/tools/build-apps.js"))) run(process.execPath, ["dist/tools/build-apps.js"]);
+  // The conformance run's apps, instrumented ahead of time for every host (tools/conformance.ts).
+  run(process.execPath, ["dist/tools/conformance.js", "prepare"]);
+  // The host as one ES module (with and without binaryen) and the gjs/jsc glue (tools/bundle.ts).
+  run(process.execPath, ["dist/tools/bundle.js"]);
 }

@@ -12,7 +12,7 @@
 // pass for an app failure: those are rethrown.
 import * as abi from "../../assembly/abi.js";
 import { APP_IMPORTS } from "./imports.js";
-import { ASYNCIFY_DATA_ADDR, ASYNCIFY_HEADER_ADDR, ENTRY_EXPORT, FUEL_GLOBAL, FUEL_IDLE, PREEMPT_FIELD, PREEMPT_MODULE } from "./instrument.js";
+import { ASYNCIFY_DATA_ADDR, ASYNCIFY_HEADER_ADDR, ENTRY_EXPORT, FUEL_GLOBAL, FUEL_IDLE, PREEMPT_FIELD, PREEMPT_MODULE } from "./protocol.js";
 
 export type SliceReason = "exited" | "yielded" | "blocked" | "out_of_fuel" | "trapped";
 export type SuspendKind = "yielded" | "blocked";

@@ -2,6 +2,8 @@
 //
 // RealClock follows the wall; VirtualClock only moves when the device advances it to the next
 // deadline, so tests run in no real time and always see the same schedule.
+import { wallMs } from "../yield.js";
+
 export interface Clock {
   nowMs(): number;
   /** Virtual clocks charge app work to time; real clocks need not (time passes by itself). */
@@ -13,8 +15,8 @@ export interface Clock {
 
 export class RealClock implements Clock {
   readonly virtual = false;
-  private readonly startMs = performance.now();
-  nowMs(): number { return performance.now() - this.startMs; }
+  private readonly startMs = wallMs();
+  nowMs(): number { return wallMs() - this.startMs; }
   waitUntil(deadlineMs: number): Promise<void> {
     const delay = Math.max(0, deadlineMs - this.nowMs());
     return new Promise((resolve) => setTimeout(resolve, Math.min(delay, 2 ** 31 - 1)));

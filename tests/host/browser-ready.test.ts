@@ -12,13 +12,16 @@ import { fileURLToPath } from "node:url";
 
 const hostDir = fileURLToPath(new URL("../../host/", import.meta.url));
 
-function importGraph(entry: string, seen = new Set<string>()): Map<string, string[]> {
+/** The modules `entry` reaches; with `dynamic`, through `import("...")` as well as static imports. */
+function importGraph(entry: string, { dynamic = true } = {}): Map<string, string[]> {
+  const seen = new Set<string>();
   const graph = new Map<string, string[]>();
   const visit = (file: string) => {
     if (seen.has(file)) return;
     seen.add(file);
     const src = readFileSync(file, "utf8");
-    const specs = [...src.matchAll(/^\s*import\s+(?!type\b)[^'"]*?from\s+["']([^"']+)["']|^\s*import\s+["']([^"']+)["']|\bimport\(\s*["']([^"']+)["']\s*\)/gm)].map((m) => m[1] ?? m[2] ?? m[3]);
+    const specs = [...src.matchAll(/^\s*import\s+(?!type\b)[^'"]*?from\s+["']([^"']+)["']|^\s*import\s+["']([^"']+)["']|\bimport\(\s*["']([^"']+)["']\s*\)/gm)]
+      .filter((m) => dynamic || m[3] === undefined).map((m) => m[1] ?? m[2] ?? m[3]);
     graph.set(file, specs);
     for (const s of specs) if (s.startsWith(".")) visit(resolve(dirname(file), s));
   };
@@ -92,4 +95,29 @@ test("a Device runs with Node's globals gone: install, a real-time run, a virtua
   const counts = JSON.parse(r.stdout.trim().split("\n").pop()!);
   assert.ok(counts.real >= 3, `the real-time run toggled (${counts.real})`);
   assert.equal(counts.virtual, 51, "the virtual run: the open at 0 ms, then a toggle every 20 ms from 0 to 980");
+});
+
+test("the device never imports binaryen statically: only a raw app's install loads it", () => {
+  const graph = importGraph(join(hostDir, "device.js"), { dynamic: false });
+  const heavy = [...graph].flatMap(([file, specs]) => specs.filter((s) => s === "binaryen" || s.endsWith("/instrument.js") || s.endsWith("/package.js") || s.endsWith("/build.js")).map((s) => `${file}: ${s}`));
+  assert.deepEqual(heavy, []);
+  assert.ok(graph.has(join(hostDir, "apps/runner.js")) && graph.has(join(hostDir, "apps/protocol.js")), "the runner and the protocol check are in the graph");
+});
+
+test("the conformance run and the core loader use no Node API either", () => {
+  for (const entry of ["conformance.js", "core.js", "yield.js", "engine.js", "bundle.js"]) {
+    const graph = importGraph(join(hostDir, entry), { dynamic: false });
+    const nodeImports = [...graph].flatMap(([file, specs]) => specs.filter((s) => s.startsWith("node:") || s === "binaryen").map((s) => `${file}: ${s}`));
+    assert.deepEqual(nodeImports, [], entry);
+  }
+});
+
+test("host/ runtime code calls no Node-only global (setImmediate, process, Buffer, require)", () => {
+  const files = [...importGraph(join(hostDir, "device.js")).keys(), join(hostDir, "conformance.js")];
+  const offenders = files.flatMap((f) => {
+    const code = readFileSync(f, "utf8").replace(/\/\/.*$/gm, "").replace(/\/\*[\s\S]*?\*\//g, "");
+    return ["setImmediate", "Buffer.", "require(", "__dirname"].filter((w) => code.includes(w)).map((w) => `${f}: ${w}`)
+      .concat(/(?<![.\w])process\./.test(code.replace(/globalThis as [^)]*\)\.process/g, "")) ? [`${f}: process`] : []);
+  });
+  assert.deepEqual(offenders, []);
 });

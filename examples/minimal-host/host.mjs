@@ -1,0 +1,61 @@
+// A minimal wasphere host (DESIGN.md, Embedding): core.wasm, one app instrumented ahead of time
+// (`wasphere instrument`), a virtual clock, GPIO outputs reported to `onGpio`. No Device class, no
+// binaryen, no Node API: any engine with WebAssembly runs it. It skips what a real host adds
+// (several apps, inputs, flash, the audit ring) and shows the call order and the slice protocol.
+const SYSCALLS = ["exit", "yield", "sleep_ms", "clock_ms", "log", "gpio_open_output", "gpio_open_input", "gpio_set",
+  "gpio_get", "close", "timer_create", "wait", "mem_quota_bytes", "mem_in_use_bytes", "mem_peak_bytes", "args_get"];
+const [YIELDED, BLOCKED, OUT_OF_FUEL, EXITED, TRAPPED] = [0, 1, 2, 3, 4], SUSPEND = -65536, EFAULT = -14, ENODEV = -19;
+class Exit { constructor(code) { this.code = code; } }
+
+export async function runMinimalHost({ coreBytes, manifestBytes, appBytes, untilMs, onGpio = () => {}, onLog = () => {} }) {
+  let now = 0, app = null, fresh = true, why = OUT_OF_FUEL;
+  const core = () => new Uint8Array(k.memory.buffer), appMem = () => new Uint8Array(app.exports.memory.buffer);
+  const inApp = (p, n) => app && (p >>> 0) + (n >>> 0) <= appMem().length; // own bounds check: never trust a pointer
+  const hal = {
+    clock_now_ms: () => now, gpio_read: () => 0, flash_sync: () => 0,
+    gpio_configure: (pin, dir, v) => (dir === 1 && onGpio(now, pin, v), 0), gpio_write: (pin, v) => (onGpio(now, pin, v), 0),
+    log_write: (task, p, n) => onLog(now, core().slice(p, p + n)),
+    app_copy_in: (task, ap, n, cp) => (inApp(ap, n) ? (core().set(appMem().subarray(ap >>> 0, (ap >>> 0) + (n >>> 0)), cp), 0) : EFAULT),
+    app_copy_out: (task, cp, ap, n) => (inApp(ap, n) ? (appMem().set(core().subarray(cp, cp + (n >>> 0)), ap >>> 0), 0) : EFAULT),
+    app_memory_bytes: () => (app ? appMem().length : 0),
+    flash_read: () => ENODEV, flash_prog: () => ENODEV, flash_erase: () => ENODEV,
+    panic: () => { throw new Error("core panic"); },
+  };
+  const k = (await WebAssembly.instantiate(coreBytes, { hal })).instance.exports;
+  if (k.core_boot(96, 262144, 262144) < 0) throw new Error("core_boot failed");
+  core().set(manifestBytes, k.core_io_buffer());
+  const slot = k.app_install(manifestBytes.length);
+  if (slot < 0) throw new Error(`manifest refused (${slot})`);
+  const task = k.app_start(slot), module = await WebAssembly.compile(appBytes);
+  const unwind = (reason) => { // the save area is [16, 8192) of the app's memory, its header at 8
+    const v = new DataView(app.exports.memory.buffer); v.setInt32(8, 16, true); v.setInt32(12, 8192, true);
+    why = reason; app.exports.asyncify_start_unwind(8);
+  };
+  const rewinding = () => app.exports.asyncify_get_state() === 2;
+  const applibs = Object.fromEntries(SYSCALLS.map((name, nr) => [name, (a0 = 0, a1 = 0, a2 = 0, a3 = 0) => {
+    if (rewinding()) { app.exports.asyncify_stop_rewind(); return k.task_take_result(task); } // resumed: the result
+    const rc = k.syscall(task, nr, a0, a1, a2, a3);
+    if (nr === 0) throw new Exit(a0);
+    if ((nr === 1 && rc >= 0) || rc === SUSPEND) unwind(nr === 1 ? YIELDED : BLOCKED);
+    return rc;
+  }]));
+  const preempt = () => (rewinding() ? app.exports.asyncify_stop_rewind() : unwind(OUT_OF_FUEL));
+  while (now < untilMs) {
+    const t = k.sched_next(now);
+    if (t < 0) { const d = k.sched_next_deadline_ms(); if (d < 0) break; now = Math.max(now, Math.min(d, untilMs)); continue; }
+    if (!app || k.task_needs_instance(t)) { app = new WebAssembly.Instance(module, { applibs, wasphere: { preempt } }); fresh = true; }
+    const fuel = app.exports.__wasphere_fuel, given = (fuel.value = k.sched_slice_fuel());
+    let stop, value = 0;
+    try {
+      if (!fresh) app.exports.asyncify_start_rewind(8);
+      fresh = false;
+      const ret = app.exports.__wasphere_entry();
+      if (app.exports.asyncify_get_state() === 1) { app.exports.asyncify_stop_unwind(); stop = why; } else { stop = EXITED; value = ret; }
+    } catch (e) { if (e instanceof Exit) { stop = EXITED; value = e.code; } else if (e instanceof WebAssembly.RuntimeError || e instanceof RangeError) stop = TRAPPED; else throw e; }
+    const used = Math.max(0, given - fuel.value);
+    fuel.value = 0x7fffffff; // idle: no call between slices may run out
+    now += Math.max(0.001, used / 1e7);
+    k.sched_report(t, stop, value, used);
+  }
+  return { nowMs: now };
+}

@@ -1,0 +1,14 @@
+"""wasphere under wasmtime: the unchanged core module, its hal, and pre-instrumented apps.
+
+    from wasphere_wasmtime import Device
+    device = Device(open("build/core.wasm", "rb").read())
+
+See hosts/wasmtime/README.md and DESIGN.md (Embedding).
+"""
+from .abi import Abi, load_abi
+from .core import Core, CorePanic, Flash, Hal, ModuleCache
+from .device import Device, InstallError, InstalledApp, check_instrumented_module
+from .runner import AppExit, AppRunner, SliceResult
+
+__all__ = ["Abi", "load_abi", "Core", "CorePanic", "Flash", "Hal", "ModuleCache", "Device", "InstallError", "InstalledApp",
+           "check_instrumented_module", "AppExit", "AppRunner", "SliceResult"]

@@ -1,0 +1,138 @@
+"""`python -m wasphere_wasmtime`: run a device under wasmtime.
+
+    run APP_DIR... [--seconds N] [--press PIN:AT_MS]...   apps instrumented ahead of time
+                                                            (app_manifest.json + its instrumented
+                                                            EntryPoint, `wasphere instrument`)
+    conformance [--check] [--cache DIR]                   the conformance trace (--check: compare
+                                                            with tests/conformance/trace.golden)
+    bench [--cache DIR]                                   core compile / instantiate / core_boot,
+                                                            instrumented blink's compile, with and
+                                                            without the Module.serialize cache
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import wasmtime
+
+from .abi import DEFAULT_BUILD_DIR
+from .conformance import GOLDEN_PATH, event_line, run_conformance
+from .core import ModuleCache
+from .device import Device, InstallError
+
+
+def _core_bytes(path: str | None) -> bytes:
+    p = Path(path) if path else DEFAULT_BUILD_DIR / "core.wasm"
+    if not p.exists():
+        sys.exit(f"wasphere-wasmtime: {p} not found (run `npm run build`, or pass --core)")
+    return p.read_bytes()
+
+
+def cmd_run(args) -> int:
+    device = Device(_core_bytes(args.core), cache=ModuleCache(args.cache) if args.cache else None)
+    print(f"wasphere core {device.core_version} booted under wasmtime")
+    device.listeners.append(lambda kind, t, f: print(event_line(device.abi, kind, t, f)))
+    apps = []
+    for d in args.apps:
+        p = Path(d)
+        try:
+            apps.append(device.install_instrumented(d, (p / "app_manifest.json").read_bytes(), lambda entry, p=p: (p / entry).read_bytes()))
+        except (InstallError, OSError) as err:
+            print(f"wasphere-wasmtime run: {err}", file=sys.stderr)
+            return 1
+    for app in apps:
+        device.start(app)
+    presses = sorted((int(pin), float(at)) for pin, at in (s.split(":") for s in args.press))
+    for pin, at in presses:
+        device.run(at)
+        device.clock.wait_until(at)
+        device.gpio.drive(pin, 0 if device.gpio.levels[pin] else 1)
+    device.run(args.seconds * 1000)
+    print(f"stopped at {device.clock.now_ms() / 1000:.3f} s of device time; memory {device.memory_map()}")
+    return 0
+
+
+def cmd_conformance(args) -> int:
+    trace = run_conformance(_core_bytes(args.core), cache=ModuleCache(args.cache) if args.cache else None)
+    if not args.check:
+        sys.stdout.write(trace)
+        return 0
+    golden = GOLDEN_PATH.read_text()
+    if trace == golden:
+        print(f"conformance: identical to {GOLDEN_PATH.name} ({trace.count(chr(10))} lines)")
+        return 0
+    for i, (a, b) in enumerate(zip(trace.splitlines() + ["(end)"], golden.splitlines() + ["(end)"])):
+        if a != b:
+            print(f"conformance: differs at line {i + 1}:\n  got      {a}\n  expected {b}", file=sys.stderr)
+            break
+    return 1
+
+
+def _timed(fn, runs: int):
+    times, result = [], None
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times), result
+
+
+def cmd_bench(args) -> int:
+    core = _core_bytes(args.core)
+    blink = (DEFAULT_BUILD_DIR / "conformance" / "blink" / "blink.wasm").read_bytes()
+    engine = wasmtime.Engine()
+    runs = args.runs
+    rows = []
+    compile_ms, module = _timed(lambda: wasmtime.Module(engine, core), runs)
+    rows.append(("core compile (Module)", compile_ms))
+    blob = module.serialize()
+    rows.append(("core deserialize (cache hit)", _timed(lambda: wasmtime.Module.deserialize(engine, blob), runs)[0]))
+    rows.append(("instrumented blink compile", _timed(lambda: wasmtime.Module(engine, blink), runs)[0]))
+    blink_blob = wasmtime.Module(engine, blink).serialize()
+    rows.append(("instrumented blink deserialize", _timed(lambda: wasmtime.Module.deserialize(engine, blink_blob), runs)[0]))
+
+    from .abi import load_abi
+    from .core import Core, Hal
+    abi = load_abi()
+    rows.append(("core instantiate", _timed(lambda: Core(engine, module, Hal(clock_now_ms=lambda: 0.0)), runs)[0]))
+    cores = [Core(engine, module, Hal(clock_now_ms=lambda: 0.0)) for _ in range(runs)]
+    it = iter(cores)
+    rows.append(("core_boot", _timed(lambda: next(it).call("core_boot", 96, abi.DEFAULT_APP_QUOTA_BYTES, abi.DEFAULT_APP_QUOTA_BYTES), runs)[0]))
+    with tempfile.TemporaryDirectory() as tmp:
+        rows.append(("Device boot, no cache", _timed(lambda: Device(core, abi=abi), runs)[0]))
+        cache = ModuleCache(args.cache or tmp)
+        Device(core, abi=abi, cache=cache)
+        rows.append(("Device boot, Module.serialize cache", _timed(lambda: Device(core, abi=abi, cache=cache), runs)[0]))
+    print(f"wasmtime {wasmtime.__name__} host, median of {runs} runs (ms):")
+    for name, ms in rows:
+        print(f"  {name:40s} {ms:9.3f}")
+    print(f"  {'core.wasm / serialized':40s} {len(core)} B / {len(blob)} B")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="wasphere-wasmtime", description="a wasphere device under wasmtime")
+    ap.add_argument("--core", help="core.wasm (default: the repository's build/core.wasm)")
+    sub = ap.add_subparsers(dest="verb", required=True)
+    r = sub.add_parser("run", help="boot a device with pre-instrumented apps on a virtual clock")
+    r.add_argument("apps", nargs="+", metavar="APP_DIR")
+    r.add_argument("--seconds", type=float, default=5.0)
+    r.add_argument("--press", action="append", default=[], metavar="PIN:AT_MS", help="toggle an input pin at a device time")
+    r.add_argument("--cache", help="a directory for compiled modules (Module.serialize)")
+    c = sub.add_parser("conformance", help="print (or --check) the conformance trace")
+    c.add_argument("--check", action="store_true")
+    c.add_argument("--cache")
+    b = sub.add_parser("bench", help="compile, instantiate and boot times")
+    b.add_argument("--cache")
+    b.add_argument("--runs", type=int, default=20)
+    args = ap.parse_args(argv)
+    return {"run": cmd_run, "conformance": cmd_conformance, "bench": cmd_bench}[args.verb](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
