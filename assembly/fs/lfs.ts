@@ -159,8 +159,20 @@ function pairShares(a0: u32, a1: u32, b0: u32, b1: u32): bool {
   return a0 == b0 || a1 == b1 || a0 == b1 || a1 == b0;
 }
 
+/**
+ * What a log parse noticed on its way through a pair's committed tags, for mount: where the
+ * newest gstate delta is, and whether any superblock entry tag is there. Mount would otherwise
+ * scan each pair's log backwards twice more to find them. 12 bytes, static.
+ */
+@unmanaged class ParseNotes {
+  gstateOff: u32;  // data offset of the newest MOVESTATE tag, 0 if none
+  gstateSize: u32;
+  superblock: u32; // 1 if a SUPERBLOCK tag is committed
+}
+const mountNotes = changetype<ParseNotes>(memory.data(12, 4));
+
 /** Parses one block of a pair; 0 when it holds a valid commit (d filled), 1 when not. */
-function parseBlock(d: MDir, blk: u32, rev: u32): i32 {
+function parseBlock(d: MDir, blk: u32, rev: u32, notes: ParseNotes | null): i32 {
   let off: u32 = 4;
   let ptag: u32 = 0xffffffff;
   let crc = crc32u32(0xffffffff, rev);
@@ -171,9 +183,12 @@ function parseBlock(d: MDir, blk: u32, rev: u32): i32 {
   let okFcrc = false, okFcrcSize: u32 = 0, okFcrcCrc: u32 = 0;
   let committed = false;
   let maybeErased = false;
+  let tempGOff: u32 = 0, tempGSize: u32 = 0, tempSb: u32 = 0;
+  if (notes != null) { notes.gstateOff = 0; notes.gstateSize = 0; notes.superblock = 0; }
   while (true) {
     if (off + 4 > blockSize) break;
-    let err = bdRead(null, blk, off, beBuf, 4);
+    // A parse reads on through the log: each miss loads a whole line.
+    let err = bdRead(null, blk, off, beBuf, 4, blockSize - off);
     if (err < 0) { if (err == -ECORRUPT) break; return err; }
     const raw = load<u32>(beBuf);
     const tag = bswap32(raw) ^ ptag;
@@ -194,14 +209,17 @@ function parseBlock(d: MDir, blk: u32, rev: u32): i32 {
       d.tail0 = tempTail0; d.tail1 = tempTail1; d.split = tempSplit;
       okFcrc = hasFcrc; okFcrcSize = fcrcSize; okFcrcCrc = fcrcCrc;
       hasFcrc = false;
+      if (notes != null) { notes.gstateOff = tempGOff; notes.gstateSize = tempGSize; notes.superblock = tempSb; }
       crc = 0xffffffff;
       off += dsize;
       continue;
     }
-    err = bdCrc(blk, off + 4, dsize - 4, ncrc);
+    err = bdCrc(blk, off + 4, dsize - 4, ncrc, blockSize - off - 4);
     if (err < 0) { if (err == -ECORRUPT) break; return err; }
     crc = bdCrcValue;
     const t1 = tagType1(tag);
+    if (tagType3(tag) == TYPE_MOVESTATE) { tempGOff = tagIsDelete(tag) ? 0 : off + 4; tempGSize = tagSize(tag); }
+    if (tagType3(tag) == TYPE_SUPERBLOCK) tempSb = 1;
     if (t1 == TYPE_NAME) {
       if (<i32>tagId(tag) >= tempCount) tempCount = <i32>tagId(tag) + 1;
     } else if (t1 == TYPE_SPLICE) {
@@ -240,10 +258,10 @@ let fetchCacheOn = true;
 export function fetchForget(): void { bdTouch(); }
 export function setFetchCache(on: bool): void { fetchCacheOn = on; bdTouch(); }
 
-/** Reads the newest valid state of pair {p0, p1} into d. */
-export function fetch(d: MDir, p0: u32, p1: u32): i32 {
+/** Reads the newest valid state of pair {p0, p1} into d; with `notes`, always from flash. */
+export function fetch(d: MDir, p0: u32, p1: u32, notes: ParseNotes | null = null): i32 {
   if (p0 >= blockCount || p1 >= blockCount) return -ECORRUPT;
-  if (fetchCacheOn) {
+  if (fetchCacheOn && notes == null) {
     for (let i = 0; i < FETCH_SLOTS; i++) {
       const e = fetchCache + <usize>i * FETCH_SLOT_BYTES;
       if (load<u32>(e) != bdGeneration + 1 || load<u32>(e, 4) != 1) continue;
@@ -253,7 +271,7 @@ export function fetch(d: MDir, p0: u32, p1: u32): i32 {
       return 0;
     }
   }
-  const r = fetchUncached(d, p0, p1);
+  const r = fetchUncached(d, p0, p1, notes);
   if (r == 0 && fetchCacheOn) {
     // fetchNext stays in [0, FETCH_SLOTS)
     const e = fetchCache + <usize>fetchNext * FETCH_SLOT_BYTES;
@@ -265,7 +283,7 @@ export function fetch(d: MDir, p0: u32, p1: u32): i32 {
   return r;
 }
 
-function fetchUncached(d: MDir, p0: u32, p1: u32): i32 {
+function fetchUncached(d: MDir, p0: u32, p1: u32, notes: ParseNotes | null): i32 {
   let rev0: u32 = 0, rev1: u32 = 0;
   let ok0 = readU32(p0, 0) == 0; rev0 = u32Out;
   let ok1 = readU32(p1, 0) == 0; rev1 = u32Out;
@@ -276,7 +294,7 @@ function fetchUncached(d: MDir, p0: u32, p1: u32): i32 {
     const other = useSecond ? p0 : p1;
     const rev = useSecond ? rev1 : rev0;
     if (useSecond ? !ok1 : !ok0) continue;
-    const r = parseBlock(d, blk, rev);
+    const r = parseBlock(d, blk, rev, notes);
     if (r < 0) return r;
     if (r == 0) {
       d.pair0 = blk; d.pair1 = other; d.rev = rev;
@@ -378,7 +396,7 @@ function dirFindName(d: MDir, name: usize, nameLen: u32): i32 {
   let best: i32 = -1;
   let gt: i32 = 0x3ff;
   while (off < d.off) {
-    const err = bdRead(null, d.pair0, off, beBuf, 4);
+    const err = bdRead(null, d.pair0, off, beBuf, 4, d.off - off);
     if (err < 0) return err;
     const tag = (bswap32(load<u32>(beBuf)) ^ ptag);
     ptag = tag;
@@ -552,11 +570,11 @@ function mountScan(): i32 {
   let found = false;
   while (!isNullPair(t0, t1)) {
     if (++steps > (blockCount == 0xfffffff0 ? 0x10000 : blockCount)) return -ECORRUPT;
-    let err = fetch(d, t0, t1);
+    let err = fetch(d, t0, t1, mountNotes);
     if (err < 0) return err;
     seed = crc32u32(seed, d.rev);
-    // A superblock entry makes this pair the root.
-    const st = dirGet(d, mkTag(0x7ff, 0x3ff, 0), mkTag(TYPE_SUPERBLOCK, 0, 8), beBuf);
+    // A superblock entry makes this pair the root (no superblock tag at all: it cannot).
+    const st = mountNotes.superblock != 0 ? dirGet(d, mkTag(0x7ff, 0x3ff, 0), mkTag(TYPE_SUPERBLOCK, 0, 8), beBuf) : -ENOENT;
     if (st < 0 && st != -ENOENT) return st;
     if (st >= 0 && memory.compare(beBuf, magic, 8) == 0) {
       root0 = d.pair0; root1 = d.pair1;
@@ -577,8 +595,13 @@ function mountScan(): i32 {
       needSuperblockRewrite = (version & 0xffff) < 1;
       found = true;
     }
-    err = dirGetGstate(d);
-    if (err < 0) return err;
+    // This pair's gstate delta, where the parse saw the newest one (what dirGetGstate finds).
+    if (mountNotes.gstateOff != 0) {
+      memory.fill(gBuf, 0, 12);
+      err = bdRead(null, d.pair0, mountNotes.gstateOff, gBuf, min<u32>(mountNotes.gstateSize, 12));
+      if (err < 0) return err;
+      gTmpTag ^= load<u32>(gBuf); gTmpP0 ^= load<u32>(gBuf, 4); gTmpP1 ^= load<u32>(gBuf, 8);
+    }
     t0 = d.tail0; t1 = d.tail1;
   }
   if (!found) return -ECORRUPT;
@@ -960,7 +983,8 @@ export function fileRead(fd: i32, dst: usize, len: u32): i32 {
       f.flags |= F_READING;
     }
     const diff = min(n, blockSize - f.off);
-    const err = bdRead(null, f.block, f.off, dst, diff);
+    // Sequential small reads: fill a whole line; a large one goes straight into dst.
+    const err = bdRead(null, f.block, f.off, dst, diff, cacheSize);
     if (err < 0) return err;
     f.pos += diff; f.off += diff; dst += diff; n -= diff;
   }
@@ -2143,7 +2167,7 @@ function collectUserTypes(d: MDir, id: u32): i32 {
   let off: u32 = 4;
   let ptag: u32 = 0xffffffff;
   while (off < d.off) {
-    const err = bdRead(null, d.pair0, off, beBuf, 4);
+    const err = bdRead(null, d.pair0, off, beBuf, 4, d.off - off);
     if (err < 0) return err;
     const tag = bswap32(load<u32>(beBuf)) ^ ptag;
     ptag = tag;
