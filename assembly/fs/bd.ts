@@ -117,12 +117,14 @@ export function bdRead(pc: Cache | null, block: u32, off: u32, dst: usize, len: 
       dst += direct; off += direct; len -= direct;
       continue;
     }
-    // Load a line holding `off` (cache_size is a multiple of read_size and divides block_size,
-    // so a line rounded to read_size stays inside the block).
+    // Load a line holding `off`. Like a program cache line it never crosses a cache_size
+    // boundary (cache_size is a multiple of read_size and divides block_size): a copy that
+    // interleaves reads with program read-backs then reloads no byte twice.
     const lineOff = off - off % readSize;
+    const lineEnd = min(alignUpTo(hintEnd, readSize), off - off % cacheSize + cacheSize);
     rcache.block = block;
     rcache.off = lineOff;
-    rcache.size = min(min(alignUpTo(hintEnd, readSize), blockSize) - lineOff, cacheSize);
+    rcache.size = lineEnd - lineOff;
     const err = flash_read(block, rcache.off, rcache.buf, rcache.size);
     if (err != 0) { cacheDrop(rcache); return hostErr(err); }
   }

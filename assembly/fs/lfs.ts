@@ -346,6 +346,51 @@ export function dirGetSlice(d: MDir, gmask: u32, gtag: u32, goff: u32, dst: usiz
   return -ENOENT;
 }
 
+/** Where an entry's newest name and struct tags are (tag 0: none). 16 bytes. */
+@unmanaged class EntryTags {
+  nameTag: u32;   // as dirGet returns it: the id as asked
+  nameOff: u32;   // disk offset of its data
+  structTag: u32;
+  structOff: u32;
+}
+const dirReadTags = changetype<EntryTags>(memory.data(16, 4));
+
+/**
+ * dirGet of entry `id`'s name (mask 0x780) and of its struct (mask 0x700) in one backward scan
+ * of the log, which stops as soon as both are known: a directory listing needs both for every
+ * entry, and two scans read the log twice. Returns 0 or -errno.
+ */
+function dirGetEntryTags(d: MDir, id: u32, out: EntryTags): i32 {
+  out.nameTag = 0; out.nameOff = 0; out.structTag = 0; out.structOff = 0;
+  const nameMask = mkTag(0x780, 0x3ff, 0), structMask = mkTag(0x700, 0x3ff, 0);
+  const nameWant = mkTag(TYPE_NAME, id, 0), structWant = mkTag(TYPE_STRUCT, id, 0);
+  let nameDone = false, structDone = false;
+  let off = d.off;
+  let ntag = d.etag;
+  let gdiff: u32 = 0;
+  while (off >= 4 + tagDsize(ntag) && !(nameDone && structDone)) {
+    off -= tagDsize(ntag);
+    const tag = ntag;
+    const err = bdRead(null, d.pair0, off, beBuf, 4);
+    if (err < 0) return err;
+    ntag = (bswap32(load<u32>(beBuf)) ^ tag) & 0x7fffffff;
+    if (tagType1(tag) == TYPE_SPLICE && tagId(tag) <= tagId(nameWant - gdiff)) {
+      // The entry's creation: nothing older belongs to it.
+      if ((tag & 0x7ffffc00) == mkTag(TYPE_CREATE, tagId(nameWant - gdiff), 0)) break;
+      gdiff += <u32>(tagSplice(tag) << 10);
+    }
+    if (!nameDone && (nameMask & tag) == (nameMask & (nameWant - gdiff))) {
+      nameDone = true;
+      if (!tagIsDelete(tag)) { out.nameTag = (tag + gdiff) & 0x7fffffff; out.nameOff = off + 4; }
+    }
+    if (!structDone && (structMask & tag) == (structMask & (structWant - gdiff))) {
+      structDone = true;
+      if (!tagIsDelete(tag)) { out.structTag = (tag + gdiff) & 0x7fffffff; out.structOff = off + 4; }
+    }
+  }
+  return 0;
+}
+
 export function dirGet(d: MDir, gmask: u32, gtag: u32, dst: usize): i32 {
   return dirGetSlice(d, gmask, gtag, 0, dst, tagSize(gtag));
 }
@@ -798,19 +843,31 @@ export function fsDirRead(h: i32, dst: usize, maxBytes: u32): i32 {
     }
     store<u32>(dirId + (<usize>h << 2), id + 1);
     if (moveIsHere(m.pair0, m.pair1) && id == moveId()) continue;
-    const t = dirGetSlice(m, mkTag(0x780, 0x3ff, 0), mkTag(TYPE_NAME, id, 0), 0, 0, 0);
-    if (t == -ENOENT) continue;
-    if (t < 0) return t;
-    const type = tagType3(<u32>t);
-    if (type != TYPE_REG && type != TYPE_DIR) continue;
-    const nlen = tagSize(<u32>t);
-    if (<u32>9 + nlen > maxBytes) return -ENAMETOOLONG;
-    err = bdRead(null, m.pair0, getDataOff, dst + 9, nlen);
+    err = dirGetEntryTags(m, id, dirReadTags);
     if (err < 0) return err;
-    const sz = entrySize(m, id, type);
-    if (sz < 0) return sz;
+    const t = dirReadTags.nameTag;
+    if (t == 0) continue;
+    const type = tagType3(t);
+    if (type != TYPE_REG && type != TYPE_DIR) continue;
+    const nlen = tagSize(t);
+    if (<u32>9 + nlen > maxBytes) return -ENAMETOOLONG;
+    err = bdRead(null, m.pair0, dirReadTags.nameOff, dst + 9, nlen);
+    if (err < 0) return err;
+    // The entry's size, as entrySize reads it.
+    let sz: u32 = 0;
+    if (type != TYPE_DIR) {
+      const st = dirReadTags.structTag;
+      if (st != 0 && tagType3(st) == TYPE_CTZSTRUCT) {
+        memory.fill(structBuf, 0, 8);
+        err = bdRead(null, m.pair0, dirReadTags.structOff, structBuf, min<u32>(tagSize(st), 8));
+        if (err < 0) return err;
+        sz = load<u32>(structBuf, 4);
+      } else if (st != 0 && tagType3(st) == TYPE_INLINESTRUCT) {
+        sz = tagSize(st);
+      } else return -ECORRUPT;
+    }
     store<u8>(dst, type == TYPE_DIR ? 2 : 1);
-    store<u32>(dst + 1, <u32>sz);
+    store<u32>(dst + 1, sz);
     store<u32>(dst + 5, nlen);
     return 1;
   }
@@ -838,9 +895,15 @@ export function fsDirClose(h: i32): i32 {
   off: u32;     // offset in that block
   cache: usize; // Cache record
   pad0: u32;
-  pad1: u32;
-  pad2: u32;
-  pad3: u32;
+  // While F_READING: the block of the CTZ list, nearest above the one being read, that the
+  // last skip-list walk passed through (index, block), so the next block of a sequential read
+  // is found from there instead of from the head. Every write, flush, truncate or seek clears
+  // F_READING, so it never outlives the list it was read from.
+  anchorIndex: u32;
+  anchorBlock: u32;
+  // Pointer 0 of f.block (the block before it in the list) when known, else BLOCK_NULL: the
+  // next block's pointers start with it, and knowing it saves reading it back.
+  prevBlock: u32;
   pad4: u32;
 }
 const FILE_BYTES: usize = 64;
@@ -876,7 +939,7 @@ export function fsOpen(ptr: usize, len: u32, flags: u32): i32 {
     if (tagType3(lkTag) != TYPE_REG) return -EISDIR;
   }
   f.pair0 = d.pair0; f.pair1 = d.pair1; f.id = tagId(lkTag);
-  f.pos = 0; f.block = BLOCK_NULL; f.off = 0;
+  f.pos = 0; f.block = BLOCK_NULL; f.off = 0; f.prevBlock = BLOCK_NULL;
   const c = fileCache(fd);
   c.buf = kalloc(cacheSize);
   if (c.buf == 0) return -ENOMEM;
@@ -932,10 +995,18 @@ export function fileClose(fd: i32): i32 {
 let ctzBlockOut: u32 = 0;
 function ctzFind(head: u32, size: u32, pos: u32): i32 {
   if (size == 0) { ctzBlockOut = BLOCK_NULL; ctzOffOut2 = 0; return 0; }
-  let current = ctzIndex(blockSize, size - 1);
+  return ctzWalk(head, ctzIndex(blockSize, size - 1), pos, null);
+}
+
+/**
+ * ctzFind from block `head` at list index `current` (at or above pos's block); with `f`, notes
+ * in f's anchor the last block passed above the target.
+ */
+function ctzWalk(head: u32, current: u32, pos: u32, f: LFile | null): i32 {
   const target = ctzIndex(blockSize, pos);
   const off = ctzOffOut;
   while (current > target) {
+    if (f != null) { f.anchorIndex = current; f.anchorBlock = head; }
     const skip = min<u32>(<u32>ctz(current), 31 - <u32>clz(current - target));
     const err = bdRead(null, head, 4 * skip, beBuf, 4);
     if (err < 0) return err;
@@ -977,7 +1048,13 @@ export function fileRead(fd: i32, dst: usize, len: u32): i32 {
       break;
     }
     if ((f.flags & F_READING) == 0 || f.off == blockSize) {
-      const err = ctzFind(f.head, f.csize, f.pos);
+      // Sequentially on into the next block: walk from the anchor when it lies at or above.
+      const reading = (f.flags & F_READING) != 0 && f.anchorBlock != BLOCK_NULL &&
+        f.anchorIndex >= ctzIndex(blockSize, f.pos);
+      if (!reading) f.anchorBlock = BLOCK_NULL;
+      const err = f.csize == 0 ? ctzFind(f.head, 0, f.pos)
+        : reading ? ctzWalk(f.anchorBlock, f.anchorIndex, f.pos, f)
+        : ctzWalk(f.head, ctzIndex(blockSize, f.csize - 1), f.pos, f);
       if (err < 0) return err;
       f.block = ctzBlockOut; f.off = ctzOffOut2;
       f.flags |= F_READING;
@@ -1046,10 +1123,20 @@ function ctzTraverse(pc: Cache | null, head: u32, size: u32): i32 {
     if (err < 0) return err;
     if (index == 0) return 0;
     if (++steps > blockCount) return -ECORRUPT;
-    err = bdRead(pc, head, 0, beBuf, 4);
+    // A block at an even index holds pointers to index - 1 and index - 2 side by side: one
+    // read covers two steps.
+    const pair = (index & 1) == 0;
+    err = bdRead(pc, head, 0, beBuf, pair ? 8 : 4);
     if (err < 0) return err;
-    head = load<u32>(beBuf);
-    index -= 1;
+    if (pair) {
+      err = visit(load<u32>(beBuf));
+      if (err < 0) return err;
+      head = load<u32>(beBuf, 4);
+      index -= 2;
+    } else {
+      head = load<u32>(beBuf);
+      index -= 1;
+    }
   }
 }
 
@@ -2214,9 +2301,12 @@ export function fsSetattr(ptr: usize, len: u32, type: u32, value: usize, valueLe
 
 const zeroBuf: usize = memory.data(64, 4);
 
-/** Extends the CTZ list whose last block is `head` holding `size` bytes: a new block in
- *  ctzBlockOut, write offset in ctzOffOut2 (pointers written through file cache c). */
-function ctzExtend(c: Cache, head: u32, size: u32): i32 {
+/** Extends f's CTZ list whose last block is `head` (f.block) holding `size` bytes: a new block
+ *  in ctzBlockOut, write offset in ctzOffOut2 (pointers written through file cache c); the new
+ *  block's pointer 0, when known, in f.prevBlock. */
+function ctzExtend(f: LFile, c: Cache, head: u32, size: u32): i32 {
+  const headPtr0 = f.prevBlock;
+  f.prevBlock = BLOCK_NULL;
   for (let attempt = 0; attempt < 8; attempt++) {
     let err = alloc();
     if (err < 0) return err;
@@ -2236,6 +2326,8 @@ function ctzExtend(c: Cache, head: u32, size: u32): i32 {
         const n = min<u32>(64, noff - done);
         err = bdRead(null, head, done, cBuf, n);
         if (err < 0) return err;
+        // The copy carries the old block's pointers, pointer 0 first.
+        if (done == 0 && index > 0) f.prevBlock = load<u32>(cBuf);
         err = bdProg(c, nblock, done, cBuf, n);
         if (err == -ECORRUPT) { bad = true; break; }
         if (err < 0) return err;
@@ -2255,6 +2347,10 @@ function ctzExtend(c: Cache, head: u32, size: u32): i32 {
       if (err == -ECORRUPT) { bad = true; break; }
       if (err < 0) return err;
       if (i != skips - 1) {
+        if (i == 0 && headPtr0 != BLOCK_NULL) {
+          nhead = headPtr0;
+          continue;
+        }
         err = bdRead(null, nhead, 4 * i, beBuf, 4);
         if (err < 0) return err;
         nhead = load<u32>(beBuf);
@@ -2263,6 +2359,7 @@ function ctzExtend(c: Cache, head: u32, size: u32): i32 {
     }
     if (bad) continue;
     ctzBlockOut = nblock; ctzOffOut2 = 4 * skips;
+    f.prevBlock = head;
     return 0;
   }
   return -ENOSPC;
@@ -2315,6 +2412,7 @@ function fileOutline(f: LFile): i32 {
     if (len > c.size) memory.fill(c.buf + c.size, 0, len - c.size);
     c.size = len;
     f.block = allocOut;
+    f.prevBlock = BLOCK_NULL;
     f.off = f.pos;
     store<u32>(changetype<usize>(f) + 44, len); // outlineEnd
     f.flags = (f.flags & ~F_INLINE) | F_WRITING;
@@ -2342,15 +2440,30 @@ function fileFlush(fd: i32): i32 {
     f.pos = outlineEnd;
   }
   store<u32>(changetype<usize>(f) + 44, 0);
-  // Copy the rest of the old file after the written part.
+  // Copy the rest of the old file after the written part, one old block at a time: the skip
+  // list is walked once per block, and each read says how much of the block follows, so the
+  // read cache loads whole lines between two program read-backs.
+  let oldBlock = BLOCK_NULL;
+  let oldOff: u32 = 0;
   while (f.pos < f.size && f.head != BLOCK_NULL) {
-    let err = ctzFind(f.head, f.csize, f.pos);
+    if (oldBlock == BLOCK_NULL || oldOff == blockSize) {
+      const err = ctzFind(f.head, f.csize, f.pos);
+      if (err < 0) return err;
+      oldBlock = ctzBlockOut; oldOff = ctzOffOut2;
+    }
+    // Start the next new block first: that reads the new list's pointers, which would evict
+    // the old block's line read below.
+    let err = fileWriteBlock(f);
     if (err < 0) return err;
-    const n = min<u32>(64, min(f.size - f.pos, blockSize - ctzOffOut2));
-    err = bdRead(null, ctzBlockOut, ctzOffOut2, zeroCopy, n);
+    const rest = min(f.size - f.pos, blockSize - oldOff);
+    // A chunk ends at a line boundary: the read-back of the line just programmed evicts the
+    // read cache, and a chunk across the boundary would load the next line twice.
+    const n = min<u32>(min<u32>(64, rest), cacheSize - oldOff % cacheSize);
+    err = bdRead(null, oldBlock, oldOff, zeroCopy, n, rest);
     if (err < 0) return err;
     err = fileWriteRaw(f, zeroCopy, n);
     if (err < 0) return err;
+    oldOff += n;
   }
   // Flush the cache, relocating on a bad block.
   for (let attempt = 0; attempt < 8; attempt++) {
@@ -2369,30 +2482,34 @@ function fileFlush(fd: i32): i32 {
 }
 const zeroCopy: usize = memory.data(64, 4);
 
+/** Makes sure f.block is a block being written with room at f.off: starts or extends the list. */
+function fileWriteBlock(f: LFile): i32 {
+  if ((f.flags & F_WRITING) != 0 && f.off != blockSize) return 0;
+  const c = changetype<Cache>(f.cache);
+  if ((f.flags & F_INLINE) == 0) {
+    if ((f.flags & F_WRITING) == 0 && f.pos > 0) {
+      const err = ctzFind(f.head, f.csize, f.pos - 1);
+      if (err < 0) return err;
+      f.block = ctzBlockOut; f.off = ctzOffOut2 + 1; f.prevBlock = BLOCK_NULL;
+      cacheZero(c);
+    }
+    const e2 = ctzExtend(f, c, f.block, f.pos);
+    if (e2 < 0) return e2;
+    f.block = ctzBlockOut; f.off = ctzOffOut2;
+  } else {
+    f.block = BLOCK_INLINE; f.off = f.pos;
+    c.block = BLOCK_INLINE;
+  }
+  f.flags |= F_WRITING;
+  return 0;
+}
+
 /** Writes at f.pos without size bookkeeping (used by write and flush). */
 function fileWriteRaw(f: LFile, src: usize, len: u32): i32 {
   const c = changetype<Cache>(f.cache);
   while (len > 0) {
-    if ((f.flags & F_WRITING) == 0 || f.off == blockSize) {
-      if ((f.flags & F_INLINE) == 0) {
-        if ((f.flags & F_WRITING) == 0 && f.pos > 0) {
-          const err = ctzFind(f.head, f.csize, f.pos - 1);
-          if (err < 0) return err;
-          f.block = ctzBlockOut; f.off = ctzOffOut2 + 1;
-          cacheZero(c);
-          const e2 = ctzExtend(c, f.block, f.pos);
-          if (e2 < 0) return e2;
-        } else {
-          const e2 = ctzExtend(c, f.block, f.pos);
-          if (e2 < 0) return e2;
-        }
-        f.block = ctzBlockOut; f.off = ctzOffOut2;
-      } else {
-        f.block = BLOCK_INLINE; f.off = f.pos;
-        c.block = BLOCK_INLINE;
-      }
-      f.flags |= F_WRITING;
-    }
+    const e0 = fileWriteBlock(f);
+    if (e0 < 0) return e0;
     const diff = min(len, blockSize - f.off);
     if ((f.flags & F_INLINE) != 0) {
       memory.copy(c.buf + f.off, src, diff);
