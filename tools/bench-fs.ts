@@ -31,7 +31,13 @@ export interface Row {
   floorMedianMs: number;
   repeats: number;
 }
-export interface RamFigures { ramBytes: number; ramBytesOneOpenFile: number; formulaBytes: number; formulaOneOpenFile: number }
+export interface RamFigures {
+  /** fs_ram_bytes: everything, static and heap. */
+  ramBytes: number; ramBytesOneOpenFile: number;
+  /** Its static part (tables, I/O buffer) and its heap part (caches, lookahead). */
+  staticBytes: number; heapBytes: number; heapBytesOneOpenFile: number;
+  formulaBytes: number; formulaOneOpenFile: number;
+}
 
 type Fs = LittleFs;
 
@@ -305,12 +311,14 @@ export async function ramFigures(): Promise<RamFigures> {
   const flash = new Flash({ blockSizeBytes: cfg.blockSize, blockCount: cfg.blockCount }, new Uint8Array(readFileSync(join(FIXTURES, "bs4096-attrs.img"))));
   const lfs = await mountFs(flash, cfg);
   const ramBytes = lfs.ramBytes();
+  const staticBytes = lfs.ramStaticBytes();
   const fd = lfs.open("/docs/b.bin", O_RDONLY);
   const ramBytesOneOpenFile = lfs.ramBytes();
   lfs.close(fd);
   lfs.unmount();
   const formulaBytes = cfg.cacheSize * 2 + cfg.lookaheadSize;
-  return { ramBytes, ramBytesOneOpenFile, formulaBytes, formulaOneOpenFile: formulaBytes + cfg.cacheSize };
+  return { ramBytes, ramBytesOneOpenFile, staticBytes, heapBytes: ramBytes - staticBytes, heapBytesOneOpenFile: ramBytesOneOpenFile - staticBytes,
+    formulaBytes, formulaOneOpenFile: formulaBytes + cfg.cacheSize };
 }
 
 function kib(n: number): string {
@@ -337,5 +345,6 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   for (const s of skipped) console.log(s);
   const ram = await ramFigures().catch((err: Error) => { console.log(`fs RAM: ${err.message}`); return null; });
   if (ram) console.log(`\nfs RAM (fs_ram_bytes): ${ram.ramBytes} B mounted, ${ram.ramBytesOneOpenFile} B with one file open; ` +
-    `littlefs formula (read cache + prog cache + lookahead [+ file cache]): ${ram.formulaBytes} B, ${ram.formulaOneOpenFile} B`);
+    `of which static tables and I/O buffer ${ram.staticBytes} B, heap ${ram.heapBytes} B (${ram.heapBytesOneOpenFile} B with the file); ` +
+    `littlefs formula for the heap (read cache + prog cache + lookahead [+ file cache]): ${ram.formulaBytes} B, ${ram.formulaOneOpenFile} B`);
 }

@@ -2,12 +2,15 @@
 //
 // Every flash access of the file system goes through here, and from here only through
 // hal.flash_read/prog/erase/sync. Reads are served from a pending program cache first (data not
-// yet on flash), then the read cache, then the device in read_size-aligned cache lines.
+// yet on flash), then the read cache, then the device: a miss loads what the caller hints it
+// will read, rounded to read_size and at most a cache line; a large read skips the cache.
 // Programs collect in a cache line and reach flash padded to prog_size; each program is read
 // back and compared, so a block that fails silently is caught as a bad block.
 // Invariants: a cache holds data of at most one block; a program cache line never crosses a
-// cache_size boundary; the read cache never holds data older than flash.
-// Budget: one read cache and one program cache of cache_size bytes each, from kalloc at mount.
+// cache_size boundary, nor does a read cache line; the read cache never holds data older than
+// flash.
+// Budget: one read cache and one program cache of cache_size bytes each, from kalloc at mount;
+// 96 B static (BD_STATIC_BYTES).
 // Must not: read or program outside [0, block_count) x [0, block_size): such a pointer came from
 // disk and is reported as LFS_ERR_CORRUPT, never passed to the host.
 
@@ -132,6 +135,9 @@ export function bdRead(pc: Cache | null, block: u32, off: u32, dst: usize, len: 
 }
 
 @inline function alignUpTo(v: u32, a: u32): u32 { return v + (a - v % a) % a; }
+
+/** Static bytes of this file: the two cache records and cmpBuf. */
+export const BD_STATIC_BYTES: u32 = 16 + 16 + 64;
 
 /** Compares `len` bytes on flash with memory: <0, 0 or >0 like memcmp, or an error in `bdErr`. */
 export let bdErr: i32 = 0;

@@ -7,7 +7,9 @@
 // Invariants: every walk over disk data is bounded (offsets only grow inside a block, list walks
 // stop after block_count pairs), so a corrupt or looping image is -ECORRUPT, never a hang or trap.
 // Budget: read cache + program cache + lookahead + one cache per open file, all cache_size or
-// lookahead_size bytes from kalloc at mount/open; fixed tables for FILE_MAX files and DIR_MAX dirs.
+// lookahead_size bytes from kalloc at mount/open; fixed tables for FILE_MAX files and DIR_MAX dirs
+// and the other static data that LFS_STATIC_BYTES sums (about 7.5 KiB, 4,352 B of it the
+// commit attribute list); fs_ram_bytes reports both.
 // Must not: allocate from the managed heap, trap on bad disk data, or touch flash but through bd.
 
 import { kalloc, kfree } from "../kmem";
@@ -18,9 +20,9 @@ import {
 import {
   BLOCK_NULL, BLOCK_INLINE, Cache, rcache, pcache, cacheDrop, cacheZero, bdRead, bdProg, bdErase,
   bdFlush, bdSync, bdCmp, bdErr, bdCrc, bdCrcValue, bdSetGeometry, bdSetBlockCount, bdValidGeometry,
-  blockSize, blockCount, readSize, progSize, cacheSize, bdGeneration, bdTouch,
+  blockSize, blockCount, readSize, progSize, cacheSize, bdGeneration, bdTouch, BD_STATIC_BYTES,
 } from "./bd";
-import { crc32, crc32u32 } from "./crc";
+import { crc32, crc32u32, CRC_TABLE_BYTES } from "./crc";
 import {
   TYPE_NAME, TYPE_REG, TYPE_DIR, TYPE_SUPERBLOCK, TYPE_STRUCT, TYPE_DIRSTRUCT, TYPE_INLINESTRUCT,
   TYPE_CTZSTRUCT, TYPE_USERATTR, TYPE_SPLICE, TYPE_CREATE, TYPE_DELETE, TYPE_FCRC, TYPE_TAIL,
@@ -2643,3 +2645,22 @@ export function fileTruncate(fd: i32, size: u32): i32 {
   f.pos = pos;
   return 0;
 }
+
+// ---- RAM
+
+/**
+ * Bytes of static data this file holds: every memory.data above, by name (alignment padding
+ * aside). tests/host/fs-ram.test.ts checks this sum against the source, table by table. The
+ * commit attribute list (aTag, aKind, aP, aQ) is the largest.
+ */
+export const LFS_ATTR_LIST_BYTES: u32 = 4 * 4 * <u32>ATTR_MAX_N;
+export const LFS_STATIC_BYTES: u32 =
+  <u32>(MDIR_BYTES * <usize>MDIR_SLOTS) + <u32>(FETCH_SLOT_BYTES * <usize>FETCH_SLOTS) + // mdirPool, fetchCache
+  <u32>(FILE_BYTES * <usize>FILE_MAX_OPEN) + 16 * <u32>FILE_MAX_OPEN +                  // fileTable, fileCaches
+  2 * 4 * <u32>COMP_MAX + 2 * 4 * <u32>DIR_MAX_OPEN +                                  // compOff/Len, dirUsed/Id
+  LFS_ATTR_LIST_BYTES + 4 * 4 * <u32>RELOC_MAX +                                       // aTag.., relocOld0..
+  16 + 12 + 16 + 12 + 8 + 24 + 8 + 8 + 32 +                                            // beBuf mountNotes dirReadTags gBuf dirStructBuf sbBuf magic structBuf listSeen
+  64 + 8 + 32 + 8 + 24 + 8 + 32 + 64 + 64 + 8;                                         // cBuf fcrcBuf userSeen relocPairBuf sbOut mkdirPairBuf renameUserTypes zeroBuf zeroCopy fileStructBuf
+
+/** Static bytes of the whole file system but its I/O buffer (fs/exports adds that). */
+export function fsStaticBytes(): u32 { return LFS_STATIC_BYTES + BD_STATIC_BYTES + CRC_TABLE_BYTES; }
