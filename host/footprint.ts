@@ -47,7 +47,10 @@ export interface FootprintReport {
   coreHeapPeakBytes: number;
   /** Highest address the core's heap reached, above its base: the heap's share of the 4 MiB. */
   coreHeapSpanBytes: number;
+  /** fs_ram_bytes: all the file system's RAM, static (fsRamStaticBytes) and heap, mounted. */
   fsRamBytes: number;
+  /** Its static tables and I/O buffer (part of coreStaticBytes too). */
+  fsRamStaticBytes: number;
   apps: AppFootprint[];
   split: { totalBytes: number; coreBytes: number; appReservedBytes: number; freeBytes: number };
 }
@@ -70,7 +73,7 @@ export async function measureFootprint(appDirs: string[], opts: { coreWasmPath?:
   const slices = opts.slices ?? FOOTPRINT_SLICES;
   const device = new Device({ clock: new VirtualClock(), flash: FOOTPRINT_FS });
   // The file system's RAM: the device's flash formatted and mounted through the same core build.
-  const fsRamBytes = measureFsRam();
+  const { fsRamBytes, fsRamStaticBytes } = measureFsRam();
   const apps: InstalledApp[] = [];
   for (const dir of appDirs) apps.push(await device.install(appFromDirectory(dir)));
   for (const app of apps) device.start(app);
@@ -102,6 +105,7 @@ export async function measureFootprint(appDirs: string[], opts: { coreWasmPath?:
     coreHeapPeakBytes: map.heapPeakBytes,
     coreHeapSpanBytes: map.heapSpanBytes,
     fsRamBytes,
+    fsRamStaticBytes,
     apps: apps.map((a) => ({
       name: a.name,
       quotaBytes: a.quotaBytes,
@@ -121,12 +125,12 @@ export async function measureFootprint(appDirs: string[], opts: { coreWasmPath?:
   };
 }
 
-function measureFsRam(): number {
+function measureFsRam(): { fsRamBytes: number; fsRamStaticBytes: number } {
   const flash = new Flash(FOOTPRINT_FS);
   const cfg = { blockSize: FOOTPRINT_FS.blockSizeBytes, blockCount: FOOTPRINT_FS.blockCount };
   LittleFs.format(flash, cfg);
   const fs = LittleFs.mount(flash, cfg);
-  const ram = fs.ramBytes();
+  const ram = { fsRamBytes: fs.ramBytes(), fsRamStaticBytes: fs.ramStaticBytes() };
   fs.unmount();
   return ram;
 }
@@ -143,6 +147,7 @@ export function checkBudget(report: FootprintReport, budget: Record<string, numb
     kernelTableBytes: report.kernelTableBytes,
     coreHeapPeakBytes: report.coreHeapPeakBytes,
     fsRamBytes: report.fsRamBytes,
+    fsRamStaticBytes: report.fsRamStaticBytes,
     "split.coreBytes": report.split.coreBytes,
   };
   for (const app of report.apps) {

@@ -2,12 +2,15 @@
 //
 // Every flash access of the file system goes through here, and from here only through
 // hal.flash_read/prog/erase/sync. Reads are served from a pending program cache first (data not
-// yet on flash), then the read cache, then the device in read_size-aligned cache lines.
+// yet on flash), then the read cache, then the device: a miss loads what the caller hints it
+// will read, rounded to read_size and at most a cache line; a large read skips the cache.
 // Programs collect in a cache line and reach flash padded to prog_size; each program is read
 // back and compared, so a block that fails silently is caught as a bad block.
 // Invariants: a cache holds data of at most one block; a program cache line never crosses a
-// cache_size boundary; the read cache never holds data older than flash.
-// Budget: one read cache and one program cache of cache_size bytes each, from kalloc at mount.
+// cache_size boundary, nor does a read cache line; the read cache never holds data older than
+// flash.
+// Budget: one read cache and one program cache of cache_size bytes each, from kalloc at mount;
+// 96 B static (BD_STATIC_BYTES).
 // Must not: read or program outside [0, block_count) x [0, block_size): such a pointer came from
 // disk and is reported as LFS_ERR_CORRUPT, never passed to the host.
 
@@ -72,10 +75,19 @@ function hostErr(err: i32): i32 {
 
 /**
  * Reads `len` bytes at (block, off) into `dst`, seeing `pc` (a program cache with data not yet
- * on flash, or null) first.
+ * on flash, or null) first, then the program cache, then the read cache.
+ *
+ * What a miss fetches is what the caller says it will read: `hintBytes` (at least `len`; 0
+ * means just `len`) from `off`, rounded out to read_size and capped at one cache line. A scan
+ * that walks a log backwards passes no hint: it reads only the read_size units holding tags,
+ * and the tag before one in the same unit is still in the cache. A miss of at least cache_size bytes
+ * at a read_size boundary goes straight into `dst`: a cache line could not hold it, and keeping
+ * the read cache as it was costs nothing.
  */
-export function bdRead(pc: Cache | null, block: u32, off: u32, dst: usize, len: u32): i32 {
+export function bdRead(pc: Cache | null, block: u32, off: u32, dst: usize, len: u32, hintBytes: u32 = 0): i32 {
   if (block >= blockCount || off > blockSize || len > blockSize - off) return -ECORRUPT;
+  // The end of what the caller expects to read, inside the block.
+  const hintEnd = off + min(max(len, hintBytes), blockSize - off);
   while (len > 0) {
     let diff = len;
     if (pc != null && pc.block == block && off < pc.off + pc.size) {
@@ -105,17 +117,33 @@ export function bdRead(pc: Cache | null, block: u32, off: u32, dst: usize, len: 
       }
       diff = min(diff, rcache.off - off);
     }
-    // Load the cache_size-aligned line holding `off` (cache_size is a multiple of read_size and
-    // divides block_size): tag scans run backwards through a log, and a line starting at the
-    // read offset would miss on every earlier tag.
+    if (diff >= cacheSize && off % readSize == 0) {
+      // diff >= cache_size >= read_size, so at least one read unit; the tail (less than a
+      // unit) goes through the cache on the next turn.
+      const direct = diff - diff % readSize;
+      const err = flash_read(block, off, dst, direct);
+      if (err != 0) return hostErr(err);
+      dst += direct; off += direct; len -= direct;
+      continue;
+    }
+    // Load a line holding `off`. Like a program cache line it never crosses a cache_size
+    // boundary (cache_size is a multiple of read_size and divides block_size): a copy that
+    // interleaves reads with program read-backs then reloads no byte twice.
+    const lineOff = off - off % readSize;
+    const lineEnd = min(alignUpTo(hintEnd, readSize), off - off % cacheSize + cacheSize);
     rcache.block = block;
-    rcache.off = off - off % cacheSize;
-    rcache.size = min(cacheSize, blockSize - rcache.off);
+    rcache.off = lineOff;
+    rcache.size = lineEnd - lineOff;
     const err = flash_read(block, rcache.off, rcache.buf, rcache.size);
     if (err != 0) { cacheDrop(rcache); return hostErr(err); }
   }
   return 0;
 }
+
+@inline function alignUpTo(v: u32, a: u32): u32 { return v + (a - v % a) % a; }
+
+/** Static bytes of this file: the two cache records and cmpBuf. */
+export const BD_STATIC_BYTES: u32 = 16 + 16 + 64;
 
 /** Compares `len` bytes on flash with memory: <0, 0 or >0 like memcmp, or an error in `bdErr`. */
 export let bdErr: i32 = 0;
@@ -125,7 +153,7 @@ export function bdCmp(block: u32, off: u32, src: usize, len: u32): i32 {
   let done: u32 = 0;
   while (done < len) {
     const n = min<u32>(64, len - done);
-    const err = bdRead(null, block, off + done, cmpBuf, n);
+    const err = bdRead(null, block, off + done, cmpBuf, n, len - done);
     if (err < 0) { bdErr = err; return 0; }
     for (let i: u32 = 0; i < n; i++) {
       const a = load<u8>(cmpBuf + i), b = load<u8>(src + done + i);
@@ -137,13 +165,16 @@ export function bdCmp(block: u32, off: u32, src: usize, len: u32): i32 {
 }
 
 import { crc32 } from "./crc";
-/** CRC of `len` bytes on flash, continuing `crc`; the result is in `bdCrcValue`. */
+/**
+ * CRC of `len` bytes on flash, continuing `crc`; the result is in `bdCrcValue`. `hintBytes` as
+ * for bdRead (a log parse passes the rest of the block: it reads on past this tag).
+ */
 export let bdCrcValue: u32 = 0;
-export function bdCrc(block: u32, off: u32, len: u32, crc: u32): i32 {
+export function bdCrc(block: u32, off: u32, len: u32, crc: u32, hintBytes: u32 = 0): i32 {
   let done: u32 = 0;
   while (done < len) {
     const n = min<u32>(64, len - done);
-    const err = bdRead(null, block, off + done, cmpBuf, n);
+    const err = bdRead(null, block, off + done, cmpBuf, n, max(len, hintBytes) - done);
     if (err < 0) return err;
     crc = crc32(crc, cmpBuf, n);
     done += n;

@@ -4,7 +4,9 @@
 // FS_IO_BUFFER_BYTES): the host writes a path (or two, back to back) at its start and passes
 // lengths; results are written at its start.
 // Invariants: every length from the host is checked against the buffer before use.
-// Budget: the 8 KiB I/O buffer; everything else is in fs/lfs.
+// Budget: the 2 KiB I/O buffer: room for the longest attribute value (attr_max 1,022 B) with a
+// path of up to 1 KiB, or two paths of a rename; the host moves file data through it in 2 KiB
+// chunks. Everything else is in fs/lfs.
 // Must not: trap on any argument.
 
 import { EINVAL, EROFS } from "../abi";
@@ -13,10 +15,10 @@ import {
   fsConfig, fsMount, fsUnmount, fsRamBytes, fsStat, fsStatSize, fsInfo, fsGetattr, fsListattrs, fsDirOpen,
   fsDirRead, fsDirClose, fsOpen, fileClose, fileRead, fileSeek, fileTell, fileSize, fsTraverse,
   fsSizeBlocks, fsFormat, fsOpenWrite, fileWrite, fileTruncate, fileSync, fsMkdir, fsRemove, fsRename,
-  fsSetattr, fsGc, fsMkconsistent,
+  fsSetattr, fsGc, fsMkconsistent, fsStaticBytes,
 } from "./lfs";
 
-const FS_IO_BUFFER_BYTES: u32 = 8192;
+const FS_IO_BUFFER_BYTES: u32 = 2048;
 const ioBuf: usize = memory.data(<i32>FS_IO_BUFFER_BYTES, 16);
 
 export function fs_io_buffer(): i32 { return <i32>ioBuf; }
@@ -112,4 +114,7 @@ export function fs_size_blocks(): i32 { return fsSizeBlocks(); }
 export function fs_traverse(): i32 { return fsTraverse(); }
 export function fs_gc(): i32 { return fsGc(); }
 export function fs_mkconsistent(): i32 { return fsMkconsistent(); }
-export function fs_ram_bytes(): i32 { return <i32>fsRamBytes(); }
+/** All the RAM the file system holds: its static data (I/O buffer included) and its heap. */
+export function fs_ram_bytes(): i32 { return <i32>(fsStaticBytes() + FS_IO_BUFFER_BYTES + fsRamBytes()); }
+/** The static part of fs_ram_bytes, which does not depend on the configuration. */
+export function fs_ram_static_bytes(): i32 { return <i32>(fsStaticBytes() + FS_IO_BUFFER_BYTES); }

@@ -7,7 +7,9 @@
 // Invariants: every walk over disk data is bounded (offsets only grow inside a block, list walks
 // stop after block_count pairs), so a corrupt or looping image is -ECORRUPT, never a hang or trap.
 // Budget: read cache + program cache + lookahead + one cache per open file, all cache_size or
-// lookahead_size bytes from kalloc at mount/open; fixed tables for FILE_MAX files and DIR_MAX dirs.
+// lookahead_size bytes from kalloc at mount/open; fixed tables for FILE_MAX files and DIR_MAX dirs
+// and the other static data that LFS_STATIC_BYTES sums (about 7.5 KiB, 4,352 B of it the
+// commit attribute list); fs_ram_bytes reports both.
 // Must not: allocate from the managed heap, trap on bad disk data, or touch flash but through bd.
 
 import { kalloc, kfree } from "../kmem";
@@ -18,9 +20,9 @@ import {
 import {
   BLOCK_NULL, BLOCK_INLINE, Cache, rcache, pcache, cacheDrop, cacheZero, bdRead, bdProg, bdErase,
   bdFlush, bdSync, bdCmp, bdErr, bdCrc, bdCrcValue, bdSetGeometry, bdSetBlockCount, bdValidGeometry,
-  blockSize, blockCount, readSize, progSize, cacheSize, bdGeneration, bdTouch,
+  blockSize, blockCount, readSize, progSize, cacheSize, bdGeneration, bdTouch, BD_STATIC_BYTES,
 } from "./bd";
-import { crc32, crc32u32 } from "./crc";
+import { crc32, crc32u32, CRC_TABLE_BYTES } from "./crc";
 import {
   TYPE_NAME, TYPE_REG, TYPE_DIR, TYPE_SUPERBLOCK, TYPE_STRUCT, TYPE_DIRSTRUCT, TYPE_INLINESTRUCT,
   TYPE_CTZSTRUCT, TYPE_USERATTR, TYPE_SPLICE, TYPE_CREATE, TYPE_DELETE, TYPE_FCRC, TYPE_TAIL,
@@ -159,8 +161,20 @@ function pairShares(a0: u32, a1: u32, b0: u32, b1: u32): bool {
   return a0 == b0 || a1 == b1 || a0 == b1 || a1 == b0;
 }
 
+/**
+ * What a log parse noticed on its way through a pair's committed tags, for mount: where the
+ * newest gstate delta is, and whether any superblock entry tag is there. Mount would otherwise
+ * scan each pair's log backwards twice more to find them. 12 bytes, static.
+ */
+@unmanaged class ParseNotes {
+  gstateOff: u32;  // data offset of the newest MOVESTATE tag, 0 if none
+  gstateSize: u32;
+  superblock: u32; // 1 if a SUPERBLOCK tag is committed
+}
+const mountNotes = changetype<ParseNotes>(memory.data(12, 4));
+
 /** Parses one block of a pair; 0 when it holds a valid commit (d filled), 1 when not. */
-function parseBlock(d: MDir, blk: u32, rev: u32): i32 {
+function parseBlock(d: MDir, blk: u32, rev: u32, notes: ParseNotes | null): i32 {
   let off: u32 = 4;
   let ptag: u32 = 0xffffffff;
   let crc = crc32u32(0xffffffff, rev);
@@ -171,9 +185,12 @@ function parseBlock(d: MDir, blk: u32, rev: u32): i32 {
   let okFcrc = false, okFcrcSize: u32 = 0, okFcrcCrc: u32 = 0;
   let committed = false;
   let maybeErased = false;
+  let tempGOff: u32 = 0, tempGSize: u32 = 0, tempSb: u32 = 0;
+  if (notes != null) { notes.gstateOff = 0; notes.gstateSize = 0; notes.superblock = 0; }
   while (true) {
     if (off + 4 > blockSize) break;
-    let err = bdRead(null, blk, off, beBuf, 4);
+    // A parse reads on through the log: each miss loads a whole line.
+    let err = bdRead(null, blk, off, beBuf, 4, blockSize - off);
     if (err < 0) { if (err == -ECORRUPT) break; return err; }
     const raw = load<u32>(beBuf);
     const tag = bswap32(raw) ^ ptag;
@@ -194,14 +211,17 @@ function parseBlock(d: MDir, blk: u32, rev: u32): i32 {
       d.tail0 = tempTail0; d.tail1 = tempTail1; d.split = tempSplit;
       okFcrc = hasFcrc; okFcrcSize = fcrcSize; okFcrcCrc = fcrcCrc;
       hasFcrc = false;
+      if (notes != null) { notes.gstateOff = tempGOff; notes.gstateSize = tempGSize; notes.superblock = tempSb; }
       crc = 0xffffffff;
       off += dsize;
       continue;
     }
-    err = bdCrc(blk, off + 4, dsize - 4, ncrc);
+    err = bdCrc(blk, off + 4, dsize - 4, ncrc, blockSize - off - 4);
     if (err < 0) { if (err == -ECORRUPT) break; return err; }
     crc = bdCrcValue;
     const t1 = tagType1(tag);
+    if (tagType3(tag) == TYPE_MOVESTATE) { tempGOff = tagIsDelete(tag) ? 0 : off + 4; tempGSize = tagSize(tag); }
+    if (tagType3(tag) == TYPE_SUPERBLOCK) tempSb = 1;
     if (t1 == TYPE_NAME) {
       if (<i32>tagId(tag) >= tempCount) tempCount = <i32>tagId(tag) + 1;
     } else if (t1 == TYPE_SPLICE) {
@@ -240,10 +260,10 @@ let fetchCacheOn = true;
 export function fetchForget(): void { bdTouch(); }
 export function setFetchCache(on: bool): void { fetchCacheOn = on; bdTouch(); }
 
-/** Reads the newest valid state of pair {p0, p1} into d. */
-export function fetch(d: MDir, p0: u32, p1: u32): i32 {
+/** Reads the newest valid state of pair {p0, p1} into d; with `notes`, always from flash. */
+export function fetch(d: MDir, p0: u32, p1: u32, notes: ParseNotes | null = null): i32 {
   if (p0 >= blockCount || p1 >= blockCount) return -ECORRUPT;
-  if (fetchCacheOn) {
+  if (fetchCacheOn && notes == null) {
     for (let i = 0; i < FETCH_SLOTS; i++) {
       const e = fetchCache + <usize>i * FETCH_SLOT_BYTES;
       if (load<u32>(e) != bdGeneration + 1 || load<u32>(e, 4) != 1) continue;
@@ -253,7 +273,7 @@ export function fetch(d: MDir, p0: u32, p1: u32): i32 {
       return 0;
     }
   }
-  const r = fetchUncached(d, p0, p1);
+  const r = fetchUncached(d, p0, p1, notes);
   if (r == 0 && fetchCacheOn) {
     // fetchNext stays in [0, FETCH_SLOTS)
     const e = fetchCache + <usize>fetchNext * FETCH_SLOT_BYTES;
@@ -265,7 +285,7 @@ export function fetch(d: MDir, p0: u32, p1: u32): i32 {
   return r;
 }
 
-function fetchUncached(d: MDir, p0: u32, p1: u32): i32 {
+function fetchUncached(d: MDir, p0: u32, p1: u32, notes: ParseNotes | null): i32 {
   let rev0: u32 = 0, rev1: u32 = 0;
   let ok0 = readU32(p0, 0) == 0; rev0 = u32Out;
   let ok1 = readU32(p1, 0) == 0; rev1 = u32Out;
@@ -276,7 +296,7 @@ function fetchUncached(d: MDir, p0: u32, p1: u32): i32 {
     const other = useSecond ? p0 : p1;
     const rev = useSecond ? rev1 : rev0;
     if (useSecond ? !ok1 : !ok0) continue;
-    const r = parseBlock(d, blk, rev);
+    const r = parseBlock(d, blk, rev, notes);
     if (r < 0) return r;
     if (r == 0) {
       d.pair0 = blk; d.pair1 = other; d.rev = rev;
@@ -326,6 +346,51 @@ export function dirGetSlice(d: MDir, gmask: u32, gtag: u32, goff: u32, dst: usiz
     }
   }
   return -ENOENT;
+}
+
+/** Where an entry's newest name and struct tags are (tag 0: none). 16 bytes. */
+@unmanaged class EntryTags {
+  nameTag: u32;   // as dirGet returns it: the id as asked
+  nameOff: u32;   // disk offset of its data
+  structTag: u32;
+  structOff: u32;
+}
+const dirReadTags = changetype<EntryTags>(memory.data(16, 4));
+
+/**
+ * dirGet of entry `id`'s name (mask 0x780) and of its struct (mask 0x700) in one backward scan
+ * of the log, which stops as soon as both are known: a directory listing needs both for every
+ * entry, and two scans read the log twice. Returns 0 or -errno.
+ */
+function dirGetEntryTags(d: MDir, id: u32, out: EntryTags): i32 {
+  out.nameTag = 0; out.nameOff = 0; out.structTag = 0; out.structOff = 0;
+  const nameMask = mkTag(0x780, 0x3ff, 0), structMask = mkTag(0x700, 0x3ff, 0);
+  const nameWant = mkTag(TYPE_NAME, id, 0), structWant = mkTag(TYPE_STRUCT, id, 0);
+  let nameDone = false, structDone = false;
+  let off = d.off;
+  let ntag = d.etag;
+  let gdiff: u32 = 0;
+  while (off >= 4 + tagDsize(ntag) && !(nameDone && structDone)) {
+    off -= tagDsize(ntag);
+    const tag = ntag;
+    const err = bdRead(null, d.pair0, off, beBuf, 4);
+    if (err < 0) return err;
+    ntag = (bswap32(load<u32>(beBuf)) ^ tag) & 0x7fffffff;
+    if (tagType1(tag) == TYPE_SPLICE && tagId(tag) <= tagId(nameWant - gdiff)) {
+      // The entry's creation: nothing older belongs to it.
+      if ((tag & 0x7ffffc00) == mkTag(TYPE_CREATE, tagId(nameWant - gdiff), 0)) break;
+      gdiff += <u32>(tagSplice(tag) << 10);
+    }
+    if (!nameDone && (nameMask & tag) == (nameMask & (nameWant - gdiff))) {
+      nameDone = true;
+      if (!tagIsDelete(tag)) { out.nameTag = (tag + gdiff) & 0x7fffffff; out.nameOff = off + 4; }
+    }
+    if (!structDone && (structMask & tag) == (structMask & (structWant - gdiff))) {
+      structDone = true;
+      if (!tagIsDelete(tag)) { out.structTag = (tag + gdiff) & 0x7fffffff; out.structOff = off + 4; }
+    }
+  }
+  return 0;
 }
 
 export function dirGet(d: MDir, gmask: u32, gtag: u32, dst: usize): i32 {
@@ -378,7 +443,7 @@ function dirFindName(d: MDir, name: usize, nameLen: u32): i32 {
   let best: i32 = -1;
   let gt: i32 = 0x3ff;
   while (off < d.off) {
-    const err = bdRead(null, d.pair0, off, beBuf, 4);
+    const err = bdRead(null, d.pair0, off, beBuf, 4, d.off - off);
     if (err < 0) return err;
     const tag = (bswap32(load<u32>(beBuf)) ^ ptag);
     ptag = tag;
@@ -552,11 +617,11 @@ function mountScan(): i32 {
   let found = false;
   while (!isNullPair(t0, t1)) {
     if (++steps > (blockCount == 0xfffffff0 ? 0x10000 : blockCount)) return -ECORRUPT;
-    let err = fetch(d, t0, t1);
+    let err = fetch(d, t0, t1, mountNotes);
     if (err < 0) return err;
     seed = crc32u32(seed, d.rev);
-    // A superblock entry makes this pair the root.
-    const st = dirGet(d, mkTag(0x7ff, 0x3ff, 0), mkTag(TYPE_SUPERBLOCK, 0, 8), beBuf);
+    // A superblock entry makes this pair the root (no superblock tag at all: it cannot).
+    const st = mountNotes.superblock != 0 ? dirGet(d, mkTag(0x7ff, 0x3ff, 0), mkTag(TYPE_SUPERBLOCK, 0, 8), beBuf) : -ENOENT;
     if (st < 0 && st != -ENOENT) return st;
     if (st >= 0 && memory.compare(beBuf, magic, 8) == 0) {
       root0 = d.pair0; root1 = d.pair1;
@@ -577,8 +642,13 @@ function mountScan(): i32 {
       needSuperblockRewrite = (version & 0xffff) < 1;
       found = true;
     }
-    err = dirGetGstate(d);
-    if (err < 0) return err;
+    // This pair's gstate delta, where the parse saw the newest one (what dirGetGstate finds).
+    if (mountNotes.gstateOff != 0) {
+      memory.fill(gBuf, 0, 12);
+      err = bdRead(null, d.pair0, mountNotes.gstateOff, gBuf, min<u32>(mountNotes.gstateSize, 12));
+      if (err < 0) return err;
+      gTmpTag ^= load<u32>(gBuf); gTmpP0 ^= load<u32>(gBuf, 4); gTmpP1 ^= load<u32>(gBuf, 8);
+    }
     t0 = d.tail0; t1 = d.tail1;
   }
   if (!found) return -ECORRUPT;
@@ -775,19 +845,31 @@ export function fsDirRead(h: i32, dst: usize, maxBytes: u32): i32 {
     }
     store<u32>(dirId + (<usize>h << 2), id + 1);
     if (moveIsHere(m.pair0, m.pair1) && id == moveId()) continue;
-    const t = dirGetSlice(m, mkTag(0x780, 0x3ff, 0), mkTag(TYPE_NAME, id, 0), 0, 0, 0);
-    if (t == -ENOENT) continue;
-    if (t < 0) return t;
-    const type = tagType3(<u32>t);
-    if (type != TYPE_REG && type != TYPE_DIR) continue;
-    const nlen = tagSize(<u32>t);
-    if (<u32>9 + nlen > maxBytes) return -ENAMETOOLONG;
-    err = bdRead(null, m.pair0, getDataOff, dst + 9, nlen);
+    err = dirGetEntryTags(m, id, dirReadTags);
     if (err < 0) return err;
-    const sz = entrySize(m, id, type);
-    if (sz < 0) return sz;
+    const t = dirReadTags.nameTag;
+    if (t == 0) continue;
+    const type = tagType3(t);
+    if (type != TYPE_REG && type != TYPE_DIR) continue;
+    const nlen = tagSize(t);
+    if (<u32>9 + nlen > maxBytes) return -ENAMETOOLONG;
+    err = bdRead(null, m.pair0, dirReadTags.nameOff, dst + 9, nlen);
+    if (err < 0) return err;
+    // The entry's size, as entrySize reads it.
+    let sz: u32 = 0;
+    if (type != TYPE_DIR) {
+      const st = dirReadTags.structTag;
+      if (st != 0 && tagType3(st) == TYPE_CTZSTRUCT) {
+        memory.fill(structBuf, 0, 8);
+        err = bdRead(null, m.pair0, dirReadTags.structOff, structBuf, min<u32>(tagSize(st), 8));
+        if (err < 0) return err;
+        sz = load<u32>(structBuf, 4);
+      } else if (st != 0 && tagType3(st) == TYPE_INLINESTRUCT) {
+        sz = tagSize(st);
+      } else return -ECORRUPT;
+    }
     store<u8>(dst, type == TYPE_DIR ? 2 : 1);
-    store<u32>(dst + 1, <u32>sz);
+    store<u32>(dst + 1, sz);
     store<u32>(dst + 5, nlen);
     return 1;
   }
@@ -815,9 +897,15 @@ export function fsDirClose(h: i32): i32 {
   off: u32;     // offset in that block
   cache: usize; // Cache record
   pad0: u32;
-  pad1: u32;
-  pad2: u32;
-  pad3: u32;
+  // While F_READING: the block of the CTZ list, nearest above the one being read, that the
+  // last skip-list walk passed through (index, block), so the next block of a sequential read
+  // is found from there instead of from the head. Every write, flush, truncate or seek clears
+  // F_READING, so it never outlives the list it was read from.
+  anchorIndex: u32;
+  anchorBlock: u32;
+  // Pointer 0 of f.block (the block before it in the list) when known, else BLOCK_NULL: the
+  // next block's pointers start with it, and knowing it saves reading it back.
+  prevBlock: u32;
   pad4: u32;
 }
 const FILE_BYTES: usize = 64;
@@ -853,7 +941,7 @@ export function fsOpen(ptr: usize, len: u32, flags: u32): i32 {
     if (tagType3(lkTag) != TYPE_REG) return -EISDIR;
   }
   f.pair0 = d.pair0; f.pair1 = d.pair1; f.id = tagId(lkTag);
-  f.pos = 0; f.block = BLOCK_NULL; f.off = 0;
+  f.pos = 0; f.block = BLOCK_NULL; f.off = 0; f.prevBlock = BLOCK_NULL;
   const c = fileCache(fd);
   c.buf = kalloc(cacheSize);
   if (c.buf == 0) return -ENOMEM;
@@ -909,10 +997,18 @@ export function fileClose(fd: i32): i32 {
 let ctzBlockOut: u32 = 0;
 function ctzFind(head: u32, size: u32, pos: u32): i32 {
   if (size == 0) { ctzBlockOut = BLOCK_NULL; ctzOffOut2 = 0; return 0; }
-  let current = ctzIndex(blockSize, size - 1);
+  return ctzWalk(head, ctzIndex(blockSize, size - 1), pos, null);
+}
+
+/**
+ * ctzFind from block `head` at list index `current` (at or above pos's block); with `f`, notes
+ * in f's anchor the last block passed above the target.
+ */
+function ctzWalk(head: u32, current: u32, pos: u32, f: LFile | null): i32 {
   const target = ctzIndex(blockSize, pos);
   const off = ctzOffOut;
   while (current > target) {
+    if (f != null) { f.anchorIndex = current; f.anchorBlock = head; }
     const skip = min<u32>(<u32>ctz(current), 31 - <u32>clz(current - target));
     const err = bdRead(null, head, 4 * skip, beBuf, 4);
     if (err < 0) return err;
@@ -954,13 +1050,20 @@ export function fileRead(fd: i32, dst: usize, len: u32): i32 {
       break;
     }
     if ((f.flags & F_READING) == 0 || f.off == blockSize) {
-      const err = ctzFind(f.head, f.csize, f.pos);
+      // Sequentially on into the next block: walk from the anchor when it lies at or above.
+      const reading = (f.flags & F_READING) != 0 && f.anchorBlock != BLOCK_NULL &&
+        f.anchorIndex >= ctzIndex(blockSize, f.pos);
+      if (!reading) f.anchorBlock = BLOCK_NULL;
+      const err = f.csize == 0 ? ctzFind(f.head, 0, f.pos)
+        : reading ? ctzWalk(f.anchorBlock, f.anchorIndex, f.pos, f)
+        : ctzWalk(f.head, ctzIndex(blockSize, f.csize - 1), f.pos, f);
       if (err < 0) return err;
       f.block = ctzBlockOut; f.off = ctzOffOut2;
       f.flags |= F_READING;
     }
     const diff = min(n, blockSize - f.off);
-    const err = bdRead(null, f.block, f.off, dst, diff);
+    // Sequential small reads: fill a whole line; a large one goes straight into dst.
+    const err = bdRead(null, f.block, f.off, dst, diff, cacheSize);
     if (err < 0) return err;
     f.pos += diff; f.off += diff; dst += diff; n -= diff;
   }
@@ -1022,10 +1125,20 @@ function ctzTraverse(pc: Cache | null, head: u32, size: u32): i32 {
     if (err < 0) return err;
     if (index == 0) return 0;
     if (++steps > blockCount) return -ECORRUPT;
-    err = bdRead(pc, head, 0, beBuf, 4);
+    // A block at an even index holds pointers to index - 1 and index - 2 side by side: one
+    // read covers two steps.
+    const pair = (index & 1) == 0;
+    err = bdRead(pc, head, 0, beBuf, pair ? 8 : 4);
     if (err < 0) return err;
-    head = load<u32>(beBuf);
-    index -= 1;
+    if (pair) {
+      err = visit(load<u32>(beBuf));
+      if (err < 0) return err;
+      head = load<u32>(beBuf, 4);
+      index -= 2;
+    } else {
+      head = load<u32>(beBuf);
+      index -= 1;
+    }
   }
 }
 
@@ -2143,7 +2256,7 @@ function collectUserTypes(d: MDir, id: u32): i32 {
   let off: u32 = 4;
   let ptag: u32 = 0xffffffff;
   while (off < d.off) {
-    const err = bdRead(null, d.pair0, off, beBuf, 4);
+    const err = bdRead(null, d.pair0, off, beBuf, 4, d.off - off);
     if (err < 0) return err;
     const tag = bswap32(load<u32>(beBuf)) ^ ptag;
     ptag = tag;
@@ -2190,9 +2303,12 @@ export function fsSetattr(ptr: usize, len: u32, type: u32, value: usize, valueLe
 
 const zeroBuf: usize = memory.data(64, 4);
 
-/** Extends the CTZ list whose last block is `head` holding `size` bytes: a new block in
- *  ctzBlockOut, write offset in ctzOffOut2 (pointers written through file cache c). */
-function ctzExtend(c: Cache, head: u32, size: u32): i32 {
+/** Extends f's CTZ list whose last block is `head` (f.block) holding `size` bytes: a new block
+ *  in ctzBlockOut, write offset in ctzOffOut2 (pointers written through file cache c); the new
+ *  block's pointer 0, when known, in f.prevBlock. */
+function ctzExtend(f: LFile, c: Cache, head: u32, size: u32): i32 {
+  const headPtr0 = f.prevBlock;
+  f.prevBlock = BLOCK_NULL;
   for (let attempt = 0; attempt < 8; attempt++) {
     let err = alloc();
     if (err < 0) return err;
@@ -2212,6 +2328,8 @@ function ctzExtend(c: Cache, head: u32, size: u32): i32 {
         const n = min<u32>(64, noff - done);
         err = bdRead(null, head, done, cBuf, n);
         if (err < 0) return err;
+        // The copy carries the old block's pointers, pointer 0 first.
+        if (done == 0 && index > 0) f.prevBlock = load<u32>(cBuf);
         err = bdProg(c, nblock, done, cBuf, n);
         if (err == -ECORRUPT) { bad = true; break; }
         if (err < 0) return err;
@@ -2231,6 +2349,10 @@ function ctzExtend(c: Cache, head: u32, size: u32): i32 {
       if (err == -ECORRUPT) { bad = true; break; }
       if (err < 0) return err;
       if (i != skips - 1) {
+        if (i == 0 && headPtr0 != BLOCK_NULL) {
+          nhead = headPtr0;
+          continue;
+        }
         err = bdRead(null, nhead, 4 * i, beBuf, 4);
         if (err < 0) return err;
         nhead = load<u32>(beBuf);
@@ -2239,6 +2361,7 @@ function ctzExtend(c: Cache, head: u32, size: u32): i32 {
     }
     if (bad) continue;
     ctzBlockOut = nblock; ctzOffOut2 = 4 * skips;
+    f.prevBlock = head;
     return 0;
   }
   return -ENOSPC;
@@ -2291,6 +2414,7 @@ function fileOutline(f: LFile): i32 {
     if (len > c.size) memory.fill(c.buf + c.size, 0, len - c.size);
     c.size = len;
     f.block = allocOut;
+    f.prevBlock = BLOCK_NULL;
     f.off = f.pos;
     store<u32>(changetype<usize>(f) + 44, len); // outlineEnd
     f.flags = (f.flags & ~F_INLINE) | F_WRITING;
@@ -2318,15 +2442,30 @@ function fileFlush(fd: i32): i32 {
     f.pos = outlineEnd;
   }
   store<u32>(changetype<usize>(f) + 44, 0);
-  // Copy the rest of the old file after the written part.
+  // Copy the rest of the old file after the written part, one old block at a time: the skip
+  // list is walked once per block, and each read says how much of the block follows, so the
+  // read cache loads whole lines between two program read-backs.
+  let oldBlock = BLOCK_NULL;
+  let oldOff: u32 = 0;
   while (f.pos < f.size && f.head != BLOCK_NULL) {
-    let err = ctzFind(f.head, f.csize, f.pos);
+    if (oldBlock == BLOCK_NULL || oldOff == blockSize) {
+      const err = ctzFind(f.head, f.csize, f.pos);
+      if (err < 0) return err;
+      oldBlock = ctzBlockOut; oldOff = ctzOffOut2;
+    }
+    // Start the next new block first: that reads the new list's pointers, which would evict
+    // the old block's line read below.
+    let err = fileWriteBlock(f);
     if (err < 0) return err;
-    const n = min<u32>(64, min(f.size - f.pos, blockSize - ctzOffOut2));
-    err = bdRead(null, ctzBlockOut, ctzOffOut2, zeroCopy, n);
+    const rest = min(f.size - f.pos, blockSize - oldOff);
+    // A chunk ends at a line boundary: the read-back of the line just programmed evicts the
+    // read cache, and a chunk across the boundary would load the next line twice.
+    const n = min<u32>(min<u32>(64, rest), cacheSize - oldOff % cacheSize);
+    err = bdRead(null, oldBlock, oldOff, zeroCopy, n, rest);
     if (err < 0) return err;
     err = fileWriteRaw(f, zeroCopy, n);
     if (err < 0) return err;
+    oldOff += n;
   }
   // Flush the cache, relocating on a bad block.
   for (let attempt = 0; attempt < 8; attempt++) {
@@ -2345,30 +2484,34 @@ function fileFlush(fd: i32): i32 {
 }
 const zeroCopy: usize = memory.data(64, 4);
 
+/** Makes sure f.block is a block being written with room at f.off: starts or extends the list. */
+function fileWriteBlock(f: LFile): i32 {
+  if ((f.flags & F_WRITING) != 0 && f.off != blockSize) return 0;
+  const c = changetype<Cache>(f.cache);
+  if ((f.flags & F_INLINE) == 0) {
+    if ((f.flags & F_WRITING) == 0 && f.pos > 0) {
+      const err = ctzFind(f.head, f.csize, f.pos - 1);
+      if (err < 0) return err;
+      f.block = ctzBlockOut; f.off = ctzOffOut2 + 1; f.prevBlock = BLOCK_NULL;
+      cacheZero(c);
+    }
+    const e2 = ctzExtend(f, c, f.block, f.pos);
+    if (e2 < 0) return e2;
+    f.block = ctzBlockOut; f.off = ctzOffOut2;
+  } else {
+    f.block = BLOCK_INLINE; f.off = f.pos;
+    c.block = BLOCK_INLINE;
+  }
+  f.flags |= F_WRITING;
+  return 0;
+}
+
 /** Writes at f.pos without size bookkeeping (used by write and flush). */
 function fileWriteRaw(f: LFile, src: usize, len: u32): i32 {
   const c = changetype<Cache>(f.cache);
   while (len > 0) {
-    if ((f.flags & F_WRITING) == 0 || f.off == blockSize) {
-      if ((f.flags & F_INLINE) == 0) {
-        if ((f.flags & F_WRITING) == 0 && f.pos > 0) {
-          const err = ctzFind(f.head, f.csize, f.pos - 1);
-          if (err < 0) return err;
-          f.block = ctzBlockOut; f.off = ctzOffOut2 + 1;
-          cacheZero(c);
-          const e2 = ctzExtend(c, f.block, f.pos);
-          if (e2 < 0) return e2;
-        } else {
-          const e2 = ctzExtend(c, f.block, f.pos);
-          if (e2 < 0) return e2;
-        }
-        f.block = ctzBlockOut; f.off = ctzOffOut2;
-      } else {
-        f.block = BLOCK_INLINE; f.off = f.pos;
-        c.block = BLOCK_INLINE;
-      }
-      f.flags |= F_WRITING;
-    }
+    const e0 = fileWriteBlock(f);
+    if (e0 < 0) return e0;
     const diff = min(len, blockSize - f.off);
     if ((f.flags & F_INLINE) != 0) {
       memory.copy(c.buf + f.off, src, diff);
@@ -2502,3 +2645,22 @@ export function fileTruncate(fd: i32, size: u32): i32 {
   f.pos = pos;
   return 0;
 }
+
+// ---- RAM
+
+/**
+ * Bytes of static data this file holds: every memory.data above, by name (alignment padding
+ * aside). tests/host/fs-ram.test.ts checks this sum against the source, table by table. The
+ * commit attribute list (aTag, aKind, aP, aQ) is the largest.
+ */
+export const LFS_ATTR_LIST_BYTES: u32 = 4 * 4 * <u32>ATTR_MAX_N;
+export const LFS_STATIC_BYTES: u32 =
+  <u32>(MDIR_BYTES * <usize>MDIR_SLOTS) + <u32>(FETCH_SLOT_BYTES * <usize>FETCH_SLOTS) + // mdirPool, fetchCache
+  <u32>(FILE_BYTES * <usize>FILE_MAX_OPEN) + 16 * <u32>FILE_MAX_OPEN +                  // fileTable, fileCaches
+  2 * 4 * <u32>COMP_MAX + 2 * 4 * <u32>DIR_MAX_OPEN +                                  // compOff/Len, dirUsed/Id
+  LFS_ATTR_LIST_BYTES + 4 * 4 * <u32>RELOC_MAX +                                       // aTag.., relocOld0..
+  16 + 12 + 16 + 12 + 8 + 24 + 8 + 8 + 32 +                                            // beBuf mountNotes dirReadTags gBuf dirStructBuf sbBuf magic structBuf listSeen
+  64 + 8 + 32 + 8 + 24 + 8 + 32 + 64 + 64 + 8;                                         // cBuf fcrcBuf userSeen relocPairBuf sbOut mkdirPairBuf renameUserTypes zeroBuf zeroCopy fileStructBuf
+
+/** Static bytes of the whole file system but its I/O buffer (fs/exports adds that). */
+export function fsStaticBytes(): u32 { return LFS_STATIC_BYTES + BD_STATIC_BYTES + CRC_TABLE_BYTES; }

@@ -276,5 +276,8 @@ export class LittleFs {
   gc(): void { this.check(this.x.fs_gc(), "gc"); }
   mkconsistent(): void { this.check(this.x.fs_mkconsistent(), "mkconsistent"); }
   /** Core RAM the file system holds now (caches, lookahead, open files). */
+  /** All the RAM the file system holds in the core: static tables and I/O buffer, caches, lookahead. */
   ramBytes(): number { return this.x.fs_ram_bytes(); }
+  /** The static part of ramBytes (tables and the I/O buffer), the same for every configuration. */
+  ramStaticBytes(): number { return this.x.fs_ram_static_bytes(); }
 }
