@@ -12,7 +12,7 @@ import {
   fsConfig, fsMount, fsUnmount, fsRamBytes, fsStat, fsStatSize, fsInfo, fsGetattr, fsListattrs, fsDirOpen,
   fsDirRead, fsDirClose, fsOpen, fileClose, fileRead, fileSeek, fileTell, fileSize, fsTraverse,
   fsSizeBlocks, fsFormat, fsOpenWrite, fileWrite, fileTruncate, fileSync, fsMkdir, fsRemove, fsRename,
-  fsSetattr, fsGc, fsMkconsistent,
+  fsSetattr, fsGc, fsMkconsistent, fsCheck, fsCheckDetail,
 } from "./lfs";
 
 const FS_IO_BUFFER_BYTES: u32 = 8192;
@@ -106,4 +106,11 @@ export function fs_size_blocks(): i32 { return fsSizeBlocks(); }
 export function fs_traverse(): i32 { return fsTraverse(); }
 export function fs_gc(): i32 { return fsGc(); }
 export function fs_mkconsistent(): i32 { return fsMkconsistent(); }
+/** Structural check (flags bit 0: allow a power-cut image's pending move and orphans): a fault
+ *  code, 0 when sound, or -errno; the fault's four u32 detail words at the buffer's start. */
+export function fs_check(flags: i32): i32 {
+  const r = fsCheck((flags & 1) != 0);
+  if (r > 0) memory.copy(ioBuf, fsCheckDetail(), 16);
+  return r;
+}
 export function fs_ram_bytes(): i32 { return <i32>fsRamBytes(); }
