@@ -1805,7 +1805,6 @@ function dirCommitInner(d: MDir, noSplit: bool): i32 {
   if (live < 0) return live;
   const total = <u32>live + attrsSize();
   const halfLimit = min(blockSize - 40, alignUp(blockSize / 2, progSize));
-  const fullLimit = blockSize - 64;
   if (!noSplit && (total > halfLimit || d.count >= 0xff) && d.count > 1) {
     // Split off the upper half(s) until the rest fits, newest-last so tails chain in order.
     let end = d.count;
@@ -1840,8 +1839,23 @@ function dirCommitInner(d: MDir, noSplit: bool): i32 {
       return RETRY;
     }
   }
-  if (total > fullLimit) return -ENOSPC;
-  const err = compact(d, true);
+  // Whether the compacted pair fits is decided by writing it: the only limit is the block
+  // (its last 8 bytes kept for the CRC), as for the format's own commits.
+  let err = compact(d, true);
+  if (err == -ENOSPC && !noSplit && d.count > 1) {
+    // Even compacted, the entries and the commit overflow one block: halve the pair and let the
+    // caller commit again into the half its entry is in.
+    err = splitOff(d, d.count / 2, d.count, d.tail0, d.tail1, d.split);
+    if (err < 0) return err;
+    const nd = mdirSlot(MD_SPLIT);
+    const t0 = nd.pair0, t1 = nd.pair1;
+    const saved = d.count;
+    d.count = saved / 2;
+    d.tail0 = t0; d.tail1 = t1; d.split = 1;
+    err = compactRange(d, saved / 2, t0, t1, 1);
+    if (err < 0) return err;
+    return RETRY;
+  }
   if (err == EXPANDED) {
     // Every entry of {0,1} now lives, under the same id, in the new pair, which also took over
     // {0,1}'s tail: the commit belongs there. Committing it to {0,1} instead would put a TAIL tag

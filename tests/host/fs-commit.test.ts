@@ -150,6 +150,28 @@ test("C: relocations at block_cycles 2 leave a clean gstate on disk after unmoun
   }
 });
 
+test("C: a parent that is also the predecessor and relocates during its own fix-up keeps its child listed", async () => {
+  // /p holds three files and /p/c, so /p's pair both names /p/c and soft-tails to it; writes into
+  // /p/c relocate its pair (block_cycles 2) and the DIRSTRUCT update then relocates /p's pair too.
+  const img = await Image.fresh(cliConfig(256, 128, { blockCycles: 2 }));
+  img.session((lfs) => {
+    lfs.mkdir("/p");
+    for (let i = 0; i < 3; i++) lfs.writeFile(`/p/a${i}`, seededBytes(i, 24));
+    lfs.mkdir("/p/c");
+  });
+  const want = new Map<string, Uint8Array>();
+  for (let i = 0; i < 30; i++) {
+    img.session((lfs) => {
+      const data = seededBytes(i, 20);
+      lfs.writeFile(`/p/c/f${i % 4}`, data);
+      want.set(`/p/c/f${i % 4}`, data);
+    });
+    assert.equal(Buffer.from(img.reader().structure().gstate).toString("hex"), "00".repeat(12), `after write ${i}`);
+    img.assertSound(`C, write ${i}`);
+  }
+  img.session((lfs) => { for (const [p, d] of want) assert.deepEqual(lfs.readFile(p), d, p); });
+});
+
 test("C: many relocating commits at block_cycles 2 keep the list and gstate sound at every unmount", async () => {
   const img = await Image.fresh(cliConfig(512, 128, { blockCycles: 2 }));
   const want = new Map<string, Uint8Array>();
