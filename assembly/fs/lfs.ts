@@ -584,11 +584,10 @@ function mountScan(): i32 {
     t0 = d.tail0; t1 = d.tail1;
   }
   if (!found) return -ECORRUPT;
-  gdTag = gTmpTag; gdP0 = gTmpP0; gdP1 = gTmpP1;
+  gdTag = gTmpTag & ~0x3ff; gdP0 = gTmpP0; gdP1 = gTmpP1;
   gsTag = gdTag; gsP0 = gdP0; gsP1 = gdP1;
   gxTag = 0; gxP0 = 0; gxP1 = 0;
-  orphans = <i32>tagSize(gsTag & 0x7fffffff);
-  if (orphans == 0 && (gsTag & 0x80000000) != 0) orphans = 1;
+  orphans = (gsTag & 0x80000000) != 0 ? 1 : 0;
   return 0;
 }
 
@@ -1148,7 +1147,7 @@ export function fsCheck(allowPending: bool): i32 {
   if (!mounted) return -EINVAL;
   checkFault = 0;
   const moving = (gdTag & 0x7ff00000) != 0;
-  const orphanState = (gdTag & 0x80000000) != 0 || tagSize(gdTag & 0x7fffffff) != 0;
+  const orphanState = (gdTag & 0x80000000) != 0;
   if (!allowPending) {
     if (moving) return checkSet(CHECK_PENDING_MOVE, gdTag, gdP0, gdP1, 0);
     if (orphanState || gdP0 != 0 || gdP1 != 0 || gdTag != 0) return checkSet(CHECK_ORPHAN_STATE, gdTag, gdP0, gdP1, 0);
@@ -1425,12 +1424,10 @@ function commitAttrs(): i32 {
 
 // ---- gstate
 
-// The move state's tag word carries the orphan count in its size field and the sync bit when the
-// count is not zero; a sync bit with a zero count (older writers) reads as one orphan.
-function wantedGTag(): u32 {
-  const n = <u32>(orphans < 0 ? 0 : (orphans > 0x1ff ? 0x1ff : orphans));
-  return (gsTag & 0x7ffffc00) | n | (n > 0 ? 0x80000000 : 0);
-}
+// On disk the move state's tag word carries only the sync bit for orphans: its size field is
+// padding, zero (SPEC.md, LFS_TYPE_MOVESTATE; the reference's own power-cut images hold 0x80000000).
+// How many orphans are pending is known in RAM only; a set bit reads back as one.
+function wantedGTag(): u32 { return (gsTag & 0x7ffffc00) | (orphans > 0 ? 0x80000000 : 0); }
 function gDeltaZero(): bool {
   return ((gdTag ^ wantedGTag() ^ gxTag) == 0) && ((gdP0 ^ gsP0 ^ gxP0) == 0) && ((gdP1 ^ gsP1 ^ gxP1) == 0);
 }
@@ -1446,6 +1443,7 @@ function commitGstate(src: MDir, compacting: bool): i32 {
     gTmpP0 ^= gdP0 ^ gsP0 ^ gxP0;
     gTmpP1 ^= gdP1 ^ gsP1 ^ gxP1;
   }
+  gTmpTag &= ~<u32>0x3ff;
   if (gTmpTag == 0 && gTmpP0 == 0 && gTmpP1 == 0 && !(changing && !compacting)) return 0;
   store<u32>(gBuf, gTmpTag); store<u32>(gBuf, gTmpP0, 4); store<u32>(gBuf, gTmpP1, 8);
   return commitAttr(mkTag(TYPE_MOVESTATE, 0x3ff, 12), 0, gBuf, 0);

@@ -17,6 +17,7 @@ import { fsErrorCode } from "../../host/fs/cli.js";
 import { FsConfig, LittleFs } from "../../host/fs/littlefs.js";
 import { findSuperblock } from "../../host/fs/image.js";
 import { seededBytes } from "../../tools/seeded-bytes.js";
+import { assertImageSound } from "./fs-image-check.js";
 import { RefReader } from "./lfs-ref-reader.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
@@ -253,6 +254,8 @@ for (const [blockSize, blockCount] of geometries) {
     lfs.writeFile("/etc/added", added);
     lfs.writeFile("/etc/one", bytes(98, 33));
     lfs.unmount();
+    assertImageSound(image, cfgs[0], `rt-${blockSize}.img as written`);
+    assertImageSound(flash.bytes, cfgs[0], `rt-${blockSize}.img after a write`);
     const rewritten = new RefReader(flash.bytes, blockSize, blockCount).listing();
     assert.equal(rewritten.tree.find((e) => e.path === "/etc/added")?.sha256, sha256(added), "independent reader sees the write after mount");
     lfs = await mount(flash.clone(), cfgs[1]);
