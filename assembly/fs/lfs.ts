@@ -1587,7 +1587,6 @@ function noteRelocation(o0: u32, o1: u32, n0: u32, n1: u32): void {
     if (load<u32>(dirUsed + (<usize>i << 2)) != 0 && pairEq(m.pair0, m.pair1, o0, o1)) { m.pair0 = n0; m.pair1 = n1; }
   }
   if (pairEq(gsP0, gsP1, o0, o1) && hasMove()) { gsP0 = n0; gsP1 = n1; }
-  relocatedInCommit = true;
   if (relocN >= RELOC_MAX) return;
   // relocN < RELOC_MAX: checked above
   const o = <usize>relocN << 2;
@@ -1737,20 +1736,21 @@ function dirCommit(d: MDir, noSplit: bool): i32 {
       return dropPair(pred, d);
     }
   }
-  relocatedInCommit = false;
+  relocatedHead = false;
   let r = dirCommitInner(d, noSplit);
   if (r < 0) return r;
   const fr = fixRelocations();
   if (fr < 0) return fr;
-  if (relocatedInCommit && !inHalfOrphanPass) {
-    // A relocation whose fix-up itself moved pairs can leave a list pointer at the old blocks of a
-    // pair (a half-orphan): find and fix those now, so the image is consistent without a remount.
+  if (relocatedHead && !inHalfOrphanPass) {
+    // A directory head moved: should a fix-up have reached its predecessor through stale blocks,
+    // a list pointer is left at the pair's old blocks (a half-orphan). Find and fix those now, so
+    // a clean unmount leaves a consistent list (littlefs runs the same pass after relocations).
     const e = deorphanScan(false);
     if (e < 0) return e;
   }
   return r;
 }
-let relocatedInCommit = false;
+let relocatedHead = false;     // this commit's fix-ups moved a directory's first pair
 let inHalfOrphanPass = false;
 
 function attrsDelete(): bool {
@@ -1948,6 +1948,7 @@ function fixRelocations(): i32 {
     if (err < 0 && err != -ENOENT) return err;
     if (err == 0) {
       hasParent = true;
+      relocatedHead = true;
       orphans++;
       store<u32>(relocPairBuf, n0); store<u32>(relocPairBuf, n1, 4);
       attrsReset();

@@ -223,6 +223,24 @@ test("D: a fresh image on 128-byte blocks takes a mkdir and two files", async ()
   });
 });
 
+test("D: a commit that overflows even a compacted pair splits the pair and lands", async () => {
+  // Four 20-byte inline files fill about half of a 256-byte pair; a 150-byte attribute on one of
+  // them fits no compacted block with all four, but fits one with two.
+  const img = await Image.fresh(cliConfig(256, 64, { cacheSize: 64 }));
+  img.session((lfs) => {
+    lfs.mkdir("/d");
+    for (const n of ["a", "b", "c", "e"]) lfs.writeFile(`/d/${n}`, seededBytes(n.charCodeAt(0), 20));
+  });
+  img.session((lfs) => lfs.setattr("/d/b", 5, seededBytes(50, 150)));
+  img.assertSound("D, split on overflow");
+  assert.ok(img.reader().structure().pairs.some((p) => p.hard), "the directory now spans two pairs");
+  img.session((lfs) => {
+    assert.deepEqual(names(lfs, "/d"), ["a", "b", "c", "e"]);
+    assert.deepEqual(lfs.getattr("/d/b", 5), seededBytes(50, 150));
+    for (const n of ["a", "b", "c", "e"]) assert.deepEqual(lfs.readFile(`/d/${n}`), seededBytes(n.charCodeAt(0), 20));
+  });
+});
+
 // ---- the check refuses each fault (images built by hand from a sound one) ------------------------
 
 async function withSubdir(): Promise<Image> {

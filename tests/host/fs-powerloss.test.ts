@@ -382,7 +382,7 @@ async function runCut(w: Workload, p: Prepared, cutAt: number, mode: PowerCutMod
   if (!allowed.includes(seen)) return `${where}: tree is neither the old nor the new state:\n${seen}\n--- old:\n${allowed[0]}\n--- new:\n${allowed[1]}`;
   try { fs.traverse(); } catch (err) { return `${where}: traverse failed: ${(err as Error).message}`; }
   // The cut image as it lies on flash: sound, apart from the pending state a cut may leave.
-  try { assertImageSound(flash.bytes, w.config, where, true); } catch (err) { return `${where}: ${(err as Error).message.split("\n")[0]}`; }
+  try { assertImageSound(flash.bytes, w.config, where, true); } catch (err) { return `${where}: ${(err as Error).message}`; }
   const probe = bytes(cutAt * 7 + 1, 300);
   try {
     fs.writeFile("/after-cut", probe);

@@ -189,6 +189,8 @@ export class RefReader {
    * What a reader of the format relies on, as a list of faults (empty when sound): the metadata
    * list holds every pair of every directory; no pair a hard tail reaches is empty; with `clean`,
    * the XOR of all gstate deltas is zero (no pending move, no orphans: an image after unmount).
+   * Without `clean` (an image cut by power loss), a pending move's source entry is skipped and a
+   * directory listed under some of its old blocks (a relocation not yet fixed) is accepted.
    */
   faults(clean = true): string[] {
     const out: string[] = [];
@@ -197,19 +199,24 @@ export class RefReader {
     const listed = new Set(pairs.map((p) => key(p.blocks)));
     for (const p of pairs) if (p.hard && p.ids === 0) out.push(`empty pair {${p.blocks}} in the middle of a directory`);
     if (clean && gstate.some((b) => b !== 0)) out.push(`gstate not clean: ${Buffer.from(gstate).toString("hex")}`);
-    const { root } = this.walk();
+    const { root, move } = this.walk();
+    const blocksListed = new Set(pairs.flatMap((p) => p.blocks));
+    const samePair = (x: [number, number], y: [number, number]) => (x[0] === y[0] && x[1] === y[1]) || (x[0] === y[1] && x[1] === y[0]);
     const seen = new Set<string>();
     const dir = (start: [number, number], path: string, depth: number) => {
       if (depth > 64) { out.push("directory nesting too deep"); return; }
       let at: [number, number] | null = start;
       for (let steps = 0; at; steps++) {
         if (steps > this.blockCount) { out.push(`loop in directory ${path}`); return; }
-        if (!listed.has(key(at))) out.push(`pair {${at}} of directory ${path} is not in the metadata list`);
+        const halfListed = !clean && (blocksListed.has(at[0]) || blocksListed.has(at[1]));
+        if (!listed.has(key(at)) && !halfListed) out.push(`pair {${at}} of directory ${path} is not in the metadata list`);
         if (seen.has(key(at))) { out.push(`pair {${at}} belongs to two directories`); return; }
         seen.add(key(at));
         const p = this.pair(at);
-        p.slots.forEach((s) => {
+        const here = at;
+        p.slots.forEach((s, id) => {
           if (s.name?.type !== 0x002 || !s.struct) return;
+          if (!clean && move && samePair(move.pair, here) && move.id === id) return;
           dir([this.u32(s.struct.bytes, 0), this.u32(s.struct.bytes, 4)], `${path === "/" ? "" : path}/${Buffer.from(s.name.bytes).toString("latin1")}`, depth + 1);
         });
         at = p.tail?.hard ? p.tail.pair : null;
