@@ -5,6 +5,11 @@
 // Every image is read back by the core and by the independent reader (lfs-ref-reader.ts).
 import test from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { Flash } from "../../host/flash.js";
 import { checkFs, FsCliError } from "../../host/fs/cli.js";
 import { FsConfig, LittleFs } from "../../host/fs/littlefs.js";
@@ -312,4 +317,21 @@ test("check refuses a block used twice and a block past the device", async () =>
     });
     assert.match(img.refusal(), message);
   }
+});
+
+test("wasphere fs check exits 1 with one line on a hand-broken image, and 0 on the sound one", async () => {
+  const img = await withSubdir();
+  const dir = mkdtempSync(join(tmpdir(), "wasphere-fs-commit-"));
+  const bin = join(fileURLToPath(new URL("../../../", import.meta.url)), "bin", "wasphere.js");
+  const check = (file: string) => spawnSync(process.execPath, [bin, "fs", "check", file], { encoding: "utf8" });
+  writeFileSync(join(dir, "sound.img"), img.flash.bytes);
+  const good = check(join(dir, "sound.img"));
+  assert.equal(good.status, 0, good.stderr);
+  assert.match(good.stdout, /: ok: 2 directories, 2 files, 3000 bytes, 0 attributes, \d+ blocks traversed\n$/);
+  const { pairs } = img.reader().structure();
+  rewritePair(...cfgOf(img), pairs[1].blocks, (p) => { p.tail = pairs[2].tail; });
+  writeFileSync(join(dir, "unlisted.img"), img.flash.bytes);
+  const bad = check(join(dir, "unlisted.img"));
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /^wasphere: .*unlisted\.img: corrupt: directory pair \{\d+, \d+\} \(entry 0 of pair \d+\) is not in the metadata list\n$/);
 });

@@ -293,12 +293,12 @@ const workloads: Workload[] = [
     name: "128-byte blocks",
     config: { blockSize: 128, blockCount: 64, readSize: 16, progSize: 16, cacheSize: 128, lookaheadSize: 16, blockCycles: 500 },
     setup: [],
-    ops: [mkdir("/d"), write("/d/a", bytes(900, 10)), write("/b", bytes(901, 300)), setattr("/b", 3, bytes(902, 5)), rename("/b", "/d/b"), remove("/d/a")],
+    ops: [mkdir("/d"), write("/d/a", bytes(900, 10)), write("/b", bytes(901, 300)), setattr("/b", 7, bytes(902, 5)), rename("/b", "/d/b"), remove("/d/a")],
   },
   {
     name: "256-byte blocks, rename with attributes over a file",
     config: { blockSize: 256, blockCount: 64, readSize: 16, progSize: 16, cacheSize: 64, lookaheadSize: 16, blockCycles: 500 },
-    setup: [mkdir("/dst"), write("/dst/i", bytes(910, 600)), write("/dst/j", bytes(911, 32)), write("/dst/k", bytes(912, 1)), write("/s", bytes(913, 20)), setattr("/s", 1, bytes(914, 64)), setattr("/s", 2, bytes(915, 33))],
+    setup: [mkdir("/dst"), write("/dst/i", bytes(910, 600)), write("/dst/j", bytes(911, 32)), write("/dst/k", bytes(912, 1)), write("/s", bytes(913, 20)), setattr("/s", 7, bytes(914, 64)), setattr("/s", 42, bytes(915, 33))],
     ops: [rename("/s", "/dst/j"), write("/dst/n", bytes(916, 40)), rename("/dst/n", "/m")],
   },
 ];

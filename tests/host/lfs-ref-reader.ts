@@ -102,6 +102,15 @@ export class RefReader {
     return new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(at, true);
   }
 
+  /** The block of a pair whose commits are current, and its revision. */
+  newest(blocks: [number, number]): { block: number; rev: number } {
+    const a = this.replay(blocks[0]);
+    const b = this.replay(blocks[1]);
+    if (!a && !b) throw new ReaderError(`metadata pair {${blocks}} has no valid commit`);
+    const useB = b && (!a || ((b.rev - a.rev) | 0) > 0);
+    return useB ? { block: blocks[1], rev: b!.rev } : { block: blocks[0], rev: a!.rev };
+  }
+
   pair(blocks: [number, number]): Pair {
     const a = this.replay(blocks[0]);
     const b = this.replay(blocks[1]);
@@ -266,12 +275,10 @@ function ctz(x: number): number { let n = 0; while (!(x & 1)) { n++; x >>>= 1; }
 export function rewritePair(image: Uint8Array, blockSize: number, blockCount: number, blocks: [number, number], mutate: (p: Pair) => void): void {
   const reader = new RefReader(image, blockSize, blockCount);
   const p = reader.pair(blocks);
-  const revOf = (b: number) => new DataView(image.buffer, image.byteOffset + b * blockSize, 4).getUint32(0, true);
-  // Write the block with the older revision, so the new commit is the pair's newest.
-  const [a, b] = blocks;
-  const aNewer = ((revOf(a) - revOf(b)) | 0) >= 0;
-  const target = aNewer ? b : a;
-  const rev = (Math.max(revOf(a), revOf(b)) + 1) >>> 0;
+  // Write the pair's other block with the next revision, so the new commit is the pair's newest.
+  const current = reader.newest(blocks);
+  const target = current.block === blocks[0] ? blocks[1] : blocks[0];
+  const rev = (current.rev + 1) >>> 0;
   mutate(p);
   const tags: { tag: number; data: Uint8Array }[] = [];
   const mk = (type: number, id: number, size: number) => ((type << 20) | (id << 10) | size) >>> 0;
