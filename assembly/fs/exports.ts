@@ -15,7 +15,7 @@ import {
   fsConfig, fsMount, fsUnmount, fsRamBytes, fsStat, fsStatSize, fsInfo, fsGetattr, fsListattrs, fsDirOpen,
   fsDirRead, fsDirClose, fsOpen, fileClose, fileRead, fileSeek, fileTell, fileSize, fsTraverse,
   fsSizeBlocks, fsFormat, fsOpenWrite, fileWrite, fileTruncate, fileSync, fsMkdir, fsRemove, fsRename,
-  fsSetattr, fsGc, fsMkconsistent, fsStaticBytes,
+  fsSetattr, fsGc, fsMkconsistent, fsStaticBytes, fsCheck, fsCheckDetail,
 } from "./lfs";
 
 const FS_IO_BUFFER_BYTES: u32 = 2048;
@@ -118,3 +118,10 @@ export function fs_mkconsistent(): i32 { return fsMkconsistent(); }
 export function fs_ram_bytes(): i32 { return <i32>(fsStaticBytes() + FS_IO_BUFFER_BYTES + fsRamBytes()); }
 /** The static part of fs_ram_bytes, which does not depend on the configuration. */
 export function fs_ram_static_bytes(): i32 { return <i32>(fsStaticBytes() + FS_IO_BUFFER_BYTES); }
+/** Structural check (flags bit 0: allow a power-cut image's pending move and orphans): a fault
+ *  code, 0 when sound, or -errno; the fault's four u32 detail words at the buffer's start. */
+export function fs_check(flags: i32): i32 {
+  const r = fsCheck((flags & 1) != 0);
+  if (r > 0) memory.copy(ioBuf, fsCheckDetail(), 16);
+  return r;
+}

@@ -140,6 +140,8 @@ const MD_RELOC = 9;    // relocation fix-ups
 const MD_FILE = 10;    // file sync target
 const MD_MOVE = 11;    // move-finishing
 const MD_DIRS = 12;    // 12..19: open directory handles
+const MD_DROP = 20;    // predecessor of a pair a commit empties
+const MD_CHECK = 21;   // fsCheck's walks
 
 const beBuf: usize = memory.data(16, 4);
 
@@ -1104,6 +1106,7 @@ export let travMark = false;
 export function setTravMark(v: bool): void { travMark = v; travCount = 0; } // mark blocks in the lookahead window instead of only counting
 
 function visit(block: u32): i32 {
+  if (checkOn) return checkVisit(block);
   if (block >= blockCount) return -ECORRUPT;
   travCount++;
   if (travMark) {
@@ -1197,6 +1200,185 @@ export function fsTraverse(): i32 {
 }
 
 export function fsSizeBlocks(): i32 { return fsTraverse(); }
+
+// ---- structural check (what readers of the format rely on; ABI.md, fs_check)
+
+// Fault codes of fsCheck; the four detail words it writes are listed with each.
+export const CHECK_OK: i32 = 0;
+export const CHECK_LIST_LOOP: i32 = 1;      // the metadata list loops or is longer than the device
+export const CHECK_BLOCK_RANGE: i32 = 2;    // block, owner pair0, owner pair1: a pointer past the device
+export const CHECK_BLOCK_TWICE: i32 = 3;    // block: two owners
+export const CHECK_DIR_UNLISTED: i32 = 4;   // dir pair0, pair1, parent pair0, id: not in the list
+export const CHECK_DIR_TWICE: i32 = 5;      // dir pair0, pair1: named by two entries
+export const CHECK_ORPHAN: i32 = 6;         // pair0, pair1: heads a directory no entry names
+export const CHECK_EMPTY_PAIR: i32 = 7;     // pair0, pair1, predecessor pair0, pred pair1
+export const CHECK_PENDING_MOVE: i32 = 8;   // gstate tag, pair0, pair1
+export const CHECK_ORPHAN_STATE: i32 = 9;   // gstate tag
+export const CHECK_HALF_ORPHAN: i32 = 10;   // dir pair0, pair1 (entry), list pair0, pair1
+export const CHECK_DIR_IN_CHAIN: i32 = 11;  // dir pair0, pair1: reached by a hard tail
+export const CHECK_PAIR_UNREADABLE: i32 = 12; // pair0, pair1, -errno
+
+const checkOut: usize = memory.data(16, 4);
+let checkWindowStart: u32 = 0;
+let checkWindowBits: u32 = 0;
+let checkBitmap: usize = 0;
+let checkOwner0: u32 = 0;
+let checkOwner1: u32 = 0;
+let checkOn = false;
+let checkFault: i32 = 0;
+function checkSet(code: i32, a: u32, b: u32, c: u32, d: u32): i32 {
+  checkFault = code;
+  store<u32>(checkOut, a); store<u32>(checkOut, b, 4); store<u32>(checkOut, c, 8); store<u32>(checkOut, d, 12);
+  return code;
+}
+export function fsCheckDetail(): usize { return checkOut; }
+
+/** visit() while checking: a block past the device or marked twice in this window is a fault. */
+function checkVisit(block: u32): i32 {
+  if (block >= blockCount) { checkSet(CHECK_BLOCK_RANGE, block, checkOwner0, checkOwner1, 0); return -ECORRUPT; }
+  const off = block - checkWindowStart;
+  if (block < checkWindowStart || off >= checkWindowBits) return 0;
+  const p = checkBitmap + (off >>> 3);
+  const bit = <u8>(<u32>1 << (off & 7));
+  if ((load<u8>(p) & bit) != 0) { checkSet(CHECK_BLOCK_TWICE, block, checkOwner0, checkOwner1, 0); return -ECORRUPT; }
+  store<u8>(p, load<u8>(p) | bit);
+  return 0;
+}
+
+/**
+ * Checks what readers of littlefs rely on, beyond each pair and file reading: the metadata list
+ * ends; every block in use is on the device and used once; the list holds the superblock pairs,
+ * then directories, each as its head (the root, or a pair some directory entry names exactly once,
+ * reached by a soft tail) followed by its hard-tailed pairs, none of those empty; nothing else is
+ * in the list; and the global state is clean (no pending move, no orphans), unless allowPending
+ * (an image cut by power loss), where a pending move's source is skipped and the orphans the
+ * gstate announces are allowed. Returns a CHECK_* code (details from fsCheckDetail) or -errno.
+ * Budget: a block bitmap of at most 32 KiB and 12 bytes per listed pair, from kalloc, freed before
+ * returning; the block scan repeats per 256 Ki-block window on larger devices.
+ */
+export function fsCheck(allowPending: bool): i32 {
+  if (!mounted) return -EINVAL;
+  checkFault = 0;
+  const moving = (gdTag & 0x7ff00000) != 0;
+  const orphanState = (gdTag & 0x80000000) != 0;
+  if (!allowPending) {
+    if (moving) return checkSet(CHECK_PENDING_MOVE, gdTag, gdP0, gdP1, 0);
+    if (orphanState || gdP0 != 0 || gdP1 != 0 || gdTag != 0) return checkSet(CHECK_ORPHAN_STATE, gdTag, gdP0, gdP1, 0);
+  }
+  // The list, remembered: pair0, pair1, flags (1: reached by a soft tail or first, 2: named by an entry).
+  const d = mdirSlot(MD_CHECK);
+  let n: u32 = 0;
+  let t0: u32 = 0, t1: u32 = 1;
+  while (!isNullPair(t0, t1)) {
+    if (++n > blockCount) return checkSet(CHECK_LIST_LOOP, t0, t1, 0, 0);
+    if (t0 >= blockCount || t1 >= blockCount) return checkSet(CHECK_BLOCK_RANGE, t0 >= blockCount ? t0 : t1, t0, t1, 0);
+    const err = fetch(d, t0, t1);
+    if (err < 0) return checkSet(CHECK_PAIR_UNREADABLE, t0, t1, <u32>err, 0);
+    t0 = d.tail0; t1 = d.tail1;
+  }
+  const list = kalloc(<usize>n * 12);
+  if (list == 0) return -ENOMEM;
+  const r = checkList(list, n, allowPending && moving, allowPending && orphanState);
+  kfree(list);
+  return r;
+}
+
+function checkList(list: usize, n: u32, skipMove: bool, orphansAllowed: bool): i32 {
+  const d = mdirSlot(MD_CHECK);
+  let t0: u32 = 0, t1: u32 = 1;
+  let predSplit: u32 = 0;
+  let p0: u32 = BLOCK_NULL, p1: u32 = BLOCK_NULL;
+  let rootAt: i32 = -1;
+  for (let i: u32 = 0; i < n; i++) {
+    const e = list + <usize>i * 12;
+    store<u32>(e, t0); store<u32>(e, t1, 4); store<u32>(e, i == 0 || predSplit == 0 ? 1 : 0, 8);
+    let err = fetch(d, t0, t1);
+    if (err < 0) return checkSet(CHECK_PAIR_UNREADABLE, t0, t1, <u32>err, 0);
+    if (pairEq(t0, t1, root0, root1)) rootAt = <i32>i;
+    // A pair a hard tail reaches continues a directory (or the superblock chain): never empty.
+    if (i > 0 && predSplit != 0 && d.count == 0) return checkSet(CHECK_EMPTY_PAIR, t0, t1, p0, p1);
+    predSplit = d.split;
+    p0 = t0; p1 = t1;
+    t0 = d.tail0; t1 = d.tail1;
+  }
+  if (rootAt < 0) return checkSet(CHECK_DIR_UNLISTED, root0, root1, BLOCK_NULL, ID_NONE);
+  // Directory entries: each names, exactly once, a head of the list after the root.
+  for (let i: u32 = 0; i < n; i++) {
+    const e = list + <usize>i * 12;
+    const q0 = load<u32>(e), q1 = load<u32>(e, 4);
+    let err = fetch(d, q0, q1);
+    if (err < 0) return checkSet(CHECK_PAIR_UNREADABLE, q0, q1, <u32>err, 0);
+    for (let id: u32 = 0; id < d.count; id++) {
+      if (skipMove && diskMoveIsHere(d.pair0, d.pair1) && id == tagId(gdTag)) continue;
+      const t = dirGet(d, mkTag(0x7ff, 0x3ff, 0), mkTag(TYPE_DIRSTRUCT, id, 8), structBuf);
+      if (t == -ENOENT) continue;
+      if (t < 0) return checkSet(CHECK_PAIR_UNREADABLE, q0, q1, <u32>t, 0);
+      const c0 = load<u32>(structBuf), c1 = load<u32>(structBuf, 4);
+      let found = -1, shares = -1;
+      for (let k: u32 = 0; k < n; k++) {
+        const f = list + <usize>k * 12;
+        if (pairEq(load<u32>(f), load<u32>(f, 4), c0, c1)) { found = <i32>k; break; }
+        if (pairShares(load<u32>(f), load<u32>(f, 4), c0, c1)) shares = <i32>k;
+      }
+      if (found < 0) {
+        if (shares >= 0) {
+          if (orphansAllowed) continue;
+          const f = list + <usize>shares * 12;
+          return checkSet(CHECK_HALF_ORPHAN, c0, c1, load<u32>(f), load<u32>(f, 4));
+        }
+        return checkSet(CHECK_DIR_UNLISTED, c0, c1, q0, id);
+      }
+      const f = list + <usize>found * 12;
+      const flags = load<u32>(f, 8);
+      if ((flags & 2) != 0) return checkSet(CHECK_DIR_TWICE, c0, c1, q0, id);
+      if ((flags & 1) == 0 || found <= rootAt) return checkSet(CHECK_DIR_IN_CHAIN, c0, c1, q0, id);
+      store<u32>(f, flags | 2, 8);
+    }
+  }
+  for (let i = <u32>rootAt + 1; i < n; i++) {
+    const e = list + <usize>i * 12;
+    const flags = load<u32>(e, 8);
+    if ((flags & 1) != 0 && (flags & 2) == 0 && !orphansAllowed) return checkSet(CHECK_ORPHAN, load<u32>(e), load<u32>(e, 4), 0, 0);
+  }
+  // Blocks: every listed pair's two blocks and every file's CTZ blocks, each once.
+  const windowBits = min<u32>(blockCount, 32768 * 8);
+  checkBitmap = kalloc(<usize>(windowBits + 7) >>> 3);
+  if (checkBitmap == 0) return -ENOMEM;
+  checkWindowBits = windowBits;
+  let r: i32 = 0;
+  for (checkWindowStart = 0; checkWindowStart < blockCount && r == 0; checkWindowStart += windowBits) {
+    memory.fill(checkBitmap, 0, <usize>(windowBits + 7) >>> 3);
+    checkOn = true;
+    r = checkBlocks(list, n, skipMove);
+    checkOn = false;
+  }
+  kfree(checkBitmap); checkBitmap = 0;
+  if (r == -ECORRUPT && checkFault != 0) return checkFault;
+  return r;
+}
+
+function checkBlocks(list: usize, n: u32, skipMove: bool): i32 {
+  const d = mdirSlot(MD_CHECK);
+  for (let i: u32 = 0; i < n; i++) {
+    const e = list + <usize>i * 12;
+    const q0 = load<u32>(e), q1 = load<u32>(e, 4);
+    checkOwner0 = q0; checkOwner1 = q1;
+    let err = visit(q0); if (err < 0) return err;
+    err = visit(q1); if (err < 0) return err;
+    err = fetch(d, q0, q1);
+    if (err < 0) return err;
+    for (let id: u32 = 0; id < d.count; id++) {
+      if (skipMove && diskMoveIsHere(d.pair0, d.pair1) && id == tagId(gdTag)) continue;
+      const t = dirGet(d, mkTag(0x700, 0x3ff, 0), mkTag(TYPE_STRUCT, id, 8), structBuf);
+      if (t == -ENOENT) continue;
+      if (t < 0) return t;
+      if (tagType3(<u32>t) != TYPE_CTZSTRUCT) continue;
+      err = ctzTraverse(null, load<u32>(structBuf), load<u32>(structBuf, 4));
+      if (err < 0) return err;
+    }
+  }
+  return 0;
+}
 
 
 // =====================================================================================
@@ -1355,6 +1537,9 @@ function commitAttrs(): i32 {
 
 // ---- gstate
 
+// On disk the move state's tag word carries only the sync bit for orphans: its size field is
+// padding, zero (SPEC.md, LFS_TYPE_MOVESTATE; the reference's own power-cut images hold 0x80000000).
+// How many orphans are pending is known in RAM only; a set bit reads back as one.
 function wantedGTag(): u32 { return (gsTag & 0x7ffffc00) | (orphans > 0 ? 0x80000000 : 0); }
 function gDeltaZero(): bool {
   return ((gdTag ^ wantedGTag() ^ gxTag) == 0) && ((gdP0 ^ gsP0 ^ gxP0) == 0) && ((gdP1 ^ gsP1 ^ gxP1) == 0);
@@ -1457,6 +1642,14 @@ function liveSize(src: MDir, begin: u32, end: u32): i32 {
   return <i32>liveBytes;
 }
 
+// Data buffers of commit attributes. An attribute's data is read only when the commit is written,
+// after compaction, allocation (a full traversal) and lookups have run, so each buffer below has
+// exactly one writer and no attribute ever points at a buffer the commit path itself writes
+// (dirStructBuf, beBuf, structBuf, gBuf, cBuf are such scratch buffers).
+const compactTailBuf: usize = memory.data(8, 4); // compactWrite's own tail tag
+const dropTailBuf: usize = memory.data(8, 4);    // dropPair / dropDir: the dropped pair's tail
+const orphanTailBuf: usize = memory.data(8, 4);  // deorphan's tail fix-ups
+
 /** Writes ids [begin, end) of src (renumbered from 0), a tail, the attrs and gstate into dst. */
 function compactWrite(src: MDir, begin: u32, end: u32, dst: u32, rev: u32, tail0: u32, tail1: u32,
   hard: u32, withAttrs: bool, withGstate: bool): i32 {
@@ -1472,8 +1665,8 @@ function compactWrite(src: MDir, begin: u32, end: u32, dst: u32, rev: u32, tail0
     if (err < 0) return err;
   }
   if (!isNullPair(tail0, tail1)) {
-    store<u32>(dirStructBuf, tail0); store<u32>(dirStructBuf, tail1, 4);
-    err = commitAttr(mkTag(TYPE_TAIL + hard, 0x3ff, 8), 0, dirStructBuf, 0);
+    store<u32>(compactTailBuf, tail0); store<u32>(compactTailBuf, tail1, 4);
+    err = commitAttr(mkTag(TYPE_TAIL + hard, 0x3ff, 8), 0, compactTailBuf, 0);
     if (err < 0) return err;
   }
   if (withAttrs) {
@@ -1636,11 +1829,69 @@ function expandSuperblock(d: MDir): i32 {
  */
 function dirCommit(d: MDir, noSplit: bool): i32 {
   relocN = 0;
+  // A commit that deletes the last entry of a pair that is not the first of its directory (its
+  // predecessor reaches it by a hard tail) drops the pair instead: the predecessor takes over its
+  // tail in one commit, so no directory ever holds an empty pair after its first (SPEC.md, tails;
+  // readers expect none).
+  if (attrsDelete() && attrsCountAfter(d) == 0) {
+    const pred = mdirSlot(MD_DROP);
+    const e = findPred(pred, d.pair0, d.pair1);
+    if (e < 0 && e != -ENOENT) return e;
+    if (e == 0 && pred.split != 0) {
+      afterCommit(d);
+      // Open directory handles on the dropped pair continue from where the predecessor ends.
+      for (let i = 0; i < DIR_MAX_OPEN; i++) {
+        const m = dirMd(i);
+        if (load<u32>(dirUsed + (<usize>i << 2)) == 0 || !pairEq(m.pair0, m.pair1, d.pair0, d.pair1)) continue;
+        mdirCopy(m, pred);
+        store<u32>(dirId + (<usize>i << 2), pred.count);
+      }
+      return dropPair(pred, d);
+    }
+  }
+  relocatedHead = false;
   let r = dirCommitInner(d, noSplit);
   if (r < 0) return r;
   const fr = fixRelocations();
   if (fr < 0) return fr;
+  if (relocatedHead && !inHalfOrphanPass) {
+    // A directory head moved: should a fix-up have reached its predecessor through stale blocks,
+    // a list pointer is left at the pair's old blocks (a half-orphan). Find and fix those now, so
+    // a clean unmount leaves a consistent list (littlefs runs the same pass after relocations).
+    const e = deorphanScan(false);
+    if (e < 0) return e;
+  }
   return r;
+}
+let relocatedHead = false;     // this commit's fix-ups moved a directory's first pair
+let inHalfOrphanPass = false;
+
+function attrsDelete(): bool {
+  for (let i = 0; i < aN; i++) if (tagType3(load<u32>(aTag + (<usize>i << 2))) == TYPE_DELETE) return true;
+  return false;
+}
+/** Ids d holds once the attribute list is applied. */
+function attrsCountAfter(d: MDir): i32 {
+  let n = <i32>d.count;
+  for (let i = 0; i < aN; i++) {
+    const tag = load<u32>(aTag + (<usize>i << 2));
+    if (tagType1(tag) == TYPE_SPLICE) n += tagSplice(tag);
+  }
+  return n;
+}
+
+/** Unlinks `child` from the metadata list: its predecessor `pred` takes over its tail, and its
+ *  gstate delta moves to the next commit so the global state is unchanged. */
+function dropPair(pred: MDir, child: MDir): i32 {
+  gTmpTag = 0; gTmpP0 = 0; gTmpP1 = 0;
+  let err = dirGetGstate(child);
+  if (err < 0) return err;
+  gxTag ^= gTmpTag; gxP0 ^= gTmpP0; gxP1 ^= gTmpP1;
+  store<u32>(dropTailBuf, child.tail0); store<u32>(dropTailBuf, child.tail1, 4);
+  attrsReset();
+  attrPush(mkTag(TYPE_TAIL + child.split, 0x3ff, 8), 0, dropTailBuf, 0);
+  err = dirCommit(pred, true);
+  return err < 0 ? err : 0;
 }
 
 function dirCommitInner(d: MDir, noSplit: bool): i32 {
@@ -1665,7 +1916,6 @@ function dirCommitInner(d: MDir, noSplit: bool): i32 {
   if (live < 0) return live;
   const total = <u32>live + attrsSize();
   const halfLimit = min(blockSize - 40, alignUp(blockSize / 2, progSize));
-  const fullLimit = blockSize - 64;
   if (!noSplit && (total > halfLimit || d.count >= 0xff) && d.count > 1) {
     // Split off the upper half(s) until the rest fits, newest-last so tails chain in order.
     let end = d.count;
@@ -1700,8 +1950,23 @@ function dirCommitInner(d: MDir, noSplit: bool): i32 {
       return RETRY;
     }
   }
-  if (total > fullLimit) return -ENOSPC;
-  const err = compact(d, true);
+  // Whether the compacted pair fits is decided by writing it: the only limit is the block
+  // (its last 8 bytes kept for the CRC), as for the format's own commits.
+  let err = compact(d, true);
+  if (err == -ENOSPC && !noSplit && d.count > 1) {
+    // Even compacted, the entries and the commit overflow one block: halve the pair and let the
+    // caller commit again into the half its entry is in.
+    err = splitOff(d, d.count / 2, d.count, d.tail0, d.tail1, d.split);
+    if (err < 0) return err;
+    const nd = mdirSlot(MD_SPLIT);
+    const t0 = nd.pair0, t1 = nd.pair1;
+    const saved = d.count;
+    d.count = saved / 2;
+    d.tail0 = t0; d.tail1 = t1; d.split = 1;
+    err = compactRange(d, saved / 2, t0, t1, 1);
+    if (err < 0) return err;
+    return RETRY;
+  }
   if (err == EXPANDED) {
     // Every entry of {0,1} now lives, under the same id, in the new pair, which also took over
     // {0,1}'s tail: the commit belongs there. Committing it to {0,1} instead would put a TAIL tag
@@ -1792,9 +2057,11 @@ function fixRelocations(): i32 {
     const md = mdirSlot(MD_RELOC);
     let hasParent = false;
     let err = findParent(md, o0, o1);
+    if (err == 0) err = followPending(md);
     if (err < 0 && err != -ENOENT) return err;
     if (err == 0) {
       hasParent = true;
+      relocatedHead = true;
       orphans++;
       store<u32>(relocPairBuf, n0); store<u32>(relocPairBuf, n1, 4);
       attrsReset();
@@ -1805,6 +2072,9 @@ function fixRelocations(): i32 {
       if (relocN < saved) relocN = saved;
     }
     err = findPred(md, o0, o1);
+    // The parent may be the predecessor too and have moved while it took the new pointer: the
+    // list still names its old blocks until its own fix-up, so commit to where it is now.
+    if (err == 0) err = followPending(md);
     if (err < 0 && err != -ENOENT) return err;
     if (err == 0) {
       if (hasParent) orphans--;
@@ -1816,6 +2086,17 @@ function fixRelocations(): i32 {
     } else if (hasParent) {
       orphans--;
     }
+  }
+  return 0;
+}
+
+/** md was fetched through the metadata list: when it is the old image of a pair that moved and
+ *  whose fix-up is still pending, fetch the pair where it lives now. */
+function followPending(md: MDir): i32 {
+  for (let i = relocN - 1; i >= 0; i--) {
+    const o = <usize>i << 2;
+    if (!pairEq(md.pair0, md.pair1, load<u32>(relocOld0 + o), load<u32>(relocOld1 + o))) continue;
+    return fetch(md, load<u32>(relocNew0 + o), load<u32>(relocNew1 + o));
   }
   return 0;
 }
@@ -1837,6 +2118,27 @@ function demove(): i32 {
 
 function deorphan(): i32 {
   if (orphans == 0) return 0;
+  const err = deorphanScan(true);
+  if (err < 0) return err;
+  orphans = 0;
+  return 0;
+}
+
+/**
+ * Walks the metadata list fixing half-orphans (a list pointer naming the old blocks of a pair that
+ * moved) and, with dropFull, dropping orphans (directory pairs no entry names). Without dropFull
+ * it is safe between the two commits of a mkdir, whose new pair is an orphan on purpose.
+ */
+function deorphanScan(dropFull: bool): i32 {
+  // Its commits may relocate pairs; their own half-orphan pass would reuse this walk's slots.
+  const outer = inHalfOrphanPass;
+  inHalfOrphanPass = true;
+  const r = deorphanWalk(dropFull);
+  inHalfOrphanPass = outer;
+  return r;
+}
+
+function deorphanWalk(dropFull: bool): i32 {
   const pd = mdirSlot(MD_TMP);
   const d = mdirSlot(MD_CHILD);
   const par = mdirSlot(MD_PARENT);
@@ -1853,16 +2155,9 @@ function deorphan(): i32 {
         err = findParent(par, d.pair0, d.pair1);
         if (err < 0 && err != -ENOENT) return err;
         const isRoot = pairEq(d.pair0, d.pair1, root0, root1);
-        if (err == -ENOENT && !isRoot) {
+        if (err == -ENOENT && !isRoot && dropFull) {
           // An orphan: drop it from the list, keeping its gstate delta.
-          gTmpTag = 0; gTmpP0 = 0; gTmpP1 = 0;
-          err = dirGetGstate(d);
-          if (err < 0) return err;
-          gxTag ^= gTmpTag; gxP0 ^= gTmpP0; gxP1 ^= gTmpP1;
-          store<u32>(relocPairBuf, d.tail0); store<u32>(relocPairBuf, d.tail1, 4);
-          attrsReset();
-          attrPush(mkTag(TYPE_TAIL + d.split, 0x3ff, 8), 0, relocPairBuf, 0);
-          err = dirCommit(pd, true);
+          err = dropPair(pd, d);
           if (err < 0) return err;
           continue;
         }
@@ -1872,9 +2167,9 @@ function deorphan(): i32 {
           const q0 = load<u32>(dirStructBuf), q1 = load<u32>(dirStructBuf, 4);
           if (!(q0 == d.pair0 && q1 == d.pair1) && !(q0 == d.pair1 && q1 == d.pair0)) {
             // Half-orphan: the list still names the old blocks of a relocated pair.
-            store<u32>(relocPairBuf, q0); store<u32>(relocPairBuf, q1, 4);
+            store<u32>(orphanTailBuf, q0); store<u32>(orphanTailBuf, q1, 4);
             attrsReset();
-            attrPush(mkTag(TYPE_TAIL + pd.split, 0x3ff, 8), 0, relocPairBuf, 0);
+            attrPush(mkTag(TYPE_TAIL + pd.split, 0x3ff, 8), 0, orphanTailBuf, 0);
             err = dirCommit(pd, true);
             if (err < 0) return err;
             continue;
@@ -1884,7 +2179,6 @@ function deorphan(): i32 {
       mdirCopy(pd, d);
     }
   }
-  orphans = 0;
   return 0;
 }
 
@@ -2062,20 +2356,19 @@ export function fsMkdir(ptr: usize, len: u32): i32 {
     }
     if (err < 0) { cacheZero(pcache); return err; }
     const c0 = nd.pair1, c1 = nd.pair0;
-    store<u32>(dirStructBuf + 0, c0); store<u32>(dirStructBuf, c1, 4);
+    store<u32>(mkdirPairBuf, c0); store<u32>(mkdirPairBuf, c1, 4);
     const samePair = pairEq(pred.pair0, pred.pair1, d.pair0, d.pair1);
     if (!samePair) {
       // Two commits: link the new pair into the list (an orphan until the entry exists).
       orphans++;
       attrsReset();
-      attrPush(mkTag(TYPE_SOFTTAIL, 0x3ff, 8), 0, dirStructBuf, 0);
+      attrPush(mkTag(TYPE_SOFTTAIL, 0x3ff, 8), 0, mkdirPairBuf, 0);
       err = dirCommit(pred, true);
       if (err < 0) return err;
       orphans--;
       err = lookup(d, ptr, len);
       if (err != -ENOENT) return err < 0 ? err : -EEXIST;
     }
-    store<u32>(mkdirPairBuf, c0); store<u32>(mkdirPairBuf, c1, 4);
     attrsReset();
     attrPush(mkTag(TYPE_CREATE, lkInsertId, 0), 0, 0, 0);
     attrPush(mkTag(TYPE_DIR, lkInsertId, lkNameLen), 0, lkNamePtr, 0);
@@ -2103,15 +2396,7 @@ function dropDir(c0: u32, c1: u32): i32 {
   const child = mdirSlot(MD_CHILD);
   err = fetch(child, c0, c1);
   if (err < 0) return err;
-  gTmpTag = 0; gTmpP0 = 0; gTmpP1 = 0;
-  err = dirGetGstate(child);
-  if (err < 0) return err;
-  gxTag ^= gTmpTag; gxP0 ^= gTmpP0; gxP1 ^= gTmpP1;
-  store<u32>(relocPairBuf, child.tail0); store<u32>(relocPairBuf, child.tail1, 4);
-  attrsReset();
-  attrPush(mkTag(TYPE_TAIL + child.split, 0x3ff, 8), 0, relocPairBuf, 0);
-  err = dirCommit(pred, true);
-  return err < 0 ? err : 0;
+  return dropPair(pred, child);
 }
 
 let emptyChild0: u32 = 0;
@@ -2660,7 +2945,8 @@ export const LFS_STATIC_BYTES: u32 =
   2 * 4 * <u32>COMP_MAX + 2 * 4 * <u32>DIR_MAX_OPEN +                                  // compOff/Len, dirUsed/Id
   LFS_ATTR_LIST_BYTES + 4 * 4 * <u32>RELOC_MAX +                                       // aTag.., relocOld0..
   16 + 12 + 16 + 12 + 8 + 24 + 8 + 8 + 32 +                                            // beBuf mountNotes dirReadTags gBuf dirStructBuf sbBuf magic structBuf listSeen
-  64 + 8 + 32 + 8 + 24 + 8 + 32 + 64 + 64 + 8;                                         // cBuf fcrcBuf userSeen relocPairBuf sbOut mkdirPairBuf renameUserTypes zeroBuf zeroCopy fileStructBuf
+  64 + 8 + 32 + 8 + 24 + 8 + 32 + 64 + 64 + 8 +                                       // cBuf fcrcBuf userSeen relocPairBuf sbOut mkdirPairBuf renameUserTypes zeroBuf zeroCopy fileStructBuf
+  16 + 8 + 8 + 8;                                                                      // checkOut compactTailBuf dropTailBuf orphanTailBuf
 
 /** Static bytes of the whole file system but its I/O buffer (fs/exports adds that). */
 export function fsStaticBytes(): u32 { return LFS_STATIC_BYTES + BD_STATIC_BYTES + CRC_TABLE_BYTES; }

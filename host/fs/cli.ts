@@ -261,8 +261,43 @@ function removeTree(lfs: LittleFs, path: string): void {
   lfs.remove(path);
 }
 
-/** `fs check`: everything reachable is read once; returns a summary or throws naming the fault. */
-export function checkFs(lfs: LittleFs, label: string) {
+const pairText = (a: number, b: number) => `{${a}, ${b}}`;
+const u32Hex = (v: number) => `0x${(v >>> 0).toString(16).padStart(8, "0")}`;
+
+/** The core's structural fault (fs_check) as one line. */
+export function checkFaultText(fault: number, d: number[]): string {
+  switch (fault) {
+    case 1: return `the metadata list loops or is longer than the device (at ${pairText(d[0], d[1])})`;
+    case 2: return `block ${d[0]} lies past the end of the device (named by ${pairText(d[1], d[2])})`;
+    case 3: return `block ${d[0]} is used twice (second use by ${pairText(d[1], d[2])})`;
+    case 4: return d[2] === 0xffffffff
+      ? `the root pair ${pairText(d[0], d[1])} is not in the metadata list`
+      : `directory pair ${pairText(d[0], d[1])} (entry ${d[3]} of pair ${d[2]}) is not in the metadata list`;
+    case 5: return `directory pair ${pairText(d[0], d[1])} is named by two entries (again by entry ${d[3]} of pair ${d[2]})`;
+    case 6: return `metadata pair ${pairText(d[0], d[1])} heads a directory no entry names (an orphan)`;
+    case 7: return `metadata pair ${pairText(d[0], d[1])} is empty in the middle of a directory (after ${pairText(d[2], d[3])})`;
+    case 8: return `gstate holds a pending move (${u32Hex(d[0])} in ${pairText(d[1], d[2])}) after unmount`;
+    case 9: return `gstate is not clean after unmount (${u32Hex(d[0])} ${u32Hex(d[1])} ${u32Hex(d[2])}: orphans)`;
+    case 10: return `directory pair ${pairText(d[0], d[1])} is listed under stale blocks ${pairText(d[2], d[3])} (a half-orphan)`;
+    case 11: return `directory pair ${pairText(d[0], d[1])} (entry ${d[3]} of pair ${d[2]}) lies inside another directory's chain`;
+    case 12: return `metadata pair ${pairText(d[0], d[1])} cannot be read (error ${d[2] | 0})`;
+    default: return `structural fault ${fault}`;
+  }
+}
+
+/**
+ * `fs check`: the core's structural check (metadata list, directory chains, blocks used once and
+ * in range, clean gstate unless `powerLoss`), then everything reachable is read once; returns a
+ * summary or throws naming the fault.
+ */
+export function checkFs(lfs: LittleFs, label: string, powerLoss = false) {
+  let structure: { fault: number; detail: number[] };
+  try {
+    structure = lfs.checkStructure(powerLoss);
+  } catch (err) {
+    fail(`${label}: corrupt: structural check failed`, err);
+  }
+  if (structure.fault) throw new FsCliError(`${label}: corrupt: ${checkFaultText(structure.fault, structure.detail)}`);
   let blocks: number;
   try {
     blocks = lfs.traverse();
@@ -428,10 +463,11 @@ have no size or sha256; entries without attributes have no attrs. This is the sh
       }
     }));
 
-  withGeometry(fs.command("check").argument("<image>"))
-    .description("mount, traverse, read every file and attribute; exit 1 on any corruption")
-    .action(action(async (image: string, opts: GeometryFlags) => {
-      const r = await withImage(image, opts, false, (lfs) => checkFs(lfs, image));
+  withGeometry(fs.command("check").argument("<image>")
+    .option("--power-loss", "the image may have been cut by power loss: accept a pending move and the orphans the gstate announces"))
+    .description("mount, check the metadata list, directories, blocks and gstate, read every file and attribute; exit 1 on any fault")
+    .action(action(async (image: string, opts: GeometryFlags & { powerLoss?: boolean }) => {
+      const r = await withImage(image, opts, false, (lfs) => checkFs(lfs, image, !!opts.powerLoss));
       process.stdout.write(`${image}: ok: ${r.dirs} directories, ${r.files} files, ${r.bytes} bytes, ${r.attrs} attributes, ${r.blocks} blocks traversed\n`);
     }));
 }

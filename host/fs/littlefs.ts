@@ -275,6 +275,13 @@ export class LittleFs {
   traverse(): number { return this.check(this.x.fs_traverse(), "traverse"); }
   gc(): void { this.check(this.x.fs_gc(), "gc"); }
   mkconsistent(): void { this.check(this.x.fs_mkconsistent(), "mkconsistent"); }
+  /** The core's structural check: fault 0 when sound, else a code (see fs_check) and its details. */
+  checkStructure(allowPending = false): { fault: number; detail: number[] } {
+    const fault = this.check(this.x.fs_check(allowPending ? 1 : 0), "check");
+    const dv = new DataView(this.x.memory.buffer, this.x.fs_io_buffer(), 16);
+    const detail = fault ? [0, 4, 8, 12].map((o) => dv.getUint32(o, true)) : [];
+    return { fault, detail };
+  }
   /** Core RAM the file system holds now (caches, lookahead, open files). */
   /** All the RAM the file system holds in the core: static tables and I/O buffer, caches, lookahead. */
   ramBytes(): number { return this.x.fs_ram_bytes(); }

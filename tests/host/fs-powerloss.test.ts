@@ -12,6 +12,7 @@ import { Flash, PowerCut, PowerCutMode } from "../../host/flash.js";
 import { fsErrorCode } from "../../host/fs/cli.js";
 import { LittleFs } from "../../host/fs/littlefs.js";
 import { seededBytes } from "../../tools/seeded-bytes.js";
+import { assertImageSound } from "./fs-image-check.js";
 
 
 // littlefs's open flags.
@@ -263,6 +264,43 @@ const workloads: Workload[] = [
     // Every cut point: the torn last commit before a superblock expansion (device op 199) once
     // made the expansion write the pending tail fix into {0,1} after its new hard tail.
   },
+  {
+    // A directory split over three pairs, then removals that empty its middle and last pairs:
+    // each emptied pair is dropped from the list in the commit that empties it.
+    name: "splits then removals",
+    config: small(),
+    setup: [mkdir("/d"), ...Array.from({ length: 16 }, (_, i) => write(`/d/f${String(i).padStart(2, "0")}`, bytes(600 + i, 20)))],
+    ops: [5, 6, 7, 8, 15, 14, 13, 12, 11, 10, 9].map((i) => remove(`/d/f${String(i).padStart(2, "0")}`)),
+  },
+  {
+    // mkdir into a directory whose last pair must compact to take the new entry and soft tail.
+    name: "mkdir into a pair that compacts",
+    config: { ...small(), blockCount: 128 },
+    setup: [mkdir("/d"), ...Array.from({ length: 16 }, (_, i) => write(`/d/f${String(i).padStart(2, "0")}`, bytes(700 + i, 20)))],
+    ops: [mkdir("/d/a1"), mkdir("/d/a2"), mkdir("/d/a3"), write("/d/a3/x", bytes(720, 3000)), write("/g", bytes(721, 4000))],
+    sample: 150,
+  },
+  {
+    // block_cycles 2 on 256-byte blocks: a parent that is also its child's predecessor relocates
+    // while it takes the child's new pair.
+    name: "relocations (block_cycles 2, 256-byte blocks)",
+    config: { blockSize: 256, blockCount: 128, readSize: 16, progSize: 16, cacheSize: 64, lookaheadSize: 16, blockCycles: 2 },
+    setup: [mkdir("/p"), write("/p/a0", bytes(800, 24)), write("/p/a1", bytes(801, 24)), write("/p/a2", bytes(802, 24)), mkdir("/p/c")],
+    ops: Array.from({ length: 12 }, (_, i) => write(`/p/c/f${i % 4}`, bytes(810 + i, 20))),
+    sample: 200,
+  },
+  {
+    name: "128-byte blocks",
+    config: { blockSize: 128, blockCount: 64, readSize: 16, progSize: 16, cacheSize: 128, lookaheadSize: 16, blockCycles: 500 },
+    setup: [],
+    ops: [mkdir("/d"), write("/d/a", bytes(900, 10)), write("/b", bytes(901, 300)), setattr("/b", 7, bytes(902, 5)), rename("/b", "/d/b"), remove("/d/a")],
+  },
+  {
+    name: "256-byte blocks, rename with attributes over a file",
+    config: { blockSize: 256, blockCount: 64, readSize: 16, progSize: 16, cacheSize: 64, lookaheadSize: 16, blockCycles: 500 },
+    setup: [mkdir("/dst"), write("/dst/i", bytes(910, 600)), write("/dst/j", bytes(911, 32)), write("/dst/k", bytes(912, 1)), write("/s", bytes(913, 20)), setattr("/s", 7, bytes(914, 64)), setattr("/s", 42, bytes(915, 33))],
+    ops: [rename("/s", "/dst/j"), write("/dst/n", bytes(916, 40)), rename("/dst/n", "/m")],
+  },
 ];
 
 // ---- the harness --------------------------------------------------------------------------------
@@ -311,6 +349,7 @@ async function prepare(w: Workload): Promise<Prepared> {
   const totalMutations = flash.mutatingOps;
   assert.equal(snapshot(lfs), model.canon(), `${w.name}: the model disagrees with the file system after a run without power loss`);
   lfs.unmount();
+  assertImageSound(flash.bytes, w.config, `${w.name}: after the run without power loss`);
   return { base, models, partials, totalMutations };
 }
 
@@ -342,6 +381,8 @@ async function runCut(w: Workload, p: Prepared, cutAt: number, mode: PowerCutMod
   const allowed = [p.models[step], p.models[step + 1], ...p.partials[step]].map((m) => m.canon());
   if (!allowed.includes(seen)) return `${where}: tree is neither the old nor the new state:\n${seen}\n--- old:\n${allowed[0]}\n--- new:\n${allowed[1]}`;
   try { fs.traverse(); } catch (err) { return `${where}: traverse failed: ${(err as Error).message}`; }
+  // The cut image as it lies on flash: sound, apart from the pending state a cut may leave.
+  try { assertImageSound(flash.bytes, w.config, where, true); } catch (err) { return `${where}: ${(err as Error).message}`; }
   const probe = bytes(cutAt * 7 + 1, 300);
   try {
     fs.writeFile("/after-cut", probe);
@@ -351,6 +392,8 @@ async function runCut(w: Workload, p: Prepared, cutAt: number, mode: PowerCutMod
     if (hex(again.readFile("/after-cut")) !== hex(probe)) return `${where}: the write after the cut is gone after remount`;
     again.traverse();
     again.unmount();
+    // After a write and a clean unmount, the pending state is gone.
+    assertImageSound(after.bytes, w.config, `${where}, then a write`);
   } catch (err) {
     return `${where}: the write after the cut failed: ${(err as Error).message}`;
   }

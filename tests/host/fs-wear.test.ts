@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { Flash } from "../../host/flash.js";
 import { LittleFs } from "../../host/fs/littlefs.js";
 import { seededBytes } from "../../tools/seeded-bytes.js";
+import { assertImageSound } from "./fs-image-check.js";
 
 
 type Fs = LittleFs;
@@ -48,6 +49,7 @@ async function rewriteWorkload(blockCycles: number, rounds: number) {
   assert.ok(same(lfs.readFile("/etc/blob"), bytes(1, 3000)), "untouched file intact");
   lfs.traverse();
   lfs.unmount();
+  assertImageSound(flash.bytes, cfg, `rewrite workload, block_cycles ${blockCycles}`);
   return wear(flash);
 }
 
@@ -137,6 +139,7 @@ test("bad blocks are written around with data intact", async (t) => {
   const fresh = await mount(flash.clone(), cfg);
   for (const [path, data] of files) assert.ok(same(fresh.readFile(path), data), `${path} intact on a fresh mount`);
   fresh.unmount();
+  assertImageSound(flash.clone().bytes, cfg, "image after bad-block relocations");
 
   for (const [b, content] of badContent) assert.ok(Buffer.from(content).equals(Buffer.from(flash.bytes.subarray(b * cfg.blockSize, (b + 1) * cfg.blockSize))), `bad block ${b} untouched`);
   assert.deepEqual([...bad].map((b) => flash.eraseCounts[b]), erasesBefore, "no erase of a bad block succeeded");
