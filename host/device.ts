@@ -14,8 +14,8 @@ import { Flash, type FlashGeometry } from "./flash.js";
 import { GpioBank } from "./peripherals/gpio.js";
 import { type Clock, RealClock } from "./peripherals/clock.js";
 import { type AppPackage } from "./apps/package.js";
-import { instrumentApp, InstrumentError } from "./apps/instrument.js";
-import { AppRunner, type SliceResult } from "./apps/runner.js";
+import { instrumentOffThread } from "./apps/instrument-async.js";
+import { AppInstantiateError, AppRunner, type SliceResult } from "./apps/runner.js";
 import { APP_IMPORTS } from "./apps/imports.js";
 
 export interface DeviceConfig {
@@ -169,7 +169,8 @@ export class Device {
       const entryPoint = this.appString(slot, abi.APP_STRING_ENTRY_POINT);
       const quotaBytes = e.app_field(slot, abi.APP_FIELD_QUOTA_BYTES);
       const wasm = await pkg.loadEntryPoint(entryPoint);
-      const out = instrumentApp(wasm, {
+      // In a worker where the host has one: the apps already running keep their schedule meanwhile.
+      const out = await instrumentOffThread(wasm, {
         blockingImports: APP_IMPORTS.filter((i) => i.blocking).map((i) => `applibs.${i.name}`),
         quotaBytes,
         runtimeAreaBytes: abi.APP_RUNTIME_AREA_BYTES,
@@ -228,7 +229,14 @@ export class Device {
     if (task < 0) { this.drainAudit(); return false; }
     const fuel = e.sched_slice_fuel();
     let liveTask = this.live.get(task);
-    if (!liveTask || e.task_needs_instance(task)) liveTask = this.instantiate(task);
+    if (!liveTask || e.task_needs_instance(task)) {
+      try {
+        liveTask = this.instantiate(task);
+      } catch (err) {
+        if (!(err instanceof AppInstantiateError)) throw err;
+        return this.instantiateFailed(task, err);
+      }
+    }
     this.running = liveTask;
     let result: SliceResult;
     try {
@@ -326,6 +334,17 @@ export class Device {
       this.events.push(a.timeMs, { kind: "audit", app, text: this.describeAudit(a) });
     }
     this.auditSeen = total;
+  }
+
+  /** A module that cannot be instantiated ends that app as a trap does; the core decides what next. */
+  private instantiateFailed(task: number, err: AppInstantiateError): boolean {
+    this.live.delete(task);
+    const app = this.apps.get(this.core.exports.task_app(task));
+    this.events.push(this.clock.nowMs(), { kind: "app", app: app?.name ?? `task ${task}`, what: "trapped", detail: err.message });
+    this.sliceCounts.trapped++;
+    this.core.exports.sched_report(task, abi.STOP_TRAPPED, 0, 0);
+    this.drainAudit();
+    return true;
   }
 
   private instantiate(task: number): LiveTask {

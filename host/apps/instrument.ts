@@ -45,6 +45,8 @@ export interface InstrumentedApp {
 }
 
 export class InstrumentError extends Error {}
+/** binaryen itself failed (aborted, or ran out of stack) on the module: its state may be damaged. */
+export class InstrumenterCrash extends InstrumentError {}
 
 export const FUEL_GLOBAL = "__wasphere_fuel";
 export const ENTRY_EXPORT = "__wasphere_entry";
@@ -740,22 +742,24 @@ function meter(mod: binaryen.Module, fuelGlobal: string, quotaBytes: number, app
       return mod.copyExpression(x);
     };
     const u64 = (x: number) => mod.i64.extend_u(x);
+    // binaryen 132's i64.const takes one bigint (its typings still say two halves).
+    const i64c = (v: number) => (mod.i64.const as unknown as (value: bigint) => number)(BigInt(v));
     const tableEntries = () => tables.map((t) => u64(mod.table.size(t))).reduce((a, b) => mod.i64.add(a, b));
-    const memoryBytes = () => mod.i64.mul(u64(mod.memory.size()), mod.i64.const(PAGE_BYTES, 0));
-    const withinQuota = (bytes: number) => mod.i64.le_u(bytes, mod.i64.const(quotaBytes, 0));
+    const memoryBytes = () => mod.i64.mul(u64(mod.memory.size()), i64c(PAGE_BYTES));
+    const withinQuota = (bytes: number) => mod.i64.le_u(bytes, i64c(quotaBytes));
     /** Charges the operation `op` by its length (and puts a grow under the quota), before it runs. */
     const chargeBulk = (op: number): number => {
       const id = B.getExpressionId(op);
       let cost: number;
       if (id === B.TableGrowId) {
         const delta = X.TableGrow.getDelta(op);
-        const after = mod.i64.mul(mod.i64.add(tableEntries(), u64(operand(delta))), mod.i64.const(TABLE_ENTRY_BYTES, 0));
+        const after = mod.i64.mul(mod.i64.add(tableEntries(), u64(operand(delta))), i64c(TABLE_ENTRY_BYTES));
         X.TableGrow.setDelta(op, mod.select(withinQuota(mod.i64.add(after, memoryBytes())), operand(delta), mod.i32.const(-1)));
-        cost = mod.select(operand(delta), mod.i32.const(1 << 20), mod.i32.lt_u(operand(delta), mod.i32.const(1 << 20)));
+        cost = mod.select(mod.i32.lt_u(operand(delta), mod.i32.const(1 << 20)), operand(delta), mod.i32.const(1 << 20));
       } else if (id === B.MemoryGrowId) {
         const delta = X.MemoryGrow.getDelta(op);
-        const after = mod.i64.add(memoryBytes(), mod.i64.mul(u64(operand(delta)), mod.i64.const(PAGE_BYTES, 0)));
-        const tablesBytes = mod.i64.mul(tableEntries(), mod.i64.const(TABLE_ENTRY_BYTES, 0));
+        const after = mod.i64.add(memoryBytes(), mod.i64.mul(u64(operand(delta)), i64c(PAGE_BYTES)));
+        const tablesBytes = mod.i64.mul(tableEntries(), i64c(TABLE_ENTRY_BYTES));
         X.MemoryGrow.setDelta(op, mod.select(withinQuota(mod.i64.add(after, tablesBytes)), operand(delta), mod.i32.const(-1)));
         cost = mod.i32.const(0);
       } else {
@@ -861,7 +865,7 @@ export function instrumentVariant(wasm: Uint8Array, opts: InstrumentOptions, par
     if (err instanceof InstrumentError) throw err;
     // binaryen aborts with objects that are not Errors, and overflows its stack as a RangeError.
     const what = err instanceof RangeError ? "ran out of stack" : err instanceof Error ? `failed (${firstLine(err.message)})` : "aborted";
-    throw new InstrumentError(`the instrumenter ${what} on this module: it cannot be installed`);
+    throw new InstrumenterCrash(`the instrumenter ${what} on this module: it cannot be installed`);
   }
 }
 
