@@ -48,24 +48,6 @@ test("tables that do not fit the quota with the memory are refused before they a
     `the module's tables start with 10000000 entries (32 bytes each), which with its 65536 bytes of memory exceed the app's quota of ${abi.DEFAULT_APP_QUOTA_BYTES} bytes`);
 });
 
-test("globals initialised from imports, and passive data, are refused", async () => {
-  await refusedAtInstall(`(module (import "applibs" "base" (global i32)) (memory (export "memory") 1) (global $g i32 (global.get 0)) ${MAIN})`,
-    "the module imports applibs.base as a global; applibs provides only functions");
-  await refusedAtInstall(`(module (memory (export "memory") 1) (data "x") ${MAIN})`,
-    "the module has a passive data segment: built without the wasphere SDK (data must be placed at link time, from 8192 up)");
-});
-
-test("a start function that traps is a trap of its app in the first slice, not a failed instantiation", async () => {
-  const dev = device();
-  await installAndStart(dev, "witness", blinker(WITNESS_PIN, PERIOD_MS), { Capabilities: { Gpio: [WITNESS_PIN] } });
-  await installAndStart(dev, "starter", wat(`(module (memory (export "memory") 1) (func $boom (unreachable)) (start $boom) ${MAIN})`));
-  await dev.run({ untilMs: 1000 });
-  const trapped = dev.events.of("app").filter((e) => e.app === "starter" && e.what === "trapped");
-  assert.ok(trapped.length >= 1);
-  assert.match(trapped[0].detail ?? "", /unreachable/);
-  assert.ok(toggles(dev, WITNESS_PIN) >= 1000 / PERIOD_MS - 1);
-});
-
 test("a module that fails to instantiate ends that app only, like a trap, and the core gives up on it", async () => {
   const dev = device();
   await installAndStart(dev, "witness", blinker(WITNESS_PIN, PERIOD_MS), { Capabilities: { Gpio: [WITNESS_PIN] } });
