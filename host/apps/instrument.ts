@@ -9,8 +9,10 @@
 //   needs a branch to a loop header, which charges again), so the fuel charged is an upper bound
 //   on the instructions executed, and no loop iteration or call (recursion included) goes
 //   uncharged. When the count drops below zero the code calls the import `wasphere.preempt`,
-//   which the host answers by unwinding. Unmetered: the work inside single bulk instructions
-//   (memory.fill/copy, bounded by the app's quota) and inside host calls.
+//   which the host answers by unwinding. Bulk instructions (memory.fill/copy/init, table.grow)
+//   are charged by their length operand just before they run; a loop-free leaf is charged at its
+//   direct call sites only when nothing else (a table, ref.func, an export, the start) reaches
+//   it; otherwise it pays at entry. Unmetered: the work inside host calls.
 //   The exported global `__wasphere_fuel` holds the count at every call boundary; a function
 //   with loops keeps it in a local in between (see `meter`), so hot loops count in a register.
 // - Suspension: binaryen's asyncify, told that only `wasphere.preempt` and the blocking `applibs`
@@ -23,9 +25,16 @@
 //   everything else). `__wasphere_entry` then calls `main` (or `_start`) and returns its i32 (0 for
 //   a void entry).
 // - The memory's maximum is the quota: memory.grow past it returns -1 in the app's own instance.
+//   Table entries (TABLE_ENTRY_BYTES each) share that quota: table.grow checks it, and so does
+//   memory.grow in a module that grows a table.
+// - The app's name section is dropped before binaryen reads the module, so no name of the app
+//   meets one the rewrite or asyncify adds; exports of those names are refused.
+// - What the rewrite cannot meter or suspend is refused by name (`refusedFeature`, APP_FEATURES),
+//   and MODULE_LIMITS bound the work before any pass runs.
 // Memory: the rewrite adds two globals and no data; the save area is the runtime's 8 KiB.
-// Must not: accept a module whose imports, memory or data break the contract (InstrumentError
-// names the offender), or let any loop or call chain run without reaching a fuel check.
+// Must not: accept a module whose imports, memory, tables or segments break the contract or would
+// make instantiation throw (InstrumentError names the offender, in one line), or let any loop,
+// call chain or bulk operation run without reaching a fuel check.
 import binaryen from "binaryen";
 import { APP_IMPORTS } from "./imports.js";
 
@@ -73,9 +82,9 @@ export const APP_FEATURES = binaryen.Features.MutableGlobals | binaryen.Features
 
 /**
  * The install budget: a module above any of these is refused before binaryen runs a pass on it,
- * so instrumenting one app takes bounded time and stack. The figures leave the example apps and
- * AssemblyScript's runtime far inside (blink: about 60 functions, none over 400 instructions, nesting
- * under 30) and keep the worst module within them to seconds of instrumentation.
+ * so instrumenting one app takes bounded time and stack. The figures leave the example apps far
+ * inside (blink: 18 functions, none over 500 instructions, nesting at most 30, at most 5 loops and
+ * 10 locals in one function).
  */
 export const MODULE_LIMITS = {
   /** The module file. */
