@@ -16,7 +16,7 @@ import { GpioBank } from "./peripherals/gpio.js";
 import { type Clock, RealClock } from "./peripherals/clock.js";
 import { type AppPackage } from "./apps/package.js";
 import { checkInstrumentedModule } from "./apps/protocol.js";
-import { AppRunner, type SliceResult } from "./apps/runner.js";
+import { AppInstantiateError, AppRunner, type SliceResult } from "./apps/runner.js";
 import { APP_IMPORTS } from "./apps/imports.js";
 import { printable, printableLines } from "./printable.js";
 import { HostYield } from "./yield.js";
@@ -28,7 +28,7 @@ import { compileWasm, decodeUtf8 } from "./engine.js";
  */
 const loadInstrumenter = async () => {
   try {
-    return await import("./apps/instrument.js");
+    return await import("./apps/instrument-async.js");
   } catch (err) {
     throw new Error(`this host cannot instrument a raw app (the instrumenter, binaryen, is not here: ${(err as Error).message}); install apps instrumented ahead of time (\`wasphere instrument\`) with installInstrumented`);
   }
@@ -210,8 +210,9 @@ export class Device {
    */
   async install(pkg: AppPackage): Promise<InstalledApp> {
     return this.installWith(pkg, async (wasm, quotaBytes) => {
-      const { instrumentApp } = await loadInstrumenter();
-      const out = instrumentApp(wasm, {
+      const { instrumentOffThread } = await loadInstrumenter();
+      // In a worker where the host has one: the apps already running keep their schedule meanwhile.
+      const out = await instrumentOffThread(wasm, {
         blockingImports: APP_IMPORTS.filter((i) => i.blocking).map((i) => `applibs.${i.name}`),
         quotaBytes,
         runtimeAreaBytes: abi.APP_RUNTIME_AREA_BYTES,
@@ -333,7 +334,13 @@ export class Device {
     const fuel = e.sched_slice_fuel();
     let liveTask = this.live.get(task);
     if (!liveTask || e.task_needs_instance(task)) {
-      const fresh = this.instantiate(task);
+      let fresh: LiveTask | null;
+      try {
+        fresh = this.instantiate(task);
+      } catch (err) {
+        if (!(err instanceof AppInstantiateError)) throw err;
+        return this.instantiateFailed(task, err);
+      }
       if (!fresh) { this.drainAudit(); return true; } // refused: the core stopped the app
       liveTask = fresh;
     }
@@ -457,6 +464,17 @@ export class Device {
       this.events.push(a.timeMs, { kind: "audit", app, text: this.describeAudit(a), entry: a });
     }
     this.auditSeen = total;
+  }
+
+  /** A module that cannot be instantiated ends that app as a trap does; the core decides what next. */
+  private instantiateFailed(task: number, err: AppInstantiateError): boolean {
+    this.live.delete(task);
+    const app = this.apps.get(this.core.exports.task_app(task));
+    this.events.push(this.clock.nowMs(), { kind: "app", app: app?.name ?? `task ${task}`, what: "trapped", detail: err.message });
+    this.sliceCounts.trapped++;
+    this.core.exports.sched_report(task, abi.STOP_TRAPPED, 0, 0);
+    this.drainAudit();
+    return true;
   }
 
   private instantiate(task: number): LiveTask | null {

@@ -9,7 +9,9 @@
 // export called between slices never unwinds; a runner whose app exited or trapped runs no more.
 // Memory: the asyncify save area is [ASYNCIFY_DATA_ADDR, runtimeAreaBytes) of the app's own memory.
 // Must not: let an exception of the host (anything but AppExit, a Wasm trap or a stack overflow)
-// pass for an app failure: those are rethrown.
+// pass for an app failure: those are rethrown. A module that cannot be instantiated is the app's
+// failure, not the host's: the constructor throws AppInstantiateError, which the device treats as
+// a trap of that app.
 import * as abi from "../../assembly/abi.js";
 import { APP_IMPORTS } from "./imports.js";
 import { ASYNCIFY_DATA_ADDR, ASYNCIFY_HEADER_ADDR, ENTRY_EXPORT, FUEL_GLOBAL, FUEL_IDLE, PREEMPT_FIELD, PREEMPT_MODULE } from "./protocol.js";
@@ -31,6 +33,9 @@ export interface SliceResult {
 export class AppExit extends Error {
   constructor(readonly code: number) { super(`app exited with code ${code}`); }
 }
+
+/** The app's module could not be instantiated (a segment out of bounds, no memory for it, ...). */
+export class AppInstantiateError extends Error {}
 
 export type ImportFn = (...args: number[]) => number | void;
 
@@ -82,20 +87,25 @@ export class AppRunner {
       if (!impl) throw new Error(`the app imports applibs.${imp.name}, which the host does not provide`);
       wrapped[imp.name] = this.wrapImport(imp.name, impl);
     }
-    this.instance = new WebAssembly.Instance(module, {
-      applibs: wrapped,
-      [PREEMPT_MODULE]: { [PREEMPT_FIELD]: () => this.preempt() },
-    });
+    try {
+      this.instance = new WebAssembly.Instance(module, {
+        applibs: wrapped,
+        [PREEMPT_MODULE]: { [PREEMPT_FIELD]: () => this.preempt() },
+      });
+    } catch (err) {
+      // LinkError, RuntimeError (a segment out of bounds), RangeError (no memory for it), ...
+      throw new AppInstantiateError(`cannot instantiate the app: ${(err as Error).message ?? String(err)}`);
+    }
     const ex = this.instance.exports as Record<string, unknown>;
     const memory = Object.values(ex).find((v) => v instanceof WebAssembly.Memory);
-    if (!(memory instanceof WebAssembly.Memory)) throw new Error("the app module exports no memory (was it instrumented?)");
-    if (!(ex[FUEL_GLOBAL] instanceof WebAssembly.Global)) throw new Error(`the app module exports no ${FUEL_GLOBAL} (was it instrumented?)`);
-    if (typeof ex.asyncify_start_unwind !== "function") throw new Error("the app module has no asyncify exports (was it instrumented?)");
+    if (!(memory instanceof WebAssembly.Memory)) throw new AppInstantiateError("the app module exports no memory (was it instrumented?)");
+    if (!(ex[FUEL_GLOBAL] instanceof WebAssembly.Global)) throw new AppInstantiateError(`the app module exports no ${FUEL_GLOBAL} (was it instrumented?)`);
+    if (typeof ex.asyncify_start_unwind !== "function") throw new AppInstantiateError("the app module has no asyncify exports (was it instrumented?)");
     this.memory = memory;
     this.fuel = ex[FUEL_GLOBAL] as WebAssembly.Global;
     this.asyncify = ex as unknown as AsyncifyExports;
     const entry = ex[ENTRY_EXPORT] ?? ex.main ?? ex._start;
-    if (typeof entry !== "function") throw new Error("the app module exports no entry point");
+    if (typeof entry !== "function") throw new AppInstantiateError("the app module exports no entry point");
     this.entry = entry as () => number | undefined;
     this.fuel.value = FUEL_IDLE;
   }
