@@ -50,8 +50,12 @@ const graph = importGraph(join(hostDir, "device.js"));
 
 test("host/device.js and its imports use no Node API", () => {
   assert.ok(graph.size >= 8, `walked the graph (${graph.size} modules)`);
-  const nodeImports = [...graph].flatMap(([file, specs]) => specs.filter((s) => s.startsWith("node:") || ["fs", "path", "url", "child_process", "os", "crypto", "timers"].includes(s)).map((s) => `${file}: ${s}`));
-  assert.deepEqual(nodeImports, []);
+  const nodeImports = [...graph].flatMap(([file, specs]) => specs.filter((s) => s.startsWith("node:") || ["fs", "path", "url", "child_process", "os", "crypto", "timers"].includes(s)).map((s) => `${file.slice(hostDir.length)}: ${s}`));
+  // The one exception: the install worker is a Node adapter, loaded by a guarded import("node:worker_threads")
+  // that falls back to instrumenting in the same thread where the engine has no such module.
+  assert.deepEqual(nodeImports, ["apps/instrument-async.js: node:worker_threads"]);
+  const adapter = readFileSync(join(hostDir, "apps/instrument-async.js"), "utf8");
+  assert.match(adapter, /try\s*\{[^}]*await import\("node:worker_threads"\)/, "the worker import sits in a try with a fallback");
 });
 
 test("host/device.js and its imports read no Node-only global", () => {
