@@ -8,7 +8,7 @@
 // Invariants: one slice runs at a time; an app's trap ends that app's instance only; the core is
 // told why every slice ended.
 import * as abi from "../assembly/abi.js";
-import { Core, CorePanic, type Hal } from "./core.js";
+import { Core, CorePanic, coreModule, type CoreTap, type Hal } from "./core.js";
 import { EventRing } from "./events.js";
 import { Flash, type FlashGeometry } from "./flash.js";
 import { GpioBank } from "./peripherals/gpio.js";
@@ -29,9 +29,11 @@ export interface DeviceConfig {
   eventCapacity?: number;
   /** core.wasm, compiled; by default read from the build folder (Node only). */
   coreModule?: WebAssembly.Module;
+  /** Sees every call across the core boundary (host/replay.ts). */
+  coreTap?: CoreTap;
 }
 
-export const DEFAULT_DEVICE: Required<Omit<DeviceConfig, "clock" | "flash" | "eventCapacity" | "coreModule">> = {
+export const DEFAULT_DEVICE: Required<Omit<DeviceConfig, "clock" | "flash" | "eventCapacity" | "coreModule" | "coreTap">> = {
   gpioPinCount: 96,
   appQuotaCeilingBytes: abi.DEFAULT_APP_QUOTA_BYTES,
   defaultAppQuotaBytes: abi.DEFAULT_APP_QUOTA_BYTES,
@@ -92,7 +94,7 @@ export class Device {
   readonly clock: Clock;
   readonly flash: Flash | null;
   readonly events: EventRing;
-  readonly config: Required<Omit<DeviceConfig, "clock" | "flash" | "eventCapacity" | "coreModule">>;
+  readonly config: Required<Omit<DeviceConfig, "clock" | "flash" | "eventCapacity" | "coreModule" | "coreTap">>;
   private readonly apps = new Map<number, InstalledApp>();
   private readonly live = new Map<number, LiveTask>();
   private running: LiveTask | null = null;
@@ -128,7 +130,7 @@ export class Device {
       appMemoryBytes: (task) => this.memoryOfTask(task)?.buffer.byteLength ?? 0,
       flash: this.flash ?? undefined,
     };
-    this.core = config.coreModule ? new Core(hal, config.coreModule) : new Core(hal);
+    this.core = new Core(hal, config.coreModule ?? coreModule(), config.coreTap);
     const rc = this.core.exports.core_boot(this.config.gpioPinCount, this.config.appQuotaCeilingBytes, this.config.defaultAppQuotaBytes);
     if (rc < 0) throw new Error(`core_boot failed: ${errnoName(rc)} ${this.core.lastError()}`);
   }
