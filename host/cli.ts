@@ -3,6 +3,7 @@ import { Command, CommanderError } from "commander";
 import { registerFsCommands } from "./fs/cli.js";
 import { registerRunCommand } from "./run.js";
 import { registerFootprintCommand } from "./footprint-cli.js";
+import { registerReplayCommand } from "./replay-cli.js";
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -12,6 +13,7 @@ export function buildProgram(): Command {
     .showHelpAfterError("(run `wasphere --help` for the verbs)")
     .exitOverride();
   registerRunCommand(program);
+  registerReplayCommand(program);
   registerFootprintCommand(program);
   registerFsCommands(program);
   return program;

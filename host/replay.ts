@@ -299,8 +299,12 @@ class ReplayBoundary extends Boundary {
     if (!this.active) throw new ReplayStop("clock read after the replay ended");
     this.beforeActivity();
     if (this.readCount >= this.rec.clock.length) throw new ReplayStop("end of recording");
-    if (this.rec.clockAt[this.readCount] !== this.crossingCount) {
-      this.diverge(`clock reading ${this.readCount}`, `taken after crossing ${this.rec.clockAt[this.readCount] - 1}`, `taken after crossing ${this.crossingCount - 1}`);
+    const recordedAt = this.rec.clockAt[this.readCount];
+    if (recordedAt > this.crossingCount) {
+      this.diverge(`crossing ${this.crossingCount}`, describe(this.rec.crossings[this.crossingCount]), `nothing: clock reading ${this.readCount} came first`);
+    }
+    if (recordedAt < this.crossingCount) {
+      this.diverge(`clock reading ${this.readCount}`, `the clock read before crossing ${recordedAt}`, `not read until crossing ${this.crossingCount}`);
     }
     return this.rec.clock[this.readCount++];
   }
@@ -419,7 +423,8 @@ function packageOf(app: RecordedApp): AppPackage {
 /** A recording as the text of a file, and back. */
 export const recordingToJson = (rec: Recording): string => JSON.stringify(rec);
 export function recordingFromJson(text: string): Recording {
-  const rec = JSON.parse(text) as Recording;
+  let rec: Recording;
+  try { rec = JSON.parse(text) as Recording; } catch { throw new Error("not a wasphere recording (not JSON)"); }
   if (!rec || rec.format !== RECORDING_FORMAT) throw new Error(`not a wasphere recording (expected format ${RECORDING_FORMAT})`);
   return rec;
 }

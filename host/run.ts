@@ -3,11 +3,14 @@ import { Command, InvalidArgumentError } from "commander";
 import type { Device, InstalledApp, MemoryMap } from "./device.js";
 import { appFromDirectory, AppPackageError } from "./apps/package.js";
 import type { RecordedEvent } from "./events.js";
+import { RealClock } from "./peripherals/clock.js";
 
 export interface RunOptions {
   seconds?: number;
   press?: { pin: number; periodMs: number }[];
   quiet?: boolean;
+  /** Record the run (host/replay.ts) into this file, for `wasphere replay`. */
+  record?: string;
 }
 
 const kib = (bytes: number) => `${(bytes / 1024).toFixed(1).padStart(7)} KiB`;
@@ -38,7 +41,9 @@ export function formatEvent(e: RecordedEvent): string {
 export async function runDevice(appDirs: string[], opts: RunOptions, out: (line: string) => void): Promise<Device> {
   // Loaded here, not at the top: binaryen is heavy, and `wasphere fs ...` never needs it.
   const { Device } = await import("./device.js");
-  const device = new Device();
+  const recorder = opts.record ? new (await import("./replay.js")).Recorder() : null;
+  const device = recorder ? new Device(recorder.config({ clock: new RealClock() })) : new Device();
+  recorder?.attach(device);
   out(`wasphere core ${device.coreVersion} booted`);
   out(formatMemoryMap(device.memoryMap()));
   const apps: InstalledApp[] = [];
@@ -66,6 +71,12 @@ export async function runDevice(appDirs: string[], opts: RunOptions, out: (line:
     process.removeListener("SIGINT", onSigint);
     stopListening();
   }
+  if (recorder && opts.record) {
+    const { recordingToJson } = await import("./replay.js");
+    const { writeFileSync } = await import("node:fs");
+    writeFileSync(opts.record, recordingToJson(recorder.finish()));
+    out(`recorded the run to ${opts.record} (replay it with \`wasphere replay ${opts.record}\`)`);
+  }
   out(`stopped after ${(device.clock.nowMs() / 1000).toFixed(1)} s; slices: ${JSON.stringify(device.sliceCounts)}`);
   out(formatMemoryMap(device.memoryMap(), apps));
   return device;
@@ -91,6 +102,7 @@ export function registerRunCommand(program: Command): void {
     .option("--seconds <N>", "stop after N seconds (default: run until Ctrl-C)", positiveNumber)
     .option("--press <PIN:PERIOD_MS>", "simulate a button on an input pin, pressed and released every PERIOD_MS (repeatable)", pressSpec)
     .option("--quiet", "do not print GPIO changes")
+    .option("--record <FILE>", "record every input of the run into FILE, for `wasphere replay FILE` (attach it to a bug report)")
     .action(async (appDirs: string[], opts: RunOptions) => {
       try {
         await runDevice(appDirs, opts, (line) => process.stdout.write(line + "\n"));
