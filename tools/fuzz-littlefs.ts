@@ -138,7 +138,7 @@ const dec = new TextDecoder();
 export const littlefsTarget: FuzzTarget = {
   name: "littlefs",
   summary: "damaged littlefs images: mount, list, stat, read, write, remount; no trap, consistent answers, written data reads back",
-  hangMs: 4000,
+  hangMs: 10000,
 
   async generate(rng: Prng): Promise<Uint8Array> {
     let base: string;

@@ -37,6 +37,7 @@ if (!isMainThread && parentPort) {
     onCase: (index) => { Atomics.store(beat, 0, index); Atomics.add(beat, 1, 1); },
     onFailure: (report) => parentPort!.postMessage({ kind: "failure", report } satisfies WorkerMessage),
   });
+  if (job.target === "instrument") console.log(`instrument counts: ${JSON.stringify((await import("./fuzz-instrument.js")).instrumentCounts)}`);
   parentPort.postMessage({ kind: "done", cases: stats.cases } satisfies WorkerMessage);
 }
 
