@@ -10,7 +10,8 @@
 // - the core never traps or panics; every failure is an FsError with a known code;
 // - what readdir lists agrees with stat (type and size), and a read returns the stat size;
 // - a file the port wrote and closed without error reads back byte for byte, before and after a
-//   remount, and the image mounts again after the port's own operations.
+//   remount, and the image mounts again after the port's own operations (after a remount only
+//   when no edit copied a whole block: see execute).
 // The input is JSON (base name, geometry, edits, script seed): a reproducer is a few hundred bytes,
 // not an image.
 // Must not: read the fixtures' expected trees (that is fs-fixtures' job): a damaged image may
@@ -162,7 +163,10 @@ export const littlefsTarget: FuzzTarget = {
     const cfg = fsConfig(c.geometry, c.mountBlockCount);
     const fs = guarded("mount", () => LittleFs.mount(flash, cfg));
     if (!fs) return;
-    exercise(fs, new Prng(c.scriptSeed), cfg);
+    // A block copied over another is well-formed metadata in the wrong place: littlefs cannot tell,
+    // so what it then writes may land in a structure the remount reads differently. Such cases
+    // check everything but persistence across the remount.
+    exercise(fs, new Prng(c.scriptSeed), cfg, !c.edits.some((e) => e[0] === "copy"));
     guarded("unmount", () => fs.unmount());
   },
 };
@@ -192,7 +196,7 @@ function walk(fs: LittleFs, path: string, depth: number, out: Listed[]): void {
   }
 }
 
-function exercise(fs: LittleFs, rng: Prng, cfg: FsConfig): void {
+function exercise(fs: LittleFs, rng: Prng, cfg: FsConfig, checkPersistence: boolean): void {
   const listed: Listed[] = [];
   walk(fs, "/", 0, listed);
   for (const e of listed) {
@@ -236,10 +240,10 @@ function exercise(fs: LittleFs, rng: Prng, cfg: FsConfig): void {
     try { return LittleFs.mount(flash, cfg); } catch (err) { remountError = (err as Error).message; throw err; }
   });
   if (!again) {
-    if (written.size > 0) throw new FuzzFailure(`the image no longer mounts (${remountError}) after the port's own writes (${[...written.keys()].join(", ")}) succeeded`);
+    if (written.size > 0 && checkPersistence) throw new FuzzFailure(`the image no longer mounts (${remountError}) after the port's own writes (${[...written.keys()].join(", ")}) succeeded`);
     return;
   }
-  checkWritten(again, written, "after a remount");
+  if (checkPersistence) checkWritten(again, written, "after a remount");
   guarded("unmount", () => again.unmount());
 }
 
