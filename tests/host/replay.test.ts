@@ -4,6 +4,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Device } from "../../host/device.js";
 import { appFromDirectory } from "../../host/apps/package.js";
 import { RealClock, VirtualClock } from "../../host/peripherals/clock.js";
@@ -117,4 +121,34 @@ test("a changed byte of an app's module shows as a divergence, not as a silent d
   const result = await replay(changed);
   assert.ok(result.divergence);
   assert.match(result.divergence.expected, /sleep_ms|syscall/);
+});
+
+test("wasphere run --record and wasphere replay: identical, then the first divergence of an edited file", () => {
+  const root = fileURLToPath(new URL("../../../", import.meta.url));
+  const wasphere = (...args: string[]) => spawnSync(process.execPath, ["bin/wasphere.js", ...args], { cwd: root, encoding: "utf8", timeout: 120_000 });
+  const dir = mkdtempSync(join(tmpdir(), "wasphere-replay-"));
+  try {
+    const file = join(dir, "run.json");
+    const run = wasphere("run", "--seconds", "1", "--press", "12:300", "--quiet", "--record", file, "examples/blink", "examples/button");
+    assert.equal(run.status, 0, run.stderr);
+    assert.ok(run.stdout.includes(`recorded the run to ${file}`));
+    const ok = wasphere("replay", file);
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.match(ok.stdout, /^replayed \d+ crossings of the core boundary, \d+ clock readings, \d+ pin changes: identical, with the same audit log \(\d+ entries\) and trace \(\d+ events\)\n$/);
+
+    const rec = JSON.parse(readFileSync(file, "utf8")) as Recording;
+    assert.ok(rec.drives.length > 0);
+    rec.drives[0].level ^= 1;
+    writeFileSync(file, JSON.stringify(rec));
+    const bad = wasphere("replay", file);
+    assert.equal(bad.status, 1);
+    assert.match(bad.stdout, /^replay diverges at crossing \d+ \(after .*\):\n  recorded: export gpio_notify\(12, 1\) -> -?\d+\n  replayed: /);
+
+    writeFileSync(file, "not json");
+    const garbage = wasphere("replay", file);
+    assert.equal(garbage.status, 1);
+    assert.equal(garbage.stderr, `wasphere replay: ${file}: not a wasphere recording (not JSON)\n`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
