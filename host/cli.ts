@@ -4,6 +4,7 @@ import { registerFsCommands } from "./fs/cli.js";
 import { registerRunCommand } from "./run.js";
 import { registerFootprintCommand } from "./footprint-cli.js";
 import { registerInstrumentCommand } from "./instrument-cli.js";
+import { registerReplayCommand } from "./replay-cli.js";
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -14,6 +15,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerRunCommand(program);
   registerInstrumentCommand(program);
+  registerReplayCommand(program);
   registerFootprintCommand(program);
   registerFsCommands(program);
   return program;

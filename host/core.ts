@@ -39,6 +39,18 @@ export interface CoreExports {
 
 export class CorePanic extends Error {}
 
+/**
+ * Sees every crossing of the core boundary (host/replay.ts records and checks runs with it):
+ * each hal import and each export is passed through `wrap`, and each write the host makes into
+ * core memory outside a hal call is reported to `hostWrite`.
+ */
+export interface CoreTap {
+  wrap(kind: "hal" | "export", name: string, fn: (...args: number[]) => any): (...args: number[]) => any;
+  hostWrite(corePtr: number, bytes: Uint8Array): void;
+  /** Called once the instance exists, before any export runs. */
+  attach(memory: WebAssembly.Memory): void;
+}
+
 const ENODEV = -19;
 const EFAULT = -14;
 const utf8 = { decode: decodeUtf8 };
@@ -65,8 +77,11 @@ export class Core {
   readonly exports: CoreExports;
   readonly hal: Hal;
 
-  constructor(hal: Hal, module: WebAssembly.Module = coreModule()) {
+  private readonly tap: CoreTap | undefined;
+
+  constructor(hal: Hal, module: WebAssembly.Module = coreModule(), tap?: CoreTap) {
     this.hal = hal;
+    this.tap = tap;
     const mem = () => new Uint8Array(this.exports.memory.buffer);
     const startMs = wallMs();
     const flashView = (ptr: number, len: number) => mem().subarray(ptr, ptr + len);
@@ -97,7 +112,11 @@ export class Core {
         },
       },
     };
-    this.exports = new WebAssembly.Instance(module, imports).exports as unknown as CoreExports;
+    if (tap) imports.hal = Object.fromEntries(Object.entries(imports.hal).map(([n, f]) => [n, tap.wrap("hal", n, f)])) as typeof imports.hal;
+    const raw = new WebAssembly.Instance(module, imports).exports as unknown as CoreExports;
+    if (!tap) { this.exports = raw; return; }
+    tap.attach(raw.memory);
+    this.exports = Object.fromEntries(Object.entries(raw).map(([n, v]) => [n, typeof v === "function" ? tap.wrap("export", n, v as (...a: number[]) => any) : v])) as CoreExports;
   }
 
   /** Bytes of core memory (a copy). */
@@ -109,7 +128,9 @@ export class Core {
   writeIo(bytes: Uint8Array, offset = 0): number {
     const size = this.exports.core_io_buffer_bytes();
     if (offset + bytes.length > size) throw new RangeError(`${bytes.length} bytes do not fit the core's ${size}-byte I/O buffer`);
-    new Uint8Array(this.exports.memory.buffer).set(bytes, this.exports.core_io_buffer() + offset);
+    const ptr = this.exports.core_io_buffer() + offset;
+    new Uint8Array(this.exports.memory.buffer).set(bytes, ptr);
+    this.tap?.hostWrite(ptr, bytes);
     return bytes.length;
   }
 

@@ -9,7 +9,7 @@
 // told why every slice ended; an error of the host's own (not a trap) is never charged to the app:
 // the app is stopped and the error leaves step() as a HostError.
 import * as abi from "../assembly/abi.js";
-import { Core, CorePanic, type Hal } from "./core.js";
+import { Core, CorePanic, coreModule, type CoreTap, type Hal } from "./core.js";
 import { EventRing } from "./events.js";
 import { Flash, type FlashGeometry } from "./flash.js";
 import { GpioBank } from "./peripherals/gpio.js";
@@ -53,9 +53,11 @@ export interface DeviceConfig {
   sliceWallBudgetMs?: number;
   /** The wall clock the slice budget is measured on (ms); by default performance.now. */
   wallClockMs?: () => number;
+  /** Sees every call across the core boundary (host/replay.ts). */
+  coreTap?: CoreTap;
 }
 
-type ConfigFigures = Required<Omit<DeviceConfig, "clock" | "flash" | "eventCapacity" | "coreModule" | "wallClockMs" | "sliceWallBudgetMs">>;
+type ConfigFigures = Required<Omit<DeviceConfig, "clock" | "flash" | "eventCapacity" | "coreModule" | "wallClockMs" | "sliceWallBudgetMs" | "coreTap">>;
 
 export const DEFAULT_DEVICE: ConfigFigures = {
   gpioPinCount: 96,
@@ -180,7 +182,7 @@ export class Device {
       appMemoryBytes: (task) => this.memoryOfTask(task)?.buffer.byteLength ?? 0,
       flash: this.flash ?? undefined,
     };
-    this.core = config.coreModule ? new Core(hal, config.coreModule) : new Core(hal);
+    this.core = new Core(hal, config.coreModule ?? coreModule(), config.coreTap);
     const rc = this.core.exports.core_boot(this.config.gpioPinCount, this.config.appQuotaCeilingBytes, this.config.defaultAppQuotaBytes);
     if (rc < 0) throw new Error(`core_boot failed: ${errnoName(rc)} ${this.core.lastError()}`);
   }

@@ -8,11 +8,14 @@ import { APP_FIELD_TASK } from "../assembly/abi.js";
 
 /** A command-line option the device cannot honour (a --press pin it does not have). */
 export class RunOptionError extends Error {}
+import { RealClock } from "./peripherals/clock.js";
 
 export interface RunOptions {
   seconds?: number;
   press?: { pin: number; periodMs: number }[];
   quiet?: boolean;
+  /** Record the run (host/replay.ts) into this file, for `wasphere replay`. */
+  record?: string;
 }
 
 const kib = (bytes: number) => `${(bytes / 1024).toFixed(1).padStart(7)} KiB`;
@@ -44,7 +47,9 @@ export function formatEvent(e: RecordedEvent): string {
 export async function runDevice(appDirs: string[], opts: RunOptions, out: (line: string) => void): Promise<Device> {
   // Loaded here, not at the top: binaryen is heavy, and `wasphere fs ...` never needs it.
   const { Device } = await import("./device.js");
-  const device = new Device();
+  const recorder = opts.record ? new (await import("./replay.js")).Recorder() : null;
+  const device = recorder ? new Device(recorder.config({ clock: new RealClock() })) : new Device();
+  recorder?.attach(device);
   for (const { pin } of opts.press ?? []) {
     if (pin >= device.gpio.pinCount) throw new RunOptionError(`--press ${pin}: GPIO ${pin} does not exist on this device (pins 0..${device.gpio.pinCount - 1})`);
   }
@@ -84,6 +89,12 @@ export async function runDevice(appDirs: string[], opts: RunOptions, out: (line:
     process.removeListener("SIGINT", onSigint);
     stopListening();
   }
+  if (recorder && opts.record) {
+    const { recordingToJson } = await import("./replay.js");
+    const { writeFileSync } = await import("node:fs");
+    writeFileSync(opts.record, recordingToJson(recorder.finish()));
+    out(`recorded the run to ${opts.record} (replay it with \`wasphere replay ${opts.record}\`)`);
+  }
   out(`stopped after ${(device.clock.nowMs() / 1000).toFixed(1)} s; slices: ${JSON.stringify(device.sliceCounts)}`);
   out(formatMemoryMap(device.memoryMap(), reserving()));
   return device;
@@ -109,6 +120,7 @@ export function registerRunCommand(program: Command): void {
     .option("--seconds <N>", "stop after N seconds (default: run until Ctrl-C)", positiveNumber)
     .option("--press <PIN:PERIOD_MS>", "simulate a button on an input pin, pressed and released every PERIOD_MS (repeatable)", pressSpec)
     .option("--quiet", "do not print GPIO changes")
+    .option("--record <FILE>", "record every input of the run into FILE, for `wasphere replay FILE` (attach it to a bug report)")
     .action(async (appDirs: string[], opts: RunOptions) => {
       try {
         await runDevice(appDirs, opts, (line) => process.stdout.write(line + "\n"));
