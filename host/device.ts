@@ -19,7 +19,7 @@ import { checkInstrumentedModule } from "./apps/protocol.js";
 import { AppInstantiateError, AppRunner, type SliceResult } from "./apps/runner.js";
 import { APP_IMPORTS } from "./apps/imports.js";
 import { printable, printableLines } from "./printable.js";
-import { HostYield } from "./yield.js";
+import { HostYield, wallMs } from "./yield.js";
 import { compileWasm, decodeUtf8 } from "./engine.js";
 
 /**
@@ -51,7 +51,7 @@ export interface DeviceConfig {
    * be the same every time (there, host work is bounded by the fuel it is charged).
    */
   sliceWallBudgetMs?: number;
-  /** The wall clock the slice budget is measured on (ms); by default performance.now. */
+  /** The wall clock the slice budget is measured on (ms); by default performance.now (Date.now where an engine lacks it). */
   wallClockMs?: () => number;
   /** Sees every call across the core boundary (host/replay.ts). */
   coreTap?: CoreTap;
@@ -106,7 +106,10 @@ export interface InstalledApp {
   originalBytes: number;
   instrumentedBytes: number;
   quotaBytes: number;
-  /** SHA-256 (hex) of the module as loaded at install; each start and restart checks the package still holds it. */
+  /**
+   * SHA-256 (hex) of the module as loaded at install; each start and restart checks the package still holds it.
+   * Empty for a package held in memory on an engine without WebCrypto (nothing to re-check).
+   */
   moduleSha256: string;
 }
 
@@ -155,7 +158,7 @@ export class Device {
   constructor(config: DeviceConfig = {}) {
     this.config = { ...DEFAULT_DEVICE, ...stripUndefined(config) } as Device["config"];
     this.clock = config.clock ?? new RealClock();
-    this.wallClockMs = config.wallClockMs ?? (() => performance.now());
+    this.wallClockMs = config.wallClockMs ?? wallMs;
     this.sliceWallBudgetMs = config.sliceWallBudgetMs ?? (this.clock.virtual ? Infinity : SLICE_WALL_BUDGET_MS);
     this.gpio = new GpioBank(this.config.gpioPinCount);
     this.flash = config.flash ? new Flash(config.flash) : null;
@@ -274,7 +277,9 @@ export class Device {
       const quotaBytes = e.app_field(slot, abi.APP_FIELD_QUOTA_BYTES);
       const wasm = await pkg.loadEntryPoint(entryPoint);
       loading = false;
-      const moduleSha256 = await sha256Hex(wasm);
+      // A package that can change (files) is re-checked at each start against this hash; one held
+      // in memory cannot change, so an engine without WebCrypto (gjs, jsc) may install it unhashed.
+      const moduleSha256 = pkg.moduleSha256Now || globalThis.crypto?.subtle ? await sha256Hex(wasm) : "";
       const out = await prepare(wasm, quotaBytes);
       const app: InstalledApp = {
         slot,

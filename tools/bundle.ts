@@ -20,7 +20,7 @@ export async function bundle(): Promise<{ path: string; bytes: number }[]> {
   const entry = join(REPO, "dist/host/bundle.js");
   const common = { entryPoints: [entry], bundle: true, format: "esm" as const, platform: "neutral" as const, minify: true, external: ["node:*"], logLevel: "error" as const };
   // The instrumenter stays an import that fails at run time, and only if a raw app is installed.
-  await esbuild.build({ ...common, outfile: BUNDLE_PATH, external: ["node:*", "./apps/instrument.js"] });
+  await esbuild.build({ ...common, outfile: BUNDLE_PATH, external: ["node:*", "./apps/instrument.js", "./apps/instrument-async.js"] });
   await esbuild.build({ ...common, outfile: FULL_BUNDLE_PATH, mainFields: ["module", "main"] });
   return [BUNDLE_PATH, FULL_BUNDLE_PATH].map((path) => ({ path, bytes: statSync(path).size }));
 }

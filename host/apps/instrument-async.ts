@@ -105,7 +105,7 @@ async function sharedWorker(): Promise<InstrumentWorker | null> {
     try {
       const { Worker } = await import("node:worker_threads");
       const url = new URL("./instrument-worker.js", import.meta.url);
-      return new InstrumentWorker(() => new Worker(url, { resourceLimits: { stackSizeMb: WORKER_STACK_MB } }) as unknown as WorkerLike);
+      return new InstrumentWorker(() => new Worker(url, { execArgv: [], resourceLimits: { stackSizeMb: WORKER_STACK_MB } }) as unknown as WorkerLike);
     } catch {
       return null;
     }

@@ -45,8 +45,11 @@ test("an app given up after repeated crashes is not listed as reserved in the fi
       CmdArgs: [], Capabilities: {}, MemoryQuotaKiB: 64,
     }));
     writeFileSync(join(dir, "crasher.wasm"), wat(`(module (memory (export "memory") 1) (func (export "main") (result i32) (unreachable)))`));
-    // Backoffs of 100, 200, 400 and 800 ms: the fifth crash, and the give-up, come after 1.5 s.
-    const r = wasphere("run", "--seconds", "3", "--quiet", "examples/blink", dir);
+    // The backoffs before the give-up (100, 200, 400, 800, then the 1600 ms cap until crash
+    // RESTART_MAX_CRASHES) add up to 6.3 s; the run lasts 2 s longer.
+    let backoffMs = 0;
+    for (let crash = 1; crash < abi.RESTART_MAX_CRASHES; crash++) backoffMs += Math.min(abi.RESTART_BACKOFF_BASE_MS * 2 ** (crash - 1), abi.RESTART_BACKOFF_MAX_MS);
+    const r = wasphere("run", "--seconds", String(Math.ceil(backoffMs / 1000) + 2), "--quiet", "examples/blink", dir);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, new RegExp(`audit: crasher: crashed ${abi.RESTART_MAX_CRASHES} times; giving up`));
     assert.match(r.stdout, /app crasher +64\.0 KiB +reserved/, "reserved while it ran");

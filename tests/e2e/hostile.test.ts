@@ -66,7 +66,8 @@ test("a closed (stale) handle gets -EBADF, even after its table row is reused by
     (i32.const 0)`), { Capabilities: { Gpio: [30] } });
   assert.deepEqual(exitCodes(dev, "hostile"), [31]);
   assert.ok(dev.audit().some((a) => a.kind === abi.EV_BAD_HANDLE && a.syscall === abi.SYS_GPIO_SET), "the stale use is audited");
-  assert.equal(dev.gpio.level(30), 1, "driven by the live handle");
+  assert.ok(dev.events.of("gpio").some((e) => e.pin === 30 && e.level === 1 && e.source === "core"), "driven by the live handle");
+  assert.equal(dev.gpio.level(30), 0, "released low when the app exited");
 });
 
 test("a handle with the right row but another generation gets -EBADF", async () => {

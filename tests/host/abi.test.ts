@@ -172,7 +172,7 @@ test("the signature check reads what it claims: a changed parameter or result is
 // ---- Wire numbers: each family in ABI.md is exactly the family in assembly/abi.ts.
 
 for (const [heading, pattern] of [
-  ["Task states", /^TASK_[A-Z]+$/], ["Why a slice ended", /^STOP_[A-Z_]+$/], ["Audit events", /^EV_[A-Z_]+$/],
+  ["Task states", /^TASK_[A-Z]+$/], ["Why a slice ended", /^STOP_[A-Z_]+$/], ["Audit events", /^EV_[A-Z_]+$/], ["Limits", /^LIMIT_[A-Z_]+$/],
   ["Audit entry fields", /^AUDIT_(?!ENTRIES)[A-Z]+$/], ["App fields", /^APP_FIELD_[A-Z_]+$/], ["App strings", /^APP_STRING_[A-Z_]+$/],
   ["GPIO directions", /^(GPIO_DIR_[A-Z]+|SYSCALL_SUSPEND)$/],
 ] as const) {

@@ -53,6 +53,8 @@ class AppRunner:
         self.phase = "fresh"  # "fresh" | "suspended" | "ended"
         self.in_slice = False
         self.slice_fuel = 0
+        #: Fuel charged for host work beyond what the fuel global could hold (see charge).
+        self.over_charge = 0
         self.unwind_reason = "out_of_fuel"
         self.current_import: Optional[str] = None
         self.delivered: Optional[int] = None
@@ -100,6 +102,7 @@ class AppRunner:
         if self.in_slice:
             raise RuntimeError("run_slice called from inside a slice")
         self.slice_fuel = max(0, min(math.floor(fuel), self.fuel_idle))
+        self.over_charge = 0
         self.fuel.set_value(self.store, self.slice_fuel)
         self.in_slice = True
         try:
@@ -154,10 +157,22 @@ class AppRunner:
     def exit(self, code: int):
         raise AppExit(code)
 
+    def charge(self, fuel: int) -> None:
+        """From inside an import: charges `fuel` for host work to the running slice, exactly (it
+        counts in the fuel used); past what the slice has left, the app is preempted at its next
+        fuel check."""
+        if not self.in_slice or fuel <= 0:
+            return
+        nxt = self.fuel.value(self.store_like()) - fuel
+        if nxt < -1:
+            self.over_charge += -1 - nxt
+            nxt = -1
+        self.fuel.set_value(self.store_like(), nxt)
+
     # ---------------------------------------------------------------------------------------
 
     def _used(self) -> int:
-        return self.slice_fuel - self.fuel.value(self.store)
+        return self.slice_fuel - self.fuel.value(self.store) + self.over_charge
 
     def _wrap(self, name: str, impl: ImportImpl, n_params: int, n_results: int):
         def wrapped(caller, *args):
