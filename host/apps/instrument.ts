@@ -780,8 +780,16 @@ function meter(mod: binaryen.Module, fuelGlobal: string, quotaBytes: number, app
         mod.if(mod.i32.lt_s(getL(), mod.i32.const(0)), mod.block(null, [store(), preempt(), reload()], B.none)),
       ], B.none);
     };
-    // Visits a statement position of Flat IR; returns what goes in its place.
+    // Visits a statement position of Flat IR; returns what goes in its place, of the same type
+    // (binaryen does not recompute the types of the blocks and ifs around a replaced child).
     const statement = (e: number): number => {
+      const replacement = rewriteStatement(e);
+      if (B.getExpressionType(replacement) !== B.getExpressionType(e)) {
+        throw new InstrumentError(`function ${f.name}: the metering changed the type of a statement (an instrumentation bug)`);
+      }
+      return replacement;
+    };
+    const rewriteStatement = (e: number): number => {
       const id = B.getExpressionId(e);
       if (id === B.BlockId) {
         const info = B.getExpressionInfo(e) as binaryen.BlockInfo;
@@ -808,13 +816,18 @@ function meter(mod: binaryen.Module, fuelGlobal: string, quotaBytes: number, app
           visited,
         ], B.auto));
         stats.loops++;
-        return mod.block(done, [
-          mod.loop(retry, mod.block(null, [
-            mod.block(exhausted, [e, mod.br(done)], B.none),
-            store(), preempt(), reload(),
-            mod.br(retry),
-          ], B.none)),
-        ], B.none);
+        // The replacement has the loop's type, so no enclosing block's type goes stale. In Flat
+        // IR a loop is `none` (it can fall through, to `br $done`) or `unreachable` (it never
+        // falls through: it only leaves by a branch out or a return); the parent of an
+        // unreachable one may be an unreachable block with nothing else unreachable in it, so
+        // its replacement must stay unreachable too: there is no `$done` to fall to.
+        const retryBody = (exit: number[]) => mod.block(null, [
+          mod.block(exhausted, [e, ...exit], B.none),
+          store(), preempt(), reload(),
+          mod.br(retry),
+        ], B.auto);
+        if (B.getExpressionType(e) === B.unreachable) return mod.loop(retry, retryBody([]));
+        return mod.block(done, [mod.loop(retry, retryBody([mod.br(done)]))], B.none);
       }
       const bulk = bulkOf(e);
       if (bulk !== null) { charged.add(bulk); stats.bulk++; return mod.block(null, [chargeBulk(bulk), e], B.auto); }

@@ -81,6 +81,32 @@ test("nested loops: the inner loop alone is preempted and the outer state surviv
   assert.ok(slices > 100, `preempted ${slices - 1} times`);
 });
 
+// A loop that never falls through (it leaves only by a return) in an operand position: flattened,
+// it sits in a block that is unreachable because of that loop alone, and the loop's metering
+// wrapper must stay unreachable too, or binaryen's validator refuses the block.
+test("a value loop that only leaves by a return, inside an operand, is metered and preempted", () => {
+  const loopModule = (inner: string) => runner(`(module (memory (export "memory") 1)
+    (func (export "main") (result i32) (local $i i32) (local $r i32)
+      (local.set $r (i32.add (i32.const 1000)
+        (loop $outer (result i32)
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (if (i32.ge_u (local.get $i) (i32.const 500)) (then (return (local.get $i))))
+          ${inner})))
+      (local.get $r)))`);
+  // The back edge as a plain branch, and as an inner loop that branches to the outer one.
+  for (const inner of ["(br $outer)", "(loop $inner (br $outer))"]) {
+    const r = loopModule(inner);
+    let slices = 0;
+    for (;;) {
+      const res = r.runSlice(50);
+      slices++;
+      if (res.reason === "exited") { assert.equal(res.value, 500, inner); break; }
+      assert.equal(res.reason, "out_of_fuel", inner);
+    }
+    assert.ok(slices >= 500 * 4 / 50, `${inner}: ${slices} slices for 500 iterations`);
+  }
+});
+
 test("recursion is metered: every call is charged, and a deep recursion is preempted and completes", () => {
   const r = runner(`(module (memory (export "memory") 1)
     (func $down (param $n i32) (result i32)
