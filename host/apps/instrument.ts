@@ -57,16 +57,9 @@ export class InstrumentError extends Error {}
 /** binaryen itself failed (aborted, or ran out of stack) on the module: its state may be damaged. */
 export class InstrumenterCrash extends InstrumentError {}
 
-export const FUEL_GLOBAL = "__wasphere_fuel";
-export const ENTRY_EXPORT = "__wasphere_entry";
-export const PREEMPT_MODULE = "wasphere";
-export const PREEMPT_FIELD = "preempt";
-/** Where asyncify's {i32 current, i32 end} header lives in the app's memory. */
-export const ASYNCIFY_HEADER_ADDR = 8;
-/** The save area starts right after the header. */
-export const ASYNCIFY_DATA_ADDR = 16;
-/** Fuel outside a slice: high enough that no call made between slices ever runs out. */
-export const FUEL_IDLE = 0x7fffffff;
+// The slice protocol's names and addresses are protocol.ts's: the instrumenter writes what the hosts run.
+import { ASYNCIFY_DATA_ADDR, ASYNCIFY_HEADER_ADDR, ENTRY_EXPORT, FUEL_GLOBAL, FUEL_IDLE, PREEMPT_FIELD, PREEMPT_MODULE } from "./protocol.js";
+export { ASYNCIFY_DATA_ADDR, ASYNCIFY_HEADER_ADDR, ENTRY_EXPORT, FUEL_GLOBAL, FUEL_IDLE, PREEMPT_FIELD, PREEMPT_MODULE };
 
 /**
  * The Wasm features an app may use: what V8 in Node 20 runs, less what an app cannot use safely

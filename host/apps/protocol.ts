@@ -12,7 +12,7 @@
 // It cannot verify the metering itself: a host accepts pre-instrumented modules only from whoever
 // it trusts to have run the instrumentation (DESIGN.md, Embedding).
 // No binaryen here: a host that only runs pre-instrumented apps never loads it.
-// Must not: drift from instrument.ts (tests/host/protocol.test.ts compares the constants).
+// Must not: import binaryen or the instrumenter (instrument.ts takes its constants from here).
 import { APP_IMPORTS } from "./imports.js";
 
 export const FUEL_GLOBAL = "__wasphere_fuel";
