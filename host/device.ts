@@ -17,7 +17,7 @@ import { type Clock, RealClock } from "./peripherals/clock.js";
 import { type AppPackage } from "./apps/package.js";
 import { checkInstrumentedModule } from "./apps/protocol.js";
 import { AppInstantiateError, AppRunner, type SliceResult } from "./apps/runner.js";
-import { APP_IMPORTS } from "./apps/imports.js";
+import { APP_IMPORTS, appInstrumentOptions } from "./apps/imports.js";
 import { printable, printableLines } from "./printable.js";
 import { HostYield, wallMs } from "./yield.js";
 import { compileWasm, decodeUtf8 } from "./engine.js";
@@ -217,11 +217,7 @@ export class Device {
     return this.installWith(pkg, async (wasm, quotaBytes) => {
       const { instrumentOffThread } = await loadInstrumenter();
       // In a worker where the host has one: the apps already running keep their schedule meanwhile.
-      const out = await instrumentOffThread(wasm, {
-        blockingImports: APP_IMPORTS.filter((i) => i.blocking).map((i) => `applibs.${i.name}`),
-        quotaBytes,
-        runtimeAreaBytes: abi.APP_RUNTIME_AREA_BYTES,
-      });
+      const out = await instrumentOffThread(wasm, appInstrumentOptions(quotaBytes));
       return { bytes: out.bytes, originalBytes: out.originalBytes };
     });
   }

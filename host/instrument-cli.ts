@@ -10,7 +10,7 @@
 import { Command, InvalidArgumentError } from "commander";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import * as abi from "../assembly/abi.js";
-import { APP_IMPORTS } from "./apps/imports.js";
+import { appInstrumentOptions } from "./apps/imports.js";
 import type { DeviceConfig } from "./device.js";
 
 export interface InstrumentedOutput {
@@ -23,11 +23,7 @@ export interface InstrumentedOutput {
 /** Instruments `wasm` for an app whose memory quota is `quotaBytes`. */
 export async function instrumentModule(wasm: Uint8Array, quotaBytes: number): Promise<Uint8Array> {
   const { instrumentApp } = await import("./apps/instrument.js");
-  return instrumentApp(wasm, {
-    blockingImports: APP_IMPORTS.filter((i) => i.blocking).map((i) => `applibs.${i.name}`),
-    quotaBytes,
-    runtimeAreaBytes: abi.APP_RUNTIME_AREA_BYTES,
-  }).bytes;
+  return instrumentApp(wasm, appInstrumentOptions(quotaBytes)).bytes;
 }
 
 /**

@@ -28,7 +28,7 @@ import { createRequire } from "node:module";
 import * as abi from "../assembly/abi.js";
 import { APP_FEATURES, instrumentApp, InstrumentError } from "../host/apps/instrument.js";
 import { AppRunner } from "../host/apps/runner.js";
-import { APP_IMPORTS } from "../host/apps/imports.js";
+import { APP_IMPORTS, appInstrumentOptions } from "../host/apps/imports.js";
 import { FuzzFailure, Prng, type FuzzTarget } from "./fuzz-lib.js";
 
 const B = binaryen;
@@ -261,11 +261,7 @@ export const instrumentTarget: FuzzTarget = {
     const callCount = section ? new Uint8Array(section)[0] | (new Uint8Array(section)[1] << 8) : 1;
     let bytes: Uint8Array;
     try {
-      bytes = instrumentApp(input, {
-        blockingImports: APP_IMPORTS.filter((i) => i.blocking).map((i) => `applibs.${i.name}`),
-        quotaBytes: QUOTA_PAGES * 65536,
-        runtimeAreaBytes: abi.APP_RUNTIME_AREA_BYTES,
-      }).bytes;
+      bytes = instrumentApp(input, appInstrumentOptions(QUOTA_PAGES * 65536)).bytes;
     } catch (err) {
       if (err instanceof InstrumentError && !/instrumentation bug/.test(err.message)) { instrumentCounts.refused++; return; }
       throw new FuzzFailure(`instrumenting a valid module failed: ${(err as Error).name}: ${(err as Error).message.split("\n")[0]}`);

@@ -28,3 +28,11 @@ export const APP_IMPORTS: readonly AppImport[] = [
   { name: "mem_peak_bytes", nr: abi.SYS_MEM_PEAK_BYTES, params: 0, results: 1, blocking: false },
   { name: "args_get", nr: abi.SYS_ARGS_GET, params: 2, results: 1, blocking: false },
 ];
+
+/** The imports asyncify must let suspend their caller, as the instrumenter names them. */
+export const BLOCKING_IMPORT_NAMES: readonly string[] = APP_IMPORTS.filter((i) => i.blocking).map((i) => `applibs.${i.name}`);
+
+/** How the device instruments an app whose memory quota is `quotaBytes` (instrument.ts's options). */
+export function appInstrumentOptions(quotaBytes: number): { blockingImports: string[]; quotaBytes: number; runtimeAreaBytes: number } {
+  return { blockingImports: [...BLOCKING_IMPORT_NAMES], quotaBytes, runtimeAreaBytes: abi.APP_RUNTIME_AREA_BYTES };
+}

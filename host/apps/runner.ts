@@ -13,7 +13,7 @@
 // failure, not the host's: the constructor throws AppInstantiateError, which the device treats as
 // a trap of that app.
 import * as abi from "../../assembly/abi.js";
-import { APP_IMPORTS } from "./imports.js";
+import { BLOCKING_IMPORT_NAMES } from "./imports.js";
 import { ASYNCIFY_DATA_ADDR, ASYNCIFY_HEADER_ADDR, ENTRY_EXPORT, FUEL_GLOBAL, FUEL_IDLE, PREEMPT_FIELD, PREEMPT_MODULE } from "./protocol.js";
 
 export type SliceReason = "exited" | "yielded" | "blocked" | "out_of_fuel" | "trapped";
@@ -78,7 +78,7 @@ export class AppRunner {
   private delivered: { value: number } | null = null;
 
   constructor(module: WebAssembly.Module, applibs: Record<string, ImportFn>, options: RunnerOptions = {}) {
-    this.blocking = new Set(options.blockingImports ?? APP_IMPORTS.filter((i) => i.blocking).map((i) => `applibs.${i.name}`));
+    this.blocking = new Set(options.blockingImports ?? BLOCKING_IMPORT_NAMES);
     this.runtimeAreaBytes = options.runtimeAreaBytes ?? abi.APP_RUNTIME_AREA_BYTES;
     const wrapped: Record<string, ImportFn> = {};
     for (const imp of WebAssembly.Module.imports(module)) {

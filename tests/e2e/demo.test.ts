@@ -2,24 +2,12 @@
 // SDK, on a device with a simulated button.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import * as abi from "../../assembly/abi.js";
-import { appFromDirectory } from "../../host/apps/package.js";
-import { device } from "./support.js";
-
-const example = (name: string) => fileURLToPath(new URL(`../../../examples/${name}`, import.meta.url));
+import { device, runBlinkAndButton } from "./support.js";
 
 test("blink and button run side by side; button's undeclared pin is refused with EACCES", async () => {
   const dev = device();
-  const blink = await dev.install(appFromDirectory(example("blink")));
-  const button = await dev.install(appFromDirectory(example("button")));
-  dev.start(blink);
-  dev.start(button);
-  await dev.run({ untilMs: 1000 });
-  dev.gpio.drive(12, 1);
-  await dev.run({ untilMs: 1200 });
-  dev.gpio.drive(12, 0);
-  await dev.run({ untilMs: 2000 });
+  await runBlinkAndButton(dev);
 
   // Virtual time charges each slice's work, so an app that runs second at an instant shows a few
   // microseconds later: compare to the millisecond.

@@ -5,7 +5,8 @@ import binaryen from "binaryen";
 import { APP_FEATURES } from "../../host/apps/instrument.js";
 import { Device, type DeviceConfig, type InstalledApp } from "../../host/device.js";
 import { VirtualClock } from "../../host/peripherals/clock.js";
-import { appFromBytes } from "../../host/apps/package.js";
+import { fileURLToPath } from "node:url";
+import { appFromBytes, appFromDirectory } from "../../host/apps/package.js";
 
 /** Assembles WAT text into a module. */
 export function wat(text: string): Uint8Array<ArrayBuffer> {
@@ -87,4 +88,23 @@ export function assertBlinkSchedule(dev: Device, pin: number, halfPeriodMs: numb
   const expected: number[][] = [[0, 0]];
   for (let k = 0; k * halfPeriodMs < untilMs; k++) expected.push([k * halfPeriodMs, (k + 1) % 2]);
   assert.deepEqual(seen, expected, `GPIO ${pin} toggled every ${halfPeriodMs} ms`);
+}
+
+export const example = (name: string) => fileURLToPath(new URL(`../../../examples/${name}`, import.meta.url));
+
+/**
+ * The demo's run: examples/blink and examples/button installed from their directories and started,
+ * then 2 s of device time with the button (GPIO 12) pressed at 1000 ms and released at 1200 ms.
+ */
+export async function runBlinkAndButton(dev: Device): Promise<{ blink: InstalledApp; button: InstalledApp }> {
+  const blink = await dev.install(appFromDirectory(example("blink")));
+  const button = await dev.install(appFromDirectory(example("button")));
+  dev.start(blink);
+  dev.start(button);
+  await dev.run({ untilMs: 1000 });
+  dev.gpio.drive(12, 1);
+  await dev.run({ untilMs: 1200 });
+  dev.gpio.drive(12, 0);
+  await dev.run({ untilMs: 2000 });
+  return { blink, button };
 }

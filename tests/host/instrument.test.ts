@@ -10,14 +10,10 @@ import { mkdirSync, readFileSync } from "node:fs";
 import * as abi from "../../assembly/abi.js";
 import { APP_FEATURES, instrumentApp, InstrumentError, type InstrumentOptions } from "../../host/apps/instrument.js";
 import { AppRunner, type ImportFn } from "../../host/apps/runner.js";
-import { APP_IMPORTS } from "../../host/apps/imports.js";
+import { appInstrumentOptions } from "../../host/apps/imports.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
-const OPTS: InstrumentOptions = {
-  blockingImports: APP_IMPORTS.filter((i) => i.blocking).map((i) => `applibs.${i.name}`),
-  quotaBytes: 4 * 65536,
-  runtimeAreaBytes: abi.APP_RUNTIME_AREA_BYTES,
-};
+const OPTS: InstrumentOptions = appInstrumentOptions(4 * 65536);
 /** Where test apps keep what a test reads back: above the runtime area. */
 const OUT = 9000;
 

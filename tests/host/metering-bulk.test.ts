@@ -6,15 +6,11 @@ import assert from "node:assert/strict";
 import * as abi from "../../assembly/abi.js";
 import { BULK_BYTES_PER_FUEL, instrumentApp, TABLE_ENTRY_BYTES, type InstrumentOptions } from "../../host/apps/instrument.js";
 import { AppRunner } from "../../host/apps/runner.js";
-import { APP_IMPORTS } from "../../host/apps/imports.js";
+import { appInstrumentOptions } from "../../host/apps/imports.js";
 import { app, blinker, device, installAndStart, toggles, wat } from "../e2e/support.js";
 
 const QUOTA_BYTES = 4 * 65536;
-const OPTS: InstrumentOptions = {
-  blockingImports: APP_IMPORTS.filter((i) => i.blocking).map((i) => `applibs.${i.name}`),
-  quotaBytes: QUOTA_BYTES,
-  runtimeAreaBytes: abi.APP_RUNTIME_AREA_BYTES,
-};
+const OPTS: InstrumentOptions = appInstrumentOptions(QUOTA_BYTES);
 const OUT = 9000;
 
 function runner(text: string): AppRunner {

@@ -4,16 +4,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import binaryen from "binaryen";
-import * as abi from "../../assembly/abi.js";
-import { APP_FEATURES, instrumentApp, InstrumentError, type InstrumentOptions } from "../../host/apps/instrument.js";
+import { APP_FEATURES, instrumentApp, InstrumentError } from "../../host/apps/instrument.js";
 import { AppRunner } from "../../host/apps/runner.js";
-import { APP_IMPORTS } from "../../host/apps/imports.js";
+import { OPTS, refused } from "./instrument-support.js";
 
-const OPTS: InstrumentOptions = {
-  blockingImports: APP_IMPORTS.filter((i) => i.blocking).map((i) => `applibs.${i.name}`),
-  quotaBytes: 4 * 65536,
-  runtimeAreaBytes: abi.APP_RUNTIME_AREA_BYTES,
-};
 
 /** WAT to a module; with `names`, the binary keeps its name section (the WAT's $names). */
 function wat(text: string, features = APP_FEATURES, names = false): Uint8Array {
@@ -37,13 +31,6 @@ function run(bytes: Uint8Array, fuel: number): { value: number | undefined; slic
   return { value: res.value, slices };
 }
 
-function refused(bytes: Uint8Array, message: string): void {
-  assert.throws(() => instrumentApp(bytes, OPTS), (err: Error) => {
-    assert.ok(err instanceof InstrumentError, `an InstrumentError, got ${err}`);
-    assert.equal(err.message, message);
-    return true;
-  });
-}
 
 test("an app's functions, globals and labels may carry the runtime's names: they are its own", () => {
   const { value } = run(wat(`(module (memory (export "memory") 1)

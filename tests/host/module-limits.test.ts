@@ -4,19 +4,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import binaryen from "binaryen";
-import * as abi from "../../assembly/abi.js";
-import { instrumentApp, InstrumentError, MODULE_LIMITS, type InstrumentOptions } from "../../host/apps/instrument.js";
+import { instrumentApp, InstrumentError, MODULE_LIMITS } from "../../host/apps/instrument.js";
 import { instrumentOffThread } from "../../host/apps/instrument-async.js";
-import { APP_IMPORTS } from "../../host/apps/imports.js";
+import { OPTS, refused } from "./instrument-support.js";
 import { Device } from "../../host/device.js";
 import { appFromBytes } from "../../host/apps/package.js";
 import { blinker, manifest } from "../e2e/support.js";
 
-const OPTS: InstrumentOptions = {
-  blockingImports: APP_IMPORTS.filter((i) => i.blocking).map((i) => `applibs.${i.name}`),
-  quotaBytes: 4 * 65536,
-  runtimeAreaBytes: abi.APP_RUNTIME_AREA_BYTES,
-};
 
 /** WAT with every feature binaryen has, so that the module can hold what apps may not use. */
 function watAll(text: string): Uint8Array {
@@ -47,13 +41,6 @@ function rawModule(bodies: number[][], locals = 0): Uint8Array {
 }
 const I32_CONST_0 = [0x41, 0];
 
-function refused(bytes: Uint8Array, message: string): void {
-  assert.throws(() => instrumentApp(bytes, OPTS), (err: Error) => {
-    assert.ok(err instanceof InstrumentError, `an InstrumentError, got ${err}`);
-    assert.equal(err.message, message);
-    return true;
-  });
-}
 
 test("shared memory is refused by name", () => {
   refused(watAll(`(module (memory (export "memory") 1 1 shared) (func (export "main") (result i32) (i32.const 0)))`),

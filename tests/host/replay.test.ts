@@ -13,22 +13,14 @@ import { appFromDirectory } from "../../host/apps/package.js";
 import { RealClock, VirtualClock } from "../../host/peripherals/clock.js";
 import { Recorder, recordingFromJson, recordingToJson, replay, type Recording } from "../../host/replay.js";
 
-const example = (name: string) => fileURLToPath(new URL(`../../../examples/${name}`, import.meta.url));
+import { example, runBlinkAndButton } from "../e2e/support.js";
 
 /** blink and button on a virtual clock; the button (pin 12) pressed at 1000 ms, released at 1200 ms. */
 async function recordVirtual(): Promise<Recording> {
   const recorder = new Recorder();
   const dev = new Device(recorder.config({ clock: new VirtualClock() }));
   recorder.attach(dev);
-  const blink = await dev.install(appFromDirectory(example("blink")));
-  const button = await dev.install(appFromDirectory(example("button")));
-  dev.start(blink);
-  dev.start(button);
-  await dev.run({ untilMs: 1000 });
-  dev.gpio.drive(12, 1);
-  await dev.run({ untilMs: 1200 });
-  dev.gpio.drive(12, 0);
-  await dev.run({ untilMs: 2000 });
+  await runBlinkAndButton(dev);
   return recordingFromJson(recordingToJson(recorder.finish()));
 }
 
