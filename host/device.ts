@@ -348,7 +348,8 @@ export class Device {
       liveTask = fresh;
     }
     this.running = liveTask;
-    this.sliceWallStartMs = this.wallClockMs();
+    // Read only when a budget is set: a virtual-clock run never reads the wall clock (nor records it).
+    if (this.sliceWallBudgetMs !== Infinity) this.sliceWallStartMs = this.wallClockMs();
     let result: SliceResult;
     try {
       result = liveTask.runner.runSlice(fuel);
@@ -563,7 +564,7 @@ const LIMIT_TEXT: Record<number, string> = {
   [abi.LIMIT_APP_TIMERS]: shareText("timers", abi.MAX_TIMERS),
 };
 
-/** SHA-256 of `bytes` as lowercase hex, by WebCrypto (any JS engine the device runs in has it). */
+/** SHA-256 of `bytes` as lowercase hex, by WebCrypto (Node and browsers have it; gjs and jsc do not). */
 async function sha256Hex(bytes: Uint8Array): Promise<string> {
   if (!globalThis.crypto?.subtle) throw new Error("this JavaScript engine has no WebCrypto (crypto.subtle): the device cannot record what it installs");
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>));
