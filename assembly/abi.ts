@@ -119,6 +119,9 @@ export const AUDIT_RESULT = 6;
 
 // ---- Limits of the core (compile-time; the footprint report shows what they cost).
 export const MAX_APPS = 16;
+// File-system mounts (assembly/fs/mount.ts): the data partition plus one read-only mount per
+// installed app's image package.
+export const MAX_MOUNTS = 1 + MAX_APPS;
 export const MAX_TASKS = 32;
 export const MAX_HANDLES = 256;
 export const MAX_TIMERS = 64;

@@ -16,6 +16,7 @@
 
 import { flash_read, flash_prog, flash_erase, flash_sync } from "../hal/index";
 import { EIO, ECORRUPT, EINVAL, EROFS } from "../abi";
+import { Cache, Mount } from "./mount";
 
 // The fs-readonly core is built with `--use FS_READONLY=1`: there this block device answers
 // -EROFS to every program, erase and sync before reaching the hal, so that build does not even
@@ -27,30 +28,7 @@ export const BLOCK_NULL: u32 = 0xffffffff;
 /** A cache whose block is BLOCK_INLINE holds an inline file's bytes, not flash data. */
 export const BLOCK_INLINE: u32 = 0xfffffffe;
 
-// Geometry (set by fs_config / mount).
-export let blockSize: u32 = 0;
-export let blockCount: u32 = 0;
-export let readSize: u32 = 0;
-export let progSize: u32 = 0;
-export let cacheSize: u32 = 0;
-
-export function bdSetGeometry(bsBytes: u32, count: u32, readBytes: u32, progBytes: u32, cacheBytes: u32): void {
-  blockSize = bsBytes; blockCount = count; readSize = readBytes; progSize = progBytes; cacheSize = cacheBytes;
-}
-export function bdSetBlockCount(count: u32): void { blockCount = count; }
-
-/** A cache line: {block, off, size, buf}, 16 bytes. */
-@unmanaged export class Cache {
-  block: u32;
-  off: u32;
-  size: u32;
-  buf: usize;
-}
-
-const rcacheMem: usize = memory.data(16, 4);
-const pcacheMem: usize = memory.data(16, 4);
-export const rcache = changetype<Cache>(rcacheMem);
-export const pcache = changetype<Cache>(pcacheMem);
+export { Cache };
 
 /**
  * Bumped by everything that can change what a read returns (a program into a cache, an erase, a
@@ -60,9 +38,9 @@ export let bdGeneration: u32 = 0;
 export function bdTouch(): void { bdGeneration++; }
 
 export function cacheDrop(c: Cache): void { c.block = BLOCK_NULL; c.size = 0; c.off = 0; }
-export function cacheZero(c: Cache): void {
+export function cacheZero(m: Mount, c: Cache): void {
   bdGeneration++;
-  if (c.buf != 0) memory.fill(c.buf, 0xff, cacheSize);
+  if (c.buf != 0) memory.fill(c.buf, 0xff, m.cacheSize);
   c.block = BLOCK_NULL; c.size = 0; c.off = 0;
 }
 
@@ -84,10 +62,10 @@ function hostErr(err: i32): i32 {
  * at a read_size boundary goes straight into `dst`: a cache line could not hold it, and keeping
  * the read cache as it was costs nothing.
  */
-export function bdRead(pc: Cache | null, block: u32, off: u32, dst: usize, len: u32, hintBytes: u32 = 0): i32 {
-  if (block >= blockCount || off > blockSize || len > blockSize - off) return -ECORRUPT;
+export function bdRead(m: Mount, pc: Cache | null, block: u32, off: u32, dst: usize, len: u32, hintBytes: u32 = 0): i32 {
+  if (block >= m.blockCount || off > m.blockSize || len > m.blockSize - off) return -ECORRUPT;
   // The end of what the caller expects to read, inside the block.
-  const hintEnd = off + min(max(len, hintBytes), blockSize - off);
+  const hintEnd = off + min(max(len, hintBytes), m.blockSize - off);
   while (len > 0) {
     let diff = len;
     if (pc != null && pc.block == block && off < pc.off + pc.size) {
@@ -99,29 +77,29 @@ export function bdRead(pc: Cache | null, block: u32, off: u32, dst: usize, len: 
       }
       diff = min(diff, pc.off - off);
     }
-    if (pcache.block == block && off < pcache.off + pcache.size && changetype<usize>(pc) != pcacheMem) {
-      if (off >= pcache.off) {
-        diff = min(diff, pcache.size - (off - pcache.off));
-        memory.copy(dst, pcache.buf + (off - pcache.off), diff);
+    if (m.pcache.block == block && off < m.pcache.off + m.pcache.size && changetype<usize>(pc) != changetype<usize>(m.pcache)) {
+      if (off >= m.pcache.off) {
+        diff = min(diff, m.pcache.size - (off - m.pcache.off));
+        memory.copy(dst, m.pcache.buf + (off - m.pcache.off), diff);
         dst += diff; off += diff; len -= diff;
         continue;
       }
-      diff = min(diff, pcache.off - off);
+      diff = min(diff, m.pcache.off - off);
     }
-    if (rcache.block == block && off < rcache.off + rcache.size) {
-      if (off >= rcache.off) {
-        diff = min(diff, rcache.size - (off - rcache.off));
-        memory.copy(dst, rcache.buf + (off - rcache.off), diff);
+    if (m.rcache.block == block && off < m.rcache.off + m.rcache.size) {
+      if (off >= m.rcache.off) {
+        diff = min(diff, m.rcache.size - (off - m.rcache.off));
+        memory.copy(dst, m.rcache.buf + (off - m.rcache.off), diff);
         dst += diff; off += diff; len -= diff;
         continue;
       }
-      diff = min(diff, rcache.off - off);
+      diff = min(diff, m.rcache.off - off);
     }
-    if (diff >= cacheSize && off % readSize == 0) {
+    if (diff >= m.cacheSize && off % m.readSize == 0) {
       // diff >= cache_size >= read_size, so at least one read unit; the tail (less than a
       // unit) goes through the cache on the next turn.
-      const direct = diff - diff % readSize;
-      const err = flash_read(block, off, dst, direct);
+      const direct = diff - diff % m.readSize;
+      const err = flash_read(m.baseBlock + block, off, dst, direct);
       if (err != 0) return hostErr(err);
       dst += direct; off += direct; len -= direct;
       continue;
@@ -129,31 +107,31 @@ export function bdRead(pc: Cache | null, block: u32, off: u32, dst: usize, len: 
     // Load a line holding `off`. Like a program cache line it never crosses a cache_size
     // boundary (cache_size is a multiple of read_size and divides block_size): a copy that
     // interleaves reads with program read-backs then reloads no byte twice.
-    const lineOff = off - off % readSize;
-    const lineEnd = min(alignUpTo(hintEnd, readSize), off - off % cacheSize + cacheSize);
-    rcache.block = block;
-    rcache.off = lineOff;
-    rcache.size = lineEnd - lineOff;
-    const err = flash_read(block, rcache.off, rcache.buf, rcache.size);
-    if (err != 0) { cacheDrop(rcache); return hostErr(err); }
+    const lineOff = off - off % m.readSize;
+    const lineEnd = min(alignUpTo(hintEnd, m.readSize), off - off % m.cacheSize + m.cacheSize);
+    m.rcache.block = block;
+    m.rcache.off = lineOff;
+    m.rcache.size = lineEnd - lineOff;
+    const err = flash_read(m.baseBlock + block, m.rcache.off, m.rcache.buf, m.rcache.size);
+    if (err != 0) { cacheDrop(m.rcache); return hostErr(err); }
   }
   return 0;
 }
 
 @inline function alignUpTo(v: u32, a: u32): u32 { return v + (a - v % a) % a; }
 
-/** Static bytes of this file: the two cache records and cmpBuf. */
-export const BD_STATIC_BYTES: u32 = 16 + 16 + 64;
+/** Static bytes of this file: cmpBuf (each mount's cache records are in its record, fs/mount). */
+export const BD_STATIC_BYTES: u32 = 64;
 
 /** Compares `len` bytes on flash with memory: <0, 0 or >0 like memcmp, or an error in `bdErr`. */
 export let bdErr: i32 = 0;
 const cmpBuf: usize = memory.data(64, 4);
-export function bdCmp(block: u32, off: u32, src: usize, len: u32): i32 {
+export function bdCmp(m: Mount, block: u32, off: u32, src: usize, len: u32): i32 {
   bdErr = 0;
   let done: u32 = 0;
   while (done < len) {
     const n = min<u32>(64, len - done);
-    const err = bdRead(null, block, off + done, cmpBuf, n, len - done);
+    const err = bdRead(m, null, block, off + done, cmpBuf, n, len - done);
     if (err < 0) { bdErr = err; return 0; }
     for (let i: u32 = 0; i < n; i++) {
       const a = load<u8>(cmpBuf + i), b = load<u8>(src + done + i);
@@ -170,11 +148,11 @@ import { crc32 } from "./crc";
  * for bdRead (a log parse passes the rest of the block: it reads on past this tag).
  */
 export let bdCrcValue: u32 = 0;
-export function bdCrc(block: u32, off: u32, len: u32, crc: u32, hintBytes: u32 = 0): i32 {
+export function bdCrc(m: Mount, block: u32, off: u32, len: u32, crc: u32, hintBytes: u32 = 0): i32 {
   let done: u32 = 0;
   while (done < len) {
     const n = min<u32>(64, len - done);
-    const err = bdRead(null, block, off + done, cmpBuf, n, max(len, hintBytes) - done);
+    const err = bdRead(m, null, block, off + done, cmpBuf, n, max(len, hintBytes) - done);
     if (err < 0) return err;
     crc = crc32(crc, cmpBuf, n);
     done += n;
@@ -184,72 +162,72 @@ export function bdCrc(block: u32, off: u32, len: u32, crc: u32, hintBytes: u32 =
 }
 
 /** Writes a program cache out to flash (padded to prog_size) and verifies it by reading back. */
-export function bdFlush(pc: Cache): i32 {
-  if (!FS_WRITABLE) return -EROFS;
+export function bdFlush(m: Mount, pc: Cache): i32 {
+  if (!FS_WRITABLE || m.readOnly) return -EROFS;
   if (pc.block == BLOCK_NULL || pc.block == BLOCK_INLINE) return 0;
-  if (pc.block >= blockCount) return -ECORRUPT;
-  const diff = min<u32>(((pc.size + progSize - 1) / progSize) * progSize, blockSize - pc.off);
-  let err = flash_prog(pc.block, pc.off, pc.buf, diff);
-  if (err != 0) { cacheZero(pc); return hostErr(err); }
+  if (pc.block >= m.blockCount) return -ECORRUPT;
+  const diff = min<u32>(((pc.size + m.progSize - 1) / m.progSize) * m.progSize, m.blockSize - pc.off);
+  let err = flash_prog(m.baseBlock + pc.block, pc.off, pc.buf, diff);
+  if (err != 0) { cacheZero(m, pc); return hostErr(err); }
   // The read cache may hold the pre-program bytes of this line: read back through it.
-  if (rcache.block == pc.block) cacheDrop(rcache);
-  rcache.block = pc.block;
-  rcache.off = pc.off;
-  rcache.size = diff;
-  err = flash_read(pc.block, pc.off, rcache.buf, diff);
-  if (err != 0) { cacheDrop(rcache); cacheZero(pc); return hostErr(err); }
-  const bad = memory.compare(rcache.buf, pc.buf, diff) != 0;
-  cacheZero(pc);
+  if (m.rcache.block == pc.block) cacheDrop(m.rcache);
+  m.rcache.block = pc.block;
+  m.rcache.off = pc.off;
+  m.rcache.size = diff;
+  err = flash_read(m.baseBlock + pc.block, pc.off, m.rcache.buf, diff);
+  if (err != 0) { cacheDrop(m.rcache); cacheZero(m, pc); return hostErr(err); }
+  const bad = memory.compare(m.rcache.buf, pc.buf, diff) != 0;
+  cacheZero(m, pc);
   return bad ? -ECORRUPT : 0;
 }
 
 /** Programs `len` bytes at (block, off) through program cache `pc`. */
-export function bdProg(pc: Cache, block: u32, off: u32, src: usize, len: u32): i32 {
-  if (block >= blockCount || off > blockSize || len > blockSize - off) return -ECORRUPT;
+export function bdProg(m: Mount, pc: Cache, block: u32, off: u32, src: usize, len: u32): i32 {
+  if (block >= m.blockCount || off > m.blockSize || len > m.blockSize - off) return -ECORRUPT;
   bdGeneration++;
   while (len > 0) {
-    if (pc.block == block && off >= pc.off && off < pc.off + cacheSize) {
-      const diff = min(len, cacheSize - (off - pc.off));
+    if (pc.block == block && off >= pc.off && off < pc.off + m.cacheSize) {
+      const diff = min(len, m.cacheSize - (off - pc.off));
       memory.copy(pc.buf + (off - pc.off), src, diff);
       src += diff; off += diff; len -= diff;
       if (off - pc.off > pc.size) pc.size = off - pc.off;
-      if (pc.size == cacheSize) {
-        const err = bdFlush(pc);
+      if (pc.size == m.cacheSize) {
+        const err = bdFlush(m, pc);
         if (err < 0) return err;
       }
       continue;
     }
     if (pc.block != BLOCK_NULL) {
-      const err = bdFlush(pc);
+      const err = bdFlush(m, pc);
       if (err < 0) return err;
     }
     pc.block = block;
-    pc.off = off - off % progSize;
+    pc.off = off - off % m.progSize;
     pc.size = off - pc.off;
   }
   return 0;
 }
 
-export function bdErase(block: u32): i32 {
-  if (!FS_WRITABLE) return -EROFS;
-  if (block >= blockCount) return -ECORRUPT;
-  if (rcache.block == block) cacheDrop(rcache);
+export function bdErase(m: Mount, block: u32): i32 {
+  if (!FS_WRITABLE || m.readOnly) return -EROFS;
+  if (block >= m.blockCount) return -ECORRUPT;
+  if (m.rcache.block == block) cacheDrop(m.rcache);
   bdGeneration++;
-  const err = flash_erase(block);
+  const err = flash_erase(m.baseBlock + block);
   return err != 0 ? hostErr(err) : 0;
 }
 
-export function bdSync(pc: Cache): i32 {
-  if (!FS_WRITABLE) return -EROFS;
-  const err = bdFlush(pc);
+export function bdSync(m: Mount, pc: Cache): i32 {
+  if (!FS_WRITABLE || m.readOnly) return -EROFS;
+  const err = bdFlush(m, pc);
   if (err < 0) return err;
   const e2 = flash_sync();
   return e2 != 0 ? hostErr(e2) : 0;
 }
 
-export function bdValidGeometry(): bool {
-  if (blockSize < 128 || readSize == 0 || progSize == 0 || cacheSize == 0) return false;
-  if (cacheSize % readSize != 0 || cacheSize % progSize != 0 || blockSize % cacheSize != 0) return false;
+export function bdValidGeometry(m: Mount): bool {
+  if (m.blockSize < 128 || m.readSize == 0 || m.progSize == 0 || m.cacheSize == 0) return false;
+  if (m.cacheSize % m.readSize != 0 || m.cacheSize % m.progSize != 0 || m.blockSize % m.cacheSize != 0) return false;
   return true;
 }
 

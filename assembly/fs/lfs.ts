@@ -18,10 +18,12 @@ import {
   ENOTEMPTY, ENODATA, ECORRUPT,
 } from "../abi";
 import {
-  BLOCK_NULL, BLOCK_INLINE, Cache, rcache, pcache, cacheDrop, cacheZero, bdRead, bdProg, bdErase,
-  bdFlush, bdSync, bdCmp, bdErr, bdCrc, bdCrcValue, bdSetGeometry, bdSetBlockCount, bdValidGeometry,
-  blockSize, blockCount, readSize, progSize, cacheSize, bdGeneration, bdTouch, BD_STATIC_BYTES,
+  BLOCK_NULL, BLOCK_INLINE, Cache, cacheDrop, cacheZero, bdRead, bdProg, bdErase,
+  bdFlush, bdSync, bdCmp, bdErr, bdCrc, bdCrcValue, bdValidGeometry,
+  bdGeneration, bdTouch, BD_STATIC_BYTES,
 } from "./bd";
+import { Mount, FILE_MAX_OPEN, DIR_MAX_OPEN, MOUNT_RECORD_BYTES, MOUNT_TABLE_BYTES } from "./mount";
+export { FILE_MAX_OPEN, DIR_MAX_OPEN };
 import { crc32, crc32u32, CRC_TABLE_BYTES } from "./crc";
 import {
   TYPE_NAME, TYPE_REG, TYPE_DIR, TYPE_SUPERBLOCK, TYPE_STRUCT, TYPE_DIRSTRUCT, TYPE_INLINESTRUCT,
@@ -35,8 +37,6 @@ export const DISK_VERSION: u32 = 0x00020001;
 export const NAME_MAX_DEFAULT: u32 = 255;
 export const FILE_MAX_DEFAULT: u32 = 2147483647;
 export const ATTR_MAX_DEFAULT: u32 = 1022;
-export const FILE_MAX_OPEN: i32 = 8;
-export const DIR_MAX_OPEN: i32 = 8;
 
 // littlefs open flags.
 export const O_RDONLY: u32 = 1;
@@ -53,54 +53,17 @@ const F_READING: u32 = 0x040000;
 const F_ERRED: u32 = 0x080000;
 const F_INLINE: u32 = 0x100000;
 
-// ---- configuration
-let cfgBlockSize: u32 = 0;
-let cfgBlockCount: u32 = 0;
-let cfgReadSize: u32 = 0;
-let cfgProgSize: u32 = 0;
-let cfgCacheSize: u32 = 0;
-let cfgLookaheadBytes: u32 = 0;
-let cfgBlockCycles: i32 = -1;
-let cfgNameMax: u32 = NAME_MAX_DEFAULT;
-let cfgInlineMax: u32 = 0;
-let configured = false;
-
-// ---- mounted state
-let mounted = false;
-let nameMax: u32 = NAME_MAX_DEFAULT;
-let fileMax: u32 = FILE_MAX_DEFAULT;
-let attrMax: u32 = ATTR_MAX_DEFAULT;
-let inlineMax: u32 = 0;
-let diskVersion: u32 = DISK_VERSION;
-let root0: u32 = BLOCK_NULL;
-let root1: u32 = BLOCK_NULL;
-let ramBytes: u32 = 0;
-let lookaheadBuf: usize = 0;
-let laStart: u32 = 0;
-let laSize: u32 = 0;
-let laNext: u32 = 0;
-let laCkpoint: u32 = 0;
-let seed: u32 = 0;
-
-// Global state: gs* is what RAM wants, gd* what the disk holds (XOR of every pair's delta),
-// gx* deltas of dropped pairs still to be written somewhere.
-let gsTag: u32 = 0; let gsP0: u32 = 0; let gsP1: u32 = 0;
-let gdTag: u32 = 0; let gdP0: u32 = 0; let gdP1: u32 = 0;
-let gxTag: u32 = 0; let gxP0: u32 = 0; let gxP1: u32 = 0;
-let orphans: i32 = 0;
-let needSuperblockRewrite = false;
-
-export function fsConfig(bs: u32, bc: u32, rs: u32, ps: u32, cs: u32, la: u32, cycles: i32, nm: u32, im: u32): i32 {
-  if (mounted) return -EINVAL;
+export function fsConfig(m: Mount, bs: u32, bc: u32, rs: u32, ps: u32, cs: u32, la: u32, cycles: i32, nm: u32, im: u32): i32 {
+  if (m.mounted) return -EINVAL;
   if (bs < 128 || rs == 0 || ps == 0 || cs == 0) return -EINVAL;
   if (cs % rs != 0 || cs % ps != 0 || bs % cs != 0) return -EINVAL;
   if (la == 0 || la % 4 != 0) return -EINVAL;
   if (nm > NAME_MAX_DEFAULT) return -EINVAL;
   if (cycles == 0) return -EINVAL;
-  cfgBlockSize = bs; cfgBlockCount = bc; cfgReadSize = rs; cfgProgSize = ps; cfgCacheSize = cs;
-  cfgLookaheadBytes = la; cfgBlockCycles = cycles; cfgNameMax = nm == 0 ? NAME_MAX_DEFAULT : nm;
-  cfgInlineMax = im;
-  configured = true;
+  m.cfgBlockSize = bs; m.cfgBlockCount = bc; m.cfgReadSize = rs; m.cfgProgSize = ps; m.cfgCacheSize = cs;
+  m.cfgLookaheadBytes = la; m.cfgBlockCycles = cycles; m.cfgNameMax = nm == 0 ? NAME_MAX_DEFAULT : nm;
+  m.cfgInlineMax = im;
+  m.configured = true;
   return 0;
 }
 
@@ -120,7 +83,7 @@ export function fsConfig(bs: u32, bc: u32, rs: u32, ps: u32, cs: u32, la: u32, c
   tail1: u32;
 }
 const MDIR_BYTES: usize = 40;
-const MDIR_SLOTS: i32 = 24;
+const MDIR_SLOTS: i32 = 14;
 const mdirPool: usize = memory.data(<i32>MDIR_BYTES * MDIR_SLOTS, 4);
 @inline function mdirSlot(i: i32): MDir { return changetype<MDir>(mdirPool + <usize>i * MDIR_BYTES); }
 function mdirCopy(dst: MDir, src: MDir): void { memory.copy(changetype<usize>(dst), changetype<usize>(src), MDIR_BYTES); }
@@ -139,16 +102,16 @@ const MD_ROOT = 8;     // root pair
 const MD_RELOC = 9;    // relocation fix-ups
 const MD_FILE = 10;    // file sync target
 const MD_MOVE = 11;    // move-finishing
-const MD_DIRS = 12;    // 12..19: open directory handles
-const MD_DROP = 20;    // predecessor of a pair a commit empties
-const MD_CHECK = 21;   // fsCheck's walks
+const MD_DROP = 12;    // predecessor of a pair a commit empties
+const MD_CHECK = 13;   // fsCheck's walks
+// Open directory handles are the mount's own (Mount.dirMds).
 
 const beBuf: usize = memory.data(16, 4);
 
 @inline function bswap32(v: u32): u32 { return bswap<u32>(v); }
 
-function readU32(block: u32, off: u32): i32 {
-  const err = bdRead(null, block, off, beBuf, 4);
+function readU32(m: Mount, block: u32, off: u32): i32 {
+  const err = bdRead(m, null, block, off, beBuf, 4);
   if (err < 0) return err;
   u32Out = load<u32>(beBuf);
   return 0;
@@ -176,7 +139,7 @@ function pairShares(a0: u32, a1: u32, b0: u32, b1: u32): bool {
 const mountNotes = changetype<ParseNotes>(memory.data(12, 4));
 
 /** Parses one block of a pair; 0 when it holds a valid commit (d filled), 1 when not. */
-function parseBlock(d: MDir, blk: u32, rev: u32, notes: ParseNotes | null): i32 {
+function parseBlock(m: Mount, d: MDir, blk: u32, rev: u32, notes: ParseNotes | null): i32 {
   let off: u32 = 4;
   let ptag: u32 = 0xffffffff;
   let crc = crc32u32(0xffffffff, rev);
@@ -190,19 +153,19 @@ function parseBlock(d: MDir, blk: u32, rev: u32, notes: ParseNotes | null): i32 
   let tempGOff: u32 = 0, tempGSize: u32 = 0, tempSb: u32 = 0;
   if (notes != null) { notes.gstateOff = 0; notes.gstateSize = 0; notes.superblock = 0; }
   while (true) {
-    if (off + 4 > blockSize) break;
+    if (off + 4 > m.blockSize) break;
     // A parse reads on through the log: each miss loads a whole line.
-    let err = bdRead(null, blk, off, beBuf, 4, blockSize - off);
+    let err = bdRead(m, null, blk, off, beBuf, 4, m.blockSize - off);
     if (err < 0) { if (err == -ECORRUPT) break; return err; }
     const raw = load<u32>(beBuf);
     const tag = bswap32(raw) ^ ptag;
     if (!tagIsValid(tag)) { maybeErased = true; break; }
     const dsize = tagDsize(tag);
-    if (off + dsize > blockSize) break;
+    if (off + dsize > m.blockSize) break;
     const ncrc = crc32u32(crc, raw);
     ptag = tag;
     if (tagIsCcrc(tag)) {
-      err = bdRead(null, blk, off + 4, beBuf, 4);
+      err = bdRead(m, null, blk, off + 4, beBuf, 4);
       if (err < 0) { if (err == -ECORRUPT) break; return err; }
       if (ncrc != load<u32>(beBuf)) break;
       ptag ^= (tagChunk(tag) & 1) << 31;
@@ -218,7 +181,7 @@ function parseBlock(d: MDir, blk: u32, rev: u32, notes: ParseNotes | null): i32 
       off += dsize;
       continue;
     }
-    err = bdCrc(blk, off + 4, dsize - 4, ncrc, blockSize - off - 4);
+    err = bdCrc(m, blk, off + 4, dsize - 4, ncrc, m.blockSize - off - 4);
     if (err < 0) { if (err == -ECORRUPT) break; return err; }
     crc = bdCrcValue;
     const t1 = tagType1(tag);
@@ -230,11 +193,11 @@ function parseBlock(d: MDir, blk: u32, rev: u32, notes: ParseNotes | null): i32 
       tempCount += tagSplice(tag);
     } else if (t1 == TYPE_TAIL) {
       tempSplit = tagChunk(tag) & 1;
-      err = bdRead(null, blk, off + 4, beBuf, 8);
+      err = bdRead(m, null, blk, off + 4, beBuf, 8);
       if (err < 0) { if (err == -ECORRUPT) break; return err; }
       tempTail0 = load<u32>(beBuf); tempTail1 = load<u32>(beBuf, 4);
     } else if (tagType3(tag) == TYPE_FCRC && tagSize(tag) >= 8) {
-      err = bdRead(null, blk, off + 4, beBuf, 8);
+      err = bdRead(m, null, blk, off + 4, beBuf, 8);
       if (err < 0) { if (err == -ECORRUPT) break; return err; }
       hasFcrc = true; fcrcSize = load<u32>(beBuf); fcrcCrc = load<u32>(beBuf, 4);
     }
@@ -242,8 +205,8 @@ function parseBlock(d: MDir, blk: u32, rev: u32, notes: ParseNotes | null): i32 
   }
   if (!committed) return 1;
   d.erased = 0;
-  if (maybeErased && d.off % progSize == 0 && okFcrc && okFcrcSize <= blockSize - d.off) {
-    const err = bdCrc(blk, d.off, okFcrcSize, 0xffffffff);
+  if (maybeErased && d.off % m.progSize == 0 && okFcrc && okFcrcSize <= m.blockSize - d.off) {
+    const err = bdCrc(m, blk, d.off, okFcrcSize, 0xffffffff);
     if (err < 0 && err != -ECORRUPT) return err;
     if (err == 0 && bdCrcValue == okFcrcCrc) d.erased = 1;
   }
@@ -263,34 +226,34 @@ export function fetchForget(): void { bdTouch(); }
 export function setFetchCache(on: bool): void { fetchCacheOn = on; bdTouch(); }
 
 /** Reads the newest valid state of pair {p0, p1} into d; with `notes`, always from flash. */
-export function fetch(d: MDir, p0: u32, p1: u32, notes: ParseNotes | null = null): i32 {
-  if (p0 >= blockCount || p1 >= blockCount) return -ECORRUPT;
+export function fetch(m: Mount, d: MDir, p0: u32, p1: u32, notes: ParseNotes | null = null): i32 {
+  if (p0 >= m.blockCount || p1 >= m.blockCount) return -ECORRUPT;
   if (fetchCacheOn && notes == null) {
     for (let i = 0; i < FETCH_SLOTS; i++) {
       const e = fetchCache + <usize>i * FETCH_SLOT_BYTES;
-      if (load<u32>(e) != bdGeneration + 1 || load<u32>(e, 4) != 1) continue;
-      const m = changetype<MDir>(e + 8);
-      if (!pairEq(m.pair0, m.pair1, p0, p1)) continue;
-      mdirCopy(d, m);
+      if (load<u32>(e) != bdGeneration + 1 || load<u32>(e, 4) != m.slot + 1) continue;
+      const hd = changetype<MDir>(e + 8);
+      if (!pairEq(hd.pair0, hd.pair1, p0, p1)) continue;
+      mdirCopy(d, hd);
       return 0;
     }
   }
-  const r = fetchUncached(d, p0, p1, notes);
+  const r = fetchUncached(m, d, p0, p1, notes);
   if (r == 0 && fetchCacheOn) {
     // fetchNext stays in [0, FETCH_SLOTS)
     const e = fetchCache + <usize>fetchNext * FETCH_SLOT_BYTES;
     fetchNext = (fetchNext + 1) % FETCH_SLOTS;
     store<u32>(e, bdGeneration + 1);
-    store<u32>(e, 1, 4);
+    store<u32>(e, m.slot + 1, 4);
     mdirCopy(changetype<MDir>(e + 8), d);
   }
   return r;
 }
 
-function fetchUncached(d: MDir, p0: u32, p1: u32, notes: ParseNotes | null): i32 {
+function fetchUncached(m: Mount, d: MDir, p0: u32, p1: u32, notes: ParseNotes | null): i32 {
   let rev0: u32 = 0, rev1: u32 = 0;
-  let ok0 = readU32(p0, 0) == 0; rev0 = u32Out;
-  let ok1 = readU32(p1, 0) == 0; rev1 = u32Out;
+  let ok0 = readU32(m, p0, 0) == 0; rev0 = u32Out;
+  let ok1 = readU32(m, p1, 0) == 0; rev1 = u32Out;
   const second = ok1 && (!ok0 || seqNewer(rev1, rev0));
   for (let i = 0; i < 2; i++) {
     const useSecond = (i == 0) == second;
@@ -298,7 +261,7 @@ function fetchUncached(d: MDir, p0: u32, p1: u32, notes: ParseNotes | null): i32
     const other = useSecond ? p0 : p1;
     const rev = useSecond ? rev1 : rev0;
     if (useSecond ? !ok1 : !ok0) continue;
-    const r = parseBlock(d, blk, rev, notes);
+    const r = parseBlock(m, d, blk, rev, notes);
     if (r < 0) return r;
     if (r == 0) {
       d.pair0 = blk; d.pair1 = other; d.rev = rev;
@@ -316,14 +279,14 @@ let getDataOff: u32 = 0;
  * up to `size` bytes of its data from offset `goff` to dst (zero-filling the rest). Returns the
  * tag (with the id as asked) or -ENOENT.
  */
-export function dirGetSlice(d: MDir, gmask: u32, gtag: u32, goff: u32, dst: usize, size: u32): i32 {
+export function dirGetSlice(m: Mount, d: MDir, gmask: u32, gtag: u32, goff: u32, dst: usize, size: u32): i32 {
   let off = d.off;
   let ntag = d.etag;
   let gdiff: u32 = 0;
   while (off >= 4 + tagDsize(ntag)) {
     off -= tagDsize(ntag);
     const tag = ntag;
-    const err = bdRead(null, d.pair0, off, beBuf, 4);
+    const err = bdRead(m, null, d.pair0, off, beBuf, 4);
     if (err < 0) return err;
     ntag = (bswap32(load<u32>(beBuf)) ^ tag) & 0x7fffffff;
     const want = gtag - gdiff;
@@ -339,7 +302,7 @@ export function dirGetSlice(d: MDir, gmask: u32, gtag: u32, goff: u32, dst: usiz
         const avail = goff < tsize ? tsize - goff : 0;
         const n = min(avail, size);
         if (n > 0) {
-          const e2 = bdRead(null, d.pair0, off + 4 + goff, dst, n);
+          const e2 = bdRead(m, null, d.pair0, off + 4 + goff, dst, n);
           if (e2 < 0) return e2;
         }
         if (n < size) memory.fill(dst + n, 0, size - n);
@@ -364,7 +327,7 @@ const dirReadTags = changetype<EntryTags>(memory.data(16, 4));
  * of the log, which stops as soon as both are known: a directory listing needs both for every
  * entry, and two scans read the log twice. Returns 0 or -errno.
  */
-function dirGetEntryTags(d: MDir, id: u32, out: EntryTags): i32 {
+function dirGetEntryTags(m: Mount, d: MDir, id: u32, out: EntryTags): i32 {
   out.nameTag = 0; out.nameOff = 0; out.structTag = 0; out.structOff = 0;
   const nameMask = mkTag(0x780, 0x3ff, 0), structMask = mkTag(0x700, 0x3ff, 0);
   const nameWant = mkTag(TYPE_NAME, id, 0), structWant = mkTag(TYPE_STRUCT, id, 0);
@@ -375,7 +338,7 @@ function dirGetEntryTags(d: MDir, id: u32, out: EntryTags): i32 {
   while (off >= 4 + tagDsize(ntag) && !(nameDone && structDone)) {
     off -= tagDsize(ntag);
     const tag = ntag;
-    const err = bdRead(null, d.pair0, off, beBuf, 4);
+    const err = bdRead(m, null, d.pair0, off, beBuf, 4);
     if (err < 0) return err;
     ntag = (bswap32(load<u32>(beBuf)) ^ tag) & 0x7fffffff;
     if (tagType1(tag) == TYPE_SPLICE && tagId(tag) <= tagId(nameWant - gdiff)) {
@@ -395,28 +358,28 @@ function dirGetEntryTags(d: MDir, id: u32, out: EntryTags): i32 {
   return 0;
 }
 
-export function dirGet(d: MDir, gmask: u32, gtag: u32, dst: usize): i32 {
-  return dirGetSlice(d, gmask, gtag, 0, dst, tagSize(gtag));
+export function dirGet(m: Mount, d: MDir, gmask: u32, gtag: u32, dst: usize): i32 {
+  return dirGetSlice(m, d, gmask, gtag, 0, dst, tagSize(gtag));
 }
 
 /** This pair's own gstate delta, XORed into (gTmpTag, gTmpP0, gTmpP1). */
 let gTmpTag: u32 = 0; let gTmpP0: u32 = 0; let gTmpP1: u32 = 0;
 const gBuf: usize = memory.data(12, 4);
-function dirGetGstate(d: MDir): i32 {
-  const t = dirGet(d, mkTag(0x7ff, 0, 0), mkTag(TYPE_MOVESTATE, 0, 12), gBuf);
+function dirGetGstate(m: Mount, d: MDir): i32 {
+  const t = dirGet(m, d, mkTag(0x7ff, 0, 0), mkTag(TYPE_MOVESTATE, 0, 12), gBuf);
   if (t == -ENOENT) return 0;
   if (t < 0) return t;
   gTmpTag ^= load<u32>(gBuf); gTmpP0 ^= load<u32>(gBuf, 4); gTmpP1 ^= load<u32>(gBuf, 8);
   return 0;
 }
 
-function hasMove(): bool { return (gsTag & 0x7ff00000) != 0; }
-function moveId(): u32 { return tagId(gsTag); }
-function moveIsHere(p0: u32, p1: u32): bool {
-  return hasMove() && pairEq(gsP0, gsP1, p0, p1);
+function hasMove(m: Mount): bool { return (m.gsTag & 0x7ff00000) != 0; }
+function moveId(m: Mount): u32 { return tagId(m.gsTag); }
+function moveIsHere(m: Mount, p0: u32, p1: u32): bool {
+  return hasMove(m) && pairEq(m.gsP0, m.gsP1, p0, p1);
 }
-function diskMoveIsHere(p0: u32, p1: u32): bool {
-  return (gdTag & 0x7ff00000) != 0 && pairEq(gdP0, gdP1, p0, p1);
+function diskMoveIsHere(m: Mount, p0: u32, p1: u32): bool {
+  return (m.gdTag & 0x7ff00000) != 0 && pairEq(m.gdP0, m.gdP1, p0, p1);
 }
 
 // ---- names
@@ -426,9 +389,9 @@ let findGreater = false;
 
 /** memcmp of a name on disk with one in memory, littlefs's order: on a common prefix the
  *  longer name sorts first. Result <0: disk sorts before; 0 equal; >0 after. */
-function nameCmp(block: u32, off: u32, diskLen: u32, name: usize, nameLen: u32): i32 {
+function nameCmp(m: Mount, block: u32, off: u32, diskLen: u32, name: usize, nameLen: u32): i32 {
   const n = min(diskLen, nameLen);
-  const r = bdCmp(block, off, name, n);
+  const r = bdCmp(m, block, off, name, n);
   if (bdErr < 0) return 0x7fffffff;
   if (r != 0) return r;
   if (nameLen == diskLen) return 0;
@@ -439,13 +402,13 @@ function nameCmp(block: u32, off: u32, diskLen: u32, name: usize, nameLen: u32):
  * Looks for `name` among the committed entries of d. Returns its id, -1 if absent, or -errno.
  * Sets findInsertId (where the name would sort) and findGreater (a greater name exists here).
  */
-function dirFindName(d: MDir, name: usize, nameLen: u32): i32 {
+function dirFindName(m: Mount, d: MDir, name: usize, nameLen: u32): i32 {
   let off: u32 = 4;
   let ptag: u32 = 0xffffffff;
   let best: i32 = -1;
   let gt: i32 = 0x3ff;
   while (off < d.off) {
-    const err = bdRead(null, d.pair0, off, beBuf, 4, d.off - off);
+    const err = bdRead(m, null, d.pair0, off, beBuf, 4, d.off - off);
     if (err < 0) return err;
     const tag = (bswap32(load<u32>(beBuf)) ^ ptag);
     ptag = tag;
@@ -454,7 +417,7 @@ function dirFindName(d: MDir, name: usize, nameLen: u32): i32 {
       ptag ^= (tagChunk(tag) & 1) << 31;
     } else if (tagType1(tag) == TYPE_NAME && (tagType3(tag) & 0x780) == 0) {
       const id = <i32>tagId(tag);
-      const c = nameCmp(d.pair0, off + 4, tagSize(tag), name, nameLen);
+      const c = nameCmp(m, d.pair0, off + 4, tagSize(tag), name, nameLen);
       if (c == 0x7fffffff) return bdErr;
       if (c == 0) best = id;
       else if (id == best) best = -1;
@@ -475,7 +438,7 @@ function dirFindName(d: MDir, name: usize, nameLen: u32): i32 {
   }
   findGreater = gt < <i32>d.count;
   findInsertId = gt < <i32>d.count ? <u32>gt : d.count;
-  if (best >= 0 && moveIsHere(d.pair0, d.pair1) && <u32>best == moveId()) best = -1;
+  if (best >= 0 && moveIsHere(m, d.pair0, d.pair1) && <u32>best == moveId(m)) best = -1;
   if (best >= <i32>d.count) best = -1;
   return best;
 }
@@ -497,7 +460,7 @@ const dirStructBuf: usize = memory.data(8, 4);
  * Resolves `path` (bytes at ptr): fills `d` with the pair holding the entry and sets lkTag.
  * On -ENOENT with lkIsLast, `d` is the pair where the name would go.
  */
-function lookup(d: MDir, ptr: usize, len: u32): i32 {
+function lookup(m: Mount, d: MDir, ptr: usize, len: u32): i32 {
   // Split into components, resolving "." and ".." textually.
   let n = 0;
   let i: u32 = 0;
@@ -519,7 +482,7 @@ function lookup(d: MDir, ptr: usize, len: u32): i32 {
     n++;
   }
   lkIsLast = false;
-  let err = fetch(d, root0, root1);
+  let err = fetch(m, d, m.root0, m.root1);
   if (err < 0) return err;
   lkTag = mkTag(TYPE_DIR, ID_NONE, 0);
   for (let c = 0; c < n; c++) {
@@ -527,19 +490,19 @@ function lookup(d: MDir, ptr: usize, len: u32): i32 {
     const nlen = load<u32>(compLen + (<usize>c << 2));
     if (tagType3(lkTag) != TYPE_DIR) return -ENOTDIR;
     if (tagId(lkTag) != ID_NONE) {
-      const t = dirGet(d, mkTag(0x700, 0x3ff, 0), mkTag(TYPE_STRUCT, tagId(lkTag), 8), dirStructBuf);
+      const t = dirGet(m, d, mkTag(0x700, 0x3ff, 0), mkTag(TYPE_STRUCT, tagId(lkTag), 8), dirStructBuf);
       if (t < 0) return t;
       if (tagType3(<u32>t) != TYPE_DIRSTRUCT) return -ECORRUPT;
-      err = fetch(d, load<u32>(dirStructBuf), load<u32>(dirStructBuf, 4));
+      err = fetch(m, d, load<u32>(dirStructBuf), load<u32>(dirStructBuf, 4));
       if (err < 0) return err;
     }
     // Walk the directory's pairs (hard tails) looking for the name.
     let steps: u32 = 0;
     while (true) {
-      const id = dirFindName(d, nptr, nlen);
+      const id = dirFindName(m, d, nptr, nlen);
       if (id < -1) return id;
       if (id >= 0) {
-        const t = dirGet(d, mkTag(0x780, 0x3ff, 0), mkTag(TYPE_NAME, <u32>id, 0), 0);
+        const t = dirGet(m, d, mkTag(0x780, 0x3ff, 0), mkTag(TYPE_NAME, <u32>id, 0), 0);
         if (t < 0) return t == -ENOENT ? -ECORRUPT : t;
         lkTag = <u32>t;
         break;
@@ -550,8 +513,8 @@ function lookup(d: MDir, ptr: usize, len: u32): i32 {
         lkInsertId = findInsertId;
         return -ENOENT;
       }
-      if (++steps > blockCount) return -ECORRUPT;
-      err = fetch(d, d.tail0, d.tail1);
+      if (++steps > m.blockCount) return -ECORRUPT;
+      err = fetch(m, d, d.tail0, d.tail1);
       if (err < 0) return err;
     }
   }
@@ -560,119 +523,120 @@ function lookup(d: MDir, ptr: usize, len: u32): i32 {
 
 // ---- mount / unmount
 
-function freeAll(): void {
-  kfree(rcache.buf); rcache.buf = 0;
-  kfree(pcache.buf); pcache.buf = 0;
-  kfree(lookaheadBuf); lookaheadBuf = 0;
-  ramBytes = 0;
+function freeAll(m: Mount): void {
+  kfree(m.rcache.buf); m.rcache.buf = 0;
+  kfree(m.pcache.buf); m.pcache.buf = 0;
+  kfree(m.lookaheadBuf); m.lookaheadBuf = 0;
+  m.ramBytes = 0;
 }
 
-function allocBuffers(): i32 {
-  bdSetGeometry(cfgBlockSize, cfgBlockCount, cfgReadSize, cfgProgSize, cfgCacheSize);
-  rcache.buf = kalloc(cfgCacheSize);
-  pcache.buf = kalloc(cfgCacheSize);
-  lookaheadBuf = kalloc(cfgLookaheadBytes);
-  if (rcache.buf == 0 || pcache.buf == 0 || lookaheadBuf == 0) { freeAll(); return -ENOMEM; }
-  cacheZero(rcache); cacheZero(pcache);
-  ramBytes = 2 * cfgCacheSize + cfgLookaheadBytes;
-  nameMax = cfgNameMax; fileMax = FILE_MAX_DEFAULT; attrMax = ATTR_MAX_DEFAULT;
+function allocBuffers(m: Mount): i32 {
+  m.blockSize = m.cfgBlockSize; m.blockCount = m.cfgBlockCount; m.readSize = m.cfgReadSize;
+  m.progSize = m.cfgProgSize; m.cacheSize = m.cfgCacheSize;
+  m.rcache.buf = kalloc(m.cfgCacheSize);
+  m.pcache.buf = kalloc(m.cfgCacheSize);
+  m.lookaheadBuf = kalloc(m.cfgLookaheadBytes);
+  if (m.rcache.buf == 0 || m.pcache.buf == 0 || m.lookaheadBuf == 0) { freeAll(m); return -ENOMEM; }
+  cacheZero(m, m.rcache); cacheZero(m, m.pcache);
+  m.ramBytes = 2 * m.cfgCacheSize + m.cfgLookaheadBytes;
+  m.nameMax = m.cfgNameMax; m.fileMax = FILE_MAX_DEFAULT; m.attrMax = ATTR_MAX_DEFAULT;
   return 0;
 }
 
-function computeInlineMax(): void {
-  let m = min(cacheSize, min(attrMax, blockSize / 8));
-  if (cfgInlineMax != 0 && cfgInlineMax < m) m = cfgInlineMax;
-  inlineMax = m;
+function computeInlineMax(m: Mount): void {
+  let hd = min(m.cacheSize, min(m.attrMax, m.blockSize / 8));
+  if (m.cfgInlineMax != 0 && m.cfgInlineMax < hd) hd = m.cfgInlineMax;
+  m.inlineMax = hd;
 }
 
 const sbBuf: usize = memory.data(24, 4);
 const magic: usize = memory.data<u8>([0x6c, 0x69, 0x74, 0x74, 0x6c, 0x65, 0x66, 0x73]);
 
-export function fsMount(): i32 {
+export function fsMount(m: Mount): i32 {
   fetchForget();
-  if (!configured) return -EINVAL;
-  if (mounted) return -EINVAL;
-  let err = allocBuffers();
+  if (!m.configured) return -EINVAL;
+  if (m.mounted) return -EINVAL;
+  let err = allocBuffers(m);
   if (err < 0) return err;
   // The device may be smaller than the superblock claims until we read it: allow any block
   // while looking for the superblock when block_count is 0.
-  if (cfgBlockCount == 0) bdSetBlockCount(0xfffffff0);
-  err = mountScan();
-  if (err < 0) { freeAll(); bdSetBlockCount(cfgBlockCount); return err; }
-  computeInlineMax();
+  if (m.cfgBlockCount == 0) m.blockCount = 0xfffffff0;
+  err = mountScan(m);
+  if (err < 0) { freeAll(m); m.blockCount = m.cfgBlockCount; return err; }
+  computeInlineMax(m);
   // Lookahead starts at a pseudo-random block so wear spreads over mounts.
-  laStart = blockCount > 0 ? seed % blockCount : 0;
-  laSize = 0; laNext = 0; laCkpoint = blockCount;
-  for (let i = 0; i < FILE_MAX_OPEN; i++) fileAt(i).flags = 0;
-  for (let i = 0; i < DIR_MAX_OPEN; i++) store<u32>(dirUsed + (<usize>i << 2), 0);
-  mounted = true;
+  m.laStart = m.blockCount > 0 ? m.seed % m.blockCount : 0;
+  m.laSize = 0; m.laNext = 0; m.laCkpoint = m.blockCount;
+  for (let i = 0; i < FILE_MAX_OPEN; i++) fileAt(m, i).flags = 0;
+  for (let i = 0; i < DIR_MAX_OPEN; i++) store<u32>(m.dirUsed + (<usize>i << 2), 0);
+  m.mounted = true;
   return 0;
 }
 
-function mountScan(): i32 {
+function mountScan(m: Mount): i32 {
   const d = mdirSlot(MD_WALK);
-  root0 = BLOCK_NULL; root1 = BLOCK_NULL;
+  m.root0 = BLOCK_NULL; m.root1 = BLOCK_NULL;
   gTmpTag = 0; gTmpP0 = 0; gTmpP1 = 0;
-  seed = 0;
+  m.seed = 0;
   let t0: u32 = 0, t1: u32 = 1;
   let steps: u32 = 0;
   let found = false;
   while (!isNullPair(t0, t1)) {
-    if (++steps > (blockCount == 0xfffffff0 ? 0x10000 : blockCount)) return -ECORRUPT;
-    let err = fetch(d, t0, t1, mountNotes);
+    if (++steps > (m.blockCount == 0xfffffff0 ? 0x10000 : m.blockCount)) return -ECORRUPT;
+    let err = fetch(m, d, t0, t1, mountNotes);
     if (err < 0) return err;
-    seed = crc32u32(seed, d.rev);
+    m.seed = crc32u32(m.seed, d.rev);
     // A superblock entry makes this pair the root (no superblock tag at all: it cannot).
-    const st = mountNotes.superblock != 0 ? dirGet(d, mkTag(0x7ff, 0x3ff, 0), mkTag(TYPE_SUPERBLOCK, 0, 8), beBuf) : -ENOENT;
+    const st = mountNotes.superblock != 0 ? dirGet(m, d, mkTag(0x7ff, 0x3ff, 0), mkTag(TYPE_SUPERBLOCK, 0, 8), beBuf) : -ENOENT;
     if (st < 0 && st != -ENOENT) return st;
     if (st >= 0 && memory.compare(beBuf, magic, 8) == 0) {
-      root0 = d.pair0; root1 = d.pair1;
-      const it = dirGet(d, mkTag(0x7ff, 0x3ff, 0), mkTag(TYPE_INLINESTRUCT, 0, 24), sbBuf);
+      m.root0 = d.pair0; m.root1 = d.pair1;
+      const it = dirGet(m, d, mkTag(0x7ff, 0x3ff, 0), mkTag(TYPE_INLINESTRUCT, 0, 24), sbBuf);
       if (it < 0) return it == -ENOENT ? -ECORRUPT : it;
       const version = load<u32>(sbBuf);
       if ((version >>> 16) != 2 || (version & 0xffff) > 1) return -EINVAL;
       const bs = load<u32>(sbBuf, 4), bc = load<u32>(sbBuf, 8);
-      if (bs != cfgBlockSize) return -EINVAL;
-      if (cfgBlockCount != 0 && bc != cfgBlockCount) return -EINVAL;
+      if (bs != m.cfgBlockSize) return -EINVAL;
+      if (m.cfgBlockCount != 0 && bc != m.cfgBlockCount) return -EINVAL;
       if (bc < 2) return -ECORRUPT;
-      bdSetBlockCount(bc);
+      m.blockCount = bc;
       const nm = load<u32>(sbBuf, 12), fm = load<u32>(sbBuf, 16), am = load<u32>(sbBuf, 20);
-      if (nm != 0) { if (nm > cfgNameMax) return -EINVAL; nameMax = nm; }
-      if (fm != 0) { if (fm > FILE_MAX_DEFAULT) return -EINVAL; fileMax = fm; }
-      if (am != 0) { if (am > ATTR_MAX_DEFAULT) return -EINVAL; attrMax = am; }
-      diskVersion = version;
-      needSuperblockRewrite = (version & 0xffff) < 1;
+      if (nm != 0) { if (nm > m.cfgNameMax) return -EINVAL; m.nameMax = nm; }
+      if (fm != 0) { if (fm > FILE_MAX_DEFAULT) return -EINVAL; m.fileMax = fm; }
+      if (am != 0) { if (am > ATTR_MAX_DEFAULT) return -EINVAL; m.attrMax = am; }
+      m.diskVersion = version;
+      m.needSuperblockRewrite = (version & 0xffff) < 1;
       found = true;
     }
     // This pair's gstate delta, where the parse saw the newest one (what dirGetGstate finds).
     if (mountNotes.gstateOff != 0) {
       memory.fill(gBuf, 0, 12);
-      err = bdRead(null, d.pair0, mountNotes.gstateOff, gBuf, min<u32>(mountNotes.gstateSize, 12));
+      err = bdRead(m, null, d.pair0, mountNotes.gstateOff, gBuf, min<u32>(mountNotes.gstateSize, 12));
       if (err < 0) return err;
       gTmpTag ^= load<u32>(gBuf); gTmpP0 ^= load<u32>(gBuf, 4); gTmpP1 ^= load<u32>(gBuf, 8);
     }
     t0 = d.tail0; t1 = d.tail1;
   }
   if (!found) return -ECORRUPT;
-  gdTag = gTmpTag & ~0x3ff; gdP0 = gTmpP0; gdP1 = gTmpP1;
-  gsTag = gdTag; gsP0 = gdP0; gsP1 = gdP1;
-  gxTag = 0; gxP0 = 0; gxP1 = 0;
-  orphans = (gsTag & 0x80000000) != 0 ? 1 : 0;
+  m.gdTag = gTmpTag & ~0x3ff; m.gdP0 = gTmpP0; m.gdP1 = gTmpP1;
+  m.gsTag = m.gdTag; m.gsP0 = m.gdP0; m.gsP1 = m.gdP1;
+  m.gxTag = 0; m.gxP0 = 0; m.gxP1 = 0;
+  m.orphans = (m.gsTag & 0x80000000) != 0 ? 1 : 0;
   return 0;
 }
 
-export function fsUnmount(): i32 {
+export function fsUnmount(m: Mount): i32 {
   fetchForget();
-  if (!mounted) return -EINVAL;
-  for (let i = 0; i < FILE_MAX_OPEN; i++) if (fileAt(i).flags != 0) fileClose(i);
-  for (let i = 0; i < DIR_MAX_OPEN; i++) store<u32>(dirUsed + (<usize>i << 2), 0);
-  freeAll();
-  mounted = false;
+  if (!m.mounted) return -EINVAL;
+  for (let i = 0; i < FILE_MAX_OPEN; i++) if (fileAt(m, i).flags != 0) fileClose(m, i);
+  for (let i = 0; i < DIR_MAX_OPEN; i++) store<u32>(m.dirUsed + (<usize>i << 2), 0);
+  freeAll(m);
+  m.mounted = false;
   return 0;
 }
 
-export function fsIsMounted(): bool { return mounted; }
-export function fsRamBytes(): u32 { return ramBytes; }
+export function fsIsMounted(m: Mount): bool { return m.mounted; }
+export function fsRamBytes(m: Mount): u32 { return m.ramBytes; }
 
 // ---- stat / fsinfo
 
@@ -680,9 +644,9 @@ let statSize: u32 = 0;
 const structBuf: usize = memory.data(8, 4);
 
 /** Size of entry `id` of d (0 for directories). */
-function entrySize(d: MDir, id: u32, type: u32): i32 {
+function entrySize(m: Mount, d: MDir, id: u32, type: u32): i32 {
   if (type == TYPE_DIR) return 0;
-  const t = dirGet(d, mkTag(0x700, 0x3ff, 0), mkTag(TYPE_STRUCT, id, 8), structBuf);
+  const t = dirGet(m, d, mkTag(0x700, 0x3ff, 0), mkTag(TYPE_STRUCT, id, 8), structBuf);
   if (t < 0) return t == -ENOENT ? -ECORRUPT : t;
   if (tagType3(<u32>t) == TYPE_CTZSTRUCT) return <i32>load<u32>(structBuf, 4);
   if (tagType3(<u32>t) == TYPE_INLINESTRUCT) return <i32>tagSize(<u32>t);
@@ -690,52 +654,52 @@ function entrySize(d: MDir, id: u32, type: u32): i32 {
 }
 
 /** Type (1 file, 2 dir) of `path`; size in statSize. */
-export function fsStat(ptr: usize, len: u32): i32 {
-  if (!mounted) return -EINVAL;
+export function fsStat(m: Mount, ptr: usize, len: u32): i32 {
+  if (!m.mounted) return -EINVAL;
   const d = mdirSlot(MD_LOOKUP);
-  const err = lookup(d, ptr, len);
+  const err = lookup(m, d, ptr, len);
   if (err < 0) return err;
   const type = tagType3(lkTag);
   if (tagId(lkTag) == ID_NONE) { statSize = 0; return 2; }
-  const sz = entrySize(d, tagId(lkTag), type);
+  const sz = entrySize(m, d, tagId(lkTag), type);
   if (sz < 0) return sz;
   statSize = <u32>sz;
   return type == TYPE_DIR ? 2 : 1;
 }
 export function fsStatSize(): u32 { return statSize; }
 
-export function fsInfo(dst: usize): i32 {
-  if (!mounted) return -EINVAL;
-  store<u32>(dst, diskVersion);
-  store<u32>(dst, blockSize, 4);
-  store<u32>(dst, blockCount, 8);
-  store<u32>(dst, nameMax, 12);
-  store<u32>(dst, fileMax, 16);
-  store<u32>(dst, attrMax, 20);
+export function fsInfo(m: Mount, dst: usize): i32 {
+  if (!m.mounted) return -EINVAL;
+  store<u32>(dst, m.diskVersion);
+  store<u32>(dst, m.blockSize, 4);
+  store<u32>(dst, m.blockCount, 8);
+  store<u32>(dst, m.nameMax, 12);
+  store<u32>(dst, m.fileMax, 16);
+  store<u32>(dst, m.attrMax, 20);
   return 24;
 }
 
 // ---- attributes
 
 /** Reads user attribute `type` of `path` into dst (up to maxBytes); returns its full size. */
-export function fsGetattr(ptr: usize, len: u32, type: u32, dst: usize, maxBytes: u32): i32 {
-  if (!mounted) return -EINVAL;
+export function fsGetattr(m: Mount, ptr: usize, len: u32, type: u32, dst: usize, maxBytes: u32): i32 {
+  if (!m.mounted) return -EINVAL;
   if (type > 255) return -EINVAL;
   const d = mdirSlot(MD_LOOKUP);
-  let err = lookup(d, ptr, len);
+  let err = lookup(m, d, ptr, len);
   if (err < 0) return err;
   let id = tagId(lkTag);
   if (id == ID_NONE) {
     id = 0;
-    err = fetch(d, root0, root1);
+    err = fetch(m, d, m.root0, m.root1);
     if (err < 0) return err;
   }
-  const t = dirGetSlice(d, mkTag(0x7ff, 0x3ff, 0), mkTag(TYPE_USERATTR + type, id, 0), 0, dst, 0);
+  const t = dirGetSlice(m, d, mkTag(0x7ff, 0x3ff, 0), mkTag(TYPE_USERATTR + type, id, 0), 0, dst, 0);
   if (t < 0) return t == -ENOENT ? -ENODATA : t;
   const size = tagSize(<u32>t);
   const n = min(size, maxBytes);
   if (n > 0) {
-    const e2 = bdRead(null, d.pair0, getDataOff, dst, n);
+    const e2 = bdRead(m, null, d.pair0, getDataOff, dst, n);
     if (e2 < 0) return e2;
   }
   return <i32>size;
@@ -745,15 +709,15 @@ export function fsGetattr(ptr: usize, len: u32, type: u32, dst: usize, maxBytes:
  * Writes the user-attribute types `path` holds, ascending, one byte each, to dst; returns how
  * many. One backward scan of the entry's pair instead of 256 getattr lookups.
  */
-export function fsListattrs(ptr: usize, len: u32, dst: usize, maxBytes: u32): i32 {
-  if (!mounted) return -EINVAL;
+export function fsListattrs(m: Mount, ptr: usize, len: u32, dst: usize, maxBytes: u32): i32 {
+  if (!m.mounted) return -EINVAL;
   const d = mdirSlot(MD_LOOKUP);
-  let err = lookup(d, ptr, len);
+  let err = lookup(m, d, ptr, len);
   if (err < 0) return err;
   let id = tagId(lkTag);
   if (id == ID_NONE) {
     id = 0;
-    err = fetch(d, root0, root1);
+    err = fetch(m, d, m.root0, m.root1);
     if (err < 0) return err;
   }
   // userSeen: every type met (newest first wins); listSeen: those whose newest tag is a value.
@@ -765,7 +729,7 @@ export function fsListattrs(ptr: usize, len: u32, dst: usize, maxBytes: u32): i3
   while (off >= 4 + tagDsize(ntag)) {
     off -= tagDsize(ntag);
     const tag = ntag;
-    err = bdRead(null, d.pair0, off, beBuf, 4);
+    err = bdRead(m, null, d.pair0, off, beBuf, 4);
     if (err < 0) return err;
     ntag = (bswap32(load<u32>(beBuf)) ^ tag) & 0x7fffffff;
     if (tagType1(tag) == TYPE_SPLICE && tagId(tag) <= cur) {
@@ -794,60 +758,58 @@ const listSeen: usize = memory.data(32, 4);
 
 // ---- directories
 
-const dirUsed: usize = memory.data(DIR_MAX_OPEN * 4, 4);
-const dirId: usize = memory.data(DIR_MAX_OPEN * 4, 4);
-@inline function dirMd(i: i32): MDir { return mdirSlot(MD_DIRS + i); }
+@inline function dirMd(m: Mount, i: i32): MDir { return changetype<MDir>(m.dirMds + <usize>i * MDIR_BYTES); }
 
-export function fsDirOpen(ptr: usize, len: u32): i32 {
-  if (!mounted) return -EINVAL;
+export function fsDirOpen(m: Mount, ptr: usize, len: u32): i32 {
+  if (!m.mounted) return -EINVAL;
   let slot = -1;
-  for (let i = 0; i < DIR_MAX_OPEN; i++) if (load<u32>(dirUsed + (<usize>i << 2)) == 0) { slot = i; break; }
+  for (let i = 0; i < DIR_MAX_OPEN; i++) if (load<u32>(m.dirUsed + (<usize>i << 2)) == 0) { slot = i; break; }
   if (slot < 0) return -ENOMEM;
   const d = mdirSlot(MD_LOOKUP);
-  let err = lookup(d, ptr, len);
+  let err = lookup(m, d, ptr, len);
   if (err < 0) return err;
   if (tagType3(lkTag) != TYPE_DIR) return -ENOTDIR;
-  const m = dirMd(slot);
+  const hd = dirMd(m, slot);
   if (tagId(lkTag) == ID_NONE) {
-    err = fetch(m, root0, root1);
+    err = fetch(m, hd, m.root0, m.root1);
   } else {
-    const t = dirGet(d, mkTag(0x700, 0x3ff, 0), mkTag(TYPE_STRUCT, tagId(lkTag), 8), dirStructBuf);
+    const t = dirGet(m, d, mkTag(0x700, 0x3ff, 0), mkTag(TYPE_STRUCT, tagId(lkTag), 8), dirStructBuf);
     if (t < 0) return t == -ENOENT ? -ECORRUPT : t;
     if (tagType3(<u32>t) != TYPE_DIRSTRUCT) return -ECORRUPT;
-    err = fetch(m, load<u32>(dirStructBuf), load<u32>(dirStructBuf, 4));
+    err = fetch(m, hd, load<u32>(dirStructBuf), load<u32>(dirStructBuf, 4));
   }
   if (err < 0) return err;
-  store<u32>(dirUsed + (<usize>slot << 2), 1);
-  store<u32>(dirId + (<usize>slot << 2), 0);
+  store<u32>(m.dirUsed + (<usize>slot << 2), 1);
+  store<u32>(m.dirId + (<usize>slot << 2), 0);
   return slot;
 }
 
-function dirSlotOk(h: i32): bool {
-  return h >= 0 && h < DIR_MAX_OPEN && load<u32>(dirUsed + (<usize>h << 2)) != 0;
+function dirSlotOk(m: Mount, h: i32): bool {
+  return h >= 0 && h < DIR_MAX_OPEN && load<u32>(m.dirUsed + (<usize>h << 2)) != 0;
 }
 
 /** Next entry of dir handle h into dst: u8 type, u32 size, u32 nameLen, name. 1, 0 at end. */
-export function fsDirRead(h: i32, dst: usize, maxBytes: u32): i32 {
-  if (!mounted) return -EINVAL;
-  if (!dirSlotOk(h)) return -EBADF;
-  const m = dirMd(h);
+export function fsDirRead(m: Mount, h: i32, dst: usize, maxBytes: u32): i32 {
+  if (!m.mounted) return -EINVAL;
+  if (!dirSlotOk(m, h)) return -EBADF;
+  const hd = dirMd(m, h);
   let steps: u32 = 0;
   while (true) {
-    let id = load<u32>(dirId + (<usize>h << 2));
+    let id = load<u32>(m.dirId + (<usize>h << 2));
     // Re-read the pair: commits since the last call may have moved it within its blocks.
-    let err = fetch(m, m.pair0, m.pair1);
+    let err = fetch(m, hd, hd.pair0, hd.pair1);
     if (err < 0) return err;
-    if (id >= m.count) {
-      if (!m.split) return 0;
-      if (++steps > blockCount) return -ECORRUPT;
-      err = fetch(m, m.tail0, m.tail1);
+    if (id >= hd.count) {
+      if (!hd.split) return 0;
+      if (++steps > m.blockCount) return -ECORRUPT;
+      err = fetch(m, hd, hd.tail0, hd.tail1);
       if (err < 0) return err;
-      store<u32>(dirId + (<usize>h << 2), 0);
+      store<u32>(m.dirId + (<usize>h << 2), 0);
       continue;
     }
-    store<u32>(dirId + (<usize>h << 2), id + 1);
-    if (moveIsHere(m.pair0, m.pair1) && id == moveId()) continue;
-    err = dirGetEntryTags(m, id, dirReadTags);
+    store<u32>(m.dirId + (<usize>h << 2), id + 1);
+    if (moveIsHere(m, hd.pair0, hd.pair1) && id == moveId(m)) continue;
+    err = dirGetEntryTags(m, hd, id, dirReadTags);
     if (err < 0) return err;
     const t = dirReadTags.nameTag;
     if (t == 0) continue;
@@ -855,7 +817,7 @@ export function fsDirRead(h: i32, dst: usize, maxBytes: u32): i32 {
     if (type != TYPE_REG && type != TYPE_DIR) continue;
     const nlen = tagSize(t);
     if (<u32>9 + nlen > maxBytes) return -ENAMETOOLONG;
-    err = bdRead(null, m.pair0, dirReadTags.nameOff, dst + 9, nlen);
+    err = bdRead(m, null, hd.pair0, dirReadTags.nameOff, dst + 9, nlen);
     if (err < 0) return err;
     // The entry's size, as entrySize reads it.
     let sz: u32 = 0;
@@ -863,7 +825,7 @@ export function fsDirRead(h: i32, dst: usize, maxBytes: u32): i32 {
       const st = dirReadTags.structTag;
       if (st != 0 && tagType3(st) == TYPE_CTZSTRUCT) {
         memory.fill(structBuf, 0, 8);
-        err = bdRead(null, m.pair0, dirReadTags.structOff, structBuf, min<u32>(tagSize(st), 8));
+        err = bdRead(m, null, hd.pair0, dirReadTags.structOff, structBuf, min<u32>(tagSize(st), 8));
         if (err < 0) return err;
         sz = load<u32>(structBuf, 4);
       } else if (st != 0 && tagType3(st) == TYPE_INLINESTRUCT) {
@@ -877,9 +839,9 @@ export function fsDirRead(h: i32, dst: usize, maxBytes: u32): i32 {
   }
 }
 
-export function fsDirClose(h: i32): i32 {
-  if (!dirSlotOk(h)) return -EBADF;
-  store<u32>(dirUsed + (<usize>h << 2), 0);
+export function fsDirClose(m: Mount, h: i32): i32 {
+  if (!dirSlotOk(m, h)) return -EBADF;
+  store<u32>(m.dirUsed + (<usize>h << 2), 0);
   return 0;
 }
 
@@ -911,31 +873,29 @@ export function fsDirClose(h: i32): i32 {
   pad4: u32;
 }
 const FILE_BYTES: usize = 64;
-const fileTable: usize = memory.data(<i32>FILE_BYTES * FILE_MAX_OPEN, 4);
-const fileCaches: usize = memory.data(16 * FILE_MAX_OPEN, 4);
-@inline function fileAt(i: i32): LFile { return changetype<LFile>(fileTable + <usize>i * FILE_BYTES); }
-@inline function fileCache(i: i32): Cache { return changetype<Cache>(fileCaches + <usize>i * 16); }
+@inline function fileAt(m: Mount, i: i32): LFile { return changetype<LFile>(m.files + <usize>i * FILE_BYTES); }
+@inline function fileCache(m: Mount, i: i32): Cache { return changetype<Cache>(m.fileCaches + <usize>i * 16); }
 
-function fileOk(fd: i32): bool { return fd >= 0 && fd < FILE_MAX_OPEN && fileAt(fd).flags != 0; }
+function fileOk(m: Mount, fd: i32): bool { return fd >= 0 && fd < FILE_MAX_OPEN && fileAt(m, fd).flags != 0; }
 
-export function fsOpen(ptr: usize, len: u32, flags: u32): i32 {
-  if (!mounted) return -EINVAL;
+export function fsOpen(m: Mount, ptr: usize, len: u32, flags: u32): i32 {
+  if (!m.mounted) return -EINVAL;
   flags &= 0x7fffffff; // set by fsOpenWrite after it created the entry
   const acc = flags & 3;
   if (acc == 0) return -EINVAL;
   if ((flags & ~(3 | O_CREAT | O_EXCL | O_TRUNC | O_APPEND)) != 0) return -EINVAL;
   let fd = -1;
-  for (let i = 0; i < FILE_MAX_OPEN; i++) if (fileAt(i).flags == 0) { fd = i; break; }
+  for (let i = 0; i < FILE_MAX_OPEN; i++) if (fileAt(m, i).flags == 0) { fd = i; break; }
   if (fd < 0) return -ENOMEM;
-  const f = fileAt(fd);
+  const f = fileAt(m, fd);
   const d = mdirSlot(MD_LOOKUP);
-  let err = lookup(d, ptr, len);
+  let err = lookup(m, d, ptr, len);
   if (err < 0 && !(err == -ENOENT && lkIsLast)) return err;
   let created = false;
   if (err == -ENOENT) {
     if ((flags & O_CREAT) == 0) return -ENOENT;
     if ((acc & O_WRONLY) == 0) return -ENOENT;
-    err = createEntry(d, TYPE_REG);
+    err = createEntry(m, d, TYPE_REG);
     if (err < 0) return err;
     created = true;
   } else {
@@ -944,25 +904,25 @@ export function fsOpen(ptr: usize, len: u32, flags: u32): i32 {
   }
   f.pair0 = d.pair0; f.pair1 = d.pair1; f.id = tagId(lkTag);
   f.pos = 0; f.block = BLOCK_NULL; f.off = 0; f.prevBlock = BLOCK_NULL;
-  const c = fileCache(fd);
-  c.buf = kalloc(cacheSize);
+  const c = fileCache(m, fd);
+  c.buf = kalloc(m.cacheSize);
   if (c.buf == 0) return -ENOMEM;
-  cacheZero(c);
+  cacheZero(m, c);
   f.cache = changetype<usize>(c);
   f.flags = flags;
   if (created) {
     f.head = BLOCK_INLINE; f.csize = 0; f.size = 0;
     f.flags |= F_INLINE;
   } else {
-    const t = dirGet(d, mkTag(0x700, 0x3ff, 0), mkTag(TYPE_STRUCT, f.id, 8), structBuf);
-    if (t < 0) { closeFree(fd); return t == -ENOENT ? -ECORRUPT : t; }
+    const t = dirGet(m, d, mkTag(0x700, 0x3ff, 0), mkTag(TYPE_STRUCT, f.id, 8), structBuf);
+    if (t < 0) { closeFree(m, fd); return t == -ENOENT ? -ECORRUPT : t; }
     if (tagType3(<u32>t) == TYPE_CTZSTRUCT) {
       f.head = load<u32>(structBuf); f.csize = load<u32>(structBuf, 4); f.size = f.csize;
-      if (f.size > 0 && f.head >= blockCount) { closeFree(fd); return -ECORRUPT; }
+      if (f.size > 0 && f.head >= m.blockCount) { closeFree(m, fd); return -ECORRUPT; }
     } else if (tagType3(<u32>t) == TYPE_INLINESTRUCT) {
       f.head = BLOCK_INLINE; f.csize = tagSize(<u32>t); f.size = f.csize;
       f.flags |= F_INLINE;
-    } else { closeFree(fd); return -ECORRUPT; }
+    } else { closeFree(m, fd); return -ECORRUPT; }
     if ((flags & O_TRUNC) != 0 && (acc & O_WRONLY) != 0 && f.size > 0) {
       f.head = BLOCK_INLINE; f.csize = 0; f.size = 0;
       f.flags |= F_INLINE | F_DIRTY;
@@ -971,51 +931,51 @@ export function fsOpen(ptr: usize, len: u32, flags: u32): i32 {
   if ((f.flags & F_INLINE) != 0 && f.size > 0) {
     // Inline data lives in the file's cache while open; an inline file bigger than this mount's
     // cache (written with a larger cache_size) is read straight from its pair.
-    if (f.size <= cacheSize) {
-      const t = dirGetSlice(d, mkTag(0x700, 0x3ff, 0), mkTag(TYPE_STRUCT, f.id, 0), 0, c.buf, f.size);
-      if (t < 0) { closeFree(fd); return t; }
+    if (f.size <= m.cacheSize) {
+      const t = dirGetSlice(m, d, mkTag(0x700, 0x3ff, 0), mkTag(TYPE_STRUCT, f.id, 0), 0, c.buf, f.size);
+      if (t < 0) { closeFree(m, fd); return t; }
       c.block = BLOCK_INLINE; c.off = 0; c.size = f.size;
     }
   }
-  ramBytes += cacheSize;
+  m.ramBytes += m.cacheSize;
   return fd;
 }
 
-function closeFree(fd: i32): void {
-  const c = fileCache(fd);
+function closeFree(m: Mount, fd: i32): void {
+  const c = fileCache(m, fd);
   kfree(c.buf); c.buf = 0;
-  fileAt(fd).flags = 0;
+  fileAt(m, fd).flags = 0;
 }
 
-export function fileClose(fd: i32): i32 {
-  if (!fileOk(fd)) return -EBADF;
-  const err = fileSync(fd);
-  closeFree(fd);
-  ramBytes -= cacheSize;
+export function fileClose(m: Mount, fd: i32): i32 {
+  if (!fileOk(m, fd)) return -EBADF;
+  const err = fileSync(m, fd);
+  closeFree(m, fd);
+  m.ramBytes -= m.cacheSize;
   return err;
 }
 
 /** Block and offset of file position pos in the CTZ list (head, size). */
 let ctzBlockOut: u32 = 0;
-function ctzFind(head: u32, size: u32, pos: u32): i32 {
+function ctzFind(m: Mount, head: u32, size: u32, pos: u32): i32 {
   if (size == 0) { ctzBlockOut = BLOCK_NULL; ctzOffOut2 = 0; return 0; }
-  return ctzWalk(head, ctzIndex(blockSize, size - 1), pos, null);
+  return ctzWalk(m, head, ctzIndex(m.blockSize, size - 1), pos, null);
 }
 
 /**
  * ctzFind from block `head` at list index `current` (at or above pos's block); with `f`, notes
  * in f's anchor the last block passed above the target.
  */
-function ctzWalk(head: u32, current: u32, pos: u32, f: LFile | null): i32 {
-  const target = ctzIndex(blockSize, pos);
+function ctzWalk(m: Mount, head: u32, current: u32, pos: u32, f: LFile | null): i32 {
+  const target = ctzIndex(m.blockSize, pos);
   const off = ctzOffOut;
   while (current > target) {
     if (f != null) { f.anchorIndex = current; f.anchorBlock = head; }
     const skip = min<u32>(<u32>ctz(current), 31 - <u32>clz(current - target));
-    const err = bdRead(null, head, 4 * skip, beBuf, 4);
+    const err = bdRead(m, null, head, 4 * skip, beBuf, 4);
     if (err < 0) return err;
     head = load<u32>(beBuf);
-    if (head >= blockCount) return -ECORRUPT;
+    if (head >= m.blockCount) return -ECORRUPT;
     current -= 1 << skip;
   }
   ctzBlockOut = head;
@@ -1025,12 +985,12 @@ function ctzWalk(head: u32, current: u32, pos: u32, f: LFile | null): i32 {
 let ctzOffOut2: u32 = 0;
 
 /** Reads up to len bytes at the file position into dst. */
-export function fileRead(fd: i32, dst: usize, len: u32): i32 {
-  if (!fileOk(fd)) return -EBADF;
-  const f = fileAt(fd);
+export function fileRead(m: Mount, fd: i32, dst: usize, len: u32): i32 {
+  if (!fileOk(m, fd)) return -EBADF;
+  const f = fileAt(m, fd);
   if ((f.flags & O_RDONLY) == 0) return -EBADF;
   if ((f.flags & F_WRITING) != 0) {
-    const err = fileFlush(fd);
+    const err = fileFlush(m, fd);
     if (err < 0) return err;
   }
   if (f.pos >= f.size) return 0;
@@ -1043,46 +1003,46 @@ export function fileRead(fd: i32, dst: usize, len: u32): i32 {
         memory.copy(dst, c.buf + f.pos, n);
       } else {
         const d = mdirSlot(MD_FILE);
-        let err = fetch(d, f.pair0, f.pair1);
+        let err = fetch(m, d, f.pair0, f.pair1);
         if (err < 0) return err;
-        const t = dirGetSlice(d, mkTag(0x700, 0x3ff, 0), mkTag(TYPE_STRUCT, f.id, 0), f.pos, dst, n);
+        const t = dirGetSlice(m, d, mkTag(0x700, 0x3ff, 0), mkTag(TYPE_STRUCT, f.id, 0), f.pos, dst, n);
         if (t < 0) return t;
       }
       f.pos += n; dst += n; n = 0;
       break;
     }
-    if ((f.flags & F_READING) == 0 || f.off == blockSize) {
+    if ((f.flags & F_READING) == 0 || f.off == m.blockSize) {
       // Sequentially on into the next block: walk from the anchor when it lies at or above.
       const reading = (f.flags & F_READING) != 0 && f.anchorBlock != BLOCK_NULL &&
-        f.anchorIndex >= ctzIndex(blockSize, f.pos);
+        f.anchorIndex >= ctzIndex(m.blockSize, f.pos);
       if (!reading) f.anchorBlock = BLOCK_NULL;
-      const err = f.csize == 0 ? ctzFind(f.head, 0, f.pos)
-        : reading ? ctzWalk(f.anchorBlock, f.anchorIndex, f.pos, f)
-        : ctzWalk(f.head, ctzIndex(blockSize, f.csize - 1), f.pos, f);
+      const err = f.csize == 0 ? ctzFind(m, f.head, 0, f.pos)
+        : reading ? ctzWalk(m, f.anchorBlock, f.anchorIndex, f.pos, f)
+        : ctzWalk(m, f.head, ctzIndex(m.blockSize, f.csize - 1), f.pos, f);
       if (err < 0) return err;
       f.block = ctzBlockOut; f.off = ctzOffOut2;
       f.flags |= F_READING;
     }
-    const diff = min(n, blockSize - f.off);
+    const diff = min(n, m.blockSize - f.off);
     // Sequential small reads: fill a whole line; a large one goes straight into dst.
-    const err = bdRead(null, f.block, f.off, dst, diff, cacheSize);
+    const err = bdRead(m, null, f.block, f.off, dst, diff, m.cacheSize);
     if (err < 0) return err;
     f.pos += diff; f.off += diff; dst += diff; n -= diff;
   }
   return <i32>total;
 }
 
-export function fileSeek(fd: i32, off: i32, whence: i32): i32 {
-  if (!fileOk(fd)) return -EBADF;
-  const f = fileAt(fd);
+export function fileSeek(m: Mount, fd: i32, off: i32, whence: i32): i32 {
+  if (!fileOk(m, fd)) return -EBADF;
+  const f = fileAt(m, fd);
   let npos: i64 = 0;
   if (whence == 0) npos = off;
   else if (whence == 1) npos = <i64>f.pos + off;
   else if (whence == 2) npos = <i64>f.size + off;
   else return -EINVAL;
-  if (npos < 0 || npos > <i64>fileMax) return -EINVAL;
+  if (npos < 0 || npos > <i64>m.fileMax) return -EINVAL;
   if ((f.flags & F_WRITING) != 0) {
-    const err = fileFlush(fd);
+    const err = fileFlush(m, fd);
     if (err < 0) return err;
   }
   if (<u32>npos != f.pos) f.flags &= ~F_READING;
@@ -1090,14 +1050,14 @@ export function fileSeek(fd: i32, off: i32, whence: i32): i32 {
   return <i32>f.pos;
 }
 
-export function fileTell(fd: i32): i32 { return fileOk(fd) ? <i32>fileAt(fd).pos : -EBADF; }
-export function fileSize(fd: i32): i32 {
-  if (!fileOk(fd)) return -EBADF;
-  const f = fileAt(fd);
+export function fileTell(m: Mount, fd: i32): i32 { return fileOk(m, fd) ? <i32>fileAt(m, fd).pos : -EBADF; }
+export function fileSize(m: Mount, fd: i32): i32 {
+  if (!fileOk(m, fd)) return -EBADF;
+  const f = fileAt(m, fd);
   return <i32>max(f.size, (f.flags & F_WRITING) != 0 ? f.pos : 0);
 }
 
-export function fileSync(fd: i32): i32 { return fileOk(fd) ? fileSyncImpl(fd) : -EBADF; }
+export function fileSync(m: Mount, fd: i32): i32 { return fileOk(m, fd) ? fileSyncImpl(m, fd) : -EBADF; }
 
 // ---- traversal
 
@@ -1105,36 +1065,36 @@ export let travCount: u32 = 0;
 export let travMark = false;
 export function setTravMark(v: bool): void { travMark = v; travCount = 0; } // mark blocks in the lookahead window instead of only counting
 
-function visit(block: u32): i32 {
-  if (checkOn) return checkVisit(block);
-  if (block >= blockCount) return -ECORRUPT;
+function visit(m: Mount, block: u32): i32 {
+  if (checkOn) return checkVisit(m, block);
+  if (block >= m.blockCount) return -ECORRUPT;
   travCount++;
   if (travMark) {
-    const off = (block + blockCount - laStart) % blockCount;
-    if (off < laSize) {
-      const p = lookaheadBuf + (off >>> 3);
+    const off = (block + m.blockCount - m.laStart) % m.blockCount;
+    if (off < m.laSize) {
+      const p = m.lookaheadBuf + (off >>> 3);
       store<u8>(p, load<u8>(p) | <u8>(<u32>1 << (off & 7)));
     }
   }
   return 0;
 }
 
-function ctzTraverse(pc: Cache | null, head: u32, size: u32): i32 {
+function ctzTraverse(m: Mount, pc: Cache | null, head: u32, size: u32): i32 {
   if (size == 0) return 0;
-  let index = ctzIndex(blockSize, size - 1);
+  let index = ctzIndex(m.blockSize, size - 1);
   let steps: u32 = 0;
   while (true) {
-    let err = visit(head);
+    let err = visit(m, head);
     if (err < 0) return err;
     if (index == 0) return 0;
-    if (++steps > blockCount) return -ECORRUPT;
+    if (++steps > m.blockCount) return -ECORRUPT;
     // A block at an even index holds pointers to index - 1 and index - 2 side by side: one
     // read covers two steps.
     const pair = (index & 1) == 0;
-    err = bdRead(pc, head, 0, beBuf, pair ? 8 : 4);
+    err = bdRead(m, pc, head, 0, beBuf, pair ? 8 : 4);
     if (err < 0) return err;
     if (pair) {
-      err = visit(load<u32>(beBuf));
+      err = visit(m, load<u32>(beBuf));
       if (err < 0) return err;
       head = load<u32>(beBuf, 4);
       index -= 2;
@@ -1146,7 +1106,7 @@ function ctzTraverse(pc: Cache | null, head: u32, size: u32): i32 {
 }
 
 /** Visits every block in use; with includeDirs, also pairs named by directory entries. */
-export function traverseAll(includeDirs: bool): i32 {
+export function traverseAll(m: Mount, includeDirs: bool): i32 {
   const d = mdirSlot(MD_WALK);
   let t0: u32 = 0, t1: u32 = 1;
   let steps: u32 = 0;
@@ -1157,49 +1117,49 @@ export function traverseAll(includeDirs: bool): i32 {
     if (pairEq(tort0, tort1, t0, t1)) return -ECORRUPT;
     if (lam == power) { tort0 = t0; tort1 = t1; power <<= 1; lam = 0; }
     lam++;
-    if (++steps > blockCount) return -ECORRUPT;
-    let err = visit(t0); if (err < 0) return err;
-    err = visit(t1); if (err < 0) return err;
-    err = fetch(d, t0, t1);
+    if (++steps > m.blockCount) return -ECORRUPT;
+    let err = visit(m, t0); if (err < 0) return err;
+    err = visit(m, t1); if (err < 0) return err;
+    err = fetch(m, d, t0, t1);
     if (err < 0) return err;
     for (let id: u32 = 0; id < d.count; id++) {
-      const t = dirGet(d, mkTag(0x700, 0x3ff, 0), mkTag(TYPE_STRUCT, id, 8), structBuf);
+      const t = dirGet(m, d, mkTag(0x700, 0x3ff, 0), mkTag(TYPE_STRUCT, id, 8), structBuf);
       if (t == -ENOENT) continue;
       if (t < 0) return t;
       if (tagType3(<u32>t) == TYPE_CTZSTRUCT) {
-        err = ctzTraverse(null, load<u32>(structBuf), load<u32>(structBuf, 4));
+        err = ctzTraverse(m, null, load<u32>(structBuf), load<u32>(structBuf, 4));
         if (err < 0) return err;
       } else if (includeDirs && tagType3(<u32>t) == TYPE_DIRSTRUCT) {
-        err = visit(load<u32>(structBuf)); if (err < 0) return err;
-        err = visit(load<u32>(structBuf, 4)); if (err < 0) return err;
+        err = visit(m, load<u32>(structBuf)); if (err < 0) return err;
+        err = visit(m, load<u32>(structBuf, 4)); if (err < 0) return err;
       }
     }
     t0 = d.tail0; t1 = d.tail1;
   }
   // Open files hold blocks not yet committed.
   for (let i = 0; i < FILE_MAX_OPEN; i++) {
-    const f = fileAt(i);
+    const f = fileAt(m, i);
     if (f.flags == 0 || (f.flags & F_INLINE) != 0) continue;
     if ((f.flags & F_DIRTY) != 0) {
-      const err = ctzTraverse(changetype<Cache>(f.cache), f.head, f.csize);
+      const err = ctzTraverse(m, changetype<Cache>(f.cache), f.head, f.csize);
       if (err < 0) return err;
     }
     if ((f.flags & F_WRITING) != 0 && f.block != BLOCK_NULL && f.block != BLOCK_INLINE) {
-      const err = ctzTraverse(changetype<Cache>(f.cache), f.block, f.pos);
+      const err = ctzTraverse(m, changetype<Cache>(f.cache), f.block, f.pos);
       if (err < 0) return err;
     }
   }
   return 0;
 }
 
-export function fsTraverse(): i32 {
-  if (!mounted) return -EINVAL;
+export function fsTraverse(m: Mount): i32 {
+  if (!m.mounted) return -EINVAL;
   travCount = 0; travMark = false;
-  const err = traverseAll(false);
+  const err = traverseAll(m, false);
   return err < 0 ? err : <i32>travCount;
 }
 
-export function fsSizeBlocks(): i32 { return fsTraverse(); }
+export function fsSizeBlocks(m: Mount): i32 { return fsTraverse(m); }
 
 // ---- structural check (what readers of the format rely on; ABI.md, fs_check)
 
@@ -1234,8 +1194,8 @@ function checkSet(code: i32, a: u32, b: u32, c: u32, d: u32): i32 {
 export function fsCheckDetail(): usize { return checkOut; }
 
 /** visit() while checking: a block past the device or marked twice in this window is a fault. */
-function checkVisit(block: u32): i32 {
-  if (block >= blockCount) { checkSet(CHECK_BLOCK_RANGE, block, checkOwner0, checkOwner1, 0); return -ECORRUPT; }
+function checkVisit(m: Mount, block: u32): i32 {
+  if (block >= m.blockCount) { checkSet(CHECK_BLOCK_RANGE, block, checkOwner0, checkOwner1, 0); return -ECORRUPT; }
   const off = block - checkWindowStart;
   if (block < checkWindowStart || off >= checkWindowBits) return 0;
   const p = checkBitmap + (off >>> 3);
@@ -1256,34 +1216,34 @@ function checkVisit(block: u32): i32 {
  * Budget: a block bitmap of at most 32 KiB and 12 bytes per listed pair, from kalloc, freed before
  * returning; the block scan repeats per 256 Ki-block window on larger devices.
  */
-export function fsCheck(allowPending: bool): i32 {
-  if (!mounted) return -EINVAL;
+export function fsCheck(m: Mount, allowPending: bool): i32 {
+  if (!m.mounted) return -EINVAL;
   checkFault = 0;
-  const moving = (gdTag & 0x7ff00000) != 0;
-  const orphanState = (gdTag & 0x80000000) != 0;
+  const moving = (m.gdTag & 0x7ff00000) != 0;
+  const orphanState = (m.gdTag & 0x80000000) != 0;
   if (!allowPending) {
-    if (moving) return checkSet(CHECK_PENDING_MOVE, gdTag, gdP0, gdP1, 0);
-    if (orphanState || gdP0 != 0 || gdP1 != 0 || gdTag != 0) return checkSet(CHECK_ORPHAN_STATE, gdTag, gdP0, gdP1, 0);
+    if (moving) return checkSet(CHECK_PENDING_MOVE, m.gdTag, m.gdP0, m.gdP1, 0);
+    if (orphanState || m.gdP0 != 0 || m.gdP1 != 0 || m.gdTag != 0) return checkSet(CHECK_ORPHAN_STATE, m.gdTag, m.gdP0, m.gdP1, 0);
   }
   // The list, remembered: pair0, pair1, flags (1: reached by a soft tail or first, 2: named by an entry).
   const d = mdirSlot(MD_CHECK);
   let n: u32 = 0;
   let t0: u32 = 0, t1: u32 = 1;
   while (!isNullPair(t0, t1)) {
-    if (++n > blockCount) return checkSet(CHECK_LIST_LOOP, t0, t1, 0, 0);
-    if (t0 >= blockCount || t1 >= blockCount) return checkSet(CHECK_BLOCK_RANGE, t0 >= blockCount ? t0 : t1, t0, t1, 0);
-    const err = fetch(d, t0, t1);
+    if (++n > m.blockCount) return checkSet(CHECK_LIST_LOOP, t0, t1, 0, 0);
+    if (t0 >= m.blockCount || t1 >= m.blockCount) return checkSet(CHECK_BLOCK_RANGE, t0 >= m.blockCount ? t0 : t1, t0, t1, 0);
+    const err = fetch(m, d, t0, t1);
     if (err < 0) return checkSet(CHECK_PAIR_UNREADABLE, t0, t1, <u32>err, 0);
     t0 = d.tail0; t1 = d.tail1;
   }
   const list = kalloc(<usize>n * 12);
   if (list == 0) return -ENOMEM;
-  const r = checkList(list, n, allowPending && moving, allowPending && orphanState);
+  const r = checkList(m, list, n, allowPending && moving, allowPending && orphanState);
   kfree(list);
   return r;
 }
 
-function checkList(list: usize, n: u32, skipMove: bool, orphansAllowed: bool): i32 {
+function checkList(m: Mount, list: usize, n: u32, skipMove: bool, orphansAllowed: bool): i32 {
   const d = mdirSlot(MD_CHECK);
   let t0: u32 = 0, t1: u32 = 1;
   let predSplit: u32 = 0;
@@ -1292,25 +1252,25 @@ function checkList(list: usize, n: u32, skipMove: bool, orphansAllowed: bool): i
   for (let i: u32 = 0; i < n; i++) {
     const e = list + <usize>i * 12;
     store<u32>(e, t0); store<u32>(e, t1, 4); store<u32>(e, i == 0 || predSplit == 0 ? 1 : 0, 8);
-    let err = fetch(d, t0, t1);
+    let err = fetch(m, d, t0, t1);
     if (err < 0) return checkSet(CHECK_PAIR_UNREADABLE, t0, t1, <u32>err, 0);
-    if (pairEq(t0, t1, root0, root1)) rootAt = <i32>i;
+    if (pairEq(t0, t1, m.root0, m.root1)) rootAt = <i32>i;
     // A pair a hard tail reaches continues a directory (or the superblock chain): never empty.
     if (i > 0 && predSplit != 0 && d.count == 0) return checkSet(CHECK_EMPTY_PAIR, t0, t1, p0, p1);
     predSplit = d.split;
     p0 = t0; p1 = t1;
     t0 = d.tail0; t1 = d.tail1;
   }
-  if (rootAt < 0) return checkSet(CHECK_DIR_UNLISTED, root0, root1, BLOCK_NULL, ID_NONE);
+  if (rootAt < 0) return checkSet(CHECK_DIR_UNLISTED, m.root0, m.root1, BLOCK_NULL, ID_NONE);
   // Directory entries: each names, exactly once, a head of the list after the root.
   for (let i: u32 = 0; i < n; i++) {
     const e = list + <usize>i * 12;
     const q0 = load<u32>(e), q1 = load<u32>(e, 4);
-    let err = fetch(d, q0, q1);
+    let err = fetch(m, d, q0, q1);
     if (err < 0) return checkSet(CHECK_PAIR_UNREADABLE, q0, q1, <u32>err, 0);
     for (let id: u32 = 0; id < d.count; id++) {
-      if (skipMove && diskMoveIsHere(d.pair0, d.pair1) && id == tagId(gdTag)) continue;
-      const t = dirGet(d, mkTag(0x7ff, 0x3ff, 0), mkTag(TYPE_DIRSTRUCT, id, 8), structBuf);
+      if (skipMove && diskMoveIsHere(m, d.pair0, d.pair1) && id == tagId(m.gdTag)) continue;
+      const t = dirGet(m, d, mkTag(0x7ff, 0x3ff, 0), mkTag(TYPE_DIRSTRUCT, id, 8), structBuf);
       if (t == -ENOENT) continue;
       if (t < 0) return checkSet(CHECK_PAIR_UNREADABLE, q0, q1, <u32>t, 0);
       const c0 = load<u32>(structBuf), c1 = load<u32>(structBuf, 4);
@@ -1341,15 +1301,15 @@ function checkList(list: usize, n: u32, skipMove: bool, orphansAllowed: bool): i
     if ((flags & 1) != 0 && (flags & 2) == 0 && !orphansAllowed) return checkSet(CHECK_ORPHAN, load<u32>(e), load<u32>(e, 4), 0, 0);
   }
   // Blocks: every listed pair's two blocks and every file's CTZ blocks, each once.
-  const windowBits = min<u32>(blockCount, 32768 * 8);
+  const windowBits = min<u32>(m.blockCount, 32768 * 8);
   checkBitmap = kalloc(<usize>(windowBits + 7) >>> 3);
   if (checkBitmap == 0) return -ENOMEM;
   checkWindowBits = windowBits;
   let r: i32 = 0;
-  for (checkWindowStart = 0; checkWindowStart < blockCount && r == 0; checkWindowStart += windowBits) {
+  for (checkWindowStart = 0; checkWindowStart < m.blockCount && r == 0; checkWindowStart += windowBits) {
     memory.fill(checkBitmap, 0, <usize>(windowBits + 7) >>> 3);
     checkOn = true;
-    r = checkBlocks(list, n, skipMove);
+    r = checkBlocks(m, list, n, skipMove);
     checkOn = false;
   }
   kfree(checkBitmap); checkBitmap = 0;
@@ -1357,23 +1317,23 @@ function checkList(list: usize, n: u32, skipMove: bool, orphansAllowed: bool): i
   return r;
 }
 
-function checkBlocks(list: usize, n: u32, skipMove: bool): i32 {
+function checkBlocks(m: Mount, list: usize, n: u32, skipMove: bool): i32 {
   const d = mdirSlot(MD_CHECK);
   for (let i: u32 = 0; i < n; i++) {
     const e = list + <usize>i * 12;
     const q0 = load<u32>(e), q1 = load<u32>(e, 4);
     checkOwner0 = q0; checkOwner1 = q1;
-    let err = visit(q0); if (err < 0) return err;
-    err = visit(q1); if (err < 0) return err;
-    err = fetch(d, q0, q1);
+    let err = visit(m, q0); if (err < 0) return err;
+    err = visit(m, q1); if (err < 0) return err;
+    err = fetch(m, d, q0, q1);
     if (err < 0) return err;
     for (let id: u32 = 0; id < d.count; id++) {
-      if (skipMove && diskMoveIsHere(d.pair0, d.pair1) && id == tagId(gdTag)) continue;
-      const t = dirGet(d, mkTag(0x700, 0x3ff, 0), mkTag(TYPE_STRUCT, id, 8), structBuf);
+      if (skipMove && diskMoveIsHere(m, d.pair0, d.pair1) && id == tagId(m.gdTag)) continue;
+      const t = dirGet(m, d, mkTag(0x700, 0x3ff, 0), mkTag(TYPE_STRUCT, id, 8), structBuf);
       if (t == -ENOENT) continue;
       if (t < 0) return t;
       if (tagType3(<u32>t) != TYPE_CTZSTRUCT) continue;
-      err = ctzTraverse(null, load<u32>(structBuf), load<u32>(structBuf, 4));
+      err = ctzTraverse(m, null, load<u32>(structBuf), load<u32>(structBuf, 4));
       if (err < 0) return err;
     }
   }
@@ -1391,32 +1351,32 @@ const NOT_EXPANDED: i32 = 3; // no room to expand the superblock: compact {0,1} 
 
 // ---- allocator (lookahead bitmap over a window of the block space)
 
-function allocAck(): void { laCkpoint = blockCount; }
+function allocAck(m: Mount): void { m.laCkpoint = m.blockCount; }
 
 let allocOut: u32 = 0;
-function alloc(): i32 {
+function alloc(m: Mount): i32 {
   while (true) {
-    while (laNext < laSize) {
-      const off = laNext;
-      laNext++;
-      if (laCkpoint > 0) laCkpoint--;
-      const p = lookaheadBuf + (off >>> 3);
+    while (m.laNext < m.laSize) {
+      const off = m.laNext;
+      m.laNext++;
+      if (m.laCkpoint > 0) m.laCkpoint--;
+      const p = m.lookaheadBuf + (off >>> 3);
       const bit = <u8>(<u32>1 << (off & 7));
       if ((load<u8>(p) & bit) == 0) {
         store<u8>(p, load<u8>(p) | bit);
-        allocOut = (laStart + off) % blockCount;
+        allocOut = (m.laStart + off) % m.blockCount;
         return 0;
       }
     }
-    if (laCkpoint == 0) return -ENOSPC;
-    laStart = (laStart + laSize) % blockCount;
-    laSize = min(cfgLookaheadBytes * 8, laCkpoint);
-    laNext = 0;
-    memory.fill(lookaheadBuf, 0, cfgLookaheadBytes);
+    if (m.laCkpoint == 0) return -ENOSPC;
+    m.laStart = (m.laStart + m.laSize) % m.blockCount;
+    m.laSize = min(m.cfgLookaheadBytes * 8, m.laCkpoint);
+    m.laNext = 0;
+    memory.fill(m.lookaheadBuf, 0, m.cfgLookaheadBytes);
     setTravMark(true);
-    const err = traverseAll(true);
+    const err = traverseAll(m, true);
     setTravMark(false);
-    if (err < 0) { laSize = 0; return err; }
+    if (err < 0) { m.laSize = 0; return err; }
   }
 }
 
@@ -1429,12 +1389,12 @@ let cCrc: u32 = 0;
 let cEnd: u32 = 0;
 const cBuf: usize = memory.data(64, 4);
 
-function commitBegin(block: u32, off: u32, ptag: u32): void {
-  cBlock = block; cOff = off; cPtag = ptag; cCrc = 0xffffffff; cEnd = blockSize - 8;
+function commitBegin(m: Mount, block: u32, off: u32, ptag: u32): void {
+  cBlock = block; cOff = off; cPtag = ptag; cCrc = 0xffffffff; cEnd = m.blockSize - 8;
 }
 
-function commitProg(ptr: usize, len: u32): i32 {
-  const err = bdProg(pcache, cBlock, cOff, ptr, len);
+function commitProg(m: Mount, ptr: usize, len: u32): i32 {
+  const err = bdProg(m, m.pcache, cBlock, cOff, ptr, len);
   if (err < 0) return err;
   cCrc = crc32(cCrc, ptr, len);
   cOff += len;
@@ -1442,22 +1402,22 @@ function commitProg(ptr: usize, len: u32): i32 {
 }
 
 /** Appends one tag; data from memory (kind 0: p = ptr) or from flash (kind 1: p = block, q = off). */
-function commitAttr(tag: u32, kind: u32, p: usize, q: u32): i32 {
+function commitAttr(m: Mount, tag: u32, kind: u32, p: usize, q: u32): i32 {
   const dsize = tagDsize(tag);
   if (cOff + dsize > cEnd) return -ENOSPC;
   store<u32>(cBuf, bswap32((tag & 0x7fffffff) ^ cPtag));
-  let err = commitProg(cBuf, 4);
+  let err = commitProg(m, cBuf, 4);
   if (err < 0) return err;
   cPtag = tag & 0x7fffffff;
   if (tagIsDelete(tag)) return 0;
   const size = tagSize(tag);
-  if (kind == 0) return size > 0 ? commitProg(p, size) : 0;
+  if (kind == 0) return size > 0 ? commitProg(m, p, size) : 0;
   let done: u32 = 0;
   while (done < size) {
     const n = min<u32>(64, size - done);
-    err = bdRead(null, <u32>p, q + done, cBuf, n);
+    err = bdRead(m, null, <u32>p, q + done, cBuf, n);
     if (err < 0) return err;
-    err = commitProg(cBuf, n);
+    err = commitProg(m, cBuf, n);
     if (err < 0) return err;
     done += n;
   }
@@ -1466,38 +1426,38 @@ function commitAttr(tag: u32, kind: u32, p: usize, q: u32): i32 {
 
 const fcrcBuf: usize = memory.data(8, 4);
 /** Ends the commit: FCRC of the next prog unit when there is room, CRC tag(s), padding. */
-function commitCrc(): i32 {
-  const end = alignUp(min(cOff + 20, blockSize), progSize);
+function commitCrc(m: Mount): i32 {
+  const end = alignUp(min(cOff + 20, m.blockSize), m.progSize);
   while (cOff < end) {
     let noff = min<u32>(end - (cOff + 4), 0x3fe) + (cOff + 4);
     if (noff < end) noff = min(noff, end - 20);
     let eperturb: u32 = 0xff;
-    if (noff >= end && noff <= blockSize - progSize) {
-      let err = bdRead(null, cBlock, noff, cBuf, 1);
+    if (noff >= end && noff <= m.blockSize - m.progSize) {
+      let err = bdRead(m, null, cBlock, noff, cBuf, 1);
       if (err < 0) return err;
       eperturb = load<u8>(cBuf);
-      err = bdCrc(cBlock, noff, progSize, 0xffffffff);
+      err = bdCrc(m, cBlock, noff, m.progSize, 0xffffffff);
       if (err < 0) return err;
-      store<u32>(fcrcBuf, progSize);
+      store<u32>(fcrcBuf, m.progSize);
       store<u32>(fcrcBuf, bdCrcValue, 4);
-      err = commitAttr(mkTag(TYPE_FCRC, 0x3ff, 8), 0, fcrcBuf, 0);
+      err = commitAttr(m, mkTag(TYPE_FCRC, 0x3ff, 8), 0, fcrcBuf, 0);
       if (err < 0) return err;
     }
     const ntag = mkTag(0x500 + ((~eperturb & 0xff) >>> 7), 0x3ff, noff - (cOff + 4));
     store<u32>(cBuf, bswap32(ntag ^ cPtag));
     cCrc = crc32(cCrc, cBuf, 4);
     store<u32>(cBuf, cCrc, 4);
-    let err = bdProg(pcache, cBlock, cOff, cBuf, 8);
+    let err = bdProg(m, m.pcache, cBlock, cOff, cBuf, 8);
     if (err < 0) return err;
     cOff = noff;
     cPtag = ntag ^ ((0x80 & ~eperturb) << 24);
     cCrc = 0xffffffff;
-    if (noff >= end || noff >= pcache.off + cacheSize) {
-      err = bdFlush(pcache);
+    if (noff >= end || noff >= m.pcache.off + m.cacheSize) {
+      err = bdFlush(m, m.pcache);
       if (err < 0) return err;
     }
   }
-  return bdSync(pcache);
+  return bdSync(m, m.pcache);
 }
 
 @inline function alignUp(v: u32, a: u32): u32 { return ((v + a - 1) / a) * a; }
@@ -1526,10 +1486,10 @@ function attrsSize(): u32 {
   for (let i = 0; i < aN; i++) s += tagDsize(load<u32>(aTag + (<usize>i << 2)));
   return s;
 }
-function commitAttrs(): i32 {
+function commitAttrs(m: Mount): i32 {
   for (let i = 0; i < aN; i++) {
     const o = <usize>i << 2;
-    const err = commitAttr(load<u32>(aTag + o), load<u32>(aKind + o), <usize>load<u32>(aP + o), load<u32>(aQ + o));
+    const err = commitAttr(m, load<u32>(aTag + o), load<u32>(aKind + o), <usize>load<u32>(aP + o), load<u32>(aQ + o));
     if (err < 0) return err;
   }
   return 0;
@@ -1540,35 +1500,35 @@ function commitAttrs(): i32 {
 // On disk the move state's tag word carries only the sync bit for orphans: its size field is
 // padding, zero (SPEC.md, LFS_TYPE_MOVESTATE; the reference's own power-cut images hold 0x80000000).
 // How many orphans are pending is known in RAM only; a set bit reads back as one.
-function wantedGTag(): u32 { return (gsTag & 0x7ffffc00) | (orphans > 0 ? 0x80000000 : 0); }
-function gDeltaZero(): bool {
-  return ((gdTag ^ wantedGTag() ^ gxTag) == 0) && ((gdP0 ^ gsP0 ^ gxP0) == 0) && ((gdP1 ^ gsP1 ^ gxP1) == 0);
+function wantedGTag(m: Mount): u32 { return (m.gsTag & 0x7ffffc00) | (m.orphans > 0 ? 0x80000000 : 0); }
+function gDeltaZero(m: Mount): bool {
+  return ((m.gdTag ^ wantedGTag(m) ^ m.gxTag) == 0) && ((m.gdP0 ^ m.gsP0 ^ m.gxP0) == 0) && ((m.gdP1 ^ m.gsP1 ^ m.gxP1) == 0);
 }
 /** Writes this pair's new gstate delta (its old one XOR what must change), if any. */
-function commitGstate(src: MDir, compacting: bool): i32 {
+function commitGstate(m: Mount, src: MDir, compacting: bool): i32 {
   gTmpTag = 0; gTmpP0 = 0; gTmpP1 = 0;
-  const changing = !gDeltaZero();
+  const changing = !gDeltaZero(m);
   if (!changing && !compacting) return 0;
-  const err = dirGetGstate(src);
+  const err = dirGetGstate(m, src);
   if (err < 0) return err;
   if (changing) {
-    gTmpTag ^= gdTag ^ wantedGTag() ^ gxTag;
-    gTmpP0 ^= gdP0 ^ gsP0 ^ gxP0;
-    gTmpP1 ^= gdP1 ^ gsP1 ^ gxP1;
+    gTmpTag ^= m.gdTag ^ wantedGTag(m) ^ m.gxTag;
+    gTmpP0 ^= m.gdP0 ^ m.gsP0 ^ m.gxP0;
+    gTmpP1 ^= m.gdP1 ^ m.gsP1 ^ m.gxP1;
   }
   gTmpTag &= ~<u32>0x3ff;
   if (gTmpTag == 0 && gTmpP0 == 0 && gTmpP1 == 0 && !(changing && !compacting)) return 0;
   store<u32>(gBuf, gTmpTag); store<u32>(gBuf, gTmpP0, 4); store<u32>(gBuf, gTmpP1, 8);
-  return commitAttr(mkTag(TYPE_MOVESTATE, 0x3ff, 12), 0, gBuf, 0);
+  return commitAttr(m, mkTag(TYPE_MOVESTATE, 0x3ff, 12), 0, gBuf, 0);
 }
-function gstateCommitted(): void {
-  gdTag = wantedGTag(); gdP0 = gsP0; gdP1 = gsP1;
-  gxTag = 0; gxP0 = 0; gxP1 = 0;
+function gstateCommitted(m: Mount): void {
+  m.gdTag = wantedGTag(m); m.gdP0 = m.gsP0; m.gdP1 = m.gsP1;
+  m.gxTag = 0; m.gxP0 = 0; m.gxP1 = 0;
 }
-function prepMove(id: u32, p0: u32, p1: u32): void {
-  gsTag = (gsTag & ~mkTag(0x7ff, 0x3ff, 0)) | (id != ID_NONE ? mkTag(TYPE_DELETE, id, 0) : 0);
-  gsP0 = id != ID_NONE ? p0 : 0;
-  gsP1 = id != ID_NONE ? p1 : 0;
+function prepMove(m: Mount, id: u32, p0: u32, p1: u32): void {
+  m.gsTag = (m.gsTag & ~mkTag(0x7ff, 0x3ff, 0)) | (id != ID_NONE ? mkTag(TYPE_DELETE, id, 0) : 0);
+  m.gsP0 = id != ID_NONE ? p0 : 0;
+  m.gsP1 = id != ID_NONE ? p1 : 0;
 }
 
 // ---- compaction
@@ -1580,14 +1540,14 @@ let liveBytes: u32 = 0;
  * The newest live tags of entry `id` of src (name, struct, user attributes), found by one
  * backward scan; written to the open commit as `newId`, or only measured into liveBytes.
  */
-function emitLive(src: MDir, id: u32, newId: u32, write: bool): i32 {
+function emitLive(m: Mount, src: MDir, id: u32, newId: u32, write: bool): i32 {
   // The name goes first: it keeps "littlefs" at byte 8 of a superblock block.
-  const nt = dirGetSlice(src, mkTag(0x700, 0x3ff, 0), mkTag(TYPE_NAME, id, 0), 0, 0, 0);
+  const nt = dirGetSlice(m, src, mkTag(0x700, 0x3ff, 0), mkTag(TYPE_NAME, id, 0), 0, 0, 0);
   if (nt < 0 && nt != -ENOENT) return nt;
   if (nt >= 0) {
     const out = (<u32>nt & ~mkTag(0, 0x3ff, 0)) | mkTag(0, newId, 0);
     if (write) {
-      const err = commitAttr(out, 1, src.pair0, getDataOff);
+      const err = commitAttr(m, out, 1, src.pair0, getDataOff);
       if (err < 0) return err;
     } else {
       liveBytes += tagDsize(out);
@@ -1601,7 +1561,7 @@ function emitLive(src: MDir, id: u32, newId: u32, write: bool): i32 {
   while (off >= 4 + tagDsize(ntag)) {
     off -= tagDsize(ntag);
     const tag = ntag;
-    let err = bdRead(null, src.pair0, off, beBuf, 4);
+    let err = bdRead(m, null, src.pair0, off, beBuf, 4);
     if (err < 0) return err;
     ntag = (bswap32(load<u32>(beBuf)) ^ tag) & 0x7fffffff;
     const t1 = tagType1(tag);
@@ -1624,7 +1584,7 @@ function emitLive(src: MDir, id: u32, newId: u32, write: bool): i32 {
     if (!fresh || tagIsDelete(tag)) continue;
     const out = (tag & ~mkTag(0, 0x3ff, 0)) | mkTag(0, newId, 0);
     if (write) {
-      err = commitAttr(out, 1, src.pair0, off + 4);
+      err = commitAttr(m, out, 1, src.pair0, off + 4);
       if (err < 0) return err;
     } else {
       liveBytes += tagDsize(out);
@@ -1633,10 +1593,10 @@ function emitLive(src: MDir, id: u32, newId: u32, write: bool): i32 {
   return 0;
 }
 
-function liveSize(src: MDir, begin: u32, end: u32): i32 {
+function liveSize(m: Mount, src: MDir, begin: u32, end: u32): i32 {
   liveBytes = 0;
   for (let id = begin; id < end; id++) {
-    const err = emitLive(src, id, id - begin, false);
+    const err = emitLive(m, src, id, id - begin, false);
     if (err < 0) return err;
   }
   return <i32>liveBytes;
@@ -1651,33 +1611,33 @@ const dropTailBuf: usize = memory.data(8, 4);    // dropPair / dropDir: the drop
 const orphanTailBuf: usize = memory.data(8, 4);  // deorphan's tail fix-ups
 
 /** Writes ids [begin, end) of src (renumbered from 0), a tail, the attrs and gstate into dst. */
-function compactWrite(src: MDir, begin: u32, end: u32, dst: u32, rev: u32, tail0: u32, tail1: u32,
+function compactWrite(m: Mount, src: MDir, begin: u32, end: u32, dst: u32, rev: u32, tail0: u32, tail1: u32,
   hard: u32, withAttrs: bool, withGstate: bool): i32 {
-  cacheZero(pcache);
-  let err = bdErase(dst);
+  cacheZero(m, m.pcache);
+  let err = bdErase(m, dst);
   if (err < 0) return err;
-  commitBegin(dst, 0, 0xffffffff);
+  commitBegin(m, dst, 0, 0xffffffff);
   store<u32>(cBuf, rev);
-  err = commitProg(cBuf, 4);
+  err = commitProg(m, cBuf, 4);
   if (err < 0) return err;
   for (let id = begin; id < end; id++) {
-    err = emitLive(src, id, id - begin, true);
+    err = emitLive(m, src, id, id - begin, true);
     if (err < 0) return err;
   }
   if (!isNullPair(tail0, tail1)) {
     store<u32>(compactTailBuf, tail0); store<u32>(compactTailBuf, tail1, 4);
-    err = commitAttr(mkTag(TYPE_TAIL + hard, 0x3ff, 8), 0, compactTailBuf, 0);
+    err = commitAttr(m, mkTag(TYPE_TAIL + hard, 0x3ff, 8), 0, compactTailBuf, 0);
     if (err < 0) return err;
   }
   if (withAttrs) {
-    err = commitAttrs();
+    err = commitAttrs(m);
     if (err < 0) return err;
   }
   if (withGstate) {
-    err = commitGstate(src, true);
+    err = commitGstate(m, src, true);
     if (err < 0) return err;
   }
-  return commitCrc();
+  return commitCrc(m);
 }
 
 // Relocations waiting for their parent and predecessor to learn the new pair.
@@ -1688,18 +1648,18 @@ const relocNew0: usize = memory.data(RELOC_MAX * 4, 4);
 const relocNew1: usize = memory.data(RELOC_MAX * 4, 4);
 let relocN = 0;
 
-function noteRelocation(o0: u32, o1: u32, n0: u32, n1: u32): void {
+function noteRelocation(m: Mount, o0: u32, o1: u32, n0: u32, n1: u32): void {
   // In-RAM references follow at once.
-  if (pairEq(root0, root1, o0, o1)) { root0 = n0; root1 = n1; }
+  if (pairEq(m.root0, m.root1, o0, o1)) { m.root0 = n0; m.root1 = n1; }
   for (let i = 0; i < FILE_MAX_OPEN; i++) {
-    const f = fileAt(i);
+    const f = fileAt(m, i);
     if (f.flags != 0 && pairEq(f.pair0, f.pair1, o0, o1)) { f.pair0 = n0; f.pair1 = n1; }
   }
   for (let i = 0; i < DIR_MAX_OPEN; i++) {
-    const m = dirMd(i);
-    if (load<u32>(dirUsed + (<usize>i << 2)) != 0 && pairEq(m.pair0, m.pair1, o0, o1)) { m.pair0 = n0; m.pair1 = n1; }
+    const hd = dirMd(m, i);
+    if (load<u32>(m.dirUsed + (<usize>i << 2)) != 0 && pairEq(hd.pair0, hd.pair1, o0, o1)) { hd.pair0 = n0; hd.pair1 = n1; }
   }
-  if (pairEq(gsP0, gsP1, o0, o1) && hasMove()) { gsP0 = n0; gsP1 = n1; }
+  if (pairEq(m.gsP0, m.gsP1, o0, o1) && hasMove(m)) { m.gsP0 = n0; m.gsP1 = n1; }
   if (relocN >= RELOC_MAX) return;
   // relocN < RELOC_MAX: checked above
   const o = <usize>relocN << 2;
@@ -1709,26 +1669,26 @@ function noteRelocation(o0: u32, o1: u32, n0: u32, n1: u32): void {
 }
 
 /** Compacts d in place (or into a new block when it is worn or bad), with the commit's attrs. */
-function compact(d: MDir, withAttrs: bool): i32 {
+function compact(m: Mount, d: MDir, withAttrs: bool): i32 {
   const newRev = d.rev + 1;
   const isSuper = pairEq(d.pair0, d.pair1, 0, 1);
-  let relocate = cfgBlockCycles > 0 && newRev % (<u32>((cfgBlockCycles + 1) | 1)) == 0;
+  let relocate = m.cfgBlockCycles > 0 && newRev % (<u32>((m.cfgBlockCycles + 1) | 1)) == 0;
   if (relocate && isSuper) {
     // The superblock pair cannot move: expand it instead, while there is room to.
     relocate = false;
-    const used = fsTraverse();
-    if (used >= 0 && blockCount - <u32>used > blockCount / 8) {
+    const used = fsTraverse(m);
+    if (used >= 0 && m.blockCount - <u32>used > m.blockCount / 8) {
       // EXPANDED is positive like RETRY; only NOT_EXPANDED falls through to a plain compaction.
-      const err = expandSuperblock(d);
+      const err = expandSuperblock(m, d);
       if (err != NOT_EXPANDED) return err;
     }
   }
   let dst = d.pair1;
   if (relocate) {
-    const err = alloc();
+    const err = alloc(m);
     if (err < 0) { if (err != -ENOSPC) return err; relocate = false; } else dst = allocOut;
   }
-  return compactInto(d, d.count, dst, newRev, d.tail0, d.tail1, d.split, withAttrs, relocate);
+  return compactInto(m, d, d.count, dst, newRev, d.tail0, d.tail1, d.split, withAttrs, relocate);
 }
 
 /**
@@ -1736,21 +1696,21 @@ function compact(d: MDir, withAttrs: bool): i32 {
  * A bad block moves the pair to a fresh block (never the superblock's), up to 8 times; a pair
  * that moved is recorded so its parent and the metadata list follow it.
  */
-function compactInto(d: MDir, end: u32, dst: u32, newRev: u32, t0: u32, t1: u32, hard: u32, withAttrs: bool, relocated: bool): i32 {
+function compactInto(m: Mount, d: MDir, end: u32, dst: u32, newRev: u32, t0: u32, t1: u32, hard: u32, withAttrs: bool, relocated: bool): i32 {
   for (let attempt = 0; attempt < 8; attempt++) {
-    const err = compactWrite(d, 0, end, dst, newRev, t0, t1, hard, withAttrs, true);
+    const err = compactWrite(m, d, 0, end, dst, newRev, t0, t1, hard, withAttrs, true);
     if (err == 0) {
       const o0 = d.pair0, o1 = d.pair1;
-      const e2 = fetch(d, dst, o0);
+      const e2 = fetch(m, d, dst, o0);
       if (e2 < 0) return e2;
-      gstateCommitted();
-      if (relocated) noteRelocation(o0, o1, dst, o0);
+      gstateCommitted(m);
+      if (relocated) noteRelocation(m, o0, o1, dst, o0);
       return 0;
     }
-    cacheZero(pcache);
+    cacheZero(m, m.pcache);
     if (err != -ECORRUPT) return err;
     if (pairEq(d.pair0, d.pair1, 0, 1)) return -ENOSPC;
-    const e3 = alloc();
+    const e3 = alloc(m);
     if (e3 < 0) return e3;
     dst = allocOut;
     relocated = true;
@@ -1759,14 +1719,14 @@ function compactInto(d: MDir, end: u32, dst: u32, newRev: u32, t0: u32, t1: u32,
 }
 
 /** Allocates a fresh pair into md (not yet written): its revision continues the reused block's. */
-function allocPair(md: MDir): i32 {
-  let err = alloc(); if (err < 0) return err;
+function allocPair(m: Mount, md: MDir): i32 {
+  let err = alloc(m); if (err < 0) return err;
   const b0 = allocOut;
-  err = alloc(); if (err < 0) return err;
+  err = alloc(m); if (err < 0) return err;
   const b1 = allocOut;
   let rev: u32 = 0;
-  if (readU32(b0, 0) == 0) rev = u32Out;
-  if (cfgBlockCycles > 0) rev = alignUp(rev, <u32>((cfgBlockCycles + 1) | 1));
+  if (readU32(m, b0, 0) == 0) rev = u32Out;
+  if (m.cfgBlockCycles > 0) rev = alignUp(rev, <u32>((m.cfgBlockCycles + 1) | 1));
   md.pair0 = b0; md.pair1 = b1; md.rev = rev;
   md.off = 4; md.etag = 0xffffffff; md.count = 0; md.erased = 0; md.split = 0;
   md.tail0 = BLOCK_NULL; md.tail1 = BLOCK_NULL;
@@ -1774,25 +1734,25 @@ function allocPair(md: MDir): i32 {
 }
 
 /** Moves ids [begin, end) of d into a new pair whose tail is (t0, t1, hard). Result in MD_SPLIT. */
-function splitOff(d: MDir, begin: u32, end: u32, t0: u32, t1: u32, hard: u32): i32 {
+function splitOff(m: Mount, d: MDir, begin: u32, end: u32, t0: u32, t1: u32, hard: u32): i32 {
   const nd = mdirSlot(MD_SPLIT);
-  let err = allocPair(nd);
+  let err = allocPair(m, nd);
   if (err < 0) return err;
   for (let attempt = 0; attempt < 8; attempt++) {
-    err = compactWrite(d, begin, end, nd.pair1, nd.rev + 1, t0, t1, hard, false, false);
+    err = compactWrite(m, d, begin, end, nd.pair1, nd.rev + 1, t0, t1, hard, false, false);
     if (err == 0) break;
-    cacheZero(pcache);
+    cacheZero(m, m.pcache);
     if (err != -ECORRUPT) return err;
-    err = alloc(); if (err < 0) return err;
+    err = alloc(m); if (err < 0) return err;
     nd.pair1 = allocOut;
   }
   if (err < 0) return err;
   const b0 = nd.pair0, b1 = nd.pair1;
-  err = fetch(nd, b1, b0);
+  err = fetch(m, nd, b1, b0);
   if (err < 0) return err;
   // Open handles on the moved entries follow them.
   for (let i = 0; i < FILE_MAX_OPEN; i++) {
-    const f = fileAt(i);
+    const f = fileAt(m, i);
     if (f.flags != 0 && pairEq(f.pair0, f.pair1, d.pair0, d.pair1) && f.id >= begin && f.id < end) {
       f.pair0 = nd.pair0; f.pair1 = nd.pair1; f.id -= begin;
     }
@@ -1801,24 +1761,24 @@ function splitOff(d: MDir, begin: u32, end: u32, t0: u32, t1: u32, hard: u32): i
 }
 
 /** Superblock expansion: everything moves to a new pair, {0,1} keeps the superblock + a tail. */
-function expandSuperblock(d: MDir): i32 {
-  let err = splitOff(d, 0, d.count, d.tail0, d.tail1, d.split);
+function expandSuperblock(m: Mount, d: MDir): i32 {
+  let err = splitOff(m, d, 0, d.count, d.tail0, d.tail1, d.split);
   if (err < 0) return err == -ENOSPC ? NOT_EXPANDED : err;
   const nd = mdirSlot(MD_SPLIT);
   const n0 = nd.pair0, n1 = nd.pair1;
-  if (pairEq(root0, root1, d.pair0, d.pair1)) { root0 = n0; root1 = n1; }
+  if (pairEq(m.root0, m.root1, d.pair0, d.pair1)) { m.root0 = n0; m.root1 = n1; }
   for (let i = 0; i < FILE_MAX_OPEN; i++) {
-    const f = fileAt(i);
+    const f = fileAt(m, i);
     if (f.flags != 0 && pairEq(f.pair0, f.pair1, n0, n1)) { f.id += 0; }
   }
   d.tail0 = n0; d.tail1 = n1; d.split = 1;
   const newRev = d.rev + 1;
-  err = compactWrite(d, 0, 1, d.pair1, newRev, n0, n1, 1, false, true);
-  if (err < 0) { cacheZero(pcache); return err; }
+  err = compactWrite(m, d, 0, 1, d.pair1, newRev, n0, n1, 1, false, true);
+  if (err < 0) { cacheZero(m, m.pcache); return err; }
   const o0 = d.pair0;
-  err = fetch(d, d.pair1, o0);
+  err = fetch(m, d, d.pair1, o0);
   if (err < 0) return err;
-  gstateCommitted();
+  gstateCommitted(m);
   return EXPANDED;
 }
 
@@ -1827,7 +1787,7 @@ function expandSuperblock(d: MDir): i32 {
  * block (or relocated). When the pair must split first, it splits and returns RETRY: the caller
  * finds its entry again and commits again. `noSplit` is for commits that only shrink the pair.
  */
-function dirCommit(d: MDir, noSplit: bool): i32 {
+function dirCommit(m: Mount, d: MDir, noSplit: bool): i32 {
   relocN = 0;
   // A commit that deletes the last entry of a pair that is not the first of its directory (its
   // predecessor reaches it by a hard tail) drops the pair instead: the predecessor takes over its
@@ -1835,30 +1795,30 @@ function dirCommit(d: MDir, noSplit: bool): i32 {
   // readers expect none).
   if (attrsDelete() && attrsCountAfter(d) == 0) {
     const pred = mdirSlot(MD_DROP);
-    const e = findPred(pred, d.pair0, d.pair1);
+    const e = findPred(m, pred, d.pair0, d.pair1);
     if (e < 0 && e != -ENOENT) return e;
     if (e == 0 && pred.split != 0) {
-      afterCommit(d);
+      afterCommit(m, d);
       // Open directory handles on the dropped pair continue from where the predecessor ends.
       for (let i = 0; i < DIR_MAX_OPEN; i++) {
-        const m = dirMd(i);
-        if (load<u32>(dirUsed + (<usize>i << 2)) == 0 || !pairEq(m.pair0, m.pair1, d.pair0, d.pair1)) continue;
-        mdirCopy(m, pred);
-        store<u32>(dirId + (<usize>i << 2), pred.count);
+        const hd = dirMd(m, i);
+        if (load<u32>(m.dirUsed + (<usize>i << 2)) == 0 || !pairEq(hd.pair0, hd.pair1, d.pair0, d.pair1)) continue;
+        mdirCopy(hd, pred);
+        store<u32>(m.dirId + (<usize>i << 2), pred.count);
       }
-      return dropPair(pred, d);
+      return dropPair(m, pred, d);
     }
   }
   relocatedHead = false;
-  let r = dirCommitInner(d, noSplit);
+  let r = dirCommitInner(m, d, noSplit);
   if (r < 0) return r;
-  const fr = fixRelocations();
+  const fr = fixRelocations(m);
   if (fr < 0) return fr;
   if (relocatedHead && !inHalfOrphanPass) {
     // A directory head moved: should a fix-up have reached its predecessor through stale blocks,
     // a list pointer is left at the pair's old blocks (a half-orphan). Find and fix those now, so
     // a clean unmount leaves a consistent list (littlefs runs the same pass after relocations).
-    const e = deorphanScan(false);
+    const e = deorphanScan(m, false);
     if (e < 0) return e;
   }
   return r;
@@ -1882,40 +1842,40 @@ function attrsCountAfter(d: MDir): i32 {
 
 /** Unlinks `child` from the metadata list: its predecessor `pred` takes over its tail, and its
  *  gstate delta moves to the next commit so the global state is unchanged. */
-function dropPair(pred: MDir, child: MDir): i32 {
+function dropPair(m: Mount, pred: MDir, child: MDir): i32 {
   gTmpTag = 0; gTmpP0 = 0; gTmpP1 = 0;
-  let err = dirGetGstate(child);
+  let err = dirGetGstate(m, child);
   if (err < 0) return err;
-  gxTag ^= gTmpTag; gxP0 ^= gTmpP0; gxP1 ^= gTmpP1;
+  m.gxTag ^= gTmpTag; m.gxP0 ^= gTmpP0; m.gxP1 ^= gTmpP1;
   store<u32>(dropTailBuf, child.tail0); store<u32>(dropTailBuf, child.tail1, 4);
   attrsReset();
   attrPush(mkTag(TYPE_TAIL + child.split, 0x3ff, 8), 0, dropTailBuf, 0);
-  err = dirCommit(pred, true);
+  err = dirCommit(m, pred, true);
   return err < 0 ? err : 0;
 }
 
-function dirCommitInner(d: MDir, noSplit: bool): i32 {
+function dirCommitInner(m: Mount, d: MDir, noSplit: bool): i32 {
   const need = attrsSize() + 16 + 28;
-  if (d.erased != 0 && d.off + need <= blockSize - 8) {
-    commitBegin(d.pair0, d.off, d.etag);
-    let err = commitAttrs();
-    if (err == 0) err = commitGstate(d, false);
-    if (err == 0) err = commitCrc();
+  if (d.erased != 0 && d.off + need <= m.blockSize - 8) {
+    commitBegin(m, d.pair0, d.off, d.etag);
+    let err = commitAttrs(m);
+    if (err == 0) err = commitGstate(m, d, false);
+    if (err == 0) err = commitCrc(m);
     if (err == 0) {
-      const e2 = fetch(d, d.pair0, d.pair1);
+      const e2 = fetch(m, d, d.pair0, d.pair1);
       if (e2 < 0) return e2;
-      gstateCommitted();
-      afterCommit(d);
+      gstateCommitted(m);
+      afterCommit(m, d);
       return 0;
     }
-    cacheZero(pcache);
+    cacheZero(m, m.pcache);
     if (err != -ENOSPC && err != -ECORRUPT) return err;
   }
   // Compact: does the new state fit, or must the pair split?
-  let live = liveSize(d, 0, d.count);
+  let live = liveSize(m, d, 0, d.count);
   if (live < 0) return live;
   const total = <u32>live + attrsSize();
-  const halfLimit = min(blockSize - 40, alignUp(blockSize / 2, progSize));
+  const halfLimit = min(m.blockSize - 40, alignUp(m.blockSize / 2, m.progSize));
   if (!noSplit && (total > halfLimit || d.count >= 0xff) && d.count > 1) {
     // Split off the upper half(s) until the rest fits, newest-last so tails chain in order.
     let end = d.count;
@@ -1924,13 +1884,13 @@ function dirCommitInner(d: MDir, noSplit: bool): i32 {
     while (true) {
       let s: u32 = 0;
       while (end - s > 1) {
-        const sz = liveSize(d, s, end);
+        const sz = liveSize(m, d, s, end);
         if (sz < 0) return sz;
         if (end - s < 0xff && <u32>sz <= halfLimit) break;
         s = s + (end - s) / 2;
       }
       if (s == 0) break;
-      const err = splitOff(d, s, end, t0, t1, hard);
+      const err = splitOff(m, d, s, end, t0, t1, hard);
       if (err < 0) { if (err == -ENOSPC) break; return err; }
       const nd = mdirSlot(MD_SPLIT);
       t0 = nd.pair0; t1 = nd.pair1; hard = 1;
@@ -1943,7 +1903,7 @@ function dirCommitInner(d: MDir, noSplit: bool): i32 {
       d.tail0 = t0; d.tail1 = t1; d.split = hard;
       const saved = d.count;
       d.count = end;
-      let err = compactRange(d, end, t0, t1, hard);
+      let err = compactRange(m, d, end, t0, t1, hard);
       d.count = saved;
       if (err < 0) return err;
       void keepCount;
@@ -1952,18 +1912,18 @@ function dirCommitInner(d: MDir, noSplit: bool): i32 {
   }
   // Whether the compacted pair fits is decided by writing it: the only limit is the block
   // (its last 8 bytes kept for the CRC), as for the format's own commits.
-  let err = compact(d, true);
+  let err = compact(m, d, true);
   if (err == -ENOSPC && !noSplit && d.count > 1) {
     // Even compacted, the entries and the commit overflow one block: halve the pair and let the
     // caller commit again into the half its entry is in.
-    err = splitOff(d, d.count / 2, d.count, d.tail0, d.tail1, d.split);
+    err = splitOff(m, d, d.count / 2, d.count, d.tail0, d.tail1, d.split);
     if (err < 0) return err;
     const nd = mdirSlot(MD_SPLIT);
     const t0 = nd.pair0, t1 = nd.pair1;
     const saved = d.count;
     d.count = saved / 2;
     d.tail0 = t0; d.tail1 = t1; d.split = 1;
-    err = compactRange(d, saved / 2, t0, t1, 1);
+    err = compactRange(m, d, saved / 2, t0, t1, 1);
     if (err < 0) return err;
     return RETRY;
   }
@@ -1972,26 +1932,26 @@ function dirCommitInner(d: MDir, noSplit: bool): i32 {
     // {0,1}'s tail: the commit belongs there. Committing it to {0,1} instead would put a TAIL tag
     // after {0,1}'s new hard tail and cut the root directory off the metadata list.
     mdirCopy(d, mdirSlot(MD_SPLIT));
-    return dirCommitInner(d, noSplit);
+    return dirCommitInner(m, d, noSplit);
   }
   if (err != 0) return err;
-  afterCommit(d);
+  afterCommit(m, d);
   return 0;
 }
 
 /** Compacts ids [0, end) of d with the given tail, no attrs (the first half of a split). */
-function compactRange(d: MDir, end: u32, t0: u32, t1: u32, hard: u32): i32 {
-  return compactInto(d, end, d.pair1, d.rev + 1, t0, t1, hard, false, false);
+function compactRange(m: Mount, d: MDir, end: u32, t0: u32, t1: u32, hard: u32): i32 {
+  return compactInto(m, d, end, d.pair1, d.rev + 1, t0, t1, hard, false, false);
 }
 
 /** Open files in d follow the ids the commit created or deleted. */
-function afterCommit(d: MDir): void {
+function afterCommit(m: Mount, d: MDir): void {
   for (let i = 0; i < aN; i++) {
     const tag = load<u32>(aTag + (<usize>i << 2));
     if (tagType1(tag) != TYPE_SPLICE) continue;
     const id = tagId(tag);
     for (let k = 0; k < FILE_MAX_OPEN; k++) {
-      const f = fileAt(k);
+      const f = fileAt(m, k);
       if (f.flags == 0 || !pairEq(f.pair0, f.pair1, d.pair0, d.pair1)) continue;
       if (f.id == 0x3ff) continue;
       if (tagType3(tag) == TYPE_DELETE) {
@@ -2010,12 +1970,12 @@ let skipSelfCreate = false;
 
 let foundId: u32 = 0;
 /** Finds the pair whose tail is (p0, p1): into md. 0 or -ENOENT. */
-function findPred(md: MDir, p0: u32, p1: u32): i32 {
+function findPred(m: Mount, md: MDir, p0: u32, p1: u32): i32 {
   let t0: u32 = 0, t1: u32 = 1;
   let steps: u32 = 0;
   while (!isNullPair(t0, t1)) {
-    if (++steps > blockCount) return -ECORRUPT;
-    const err = fetch(md, t0, t1);
+    if (++steps > m.blockCount) return -ECORRUPT;
+    const err = fetch(m, md, t0, t1);
     if (err < 0) return err;
     // Any shared block counts: a half-relocated pair is still "the same" pair.
     if (pairShares(md.tail0, md.tail1, p0, p1)) return 0;
@@ -2025,15 +1985,15 @@ function findPred(md: MDir, p0: u32, p1: u32): i32 {
 }
 
 /** Finds the directory entry whose DIRSTRUCT is (p0, p1): pair into md, id in foundId. */
-function findParent(md: MDir, p0: u32, p1: u32): i32 {
+function findParent(m: Mount, md: MDir, p0: u32, p1: u32): i32 {
   let t0: u32 = 0, t1: u32 = 1;
   let steps: u32 = 0;
   while (!isNullPair(t0, t1)) {
-    if (++steps > blockCount) return -ECORRUPT;
-    let err = fetch(md, t0, t1);
+    if (++steps > m.blockCount) return -ECORRUPT;
+    let err = fetch(m, md, t0, t1);
     if (err < 0) return err;
     for (let id: u32 = 0; id < md.count; id++) {
-      const t = dirGet(md, mkTag(0x7ff, 0x3ff, 0), mkTag(TYPE_DIRSTRUCT, id, 8), dirStructBuf);
+      const t = dirGet(m, md, mkTag(0x7ff, 0x3ff, 0), mkTag(TYPE_DIRSTRUCT, id, 8), dirStructBuf);
       if (t == -ENOENT) continue;
       if (t < 0) return t;
       if (pairShares(load<u32>(dirStructBuf), load<u32>(dirStructBuf, 4), p0, p1)) { foundId = id; return 0; }
@@ -2045,7 +2005,7 @@ function findParent(md: MDir, p0: u32, p1: u32): i32 {
 
 const relocPairBuf: usize = memory.data(8, 4);
 /** Tells the parent and predecessor of every relocated pair where it went. */
-function fixRelocations(): i32 {
+function fixRelocations(m: Mount): i32 {
   let rounds = 0;
   while (relocN > 0) {
     if (++rounds > 16) return -ECORRUPT;
@@ -2056,35 +2016,35 @@ function fixRelocations(): i32 {
     const n0 = load<u32>(relocNew0 + o), n1 = load<u32>(relocNew1 + o);
     const md = mdirSlot(MD_RELOC);
     let hasParent = false;
-    let err = findParent(md, o0, o1);
-    if (err == 0) err = followPending(md);
+    let err = findParent(m, md, o0, o1);
+    if (err == 0) err = followPending(m, md);
     if (err < 0 && err != -ENOENT) return err;
     if (err == 0) {
       hasParent = true;
       relocatedHead = true;
-      orphans++;
+      m.orphans++;
       store<u32>(relocPairBuf, n0); store<u32>(relocPairBuf, n1, 4);
       attrsReset();
       attrPush(mkTag(TYPE_DIRSTRUCT, foundId, 8), 0, relocPairBuf, 0);
       const saved = relocN;
-      err = dirCommitInner(md, true);
+      err = dirCommitInner(m, md, true);
       if (err < 0) return err;
       if (relocN < saved) relocN = saved;
     }
-    err = findPred(md, o0, o1);
+    err = findPred(m, md, o0, o1);
     // The parent may be the predecessor too and have moved while it took the new pointer: the
     // list still names its old blocks until its own fix-up, so commit to where it is now.
-    if (err == 0) err = followPending(md);
+    if (err == 0) err = followPending(m, md);
     if (err < 0 && err != -ENOENT) return err;
     if (err == 0) {
-      if (hasParent) orphans--;
+      if (hasParent) m.orphans--;
       store<u32>(relocPairBuf, n0); store<u32>(relocPairBuf, n1, 4);
       attrsReset();
       attrPush(mkTag(TYPE_TAIL + md.split, 0x3ff, 8), 0, relocPairBuf, 0);
-      err = dirCommitInner(md, true);
+      err = dirCommitInner(m, md, true);
       if (err < 0) return err;
     } else if (hasParent) {
-      orphans--;
+      m.orphans--;
     }
   }
   return 0;
@@ -2092,35 +2052,35 @@ function fixRelocations(): i32 {
 
 /** md was fetched through the metadata list: when it is the old image of a pair that moved and
  *  whose fix-up is still pending, fetch the pair where it lives now. */
-function followPending(md: MDir): i32 {
+function followPending(m: Mount, md: MDir): i32 {
   for (let i = relocN - 1; i >= 0; i--) {
     const o = <usize>i << 2;
     if (!pairEq(md.pair0, md.pair1, load<u32>(relocOld0 + o), load<u32>(relocOld1 + o))) continue;
-    return fetch(md, load<u32>(relocNew0 + o), load<u32>(relocNew1 + o));
+    return fetch(m, md, load<u32>(relocNew0 + o), load<u32>(relocNew1 + o));
   }
   return 0;
 }
 
 // ---- consistency: pending moves, orphans, old superblock versions
 
-function demove(): i32 {
-  if (!hasMove()) return 0;
+function demove(m: Mount): i32 {
+  if (!hasMove(m)) return 0;
   const d = mdirSlot(MD_MOVE);
-  let err = fetch(d, gsP0, gsP1);
+  let err = fetch(m, d, m.gsP0, m.gsP1);
   if (err < 0) return err;
-  const id = moveId();
-  prepMove(ID_NONE, 0, 0);
+  const id = moveId(m);
+  prepMove(m, ID_NONE, 0, 0);
   attrsReset();
   attrPush(mkTag(TYPE_DELETE, id, 0), 0, 0, 0);
-  err = dirCommit(d, true);
+  err = dirCommit(m, d, true);
   return err < 0 ? err : 0;
 }
 
-function deorphan(): i32 {
-  if (orphans == 0) return 0;
-  const err = deorphanScan(true);
+function deorphan(m: Mount): i32 {
+  if (m.orphans == 0) return 0;
+  const err = deorphanScan(m, true);
   if (err < 0) return err;
-  orphans = 0;
+  m.orphans = 0;
   return 0;
 }
 
@@ -2129,40 +2089,40 @@ function deorphan(): i32 {
  * moved) and, with dropFull, dropping orphans (directory pairs no entry names). Without dropFull
  * it is safe between the two commits of a mkdir, whose new pair is an orphan on purpose.
  */
-function deorphanScan(dropFull: bool): i32 {
+function deorphanScan(m: Mount, dropFull: bool): i32 {
   // Its commits may relocate pairs; their own half-orphan pass would reuse this walk's slots.
   const outer = inHalfOrphanPass;
   inHalfOrphanPass = true;
-  const r = deorphanWalk(dropFull);
+  const r = deorphanWalk(m, dropFull);
   inHalfOrphanPass = outer;
   return r;
 }
 
-function deorphanWalk(dropFull: bool): i32 {
+function deorphanWalk(m: Mount, dropFull: bool): i32 {
   const pd = mdirSlot(MD_TMP);
   const d = mdirSlot(MD_CHILD);
   const par = mdirSlot(MD_PARENT);
   for (let pass = 0; pass < 2; pass++) {
-    let err = fetch(pd, 0, 1);
+    let err = fetch(m, pd, 0, 1);
     if (err < 0) return err;
     let steps: u32 = 0;
     while (!isNullPair(pd.tail0, pd.tail1)) {
-      if (++steps > blockCount) return -ECORRUPT;
-      err = fetch(d, pd.tail0, pd.tail1);
+      if (++steps > m.blockCount) return -ECORRUPT;
+      err = fetch(m, d, pd.tail0, pd.tail1);
       if (err < 0) return err;
       if (pd.split == 0) {
         // d heads a directory: something must point at it.
-        err = findParent(par, d.pair0, d.pair1);
+        err = findParent(m, par, d.pair0, d.pair1);
         if (err < 0 && err != -ENOENT) return err;
-        const isRoot = pairEq(d.pair0, d.pair1, root0, root1);
+        const isRoot = pairEq(d.pair0, d.pair1, m.root0, m.root1);
         if (err == -ENOENT && !isRoot && dropFull) {
           // An orphan: drop it from the list, keeping its gstate delta.
-          err = dropPair(pd, d);
+          err = dropPair(m, pd, d);
           if (err < 0) return err;
           continue;
         }
         if (err == 0) {
-          const t = dirGet(par, mkTag(0x7ff, 0x3ff, 0), mkTag(TYPE_DIRSTRUCT, foundId, 8), dirStructBuf);
+          const t = dirGet(m, par, mkTag(0x7ff, 0x3ff, 0), mkTag(TYPE_DIRSTRUCT, foundId, 8), dirStructBuf);
           if (t < 0) return t;
           const q0 = load<u32>(dirStructBuf), q1 = load<u32>(dirStructBuf, 4);
           if (!(q0 == d.pair0 && q1 == d.pair1) && !(q0 == d.pair1 && q1 == d.pair0)) {
@@ -2170,7 +2130,7 @@ function deorphanWalk(dropFull: bool): i32 {
             store<u32>(orphanTailBuf, q0); store<u32>(orphanTailBuf, q1, 4);
             attrsReset();
             attrPush(mkTag(TYPE_TAIL + pd.split, 0x3ff, 8), 0, orphanTailBuf, 0);
-            err = dirCommit(pd, true);
+            err = dirCommit(m, pd, true);
             if (err < 0) return err;
             continue;
           }
@@ -2183,110 +2143,110 @@ function deorphanWalk(dropFull: bool): i32 {
 }
 
 const sbOut: usize = memory.data(24, 4);
-function fillSuperblock(): void {
+function fillSuperblock(m: Mount): void {
   store<u32>(sbOut, DISK_VERSION);
-  store<u32>(sbOut, blockSize, 4);
-  store<u32>(sbOut, blockCount, 8);
-  store<u32>(sbOut, nameMax, 12);
-  store<u32>(sbOut, fileMax, 16);
-  store<u32>(sbOut, attrMax, 20);
+  store<u32>(sbOut, m.blockSize, 4);
+  store<u32>(sbOut, m.blockCount, 8);
+  store<u32>(sbOut, m.nameMax, 12);
+  store<u32>(sbOut, m.fileMax, 16);
+  store<u32>(sbOut, m.attrMax, 20);
 }
 
-function desuperblock(): i32 {
-  if (!needSuperblockRewrite) return 0;
+function desuperblock(m: Mount): i32 {
+  if (!m.needSuperblockRewrite) return 0;
   const d = mdirSlot(MD_ROOT);
-  let err = fetch(d, root0, root1);
+  let err = fetch(m, d, m.root0, m.root1);
   if (err < 0) return err;
-  fillSuperblock();
+  fillSuperblock(m);
   attrsReset();
   attrPush(mkTag(TYPE_INLINESTRUCT, 0, 24), 0, sbOut, 0);
-  err = dirCommit(d, true);
+  err = dirCommit(m, d, true);
   if (err < 0) return err;
-  needSuperblockRewrite = false;
-  diskVersion = DISK_VERSION;
+  m.needSuperblockRewrite = false;
+  m.diskVersion = DISK_VERSION;
   return 0;
 }
 
 /** Before any write: finish what a power loss left (old version, pending move, orphans). */
-function forceConsistency(): i32 {
-  allocAck();
-  let err = desuperblock();
+function forceConsistency(m: Mount): i32 {
+  allocAck(m);
+  let err = desuperblock(m);
   if (err < 0) return err;
-  err = demove();
+  err = demove(m);
   if (err < 0) return err;
-  err = deorphan();
+  err = deorphan(m);
   if (err < 0) return err;
-  if (!gDeltaZero()) {
+  if (!gDeltaZero(m)) {
     // Write the cleaned gstate into the root pair.
     const d = mdirSlot(MD_ROOT);
-    err = fetch(d, root0, root1);
+    err = fetch(m, d, m.root0, m.root1);
     if (err < 0) return err;
     attrsReset();
-    err = dirCommit(d, true);
+    err = dirCommit(m, d, true);
     if (err < 0) return err;
   }
   return 0;
 }
 
-export function fsMkconsistent(): i32 {
-  if (!mounted) return -EINVAL;
-  return forceConsistency();
+export function fsMkconsistent(m: Mount): i32 {
+  if (!m.mounted) return -EINVAL;
+  return forceConsistency(m);
 }
 
-export function fsGc(): i32 {
-  if (!mounted) return -EINVAL;
-  const err = forceConsistency();
+export function fsGc(m: Mount): i32 {
+  if (!m.mounted) return -EINVAL;
+  const err = forceConsistency(m);
   if (err < 0) return err;
   // Refill the lookahead window now, so the next allocation does not scan.
-  laCkpoint = blockCount;
-  laNext = laSize;
+  m.laCkpoint = m.blockCount;
+  m.laNext = m.laSize;
   return 0;
 }
 
 // ---- format
 
-export function fsFormat(): i32 {
+export function fsFormat(m: Mount): i32 {
   fetchForget();
-  if (!configured || mounted) return -EINVAL;
-  if (cfgBlockCount < 2) return -EINVAL;
-  let err = allocBuffers();
+  if (!m.configured || m.mounted) return -EINVAL;
+  if (m.cfgBlockCount < 2) return -EINVAL;
+  let err = allocBuffers(m);
   if (err < 0) return err;
-  bdSetBlockCount(cfgBlockCount);
-  computeInlineMax();
-  laStart = 0; laSize = min(cfgLookaheadBytes * 8, blockCount); laNext = 0; laCkpoint = blockCount;
-  memory.fill(lookaheadBuf, 0, cfgLookaheadBytes);
-  store<u8>(lookaheadBuf, load<u8>(lookaheadBuf) | 3);
-  gsTag = 0; gsP0 = 0; gsP1 = 0; gdTag = 0; gdP0 = 0; gdP1 = 0; gxTag = 0; gxP0 = 0; gxP1 = 0;
-  orphans = 0;
+  m.blockCount = m.cfgBlockCount;
+  computeInlineMax(m);
+  m.laStart = 0; m.laSize = min(m.cfgLookaheadBytes * 8, m.blockCount); m.laNext = 0; m.laCkpoint = m.blockCount;
+  memory.fill(m.lookaheadBuf, 0, m.cfgLookaheadBytes);
+  store<u8>(m.lookaheadBuf, load<u8>(m.lookaheadBuf) | 3);
+  m.gsTag = 0; m.gsP0 = 0; m.gsP1 = 0; m.gdTag = 0; m.gdP0 = 0; m.gdP1 = 0; m.gxTag = 0; m.gxP0 = 0; m.gxP1 = 0;
+  m.orphans = 0;
   const d = mdirSlot(MD_ROOT);
   d.pair0 = 0; d.pair1 = 1; d.rev = 0; d.off = 4; d.etag = 0xffffffff; d.count = 0;
   d.erased = 0; d.split = 0; d.tail0 = BLOCK_NULL; d.tail1 = BLOCK_NULL;
-  fillSuperblock();
+  fillSuperblock(m);
   attrsReset();
   attrPush(mkTag(TYPE_SUPERBLOCK, 0, 8), 0, magic, 0);
   attrPush(mkTag(TYPE_INLINESTRUCT, 0, 24), 0, sbOut, 0);
-  err = compactWrite(d, 0, 0, 1, 1, BLOCK_NULL, BLOCK_NULL, 0, true, false);
+  err = compactWrite(m, d, 0, 0, 1, 1, BLOCK_NULL, BLOCK_NULL, 0, true, false);
   if (err == 0) {
     // Write the other block too, so no older file system in block 0 can be mistaken for ours.
-    err = fetch(d, 1, 0);
-    if (err == 0) err = compactWrite(d, 0, d.count, 0, 2, BLOCK_NULL, BLOCK_NULL, 0, false, false);
-    if (err == 0) err = fetch(d, 0, 1);
+    err = fetch(m, d, 1, 0);
+    if (err == 0) err = compactWrite(m, d, 0, d.count, 0, 2, BLOCK_NULL, BLOCK_NULL, 0, false, false);
+    if (err == 0) err = fetch(m, d, 0, 1);
   }
-  cacheZero(pcache);
-  freeAll();
+  cacheZero(m, m.pcache);
+  freeAll(m);
   return err < 0 ? err : 0;
 }
 
 // ---- creating entries
 
 /** Creates entry `type` named lkName* at lkInsertId in d (from lookup); sets lkTag. */
-function createEntry(d: MDir, type: u32): i32 {
-  if (lkNameLen > nameMax) return -ENAMETOOLONG;
+function createEntry(m: Mount, d: MDir, type: u32): i32 {
+  if (lkNameLen > m.nameMax) return -ENAMETOOLONG;
   attrsReset();
   attrPush(mkTag(TYPE_CREATE, lkInsertId, 0), 0, 0, 0);
   attrPush(mkTag(type, lkInsertId, lkNameLen), 0, lkNamePtr, 0);
   attrPush(mkTag(TYPE_INLINESTRUCT, lkInsertId, 0), 0, 0, 0);
-  const err = dirCommit(d, false);
+  const err = dirCommit(m, d, false);
   if (err < 0) return err;
   if (err == RETRY) return RETRY;
   lkTag = mkTag(type, lkInsertId, 0);
@@ -2297,76 +2257,76 @@ let savedPathPtr: usize = 0;
 let savedPathLen: u32 = 0;
 
 /** Path lookup for a writer: the pair where a missing last component would be created. */
-function lookupForCreate(d: MDir, ptr: usize, len: u32): i32 {
+function lookupForCreate(m: Mount, d: MDir, ptr: usize, len: u32): i32 {
   savedPathPtr = ptr; savedPathLen = len;
-  return lookup(d, ptr, len);
+  return lookup(m, d, ptr, len);
 }
 
-export function fsOpenWrite(ptr: usize, len: u32, flags: u32): i32 {
-  if ((flags & 3) == O_RDONLY || (flags & O_CREAT) == 0) return fsOpen(ptr, len, flags);
-  if (!mounted) return -EINVAL;
-  let err = forceConsistency();
+export function fsOpenWrite(m: Mount, ptr: usize, len: u32, flags: u32): i32 {
+  if ((flags & 3) == O_RDONLY || (flags & O_CREAT) == 0) return fsOpen(m, ptr, len, flags);
+  if (!m.mounted) return -EINVAL;
+  let err = forceConsistency(m);
   if (err < 0) return err;
   // Create first if needed (retrying when the pair splits), then open normally.
   for (let attempt = 0; attempt < 8; attempt++) {
     const d = mdirSlot(MD_LOOKUP);
-    err = lookupForCreate(d, ptr, len);
-    if (err == 0) return fsOpen(ptr, len, flags);
+    err = lookupForCreate(m, d, ptr, len);
+    if (err == 0) return fsOpen(m, ptr, len, flags);
     if (!(err == -ENOENT && lkIsLast)) return err;
-    if (!hasFreeFile()) return -ENOMEM;
-    err = createEntry(d, TYPE_REG);
+    if (!hasFreeFile(m)) return -ENOMEM;
+    err = createEntry(m, d, TYPE_REG);
     if (err < 0) return err;
-    if (err == 0) return fsOpen(ptr, len, (flags & ~O_EXCL) | 0x80000000);
+    if (err == 0) return fsOpen(m, ptr, len, (flags & ~O_EXCL) | 0x80000000);
   }
   return -ENOSPC;
 }
 
-function hasFreeFile(): bool {
-  for (let i = 0; i < FILE_MAX_OPEN; i++) if (fileAt(i).flags == 0) return true;
+function hasFreeFile(m: Mount): bool {
+  for (let i = 0; i < FILE_MAX_OPEN; i++) if (fileAt(m, i).flags == 0) return true;
   return false;
 }
 
-export function fsMkdir(ptr: usize, len: u32): i32 {
-  if (!mounted) return -EINVAL;
-  let err = forceConsistency();
+export function fsMkdir(m: Mount, ptr: usize, len: u32): i32 {
+  if (!m.mounted) return -EINVAL;
+  let err = forceConsistency(m);
   if (err < 0) return err;
   for (let attempt = 0; attempt < 8; attempt++) {
     const d = mdirSlot(MD_LOOKUP);
-    err = lookup(d, ptr, len);
+    err = lookup(m, d, ptr, len);
     if (err == 0) return -EEXIST;
     if (!(err == -ENOENT && lkIsLast)) return err;
-    if (lkNameLen > nameMax) return -ENAMETOOLONG;
-    allocAck();
+    if (lkNameLen > m.nameMax) return -ENAMETOOLONG;
+    allocAck(m);
     // The new directory joins the metadata list after the parent's last pair.
     const pred = mdirSlot(MD_PARENT);
     mdirCopy(pred, d);
     let steps: u32 = 0;
     while (pred.split != 0) {
-      if (++steps > blockCount) return -ECORRUPT;
-      err = fetch(pred, pred.tail0, pred.tail1);
+      if (++steps > m.blockCount) return -ECORRUPT;
+      err = fetch(m, pred, pred.tail0, pred.tail1);
       if (err < 0) return err;
     }
     const nd = mdirSlot(MD_CHILD);
-    err = allocPair(nd);
+    err = allocPair(m, nd);
     if (err < 0) return err;
     err = -ECORRUPT;
     for (let k = 0; k < 8 && err == -ECORRUPT; k++) {
-      err = compactWrite(nd, 0, 0, nd.pair1, nd.rev + 1, pred.tail0, pred.tail1, 0, false, false);
-      if (err == -ECORRUPT) { cacheZero(pcache); const e = alloc(); if (e < 0) return e; nd.pair1 = allocOut; }
+      err = compactWrite(m, nd, 0, 0, nd.pair1, nd.rev + 1, pred.tail0, pred.tail1, 0, false, false);
+      if (err == -ECORRUPT) { cacheZero(m, m.pcache); const e = alloc(m); if (e < 0) return e; nd.pair1 = allocOut; }
     }
-    if (err < 0) { cacheZero(pcache); return err; }
+    if (err < 0) { cacheZero(m, m.pcache); return err; }
     const c0 = nd.pair1, c1 = nd.pair0;
     store<u32>(mkdirPairBuf, c0); store<u32>(mkdirPairBuf, c1, 4);
     const samePair = pairEq(pred.pair0, pred.pair1, d.pair0, d.pair1);
     if (!samePair) {
       // Two commits: link the new pair into the list (an orphan until the entry exists).
-      orphans++;
+      m.orphans++;
       attrsReset();
       attrPush(mkTag(TYPE_SOFTTAIL, 0x3ff, 8), 0, mkdirPairBuf, 0);
-      err = dirCommit(pred, true);
+      err = dirCommit(m, pred, true);
       if (err < 0) return err;
-      orphans--;
-      err = lookup(d, ptr, len);
+      m.orphans--;
+      err = lookup(m, d, ptr, len);
       if (err != -ENOENT) return err < 0 ? err : -EEXIST;
     }
     attrsReset();
@@ -2374,12 +2334,12 @@ export function fsMkdir(ptr: usize, len: u32): i32 {
     attrPush(mkTag(TYPE_DIR, lkInsertId, lkNameLen), 0, lkNamePtr, 0);
     attrPush(mkTag(TYPE_DIRSTRUCT, lkInsertId, 8), 0, mkdirPairBuf, 0);
     if (samePair) attrPush(mkTag(TYPE_SOFTTAIL, 0x3ff, 8), 0, mkdirPairBuf, 0);
-    err = dirCommit(d, false);
+    err = dirCommit(m, d, false);
     if (err < 0) return err;
     if (err == 0) return 0;
     // RETRY: the parent pair split before the entry went in; the new pair is already linked
     // when !samePair (an orphan a later deorphan drops), so start over.
-    if (!samePair) { orphans++; err = deorphan(); if (err < 0) return err; }
+    if (!samePair) { m.orphans++; err = deorphan(m); if (err < 0) return err; }
   }
   return -ENOSPC;
 }
@@ -2388,54 +2348,54 @@ const mkdirPairBuf: usize = memory.data(8, 4);
 // ---- remove / rename
 
 /** Removes the pair list entry of directory pair (c0, c1): its predecessor skips it. */
-function dropDir(c0: u32, c1: u32): i32 {
+function dropDir(m: Mount, c0: u32, c1: u32): i32 {
   const pred = mdirSlot(MD_PARENT);
-  let err = findPred(pred, c0, c1);
+  let err = findPred(m, pred, c0, c1);
   if (err == -ENOENT) return 0;
   if (err < 0) return err;
   const child = mdirSlot(MD_CHILD);
-  err = fetch(child, c0, c1);
+  err = fetch(m, child, c0, c1);
   if (err < 0) return err;
-  return dropPair(pred, child);
+  return dropPair(m, pred, child);
 }
 
 let emptyChild0: u32 = 0;
 let emptyChild1: u32 = 0;
 /** 0 when directory entry `id` of d is empty (its pair in emptyChild*), else -ENOTEMPTY. */
-function dirIsEmpty(d: MDir, id: u32): i32 {
-  const t = dirGet(d, mkTag(0x700, 0x3ff, 0), mkTag(TYPE_STRUCT, id, 8), dirStructBuf);
+function dirIsEmpty(m: Mount, d: MDir, id: u32): i32 {
+  const t = dirGet(m, d, mkTag(0x700, 0x3ff, 0), mkTag(TYPE_STRUCT, id, 8), dirStructBuf);
   if (t < 0) return t == -ENOENT ? -ECORRUPT : t;
   if (tagType3(<u32>t) != TYPE_DIRSTRUCT) return -ECORRUPT;
   emptyChild0 = load<u32>(dirStructBuf); emptyChild1 = load<u32>(dirStructBuf, 4);
   const c = mdirSlot(MD_CHILD);
-  const err = fetch(c, emptyChild0, emptyChild1);
+  const err = fetch(m, c, emptyChild0, emptyChild1);
   if (err < 0) return err;
   return (c.count > 0 || c.split != 0) ? -ENOTEMPTY : 0;
 }
 
-export function fsRemove(ptr: usize, len: u32): i32 {
-  if (!mounted) return -EINVAL;
-  let err = forceConsistency();
+export function fsRemove(m: Mount, ptr: usize, len: u32): i32 {
+  if (!m.mounted) return -EINVAL;
+  let err = forceConsistency(m);
   if (err < 0) return err;
   const d = mdirSlot(MD_LOOKUP);
-  err = lookup(d, ptr, len);
+  err = lookup(m, d, ptr, len);
   if (err < 0) return err;
   const id = tagId(lkTag);
   if (id == ID_NONE) return -EINVAL;
   const isDir = tagType3(lkTag) == TYPE_DIR;
   if (isDir) {
-    err = dirIsEmpty(d, id);
+    err = dirIsEmpty(m, d, id);
     if (err < 0) return err;
-    orphans++;
+    m.orphans++;
   }
   const c0 = emptyChild0, c1 = emptyChild1;
   attrsReset();
   attrPush(mkTag(TYPE_DELETE, id, 0), 0, 0, 0);
-  err = dirCommit(d, true);
+  err = dirCommit(m, d, true);
   if (err < 0) return err;
   if (isDir) {
-    orphans--;
-    err = dropDir(c0, c1);
+    m.orphans--;
+    err = dropDir(m, c0, c1);
     if (err < 0) return err;
   }
   return 0;
@@ -2443,19 +2403,19 @@ export function fsRemove(ptr: usize, len: u32): i32 {
 
 const renameUserTypes: usize = memory.data(32, 4);
 
-export function fsRename(oldPtr: usize, oldLen: u32, newPtr: usize, newLen: u32): i32 {
-  if (!mounted) return -EINVAL;
-  let err = forceConsistency();
+export function fsRename(m: Mount, oldPtr: usize, oldLen: u32, newPtr: usize, newLen: u32): i32 {
+  if (!m.mounted) return -EINVAL;
+  let err = forceConsistency(m);
   if (err < 0) return err;
   for (let attempt = 0; attempt < 8; attempt++) {
     const od = mdirSlot(MD_LOOKUP2);
-    err = lookup(od, oldPtr, oldLen);
+    err = lookup(m, od, oldPtr, oldLen);
     if (err < 0) return err;
     const oldTag = lkTag;
     const oldId = tagId(oldTag);
     if (oldId == ID_NONE) return -EINVAL;
     const nd = mdirSlot(MD_LOOKUP);
-    err = lookup(nd, newPtr, newLen);
+    err = lookup(m, nd, newPtr, newLen);
     if (err < 0 && !(err == -ENOENT && lkIsLast)) return err;
     const exists = err == 0;
     let newId: u32 = 0;
@@ -2466,12 +2426,12 @@ export function fsRename(oldPtr: usize, oldLen: u32, newPtr: usize, newLen: u32)
       if (tagType3(lkTag) != tagType3(oldTag)) return tagType3(lkTag) == TYPE_DIR ? -EISDIR : -ENOTDIR;
       if (pairEq(od.pair0, od.pair1, nd.pair0, nd.pair1) && newId == oldId) return 0;
       if (tagType3(lkTag) == TYPE_DIR) {
-        err = dirIsEmpty(nd, newId);
+        err = dirIsEmpty(m, nd, newId);
         if (err < 0) return err;
         replacedDir = true;
       }
     } else {
-      if (lkNameLen > nameMax) return -ENAMETOOLONG;
+      if (lkNameLen > m.nameMax) return -ENAMETOOLONG;
       newId = lkInsertId;
     }
     const rc0 = emptyChild0, rc1 = emptyChild1;
@@ -2485,36 +2445,36 @@ export function fsRename(oldPtr: usize, oldLen: u32, newPtr: usize, newLen: u32)
     if (exists) attrPush(mkTag(TYPE_DELETE, newId, 0), 0, 0, 0);
     attrPush(mkTag(TYPE_CREATE, newId, 0), 0, 0, 0);
     attrPush(mkTag(tagType3(oldTag), newId, nameLen), 0, namePtr, 0);
-    const st = dirGet(od, mkTag(0x700, 0x3ff, 0), mkTag(TYPE_STRUCT, oldId, 0), 0);
+    const st = dirGet(m, od, mkTag(0x700, 0x3ff, 0), mkTag(TYPE_STRUCT, oldId, 0), 0);
     if (st < 0) return st == -ENOENT ? -ECORRUPT : st;
     attrPush((<u32>st & ~mkTag(0, 0x3ff, 0)) | mkTag(0, newId, 0), 1, od.pair0, getDataOff);
-    err = collectUserTypes(od, oldId);
+    err = collectUserTypes(m, od, oldId);
     if (err < 0) return err;
     for (let ty: u32 = 0; ty < 256; ty++) {
       if ((load<u8>(renameUserTypes + (ty >>> 3)) & <u8>(<u32>1 << (ty & 7))) == 0) continue;
-      const t = dirGet(od, mkTag(0x7ff, 0x3ff, 0), mkTag(TYPE_USERATTR + ty, oldId, 0), 0);
+      const t = dirGet(m, od, mkTag(0x7ff, 0x3ff, 0), mkTag(TYPE_USERATTR + ty, oldId, 0), 0);
       if (t == -ENOENT) continue;
       if (t < 0) return t;
       if (!attrPush((<u32>t & ~mkTag(0, 0x3ff, 0)) | mkTag(0, newId, 0), 1, od.pair0, getDataOff)) return -ENOSPC;
     }
     if (samePair) attrPush(mkTag(TYPE_DELETE, newOldId, 0), 0, 0, 0);
-    if (replacedDir) orphans++;
-    if (!samePair) prepMove(oldId, od.pair0, od.pair1);
+    if (replacedDir) m.orphans++;
+    if (!samePair) prepMove(m, oldId, od.pair0, od.pair1);
     // Entries open at the old name do not follow: they keep their pair and id.
-    err = dirCommit(nd, false);
-    if (err < 0) { if (!samePair) prepMove(ID_NONE, 0, 0); if (replacedDir) orphans--; return err; }
+    err = dirCommit(m, nd, false);
+    if (err < 0) { if (!samePair) prepMove(m, ID_NONE, 0, 0); if (replacedDir) m.orphans--; return err; }
     if (err == RETRY) {
-      if (!samePair) prepMove(ID_NONE, 0, 0);
-      if (replacedDir) orphans--;
+      if (!samePair) prepMove(m, ID_NONE, 0, 0);
+      if (replacedDir) m.orphans--;
       continue;
     }
     if (!samePair) {
-      err = demove();
+      err = demove(m);
       if (err < 0) return err;
     }
     if (replacedDir) {
-      orphans--;
-      err = dropDir(rc0, rc1);
+      m.orphans--;
+      err = dropDir(m, rc0, rc1);
       if (err < 0) return err;
     }
     return 0;
@@ -2536,12 +2496,12 @@ function lastComponentLen(ptr: usize, len: u32): u32 {
 }
 
 /** Marks in renameUserTypes every user attribute type tagged on any id of d (a superset). */
-function collectUserTypes(d: MDir, id: u32): i32 {
+function collectUserTypes(m: Mount, d: MDir, id: u32): i32 {
   memory.fill(renameUserTypes, 0, 32);
   let off: u32 = 4;
   let ptag: u32 = 0xffffffff;
   while (off < d.off) {
-    const err = bdRead(null, d.pair0, off, beBuf, 4, d.off - off);
+    const err = bdRead(m, null, d.pair0, off, beBuf, 4, d.off - off);
     if (err < 0) return err;
     const tag = bswap32(load<u32>(beBuf)) ^ ptag;
     ptag = tag;
@@ -2559,25 +2519,25 @@ function collectUserTypes(d: MDir, id: u32): i32 {
 
 // ---- attributes
 
-export function fsSetattr(ptr: usize, len: u32, type: u32, value: usize, valueLen: u32, remove: bool): i32 {
-  if (!mounted) return -EINVAL;
+export function fsSetattr(m: Mount, ptr: usize, len: u32, type: u32, value: usize, valueLen: u32, remove: bool): i32 {
+  if (!m.mounted) return -EINVAL;
   if (type > 255) return -EINVAL;
-  if (!remove && valueLen > attrMax) return -ENOSPC;
-  let err = forceConsistency();
+  if (!remove && valueLen > m.attrMax) return -ENOSPC;
+  let err = forceConsistency(m);
   if (err < 0) return err;
   for (let attempt = 0; attempt < 8; attempt++) {
     const d = mdirSlot(MD_LOOKUP);
-    err = lookup(d, ptr, len);
+    err = lookup(m, d, ptr, len);
     if (err < 0) return err;
     let id = tagId(lkTag);
     if (id == ID_NONE) {
       id = 0;
-      err = fetch(d, root0, root1);
+      err = fetch(m, d, m.root0, m.root1);
       if (err < 0) return err;
     }
     attrsReset();
     attrPush(mkTag(TYPE_USERATTR + type, id, remove ? SIZE_DELETED : valueLen), 0, value, 0);
-    err = dirCommit(d, remove);
+    err = dirCommit(m, d, remove);
     if (err < 0) return err;
     if (err == 0) return 0;
   }
@@ -2591,31 +2551,31 @@ const zeroBuf: usize = memory.data(64, 4);
 /** Extends f's CTZ list whose last block is `head` (f.block) holding `size` bytes: a new block
  *  in ctzBlockOut, write offset in ctzOffOut2 (pointers written through file cache c); the new
  *  block's pointer 0, when known, in f.prevBlock. */
-function ctzExtend(f: LFile, c: Cache, head: u32, size: u32): i32 {
+function ctzExtend(m: Mount, f: LFile, c: Cache, head: u32, size: u32): i32 {
   const headPtr0 = f.prevBlock;
   f.prevBlock = BLOCK_NULL;
   for (let attempt = 0; attempt < 8; attempt++) {
-    let err = alloc();
+    let err = alloc(m);
     if (err < 0) return err;
     const nblock = allocOut;
-    err = bdErase(nblock);
+    err = bdErase(m, nblock);
     if (err == -ECORRUPT) continue;
     if (err < 0) return err;
-    cacheZero(c);
+    cacheZero(m, c);
     if (size == 0) { ctzBlockOut = nblock; ctzOffOut2 = 0; return 0; }
-    let index = ctzIndex(blockSize, size - 1);
+    let index = ctzIndex(m.blockSize, size - 1);
     const noff = ctzOffOut + 1;
-    if (noff != blockSize) {
+    if (noff != m.blockSize) {
       // The last block is partly full: copy it (pointers and data) into the new block.
       let bad = false;
       let done: u32 = 0;
       while (done < noff) {
         const n = min<u32>(64, noff - done);
-        err = bdRead(null, head, done, cBuf, n);
+        err = bdRead(m, null, head, done, cBuf, n);
         if (err < 0) return err;
         // The copy carries the old block's pointers, pointer 0 first.
         if (done == 0 && index > 0) f.prevBlock = load<u32>(cBuf);
-        err = bdProg(c, nblock, done, cBuf, n);
+        err = bdProg(m, c, nblock, done, cBuf, n);
         if (err == -ECORRUPT) { bad = true; break; }
         if (err < 0) return err;
         done += n;
@@ -2630,7 +2590,7 @@ function ctzExtend(f: LFile, c: Cache, head: u32, size: u32): i32 {
     let bad = false;
     for (let i: u32 = 0; i < skips; i++) {
       store<u32>(cBuf, nhead);
-      err = bdProg(c, nblock, 4 * i, cBuf, 4);
+      err = bdProg(m, c, nblock, 4 * i, cBuf, 4);
       if (err == -ECORRUPT) { bad = true; break; }
       if (err < 0) return err;
       if (i != skips - 1) {
@@ -2638,10 +2598,10 @@ function ctzExtend(f: LFile, c: Cache, head: u32, size: u32): i32 {
           nhead = headPtr0;
           continue;
         }
-        err = bdRead(null, nhead, 4 * i, beBuf, 4);
+        err = bdRead(m, null, nhead, 4 * i, beBuf, 4);
         if (err < 0) return err;
         nhead = load<u32>(beBuf);
-        if (nhead >= blockCount) return -ECORRUPT;
+        if (nhead >= m.blockCount) return -ECORRUPT;
       }
     }
     if (bad) continue;
@@ -2653,13 +2613,13 @@ function ctzExtend(f: LFile, c: Cache, head: u32, size: u32): i32 {
 }
 
 /** Moves the block being written to a fresh one after a program failure. */
-function fileRelocate(f: LFile): i32 {
+function fileRelocate(m: Mount, f: LFile): i32 {
   const c = changetype<Cache>(f.cache);
   for (let attempt = 0; attempt < 8; attempt++) {
-    let err = alloc();
+    let err = alloc(m);
     if (err < 0) return err;
     const nblock = allocOut;
-    err = bdErase(nblock);
+    err = bdErase(m, nblock);
     if (err == -ECORRUPT) continue;
     if (err < 0) return err;
     // Copy what is already on flash of the old block; the cache still holds the rest.
@@ -2668,15 +2628,15 @@ function fileRelocate(f: LFile): i32 {
     let done: u32 = 0;
     while (done < flashed) {
       const n = min<u32>(64, flashed - done);
-      err = bdRead(null, f.block, done, cBuf, n);
+      err = bdRead(m, null, f.block, done, cBuf, n);
       if (err < 0) return err;
-      err = bdProg(pcache, nblock, done, cBuf, n);
+      err = bdProg(m, m.pcache, nblock, done, cBuf, n);
       if (err == -ECORRUPT) { bad = true; break; }
       if (err < 0) return err;
       done += n;
     }
-    if (!bad) { err = bdFlush(pcache); if (err == -ECORRUPT) bad = true; else if (err < 0) return err; }
-    cacheZero(pcache);
+    if (!bad) { err = bdFlush(m, m.pcache); if (err == -ECORRUPT) bad = true; else if (err < 0) return err; }
+    cacheZero(m, m.pcache);
     if (bad) continue;
     if (c.block == f.block) c.block = nblock;
     f.block = nblock;
@@ -2685,14 +2645,14 @@ function fileRelocate(f: LFile): i32 {
   return -ENOSPC;
 }
 
-function fileOutline(f: LFile): i32 {
+function fileOutline(m: Mount, f: LFile): i32 {
   // Inline bytes sit in the cache at offsets [0, len): exactly block 0 of a CTZ list.
   const c = changetype<Cache>(f.cache);
   const len = max(f.size, f.pos);
   for (let attempt = 0; attempt < 8; attempt++) {
-    let err = alloc();
+    let err = alloc(m);
     if (err < 0) return err;
-    err = bdErase(allocOut);
+    err = bdErase(m, allocOut);
     if (err == -ECORRUPT) continue;
     if (err < 0) return err;
     c.block = allocOut; c.off = 0; c.size = min(c.size, len);
@@ -2709,8 +2669,8 @@ function fileOutline(f: LFile): i32 {
   return -ENOSPC;
 }
 
-function fileFlush(fd: i32): i32 {
-  const f = fileAt(fd);
+function fileFlush(m: Mount, fd: i32): i32 {
+  const f = fileAt(m, fd);
   if ((f.flags & F_READING) != 0) f.flags &= ~F_READING;
   if ((f.flags & F_WRITING) == 0) return 0;
   const c = changetype<Cache>(f.cache);
@@ -2722,7 +2682,7 @@ function fileFlush(fd: i32): i32 {
   }
   const userPos = f.pos;
   const outlineEnd = load<u32>(changetype<usize>(f) + 44);
-  if (outlineEnd > f.pos && f.block == c.block && f.off + (outlineEnd - f.pos) <= blockSize) {
+  if (outlineEnd > f.pos && f.block == c.block && f.off + (outlineEnd - f.pos) <= m.blockSize) {
     f.off += outlineEnd - f.pos;
     f.pos = outlineEnd;
   }
@@ -2733,31 +2693,31 @@ function fileFlush(fd: i32): i32 {
   let oldBlock = BLOCK_NULL;
   let oldOff: u32 = 0;
   while (f.pos < f.size && f.head != BLOCK_NULL) {
-    if (oldBlock == BLOCK_NULL || oldOff == blockSize) {
-      const err = ctzFind(f.head, f.csize, f.pos);
+    if (oldBlock == BLOCK_NULL || oldOff == m.blockSize) {
+      const err = ctzFind(m, f.head, f.csize, f.pos);
       if (err < 0) return err;
       oldBlock = ctzBlockOut; oldOff = ctzOffOut2;
     }
     // Start the next new block first: that reads the new list's pointers, which would evict
     // the old block's line read below.
-    let err = fileWriteBlock(f);
+    let err = fileWriteBlock(m, f);
     if (err < 0) return err;
-    const rest = min(f.size - f.pos, blockSize - oldOff);
+    const rest = min(f.size - f.pos, m.blockSize - oldOff);
     // A chunk ends at a line boundary: the read-back of the line just programmed evicts the
     // read cache, and a chunk across the boundary would load the next line twice.
-    const n = min<u32>(min<u32>(64, rest), cacheSize - oldOff % cacheSize);
-    err = bdRead(null, oldBlock, oldOff, zeroCopy, n, rest);
+    const n = min<u32>(min<u32>(64, rest), m.cacheSize - oldOff % m.cacheSize);
+    err = bdRead(m, null, oldBlock, oldOff, zeroCopy, n, rest);
     if (err < 0) return err;
-    err = fileWriteRaw(f, zeroCopy, n);
+    err = fileWriteRaw(m, f, zeroCopy, n);
     if (err < 0) return err;
     oldOff += n;
   }
   // Flush the cache, relocating on a bad block.
   for (let attempt = 0; attempt < 8; attempt++) {
-    const err = bdFlush(c);
+    const err = bdFlush(m, c);
     if (err == 0) break;
     if (err != -ECORRUPT) return err;
-    const e2 = fileRelocate(f);
+    const e2 = fileRelocate(m, f);
     if (e2 < 0) return e2;
   }
   f.head = f.block;
@@ -2770,17 +2730,17 @@ function fileFlush(fd: i32): i32 {
 const zeroCopy: usize = memory.data(64, 4);
 
 /** Makes sure f.block is a block being written with room at f.off: starts or extends the list. */
-function fileWriteBlock(f: LFile): i32 {
-  if ((f.flags & F_WRITING) != 0 && f.off != blockSize) return 0;
+function fileWriteBlock(m: Mount, f: LFile): i32 {
+  if ((f.flags & F_WRITING) != 0 && f.off != m.blockSize) return 0;
   const c = changetype<Cache>(f.cache);
   if ((f.flags & F_INLINE) == 0) {
     if ((f.flags & F_WRITING) == 0 && f.pos > 0) {
-      const err = ctzFind(f.head, f.csize, f.pos - 1);
+      const err = ctzFind(m, f.head, f.csize, f.pos - 1);
       if (err < 0) return err;
       f.block = ctzBlockOut; f.off = ctzOffOut2 + 1; f.prevBlock = BLOCK_NULL;
-      cacheZero(c);
+      cacheZero(m, c);
     }
-    const e2 = ctzExtend(f, c, f.block, f.pos);
+    const e2 = ctzExtend(m, f, c, f.block, f.pos);
     if (e2 < 0) return e2;
     f.block = ctzBlockOut; f.off = ctzOffOut2;
   } else {
@@ -2792,22 +2752,22 @@ function fileWriteBlock(f: LFile): i32 {
 }
 
 /** Writes at f.pos without size bookkeeping (used by write and flush). */
-function fileWriteRaw(f: LFile, src: usize, len: u32): i32 {
+function fileWriteRaw(m: Mount, f: LFile, src: usize, len: u32): i32 {
   const c = changetype<Cache>(f.cache);
   while (len > 0) {
-    const e0 = fileWriteBlock(f);
+    const e0 = fileWriteBlock(m, f);
     if (e0 < 0) return e0;
-    const diff = min(len, blockSize - f.off);
+    const diff = min(len, m.blockSize - f.off);
     if ((f.flags & F_INLINE) != 0) {
       memory.copy(c.buf + f.off, src, diff);
       if (f.off + diff > c.size) c.size = f.off + diff;
     } else {
-      let err = bdProg(c, f.block, f.off, src, diff);
+      let err = bdProg(m, c, f.block, f.off, src, diff);
       let tries = 0;
       while (err == -ECORRUPT && tries++ < 8) {
-        const e2 = fileRelocate(f);
+        const e2 = fileRelocate(m, f);
         if (e2 < 0) return e2;
-        err = bdProg(c, f.block, f.off, src, diff);
+        err = bdProg(m, c, f.block, f.off, src, diff);
       }
       if (err < 0) return err;
     }
@@ -2816,16 +2776,16 @@ function fileWriteRaw(f: LFile, src: usize, len: u32): i32 {
   return 0;
 }
 
-export function fileWrite(fd: i32, src: usize, len: u32): i32 {
-  if (!fileOk(fd)) return -EBADF;
-  const f = fileAt(fd);
+export function fileWrite(m: Mount, fd: i32, src: usize, len: u32): i32 {
+  if (!fileOk(m, fd)) return -EBADF;
+  const f = fileAt(m, fd);
   if ((f.flags & O_WRONLY) == 0) return -EBADF;
   if ((f.flags & F_ERRED) != 0) return -EIO;
   if (f.id == 0x3ff) return -ENOENT;
   if ((f.flags & F_READING) != 0) f.flags &= ~F_READING;
   if ((f.flags & O_APPEND) != 0 && f.pos < f.size) f.pos = f.size;
-  if (<u64>f.pos + len > <u64>fileMax) return -EFBIG;
-  allocAck();
+  if (<u64>f.pos + len > <u64>m.fileMax) return -EFBIG;
+  allocAck(m);
   let err: i32 = 0;
   if ((f.flags & F_WRITING) == 0 && f.pos > f.size) {
     // Fill the hole with zeros.
@@ -2834,45 +2794,45 @@ export function fileWrite(fd: i32, src: usize, len: u32): i32 {
     while (f.pos < target) {
       const n = min<u32>(64, target - f.pos);
       memory.fill(zeroBuf, 0, 64);
-      err = fileWriteChecked(f, zeroBuf, n);
+      err = fileWriteChecked(m, f, zeroBuf, n);
       if (err < 0) { f.flags |= F_ERRED; return err; }
     }
   }
-  err = fileWriteChecked(f, src, len);
+  err = fileWriteChecked(m, f, src, len);
   if (err < 0) { f.flags |= F_ERRED; return err; }
   f.flags |= F_DIRTY;
   return <i32>len;
 }
 
-function fileWriteChecked(f: LFile, src: usize, len: u32): i32 {
+function fileWriteChecked(m: Mount, f: LFile, src: usize, len: u32): i32 {
   if ((f.flags & F_INLINE) != 0) {
     const end = max(max(f.size, f.pos), f.pos + len);
     const c = changetype<Cache>(f.cache);
     if (c.block != BLOCK_INLINE && f.size > 0) return -ENOMEM; // inline file larger than our cache
     c.block = BLOCK_INLINE;
-    if (end > inlineMax) {
-      const err = fileOutline(f);
+    if (end > m.inlineMax) {
+      const err = fileOutline(m, f);
       if (err < 0) return err;
     }
   }
-  const err = fileWriteRaw(f, src, len);
+  const err = fileWriteRaw(m, f, src, len);
   if (err < 0) return err;
   if ((f.flags & F_INLINE) != 0 && f.pos > f.size) f.size = f.pos;
   return 0;
 }
 
-function fileSyncImpl(fd: i32): i32 {
-  const f = fileAt(fd);
+function fileSyncImpl(m: Mount, fd: i32): i32 {
+  const f = fileAt(m, fd);
   if ((f.flags & F_ERRED) != 0) return 0;
-  let err = fileFlush(fd);
+  let err = fileFlush(m, fd);
   if (err < 0) { f.flags |= F_ERRED; return err; }
   if ((f.flags & F_DIRTY) == 0 || f.id == 0x3ff) return 0;
-  err = forceConsistency();
+  err = forceConsistency(m);
   if (err < 0) return err;
   const c = changetype<Cache>(f.cache);
   for (let attempt = 0; attempt < 8; attempt++) {
     const d = mdirSlot(MD_FILE);
-    err = fetch(d, f.pair0, f.pair1);
+    err = fetch(m, d, f.pair0, f.pair1);
     if (err < 0) return err;
     attrsReset();
     if ((f.flags & F_INLINE) != 0) {
@@ -2881,7 +2841,7 @@ function fileSyncImpl(fd: i32): i32 {
       store<u32>(fileStructBuf, f.head); store<u32>(fileStructBuf, f.csize, 4);
       attrPush(mkTag(TYPE_CTZSTRUCT, f.id, 8), 0, fileStructBuf, 0);
     }
-    err = dirCommit(d, false);
+    err = dirCommit(m, d, false);
     if (err < 0) { f.flags |= F_ERRED; return err; }
     if (err == 0) { f.flags &= ~F_DIRTY; return 0; }
   }
@@ -2889,42 +2849,42 @@ function fileSyncImpl(fd: i32): i32 {
 }
 const fileStructBuf: usize = memory.data(8, 4);
 
-export function fileTruncate(fd: i32, size: u32): i32 {
-  if (!fileOk(fd)) return -EBADF;
-  const f = fileAt(fd);
+export function fileTruncate(m: Mount, fd: i32, size: u32): i32 {
+  if (!fileOk(m, fd)) return -EBADF;
+  const f = fileAt(m, fd);
   if ((f.flags & O_WRONLY) == 0) return -EBADF;
-  if (size > fileMax) return -EINVAL;
-  const oldSize = <u32>fileSize(fd);
+  if (size > m.fileMax) return -EINVAL;
+  const oldSize = <u32>fileSize(m, fd);
   const pos = f.pos;
   if (size < oldSize) {
-    const err = fileFlush(fd);
+    const err = fileFlush(m, fd);
     if (err < 0) return err;
     const c = changetype<Cache>(f.cache);
     if ((f.flags & F_INLINE) != 0) {
       f.size = size; f.csize = size; c.size = min(c.size, size);
     } else if (size == 0) {
-      cacheZero(c);
+      cacheZero(m, c);
       c.block = BLOCK_INLINE; c.off = 0; c.size = 0;
       f.head = BLOCK_INLINE; f.csize = 0; f.size = 0;
       f.flags |= F_INLINE;
     } else {
-      const e2 = ctzFind(f.head, f.csize, size - 1);
+      const e2 = ctzFind(m, f.head, f.csize, size - 1);
       if (e2 < 0) return e2;
       f.head = ctzBlockOut; f.csize = size; f.size = size;
-      cacheZero(c);
+      cacheZero(m, c);
     }
     f.flags = (f.flags & ~F_READING) | F_DIRTY;
   } else if (size > oldSize) {
     f.pos = oldSize;
-    if ((f.flags & F_WRITING) != 0) { const e = fileFlush(fd); if (e < 0) return e; f.pos = oldSize; }
+    if ((f.flags & F_WRITING) != 0) { const e = fileFlush(m, fd); if (e < 0) return e; f.pos = oldSize; }
     while (f.pos < size) {
       const n = min<u32>(64, size - f.pos);
       memory.fill(zeroBuf, 0, 64);
-      const e = fileWriteChecked(f, zeroBuf, n);
+      const e = fileWriteChecked(m, f, zeroBuf, n);
       if (e < 0) return e;
     }
     f.flags |= F_DIRTY;
-    const e = fileFlush(fd);
+    const e = fileFlush(m, fd);
     if (e < 0) return e;
   }
   f.pos = pos;
@@ -2941,12 +2901,11 @@ export function fileTruncate(fd: i32, size: u32): i32 {
 export const LFS_ATTR_LIST_BYTES: u32 = 4 * 4 * <u32>ATTR_MAX_N;
 export const LFS_STATIC_BYTES: u32 =
   <u32>(MDIR_BYTES * <usize>MDIR_SLOTS) + <u32>(FETCH_SLOT_BYTES * <usize>FETCH_SLOTS) + // mdirPool, fetchCache
-  <u32>(FILE_BYTES * <usize>FILE_MAX_OPEN) + 16 * <u32>FILE_MAX_OPEN +                  // fileTable, fileCaches
-  2 * 4 * <u32>COMP_MAX + 2 * 4 * <u32>DIR_MAX_OPEN +                                  // compOff/Len, dirUsed/Id
+  2 * 4 * <u32>COMP_MAX +                                                               // compOff/Len
   LFS_ATTR_LIST_BYTES + 4 * 4 * <u32>RELOC_MAX +                                       // aTag.., relocOld0..
   16 + 12 + 16 + 12 + 8 + 24 + 8 + 8 + 32 +                                            // beBuf mountNotes dirReadTags gBuf dirStructBuf sbBuf magic structBuf listSeen
   64 + 8 + 32 + 8 + 24 + 8 + 32 + 64 + 64 + 8 +                                       // cBuf fcrcBuf userSeen relocPairBuf sbOut mkdirPairBuf renameUserTypes zeroBuf zeroCopy fileStructBuf
   16 + 8 + 8 + 8;                                                                      // checkOut compactTailBuf dropTailBuf orphanTailBuf
 
 /** Static bytes of the whole file system but its I/O buffer (fs/exports adds that). */
-export function fsStaticBytes(): u32 { return LFS_STATIC_BYTES + BD_STATIC_BYTES + CRC_TABLE_BYTES; }
+export function fsStaticBytes(): u32 { return LFS_STATIC_BYTES + BD_STATIC_BYTES + CRC_TABLE_BYTES + MOUNT_RECORD_BYTES + MOUNT_TABLE_BYTES; }
