@@ -123,32 +123,34 @@ export function bdRead(m: Mount, pc: Cache | null, block: u32, off: u32, dst: us
 /** Static bytes of this file: cmpBuf (each mount's cache records are in its record, fs/mount). */
 export const BD_STATIC_BYTES: u32 = 64;
 
-/** Compares `len` bytes on flash with memory: <0, 0 or >0 like memcmp, or an error in `bdErr`. */
-export let bdErr: i32 = 0;
+// Results of bdCmp (errors are negative).
+export const CMP_EQUAL: i32 = 0;
+export const CMP_FLASH_BEFORE: i32 = 1; // the bytes on flash sort before those in memory
+export const CMP_FLASH_AFTER: i32 = 2;
+
+/** Compares `len` bytes on flash with memory, like memcmp: a CMP_* result or -errno. */
 const cmpBuf: usize = memory.data(64, 4);
 export function bdCmp(m: Mount, block: u32, off: u32, src: usize, len: u32): i32 {
-  bdErr = 0;
   let done: u32 = 0;
   while (done < len) {
     const n = min<u32>(64, len - done);
     const err = bdRead(m, null, block, off + done, cmpBuf, n, len - done);
-    if (err < 0) { bdErr = err; return 0; }
+    if (err < 0) return err;
     for (let i: u32 = 0; i < n; i++) {
       const a = load<u8>(cmpBuf + i), b = load<u8>(src + done + i);
-      if (a != b) return a < b ? -1 : 1;
+      if (a != b) return a < b ? CMP_FLASH_BEFORE : CMP_FLASH_AFTER;
     }
     done += n;
   }
-  return 0;
+  return CMP_EQUAL;
 }
 
 import { crc32 } from "./crc";
 /**
- * CRC of `len` bytes on flash, continuing `crc`; the result is in `bdCrcValue`. `hintBytes` as
+ * CRC of `len` bytes on flash, continuing `crc`: the CRC (0..2^32-1) or -errno. `hintBytes` as
  * for bdRead (a log parse passes the rest of the block: it reads on past this tag).
  */
-export let bdCrcValue: u32 = 0;
-export function bdCrc(m: Mount, block: u32, off: u32, len: u32, crc: u32, hintBytes: u32 = 0): i32 {
+export function bdCrc(m: Mount, block: u32, off: u32, len: u32, crc: u32, hintBytes: u32 = 0): i64 {
   let done: u32 = 0;
   while (done < len) {
     const n = min<u32>(64, len - done);
@@ -157,8 +159,7 @@ export function bdCrc(m: Mount, block: u32, off: u32, len: u32, crc: u32, hintBy
     crc = crc32(crc, cmpBuf, n);
     done += n;
   }
-  bdCrcValue = crc;
-  return 0;
+  return <i64>crc;
 }
 
 /** Writes a program cache out to flash (padded to prog_size) and verifies it by reading back. */

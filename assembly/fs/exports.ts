@@ -12,7 +12,7 @@
 import { EINVAL, EROFS } from "../abi";
 import { FS_WRITABLE } from "./bd";
 import {
-  fsConfig, fsMount, fsUnmount, fsRamBytes, fsStat, fsStatSize, fsInfo, fsGetattr, fsListattrs, fsDirOpen,
+  fsConfig, fsMount, fsUnmount, fsRamBytes, fsStat, fsInfo, fsGetattr, fsListattrs, fsDirOpen,
   fsDirRead, fsDirClose, fsOpen, fileClose, fileRead, fileSeek, fileTell, fileSize, fsTraverse,
   fsSizeBlocks, fsFormat, fsOpenWrite, fileWrite, fileTruncate, fileSync, fsMkdir, fsRemove, fsRename,
   fsSetattr, fsGc, fsMkconsistent, fsStaticBytes, fsCheck, fsCheckDetail,
@@ -87,9 +87,8 @@ export function fs_rename(oldLen: i32, newLen: i32): i32 {
 
 export function fs_stat(pathLen: i32): i32 {
   if (!lenOk(pathLen)) return -EINVAL;
-  const r = fsStat(cur(), ioBuf, <u32>pathLen);
-  if (r >= 0) store<u32>(ioBuf, fsStatSize());
-  return r;
+  // The size goes where the path was, once the lookup is done with it.
+  return fsStat(cur(), ioBuf, <u32>pathLen, ioBuf);
 }
 
 export function fs_dir_open(pathLen: i32): i32 {

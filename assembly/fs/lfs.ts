@@ -19,18 +19,19 @@ import {
 } from "../abi";
 import {
   BLOCK_NULL, BLOCK_INLINE, Cache, cacheDrop, cacheZero, bdRead, bdProg, bdErase,
-  bdFlush, bdSync, bdCmp, bdErr, bdCrc, bdCrcValue, bdValidGeometry,
+  bdFlush, bdSync, bdCmp, bdCrc, bdValidGeometry, CMP_EQUAL, CMP_FLASH_AFTER,
   bdGeneration, bdTouch, BD_STATIC_BYTES,
 } from "./bd";
 import { Mount, FILE_MAX_OPEN, DIR_MAX_OPEN, MOUNT_RECORD_BYTES, MOUNT_TABLE_BYTES } from "./mount";
 export { FILE_MAX_OPEN, DIR_MAX_OPEN };
 import { crc32, crc32u32, CRC_TABLE_BYTES } from "./crc";
+import { CMP_FLASH_BEFORE } from "./bd";
 import {
   TYPE_NAME, TYPE_REG, TYPE_DIR, TYPE_SUPERBLOCK, TYPE_STRUCT, TYPE_DIRSTRUCT, TYPE_INLINESTRUCT,
   TYPE_CTZSTRUCT, TYPE_USERATTR, TYPE_SPLICE, TYPE_CREATE, TYPE_DELETE, TYPE_FCRC, TYPE_TAIL,
   TYPE_SOFTTAIL, TYPE_HARDTAIL, TYPE_MOVESTATE, ID_NONE, SIZE_DELETED, mkTag, tagIsValid, tagType1,
   tagType3, tagChunk, tagSplice, tagId, tagSize, tagIsDelete, tagDsize, tagIsCcrc, seqNewer,
-  ctzIndex, ctzOffOut,
+  ctzIndex, ctzOffset,
 } from "./tag";
 
 export const DISK_VERSION: u32 = 0x00020001;
@@ -110,13 +111,12 @@ const beBuf: usize = memory.data(16, 4);
 
 @inline function bswap32(v: u32): u32 { return bswap<u32>(v); }
 
-function readU32(m: Mount, block: u32, off: u32): i32 {
+/** The u32 at (block, off): its value (0..2^32-1) or -errno. */
+function readU32(m: Mount, block: u32, off: u32): i64 {
   const err = bdRead(m, null, block, off, beBuf, 4);
   if (err < 0) return err;
-  u32Out = load<u32>(beBuf);
-  return 0;
+  return <i64>load<u32>(beBuf);
 }
-let u32Out: u32 = 0;
 
 function isNullPair(p0: u32, p1: u32): bool { return p0 == BLOCK_NULL || p1 == BLOCK_NULL; }
 function pairEq(a0: u32, a1: u32, b0: u32, b1: u32): bool {
@@ -181,9 +181,9 @@ function parseBlock(m: Mount, d: MDir, blk: u32, rev: u32, notes: ParseNotes | n
       off += dsize;
       continue;
     }
-    err = bdCrc(m, blk, off + 4, dsize - 4, ncrc, m.blockSize - off - 4);
-    if (err < 0) { if (err == -ECORRUPT) break; return err; }
-    crc = bdCrcValue;
+    const cr = bdCrc(m, blk, off + 4, dsize - 4, ncrc, m.blockSize - off - 4);
+    if (cr < 0) { if (cr == -ECORRUPT) break; return <i32>cr; }
+    crc = <u32>cr;
     const t1 = tagType1(tag);
     if (tagType3(tag) == TYPE_MOVESTATE) { tempGOff = tagIsDelete(tag) ? 0 : off + 4; tempGSize = tagSize(tag); }
     if (tagType3(tag) == TYPE_SUPERBLOCK) tempSb = 1;
@@ -206,9 +206,9 @@ function parseBlock(m: Mount, d: MDir, blk: u32, rev: u32, notes: ParseNotes | n
   if (!committed) return 1;
   d.erased = 0;
   if (maybeErased && d.off % m.progSize == 0 && okFcrc && okFcrcSize <= m.blockSize - d.off) {
-    const err = bdCrc(m, blk, d.off, okFcrcSize, 0xffffffff);
-    if (err < 0 && err != -ECORRUPT) return err;
-    if (err == 0 && bdCrcValue == okFcrcCrc) d.erased = 1;
+    const cr = bdCrc(m, blk, d.off, okFcrcSize, 0xffffffff);
+    if (cr < 0 && cr != -ECORRUPT) return <i32>cr;
+    if (cr >= 0 && <u32>cr == okFcrcCrc) d.erased = 1;
   }
   return 0;
 }
@@ -252,8 +252,10 @@ export function fetch(m: Mount, d: MDir, p0: u32, p1: u32, notes: ParseNotes | n
 
 function fetchUncached(m: Mount, d: MDir, p0: u32, p1: u32, notes: ParseNotes | null): i32 {
   let rev0: u32 = 0, rev1: u32 = 0;
-  let ok0 = readU32(m, p0, 0) == 0; rev0 = u32Out;
-  let ok1 = readU32(m, p1, 0) == 0; rev1 = u32Out;
+  const r0 = readU32(m, p0, 0), r1 = readU32(m, p1, 0);
+  const ok0 = r0 >= 0, ok1 = r1 >= 0;
+  if (ok0) rev0 = <u32>r0;
+  if (ok1) rev1 = <u32>r1;
   const second = ok1 && (!ok0 || seqNewer(rev1, rev0));
   for (let i = 0; i < 2; i++) {
     const useSecond = (i == 0) == second;
@@ -271,15 +273,16 @@ function fetchUncached(m: Mount, d: MDir, p0: u32, p1: u32, notes: ParseNotes | 
   return -ECORRUPT;
 }
 
-/** Disk offset of the data of the tag dirGet last found. */
-let getDataOff: u32 = 0;
+/** A tag dirFind found and the disk offset of its data, as one non-negative i64. */
+@inline function found(tag: u32, dataOff: u32): i64 { return (<i64>dataOff << 32) | <i64>tag; }
+@inline function foundTag(r: i64): u32 { return <u32>r; }
+@inline function foundOff(r: i64): u32 { return <u32>(r >>> 32); }
 
 /**
- * Finds the newest tag matching gtag under gmask, tracking id renumbering by splices, and copies
- * up to `size` bytes of its data from offset `goff` to dst (zero-filling the rest). Returns the
- * tag (with the id as asked) or -ENOENT.
+ * Finds the newest tag matching gtag under gmask, tracking id renumbering by splices: the tag
+ * (with the id as asked) and its data's disk offset (found()), -ENOENT, or -errno.
  */
-export function dirGetSlice(m: Mount, d: MDir, gmask: u32, gtag: u32, goff: u32, dst: usize, size: u32): i32 {
+function dirFind(m: Mount, d: MDir, gmask: u32, gtag: u32): i64 {
   let off = d.off;
   let ntag = d.etag;
   let gdiff: u32 = 0;
@@ -296,21 +299,31 @@ export function dirGetSlice(m: Mount, d: MDir, gmask: u32, gtag: u32, goff: u32,
     }
     if ((gmask & tag) == (gmask & (gtag - gdiff))) {
       if (tagIsDelete(tag)) return -ENOENT;
-      getDataOff = off + 4;
-      if (size > 0) {
-        const tsize = tagSize(tag);
-        const avail = goff < tsize ? tsize - goff : 0;
-        const n = min(avail, size);
-        if (n > 0) {
-          const e2 = bdRead(m, null, d.pair0, off + 4 + goff, dst, n);
-          if (e2 < 0) return e2;
-        }
-        if (n < size) memory.fill(dst + n, 0, size - n);
-      }
-      return <i32>((tag + gdiff) & 0x7fffffff);
+      return found((tag + gdiff) & 0x7fffffff, off + 4);
     }
   }
   return -ENOENT;
+}
+
+/**
+ * dirFind, then copies up to `size` bytes of the tag's data from offset `goff` to dst
+ * (zero-filling the rest). Returns the tag or -errno.
+ */
+export function dirGetSlice(m: Mount, d: MDir, gmask: u32, gtag: u32, goff: u32, dst: usize, size: u32): i32 {
+  const r = dirFind(m, d, gmask, gtag);
+  if (r < 0) return <i32>r;
+  const tag = foundTag(r);
+  if (size > 0) {
+    const tsize = tagSize(tag);
+    const avail = goff < tsize ? tsize - goff : 0;
+    const n = min(avail, size);
+    if (n > 0) {
+      const e2 = bdRead(m, null, d.pair0, foundOff(r) + goff, dst, n);
+      if (e2 < 0) return e2;
+    }
+    if (n < size) memory.fill(dst + n, 0, size - n);
+  }
+  return <i32>tag;
 }
 
 /** Where an entry's newest name and struct tags are (tag 0: none). 16 bytes. */
@@ -362,15 +375,12 @@ export function dirGet(m: Mount, d: MDir, gmask: u32, gtag: u32, dst: usize): i3
   return dirGetSlice(m, d, gmask, gtag, 0, dst, tagSize(gtag));
 }
 
-/** This pair's own gstate delta, XORed into (gTmpTag, gTmpP0, gTmpP1). */
-let gTmpTag: u32 = 0; let gTmpP0: u32 = 0; let gTmpP1: u32 = 0;
 const gBuf: usize = memory.data(12, 4);
-function dirGetGstate(m: Mount, d: MDir): i32 {
-  const t = dirGet(m, d, mkTag(0x7ff, 0, 0), mkTag(TYPE_MOVESTATE, 0, 12), gBuf);
-  if (t == -ENOENT) return 0;
-  if (t < 0) return t;
-  gTmpTag ^= load<u32>(gBuf); gTmpP0 ^= load<u32>(gBuf, 4); gTmpP1 ^= load<u32>(gBuf, 8);
-  return 0;
+/** Writes this pair's own gstate delta (tag, pair0, pair1; zeros when it has none) to dst. */
+function dirGetGstate(m: Mount, d: MDir, dst: usize): i32 {
+  const t = dirGet(m, d, mkTag(0x7ff, 0, 0), mkTag(TYPE_MOVESTATE, 0, 12), dst);
+  if (t == -ENOENT) { memory.fill(dst, 0, 12); return 0; }
+  return t < 0 ? t : 0;
 }
 
 function hasMove(m: Mount): bool { return (m.gsTag & 0x7ff00000) != 0; }
@@ -384,25 +394,22 @@ function diskMoveIsHere(m: Mount, p0: u32, p1: u32): bool {
 
 // ---- names
 
-let findInsertId: u32 = 0;
-let findGreater = false;
 
 /** memcmp of a name on disk with one in memory, littlefs's order: on a common prefix the
- *  longer name sorts first. Result <0: disk sorts before; 0 equal; >0 after. */
+ *  longer name sorts first. A CMP_* result (fs/bd) or -errno. */
 function nameCmp(m: Mount, block: u32, off: u32, diskLen: u32, name: usize, nameLen: u32): i32 {
   const n = min(diskLen, nameLen);
   const r = bdCmp(m, block, off, name, n);
-  if (bdErr < 0) return 0x7fffffff;
-  if (r != 0) return r;
-  if (nameLen == diskLen) return 0;
-  return nameLen < diskLen ? -1 : 1;
+  if (r != CMP_EQUAL) return r;
+  if (nameLen == diskLen) return CMP_EQUAL;
+  return nameLen < diskLen ? CMP_FLASH_BEFORE : CMP_FLASH_AFTER;
 }
 
 /**
  * Looks for `name` among the committed entries of d. Returns its id, -1 if absent, or -errno.
- * Sets findInsertId (where the name would sort) and findGreater (a greater name exists here).
+ * Sets lk.insertId (where the name would sort) and lk.greater (a greater name exists here).
  */
-function dirFindName(m: Mount, d: MDir, name: usize, nameLen: u32): i32 {
+function dirFindName(m: Mount, d: MDir, name: usize, nameLen: u32, lk: Found): i32 {
   let off: u32 = 4;
   let ptag: u32 = 0xffffffff;
   let best: i32 = -1;
@@ -418,10 +425,10 @@ function dirFindName(m: Mount, d: MDir, name: usize, nameLen: u32): i32 {
     } else if (tagType1(tag) == TYPE_NAME && (tagType3(tag) & 0x780) == 0) {
       const id = <i32>tagId(tag);
       const c = nameCmp(m, d.pair0, off + 4, tagSize(tag), name, nameLen);
-      if (c == 0x7fffffff) return bdErr;
-      if (c == 0) best = id;
+      if (c < 0) return c;
+      if (c == CMP_EQUAL) best = id;
       else if (id == best) best = -1;
-      if (c > 0 && id <= gt) gt = id;
+      if (c == CMP_FLASH_AFTER && id <= gt) gt = id;
     } else if (tagType1(tag) == TYPE_SPLICE) {
       const id = <i32>tagId(tag);
       const s = tagSplice(tag);
@@ -436,8 +443,8 @@ function dirFindName(m: Mount, d: MDir, name: usize, nameLen: u32): i32 {
     }
     off += dsize;
   }
-  findGreater = gt < <i32>d.count;
-  findInsertId = gt < <i32>d.count ? <u32>gt : d.count;
+  lk.greater = gt < <i32>d.count;
+  lk.insertId = gt < <i32>d.count ? <u32>gt : d.count;
   if (best >= 0 && moveIsHere(m, d.pair0, d.pair1) && <u32>best == moveId(m)) best = -1;
   if (best >= <i32>d.count) best = -1;
   return best;
@@ -445,11 +452,18 @@ function dirFindName(m: Mount, d: MDir, name: usize, nameLen: u32): i32 {
 
 // ---- path lookup
 
-let lkTag: u32 = 0;        // tag of the entry found (type3 REG/DIR, id); root is DIR with id 0x3ff
-let lkIsLast = false;      // NOENT came from the last path component
-let lkNamePtr: usize = 0;  // that component's name
-let lkNameLen: u32 = 0;
-let lkInsertId: u32 = 0;   // where it would be created (in the MD_LOOKUP-like pair)
+/** What a path lookup found, filled by lookup for its caller: 24 bytes. */
+@unmanaged class Found {
+  tag: u32;        // tag of the entry found (type3 REG/DIR, id); root is DIR with id 0x3ff
+  namePtr: usize;  // on -ENOENT: the missing component's name
+  nameLen: u32;
+  insertId: u32;   // where it would be created (in the pair lookup left in its MDir)
+  isLast: bool;    // -ENOENT came from the last path component
+  greater: bool;   // dirFindName: a greater name exists in the pair it searched
+}
+// Two result records: one per lookup a call keeps (rename keeps the source's and the target's).
+const foundA = changetype<Found>(memory.data(24, 4));
+const foundB = changetype<Found>(memory.data(24, 4));
 
 const COMP_MAX = 64;
 const compOff: usize = memory.data(COMP_MAX * 4, 4);
@@ -457,10 +471,10 @@ const compLen: usize = memory.data(COMP_MAX * 4, 4);
 const dirStructBuf: usize = memory.data(8, 4);
 
 /**
- * Resolves `path` (bytes at ptr): fills `d` with the pair holding the entry and sets lkTag.
- * On -ENOENT with lkIsLast, `d` is the pair where the name would go.
+ * Resolves `path` (bytes at ptr): fills `d` with the pair holding the entry and `lk` with what
+ * was found. On -ENOENT with lk.isLast, `d` is the pair where the name would go.
  */
-function lookup(m: Mount, d: MDir, ptr: usize, len: u32): i32 {
+function lookup(m: Mount, d: MDir, lk: Found, ptr: usize, len: u32): i32 {
   // Split into components, resolving "." and ".." textually.
   let n = 0;
   let i: u32 = 0;
@@ -481,16 +495,16 @@ function lookup(m: Mount, d: MDir, ptr: usize, len: u32): i32 {
     store<u32>(compLen + (<usize>n << 2), clen);
     n++;
   }
-  lkIsLast = false;
+  lk.isLast = false;
   let err = fetch(m, d, m.root0, m.root1);
   if (err < 0) return err;
-  lkTag = mkTag(TYPE_DIR, ID_NONE, 0);
+  lk.tag = mkTag(TYPE_DIR, ID_NONE, 0);
   for (let c = 0; c < n; c++) {
     const nptr = ptr + load<u32>(compOff + (<usize>c << 2));
     const nlen = load<u32>(compLen + (<usize>c << 2));
-    if (tagType3(lkTag) != TYPE_DIR) return -ENOTDIR;
-    if (tagId(lkTag) != ID_NONE) {
-      const t = dirGet(m, d, mkTag(0x700, 0x3ff, 0), mkTag(TYPE_STRUCT, tagId(lkTag), 8), dirStructBuf);
+    if (tagType3(lk.tag) != TYPE_DIR) return -ENOTDIR;
+    if (tagId(lk.tag) != ID_NONE) {
+      const t = dirGet(m, d, mkTag(0x700, 0x3ff, 0), mkTag(TYPE_STRUCT, tagId(lk.tag), 8), dirStructBuf);
       if (t < 0) return t;
       if (tagType3(<u32>t) != TYPE_DIRSTRUCT) return -ECORRUPT;
       err = fetch(m, d, load<u32>(dirStructBuf), load<u32>(dirStructBuf, 4));
@@ -499,18 +513,17 @@ function lookup(m: Mount, d: MDir, ptr: usize, len: u32): i32 {
     // Walk the directory's pairs (hard tails) looking for the name.
     let steps: u32 = 0;
     while (true) {
-      const id = dirFindName(m, d, nptr, nlen);
+      const id = dirFindName(m, d, nptr, nlen, lk);
       if (id < -1) return id;
       if (id >= 0) {
         const t = dirGet(m, d, mkTag(0x780, 0x3ff, 0), mkTag(TYPE_NAME, <u32>id, 0), 0);
         if (t < 0) return t == -ENOENT ? -ECORRUPT : t;
-        lkTag = <u32>t;
+        lk.tag = <u32>t;
         break;
       }
-      if (findGreater || !d.split) {
-        lkIsLast = c == n - 1;
-        lkNamePtr = nptr; lkNameLen = nlen;
-        lkInsertId = findInsertId;
+      if (lk.greater || !d.split) {
+        lk.isLast = c == n - 1;
+        lk.namePtr = nptr; lk.nameLen = nlen;
         return -ENOENT;
       }
       if (++steps > m.blockCount) return -ECORRUPT;
@@ -576,7 +589,7 @@ export function fsMount(m: Mount): i32 {
 function mountScan(m: Mount): i32 {
   const d = mdirSlot(MD_WALK);
   m.root0 = BLOCK_NULL; m.root1 = BLOCK_NULL;
-  gTmpTag = 0; gTmpP0 = 0; gTmpP1 = 0;
+  let gTag: u32 = 0, gP0: u32 = 0, gP1: u32 = 0;
   m.seed = 0;
   let t0: u32 = 0, t1: u32 = 1;
   let steps: u32 = 0;
@@ -613,12 +626,12 @@ function mountScan(m: Mount): i32 {
       memory.fill(gBuf, 0, 12);
       err = bdRead(m, null, d.pair0, mountNotes.gstateOff, gBuf, min<u32>(mountNotes.gstateSize, 12));
       if (err < 0) return err;
-      gTmpTag ^= load<u32>(gBuf); gTmpP0 ^= load<u32>(gBuf, 4); gTmpP1 ^= load<u32>(gBuf, 8);
+      gTag ^= load<u32>(gBuf); gP0 ^= load<u32>(gBuf, 4); gP1 ^= load<u32>(gBuf, 8);
     }
     t0 = d.tail0; t1 = d.tail1;
   }
   if (!found) return -ECORRUPT;
-  m.gdTag = gTmpTag & ~0x3ff; m.gdP0 = gTmpP0; m.gdP1 = gTmpP1;
+  m.gdTag = gTag & ~0x3ff; m.gdP0 = gP0; m.gdP1 = gP1;
   m.gsTag = m.gdTag; m.gsP0 = m.gdP0; m.gsP1 = m.gdP1;
   m.gxTag = 0; m.gxP0 = 0; m.gxP1 = 0;
   m.orphans = (m.gsTag & 0x80000000) != 0 ? 1 : 0;
@@ -640,7 +653,6 @@ export function fsRamBytes(m: Mount): u32 { return m.ramBytes; }
 
 // ---- stat / fsinfo
 
-let statSize: u32 = 0;
 const structBuf: usize = memory.data(8, 4);
 
 /** Size of entry `id` of d (0 for directories). */
@@ -653,20 +665,20 @@ function entrySize(m: Mount, d: MDir, id: u32, type: u32): i32 {
   return -ECORRUPT;
 }
 
-/** Type (1 file, 2 dir) of `path`; size in statSize. */
-export function fsStat(m: Mount, ptr: usize, len: u32): i32 {
+/** Type (1 file, 2 dir) of `path`; its size (u32) to sizeDst (which may overlap the path). */
+export function fsStat(m: Mount, ptr: usize, len: u32, sizeDst: usize): i32 {
+  const lk = foundA;
   if (!m.mounted) return -EINVAL;
   const d = mdirSlot(MD_LOOKUP);
-  const err = lookup(m, d, ptr, len);
+  const err = lookup(m, d, lk, ptr, len);
   if (err < 0) return err;
-  const type = tagType3(lkTag);
-  if (tagId(lkTag) == ID_NONE) { statSize = 0; return 2; }
-  const sz = entrySize(m, d, tagId(lkTag), type);
+  const type = tagType3(lk.tag);
+  if (tagId(lk.tag) == ID_NONE) { store<u32>(sizeDst, 0); return 2; }
+  const sz = entrySize(m, d, tagId(lk.tag), type);
   if (sz < 0) return sz;
-  statSize = <u32>sz;
+  store<u32>(sizeDst, <u32>sz);
   return type == TYPE_DIR ? 2 : 1;
 }
-export function fsStatSize(): u32 { return statSize; }
 
 export function fsInfo(m: Mount, dst: usize): i32 {
   if (!m.mounted) return -EINVAL;
@@ -683,23 +695,24 @@ export function fsInfo(m: Mount, dst: usize): i32 {
 
 /** Reads user attribute `type` of `path` into dst (up to maxBytes); returns its full size. */
 export function fsGetattr(m: Mount, ptr: usize, len: u32, type: u32, dst: usize, maxBytes: u32): i32 {
+  const lk = foundA;
   if (!m.mounted) return -EINVAL;
   if (type > 255) return -EINVAL;
   const d = mdirSlot(MD_LOOKUP);
-  let err = lookup(m, d, ptr, len);
+  let err = lookup(m, d, lk, ptr, len);
   if (err < 0) return err;
-  let id = tagId(lkTag);
+  let id = tagId(lk.tag);
   if (id == ID_NONE) {
     id = 0;
     err = fetch(m, d, m.root0, m.root1);
     if (err < 0) return err;
   }
-  const t = dirGetSlice(m, d, mkTag(0x7ff, 0x3ff, 0), mkTag(TYPE_USERATTR + type, id, 0), 0, dst, 0);
-  if (t < 0) return t == -ENOENT ? -ENODATA : t;
-  const size = tagSize(<u32>t);
+  const r = dirFind(m, d, mkTag(0x7ff, 0x3ff, 0), mkTag(TYPE_USERATTR + type, id, 0));
+  if (r < 0) return r == -ENOENT ? -ENODATA : <i32>r;
+  const size = tagSize(foundTag(r));
   const n = min(size, maxBytes);
   if (n > 0) {
-    const e2 = bdRead(m, null, d.pair0, getDataOff, dst, n);
+    const e2 = bdRead(m, null, d.pair0, foundOff(r), dst, n);
     if (e2 < 0) return e2;
   }
   return <i32>size;
@@ -710,11 +723,12 @@ export function fsGetattr(m: Mount, ptr: usize, len: u32, type: u32, dst: usize,
  * many. One backward scan of the entry's pair instead of 256 getattr lookups.
  */
 export function fsListattrs(m: Mount, ptr: usize, len: u32, dst: usize, maxBytes: u32): i32 {
+  const lk = foundA;
   if (!m.mounted) return -EINVAL;
   const d = mdirSlot(MD_LOOKUP);
-  let err = lookup(m, d, ptr, len);
+  let err = lookup(m, d, lk, ptr, len);
   if (err < 0) return err;
-  let id = tagId(lkTag);
+  let id = tagId(lk.tag);
   if (id == ID_NONE) {
     id = 0;
     err = fetch(m, d, m.root0, m.root1);
@@ -761,19 +775,20 @@ const listSeen: usize = memory.data(32, 4);
 @inline function dirMd(m: Mount, i: i32): MDir { return changetype<MDir>(m.dirMds + <usize>i * MDIR_BYTES); }
 
 export function fsDirOpen(m: Mount, ptr: usize, len: u32): i32 {
+  const lk = foundA;
   if (!m.mounted) return -EINVAL;
   let slot = -1;
   for (let i = 0; i < DIR_MAX_OPEN; i++) if (load<u32>(m.dirUsed + (<usize>i << 2)) == 0) { slot = i; break; }
   if (slot < 0) return -ENOMEM;
   const d = mdirSlot(MD_LOOKUP);
-  let err = lookup(m, d, ptr, len);
+  let err = lookup(m, d, lk, ptr, len);
   if (err < 0) return err;
-  if (tagType3(lkTag) != TYPE_DIR) return -ENOTDIR;
+  if (tagType3(lk.tag) != TYPE_DIR) return -ENOTDIR;
   const hd = dirMd(m, slot);
-  if (tagId(lkTag) == ID_NONE) {
+  if (tagId(lk.tag) == ID_NONE) {
     err = fetch(m, hd, m.root0, m.root1);
   } else {
-    const t = dirGet(m, d, mkTag(0x700, 0x3ff, 0), mkTag(TYPE_STRUCT, tagId(lkTag), 8), dirStructBuf);
+    const t = dirGet(m, d, mkTag(0x700, 0x3ff, 0), mkTag(TYPE_STRUCT, tagId(lk.tag), 8), dirStructBuf);
     if (t < 0) return t == -ENOENT ? -ECORRUPT : t;
     if (tagType3(<u32>t) != TYPE_DIRSTRUCT) return -ECORRUPT;
     err = fetch(m, hd, load<u32>(dirStructBuf), load<u32>(dirStructBuf, 4));
@@ -879,6 +894,7 @@ const FILE_BYTES: usize = 64;
 function fileOk(m: Mount, fd: i32): bool { return fd >= 0 && fd < FILE_MAX_OPEN && fileAt(m, fd).flags != 0; }
 
 export function fsOpen(m: Mount, ptr: usize, len: u32, flags: u32): i32 {
+  const lk = foundA;
   if (!m.mounted) return -EINVAL;
   flags &= 0x7fffffff; // set by fsOpenWrite after it created the entry
   const acc = flags & 3;
@@ -889,20 +905,20 @@ export function fsOpen(m: Mount, ptr: usize, len: u32, flags: u32): i32 {
   if (fd < 0) return -ENOMEM;
   const f = fileAt(m, fd);
   const d = mdirSlot(MD_LOOKUP);
-  let err = lookup(m, d, ptr, len);
-  if (err < 0 && !(err == -ENOENT && lkIsLast)) return err;
+  let err = lookup(m, d, lk, ptr, len);
+  if (err < 0 && !(err == -ENOENT && lk.isLast)) return err;
   let created = false;
   if (err == -ENOENT) {
     if ((flags & O_CREAT) == 0) return -ENOENT;
     if ((acc & O_WRONLY) == 0) return -ENOENT;
-    err = createEntry(m, d, TYPE_REG);
+    err = createEntry(m, d, lk, TYPE_REG);
     if (err < 0) return err;
     created = true;
   } else {
     if ((flags & O_CREAT) != 0 && (flags & O_EXCL) != 0) return -EEXIST;
-    if (tagType3(lkTag) != TYPE_REG) return -EISDIR;
+    if (tagType3(lk.tag) != TYPE_REG) return -EISDIR;
   }
-  f.pair0 = d.pair0; f.pair1 = d.pair1; f.id = tagId(lkTag);
+  f.pair0 = d.pair0; f.pair1 = d.pair1; f.id = tagId(lk.tag);
   f.pos = 0; f.block = BLOCK_NULL; f.off = 0; f.prevBlock = BLOCK_NULL;
   const c = fileCache(m, fd);
   c.buf = kalloc(m.cacheSize);
@@ -955,10 +971,14 @@ export function fileClose(m: Mount, fd: i32): i32 {
   return err;
 }
 
-/** Block and offset of file position pos in the CTZ list (head, size). */
-let ctzBlockOut: u32 = 0;
-function ctzFind(m: Mount, head: u32, size: u32, pos: u32): i32 {
-  if (size == 0) { ctzBlockOut = BLOCK_NULL; ctzOffOut2 = 0; return 0; }
+/** A block of a CTZ list and an offset in it, as one non-negative i64 (offsets < 2^31). */
+@inline function ctzAt(block: u32, off: u32): i64 { return (<i64>off << 32) | <i64>block; }
+@inline function atBlock(r: i64): u32 { return <u32>r; }
+@inline function atOff(r: i64): u32 { return <u32>(r >>> 32); }
+
+/** Block and offset (ctzAt) of file position pos in the CTZ list (head, size), or -errno. */
+function ctzFind(m: Mount, head: u32, size: u32, pos: u32): i64 {
+  if (size == 0) return ctzAt(BLOCK_NULL, 0);
   return ctzWalk(m, head, ctzIndex(m.blockSize, size - 1), pos, null);
 }
 
@@ -966,9 +986,9 @@ function ctzFind(m: Mount, head: u32, size: u32, pos: u32): i32 {
  * ctzFind from block `head` at list index `current` (at or above pos's block); with `f`, notes
  * in f's anchor the last block passed above the target.
  */
-function ctzWalk(m: Mount, head: u32, current: u32, pos: u32, f: LFile | null): i32 {
+function ctzWalk(m: Mount, head: u32, current: u32, pos: u32, f: LFile | null): i64 {
   const target = ctzIndex(m.blockSize, pos);
-  const off = ctzOffOut;
+  const off = ctzOffset(m.blockSize, pos);
   while (current > target) {
     if (f != null) { f.anchorIndex = current; f.anchorBlock = head; }
     const skip = min<u32>(<u32>ctz(current), 31 - <u32>clz(current - target));
@@ -978,11 +998,8 @@ function ctzWalk(m: Mount, head: u32, current: u32, pos: u32, f: LFile | null): 
     if (head >= m.blockCount) return -ECORRUPT;
     current -= 1 << skip;
   }
-  ctzBlockOut = head;
-  ctzOffOut2 = off;
-  return 0;
+  return ctzAt(head, off);
 }
-let ctzOffOut2: u32 = 0;
 
 /** Reads up to len bytes at the file position into dst. */
 export function fileRead(m: Mount, fd: i32, dst: usize, len: u32): i32 {
@@ -1016,11 +1033,11 @@ export function fileRead(m: Mount, fd: i32, dst: usize, len: u32): i32 {
       const reading = (f.flags & F_READING) != 0 && f.anchorBlock != BLOCK_NULL &&
         f.anchorIndex >= ctzIndex(m.blockSize, f.pos);
       if (!reading) f.anchorBlock = BLOCK_NULL;
-      const err = f.csize == 0 ? ctzFind(m, f.head, 0, f.pos)
+      const at = f.csize == 0 ? ctzFind(m, f.head, 0, f.pos)
         : reading ? ctzWalk(m, f.anchorBlock, f.anchorIndex, f.pos, f)
         : ctzWalk(m, f.head, ctzIndex(m.blockSize, f.csize - 1), f.pos, f);
-      if (err < 0) return err;
-      f.block = ctzBlockOut; f.off = ctzOffOut2;
+      if (at < 0) return <i32>at;
+      f.block = atBlock(at); f.off = atOff(at);
       f.flags |= F_READING;
     }
     const diff = min(n, m.blockSize - f.off);
@@ -1061,15 +1078,32 @@ export function fileSync(m: Mount, fd: i32): i32 { return fileOk(m, fd) ? fileSy
 
 // ---- traversal
 
-export let travCount: u32 = 0;
-export let travMark = false;
-export function setTravMark(v: bool): void { travMark = v; travCount = 0; } // mark blocks in the lookahead window instead of only counting
+// What a traversal does with each block in use (Visitor.mode).
+const VISIT_COUNT: u32 = 0;  // count them (fs_traverse)
+const VISIT_MARK: u32 = 1;   // also mark those in the lookahead window as used (the allocator)
+const VISIT_CHECK: u32 = 2;  // check each is on the device and used once (fsCheck)
 
-function visit(m: Mount, block: u32): i32 {
-  if (checkOn) return checkVisit(m, block);
+/** A traversal's visitor, passed down to every visit: 32 bytes. */
+@unmanaged class Visitor {
+  mode: u32;
+  count: u32;        // blocks visited (VISIT_COUNT, VISIT_MARK)
+  owner0: u32;       // VISIT_CHECK: the pair whose blocks are being visited
+  owner1: u32;
+  windowStart: u32;  // VISIT_CHECK: the block window the bitmap covers
+  windowBits: u32;
+  bitmap: usize;
+  fault: i32;        // VISIT_CHECK: the CHECK_* fault a visit found, 0 if none
+}
+// One visitor per kind of traversal: the allocator's may run inside an operation that counts.
+const countVisitor = changetype<Visitor>(memory.data(32, 4));
+const markVisitor = changetype<Visitor>(memory.data(32, 4));
+const checkVisitor = changetype<Visitor>(memory.data(32, 4));
+
+function visit(m: Mount, v: Visitor, block: u32): i32 {
+  if (v.mode == VISIT_CHECK) return checkVisit(m, v, block);
   if (block >= m.blockCount) return -ECORRUPT;
-  travCount++;
-  if (travMark) {
+  v.count++;
+  if (v.mode == VISIT_MARK) {
     const off = (block + m.blockCount - m.laStart) % m.blockCount;
     if (off < m.laSize) {
       const p = m.lookaheadBuf + (off >>> 3);
@@ -1079,12 +1113,12 @@ function visit(m: Mount, block: u32): i32 {
   return 0;
 }
 
-function ctzTraverse(m: Mount, pc: Cache | null, head: u32, size: u32): i32 {
+function ctzTraverse(m: Mount, v: Visitor, pc: Cache | null, head: u32, size: u32): i32 {
   if (size == 0) return 0;
   let index = ctzIndex(m.blockSize, size - 1);
   let steps: u32 = 0;
   while (true) {
-    let err = visit(m, head);
+    let err = visit(m, v, head);
     if (err < 0) return err;
     if (index == 0) return 0;
     if (++steps > m.blockCount) return -ECORRUPT;
@@ -1094,7 +1128,7 @@ function ctzTraverse(m: Mount, pc: Cache | null, head: u32, size: u32): i32 {
     err = bdRead(m, pc, head, 0, beBuf, pair ? 8 : 4);
     if (err < 0) return err;
     if (pair) {
-      err = visit(m, load<u32>(beBuf));
+      err = visit(m, v, load<u32>(beBuf));
       if (err < 0) return err;
       head = load<u32>(beBuf, 4);
       index -= 2;
@@ -1106,7 +1140,7 @@ function ctzTraverse(m: Mount, pc: Cache | null, head: u32, size: u32): i32 {
 }
 
 /** Visits every block in use; with includeDirs, also pairs named by directory entries. */
-export function traverseAll(m: Mount, includeDirs: bool): i32 {
+export function traverseAll(m: Mount, v: Visitor, includeDirs: bool): i32 {
   const d = mdirSlot(MD_WALK);
   let t0: u32 = 0, t1: u32 = 1;
   let steps: u32 = 0;
@@ -1118,8 +1152,8 @@ export function traverseAll(m: Mount, includeDirs: bool): i32 {
     if (lam == power) { tort0 = t0; tort1 = t1; power <<= 1; lam = 0; }
     lam++;
     if (++steps > m.blockCount) return -ECORRUPT;
-    let err = visit(m, t0); if (err < 0) return err;
-    err = visit(m, t1); if (err < 0) return err;
+    let err = visit(m, v, t0); if (err < 0) return err;
+    err = visit(m, v, t1); if (err < 0) return err;
     err = fetch(m, d, t0, t1);
     if (err < 0) return err;
     for (let id: u32 = 0; id < d.count; id++) {
@@ -1127,11 +1161,11 @@ export function traverseAll(m: Mount, includeDirs: bool): i32 {
       if (t == -ENOENT) continue;
       if (t < 0) return t;
       if (tagType3(<u32>t) == TYPE_CTZSTRUCT) {
-        err = ctzTraverse(m, null, load<u32>(structBuf), load<u32>(structBuf, 4));
+        err = ctzTraverse(m, v, null, load<u32>(structBuf), load<u32>(structBuf, 4));
         if (err < 0) return err;
       } else if (includeDirs && tagType3(<u32>t) == TYPE_DIRSTRUCT) {
-        err = visit(m, load<u32>(structBuf)); if (err < 0) return err;
-        err = visit(m, load<u32>(structBuf, 4)); if (err < 0) return err;
+        err = visit(m, v, load<u32>(structBuf)); if (err < 0) return err;
+        err = visit(m, v, load<u32>(structBuf, 4)); if (err < 0) return err;
       }
     }
     t0 = d.tail0; t1 = d.tail1;
@@ -1141,11 +1175,11 @@ export function traverseAll(m: Mount, includeDirs: bool): i32 {
     const f = fileAt(m, i);
     if (f.flags == 0 || (f.flags & F_INLINE) != 0) continue;
     if ((f.flags & F_DIRTY) != 0) {
-      const err = ctzTraverse(m, changetype<Cache>(f.cache), f.head, f.csize);
+      const err = ctzTraverse(m, v, changetype<Cache>(f.cache), f.head, f.csize);
       if (err < 0) return err;
     }
     if ((f.flags & F_WRITING) != 0 && f.block != BLOCK_NULL && f.block != BLOCK_INLINE) {
-      const err = ctzTraverse(m, changetype<Cache>(f.cache), f.block, f.pos);
+      const err = ctzTraverse(m, v, changetype<Cache>(f.cache), f.block, f.pos);
       if (err < 0) return err;
     }
   }
@@ -1154,9 +1188,10 @@ export function traverseAll(m: Mount, includeDirs: bool): i32 {
 
 export function fsTraverse(m: Mount): i32 {
   if (!m.mounted) return -EINVAL;
-  travCount = 0; travMark = false;
-  const err = traverseAll(m, false);
-  return err < 0 ? err : <i32>travCount;
+  const v = countVisitor;
+  v.mode = VISIT_COUNT; v.count = 0;
+  const err = traverseAll(m, v, false);
+  return err < 0 ? err : <i32>v.count;
 }
 
 export function fsSizeBlocks(m: Mount): i32 { return fsTraverse(m); }
@@ -1179,28 +1214,20 @@ export const CHECK_DIR_IN_CHAIN: i32 = 11;  // dir pair0, pair1: reached by a ha
 export const CHECK_PAIR_UNREADABLE: i32 = 12; // pair0, pair1, -errno
 
 const checkOut: usize = memory.data(16, 4);
-let checkWindowStart: u32 = 0;
-let checkWindowBits: u32 = 0;
-let checkBitmap: usize = 0;
-let checkOwner0: u32 = 0;
-let checkOwner1: u32 = 0;
-let checkOn = false;
-let checkFault: i32 = 0;
 function checkSet(code: i32, a: u32, b: u32, c: u32, d: u32): i32 {
-  checkFault = code;
   store<u32>(checkOut, a); store<u32>(checkOut, b, 4); store<u32>(checkOut, c, 8); store<u32>(checkOut, d, 12);
   return code;
 }
 export function fsCheckDetail(): usize { return checkOut; }
 
 /** visit() while checking: a block past the device or marked twice in this window is a fault. */
-function checkVisit(m: Mount, block: u32): i32 {
-  if (block >= m.blockCount) { checkSet(CHECK_BLOCK_RANGE, block, checkOwner0, checkOwner1, 0); return -ECORRUPT; }
-  const off = block - checkWindowStart;
-  if (block < checkWindowStart || off >= checkWindowBits) return 0;
-  const p = checkBitmap + (off >>> 3);
+function checkVisit(m: Mount, v: Visitor, block: u32): i32 {
+  if (block >= m.blockCount) { v.fault = checkSet(CHECK_BLOCK_RANGE, block, v.owner0, v.owner1, 0); return -ECORRUPT; }
+  const off = block - v.windowStart;
+  if (block < v.windowStart || off >= v.windowBits) return 0;
+  const p = v.bitmap + (off >>> 3);
   const bit = <u8>(<u32>1 << (off & 7));
-  if ((load<u8>(p) & bit) != 0) { checkSet(CHECK_BLOCK_TWICE, block, checkOwner0, checkOwner1, 0); return -ECORRUPT; }
+  if ((load<u8>(p) & bit) != 0) { v.fault = checkSet(CHECK_BLOCK_TWICE, block, v.owner0, v.owner1, 0); return -ECORRUPT; }
   store<u8>(p, load<u8>(p) | bit);
   return 0;
 }
@@ -1218,7 +1245,6 @@ function checkVisit(m: Mount, block: u32): i32 {
  */
 export function fsCheck(m: Mount, allowPending: bool): i32 {
   if (!m.mounted) return -EINVAL;
-  checkFault = 0;
   const moving = (m.gdTag & 0x7ff00000) != 0;
   const orphanState = (m.gdTag & 0x80000000) != 0;
   if (!allowPending) {
@@ -1302,29 +1328,29 @@ function checkList(m: Mount, list: usize, n: u32, skipMove: bool, orphansAllowed
   }
   // Blocks: every listed pair's two blocks and every file's CTZ blocks, each once.
   const windowBits = min<u32>(m.blockCount, 32768 * 8);
-  checkBitmap = kalloc(<usize>(windowBits + 7) >>> 3);
-  if (checkBitmap == 0) return -ENOMEM;
-  checkWindowBits = windowBits;
+  const v = checkVisitor;
+  v.mode = VISIT_CHECK; v.fault = 0;
+  v.bitmap = kalloc(<usize>(windowBits + 7) >>> 3);
+  if (v.bitmap == 0) return -ENOMEM;
+  v.windowBits = windowBits;
   let r: i32 = 0;
-  for (checkWindowStart = 0; checkWindowStart < m.blockCount && r == 0; checkWindowStart += windowBits) {
-    memory.fill(checkBitmap, 0, <usize>(windowBits + 7) >>> 3);
-    checkOn = true;
-    r = checkBlocks(m, list, n, skipMove);
-    checkOn = false;
+  for (v.windowStart = 0; v.windowStart < m.blockCount && r == 0; v.windowStart += windowBits) {
+    memory.fill(v.bitmap, 0, <usize>(windowBits + 7) >>> 3);
+    r = checkBlocks(m, v, list, n, skipMove);
   }
-  kfree(checkBitmap); checkBitmap = 0;
-  if (r == -ECORRUPT && checkFault != 0) return checkFault;
+  kfree(v.bitmap); v.bitmap = 0;
+  if (r == -ECORRUPT && v.fault != 0) return v.fault;
   return r;
 }
 
-function checkBlocks(m: Mount, list: usize, n: u32, skipMove: bool): i32 {
+function checkBlocks(m: Mount, v: Visitor, list: usize, n: u32, skipMove: bool): i32 {
   const d = mdirSlot(MD_CHECK);
   for (let i: u32 = 0; i < n; i++) {
     const e = list + <usize>i * 12;
     const q0 = load<u32>(e), q1 = load<u32>(e, 4);
-    checkOwner0 = q0; checkOwner1 = q1;
-    let err = visit(m, q0); if (err < 0) return err;
-    err = visit(m, q1); if (err < 0) return err;
+    v.owner0 = q0; v.owner1 = q1;
+    let err = visit(m, v, q0); if (err < 0) return err;
+    err = visit(m, v, q1); if (err < 0) return err;
     err = fetch(m, d, q0, q1);
     if (err < 0) return err;
     for (let id: u32 = 0; id < d.count; id++) {
@@ -1333,7 +1359,7 @@ function checkBlocks(m: Mount, list: usize, n: u32, skipMove: bool): i32 {
       if (t == -ENOENT) continue;
       if (t < 0) return t;
       if (tagType3(<u32>t) != TYPE_CTZSTRUCT) continue;
-      err = ctzTraverse(m, null, load<u32>(structBuf), load<u32>(structBuf, 4));
+      err = ctzTraverse(m, v, null, load<u32>(structBuf), load<u32>(structBuf, 4));
       if (err < 0) return err;
     }
   }
@@ -1353,8 +1379,8 @@ const NOT_EXPANDED: i32 = 3; // no room to expand the superblock: compact {0,1} 
 
 function allocAck(m: Mount): void { m.laCkpoint = m.blockCount; }
 
-let allocOut: u32 = 0;
-function alloc(m: Mount): i32 {
+/** A free block (0..2^32-1) from the lookahead window, refilled by a traversal; or -errno. */
+function alloc(m: Mount): i64 {
   while (true) {
     while (m.laNext < m.laSize) {
       const off = m.laNext;
@@ -1364,8 +1390,7 @@ function alloc(m: Mount): i32 {
       const bit = <u8>(<u32>1 << (off & 7));
       if ((load<u8>(p) & bit) == 0) {
         store<u8>(p, load<u8>(p) | bit);
-        allocOut = (m.laStart + off) % m.blockCount;
-        return 0;
+        return <i64>((m.laStart + off) % m.blockCount);
       }
     }
     if (m.laCkpoint == 0) return -ENOSPC;
@@ -1373,9 +1398,8 @@ function alloc(m: Mount): i32 {
     m.laSize = min(m.cfgLookaheadBytes * 8, m.laCkpoint);
     m.laNext = 0;
     memory.fill(m.lookaheadBuf, 0, m.cfgLookaheadBytes);
-    setTravMark(true);
-    const err = traverseAll(m, true);
-    setTravMark(false);
+    markVisitor.mode = VISIT_MARK; markVisitor.count = 0;
+    const err = traverseAll(m, markVisitor, true);
     if (err < 0) { m.laSize = 0; return err; }
   }
 }
@@ -1436,10 +1460,10 @@ function commitCrc(m: Mount): i32 {
       let err = bdRead(m, null, cBlock, noff, cBuf, 1);
       if (err < 0) return err;
       eperturb = load<u8>(cBuf);
-      err = bdCrc(m, cBlock, noff, m.progSize, 0xffffffff);
-      if (err < 0) return err;
+      const cr = bdCrc(m, cBlock, noff, m.progSize, 0xffffffff);
+      if (cr < 0) return <i32>cr;
       store<u32>(fcrcBuf, m.progSize);
-      store<u32>(fcrcBuf, bdCrcValue, 4);
+      store<u32>(fcrcBuf, <u32>cr, 4);
       err = commitAttr(m, mkTag(TYPE_FCRC, 0x3ff, 8), 0, fcrcBuf, 0);
       if (err < 0) return err;
     }
@@ -1506,19 +1530,19 @@ function gDeltaZero(m: Mount): bool {
 }
 /** Writes this pair's new gstate delta (its old one XOR what must change), if any. */
 function commitGstate(m: Mount, src: MDir, compacting: bool): i32 {
-  gTmpTag = 0; gTmpP0 = 0; gTmpP1 = 0;
   const changing = !gDeltaZero(m);
   if (!changing && !compacting) return 0;
-  const err = dirGetGstate(m, src);
+  const err = dirGetGstate(m, src, gBuf);
   if (err < 0) return err;
+  let gTag = load<u32>(gBuf), gP0 = load<u32>(gBuf, 4), gP1 = load<u32>(gBuf, 8);
   if (changing) {
-    gTmpTag ^= m.gdTag ^ wantedGTag(m) ^ m.gxTag;
-    gTmpP0 ^= m.gdP0 ^ m.gsP0 ^ m.gxP0;
-    gTmpP1 ^= m.gdP1 ^ m.gsP1 ^ m.gxP1;
+    gTag ^= m.gdTag ^ wantedGTag(m) ^ m.gxTag;
+    gP0 ^= m.gdP0 ^ m.gsP0 ^ m.gxP0;
+    gP1 ^= m.gdP1 ^ m.gsP1 ^ m.gxP1;
   }
-  gTmpTag &= ~<u32>0x3ff;
-  if (gTmpTag == 0 && gTmpP0 == 0 && gTmpP1 == 0 && !(changing && !compacting)) return 0;
-  store<u32>(gBuf, gTmpTag); store<u32>(gBuf, gTmpP0, 4); store<u32>(gBuf, gTmpP1, 8);
+  gTag &= ~<u32>0x3ff;
+  if (gTag == 0 && gP0 == 0 && gP1 == 0 && !(changing && !compacting)) return 0;
+  store<u32>(gBuf, gTag); store<u32>(gBuf, gP0, 4); store<u32>(gBuf, gP1, 8);
   return commitAttr(m, mkTag(TYPE_MOVESTATE, 0x3ff, 12), 0, gBuf, 0);
 }
 function gstateCommitted(m: Mount): void {
@@ -1534,24 +1558,24 @@ function prepMove(m: Mount, id: u32, p0: u32, p1: u32): void {
 // ---- compaction
 
 const userSeen: usize = memory.data(32, 4);
-let liveBytes: u32 = 0;
 
 /**
  * The newest live tags of entry `id` of src (name, struct, user attributes), found by one
- * backward scan; written to the open commit as `newId`, or only measured into liveBytes.
+ * backward scan; written to the open commit as `newId` (`write`), or only measured. Returns the
+ * bytes they take on disk or -errno.
  */
 function emitLive(m: Mount, src: MDir, id: u32, newId: u32, write: bool): i32 {
   // The name goes first: it keeps "littlefs" at byte 8 of a superblock block.
-  const nt = dirGetSlice(m, src, mkTag(0x700, 0x3ff, 0), mkTag(TYPE_NAME, id, 0), 0, 0, 0);
-  if (nt < 0 && nt != -ENOENT) return nt;
+  let bytes: u32 = 0;
+  const nt = dirFind(m, src, mkTag(0x700, 0x3ff, 0), mkTag(TYPE_NAME, id, 0));
+  if (nt < 0 && nt != -ENOENT) return <i32>nt;
   if (nt >= 0) {
-    const out = (<u32>nt & ~mkTag(0, 0x3ff, 0)) | mkTag(0, newId, 0);
+    const out = (foundTag(nt) & ~mkTag(0, 0x3ff, 0)) | mkTag(0, newId, 0);
     if (write) {
-      const err = commitAttr(m, out, 1, src.pair0, getDataOff);
+      const err = commitAttr(m, out, 1, src.pair0, foundOff(nt));
       if (err < 0) return err;
-    } else {
-      liveBytes += tagDsize(out);
     }
+    bytes += tagDsize(out);
   }
   let seenName = true, seenStruct = false;
   memory.fill(userSeen, 0, 32);
@@ -1566,7 +1590,7 @@ function emitLive(m: Mount, src: MDir, id: u32, newId: u32, write: bool): i32 {
     ntag = (bswap32(load<u32>(beBuf)) ^ tag) & 0x7fffffff;
     const t1 = tagType1(tag);
     if (t1 == TYPE_SPLICE && tagId(tag) <= cur) {
-      if (tagType3(tag) == TYPE_CREATE && tagId(tag) == cur) return 0;
+      if (tagType3(tag) == TYPE_CREATE && tagId(tag) == cur) return <i32>bytes;
       cur -= <u32>tagSplice(tag);
       continue;
     }
@@ -1586,18 +1610,18 @@ function emitLive(m: Mount, src: MDir, id: u32, newId: u32, write: bool): i32 {
     if (write) {
       err = commitAttr(m, out, 1, src.pair0, off + 4);
       if (err < 0) return err;
-    } else {
-      liveBytes += tagDsize(out);
     }
+    bytes += tagDsize(out);
   }
-  return 0;
+  return <i32>bytes;
 }
 
 function liveSize(m: Mount, src: MDir, begin: u32, end: u32): i32 {
-  liveBytes = 0;
+  let liveBytes: u32 = 0;
   for (let id = begin; id < end; id++) {
-    const err = emitLive(m, src, id, id - begin, false);
-    if (err < 0) return err;
+    const r = emitLive(m, src, id, id - begin, false);
+    if (r < 0) return r;
+    liveBytes += <u32>r;
   }
   return <i32>liveBytes;
 }
@@ -1621,8 +1645,8 @@ function compactWrite(m: Mount, src: MDir, begin: u32, end: u32, dst: u32, rev: 
   err = commitProg(m, cBuf, 4);
   if (err < 0) return err;
   for (let id = begin; id < end; id++) {
-    err = emitLive(m, src, id, id - begin, true);
-    if (err < 0) return err;
+    const r = emitLive(m, src, id, id - begin, true);
+    if (r < 0) return r;
   }
   if (!isNullPair(tail0, tail1)) {
     store<u32>(compactTailBuf, tail0); store<u32>(compactTailBuf, tail1, 4);
@@ -1685,8 +1709,8 @@ function compact(m: Mount, d: MDir, withAttrs: bool): i32 {
   }
   let dst = d.pair1;
   if (relocate) {
-    const err = alloc(m);
-    if (err < 0) { if (err != -ENOSPC) return err; relocate = false; } else dst = allocOut;
+    const a = alloc(m);
+    if (a < 0) { if (a != -ENOSPC) return <i32>a; relocate = false; } else dst = <u32>a;
   }
   return compactInto(m, d, d.count, dst, newRev, d.tail0, d.tail1, d.split, withAttrs, relocate);
 }
@@ -1710,9 +1734,9 @@ function compactInto(m: Mount, d: MDir, end: u32, dst: u32, newRev: u32, t0: u32
     cacheZero(m, m.pcache);
     if (err != -ECORRUPT) return err;
     if (pairEq(d.pair0, d.pair1, 0, 1)) return -ENOSPC;
-    const e3 = alloc(m);
-    if (e3 < 0) return e3;
-    dst = allocOut;
+    const a = alloc(m);
+    if (a < 0) return <i32>a;
+    dst = <u32>a;
     relocated = true;
   }
   return -ENOSPC;
@@ -1720,12 +1744,13 @@ function compactInto(m: Mount, d: MDir, end: u32, dst: u32, newRev: u32, t0: u32
 
 /** Allocates a fresh pair into md (not yet written): its revision continues the reused block's. */
 function allocPair(m: Mount, md: MDir): i32 {
-  let err = alloc(m); if (err < 0) return err;
-  const b0 = allocOut;
-  err = alloc(m); if (err < 0) return err;
-  const b1 = allocOut;
+  const a0 = alloc(m); if (a0 < 0) return <i32>a0;
+  const b0 = <u32>a0;
+  const a1 = alloc(m); if (a1 < 0) return <i32>a1;
+  const b1 = <u32>a1;
   let rev: u32 = 0;
-  if (readU32(m, b0, 0) == 0) rev = u32Out;
+  const r0 = readU32(m, b0, 0);
+  if (r0 >= 0) rev = <u32>r0;
   if (m.cfgBlockCycles > 0) rev = alignUp(rev, <u32>((m.cfgBlockCycles + 1) | 1));
   md.pair0 = b0; md.pair1 = b1; md.rev = rev;
   md.off = 4; md.etag = 0xffffffff; md.count = 0; md.erased = 0; md.split = 0;
@@ -1743,8 +1768,8 @@ function splitOff(m: Mount, d: MDir, begin: u32, end: u32, t0: u32, t1: u32, har
     if (err == 0) break;
     cacheZero(m, m.pcache);
     if (err != -ECORRUPT) return err;
-    err = alloc(m); if (err < 0) return err;
-    nd.pair1 = allocOut;
+    const a = alloc(m); if (a < 0) return <i32>a;
+    nd.pair1 = <u32>a;
   }
   if (err < 0) return err;
   const b0 = nd.pair0, b1 = nd.pair1;
@@ -1809,12 +1834,11 @@ function dirCommit(m: Mount, d: MDir, noSplit: bool): i32 {
       return dropPair(m, pred, d);
     }
   }
-  relocatedHead = false;
   let r = dirCommitInner(m, d, noSplit);
   if (r < 0) return r;
   const fr = fixRelocations(m);
   if (fr < 0) return fr;
-  if (relocatedHead && !inHalfOrphanPass) {
+  if (fr == HEAD_MOVED && !inHalfOrphanPass) {
     // A directory head moved: should a fix-up have reached its predecessor through stale blocks,
     // a list pointer is left at the pair's old blocks (a half-orphan). Find and fix those now, so
     // a clean unmount leaves a consistent list (littlefs runs the same pass after relocations).
@@ -1823,8 +1847,7 @@ function dirCommit(m: Mount, d: MDir, noSplit: bool): i32 {
   }
   return r;
 }
-let relocatedHead = false;     // this commit's fix-ups moved a directory's first pair
-let inHalfOrphanPass = false;
+let inHalfOrphanPass = false;  // deorphanScan is running (a recursion guard, not a result)
 
 function attrsDelete(): bool {
   for (let i = 0; i < aN; i++) if (tagType3(load<u32>(aTag + (<usize>i << 2))) == TYPE_DELETE) return true;
@@ -1843,10 +1866,9 @@ function attrsCountAfter(d: MDir): i32 {
 /** Unlinks `child` from the metadata list: its predecessor `pred` takes over its tail, and its
  *  gstate delta moves to the next commit so the global state is unchanged. */
 function dropPair(m: Mount, pred: MDir, child: MDir): i32 {
-  gTmpTag = 0; gTmpP0 = 0; gTmpP1 = 0;
-  let err = dirGetGstate(m, child);
+  let err = dirGetGstate(m, child, gBuf);
   if (err < 0) return err;
-  m.gxTag ^= gTmpTag; m.gxP0 ^= gTmpP0; m.gxP1 ^= gTmpP1;
+  m.gxTag ^= load<u32>(gBuf); m.gxP0 ^= load<u32>(gBuf, 4); m.gxP1 ^= load<u32>(gBuf, 8);
   store<u32>(dropTailBuf, child.tail0); store<u32>(dropTailBuf, child.tail1, 4);
   attrsReset();
   attrPush(mkTag(TYPE_TAIL + child.split, 0x3ff, 8), 0, dropTailBuf, 0);
@@ -1955,20 +1977,17 @@ function afterCommit(m: Mount, d: MDir): void {
       if (f.flags == 0 || !pairEq(f.pair0, f.pair1, d.pair0, d.pair1)) continue;
       if (f.id == 0x3ff) continue;
       if (tagType3(tag) == TYPE_DELETE) {
-        if (f.id == id) { if (!skipSelfDelete) f.id = 0x3ff; }
+        if (f.id == id) f.id = 0x3ff;
         else if (f.id > id) f.id--;
-      } else if (tagType3(tag) == TYPE_CREATE && f.id >= id && !(skipSelfCreate && f.id == id)) {
+      } else if (tagType3(tag) == TYPE_CREATE && f.id >= id) {
         f.id++;
       }
     }
   }
 }
-let skipSelfDelete = false;
-let skipSelfCreate = false;
 
 // ---- finding pairs that point at a pair
 
-let foundId: u32 = 0;
 /** Finds the pair whose tail is (p0, p1): into md. 0 or -ENOENT. */
 function findPred(m: Mount, md: MDir, p0: u32, p1: u32): i32 {
   let t0: u32 = 0, t1: u32 = 1;
@@ -1984,7 +2003,7 @@ function findPred(m: Mount, md: MDir, p0: u32, p1: u32): i32 {
   return -ENOENT;
 }
 
-/** Finds the directory entry whose DIRSTRUCT is (p0, p1): pair into md, id in foundId. */
+/** Finds the directory entry whose DIRSTRUCT is (p0, p1): its pair into md; its id, or -errno. */
 function findParent(m: Mount, md: MDir, p0: u32, p1: u32): i32 {
   let t0: u32 = 0, t1: u32 = 1;
   let steps: u32 = 0;
@@ -1996,7 +2015,7 @@ function findParent(m: Mount, md: MDir, p0: u32, p1: u32): i32 {
       const t = dirGet(m, md, mkTag(0x7ff, 0x3ff, 0), mkTag(TYPE_DIRSTRUCT, id, 8), dirStructBuf);
       if (t == -ENOENT) continue;
       if (t < 0) return t;
-      if (pairShares(load<u32>(dirStructBuf), load<u32>(dirStructBuf, 4), p0, p1)) { foundId = id; return 0; }
+      if (pairShares(load<u32>(dirStructBuf), load<u32>(dirStructBuf, 4), p0, p1)) return <i32>id;
     }
     t0 = md.tail0; t1 = md.tail1;
   }
@@ -2004,9 +2023,13 @@ function findParent(m: Mount, md: MDir, p0: u32, p1: u32): i32 {
 }
 
 const relocPairBuf: usize = memory.data(8, 4);
-/** Tells the parent and predecessor of every relocated pair where it went. */
+/** fixRelocations: a parent took a new pointer (a directory's first pair moved). */
+const HEAD_MOVED: i32 = 1;
+
+/** Tells the parent and predecessor of every relocated pair where it went: 0, HEAD_MOVED or -errno. */
 function fixRelocations(m: Mount): i32 {
   let rounds = 0;
+  let headMoved = false;
   while (relocN > 0) {
     if (++rounds > 16) return -ECORRUPT;
     relocN--;
@@ -2016,16 +2039,16 @@ function fixRelocations(m: Mount): i32 {
     const n0 = load<u32>(relocNew0 + o), n1 = load<u32>(relocNew1 + o);
     const md = mdirSlot(MD_RELOC);
     let hasParent = false;
-    let err = findParent(m, md, o0, o1);
-    if (err == 0) err = followPending(m, md);
+    const parentId = findParent(m, md, o0, o1);
+    let err = parentId < 0 ? parentId : followPending(m, md);
     if (err < 0 && err != -ENOENT) return err;
     if (err == 0) {
       hasParent = true;
-      relocatedHead = true;
+      headMoved = true;
       m.orphans++;
       store<u32>(relocPairBuf, n0); store<u32>(relocPairBuf, n1, 4);
       attrsReset();
-      attrPush(mkTag(TYPE_DIRSTRUCT, foundId, 8), 0, relocPairBuf, 0);
+      attrPush(mkTag(TYPE_DIRSTRUCT, <u32>parentId, 8), 0, relocPairBuf, 0);
       const saved = relocN;
       err = dirCommitInner(m, md, true);
       if (err < 0) return err;
@@ -2047,7 +2070,7 @@ function fixRelocations(m: Mount): i32 {
       m.orphans--;
     }
   }
-  return 0;
+  return headMoved ? HEAD_MOVED : 0;
 }
 
 /** md was fetched through the metadata list: when it is the old image of a pair that moved and
@@ -2112,7 +2135,8 @@ function deorphanWalk(m: Mount, dropFull: bool): i32 {
       if (err < 0) return err;
       if (pd.split == 0) {
         // d heads a directory: something must point at it.
-        err = findParent(m, par, d.pair0, d.pair1);
+        const parentId = findParent(m, par, d.pair0, d.pair1);
+        err = parentId < 0 ? parentId : 0;
         if (err < 0 && err != -ENOENT) return err;
         const isRoot = pairEq(d.pair0, d.pair1, m.root0, m.root1);
         if (err == -ENOENT && !isRoot && dropFull) {
@@ -2122,7 +2146,7 @@ function deorphanWalk(m: Mount, dropFull: bool): i32 {
           continue;
         }
         if (err == 0) {
-          const t = dirGet(m, par, mkTag(0x7ff, 0x3ff, 0), mkTag(TYPE_DIRSTRUCT, foundId, 8), dirStructBuf);
+          const t = dirGet(m, par, mkTag(0x7ff, 0x3ff, 0), mkTag(TYPE_DIRSTRUCT, <u32>parentId, 8), dirStructBuf);
           if (t < 0) return t;
           const q0 = load<u32>(dirStructBuf), q1 = load<u32>(dirStructBuf, 4);
           if (!(q0 == d.pair0 && q1 == d.pair1) && !(q0 == d.pair1 && q1 == d.pair0)) {
@@ -2239,30 +2263,23 @@ export function fsFormat(m: Mount): i32 {
 
 // ---- creating entries
 
-/** Creates entry `type` named lkName* at lkInsertId in d (from lookup); sets lkTag. */
-function createEntry(m: Mount, d: MDir, type: u32): i32 {
-  if (lkNameLen > m.nameMax) return -ENAMETOOLONG;
+/** Creates entry `type` named lk.name* at lk.insertId in d (both from lookup); sets lk.tag. */
+function createEntry(m: Mount, d: MDir, lk: Found, type: u32): i32 {
+  if (lk.nameLen > m.nameMax) return -ENAMETOOLONG;
   attrsReset();
-  attrPush(mkTag(TYPE_CREATE, lkInsertId, 0), 0, 0, 0);
-  attrPush(mkTag(type, lkInsertId, lkNameLen), 0, lkNamePtr, 0);
-  attrPush(mkTag(TYPE_INLINESTRUCT, lkInsertId, 0), 0, 0, 0);
+  attrPush(mkTag(TYPE_CREATE, lk.insertId, 0), 0, 0, 0);
+  attrPush(mkTag(type, lk.insertId, lk.nameLen), 0, lk.namePtr, 0);
+  attrPush(mkTag(TYPE_INLINESTRUCT, lk.insertId, 0), 0, 0, 0);
   const err = dirCommit(m, d, false);
   if (err < 0) return err;
   if (err == RETRY) return RETRY;
-  lkTag = mkTag(type, lkInsertId, 0);
+  lk.tag = mkTag(type, lk.insertId, 0);
   return 0;
 }
 
-let savedPathPtr: usize = 0;
-let savedPathLen: u32 = 0;
-
-/** Path lookup for a writer: the pair where a missing last component would be created. */
-function lookupForCreate(m: Mount, d: MDir, ptr: usize, len: u32): i32 {
-  savedPathPtr = ptr; savedPathLen = len;
-  return lookup(m, d, ptr, len);
-}
 
 export function fsOpenWrite(m: Mount, ptr: usize, len: u32, flags: u32): i32 {
+  const lk = foundA;
   if ((flags & 3) == O_RDONLY || (flags & O_CREAT) == 0) return fsOpen(m, ptr, len, flags);
   if (!m.mounted) return -EINVAL;
   let err = forceConsistency(m);
@@ -2270,11 +2287,11 @@ export function fsOpenWrite(m: Mount, ptr: usize, len: u32, flags: u32): i32 {
   // Create first if needed (retrying when the pair splits), then open normally.
   for (let attempt = 0; attempt < 8; attempt++) {
     const d = mdirSlot(MD_LOOKUP);
-    err = lookupForCreate(m, d, ptr, len);
+    err = lookup(m, d, lk, ptr, len);
     if (err == 0) return fsOpen(m, ptr, len, flags);
-    if (!(err == -ENOENT && lkIsLast)) return err;
+    if (!(err == -ENOENT && lk.isLast)) return err;
     if (!hasFreeFile(m)) return -ENOMEM;
-    err = createEntry(m, d, TYPE_REG);
+    err = createEntry(m, d, lk, TYPE_REG);
     if (err < 0) return err;
     if (err == 0) return fsOpen(m, ptr, len, (flags & ~O_EXCL) | 0x80000000);
   }
@@ -2287,15 +2304,16 @@ function hasFreeFile(m: Mount): bool {
 }
 
 export function fsMkdir(m: Mount, ptr: usize, len: u32): i32 {
+  const lk = foundA;
   if (!m.mounted) return -EINVAL;
   let err = forceConsistency(m);
   if (err < 0) return err;
   for (let attempt = 0; attempt < 8; attempt++) {
     const d = mdirSlot(MD_LOOKUP);
-    err = lookup(m, d, ptr, len);
+    err = lookup(m, d, lk, ptr, len);
     if (err == 0) return -EEXIST;
-    if (!(err == -ENOENT && lkIsLast)) return err;
-    if (lkNameLen > m.nameMax) return -ENAMETOOLONG;
+    if (!(err == -ENOENT && lk.isLast)) return err;
+    if (lk.nameLen > m.nameMax) return -ENAMETOOLONG;
     allocAck(m);
     // The new directory joins the metadata list after the parent's last pair.
     const pred = mdirSlot(MD_PARENT);
@@ -2312,7 +2330,7 @@ export function fsMkdir(m: Mount, ptr: usize, len: u32): i32 {
     err = -ECORRUPT;
     for (let k = 0; k < 8 && err == -ECORRUPT; k++) {
       err = compactWrite(m, nd, 0, 0, nd.pair1, nd.rev + 1, pred.tail0, pred.tail1, 0, false, false);
-      if (err == -ECORRUPT) { cacheZero(m, m.pcache); const e = alloc(m); if (e < 0) return e; nd.pair1 = allocOut; }
+      if (err == -ECORRUPT) { cacheZero(m, m.pcache); const a = alloc(m); if (a < 0) return <i32>a; nd.pair1 = <u32>a; }
     }
     if (err < 0) { cacheZero(m, m.pcache); return err; }
     const c0 = nd.pair1, c1 = nd.pair0;
@@ -2326,13 +2344,13 @@ export function fsMkdir(m: Mount, ptr: usize, len: u32): i32 {
       err = dirCommit(m, pred, true);
       if (err < 0) return err;
       m.orphans--;
-      err = lookup(m, d, ptr, len);
+      err = lookup(m, d, lk, ptr, len);
       if (err != -ENOENT) return err < 0 ? err : -EEXIST;
     }
     attrsReset();
-    attrPush(mkTag(TYPE_CREATE, lkInsertId, 0), 0, 0, 0);
-    attrPush(mkTag(TYPE_DIR, lkInsertId, lkNameLen), 0, lkNamePtr, 0);
-    attrPush(mkTag(TYPE_DIRSTRUCT, lkInsertId, 8), 0, mkdirPairBuf, 0);
+    attrPush(mkTag(TYPE_CREATE, lk.insertId, 0), 0, 0, 0);
+    attrPush(mkTag(TYPE_DIR, lk.insertId, lk.nameLen), 0, lk.namePtr, 0);
+    attrPush(mkTag(TYPE_DIRSTRUCT, lk.insertId, 8), 0, mkdirPairBuf, 0);
     if (samePair) attrPush(mkTag(TYPE_SOFTTAIL, 0x3ff, 8), 0, mkdirPairBuf, 0);
     err = dirCommit(m, d, false);
     if (err < 0) return err;
@@ -2359,36 +2377,35 @@ function dropDir(m: Mount, c0: u32, c1: u32): i32 {
   return dropPair(m, pred, child);
 }
 
-let emptyChild0: u32 = 0;
-let emptyChild1: u32 = 0;
-/** 0 when directory entry `id` of d is empty (its pair in emptyChild*), else -ENOTEMPTY. */
-function dirIsEmpty(m: Mount, d: MDir, id: u32): i32 {
-  const t = dirGet(m, d, mkTag(0x700, 0x3ff, 0), mkTag(TYPE_STRUCT, id, 8), dirStructBuf);
+/** 0 when directory entry `id` of d is empty, else -ENOTEMPTY or -errno; its pair (as the entry
+ *  names it) to the 8 bytes at pairDst. */
+function dirIsEmpty(m: Mount, d: MDir, id: u32, pairDst: usize): i32 {
+  const t = dirGet(m, d, mkTag(0x700, 0x3ff, 0), mkTag(TYPE_STRUCT, id, 8), pairDst);
   if (t < 0) return t == -ENOENT ? -ECORRUPT : t;
   if (tagType3(<u32>t) != TYPE_DIRSTRUCT) return -ECORRUPT;
-  emptyChild0 = load<u32>(dirStructBuf); emptyChild1 = load<u32>(dirStructBuf, 4);
   const c = mdirSlot(MD_CHILD);
-  const err = fetch(m, c, emptyChild0, emptyChild1);
+  const err = fetch(m, c, load<u32>(pairDst), load<u32>(pairDst, 4));
   if (err < 0) return err;
   return (c.count > 0 || c.split != 0) ? -ENOTEMPTY : 0;
 }
 
 export function fsRemove(m: Mount, ptr: usize, len: u32): i32 {
+  const lk = foundA;
   if (!m.mounted) return -EINVAL;
   let err = forceConsistency(m);
   if (err < 0) return err;
   const d = mdirSlot(MD_LOOKUP);
-  err = lookup(m, d, ptr, len);
+  err = lookup(m, d, lk, ptr, len);
   if (err < 0) return err;
-  const id = tagId(lkTag);
+  const id = tagId(lk.tag);
   if (id == ID_NONE) return -EINVAL;
-  const isDir = tagType3(lkTag) == TYPE_DIR;
+  const isDir = tagType3(lk.tag) == TYPE_DIR;
   if (isDir) {
-    err = dirIsEmpty(m, d, id);
+    err = dirIsEmpty(m, d, id, removedDirPair);
     if (err < 0) return err;
     m.orphans++;
   }
-  const c0 = emptyChild0, c1 = emptyChild1;
+  const c0 = load<u32>(removedDirPair), c1 = load<u32>(removedDirPair, 4);
   attrsReset();
   attrPush(mkTag(TYPE_DELETE, id, 0), 0, 0, 0);
   err = dirCommit(m, d, true);
@@ -2402,41 +2419,44 @@ export function fsRemove(m: Mount, ptr: usize, len: u32): i32 {
 }
 
 const renameUserTypes: usize = memory.data(32, 4);
+// The pair of a directory remove or rename replaces (dirIsEmpty's result).
+const removedDirPair: usize = memory.data(8, 4);
 
 export function fsRename(m: Mount, oldPtr: usize, oldLen: u32, newPtr: usize, newLen: u32): i32 {
+  const lk = foundA;
   if (!m.mounted) return -EINVAL;
   let err = forceConsistency(m);
   if (err < 0) return err;
   for (let attempt = 0; attempt < 8; attempt++) {
     const od = mdirSlot(MD_LOOKUP2);
-    err = lookup(m, od, oldPtr, oldLen);
+    err = lookup(m, od, foundB, oldPtr, oldLen);
     if (err < 0) return err;
-    const oldTag = lkTag;
+    const oldTag = foundB.tag;
     const oldId = tagId(oldTag);
     if (oldId == ID_NONE) return -EINVAL;
     const nd = mdirSlot(MD_LOOKUP);
-    err = lookup(m, nd, newPtr, newLen);
-    if (err < 0 && !(err == -ENOENT && lkIsLast)) return err;
+    err = lookup(m, nd, lk, newPtr, newLen);
+    if (err < 0 && !(err == -ENOENT && lk.isLast)) return err;
     const exists = err == 0;
     let newId: u32 = 0;
     let replacedDir = false;
     if (exists) {
-      newId = tagId(lkTag);
+      newId = tagId(lk.tag);
       if (newId == ID_NONE) return -EINVAL;
-      if (tagType3(lkTag) != tagType3(oldTag)) return tagType3(lkTag) == TYPE_DIR ? -EISDIR : -ENOTDIR;
+      if (tagType3(lk.tag) != tagType3(oldTag)) return tagType3(lk.tag) == TYPE_DIR ? -EISDIR : -ENOTDIR;
       if (pairEq(od.pair0, od.pair1, nd.pair0, nd.pair1) && newId == oldId) return 0;
-      if (tagType3(lkTag) == TYPE_DIR) {
-        err = dirIsEmpty(m, nd, newId);
+      if (tagType3(lk.tag) == TYPE_DIR) {
+        err = dirIsEmpty(m, nd, newId, removedDirPair);
         if (err < 0) return err;
         replacedDir = true;
       }
     } else {
-      if (lkNameLen > m.nameMax) return -ENAMETOOLONG;
-      newId = lkInsertId;
+      if (lk.nameLen > m.nameMax) return -ENAMETOOLONG;
+      newId = lk.insertId;
     }
-    const rc0 = emptyChild0, rc1 = emptyChild1;
-    const namePtr = exists ? newPtr + lastComponentOff(newPtr, newLen) : lkNamePtr;
-    const nameLen = exists ? lastComponentLen(newPtr, newLen) : lkNameLen;
+    const rc0 = load<u32>(removedDirPair), rc1 = load<u32>(removedDirPair, 4);
+    const namePtr = exists ? newPtr + lastComponentOff(newPtr, newLen) : lk.namePtr;
+    const nameLen = exists ? lastComponentLen(newPtr, newLen) : lk.nameLen;
     const samePair = pairEq(od.pair0, od.pair1, nd.pair0, nd.pair1);
     let newOldId = oldId;
     if (samePair && !exists && newId <= oldId) newOldId++;
@@ -2445,17 +2465,17 @@ export function fsRename(m: Mount, oldPtr: usize, oldLen: u32, newPtr: usize, ne
     if (exists) attrPush(mkTag(TYPE_DELETE, newId, 0), 0, 0, 0);
     attrPush(mkTag(TYPE_CREATE, newId, 0), 0, 0, 0);
     attrPush(mkTag(tagType3(oldTag), newId, nameLen), 0, namePtr, 0);
-    const st = dirGet(m, od, mkTag(0x700, 0x3ff, 0), mkTag(TYPE_STRUCT, oldId, 0), 0);
-    if (st < 0) return st == -ENOENT ? -ECORRUPT : st;
-    attrPush((<u32>st & ~mkTag(0, 0x3ff, 0)) | mkTag(0, newId, 0), 1, od.pair0, getDataOff);
+    const st = dirFind(m, od, mkTag(0x700, 0x3ff, 0), mkTag(TYPE_STRUCT, oldId, 0));
+    if (st < 0) return st == -ENOENT ? -ECORRUPT : <i32>st;
+    attrPush((foundTag(st) & ~mkTag(0, 0x3ff, 0)) | mkTag(0, newId, 0), 1, od.pair0, foundOff(st));
     err = collectUserTypes(m, od, oldId);
     if (err < 0) return err;
     for (let ty: u32 = 0; ty < 256; ty++) {
       if ((load<u8>(renameUserTypes + (ty >>> 3)) & <u8>(<u32>1 << (ty & 7))) == 0) continue;
-      const t = dirGet(m, od, mkTag(0x7ff, 0x3ff, 0), mkTag(TYPE_USERATTR + ty, oldId, 0), 0);
+      const t = dirFind(m, od, mkTag(0x7ff, 0x3ff, 0), mkTag(TYPE_USERATTR + ty, oldId, 0));
       if (t == -ENOENT) continue;
-      if (t < 0) return t;
-      if (!attrPush((<u32>t & ~mkTag(0, 0x3ff, 0)) | mkTag(0, newId, 0), 1, od.pair0, getDataOff)) return -ENOSPC;
+      if (t < 0) return <i32>t;
+      if (!attrPush((foundTag(t) & ~mkTag(0, 0x3ff, 0)) | mkTag(0, newId, 0), 1, od.pair0, foundOff(t))) return -ENOSPC;
     }
     if (samePair) attrPush(mkTag(TYPE_DELETE, newOldId, 0), 0, 0, 0);
     if (replacedDir) m.orphans++;
@@ -2520,6 +2540,7 @@ function collectUserTypes(m: Mount, d: MDir, id: u32): i32 {
 // ---- attributes
 
 export function fsSetattr(m: Mount, ptr: usize, len: u32, type: u32, value: usize, valueLen: u32, remove: bool): i32 {
+  const lk = foundA;
   if (!m.mounted) return -EINVAL;
   if (type > 255) return -EINVAL;
   if (!remove && valueLen > m.attrMax) return -ENOSPC;
@@ -2527,9 +2548,9 @@ export function fsSetattr(m: Mount, ptr: usize, len: u32, type: u32, value: usiz
   if (err < 0) return err;
   for (let attempt = 0; attempt < 8; attempt++) {
     const d = mdirSlot(MD_LOOKUP);
-    err = lookup(m, d, ptr, len);
+    err = lookup(m, d, lk, ptr, len);
     if (err < 0) return err;
-    let id = tagId(lkTag);
+    let id = tagId(lk.tag);
     if (id == ID_NONE) {
       id = 0;
       err = fetch(m, d, m.root0, m.root1);
@@ -2548,23 +2569,23 @@ export function fsSetattr(m: Mount, ptr: usize, len: u32, type: u32, value: usiz
 
 const zeroBuf: usize = memory.data(64, 4);
 
-/** Extends f's CTZ list whose last block is `head` (f.block) holding `size` bytes: a new block
- *  in ctzBlockOut, write offset in ctzOffOut2 (pointers written through file cache c); the new
- *  block's pointer 0, when known, in f.prevBlock. */
-function ctzExtend(m: Mount, f: LFile, c: Cache, head: u32, size: u32): i32 {
+/** Extends f's CTZ list whose last block is `head` (f.block) holding `size` bytes: returns the new
+ *  block and the write offset in it (ctzAt; pointers written through file cache c), or -errno;
+ *  the new block's pointer 0, when known, in f.prevBlock. */
+function ctzExtend(m: Mount, f: LFile, c: Cache, head: u32, size: u32): i64 {
   const headPtr0 = f.prevBlock;
   f.prevBlock = BLOCK_NULL;
   for (let attempt = 0; attempt < 8; attempt++) {
-    let err = alloc(m);
-    if (err < 0) return err;
-    const nblock = allocOut;
-    err = bdErase(m, nblock);
+    const a = alloc(m);
+    if (a < 0) return a;
+    const nblock = <u32>a;
+    let err = bdErase(m, nblock);
     if (err == -ECORRUPT) continue;
     if (err < 0) return err;
     cacheZero(m, c);
-    if (size == 0) { ctzBlockOut = nblock; ctzOffOut2 = 0; return 0; }
+    if (size == 0) return ctzAt(nblock, 0);
     let index = ctzIndex(m.blockSize, size - 1);
-    const noff = ctzOffOut + 1;
+    const noff = ctzOffset(m.blockSize, size - 1) + 1;
     if (noff != m.blockSize) {
       // The last block is partly full: copy it (pointers and data) into the new block.
       let bad = false;
@@ -2581,8 +2602,7 @@ function ctzExtend(m: Mount, f: LFile, c: Cache, head: u32, size: u32): i32 {
         done += n;
       }
       if (bad) continue;
-      ctzBlockOut = nblock; ctzOffOut2 = noff;
-      return 0;
+      return ctzAt(nblock, noff);
     }
     index += 1;
     const skips = <u32>ctz(index) + 1;
@@ -2605,9 +2625,8 @@ function ctzExtend(m: Mount, f: LFile, c: Cache, head: u32, size: u32): i32 {
       }
     }
     if (bad) continue;
-    ctzBlockOut = nblock; ctzOffOut2 = 4 * skips;
     f.prevBlock = head;
-    return 0;
+    return ctzAt(nblock, 4 * skips);
   }
   return -ENOSPC;
 }
@@ -2616,10 +2635,10 @@ function ctzExtend(m: Mount, f: LFile, c: Cache, head: u32, size: u32): i32 {
 function fileRelocate(m: Mount, f: LFile): i32 {
   const c = changetype<Cache>(f.cache);
   for (let attempt = 0; attempt < 8; attempt++) {
-    let err = alloc(m);
-    if (err < 0) return err;
-    const nblock = allocOut;
-    err = bdErase(m, nblock);
+    const a = alloc(m);
+    if (a < 0) return <i32>a;
+    const nblock = <u32>a;
+    let err = bdErase(m, nblock);
     if (err == -ECORRUPT) continue;
     if (err < 0) return err;
     // Copy what is already on flash of the old block; the cache still holds the rest.
@@ -2650,15 +2669,16 @@ function fileOutline(m: Mount, f: LFile): i32 {
   const c = changetype<Cache>(f.cache);
   const len = max(f.size, f.pos);
   for (let attempt = 0; attempt < 8; attempt++) {
-    let err = alloc(m);
-    if (err < 0) return err;
-    err = bdErase(m, allocOut);
+    const a = alloc(m);
+    if (a < 0) return <i32>a;
+    const nblock = <u32>a;
+    const err = bdErase(m, nblock);
     if (err == -ECORRUPT) continue;
     if (err < 0) return err;
-    c.block = allocOut; c.off = 0; c.size = min(c.size, len);
+    c.block = nblock; c.off = 0; c.size = min(c.size, len);
     if (len > c.size) memory.fill(c.buf + c.size, 0, len - c.size);
     c.size = len;
-    f.block = allocOut;
+    f.block = nblock;
     f.prevBlock = BLOCK_NULL;
     f.off = f.pos;
     store<u32>(changetype<usize>(f) + 44, len); // outlineEnd
@@ -2694,9 +2714,9 @@ function fileFlush(m: Mount, fd: i32): i32 {
   let oldOff: u32 = 0;
   while (f.pos < f.size && f.head != BLOCK_NULL) {
     if (oldBlock == BLOCK_NULL || oldOff == m.blockSize) {
-      const err = ctzFind(m, f.head, f.csize, f.pos);
-      if (err < 0) return err;
-      oldBlock = ctzBlockOut; oldOff = ctzOffOut2;
+      const at = ctzFind(m, f.head, f.csize, f.pos);
+      if (at < 0) return <i32>at;
+      oldBlock = atBlock(at); oldOff = atOff(at);
     }
     // Start the next new block first: that reads the new list's pointers, which would evict
     // the old block's line read below.
@@ -2735,14 +2755,14 @@ function fileWriteBlock(m: Mount, f: LFile): i32 {
   const c = changetype<Cache>(f.cache);
   if ((f.flags & F_INLINE) == 0) {
     if ((f.flags & F_WRITING) == 0 && f.pos > 0) {
-      const err = ctzFind(m, f.head, f.csize, f.pos - 1);
-      if (err < 0) return err;
-      f.block = ctzBlockOut; f.off = ctzOffOut2 + 1; f.prevBlock = BLOCK_NULL;
+      const at = ctzFind(m, f.head, f.csize, f.pos - 1);
+      if (at < 0) return <i32>at;
+      f.block = atBlock(at); f.off = atOff(at) + 1; f.prevBlock = BLOCK_NULL;
       cacheZero(m, c);
     }
-    const e2 = ctzExtend(m, f, c, f.block, f.pos);
-    if (e2 < 0) return e2;
-    f.block = ctzBlockOut; f.off = ctzOffOut2;
+    const at = ctzExtend(m, f, c, f.block, f.pos);
+    if (at < 0) return <i32>at;
+    f.block = atBlock(at); f.off = atOff(at);
   } else {
     f.block = BLOCK_INLINE; f.off = f.pos;
     c.block = BLOCK_INLINE;
@@ -2868,9 +2888,9 @@ export function fileTruncate(m: Mount, fd: i32, size: u32): i32 {
       f.head = BLOCK_INLINE; f.csize = 0; f.size = 0;
       f.flags |= F_INLINE;
     } else {
-      const e2 = ctzFind(m, f.head, f.csize, size - 1);
-      if (e2 < 0) return e2;
-      f.head = ctzBlockOut; f.csize = size; f.size = size;
+      const at = ctzFind(m, f.head, f.csize, size - 1);
+      if (at < 0) return <i32>at;
+      f.head = atBlock(at); f.csize = size; f.size = size;
       cacheZero(m, c);
     }
     f.flags = (f.flags & ~F_READING) | F_DIRTY;
@@ -2905,7 +2925,7 @@ export const LFS_STATIC_BYTES: u32 =
   LFS_ATTR_LIST_BYTES + 4 * 4 * <u32>RELOC_MAX +                                       // aTag.., relocOld0..
   16 + 12 + 16 + 12 + 8 + 24 + 8 + 8 + 32 +                                            // beBuf mountNotes dirReadTags gBuf dirStructBuf sbBuf magic structBuf listSeen
   64 + 8 + 32 + 8 + 24 + 8 + 32 + 64 + 64 + 8 +                                       // cBuf fcrcBuf userSeen relocPairBuf sbOut mkdirPairBuf renameUserTypes zeroBuf zeroCopy fileStructBuf
-  16 + 8 + 8 + 8;                                                                      // checkOut compactTailBuf dropTailBuf orphanTailBuf
+  16 + 8 + 8 + 8 + 24 + 24 + 8 + 3 * 32;                                                        // checkOut compactTailBuf dropTailBuf orphanTailBuf foundA foundB removedDirPair, the three visitors
 
 /** Static bytes of the whole file system but its I/O buffer (fs/exports adds that). */
 export function fsStaticBytes(): u32 { return LFS_STATIC_BYTES + BD_STATIC_BYTES + CRC_TABLE_BYTES + MOUNT_RECORD_BYTES + MOUNT_TABLE_BYTES; }

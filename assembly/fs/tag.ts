@@ -47,15 +47,18 @@ export const SIZE_DELETED: u32 = 0x3ff;
 
 // ---- CTZ skip-list index math (DESIGN.md "CTZ skip-lists").
 
-/** Index of the block holding file position `pos`; the in-block offset is left in ctzOffOut. */
-export let ctzOffOut: u32 = 0;
+/** Index of the block holding file position `pos`. */
 export function ctzIndex(blockBytes: u32, pos: u32): u32 {
   const b = blockBytes - 8;
-  let i = pos / b;
-  if (i == 0) { ctzOffOut = pos; return 0; }
-  i = (pos - 4 * (<u32>popcnt(i - 1) + 2)) / b;
-  ctzOffOut = pos - b * i - 4 * <u32>popcnt(i);
-  return i;
+  const i = pos / b;
+  if (i == 0) return 0;
+  return (pos - 4 * (<u32>popcnt(i - 1) + 2)) / b;
+}
+
+/** Offset of file position `pos` inside its block (ctzIndex's block). */
+export function ctzOffset(blockBytes: u32, pos: u32): u32 {
+  const i = ctzIndex(blockBytes, pos);
+  return pos - (blockBytes - 8) * i - 4 * <u32>popcnt(i);
 }
 
 /** Pointers stored at the start of block `index` (block 0 has none). */

@@ -1,5 +1,5 @@
 import { crc32 } from "../../assembly/fs/crc";
-import { mkTag, tagType3, tagId, tagSize, tagDsize, tagSplice, tagIsCcrc, seqNewer, ctzIndex, ctzOffOut, ctzPointerCount } from "../../assembly/fs/tag";
+import { mkTag, tagType3, tagId, tagSize, tagDsize, tagSplice, tagIsCcrc, seqNewer, ctzIndex, ctzOffset, ctzPointerCount } from "../../assembly/fs/tag";
 
 describe("fs crc", () => {
   it("is CRC-32 without the final xor", () => {
@@ -36,15 +36,15 @@ describe("fs tags", () => {
 describe("fs ctz index", () => {
   it("maps positions to blocks and offsets for 512-byte blocks", () => {
     expect(ctzIndex(512, 0)).toBe(0);
-    expect(ctzOffOut).toBe(0);
+    expect(ctzOffset(512, 0)).toBe(0);
     expect(ctzIndex(512, 511)).toBe(0);
-    expect(ctzOffOut).toBe(511);
+    expect(ctzOffset(512, 511)).toBe(511);
     // Block 1 holds one pointer: position 512 is its byte 4.
     expect(ctzIndex(512, 512)).toBe(1);
-    expect(ctzOffOut).toBe(4);
+    expect(ctzOffset(512, 512)).toBe(4);
     // Block 2 holds two pointers: it starts at 512 + 508 = 1020, data at offset 8.
     expect(ctzIndex(512, 1020)).toBe(2);
-    expect(ctzOffOut).toBe(8);
+    expect(ctzOffset(512, 1020)).toBe(8);
   });
   it("counts pointers per block", () => {
     expect(ctzPointerCount(0)).toBe(0);
