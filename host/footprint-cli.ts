@@ -17,6 +17,8 @@ export function formatReport(r: FootprintReport): string {
     ["core static data", `${r.coreStaticBytes} B (kernel tables ${r.kernelTableBytes} B)`],
     ["core heap in use / peak", `${r.coreHeapInUseBytes} B / ${r.coreHeapPeakBytes} B`],
     ["file-system RAM", `${r.fsRamBytes} B (static tables and I/O buffer ${r.fsRamStaticBytes} B, caches and lookahead ${r.fsRamBytes - r.fsRamStaticBytes} B)`],
+    ...r.fsMounts.map((m): [string, string] => [`  mount ${m.mount} (${m.role})`,
+      `${m.ramBytes} B, blocks ${m.baseBlock}..${m.baseBlock + m.blocks - 1}, ${m.readOnly ? "read-only" : "read-write"}`]),
     ...r.apps.map((a): [string, string] => [`app ${printable(a.name)}`,
       `quota ${kib(a.quotaBytes)}, memory ${kib(a.memoryBytes)} (peak ${kib(a.memoryPeakBytes)}), core ${a.coreBytes} B, module ${a.moduleBytes} B -> ${a.instrumentedModuleBytes} B`]),
     ["4 MiB split", `core ${kib(r.split.coreBytes)} / apps reserved ${kib(r.split.appReservedBytes)} / free ${kib(r.split.freeBytes)}`],

@@ -35,6 +35,8 @@ export interface AppFootprint {
   instrumentedModuleBytes: number;
 }
 
+export interface FsMountFootprint { mount: number; role: "data" | "package"; baseBlock: number; blocks: number; readOnly: boolean; ramBytes: number }
+
 export interface FootprintReport {
   schema: 1;
   slices: number;
@@ -51,6 +53,9 @@ export interface FootprintReport {
   fsRamBytes: number;
   /** Its static tables and I/O buffer (part of coreStaticBytes too). */
   fsRamStaticBytes: number;
+  /** Each mount of a device flash with the data partition and one app package, as the core's
+   *  mount table reports it (fs_mount_info): RAM is the mount's record, caches, lookahead. */
+  fsMounts: FsMountFootprint[];
   apps: AppFootprint[];
   split: { totalBytes: number; coreBytes: number; appReservedBytes: number; freeBytes: number };
 }
@@ -73,7 +78,7 @@ export async function measureFootprint(appDirs: string[], opts: { coreWasmPath?:
   const slices = opts.slices ?? FOOTPRINT_SLICES;
   const device = new Device({ clock: new VirtualClock(), flash: FOOTPRINT_FS });
   // The file system's RAM: the device's flash formatted and mounted through the same core build.
-  const { fsRamBytes, fsRamStaticBytes } = measureFsRam();
+  const { fsRamBytes, fsRamStaticBytes, fsMounts } = measureFsRam();
   const apps: InstalledApp[] = [];
   for (const dir of appDirs) apps.push(await device.install(appFromDirectory(dir)));
   for (const app of apps) device.start(app);
@@ -106,6 +111,7 @@ export async function measureFootprint(appDirs: string[], opts: { coreWasmPath?:
     coreHeapSpanBytes: map.heapSpanBytes,
     fsRamBytes,
     fsRamStaticBytes,
+    fsMounts,
     apps: apps.map((a) => ({
       name: a.name,
       quotaBytes: a.quotaBytes,
@@ -125,14 +131,29 @@ export async function measureFootprint(appDirs: string[], opts: { coreWasmPath?:
   };
 }
 
-function measureFsRam(): { fsRamBytes: number; fsRamStaticBytes: number } {
+/** Blocks of FOOTPRINT_FS that hold an app package image (littlefs, mounted read-only). */
+export const FOOTPRINT_PACKAGE_BLOCKS = 16;
+
+function measureFsRam(): { fsRamBytes: number; fsRamStaticBytes: number; fsMounts: FsMountFootprint[] } {
   const flash = new Flash(FOOTPRINT_FS);
-  const cfg = { blockSize: FOOTPRINT_FS.blockSizeBytes, blockCount: FOOTPRINT_FS.blockCount };
+  const bs = FOOTPRINT_FS.blockSizeBytes;
+  const dataBlocks = FOOTPRINT_FS.blockCount - FOOTPRINT_PACKAGE_BLOCKS;
+  const cfg = { blockSize: bs, blockCount: dataBlocks };
+  // The package: a littlefs image of its own, made apart and laid after the data partition.
+  const pkgFlash = new Flash({ blockSizeBytes: bs, blockCount: FOOTPRINT_PACKAGE_BLOCKS });
+  LittleFs.format(pkgFlash, { ...cfg, blockCount: FOOTPRINT_PACKAGE_BLOCKS });
+  flash.bytes.set(pkgFlash.bytes, dataBlocks * bs);
   LittleFs.format(flash, cfg);
   const fs = LittleFs.mount(flash, cfg);
   const ram = { fsRamBytes: fs.ramBytes(), fsRamStaticBytes: fs.ramStaticBytes() };
+  const pkg = fs.mountAt(dataBlocks, FOOTPRINT_PACKAGE_BLOCKS, { readOnly: true });
+  const fsMounts = [fs, pkg].map((m, i): FsMountFootprint => {
+    const info = m.mountInfo();
+    return { mount: m.mountId, role: i === 0 ? "data" : "package", baseBlock: info.baseBlock, blocks: info.blockCount, readOnly: info.readOnly, ramBytes: info.ramBytes };
+  });
+  pkg.unmount();
   fs.unmount();
-  return ram;
+  return { ...ram, fsMounts };
 }
 
 export interface BudgetLine { figure: string; value: number; budget: number; over: number }

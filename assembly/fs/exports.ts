@@ -9,13 +9,14 @@
 // chunks. Everything else is in fs/lfs.
 // Must not: trap on any argument.
 
-import { EINVAL, EROFS } from "../abi";
+import { EINVAL, EROFS, EBADF } from "../abi";
 import { FS_WRITABLE } from "./bd";
 import {
-  fsConfig, fsMount, fsUnmount, fsRamBytes, fsStat, fsInfo, fsGetattr, fsListattrs, fsDirOpen,
+  fsConfig, fsMount, fsStat, fsInfo, fsGetattr, fsListattrs, fsDirOpen,
   fsDirRead, fsDirClose, fsOpen, fileClose, fileRead, fileSeek, fileTell, fileSize, fsTraverse,
   fsSizeBlocks, fsFormat, fsOpenWrite, fileWrite, fileTruncate, fileSync, fsMkdir, fsRemove, fsRename,
-  fsSetattr, fsGc, fsMkconsistent, fsStaticBytes, fsCheck, fsCheckDetail,
+  fsSetattr, fsGc, fsMkconsistent, fsStaticBytes, fsCheck, fsCheckDetail, fsMountAt, fsRelease,
+  fsMountRamBytes, fsHeapBytes, fsMountInfo,
 } from "./lfs";
 import { Mount, mountAt, hostMount } from "./mount";
 
@@ -44,7 +45,40 @@ export function fs_config(blockSize: i32, blockCount: i32, readSize: i32, progSi
 
 export function fs_format(): i32 { return fsFormat(cur()); }
 export function fs_mount(): i32 { return fsMount(cur()); }
-export function fs_unmount(): i32 { return fsUnmount(cur()); }
+export function fs_unmount(): i32 {
+  // A mount fs_mount_at made leaves the table; the host's stays, unmounted.
+  const r = fsRelease(cur());
+  if (r == 0) selectedSlot = 0;
+  return r;
+}
+
+// ---- several mounts (ABI.md, "File-system exports": fs_mount_at .. fs_mount_info)
+
+/** Mounts the image in flash blocks [baseBlock, baseBlock + blockCount) with the host mount's
+ *  configuration (fs_config): its mount id (1..MAX_MOUNTS-1) or -errno. owner: an app slot, -1
+ *  for the system. */
+export function fs_mount_at(baseBlock: i32, blockCount: i32, readOnly: i32, owner: i32): i32 {
+  if (baseBlock < 0 || blockCount < 0 || (readOnly != 0 && readOnly != 1)) return -EINVAL;
+  // The fs-readonly core mounts nothing writable.
+  return fsMountAt(hostMount(), <u32>baseBlock, <u32>blockCount, readOnly != 0 || !FS_WRITABLE, owner);
+}
+/** Makes the fs_* exports work on `mount` (0: the host mount) until the next fs_select. */
+export function fs_select(mount: i32): i32 {
+  if (mountAt(mount) == null) return -EBADF;
+  selectedSlot = mount;
+  return 0;
+}
+/** The RAM `mount` holds: its record, caches, lookahead and open files' caches. */
+export function fs_mount_ram_bytes(mount: i32): i32 {
+  const m = mountAt(mount);
+  return m == null ? -EBADF : <i32>fsMountRamBytes(changetype<Mount>(m));
+}
+/** Mount `mount` as the table holds it, five u32 at the buffer's start: base block, blocks,
+ *  flags (bit 0 read-only, bit 1 mounted), owner (-1 system), RAM bytes. Returns 20 or -EBADF. */
+export function fs_mount_info(mount: i32): i32 {
+  const m = mountAt(mount);
+  return m == null ? -EBADF : fsMountInfo(changetype<Mount>(m), ioBuf);
+}
 
 // littlefs's LFS_O_RDONLY, the only open the fs-readonly core accepts.
 const O_RDONLY: i32 = 1;
@@ -121,8 +155,9 @@ export function fs_size_blocks(): i32 { return fsSizeBlocks(cur()); }
 export function fs_traverse(): i32 { return fsTraverse(cur()); }
 export function fs_gc(): i32 { return fsGc(cur()); }
 export function fs_mkconsistent(): i32 { return fsMkconsistent(cur()); }
-/** All the RAM the file system holds: its static data (I/O buffer included) and its heap. */
-export function fs_ram_bytes(): i32 { return <i32>(fsStaticBytes() + FS_IO_BUFFER_BYTES + fsRamBytes(cur())); }
+/** All the RAM the file system holds: its static data (I/O buffer and the host mount's record
+ *  included) and the heap of every mount. */
+export function fs_ram_bytes(): i32 { return <i32>(fsStaticBytes() + FS_IO_BUFFER_BYTES + fsHeapBytes()); }
 /** The static part of fs_ram_bytes, which does not depend on the configuration. */
 export function fs_ram_static_bytes(): i32 { return <i32>(fsStaticBytes() + FS_IO_BUFFER_BYTES); }
 /** Structural check (flags bit 0: allow a power-cut image's pending move and orphans): a fault

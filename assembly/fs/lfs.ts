@@ -15,14 +15,17 @@
 import { kalloc, kfree } from "../kmem";
 import {
   ENOENT, EIO, EBADF, ENOMEM, EEXIST, ENOTDIR, EISDIR, EINVAL, EFBIG, ENOSPC, ENAMETOOLONG,
-  ENOTEMPTY, ENODATA, ECORRUPT,
+  ENOTEMPTY, ENODATA, ECORRUPT, EROFS, EBUSY, MAX_MOUNTS, MAX_APPS,
 } from "../abi";
 import {
   BLOCK_NULL, BLOCK_INLINE, Cache, cacheDrop, cacheZero, bdRead, bdProg, bdErase,
   bdFlush, bdSync, bdCmp, bdCrc, bdValidGeometry, CMP_EQUAL, CMP_FLASH_AFTER,
   bdGeneration, bdTouch, BD_STATIC_BYTES,
 } from "./bd";
-import { Mount, FILE_MAX_OPEN, DIR_MAX_OPEN, MOUNT_RECORD_BYTES, MOUNT_TABLE_BYTES } from "./mount";
+import {
+  Mount, FILE_MAX_OPEN, DIR_MAX_OPEN, MOUNT_RECORD_BYTES, MOUNT_TABLE_BYTES, OWNER_SYSTEM, mountAt,
+  mountNew, mountRelease, mountRecordHeapBytes,
+} from "./mount";
 export { FILE_MAX_OPEN, DIR_MAX_OPEN };
 import { crc32, crc32u32, CRC_TABLE_BYTES } from "./crc";
 import { CMP_FLASH_BEFORE } from "./bd";
@@ -546,12 +549,15 @@ function freeAll(m: Mount): void {
 function allocBuffers(m: Mount): i32 {
   m.blockSize = m.cfgBlockSize; m.blockCount = m.cfgBlockCount; m.readSize = m.cfgReadSize;
   m.progSize = m.cfgProgSize; m.cacheSize = m.cfgCacheSize;
+  // A read-only mount never programs or allocates: no program cache, no lookahead.
   m.rcache.buf = kalloc(m.cfgCacheSize);
-  m.pcache.buf = kalloc(m.cfgCacheSize);
-  m.lookaheadBuf = kalloc(m.cfgLookaheadBytes);
-  if (m.rcache.buf == 0 || m.pcache.buf == 0 || m.lookaheadBuf == 0) { freeAll(m); return -ENOMEM; }
+  if (!m.readOnly) {
+    m.pcache.buf = kalloc(m.cfgCacheSize);
+    m.lookaheadBuf = kalloc(m.cfgLookaheadBytes);
+  }
+  if (m.rcache.buf == 0 || (!m.readOnly && (m.pcache.buf == 0 || m.lookaheadBuf == 0))) { freeAll(m); return -ENOMEM; }
   cacheZero(m, m.rcache); cacheZero(m, m.pcache);
-  m.ramBytes = 2 * m.cfgCacheSize + m.cfgLookaheadBytes;
+  m.ramBytes = m.readOnly ? m.cfgCacheSize : 2 * m.cfgCacheSize + m.cfgLookaheadBytes;
   m.nameMax = m.cfgNameMax; m.fileMax = FILE_MAX_DEFAULT; m.attrMax = ATTR_MAX_DEFAULT;
   return 0;
 }
@@ -571,9 +577,9 @@ export function fsMount(m: Mount): i32 {
   if (m.mounted) return -EINVAL;
   let err = allocBuffers(m);
   if (err < 0) return err;
-  // The device may be smaller than the superblock claims until we read it: allow any block
-  // while looking for the superblock when block_count is 0.
-  if (m.cfgBlockCount == 0) m.blockCount = 0xfffffff0;
+  // The device may be smaller than the superblock claims until we read it: allow any block (of
+  // the partition, when the mount has one) while looking for the superblock when block_count is 0.
+  if (m.cfgBlockCount == 0) m.blockCount = m.partBlocks != 0 ? m.partBlocks : 0xfffffff0;
   err = mountScan(m);
   if (err < 0) { freeAll(m); m.blockCount = m.cfgBlockCount; return err; }
   computeInlineMax(m);
@@ -611,6 +617,7 @@ function mountScan(m: Mount): i32 {
       const bs = load<u32>(sbBuf, 4), bc = load<u32>(sbBuf, 8);
       if (bs != m.cfgBlockSize) return -EINVAL;
       if (m.cfgBlockCount != 0 && bc != m.cfgBlockCount) return -EINVAL;
+      if (m.partBlocks != 0 && bc > m.partBlocks) return -EINVAL; // the image overruns its partition
       if (bc < 2) return -ECORRUPT;
       m.blockCount = bc;
       const nm = load<u32>(sbBuf, 12), fm = load<u32>(sbBuf, 16), am = load<u32>(sbBuf, 20);
@@ -650,6 +657,73 @@ export function fsUnmount(m: Mount): i32 {
 
 export function fsIsMounted(m: Mount): bool { return m.mounted; }
 export function fsRamBytes(m: Mount): u32 { return m.ramBytes; }
+
+// ---- the mount table (fs/mount): mounts beside the host's
+
+/**
+ * Mounts the littlefs image in flash blocks [baseBlock, baseBlock + blockCount) as a new mount
+ * with `like`'s configuration (block, read, prog, cache and lookahead sizes, block cycles,
+ * name_max, inline_max: the flash's properties), owned by app slot `owner` or OWNER_SYSTEM. The
+ * image's block count comes from its superblock and must fit the partition. Returns the mount's
+ * slot, or -EINVAL (bad partition or owner, `like` not configured), -EBUSY (the partition
+ * overlaps a mounted one), -ENOMEM (mount table or heap full), or mount's own errors (-ECORRUPT).
+ * Budget: MOUNT_RECORD_BYTES from kalloc, plus the buffers fsMount takes.
+ */
+export function fsMountAt(like: Mount, baseBlock: u32, blockCount: u32, readOnly: bool, owner: i32): i32 {
+  if (!like.configured) return -EINVAL;
+  if (blockCount < 2 || <u64>baseBlock + <u64>blockCount > 0xffffffff) return -EINVAL;
+  if (owner < OWNER_SYSTEM || owner >= MAX_APPS) return -EINVAL;
+  for (let i = 0; i < MAX_MOUNTS; i++) {
+    const o = mountAt(i);
+    if (o == null || !o.mounted) continue;
+    if (baseBlock < o.baseBlock + o.blockCount && o.baseBlock < baseBlock + blockCount) return -EBUSY;
+  }
+  const mm = mountNew();
+  if (mm == null) return -ENOMEM;
+  const m = changetype<Mount>(mm);
+  m.cfgBlockSize = like.cfgBlockSize; m.cfgBlockCount = 0; m.cfgReadSize = like.cfgReadSize;
+  m.cfgProgSize = like.cfgProgSize; m.cfgCacheSize = like.cfgCacheSize;
+  m.cfgLookaheadBytes = like.cfgLookaheadBytes; m.cfgBlockCycles = like.cfgBlockCycles;
+  m.cfgNameMax = like.cfgNameMax; m.cfgInlineMax = like.cfgInlineMax;
+  m.configured = true;
+  m.baseBlock = baseBlock; m.partBlocks = blockCount;
+  m.readOnly = readOnly; m.owner = owner;
+  const err = fsMount(m);
+  if (err < 0) { mountRelease(m); return err; }
+  return <i32>m.slot;
+}
+
+/** Unmounts a mount fsMountAt made and frees its slot (the host's mount only unmounts). */
+export function fsRelease(m: Mount): i32 {
+  const err = fsUnmount(m);
+  if (err < 0) return err;
+  if (m.slot != 0) mountRelease(m);
+  return 0;
+}
+
+/** The RAM mount `m` holds: its record (static for the host's) and its heap buffers. */
+export function fsMountRamBytes(m: Mount): u32 { return MOUNT_RECORD_BYTES + m.ramBytes; }
+
+/** The heap bytes of every mount: records of the mounts beside the host's, and all buffers. */
+export function fsHeapBytes(): u32 {
+  let n: u32 = 0;
+  for (let i = 0; i < MAX_MOUNTS; i++) {
+    const o = mountAt(i);
+    if (o != null) n += mountRecordHeapBytes(o) + o.ramBytes;
+  }
+  return n;
+}
+
+/** Mount `m` as the table sees it, 20 bytes at dst: base block, block count (the image's once
+ *  mounted, else the partition's), flags (bit 0 read-only, bit 1 mounted), owner, RAM bytes. */
+export function fsMountInfo(m: Mount, dst: usize): i32 {
+  store<u32>(dst, m.baseBlock);
+  store<u32>(dst, m.mounted ? m.blockCount : m.partBlocks, 4);
+  store<u32>(dst, (m.readOnly ? 1 : 0) | (m.mounted ? 2 : 0), 8);
+  store<i32>(dst, m.owner, 12);
+  store<u32>(dst, fsMountRamBytes(m), 16);
+  return 20;
+}
 
 // ---- stat / fsinfo
 
@@ -2214,11 +2288,13 @@ function forceConsistency(m: Mount): i32 {
 
 export function fsMkconsistent(m: Mount): i32 {
   if (!m.mounted) return -EINVAL;
+  if (m.readOnly) return -EROFS;
   return forceConsistency(m);
 }
 
 export function fsGc(m: Mount): i32 {
   if (!m.mounted) return -EINVAL;
+  if (m.readOnly) return -EROFS;
   const err = forceConsistency(m);
   if (err < 0) return err;
   // Refill the lookahead window now, so the next allocation does not scan.
@@ -2231,6 +2307,7 @@ export function fsGc(m: Mount): i32 {
 
 export function fsFormat(m: Mount): i32 {
   fetchForget();
+  if (m.readOnly) return -EROFS;
   if (!m.configured || m.mounted) return -EINVAL;
   if (m.cfgBlockCount < 2) return -EINVAL;
   let err = allocBuffers(m);
@@ -2279,6 +2356,8 @@ function createEntry(m: Mount, d: MDir, lk: Found, type: u32): i32 {
 
 
 export function fsOpenWrite(m: Mount, ptr: usize, len: u32, flags: u32): i32 {
+  // As in the fs-readonly core: any flag but O_RDONLY could create, truncate or change a file.
+  if (m.readOnly) return flags == O_RDONLY ? fsOpen(m, ptr, len, flags) : -EROFS;
   const lk = foundA;
   if ((flags & 3) == O_RDONLY || (flags & O_CREAT) == 0) return fsOpen(m, ptr, len, flags);
   if (!m.mounted) return -EINVAL;
@@ -2306,6 +2385,7 @@ function hasFreeFile(m: Mount): bool {
 export function fsMkdir(m: Mount, ptr: usize, len: u32): i32 {
   const lk = foundA;
   if (!m.mounted) return -EINVAL;
+  if (m.readOnly) return -EROFS;
   let err = forceConsistency(m);
   if (err < 0) return err;
   for (let attempt = 0; attempt < 8; attempt++) {
@@ -2392,6 +2472,7 @@ function dirIsEmpty(m: Mount, d: MDir, id: u32, pairDst: usize): i32 {
 export function fsRemove(m: Mount, ptr: usize, len: u32): i32 {
   const lk = foundA;
   if (!m.mounted) return -EINVAL;
+  if (m.readOnly) return -EROFS;
   let err = forceConsistency(m);
   if (err < 0) return err;
   const d = mdirSlot(MD_LOOKUP);
@@ -2425,6 +2506,7 @@ const removedDirPair: usize = memory.data(8, 4);
 export function fsRename(m: Mount, oldPtr: usize, oldLen: u32, newPtr: usize, newLen: u32): i32 {
   const lk = foundA;
   if (!m.mounted) return -EINVAL;
+  if (m.readOnly) return -EROFS;
   let err = forceConsistency(m);
   if (err < 0) return err;
   for (let attempt = 0; attempt < 8; attempt++) {
@@ -2542,6 +2624,7 @@ function collectUserTypes(m: Mount, d: MDir, id: u32): i32 {
 export function fsSetattr(m: Mount, ptr: usize, len: u32, type: u32, value: usize, valueLen: u32, remove: bool): i32 {
   const lk = foundA;
   if (!m.mounted) return -EINVAL;
+  if (m.readOnly) return -EROFS;
   if (type > 255) return -EINVAL;
   if (!remove && valueLen > m.attrMax) return -ENOSPC;
   let err = forceConsistency(m);
@@ -2798,6 +2881,7 @@ function fileWriteRaw(m: Mount, f: LFile, src: usize, len: u32): i32 {
 
 export function fileWrite(m: Mount, fd: i32, src: usize, len: u32): i32 {
   if (!fileOk(m, fd)) return -EBADF;
+  if (m.readOnly) return -EROFS;
   const f = fileAt(m, fd);
   if ((f.flags & O_WRONLY) == 0) return -EBADF;
   if ((f.flags & F_ERRED) != 0) return -EIO;
@@ -2871,6 +2955,7 @@ const fileStructBuf: usize = memory.data(8, 4);
 
 export function fileTruncate(m: Mount, fd: i32, size: u32): i32 {
   if (!fileOk(m, fd)) return -EBADF;
+  if (m.readOnly) return -EROFS;
   const f = fileAt(m, fd);
   if ((f.flags & O_WRONLY) == 0) return -EBADF;
   if (size > m.fileMax) return -EINVAL;

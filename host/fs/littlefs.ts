@@ -1,6 +1,7 @@
 // LittleFs: littlefs images through the core's fs_* exports (ABI.md, "File-system exports").
 //
-// One core instance per LittleFs, wired to a Flash (host/flash.ts) as its only peripheral. All
+// One core instance per LittleFs, wired to a Flash (host/flash.ts) as its only peripheral; mountAt
+// gives more mounts of the same flash in that core (one LittleFs object each, sharing it). All
 // file-system logic runs inside core.wasm; this class moves bytes through the core's file-system
 // I/O buffer and turns negative results into FsError.
 // Must not: interpret the on-disk format itself.
@@ -67,16 +68,23 @@ export interface FsInfo { diskVersion: number; blockSize: number; blockCount: nu
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
+/** A mount as the core's mount table holds it (fs_mount_info). */
+export interface FsMountInfo { baseBlock: number; blockCount: number; readOnly: boolean; mounted: boolean; owner: number; ramBytes: number }
+
 export class LittleFs {
   readonly core: Core;
   readonly flash: Flash;
-  private readonly x: any;
+  /** The core's mount id: 0 for the host mount, 1.. for those mountAt made. */
+  readonly mountId: number;
+  private readonly raw: any;
   private mounted = false;
 
-  private constructor(flash: Flash, cfg: FsConfig, module?: WebAssembly.Module) {
+  private constructor(flash: Flash, cfg: FsConfig | null, module?: WebAssembly.Module, beside?: { core: Core; mountId: number }) {
     this.flash = flash;
-    this.core = new Core({ flash }, module ?? coreModule());
-    this.x = this.core.exports;
+    this.core = beside?.core ?? new Core({ flash }, module ?? coreModule());
+    this.mountId = beside?.mountId ?? 0;
+    this.raw = this.core.exports;
+    if (cfg === null) return;
     const r = this.x.fs_config(cfg.blockSize, cfg.blockCount, cfg.readSize ?? 16, cfg.progSize ?? 16,
       cfg.cacheSize ?? 64, cfg.lookaheadSize ?? 16, cfg.blockCycles ?? 500, cfg.nameMax ?? 255, cfg.inlineMax ?? 0);
     this.check(r, "config");
@@ -88,6 +96,9 @@ export class LittleFs {
     fs.check(fs.x.fs_format(), "format");
   }
 
+  /** A core configured for `flash` whose host mount stays unmounted: images are mounted with mountAt. */
+  static configure(flash: Flash, cfg: FsConfig): LittleFs { return new LittleFs(flash, cfg); }
+
   /** Mounts the file system on `flash`; throws FsError (e.g. -84 ECORRUPT) when it cannot. */
   static mount(flash: Flash, cfg: FsConfig): LittleFs {
     const fs = new LittleFs(flash, cfg);
@@ -95,6 +106,35 @@ export class LittleFs {
     fs.mounted = true;
     return fs;
   }
+
+  /**
+   * Mounts the littlefs image in flash blocks [baseBlock, baseBlock + blockCount) of the same flash,
+   * in the same core, beside this one (fs_mount_at): several images on one flash at once. The
+   * configuration is this one's; the image's block count comes from its superblock.
+   */
+  mountAt(baseBlock: number, blockCount: number, opts: { readOnly?: boolean; owner?: number } = {}): LittleFs {
+    const id = this.check(this.raw.fs_mount_at(baseBlock, blockCount, opts.readOnly ? 1 : 0, opts.owner ?? -1), "mount_at");
+    const fs = new LittleFs(this.flash, null, undefined, { core: this.core, mountId: id });
+    fs.mounted = true;
+    return fs;
+  }
+
+  /** The exports, with this mount selected: every fs_* call below works on it (fs_select). */
+  private get x(): any {
+    this.check(this.raw.fs_select(this.mountId), "select");
+    return this.raw;
+  }
+
+  /** This mount's entry in the core's mount table. */
+  mountInfo(): FsMountInfo {
+    this.check(this.raw.fs_mount_info(this.mountId), "mount_info");
+    const v = new DataView(this.raw.memory.buffer, this.raw.fs_io_buffer(), 20);
+    const flags = v.getUint32(8, true);
+    return { baseBlock: v.getUint32(0, true), blockCount: v.getUint32(4, true), readOnly: (flags & 1) !== 0, mounted: (flags & 2) !== 0, owner: v.getInt32(12, true), ramBytes: v.getUint32(16, true) };
+  }
+
+  /** The core RAM this mount holds: its record, caches, lookahead, open files' caches (fs_mount_ram_bytes). */
+  mountRamBytes(): number { return this.check(this.raw.fs_mount_ram_bytes(this.mountId), "mount_ram_bytes"); }
 
   private check(r: number, op: string, path?: string): number {
     if (r < 0) throw new FsError(r, op, path);
@@ -282,8 +322,7 @@ export class LittleFs {
     const detail = fault ? [0, 4, 8, 12].map((o) => dv.getUint32(o, true)) : [];
     return { fault, detail };
   }
-  /** Core RAM the file system holds now (caches, lookahead, open files). */
-  /** All the RAM the file system holds in the core: static tables and I/O buffer, caches, lookahead. */
+  /** All the RAM the file system holds in the core: static tables and I/O buffer, every mount's caches, lookahead and records. */
   ramBytes(): number { return this.x.fs_ram_bytes(); }
   /** The static part of ramBytes (tables and the I/O buffer), the same for every configuration. */
   ramStaticBytes(): number { return this.x.fs_ram_static_bytes(); }
