@@ -9,10 +9,14 @@
 // Invariants: a cache holds data of at most one block; a program cache line never crosses a
 // cache_size boundary, nor does a read cache line; the read cache never holds data older than
 // flash.
-// Budget: one read cache and one program cache of cache_size bytes each, from kalloc at mount;
-// 96 B static (BD_STATIC_BYTES).
-// Must not: read or program outside [0, block_count) x [0, block_size): such a pointer came from
-// disk and is reported as LFS_ERR_CORRUPT, never passed to the host.
+// Each mount (fs/mount) is its own block device: a region of the hal flash starting at its base
+// block; every block passed to the hal is the mount's block plus that base.
+// Budget: per mount, one read cache and (read-write mounts) one program cache of cache_size bytes,
+// from kalloc at mount, their records in the mount's record; 64 B static (BD_STATIC_BYTES, cmpBuf,
+// shared scratch).
+// Must not: read or program outside [0, block_count) x [0, block_size) of the mount: such a pointer
+// came from disk and is reported as LFS_ERR_CORRUPT, never passed to the host; program, erase or
+// sync on a read-only mount (-EROFS).
 
 import { flash_read, flash_prog, flash_erase, flash_sync } from "../hal/index";
 import { EIO, ECORRUPT, EINVAL, EROFS } from "../abi";

@@ -3,7 +3,10 @@
 // Strings and buffers cross through the file system's own I/O buffer (fs_io_buffer,
 // FS_IO_BUFFER_BYTES): the host writes a path (or two, back to back) at its start and passes
 // lengths; results are written at its start.
-// Invariants: every length from the host is checked against the buffer before use.
+// They work on the selected mount: the host mount (slot 0, the data partition) unless fs_select
+// chose one that fs_mount_at made (fs/mount's table).
+// Invariants: every length from the host is checked against the buffer before use; the selected
+// mount is always in the table (fs_unmount of another mount selects slot 0 again).
 // Budget: the 2 KiB I/O buffer: room for the longest attribute value (attr_max 1,022 B) with a
 // path of up to 1 KiB, or two paths of a rename; the host moves file data through it in 2 KiB
 // chunks. Everything else is in fs/lfs.

@@ -6,11 +6,18 @@
 // writes always see a consistent pair.
 // Invariants: every walk over disk data is bounded (offsets only grow inside a block, list walks
 // stop after block_count pairs), so a corrupt or looping image is -ECORRUPT, never a hang or trap.
-// Budget: read cache + program cache + lookahead + one cache per open file, all cache_size or
-// lookahead_size bytes from kalloc at mount/open; fixed tables for FILE_MAX files and DIR_MAX dirs
-// and the other static data that LFS_STATIC_BYTES sums (about 7.5 KiB, 4,352 B of it the
-// commit attribute list); fs_ram_bytes reports both.
-// Must not: allocate from the managed heap, trap on bad disk data, or touch flash but through bd.
+// Every function here that reads or changes file-system state takes its Mount (fs/mount) first:
+// several mounts (the data partition, read-only app packages) live side by side, and results come
+// back as return values (value or -errno in one i64, or a record the caller passes), never through
+// module-level variables. What is module-level here is scratch one call uses and shares with no
+// other mount's call (the core is single-threaded; DESIGN.md, "littlefs mounts").
+// Budget per mount: read cache, and for a read-write mount program cache + lookahead, plus one
+// cache per open file, all cache_size or lookahead_size bytes from kalloc at mount/open, and the
+// mount's record (fs/mount, MOUNT_RECORD_BYTES); shared by all mounts: the static scratch that
+// LFS_STATIC_BYTES sums (6,576 B, 4,352 B of it the commit attribute list);
+// fs_mount_ram_bytes and fs_ram_bytes report them.
+// Must not: allocate from the managed heap, trap on bad disk data, touch flash but through bd, or
+// write on a read-only mount (every write entry point answers -EROFS first).
 
 import { kalloc, kfree } from "../kmem";
 import {
@@ -1455,6 +1462,7 @@ function allocAck(m: Mount): void { m.laCkpoint = m.blockCount; }
 
 /** A free block (0..2^32-1) from the lookahead window, refilled by a traversal; or -errno. */
 function alloc(m: Mount): i64 {
+  if (m.readOnly) return -EROFS; // it has no lookahead
   while (true) {
     while (m.laNext < m.laSize) {
       const off = m.laNext;
