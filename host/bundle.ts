@@ -4,12 +4,13 @@
 // apps install (Device.install of a raw app fails with the import's error); build/
 // wasphere-host-full.mjs includes it.
 // Must not: import a Node API (tests/host/browser-ready.test.ts walks the graph).
-export { Device, InstallError, errnoName } from "./device.js";
+export { Device, InstallError, errnoName, type AppStatus, type InstalledApp } from "./device.js";
 export { VirtualClock, RealClock } from "./peripherals/clock.js";
 export { runConformance, type ConformanceApp, type ConformanceScript } from "./conformance.js";
 export { checkInstrumentedModule, ModuleContractError } from "./apps/protocol.js";
 export { HostYield, yieldToHost, wallMs } from "./yield.js";
 export { Core } from "./core.js";
+export { printable } from "./printable.js";
 
 import { Device } from "./device.js";
 import { VirtualClock } from "./peripherals/clock.js";

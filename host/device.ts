@@ -113,6 +113,17 @@ export interface InstalledApp {
   moduleSha256: string;
 }
 
+/** Device.appStatus: an installed app as the core accounts for it. */
+export interface AppStatus {
+  state: number;
+  crashes: number;
+  restarts: number;
+  slices: number;
+  memPeakBytes: number;
+  memoryBytes: number;
+  quotaBytes: number;
+}
+
 /** One slice as it ended: `value` is the exit code when `exited`, else 0. */
 export interface SliceRecord {
   task: number;
@@ -324,6 +335,20 @@ export class Device {
   appMemoryBytes(app: InstalledApp): number {
     for (const t of this.live.values()) if (t.app.slot === app.slot) return t.runner.memory.buffer.byteLength;
     return 0;
+  }
+
+  /**
+   * What the core says of an installed app now, for a display (the dashboard): its task state
+   * (a TASK_* value), crash and restart counts, slices run, the peak and current bytes of its
+   * instance's memory, and its quota.
+   */
+  appStatus(app: InstalledApp): AppStatus {
+    const f = (field: number) => this.core.exports.app_field(app.slot, field);
+    return {
+      state: f(abi.APP_FIELD_STATE), crashes: f(abi.APP_FIELD_CRASHES), restarts: f(abi.APP_FIELD_RESTARTS),
+      slices: f(abi.APP_FIELD_SLICES), memPeakBytes: f(abi.APP_FIELD_MEM_PEAK_BYTES),
+      memoryBytes: this.appMemoryBytes(app), quotaBytes: app.quotaBytes,
+    };
   }
 
   /**

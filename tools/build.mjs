@@ -39,4 +39,6 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   run(process.execPath, ["dist/tools/conformance.js", "prepare"]);
   // The host as one ES module (with and without binaryen) and the gjs/jsc glue (tools/bundle.ts).
   run(process.execPath, ["dist/tools/bundle.js"]);
+  // The browser dashboard, build/dashboard/ (tools/dashboard.ts; served by `wasphere dashboard`).
+  run(process.execPath, ["dist/tools/dashboard.js"]);
 }
