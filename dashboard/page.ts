@@ -132,7 +132,7 @@ function drawMemory(device: Device): void {
     ["seg-static", "static data", m.staticBytes],
     ["seg-tables", "tables", m.tableBytes],
     ["seg-heap", "heap in use", heapInUse],
-    ["seg-heap-span", `heap span, not in use (peak in use ${kib(m.heapPeakBytes)})`, Math.max(0, m.heapSpanBytes - heapInUse)],
+    ["seg-heap-span", `heap span not in use (heap peak ${kib(m.heapPeakBytes)})`, Math.max(0, m.heapSpanBytes - heapInUse)],
     ["seg-apps", "reserved for apps", m.appReservedBytes],
   ];
   const accounted = segments.reduce((n, s) => n + s[2], 0) + m.freeBytes;

@@ -108,8 +108,9 @@ export interface DashboardAppEntry {
  * Each app's `dir` in apps.json is as given (relative ones resolved against `baseDir`).
  */
 export async function dashboardApps(appDirs: string[], baseDir = process.cwd()): Promise<Map<string, Uint8Array>> {
-  const { appFromDirectory } = await import("./apps/package.js");
+  const { appFromDirectory, AppPackageError } = await import("./apps/package.js");
   const { instrumentForManifest } = await import("./instrument-cli.js");
+  const { InstrumentError } = await import("./apps/instrument.js");
   const files = new Map<string, Uint8Array>();
   const entries: DashboardAppEntry[] = [];
   for (const [i, dir] of appDirs.entries()) {
@@ -121,6 +122,8 @@ export async function dashboardApps(appDirs: string[], baseDir = process.cwd()):
       const out = await instrumentForManifest(pkg.origin, pkg.manifestBytes, (entry) => pkg.loadEntryPoint(entry));
       files.set(module, out.bytes);
     } catch (err) {
+      // The instrumenter does not know where the module came from: say it.
+      if (err instanceof InstrumentError) throw new AppPackageError(`${printable(dir)}: ${err.message}`);
       if ((err as { code?: unknown }).code === undefined) throw err;
       module = null;
     }
