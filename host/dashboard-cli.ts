@@ -46,9 +46,11 @@ export interface StaticServer {
 
 /**
  * Serves the files under `root` (and `overlay`, URL path without the leading "/" -> bytes, which
- * wins over files) on 127.0.0.1:`port` (0: any free port).
+ * wins over files) on 127.0.0.1:`port` (0: any free port). A path that starts with one of
+ * `overlayOnly` is answered from the overlay alone (the built examples never leak into a set of
+ * apps given on the command line).
  */
-export async function serveStatic(root: string, port: number, overlay: Map<string, Uint8Array> = new Map()): Promise<StaticServer> {
+export async function serveStatic(root: string, port: number, overlay: Map<string, Uint8Array> = new Map(), overlayOnly: string[] = []): Promise<StaticServer> {
   const realRoot = realpathSync(root);
   let boundPort = port;
   const server = createServer((req, res) => answer(req, res));
@@ -70,6 +72,7 @@ export async function serveStatic(root: string, port: number, overlay: Map<strin
     const type = CONTENT_TYPES[extname(path)] ?? "application/octet-stream";
     const held = overlay.get(path);
     if (held) return send(200, held, type);
+    if (overlayOnly.some((prefix) => path.startsWith(prefix))) return send(404, "not found\n");
     const file = fileInside(realRoot, path);
     if (!file) return send(404, "not found\n");
     send(200, readFileSync(file), type);
@@ -114,7 +117,8 @@ export async function dashboardApps(appDirs: string[], baseDir = process.cwd()):
   const files = new Map<string, Uint8Array>();
   const entries: DashboardAppEntry[] = [];
   for (const [i, dir] of appDirs.entries()) {
-    const pkg = appFromDirectory(resolve(baseDir, dir));
+    // Relative to the working directory as given, so that messages name the directory as the user wrote it.
+    const pkg = appFromDirectory(resolve(baseDir) === process.cwd() ? dir : resolve(baseDir, dir));
     const base = `apps/${i}`;
     files.set(`${base}/app_manifest.json`, pkg.manifestBytes);
     let module: string | null = `${base}/module.wasm`;
@@ -137,7 +141,7 @@ export async function dashboardApps(appDirs: string[], baseDir = process.cwd()):
 export async function startDashboard(opts: { port: number; appDirs: string[] }): Promise<StaticServer> {
   if (!existsSync(join(DASHBOARD_DIR, "index.html"))) throw new Error(`${DASHBOARD_DIR} is not built: run \`npm run build\` first`);
   const overlay = opts.appDirs.length ? await dashboardApps(opts.appDirs) : new Map<string, Uint8Array>();
-  return serveStatic(DASHBOARD_DIR, opts.port, overlay);
+  return serveStatic(DASHBOARD_DIR, opts.port, overlay, opts.appDirs.length ? ["apps/"] : []);
 }
 
 const portNumber = (v: string) => {
