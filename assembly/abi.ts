@@ -128,8 +128,13 @@ export const HANDLES_PER_TASK_MAX = 32;
 export const SHARE_MAX_DIVISOR = 4;
 export const MAX_GPIO_PINS = 128;
 export const AUDIT_ENTRIES = 128;
-export const IO_BUFFER_BYTES = 8192;
 export const MANIFEST_MAX_BYTES = 8192;
+// The cabi_realloc arena (assembly/cabi.ts): where the host lowers every list it passes in and
+// every list a hal call returns. Sized to the largest list that crosses, a manifest
+// (MANIFEST_MAX_BYTES); an fs call's path and data chunk (at most FS_IO_CHUNK_BYTES each, the
+// host's chunking) with the flash reads made meanwhile fit beside each other in it.
+export const CABI_ARENA_BYTES = 8192;
+export const FS_IO_CHUNK_BYTES = 2048;
 export const APP_NAME_MAX_BYTES = 64;
 export const ENTRY_POINT_MAX_BYTES = 128;
 export const CMD_ARGS_MAX_BYTES = 512;

@@ -2,8 +2,9 @@
 // (tsc), the example apps, the hostile test apps and the conformance run's instrumented apps.
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { giveCanonicalNames } from "./wit-exports.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const bin = (name) => join(root, "node_modules", ".bin", name);
@@ -22,6 +23,8 @@ export const CORE_ASC_FLAGS = [
 
 export function buildCore(outFile, extraArgs = [], entry = "assembly/index.ts") {
   run(bin("asc"), [entry, "-o", outFile, ...CORE_ASC_FLAGS, ...extraArgs]);
+  // The exports take the names of wit/wasphere.wit's lowering (tools/wit-exports.mjs).
+  giveCanonicalNames(resolve(root, outFile));
 }
 
 /** The core's build variants, without optional subsystems; the footprint report sizes each. */

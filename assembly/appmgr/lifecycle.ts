@@ -15,7 +15,7 @@
 // Budget: no tables of its own; the heap only at install (the app's strings).
 // Must not: allocate outside install, or run a task the host has not been told about.
 import {
-  MAX_APPS, MAX_TASKS, MAX_GPIO_PINS, IO_BUFFER_BYTES, MANIFEST_MAX_BYTES, WASM_PAGE_BYTES,
+  MAX_APPS, MAX_TASKS, MAX_GPIO_PINS, MANIFEST_MAX_BYTES, WASM_PAGE_BYTES,
   EPERM, EINVAL, ENOENT, ENOMEM, EBUSY, EEXIST, ENOSPC,
   TASK_READY, TASK_RUNNING, TASK_BLOCKED, TASK_EXITED, TASK_FAILED, TASK_BACKOFF,
   STOP_YIELDED, STOP_BLOCKED, STOP_OUT_OF_FUEL, STOP_EXITED, STOP_TRAPPED,
@@ -26,7 +26,6 @@ import {
 import { app_memory_bytes } from "../hal/index";
 import { kalloc, reserveAppBytes, releaseAppBytes, freeBytes } from "../kmem";
 import { msgClear, msgStr, msgInt, msgUserBytes } from "../util/msg";
-import { ioBufferPtr } from "../util/io";
 import { auditRecord, auditReset, auditFlushDropped } from "../audit/ring";
 import { RATE_LOG, rateReset, rateResetAll, rateTakeDropped, rateTakeDroppedIfDue } from "../audit/rate";
 import { handlesReset, handlesCloseAll } from "../handles/table";
@@ -104,15 +103,23 @@ function refuseInstall(code: i32): i32 {
   return code;
 }
 
-/** Installs the manifest in the first `manifestBytes` of the I/O buffer. The slot, or -errno. */
-export function appInstall(manifestBytes: i32): i32 {
+/** A manifest the host did not lower into the cabi arena (or of a negative length): refused. */
+export function appInstallRefused(manifestBytes: i32): i32 {
   msgClear();
   if (!booted) { msgStr("app_install: the core is not booted"); return -EPERM; }
-  if (manifestBytes < 0 || manifestBytes > MANIFEST_MAX_BYTES || manifestBytes > IO_BUFFER_BYTES) {
+  msgStr("manifest: "); msgInt(manifestBytes); msgStr(" bytes outside the cabi arena");
+  return refuseInstall(-EINVAL);
+}
+
+/** Installs the manifest of `manifestBytes` bytes at `manifestPtr` (in the cabi arena). The slot, or -errno. */
+export function appInstall(manifestPtr: usize, manifestBytes: i32): i32 {
+  msgClear();
+  if (!booted) { msgStr("app_install: the core is not booted"); return -EPERM; }
+  if (manifestBytes < 0 || manifestBytes > MANIFEST_MAX_BYTES) {
     msgStr("manifest: "); msgInt(manifestBytes); msgStr(" bytes; the limit is "); msgInt(MANIFEST_MAX_BYTES);
     return refuseInstall(-EINVAL);
   }
-  const rc = parseManifest(ioBufferPtr(), manifestBytes, deviceGpioPinCount(), deviceQuotaCeilingBytes(), deviceDefaultQuotaBytes());
+  const rc = parseManifest(manifestPtr, manifestBytes, deviceGpioPinCount(), deviceQuotaCeilingBytes(), deviceDefaultQuotaBytes());
   if (rc < 0) return refuseInstall(rc);
 
   const idHi = manifestIdHi(), idLo = manifestIdLo();
