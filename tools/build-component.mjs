@@ -30,6 +30,27 @@ export const jcoInstalled = () => existsSync(join(JCO_DIR, "package.json"));
 
 const sha256 = (bytes) => createHash("sha256").update(bytes).digest("hex");
 
+export const ENUMS_FILE = "enums.json";
+
+/**
+ * The WIT text's enums: `cases` maps each `enum name { case, ... }` to its case names in order
+ * (`%` escapes dropped); `params` maps each function with an enum parameter to its parameters'
+ * enum names (null for the others), in order.
+ */
+export function witEnums(witSource) {
+  const code = witSource.replace(/\/\/.*$/gm, "");
+  const cases = {};
+  for (const m of code.matchAll(/\benum\s+([a-z][a-z0-9-]*)\s*\{([^}]*)\}/g)) {
+    cases[m[1]] = m[2].split(",").map((c) => c.trim().replace(/^%/, "")).filter((c) => c.length > 0);
+  }
+  const params = {};
+  for (const m of code.matchAll(/\b([a-z][a-z0-9-]*)\s*:\s*func\s*\(([^)]*)\)/g)) {
+    const types = m[2].split(",").map((p) => p.split(":")[1]?.trim()).filter((t) => t !== undefined);
+    if (types.some((t) => t in cases)) params[m[1]] = types.map((t) => (t in cases ? t : null));
+  }
+  return { cases, params };
+}
+
 /**
  * Builds the component and its bindings unless they are up to date. Returns what it did, with
  * the times it took (ms) when it did something.
@@ -61,6 +82,9 @@ export async function buildComponent({ force = false } = {}) {
   }
   // The bindings are an ES module; a package.json says so wherever build/ is copied.
   writeFileSync(join(BINDINGS_DIR, "package.json"), '{ "type": "module" }\n');
+  // jco passes enums as their case names; the host's numbers are the cases' indices (what the
+  // canonical ABI lowers an enum to), so the host maps one to the other with this table.
+  writeFileSync(join(BINDINGS_DIR, ENUMS_FILE), JSON.stringify(witEnums(witSource), null, 1) + "\n");
   writeFileSync(COMPONENT_WASM, component);
   writeFileSync(STAMP, stamp);
   return { built: true, moduleBytes: binary.length, componentBytes: component.length, componentMs, transpileMs, jcoVersion };
