@@ -167,3 +167,9 @@ export class ComponentCore implements Core {
     return out as unknown as CoreExports;
   }
 }
+
+/** A Device's `createCore` over the bindings in `dir` (by default the build's), loaded once. */
+export async function componentCoreFactory(dir?: string): Promise<(hal: Hal, tap?: CoreTap) => Core> {
+  const bindings = await loadComponentBindings(dir);
+  return (hal, tap) => new ComponentCore(hal, bindings, tap);
+}
