@@ -23,7 +23,7 @@ import wasmtime
 from wasmtime import Engine, Store
 from wasmtime.component import Component, EnumType, FuncType, Linker, ListType, Record
 
-from .core import EFAULT, EINVAL, EIO, ENODEV, CorePanic, Hal, checked_range
+from .core import EFAULT, EINVAL, EIO, ENODEV, CorePanic, Hal, ModuleCache, checked_range
 
 #: The WIT package and version the component's interfaces are named after (wit/wasphere.wit).
 WIT_PACKAGE = "wasphere:core"
@@ -206,8 +206,9 @@ class ComponentCore:
         return self.call("core_error_message").decode("utf-8", "replace")
 
 
-def compile_component(engine: Engine, wasm: bytes) -> Component:
+def compile_component(engine: Engine, wasm: bytes, cache: Optional[ModuleCache] = None) -> Component:
+    """The component compiled (Cranelift), or deserialized from `cache` (`Component.serialize`)."""
     try:
-        return Component(engine, wasm)
+        return cache.load(engine, wasm, kind=Component) if cache else Component(engine, wasm)
     except wasmtime.WasmtimeError as err:
         raise ValueError(f"not a valid component: {str(err).splitlines()[0]}") from None

@@ -40,7 +40,8 @@ def checked_range(memory_bytes: int, ptr: int, length: int) -> Optional[tuple[in
 
 class ModuleCache:
     """Compiled modules, serialized by wasmtime (`Module.serialize`) into `directory`, keyed by the
-    SHA-256 of the wasm bytes and the wasmtime version, so a changed module or engine recompiles."""
+    SHA-256 of the wasm bytes and the wasmtime version, so a changed module or engine recompiles.
+    `load(engine, wasm, kind=Component)` does the same for a component (component.py)."""
 
     def __init__(self, directory: Path | str):
         self.directory = Path(directory)
@@ -48,17 +49,17 @@ class ModuleCache:
         self.hits = 0
         self.misses = 0
 
-    def load(self, engine: Engine, wasm: bytes) -> Module:
+    def load(self, engine: Engine, wasm: bytes, kind=Module):
         key = hashlib.sha256(wasm).hexdigest()[:32]
         path = self.directory / f"{key}-wasmtime-{wasmtime_version()}.cwasm"
         if path.exists():
             try:
-                module = Module.deserialize(engine, path.read_bytes())
+                module = kind.deserialize(engine, path.read_bytes())
                 self.hits += 1
                 return module
             except wasmtime.WasmtimeError:
                 path.unlink()  # written by an incompatible engine configuration: recompile
-        module = Module(engine, wasm)
+        module = kind(engine, wasm)
         tmp = path.with_suffix(".tmp")
         tmp.write_bytes(module.serialize())
         tmp.replace(path)
