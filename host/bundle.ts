@@ -9,7 +9,7 @@ export { VirtualClock, RealClock } from "./peripherals/clock.js";
 export { runConformance, type ConformanceApp, type ConformanceScript } from "./conformance.js";
 export { checkInstrumentedModule, ModuleContractError } from "./apps/protocol.js";
 export { HostYield, yieldToHost, wallMs } from "./yield.js";
-export { Core } from "./core.js";
+export { ModuleCore, CorePanic, type Core, type Hal } from "./core.js";
 
 import { Device } from "./device.js";
 import { VirtualClock } from "./peripherals/clock.js";

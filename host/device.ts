@@ -9,7 +9,7 @@
 // told why every slice ended; an error of the host's own (not a trap) is never charged to the app:
 // the app is stopped and the error leaves step() as a HostError.
 import * as abi from "../assembly/abi.js";
-import { Core, CorePanic, coreModule, type CoreTap, type Hal } from "./core.js";
+import { ModuleCore, CorePanic, coreModule, flashHal, type Core, type CoreTap, type Hal } from "./core.js";
 import { EventRing } from "./events.js";
 import { Flash, type FlashGeometry } from "./flash.js";
 import { GpioBank } from "./peripherals/gpio.js";
@@ -55,9 +55,11 @@ export interface DeviceConfig {
   wallClockMs?: () => number;
   /** Sees every call across the core boundary (host/replay.ts). */
   coreTap?: CoreTap;
+  /** Builds the core over the device's hal (another Core implementation); by default a ModuleCore over `coreModule`. */
+  createCore?: (hal: Hal, tap?: CoreTap) => Core;
 }
 
-type ConfigFigures = Required<Omit<DeviceConfig, "clock" | "flash" | "eventCapacity" | "coreModule" | "wallClockMs" | "sliceWallBudgetMs" | "coreTap">>;
+type ConfigFigures = Required<Omit<DeviceConfig, "clock" | "flash" | "eventCapacity" | "coreModule" | "wallClockMs" | "sliceWallBudgetMs" | "coreTap" | "createCore">>;
 
 export const DEFAULT_DEVICE: ConfigFigures = {
   gpioPinCount: 96,
@@ -170,22 +172,22 @@ export class Device {
       gpioConfigure: (pin, dir, initial) => this.gpio.configure(pin, dir, initial),
       gpioWrite: (pin, value) => this.gpio.write(pin, value),
       gpioRead: (pin) => this.gpio.read(pin),
-      log: (task, text) => this.events.push(this.clock.nowMs(), { kind: "log", app: this.appNameOfTask(task), text }),
+      logWrite: (task, line) => this.events.push(this.clock.nowMs(), { kind: "log", app: this.appNameOfTask(task), text: decodeUtf8(line) }),
       appCopyIn: (task, ptr, len) => {
         const mem = this.memoryOfTask(task);
-        if (!mem || ptr + len > mem.buffer.byteLength) return null;
+        if (!mem || ptr + len > mem.buffer.byteLength) return -abi.EFAULT;
         return new Uint8Array(mem.buffer, ptr, len).slice();
       },
       appCopyOut: (task, ptr, bytes) => {
         const mem = this.memoryOfTask(task);
-        if (!mem || ptr + bytes.length > mem.buffer.byteLength) return false;
+        if (!mem || ptr + bytes.length > mem.buffer.byteLength) return -abi.EFAULT;
         new Uint8Array(mem.buffer).set(bytes, ptr);
-        return true;
+        return 0;
       },
       appMemoryBytes: (task) => this.memoryOfTask(task)?.buffer.byteLength ?? 0,
-      flash: this.flash ?? undefined,
+      ...(this.flash ? flashHal(this.flash) : {}),
     };
-    this.core = new Core(hal, config.coreModule ?? coreModule(), config.coreTap);
+    this.core = config.createCore ? config.createCore(hal, config.coreTap) : new ModuleCore(hal, config.coreModule ?? coreModule(), config.coreTap);
     const rc = this.core.exports.core_boot(this.config.gpioPinCount, this.config.appQuotaCeilingBytes, this.config.defaultAppQuotaBytes);
     if (rc < 0) throw new Error(`core_boot failed: ${errnoName(rc)} ${this.core.lastError()}`);
   }
@@ -198,7 +200,7 @@ export class Device {
   memoryMap(): MemoryMap {
     const e = this.core.exports;
     return {
-      totalBytes: e.memory.buffer.byteLength,
+      totalBytes: this.core.memoryBytes(),
       staticBytes: e.mem_static_bytes(),
       tableBytes: e.mem_table_bytes(),
       heapInUseBytes: e.mem_heap_in_use_bytes(),
@@ -257,8 +259,7 @@ export class Device {
     if (manifestBytes.length > abi.MANIFEST_MAX_BYTES) {
       throw new InstallError(origin, -abi.EINVAL, `app_manifest.json is ${manifestBytes.length} bytes; the limit is ${abi.MANIFEST_MAX_BYTES}`);
     }
-    this.core.writeIo(manifestBytes);
-    const slot = this.core.exports.app_install(manifestBytes.length);
+    const slot = this.core.exports.app_install(manifestBytes);
     this.drainAudit();
     if (slot < 0) throw new InstallError(origin, slot, `app_manifest.json refused (${errnoName(slot)}): ${printable(this.core.lastError() || "no detail")}`);
     return slot;
@@ -547,8 +548,8 @@ export class Device {
   }
 
   private appString(slot: number, which: number): string {
-    const len = this.core.exports.app_string(slot, which);
-    return len > 0 ? decodeUtf8(this.core.readIo(len)) : "";
+    const bytes = this.core.exports.app_string(slot, which);
+    return typeof bytes === "number" ? "" : decodeUtf8(bytes);
   }
 }
 

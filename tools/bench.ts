@@ -9,7 +9,7 @@ import { Device } from "../host/device.js";
 import { VirtualClock } from "../host/peripherals/clock.js";
 import { appFromBytes } from "../host/apps/package.js";
 import { APP_IMPORTS } from "../host/apps/imports.js";
-import { CORE_WASM_PATH, Core } from "../host/core.js";
+import { CORE_WASM_PATH, ModuleCore } from "../host/core.js";
 import { benchInstrument } from "./bench-instrument.js";
 import { benchFs, ramFigures } from "./bench-fs.js";
 
@@ -144,7 +144,7 @@ async function appLoad(): Promise<Row> {
 async function boot(): Promise<Row> {
   const bytes = readFileSync(CORE_WASM_PATH);
   const mod = new WebAssembly.Module(bytes);
-  const floor = perOp(() => { new Core({}, mod); }, 1);
+  const floor = perOp(() => { new ModuleCore({}, mod); }, 1);
   const samples = perOp(() => { new Device({ clock: new VirtualClock() }); }, 1);
   return row("boot (core instantiate + core_boot)", "ns", samples, floor, "floor: instantiating core.wasm alone");
 }

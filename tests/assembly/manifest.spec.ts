@@ -1,13 +1,20 @@
 // The manifest parser: what it accepts, and for every rule the exact sentence it refuses with.
 import { EINVAL, ENODEV, EEXIST, EBUSY, APP_STRING_NAME, APP_STRING_COMPONENT_ID, APP_STRING_ENTRY_POINT, APP_STRING_CMD_ARGS, APP_FIELD_QUOTA_BYTES, APP_FIELD_PRIORITY, DEFAULT_PRIORITY, EV_INSTALL_REFUSED, EV_APP_INSTALLED, AUDIT_KIND, AUDIT_RESULT, AUDIT_APP } from "../../assembly/abi";
-import { app_string, app_field, core_io_buffer, audit_total, audit_field } from "../../assembly/exports";
+import { app_string, app_field, audit_total, audit_field } from "../../assembly/exports";
 import { boot, install, lastError, manifest } from "./kernel-support";
 
 const VALID = "e894d6d15fa9";
 
+/** app_string's result<list<u8>, s32>, as text ("" for an error). */
 function appString(slot: i32, which: i32): string {
-  const len = app_string(slot, which);
-  return String.UTF8.decodeUnsafe(<usize>core_io_buffer(), <usize>len);
+  const ret = app_string(slot, which);
+  if (load<u8>(ret) != 0) return "";
+  return String.UTF8.decodeUnsafe(<usize>load<u32>(ret, 4), <usize>load<u32>(ret, 8));
+}
+/** The list length app_string returns (-1 for an error). */
+function appStringBytes(slot: i32, which: i32): i32 {
+  const ret = app_string(slot, which);
+  return load<u8>(ret) != 0 ? -1 : load<i32>(ret, 8);
 }
 
 function refuses(json: string, code: i32, message: string): void {
@@ -40,7 +47,7 @@ describe("manifest: accepted", () => {
     expect(slot).toBe(0);
     expect(app_field(slot, APP_FIELD_QUOTA_BYTES)).toBe(256 * 1024);
     expect(app_field(slot, APP_FIELD_PRIORITY)).toBe(DEFAULT_PRIORITY);
-    expect(app_string(slot, APP_STRING_CMD_ARGS)).toBe(0);
+    expect(appStringBytes(slot, APP_STRING_CMD_ARGS)).toBe(0);
   });
   it("accepts a Name of exactly 64 bytes and an empty Capabilities object", () => {
     boot();
