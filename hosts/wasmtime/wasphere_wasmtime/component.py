@@ -52,11 +52,12 @@ def _func_type(item: Any) -> Any:
 
 
 def _plain(value: Any) -> Any:
-    """A lifted WIT value as plain Python: records as dicts (field names with `_`), tuples as tuples."""
+    """A lifted WIT value as the module form gives it (core.py): a record as a dict (field names
+    with `_`), a tuple as a list."""
     if isinstance(value, Record):
         return {k.replace("-", "_"): _plain(v) for k, v in value.__dict__.items()}
     if isinstance(value, tuple):
-        return tuple(_plain(v) for v in value)
+        return [_plain(v) for v in value]
     return value
 
 
