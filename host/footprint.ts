@@ -43,6 +43,8 @@ export interface FootprintReport {
   variants: (WasmSizes & { name: string })[];
   coreStaticBytes: number;
   kernelTableBytes: number;
+  /** The cabi_realloc arena, where every list crossing the boundary is lowered (part of coreStaticBytes). */
+  cabiArenaBytes: number;
   coreHeapInUseBytes: number;
   coreHeapPeakBytes: number;
   /** Highest address the core's heap reached, above its base: the heap's share of the 4 MiB. */
@@ -101,6 +103,7 @@ export async function measureFootprint(appDirs: string[], opts: { coreWasmPath?:
     variants: CORE_VARIANTS.filter((v) => existsSync(v.path)).map((v) => ({ name: v.name, ...wasmSizes(readFileSync(v.path)) })),
     coreStaticBytes: map.staticBytes,
     kernelTableBytes: map.tableBytes,
+    cabiArenaBytes: e.mem_cabi_arena_bytes(),
     coreHeapInUseBytes: map.heapInUseBytes,
     coreHeapPeakBytes: map.heapPeakBytes,
     coreHeapSpanBytes: map.heapSpanBytes,
@@ -145,6 +148,7 @@ export function checkBudget(report: FootprintReport, budget: Record<string, numb
     "coreWasm.dataBytes": report.coreWasm.dataBytes,
     coreStaticBytes: report.coreStaticBytes,
     kernelTableBytes: report.kernelTableBytes,
+    cabiArenaBytes: report.cabiArenaBytes,
     coreHeapPeakBytes: report.coreHeapPeakBytes,
     fsRamBytes: report.fsRamBytes,
     fsRamStaticBytes: report.fsRamStaticBytes,
