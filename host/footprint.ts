@@ -51,7 +51,7 @@ export interface FootprintReport {
   coreHeapSpanBytes: number;
   /** fs_ram_bytes: all the file system's RAM, static (fsRamStaticBytes) and heap, mounted. */
   fsRamBytes: number;
-  /** Its static tables and I/O buffer (part of coreStaticBytes too). */
+  /** Its static tables and output buffer (part of coreStaticBytes too). */
   fsRamStaticBytes: number;
   apps: AppFootprint[];
   split: { totalBytes: number; coreBytes: number; appReservedBytes: number; freeBytes: number };

@@ -167,7 +167,7 @@ async function fileSystem(): Promise<Row[]> {
   const rows = await benchFs();
   const ram = await ramFigures();
   const ramRows: Row[] = [
-    { name: "littlefs RAM, mounted (fs_ram_bytes, all)", unit: "bytes", median: ram.ramBytes, min: ram.ramBytes, max: ram.ramBytes, note: `static tables and I/O buffer ${ram.staticBytes} B + heap ${ram.heapBytes} B` },
+    { name: "littlefs RAM, mounted (fs_ram_bytes, all)", unit: "bytes", median: ram.ramBytes, min: ram.ramBytes, max: ram.ramBytes, note: `static tables and output buffer ${ram.staticBytes} B + heap ${ram.heapBytes} B` },
     { name: "littlefs heap RAM, mounted", unit: "bytes", median: ram.heapBytes, min: ram.heapBytes, max: ram.heapBytes, floor: ram.formulaBytes, ratio: ram.heapBytes / ram.formulaBytes, note: "floor: littlefs's formula, read cache + prog cache + lookahead" },
     { name: "littlefs heap RAM, one file open", unit: "bytes", median: ram.heapBytesOneOpenFile, min: ram.heapBytesOneOpenFile, max: ram.heapBytesOneOpenFile, floor: ram.formulaOneOpenFile, ratio: ram.heapBytesOneOpenFile / ram.formulaOneOpenFile, note: "floor: the formula plus a cache per open file" },
   ];

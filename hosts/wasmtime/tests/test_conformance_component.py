@@ -1,35 +1,21 @@
 """The wasmtime host on the core as a component (build/core.component.wasm under
-wasmtime.component) reproduces the Node host's conformance trace, with and without the cache."""
-import tempfile
+wasmtime.component) passes the module form's conformance tests: the Node host's trace, with and
+without the serialized cache."""
 import unittest
 
-from wasphere_wasmtime.conformance import GOLDEN_PATH, run_conformance
-from wasphere_wasmtime.core import ModuleCache
-
+from . import test_conformance
 from .test_component import COMPONENT, MISSING, REQUIRED
-from .test_conformance import first_difference
 
 
 @unittest.skipUnless(COMPONENT.exists() or REQUIRED, MISSING)
-class ComponentConformanceTest(unittest.TestCase):
-    def setUp(self):
+class ComponentConformanceTest(test_conformance.ConformanceTest):
+    """test_conformance.ConformanceTest's tests, with the component as the core."""
+
+    @classmethod
+    def setUpClass(cls):
         if not COMPONENT.exists():
             raise AssertionError(f"WASPHERE_REQUIRE_HOSTS is set and {MISSING}")
-        self.component = COMPONENT.read_bytes()
-
-    def test_trace_matches_golden(self):
-        trace, golden = run_conformance(self.component), GOLDEN_PATH.read_text()
-        self.assertTrue(trace == golden, first_difference(trace, golden))
-
-    def test_the_component_comes_from_the_serialized_cache(self):
-        with tempfile.TemporaryDirectory() as tmp:
-            cold = ModuleCache(tmp)
-            first = run_conformance(self.component, cache=cold)
-            modules = 1 + sum(1 for line in first.splitlines() if " install " in line)
-            self.assertEqual((cold.hits, cold.misses), (0, modules), "the component and each installed app compiled once")
-            warm = ModuleCache(tmp)
-            self.assertEqual(run_conformance(self.component, cache=warm), first)
-            self.assertEqual((warm.hits, warm.misses), (modules, 0), "everything deserialized")
+        cls.core = COMPONENT.read_bytes()
 
 
 if __name__ == "__main__":

@@ -8,8 +8,8 @@ and pre-instrumented apps.
 See hosts/wasmtime/README.md and DESIGN.md (Embedding).
 """
 from .abi import Abi, load_abi
-from .component import CabiArenaFull, ComponentCore, CoreReentered, is_component
-from .core import Core, CorePanic, Flash, Hal, ModuleCache
+from .component import ComponentCore, CoreReentered, is_component
+from .core import CabiArenaFull, Core, CorePanic, Flash, Hal, ModuleCache
 from .device import Device, InstallError, InstalledApp, check_instrumented_module
 from .runner import AppExit, AppRunner, SliceResult
 

@@ -23,7 +23,7 @@ import wasmtime
 from wasmtime import Engine, Store
 from wasmtime.component import Component, EnumType, FuncType, Linker, ListType, Record
 
-from .core import EFAULT, EINVAL, EIO, ENODEV, CorePanic, Hal, ModuleCache, checked_range
+from .core import EFAULT, EINVAL, EIO, ENODEV, CabiArenaFull, CorePanic, Hal, ModuleCache, app_memory_range
 
 #: The WIT package and version the component's interfaces are named after (wit/wasphere.wit).
 WIT_PACKAGE = "wasphere:core"
@@ -36,10 +36,6 @@ CORE_MEMORY_BYTES = 64 * 65536
 
 class CoreReentered(Exception):
     """A core export was called while another was running (from inside a hal call)."""
-
-
-class CabiArenaFull(ValueError):
-    """A list longer than the core's cabi_realloc arena: refused before the core is entered."""
 
 
 def is_component(wasm: bytes) -> bool:
@@ -95,13 +91,7 @@ class ComponentCore:
     def _hal_functions(self) -> dict[str, Callable[..., Any]]:
         hal = self.hal
 
-        def app_range(task: int, app_ptr: int, length: int):
-            found = hal.app_memory(task) if hal.app_memory else None
-            if found is None:
-                return None
-            app_store, mem = found
-            r = checked_range(mem.data_len(app_store), app_ptr, length)
-            return None if r is None else (app_store, mem, r)
+        app_range = lambda task, app_ptr, length: app_memory_range(hal, task, app_ptr, length)
 
         def app_copy_in(store, task, app_ptr, length):
             found = app_range(task, app_ptr, length)
