@@ -9,8 +9,7 @@ import wasmtime
 
 from wasphere_wasmtime.abi import DEFAULT_BUILD_DIR, load_abi
 from wasphere_wasmtime.component import ComponentCore, CoreReentered, compile_component, is_component
-from wasphere_wasmtime.core import CabiArenaFull
-from wasphere_wasmtime.core import Hal
+from wasphere_wasmtime.core import CabiArenaFull, Hal
 
 COMPONENT = DEFAULT_BUILD_DIR / "core.component.wasm"
 PAGE = 65536
