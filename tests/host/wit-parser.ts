@@ -312,3 +312,62 @@ function variantSize(cases: (WitType | null)[], iface: WitInterface): number {
   const payload = Math.max(0, ...present.map((c) => size(c, iface)));
   return alignTo(alignTo(1, payloadAlign) + payload, payloadAlign);
 }
+
+// ---- Loading a value from memory as the canonical ABI lays it out (`load` in CanonicalABI.md),
+// for checking the host's hand-written lifting against the layout the WIT implies.
+
+export type Loaded = number | null | Uint8Array | Loaded[] | { ok: Loaded } | { err: Loaded } | { [field: string]: Loaded };
+
+export function load(mem: Uint8Array, ptr: number, t: WitType, iface: WitInterface): Loaded {
+  const v = new DataView(mem.buffer, mem.byteOffset, mem.byteLength);
+  switch (t.kind) {
+    case "prim":
+      switch (t.name) {
+        case "bool": case "u8": return v.getUint8(ptr);
+        case "s8": return v.getInt8(ptr);
+        case "u16": return v.getUint16(ptr, true);
+        case "s16": return v.getInt16(ptr, true);
+        case "u32": case "char": return v.getUint32(ptr, true);
+        case "s32": return v.getInt32(ptr, true);
+        case "f32": return v.getFloat32(ptr, true);
+        case "f64": return v.getFloat64(ptr, true);
+        case "u64": return Number(v.getBigUint64(ptr, true));
+        case "s64": return Number(v.getBigInt64(ptr, true));
+        default: throw new Error(`no load for ${t.name}`);
+      }
+    case "list": {
+      const p = v.getUint32(ptr, true), n = v.getUint32(ptr + 4, true);
+      if (typeText(t.of) !== "u8") throw new Error("only list<u8> is loaded");
+      return mem.slice(p, p + n);
+    }
+    case "tuple": return fieldsAt(mem, ptr, t.of, iface);
+    case "option": {
+      const tag = v.getUint8(ptr);
+      if (tag > 1) throw new Error(`option tag ${tag}`);
+      return tag === 0 ? null : load(mem, ptr + payloadOffset([null, t.of], iface), t.of, iface);
+    }
+    case "result": {
+      const tag = v.getUint8(ptr);
+      if (tag > 1) throw new Error(`result tag ${tag}`);
+      const at = ptr + payloadOffset([t.ok, t.err], iface);
+      const c = tag === 0 ? t.ok : t.err;
+      const value = c ? load(mem, at, c, iface) : null;
+      return tag === 0 ? { ok: value } : { err: value };
+    }
+    case "named": {
+      const def = iface.types.get(t.name)!;
+      if (def.kind === "enum") return v.getUint8(ptr);
+      const values = fieldsAt(mem, ptr, def.fields.map((f) => f.type), iface);
+      return Object.fromEntries(def.fields.map((f, i) => [f.name, values[i]]));
+    }
+  }
+}
+
+function fieldsAt(mem: Uint8Array, ptr: number, types: WitType[], iface: WitInterface): Loaded[] {
+  let at = 0;
+  return types.map((t) => { at = alignTo(at, alignment(t, iface)); const x = load(mem, ptr + at, t, iface); at += size(t, iface); return x; });
+}
+
+function payloadOffset(cases: (WitType | null)[], iface: WitInterface): number {
+  return alignTo(1, Math.max(1, ...cases.filter((c): c is WitType => c !== null).map((c) => alignment(c, iface))));
+}

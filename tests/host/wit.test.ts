@@ -9,8 +9,10 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import * as abi from "../../assembly/abi.js";
 import { CORE_VARIANTS } from "../../host/footprint.js";
-import { EXPORT_SHAPES, HAL_MODULE, HAL_NAMES, WIT_PACKAGE, WIT_VERSION, type ExportName } from "../../host/core.js";
-import { parseWit, lowerFunc, funcText, typeText, size, type WitPackage, type WitFunc, type WitInterface } from "./wit-parser.js";
+import { EXPORT_SHAPES, HAL_MODULE, HAL_NAMES, WIT_PACKAGE, WIT_VERSION, ModuleCore, coreModule, flashHal, loweredExportName, type ExportName } from "../../host/core.js";
+import { Flash } from "../../host/flash.js";
+import { LittleFs } from "../../host/fs/littlefs.js";
+import { parseWit, lowerFunc, funcText, typeText, size, load, flattenType, type WitPackage, type WitFunc, type WitInterface } from "./wit-parser.js";
 import { binarySignatures, sigText } from "./wasm-sections.js";
 import { abiTable, code } from "./abi-doc.js";
 
@@ -193,3 +195,64 @@ for (const [i, e, prefix, exclude] of ENUM_FAMILIES) {
     assert.deepEqual(fromAbi, fromWit);
   });
 }
+
+test("the host lifts every record and list result from where the canonical ABI lays it out", async () => {
+  const flash = new Flash({ blockSizeBytes: 512, blockCount: 32 });
+  await LittleFs.format(flash, { blockSize: 512, blockCount: 32 });
+  const fs = LittleFs.mount(flash, { blockSize: 512, blockCount: 32 });
+  fs.writeFile("/hello.txt", new TextEncoder().encode("hello"));
+  fs.setattr("/hello.txt", 7, Uint8Array.of(1, 2, 3));
+  fs.unmount();
+  // One core through ModuleCore's hand-written lifting; a second through the raw lowered exports,
+  // its results loaded at the offsets the WIT's layout gives (the parser's `load`).
+  const host = new ModuleCore(flashHal(flash), coreModule()).exports as unknown as Record<string, (...a: unknown[]) => unknown>;
+  let raw!: Record<string, any>;
+  const mem = () => new Uint8Array((raw.memory as WebAssembly.Memory).buffer);
+  const rawHal: Record<string, (...a: number[]) => unknown> = {
+    "clock-now-ms": () => 0, "gpio-configure": () => 0, "gpio-write": () => 0, "gpio-read": () => 0, "log-write": () => {},
+    "app-copy-in": () => {}, "app-copy-out": () => 0, "app-memory-bytes": () => 0, "panic": () => { throw new Error("panic"); },
+    "flash-read": (b, o, n, ret) => {
+      const p = raw.cabi_realloc(0, 0, 1, n) >>> 0;
+      const bytes = new Uint8Array(n); flash.read(b, o, bytes); mem().set(bytes, p);
+      const v = new DataView(mem().buffer); v.setUint8(ret, 0); v.setUint32(ret + 4, p, true); v.setUint32(ret + 8, n, true);
+    },
+    "flash-prog": () => 0, "flash-erase": () => 0, "flash-sync": () => 0,
+  };
+  raw = new WebAssembly.Instance(coreModule(), { [HAL_MODULE]: rawHal }).exports as Record<string, any>;
+  const lower = (bytes: Uint8Array): number[] => { const p = raw.cabi_realloc(0, 0, 1, bytes.length) >>> 0; mem().set(bytes, p); return [p, bytes.length]; };
+  const rawCall = (name: ExportName, ...args: (number | Uint8Array)[]): unknown => {
+    const i = iface(EXPORT_SHAPES[name][0]);
+    const f = i.funcs.find((x) => x.name === name.replace(/_/g, "-"))!;
+    const r = raw[loweredExportName(name)](...args.flatMap((a) => (a instanceof Uint8Array ? lower(a) : [a])));
+    // A result that does not flatten to one value comes back as the address of its return area.
+    return flattenType(f.result!, i).length > 1 ? load(mem(), r >>> 0, f.result!, i) : r;
+  };
+  const norm = (x: unknown): unknown => x instanceof Uint8Array ? [...x] : Array.isArray(x) ? x.map(norm)
+    : x && typeof x === "object" ? Object.fromEntries(Object.entries(x).map(([k, y]) => [k.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase()), norm(y)])) : x;
+  /** The same call on both; ModuleCore's value put in the loaded form (a result's number is its err). */
+  const both = (name: ExportName, ...args: (number | Uint8Array)[]) => {
+    const isResult = EXPORT_SHAPES[name][2].startsWith("result");
+    const v = host[name](...args);
+    const viaHost = isResult ? (typeof v === "number" ? { err: v } : { ok: norm(v) }) : norm(v);
+    const viaLayout = norm(rawCall(name, ...args));
+    assert.deepEqual(viaHost, viaLayout, name);
+    return viaLayout;
+  };
+  const path = new TextEncoder().encode("/hello.txt");
+  assert.equal(both("fs_config", 512, 32, 16, 16, 64, 16, 500, 255, 0), 0);
+  assert.equal(both("fs_mount"), 0);
+  assert.deepEqual(both("fs_stat", path), { ok: { kind: 1, size: 5 } });
+  assert.deepEqual(both("fs_stat", new TextEncoder().encode("/none")), { err: -abi.ENOENT });
+  assert.deepEqual(both("fs_getattr", path, 7), { ok: [1, 2, 3] });
+  assert.deepEqual(both("fs_listattrs", path), { ok: [7] });
+  assert.equal((both("fs_fsinfo") as { ok: { blockSize: number } }).ok.blockSize, 512);
+  assert.deepEqual(both("fs_check", 0), { ok: { code: 0, detail: [0, 0, 0, 0] } });
+  const dir = both("fs_dir_open", new TextEncoder().encode("/")) as number;
+  assert.ok(dir >= 0);
+  assert.deepEqual(both("fs_dir_read", dir), { ok: { kind: 1, size: 5, name: [...new TextEncoder().encode("hello.txt")] } });
+  assert.deepEqual(both("fs_dir_read", dir), { ok: null });
+  const fd = both("fs_open", path, 1) as number;
+  assert.deepEqual(both("fs_read", fd, 64), { ok: [...new TextEncoder().encode("hello")] });
+  assert.deepEqual(both("core_error_message"), []);
+  assert.deepEqual(both("app_string", 3, 0), { err: -abi.ENOENT });
+});
