@@ -337,8 +337,11 @@ class ReplayBoundary extends Boundary {
   drivesLeft(): number { return this.rec.drives.length - this.nextDrive; }
 }
 
-/** Replays `rec` on a fresh device; `coreModule` lets a different core build be checked against it. */
-export async function replay(rec: Recording, opts: { coreModule?: WebAssembly.Module } = {}): Promise<ReplayResult> {
+/**
+ * Replays `rec` on a fresh device; `coreModule` lets a different core build be checked against it,
+ * `createCore` another Core implementation (the component, host/core-component.ts).
+ */
+export async function replay(rec: Recording, opts: { coreModule?: WebAssembly.Module; createCore?: DeviceConfig["createCore"] } = {}): Promise<ReplayResult> {
   if (rec.format !== RECORDING_FORMAT) throw new Error(`not a wasphere recording (format ${JSON.stringify(rec.format)}; expected ${RECORDING_FORMAT})`);
   let device: Device | null = null;
   const boundary = new ReplayBoundary(rec, () => (device ? device.gpio.drive.bind(device.gpio) : null));
@@ -351,6 +354,7 @@ export async function replay(rec: Recording, opts: { coreModule?: WebAssembly.Mo
     gpioPinCount: rec.device.gpioPinCount, appQuotaCeilingBytes: rec.device.appQuotaCeilingBytes,
     defaultAppQuotaBytes: rec.device.defaultAppQuotaBytes, flash: rec.device.flash ?? undefined,
     eventCapacity: rec.device.eventCapacity, clock, coreTap: boundary, coreModule: opts.coreModule, wallClockMs: () => clock.nowMs(),
+    createCore: opts.createCore,
   };
   const installed: InstalledApp[] = [];
   let stoppedEarly = false;

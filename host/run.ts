@@ -1,5 +1,5 @@
 // `wasphere run`: boots a device with the given apps and prints what happens, as it happens.
-import { Command, InvalidArgumentError } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 import type { Device, InstalledApp, MemoryMap } from "./device.js";
 import { appFromDirectory, AppPackageError } from "./apps/package.js";
 import type { RecordedEvent } from "./events.js";
@@ -16,6 +16,8 @@ export interface RunOptions {
   quiet?: boolean;
   /** Record the run (host/replay.ts) into this file, for `wasphere replay`. */
   record?: string;
+  /** Which form of the core runs: core.wasm (default) or the component through its JS bindings. */
+  core?: "module" | "component";
 }
 
 const kib = (bytes: number) => `${(bytes / 1024).toFixed(1).padStart(7)} KiB`;
@@ -48,12 +50,19 @@ export async function runDevice(appDirs: string[], opts: RunOptions, out: (line:
   // Loaded here, not at the top: binaryen is heavy, and `wasphere fs ...` never needs it.
   const { Device } = await import("./device.js");
   const recorder = opts.record ? new (await import("./replay.js")).Recorder() : null;
-  const device = recorder ? new Device(recorder.config({ clock: new RealClock() })) : new Device();
+  // The component core is loaded only when asked for: its bindings exist only where jco is installed.
+  let createCore;
+  if (opts.core === "component") {
+    try { createCore = await (await import("./core-component.js")).componentCoreFactory(); } catch (err) {
+      throw new RunOptionError(`--core component: ${(err as Error).message}`);
+    }
+  }
+  const device = recorder ? new Device({ ...recorder.config({ clock: new RealClock() }), createCore }) : new Device({ createCore });
   recorder?.attach(device);
   for (const { pin } of opts.press ?? []) {
     if (pin >= device.gpio.pinCount) throw new RunOptionError(`--press ${pin}: GPIO ${pin} does not exist on this device (pins 0..${device.gpio.pinCount - 1})`);
   }
-  out(`wasphere core ${device.coreVersion} booted`);
+  out(`wasphere core ${device.coreVersion} booted${opts.core === "component" ? " (as a component)" : ""}`);
   out(formatMemoryMap(device.memoryMap()));
   const apps: InstalledApp[] = [];
   for (const dir of appDirs) {
@@ -121,6 +130,7 @@ export function registerRunCommand(program: Command): void {
     .option("--press <PIN:PERIOD_MS>", "simulate a button on an input pin, pressed and released every PERIOD_MS (repeatable)", pressSpec)
     .option("--quiet", "do not print GPIO changes")
     .option("--record <FILE>", "record every input of the run into FILE, for `wasphere replay FILE` (attach it to a bug report)")
+    .addOption(new Option("--core <FORM>", "the core as a plain module, or as a component through its jco bindings (`npm run component:setup`, then `npm run build`)").choices(["module", "component"]).default("module"))
     .action(async (appDirs: string[], opts: RunOptions) => {
       try {
         await runDevice(appDirs, opts, (line) => process.stdout.write(line + "\n"));

@@ -36,6 +36,8 @@ export const CORE_VARIANTS = [
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   for (const v of CORE_VARIANTS) buildCore(v.out, [...(v.name === "full" ? ["-t", "build/core.wat"] : []), ...(v.flags ?? [])], v.entry);
+  // The core as a component, with its JS bindings, when jco is installed (tools/build-component.mjs).
+  run(process.execPath, ["tools/build-component.mjs"]);
   run(bin("tsc"), ["-p", "tsconfig.json"]);
   if (existsSync(join(root, "dist/tools/build-apps.js"))) run(process.execPath, ["dist/tools/build-apps.js"]);
   // The conformance run's apps, instrumented ahead of time for every host (tools/conformance.ts).

@@ -182,9 +182,9 @@ test("ABI.md's core export table names memory and cabi_realloc, the canonical AB
 const ENUM_FAMILIES: [iface: string, enumName: string, prefix: string, exclude?: RegExp][] = [
   ["hal", "gpio-direction", "GPIO_DIR_"],
   ["kernel", "stop-reason", "STOP_"],
-  ["kernel", "app-field", "APP_FIELD_"],
-  ["kernel", "app-string", "APP_STRING_"],
-  ["kernel", "audit-field", "AUDIT_", /^AUDIT_(ENTRIES|EVENTS_PER_WINDOW)$/],
+  ["kernel", "app-field-id", "APP_FIELD_"],
+  ["kernel", "app-string-id", "APP_STRING_"],
+  ["kernel", "audit-field-id", "AUDIT_", /^AUDIT_(ENTRIES|EVENTS_PER_WINDOW)$/],
 ];
 for (const [i, e, prefix, exclude] of ENUM_FAMILIES) {
   test(`wit enum ${e} is assembly/abi.ts's ${prefix}* family, case by case`, () => {

@@ -44,7 +44,8 @@ def checked_range(memory_bytes: int, ptr: int, length: int) -> Optional[tuple[in
 
 class ModuleCache:
     """Compiled modules, serialized by wasmtime (`Module.serialize`) into `directory`, keyed by the
-    SHA-256 of the wasm bytes and the wasmtime version, so a changed module or engine recompiles."""
+    SHA-256 of the wasm bytes and the wasmtime version, so a changed module or engine recompiles.
+    `load(engine, wasm, kind=Component)` does the same for a component (component.py)."""
 
     def __init__(self, directory: Path | str):
         self.directory = Path(directory)
@@ -52,17 +53,17 @@ class ModuleCache:
         self.hits = 0
         self.misses = 0
 
-    def load(self, engine: Engine, wasm: bytes) -> Module:
+    def load(self, engine: Engine, wasm: bytes, kind=Module):
         key = hashlib.sha256(wasm).hexdigest()[:32]
         path = self.directory / f"{key}-wasmtime-{wasmtime_version()}.cwasm"
         if path.exists():
             try:
-                module = Module.deserialize(engine, path.read_bytes())
+                module = kind.deserialize(engine, path.read_bytes())
                 self.hits += 1
                 return module
             except wasmtime.WasmtimeError:
                 path.unlink()  # written by an incompatible engine configuration: recompile
-        module = Module(engine, wasm)
+        module = kind(engine, wasm)
         tmp = path.with_suffix(".tmp")
         tmp.write_bytes(module.serialize())
         tmp.replace(path)
@@ -80,6 +81,17 @@ def wasmtime_version() -> str:
 
 def compile_module(engine: Engine, wasm: bytes, cache: Optional[ModuleCache] = None) -> Module:
     return cache.load(engine, wasm) if cache else Module(engine, wasm)
+
+
+def app_memory_range(hal: "Hal", task: int, app_ptr: int, length: int):
+    """(store, memory, (start, stop)) of [app_ptr, +length) in the task's memory, or None when the
+    task has none or the range leaves it (both forms of the core, core.py and component.py)."""
+    found = hal.app_memory(task) if hal.app_memory else None
+    if found is None:
+        return None
+    app_store, mem = found
+    r = checked_range(mem.data_len(app_store), app_ptr, length)
+    return None if r is None else (app_store, mem, r)
 
 
 @dataclass
@@ -196,13 +208,7 @@ class Core:
             core_write(caller, ptr, bytes(value))
             core_write(caller, ret, b"\x00\x00\x00\x00" + ptr.to_bytes(4, "little") + len(value).to_bytes(4, "little"))
 
-        def app_range(task: int, app_ptr: int, length: int):
-            found = hal.app_memory(task) if hal.app_memory else None
-            if found is None:
-                return None
-            app_store, mem = found
-            r = checked_range(mem.data_len(app_store), app_ptr, length)
-            return None if r is None else (app_store, mem, r)
+        app_range = lambda task, app_ptr, length: app_memory_range(hal, task, app_ptr, length)
 
         def app_copy_in(caller, task, app_ptr, length, ret):
             found = app_range(task, app_ptr, length)

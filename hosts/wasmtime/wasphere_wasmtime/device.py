@@ -20,6 +20,7 @@ from wasmtime import Engine, Module
 
 from .abi import Abi, load_abi
 from .core import Core, Flash, Hal, ModuleCache, compile_module
+from .component import ComponentCore, compile_component, is_component
 from .runner import AppRunner, SliceResult
 
 STOP = {"yielded": "STOP_YIELDED", "blocked": "STOP_BLOCKED", "out_of_fuel": "STOP_OUT_OF_FUEL", "exited": "STOP_EXITED", "trapped": "STOP_TRAPPED"}
@@ -193,8 +194,11 @@ class Device:
             gpio_configure=self.gpio.configure, gpio_write=self.gpio.write, gpio_read=self.gpio.read,
             log=self._log, app_memory=self._app_memory, flash=flash,
         )
-        self.core_module = compile_module(self.engine, core_wasm, cache)
-        self.core = Core(self.engine, self.core_module, hal, a.CABI_ARENA_BYTES)
+        if is_component(core_wasm):
+            # The core as a component (build/core.component.wasm): the same calls, under wasmtime.component.
+            self.core = ComponentCore(self.engine, compile_component(self.engine, core_wasm, cache), hal, cabi_arena_bytes=a.CABI_ARENA_BYTES)
+        else:
+            self.core = Core(self.engine, compile_module(self.engine, core_wasm, cache), hal, a.CABI_ARENA_BYTES)
         ceiling = a.DEFAULT_APP_QUOTA_BYTES if app_quota_ceiling_bytes is None else app_quota_ceiling_bytes
         default = a.DEFAULT_APP_QUOTA_BYTES if default_app_quota_bytes is None else default_app_quota_bytes
         rc = self.core.call("core_boot", gpio_pin_count, ceiling, default)
