@@ -166,6 +166,9 @@ export const SLICE_FUEL = 2000000;
 // yields waits behind every ready task for YIELD_DEFER_MS (DESIGN.md, "Scheduling").
 export const AGING_STEP_MS = 2;
 export const YIELD_DEFER_MS = 16;
+// A task woken from a sleep, a wait or an input event counts as ready since it blocked, for at
+// most WAKE_CREDIT_MS (DESIGN.md, "Scheduling": wake credit).
+export const WAKE_CREDIT_MS = 16;
 // Restart backoff: base, doubling per recent crash, capped; the cap is reached at crash 5, before
 // giving up at crash RESTART_MAX_CRASHES (100, 200, 400, 800, 1600, 1600, 1600, give up).
 export const RESTART_BACKOFF_BASE_MS = 100;

@@ -32,7 +32,7 @@ import { RATE_LOG, rateReset, rateResetAll, rateTakeDropped, rateTakeDroppedIfDu
 import { handlesReset, handlesCloseAll } from "../handles/table";
 import { timersReset } from "../sched/timers";
 import { shareReset } from "../sched/share";
-import { schedReset, schedNow, schedCurrent, schedClearCurrent, schedDetach, schedBackoff, readyPush, readyPushYielded } from "../sched/scheduler";
+import { schedReset, schedNow, schedCurrent, schedClearCurrent, schedDetach, schedBackoff, readyPush, readyPushYielded, schedBlockedSliceEnded } from "../sched/scheduler";
 import { NO_TASK, taskAt, taskValid, taskLive, taskTableReset, taskSpawnMain } from "../task/table";
 import { capsResetAll, capsCopy, capsHasPin, CAPS_STAGING } from "../lsm/caps";
 import {
@@ -273,7 +273,7 @@ export function schedReport(task: i32, reason: i32, value: i32, fuelUsed: i32): 
     // yielded goes behind the other ready tasks for a while (scheduler.ts).
     if (t.state == TASK_RUNNING) {
       if (reason == STOP_YIELDED) readyPushYielded(task); else readyPush(task);
-    }
+    } else if (reason == STOP_BLOCKED) schedBlockedSliceEnded(task);
     return 0;
   }
   if (reason == STOP_EXITED) {

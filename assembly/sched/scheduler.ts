@@ -17,7 +17,7 @@
 // Budget: SCHED_TABLE_BYTES static bytes; O(MAX_TASKS + TIMER_SLOTS) per sched_next, no heap.
 // Must not: allocate, call the host except for the clock, or decide policy about crashes
 // (appmgr/lifecycle.ts does).
-import { PRIORITY_LEVELS, MAX_GPIO_PINS, TASK_READY, TASK_RUNNING, TASK_BLOCKED, TASK_BACKOFF, ETIMEDOUT, EAGAIN, MAX_TASKS, AGING_STEP_MS, YIELD_DEFER_MS } from "../abi";
+import { PRIORITY_LEVELS, MAX_GPIO_PINS, TASK_READY, TASK_RUNNING, TASK_BLOCKED, TASK_BACKOFF, ETIMEDOUT, EAGAIN, MAX_TASKS, AGING_STEP_MS, YIELD_DEFER_MS, WAKE_CREDIT_MS } from "../abi";
 import { clock_now_ms } from "../hal/index";
 import {
   NO_TASK, Task, taskAt, taskValid, QUEUED_READY, QUEUED_SLEEP, QUEUED_PIN,
@@ -94,6 +94,28 @@ function readyRemove(t: i32): void {
 export function readyPushYielded(t: i32): void {
   readyPush(t);
   taskAt(t).readySinceMs = schedNowMs + <f64>YIELD_DEFER_MS;
+}
+
+/**
+ * Makes `t`, just woken from a block, READY with its wake credit: it counts as ready since it
+ * blocked (the end of the slice it blocked in), at most WAKE_CREDIT_MS ago. So it stands where it
+ * would stand had it stayed ready instead of blocking, never better: waking buys no turn a spinner
+ * of its priority would not have had, and a task that blocked longer than the others have waited
+ * runs at the next decision.
+ */
+function readyPushWoken(t: i32): void {
+  readyPush(t);
+  const task = taskAt(t);
+  const now = task.readySinceMs;
+  const earliest = now - <f64>WAKE_CREDIT_MS;
+  const since = task.blockedAtMs > earliest ? task.blockedAtMs : earliest;
+  if (since < now) task.readySinceMs = since;
+}
+
+/** Records that the slice in which `t` blocked ended now: its wake credit counts from here. */
+export function schedBlockedSliceEnded(t: i32): void {
+  const task = taskAt(t);
+  if (task.state == TASK_BLOCKED) task.blockedAtMs = schedNow();
 }
 
 /** Priority minus the levels earned by waiting since readySinceMs (more when it waited longer). */
@@ -191,6 +213,7 @@ export function schedBlock(t: i32, waitKind: i32, object: i32, timeoutMs: f64): 
   task.waitKind = waitKind;
   task.waitObject = object;
   task.result = 0;
+  task.blockedAtMs = schedNow();
   if (waitKind == WAIT_GPIO) pinWaitAppend(object, t);
   if (waitKind == WAIT_TIMER) timerSetWaiter(object, t);
   if (timeoutMs >= 0) sleepInsert(t, schedNow() + timeoutMs);
@@ -222,7 +245,7 @@ export function schedDetach(t: i32): void {
 export function schedWake(t: i32, result: i32): void {
   schedDetach(t);
   taskAt(t).result = result;
-  readyPush(t);
+  readyPushWoken(t);
 }
 
 function wakeOnDeadline(t: i32): void {
