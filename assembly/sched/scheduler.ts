@@ -14,7 +14,8 @@
 // TASK_BACKOFF task is in the deadline list iff it has a deadline, and in a pin's queue iff it
 // waits on that pin; at most one task is TASK_RUNNING (currentTask), between sched_next and its
 // sched_report. Core time (schedNowMs) never goes backwards.
-// Budget: SCHED_TABLE_BYTES static bytes; O(MAX_TASKS + TIMER_SLOTS) per sched_next, no heap.
+// Budget: SCHED_TABLE_BYTES static bytes; per sched_next O(ready tasks) plus O(1) per timer or
+// sleeper it wakes (the armed timers and the sleepers are each one list in due order); no heap.
 // Must not: allocate, call the host except for the clock, or decide policy about crashes
 // (appmgr/lifecycle.ts does).
 import { PRIORITY_LEVELS, MAX_GPIO_PINS, TASK_READY, TASK_RUNNING, TASK_BLOCKED, TASK_BACKOFF, ETIMEDOUT, EAGAIN, MAX_TASKS, AGING_STEP_MS, YIELD_DEFER_MS, WAKE_CREDIT_MS } from "../abi";
@@ -23,7 +24,7 @@ import {
   NO_TASK, Task, taskAt, taskValid, QUEUED_READY, QUEUED_SLEEP, QUEUED_PIN,
   WAIT_NONE, WAIT_SLEEP, WAIT_TIMER, WAIT_GPIO, WAIT_BACKOFF,
 } from "../task/table";
-import { TIMER_SLOTS, timerCatchUp, timerInUse, timerWaiter, timerSetWaiter, timerTakePending, timerDueMs } from "./timers";
+import { NO_TIMER, timerCatchUp, timerInUse, timerWaiter, timerSetWaiter, timerTakePending, timerDueMs, timerArmedHead } from "./timers";
 
 const readyHead = memory.data(PRIORITY_LEVELS * 4, 4);
 const readyTail = memory.data(PRIORITY_LEVELS * 4, 4);
@@ -281,12 +282,12 @@ export function schedNext(nowMs: f64): i32 {
     currentTask = NO_TASK;
     if (taskAt(cur).state == TASK_RUNNING) readyPush(cur);
   }
-  for (let i = 0; i < TIMER_SLOTS; i++) {
-    if (!timerInUse(i)) continue;
-    const waiter = timerWaiter(i);
-    if (waiter == NO_TASK || timerDueMs(i) > now) continue;
+  // Due armed timers, earliest first; waking the waiter disarms the head, so each is seen once.
+  while (timerArmedHead() != NO_TIMER && timerDueMs(timerArmedHead()) <= now) {
+    const i = timerArmedHead();
     timerCatchUp(i, now);
-    schedWake(waiter, timerTakePending(i));
+    schedWake(timerWaiter(i), timerTakePending(i));
+    if (timerArmedHead() == i) timerSetWaiter(i, NO_TASK); // a waiter not waiting on it: never loop
   }
   while (sleepHead != NO_TASK && taskAt(sleepHead).deadlineMs <= now) wakeOnDeadline(sleepHead);
   const t = readyPop(now);
@@ -299,11 +300,8 @@ export function schedNext(nowMs: f64): i32 {
 /** The earliest pending wake-up (sleep, wait timeout, backoff, a waited-on timer), or -1. */
 export function schedNextDeadlineMs(): f64 {
   let best: f64 = sleepHead != NO_TASK ? taskAt(sleepHead).deadlineMs : -1;
-  for (let i = 0; i < TIMER_SLOTS; i++) {
-    if (!timerInUse(i) || timerWaiter(i) == NO_TASK) continue;
-    const due = timerDueMs(i);
-    if (best < 0 || due < best) best = due;
-  }
+  const armed = timerArmedHead();
+  if (armed != NO_TIMER && (best < 0 || timerDueMs(armed) < best)) best = timerDueMs(armed);
   return best;
 }
 
