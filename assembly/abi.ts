@@ -107,6 +107,12 @@ export const EV_LIMIT = 15;
 export const LIMIT_TASK_HANDLES = 1;
 export const LIMIT_APP_HANDLES = 2;
 export const LIMIT_APP_TIMERS = 3;
+// The app table is full (app_install, -ENOSPC; the entry has no app).
+export const LIMIT_APPS = 4;
+// The task table is full (app_start, -ENOMEM).
+export const LIMIT_TASKS = 5;
+// The app's quota does not fit the RAM pool beside the core and the running apps (app_start, -ENOMEM).
+export const LIMIT_APP_RAM = 6;
 
 // Fields of an audit entry (audit_field).
 export const AUDIT_SEQ = 0;
@@ -118,13 +124,17 @@ export const AUDIT_ARG = 5;
 export const AUDIT_RESULT = 6;
 
 // ---- Limits of the core (compile-time; the footprint report shows what they cost).
-export const MAX_APPS = 16;
-export const MAX_TASKS = 32;
-export const MAX_HANDLES = 256;
-export const MAX_TIMERS = 64;
+// 64 apps: more than the 4 MiB can run at once at the smallest quota (64 KiB), so the table is
+// never what stops a device that has the RAM (DESIGN.md, "Footprint").
+export const MAX_APPS = 64;
+export const MAX_TASKS = 64;
+export const MAX_HANDLES = 1024;
+export const MAX_TIMERS = 256;
+// A handle is index | generation << HANDLE_INDEX_BITS; the index bits hold MAX_HANDLES - 1.
+export const HANDLE_INDEX_BITS = 10;
 // Shared pools (handle rows, timers): a task holds at most HANDLES_PER_TASK_MAX handles; an app
 // at most 1 / SHARE_MAX_DIVISOR of a pool, and each installed app is kept pool / MAX_APPS rows.
-export const HANDLES_PER_TASK_MAX = 32;
+export const HANDLES_PER_TASK_MAX = 128;
 export const SHARE_MAX_DIVISOR = 4;
 export const MAX_GPIO_PINS = 128;
 export const AUDIT_ENTRIES = 128;

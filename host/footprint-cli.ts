@@ -16,6 +16,7 @@ export function formatReport(r: FootprintReport): string {
     ...r.variants.map((v): [string, string] => [`  variant ${v.name}`, `${v.totalBytes} B (code ${v.codeBytes} B, data ${v.dataBytes} B)`]),
     ["core static data", `${r.coreStaticBytes} B (kernel tables ${r.kernelTableBytes} B)`],
     ["core heap in use / peak", `${r.coreHeapInUseBytes} B / ${r.coreHeapPeakBytes} B`],
+    ["limits", `${r.limits.maxApps} apps, ${r.limits.maxTasks} tasks, ${r.limits.maxHandles} handles (${r.limits.handlesPerTaskMax} a task), ${r.limits.maxTimers} timers, ${r.limits.maxGpioPins} GPIO pins, ${r.limits.auditEntries} audit entries`],
     ["file-system RAM", `${r.fsRamBytes} B (static tables and I/O buffer ${r.fsRamStaticBytes} B, caches and lookahead ${r.fsRamBytes - r.fsRamStaticBytes} B)`],
     ...r.apps.map((a): [string, string] => [`app ${printable(a.name)}`,
       `quota ${kib(a.quotaBytes)}, memory ${kib(a.memoryBytes)} (peak ${kib(a.memoryPeakBytes)}), core ${a.coreBytes} B, module ${a.moduleBytes} B -> ${a.instrumentedModuleBytes} B`]),

@@ -12,6 +12,7 @@ import { appFromDirectory } from "./apps/package.js";
 import { LittleFs } from "./fs/littlefs.js";
 import { CORE_WASM_PATH } from "./core.js";
 import { Flash } from "./flash.js";
+import * as abi from "../assembly/abi.js";
 
 export const FOOTPRINT_SLICES = 2000;
 
@@ -35,6 +36,26 @@ export interface AppFootprint {
   instrumentedModuleBytes: number;
 }
 
+export interface Limits {
+  maxApps: number;
+  maxTasks: number;
+  maxHandles: number;
+  maxTimers: number;
+  handlesPerTaskMax: number;
+  maxGpioPins: number;
+  auditEntries: number;
+}
+
+export const LIMITS: Limits = {
+  maxApps: abi.MAX_APPS,
+  maxTasks: abi.MAX_TASKS,
+  maxHandles: abi.MAX_HANDLES,
+  maxTimers: abi.MAX_TIMERS,
+  handlesPerTaskMax: abi.HANDLES_PER_TASK_MAX,
+  maxGpioPins: abi.MAX_GPIO_PINS,
+  auditEntries: abi.AUDIT_ENTRIES,
+};
+
 export interface FootprintReport {
   schema: 1;
   slices: number;
@@ -51,6 +72,8 @@ export interface FootprintReport {
   fsRamBytes: number;
   /** Its static tables and I/O buffer (part of coreStaticBytes too). */
   fsRamStaticBytes: number;
+  /** The core's table limits (assembly/abi.ts): what one device can hold whatever its RAM. */
+  limits: Limits;
   apps: AppFootprint[];
   split: { totalBytes: number; coreBytes: number; appReservedBytes: number; freeBytes: number };
 }
@@ -106,6 +129,7 @@ export async function measureFootprint(appDirs: string[], opts: { coreWasmPath?:
     coreHeapSpanBytes: map.heapSpanBytes,
     fsRamBytes,
     fsRamStaticBytes,
+    limits: { ...LIMITS },
     apps: apps.map((a) => ({
       name: a.name,
       quotaBytes: a.quotaBytes,

@@ -20,7 +20,7 @@ import {
   TASK_READY, TASK_RUNNING, TASK_BLOCKED, TASK_EXITED, TASK_FAILED, TASK_BACKOFF,
   STOP_YIELDED, STOP_BLOCKED, STOP_OUT_OF_FUEL, STOP_EXITED, STOP_TRAPPED,
   EV_APP_INSTALLED, EV_INSTALL_REFUSED, EV_APP_STARTED, EV_APP_STOPPED, EV_APP_EXITED, EV_APP_TRAPPED,
-  EV_APP_RESTART, EV_APP_GAVE_UP, EV_CORE_NOMEM, EV_LOG_DROPPED, SYS_LOG,
+  EV_APP_RESTART, EV_APP_GAVE_UP, EV_CORE_NOMEM, EV_LOG_DROPPED, EV_LIMIT, SYS_LOG, LIMIT_APPS, LIMIT_TASKS, LIMIT_APP_RAM,
   RESTART_BACKOFF_BASE_MS, RESTART_BACKOFF_MAX_MS, RESTART_MAX_CRASHES, RESTART_WINDOW_MS,
 } from "../abi";
 import { app_memory_bytes } from "../hal/index";
@@ -131,7 +131,8 @@ export function appInstall(manifestBytes: i32): i32 {
   }
   const slot = appFreeSlot();
   if (slot < 0) {
-    msgClear(); msgStr("manifest: no free app slot; "); msgInt(MAX_APPS); msgStr(" apps are installed");
+    msgClear(); msgStr("manifest: app table full (MAX_APPS="); msgInt(MAX_APPS); msgStr("): uninstall an app first");
+    auditRecord(EV_LIMIT, NO_TASK, -1, -1, LIMIT_APPS, -ENOSPC);
     return refuseInstall(-ENOSPC);
   }
   const nameLen = manifestNameLen(), entryLen = manifestEntryLen(), argsLen = manifestArgsLen();
@@ -181,14 +182,16 @@ export function appStart(slot: i32): i32 {
   const app = appAt(slot);
   if (taskLive(app.task)) { msgAppName(slot); msgStr(": already running"); return -EBUSY; }
   if (!reserveAppBytes(<usize>app.quotaBytes)) {
-    msgAppName(slot); msgStr(": its quota of "); msgInt(app.quotaBytes); msgStr(" bytes does not fit; ");
-    msgInt(<i64>freeBytes()); msgStr(" bytes are free");
+    msgAppName(slot); msgStr(": its quota of "); msgInt(app.quotaBytes); msgStr(" bytes does not fit the app RAM pool; ");
+    msgInt(<i64>freeBytes()); msgStr(" bytes are free (the 4 MiB less the core and the running apps' quotas)");
+    auditRecord(EV_LIMIT, NO_TASK, slot, -1, LIMIT_APP_RAM, -ENOMEM);
     return -ENOMEM;
   }
   const t = taskSpawnMain(slot, app.idHi, app.idLo, app.priority);
   if (t == NO_TASK) {
     releaseAppBytes(<usize>app.quotaBytes);
-    msgAppName(slot); msgStr(": no free task; "); msgInt(MAX_TASKS); msgStr(" tasks are live");
+    msgAppName(slot); msgStr(": task table full (MAX_TASKS="); msgInt(MAX_TASKS); msgStr(")");
+    auditRecord(EV_LIMIT, NO_TASK, slot, -1, LIMIT_TASKS, -ENOMEM);
     return -ENOMEM;
   }
   app.reserved = 1;
