@@ -113,6 +113,8 @@ export const LIMIT_APPS = 4;
 export const LIMIT_TASKS = 5;
 // The app's quota does not fit the RAM pool beside the core and the running apps (app_start, -ENOMEM).
 export const LIMIT_APP_RAM = 6;
+// The app used its CPU budget for the window (a slice's end; `result` 0): its tasks wait for the next.
+export const LIMIT_CPU_BUDGET = 7;
 
 // Fields of an audit entry (audit_field).
 export const AUDIT_SEQ = 0;
@@ -161,6 +163,9 @@ export const APP_FIELD_PRIORITY = 5;
 export const APP_FIELD_SLICES = 6;
 export const APP_FIELD_FUEL_KILO = 7;
 export const APP_FIELD_MEM_PEAK_BYTES = 8;
+export const APP_FIELD_CPU_BUDGET_KFUEL = 9;
+export const APP_FIELD_CPU_WINDOW_KFUEL = 10;
+export const APP_FIELD_CPU_THROTTLED_MS = 11;
 
 // ---- App strings (app_string).
 export const APP_STRING_NAME = 0;
@@ -179,6 +184,10 @@ export const YIELD_DEFER_MS = 16;
 // A task woken from a sleep, a wait or an input event counts as ready since it blocked, for at
 // most WAKE_CREDIT_MS (DESIGN.md, "Scheduling": wake credit).
 export const WAKE_CREDIT_MS = 16;
+// A CpuBudget counts fuel in windows of device time (DESIGN.md, "Scheduling": CPU budget).
+export const CPU_BUDGET_WINDOW_MS = 1000;
+export const CPU_BUDGET_MIN_FUEL = 2000000;
+export const CPU_BUDGET_MAX_FUEL = 1000000000000;
 // Restart backoff: base, doubling per recent crash, capped; the cap is reached at crash 5, before
 // giving up at crash RESTART_MAX_CRASHES (100, 200, 400, 800, 1600, 1600, 1600, give up).
 export const RESTART_BACKOFF_BASE_MS = 100;

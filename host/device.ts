@@ -454,6 +454,10 @@ export class Device {
       case abi.EV_LOG_DROPPED: return `${app}: ${withCommas(a.arg)} log lines dropped (rate limit)`;
       case abi.EV_AUDIT_DROPPED: return `${app}: ${withCommas(a.arg)} more denials not recorded (rate limit)`;
       case abi.EV_LIMIT:
+        if (a.arg === abi.LIMIT_CPU_BUDGET) {
+          const budget = this.core.exports.app_field(a.app, abi.APP_FIELD_CPU_BUDGET_KFUEL);
+          return `${app}: used its CPU budget of ${budget >= 0 ? `${withCommas(budget)},000` : "?"} fuel a second; held back until its next window`;
+        }
         if (a.syscall < 0) return `${a.app < 0 ? "install" : `${app}: start`} refused with ${errnoName(a.result)}: ${LIMIT_TEXT[a.arg] ?? `limit ${a.arg}`}`;
         return `${app}: ${call} refused with ${errnoName(a.result)}: ${LIMIT_TEXT[a.arg] ?? `limit ${a.arg}`}`;
       default: return `${app}: event ${a.kind}`;

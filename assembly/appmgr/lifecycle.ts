@@ -32,6 +32,7 @@ import { RATE_LOG, rateReset, rateResetAll, rateTakeDropped, rateTakeDroppedIfDu
 import { handlesReset, handlesCloseAll } from "../handles/table";
 import { timersReset } from "../sched/timers";
 import { shareReset } from "../sched/share";
+import { budgetInstall, budgetCharge } from "../sched/budget";
 import { schedReset, schedNow, schedCurrent, schedClearCurrent, schedDetach, schedBackoff, readyPush, readyPushYielded, schedBlockedSliceEnded } from "../sched/scheduler";
 import { NO_TASK, taskAt, taskValid, taskLive, taskTableReset, taskSpawnMain } from "../task/table";
 import { capsResetAll, capsCopy, capsHasPin, CAPS_STAGING } from "../lsm/caps";
@@ -41,7 +42,7 @@ import {
 } from "./apps";
 import {
   parseManifest, manifestNamePtr, manifestNameLen, manifestEntryPtr, manifestEntryLen, manifestArgsPtr,
-  manifestArgsLen, manifestIdHi, manifestIdLo, manifestQuotaBytes, manifestPriority, manifestCaps,
+  manifestArgsLen, manifestIdHi, manifestIdLo, manifestQuotaBytes, manifestPriority, manifestCaps, manifestCpuBudgetFuel,
 } from "./manifest";
 
 const MEMORY_BYTES: i32 = 64 * WASM_PAGE_BYTES;
@@ -159,6 +160,7 @@ export function appInstall(manifestBytes: i32): i32 {
   app.nameLen = nameLen;
   app.entryLen = entryLen;
   app.argsLen = argsLen;
+  budgetInstall(slot, manifestCpuBudgetFuel());
   capsCopy(CAPS_STAGING, slot);
   for (let pin = 0; pin < pins; pin++) if (capsHasPin(manifestCaps(), pin)) pinSetOwner(pin, slot);
   auditRecord(EV_APP_INSTALLED, NO_TASK, slot, -1, 0, slot);
@@ -269,6 +271,7 @@ export function schedReport(task: i32, reason: i32, value: i32, fuelUsed: i32): 
   const memBytes = app_memory_bytes(task);
   if (memBytes > t.memPeakBytes) t.memPeakBytes = memBytes;
   if (memBytes > app.memPeakBytes) app.memPeakBytes = memBytes;
+  budgetCharge(slot, task, fuel, schedNow());
 
   reportDropped(task, slot, false);
   if (reason == STOP_YIELDED || reason == STOP_OUT_OF_FUEL || reason == STOP_BLOCKED) {

@@ -13,7 +13,7 @@
 // Must not: allocate, trap on any input, or read past the manifest's length.
 import {
   EINVAL, ENODEV, APP_NAME_MAX_BYTES, ENTRY_POINT_MAX_BYTES, CMD_ARGS_MAX_BYTES, PRIORITY_LEVELS,
-  DEFAULT_PRIORITY, MAX_GPIO_PINS,
+  DEFAULT_PRIORITY, MAX_GPIO_PINS, CPU_BUDGET_MIN_FUEL, CPU_BUDGET_MAX_FUEL,
 } from "../abi";
 import { msgClear, msgStr, msgInt, msgBytes, msgUserBytes } from "../util/msg";
 import {
@@ -44,6 +44,7 @@ let idHi: u64 = 0;
 let idLo: u64 = 0;
 let quotaBytes: i32 = 0;
 let priority: i32 = DEFAULT_PRIORITY;
+let cpuBudgetFuel: f64 = 0;
 
 export function manifestNamePtr(): usize { return nameBuf; }
 export function manifestNameLen(): i32 { return nameLen; }
@@ -55,6 +56,8 @@ export function manifestIdHi(): u64 { return idHi; }
 export function manifestIdLo(): u64 { return idLo; }
 export function manifestQuotaBytes(): i32 { return quotaBytes; }
 export function manifestPriority(): i32 { return priority; }
+/** CpuBudget.FuelPerSecond, or 0 when the manifest sets no budget. */
+export function manifestCpuBudgetFuel(): f64 { return cpuBudgetFuel; }
 export function manifestCaps(): CapSet { return capsOf(CAPS_STAGING); }
 
 // ---- Reader state.
@@ -82,6 +85,7 @@ const F_TYPE: i32 = 1 << 5;
 const F_CAPS: i32 = 1 << 6;
 const F_QUOTA: i32 = 1 << 7;
 const F_PRIORITY: i32 = 1 << 8;
+const F_CPU_BUDGET: i32 = 1 << 9;
 
 // ---- Errors.
 
@@ -503,6 +507,40 @@ function parseMutableStorage(caps: CapSet): void {
   }
 }
 
+/** `CpuBudget`: {"FuelPerSecond": N}, N an integer from CPU_BUDGET_MIN_FUEL to CPU_BUDGET_MAX_FUEL. */
+function parseCpuBudget(): void {
+  const k = valueKind();
+  if (k == V_INVALID) { syntaxError("a value"); return; }
+  if (k != V_OBJECT) { typeError("an object like {\"FuelPerSecond\": 1000000000}"); return; }
+  pos++;
+  skipWs();
+  let seen = false;
+  if (peek() == 0x7d) pos++;
+  else {
+    while (true) {
+      const keyLen = readKey();
+      if (keyLen < 0) return;
+      const saved = pushKey(keyLen);
+      if (!keyIs(keyLen, "FuelPerSecond")) { failAt(EINVAL); msgStr("unknown field"); return; }
+      if (seen) { failAt(EINVAL); msgStr("duplicate field"); return; }
+      seen = true;
+      const v = readIntegerValue("an integer (fuel a second of device time)");
+      if (errno != 0) return;
+      if (v < <f64>CPU_BUDGET_MIN_FUEL || v > <f64>CPU_BUDGET_MAX_FUEL) {
+        failAt(EINVAL);
+        msgStr("must be "); msgInt(CPU_BUDGET_MIN_FUEL); msgStr(" (one slice a second) to "); msgInt(CPU_BUDGET_MAX_FUEL); msgStr(", not "); msgNumberText();
+        return;
+      }
+      cpuBudgetFuel = v;
+      pathLen = saved;
+      const more = afterMember(0x7d, "',' or '}'");
+      if (more < 0) return;
+      if (more == 0) break;
+    }
+  }
+  if (!seen) { failAt(EINVAL); msgStr("FuelPerSecond is missing (an object like {\"FuelPerSecond\": 1000000000})"); }
+}
+
 function notSupportedYet(): void {
   failAt(EINVAL);
   msgStr("not supported by this device yet");
@@ -571,6 +609,7 @@ function parseTopField(keyLen: i32, seen: i32): i32 {
   else if (keyIs(keyLen, "Capabilities")) bit = F_CAPS;
   else if (keyIs(keyLen, "MemoryQuotaKiB")) bit = F_QUOTA;
   else if (keyIs(keyLen, "Priority")) bit = F_PRIORITY;
+  else if (keyIs(keyLen, "CpuBudget")) bit = F_CPU_BUDGET;
   else { failAt(EINVAL); msgStr("unknown field"); return seen; }
   if (seen & bit) { failAt(EINVAL); msgStr("duplicate field"); return seen; }
   seen |= bit;
@@ -627,6 +666,8 @@ function parseTopField(keyLen: i32, seen: i32): i32 {
       return seen;
     }
     priority = <i32>v;
+  } else if (bit == F_CPU_BUDGET) {
+    parseCpuBudget();
   }
   return seen;
 }
@@ -692,6 +733,7 @@ export function parseManifest(ptr: usize, len: i32, gpioPinCount: i32, quotaCeil
   nameLen = 0; entryLen = 0; argsLen = 0; idHi = 0; idLo = 0;
   quotaBytes = defaultQuotaBytes;
   priority = DEFAULT_PRIORITY;
+  cpuBudgetFuel = 0;
   capsClear(CAPS_STAGING);
   msgClear();
 

@@ -24,6 +24,7 @@ import {
   NO_TASK, Task, taskAt, taskValid, QUEUED_READY, QUEUED_SLEEP, QUEUED_PIN,
   WAIT_NONE, WAIT_SLEEP, WAIT_TIMER, WAIT_GPIO, WAIT_BACKOFF,
 } from "../task/table";
+import { budgetAllows, budgetResumeMs } from "./budget";
 import { NO_TIMER, timerCatchUp, timerInUse, timerWaiter, timerSetWaiter, timerTakePending, timerDueMs, timerArmedHead } from "./timers";
 
 const readyHead = memory.data(PRIORITY_LEVELS * 4, 4);
@@ -124,7 +125,10 @@ function effectivePriority(task: Task, nowMs: f64): f64 {
   return <f64>clampPriority(task.priority) - Math.floor((nowMs - task.readySinceMs) / <f64>AGING_STEP_MS);
 }
 
-/** Takes the ready task with the lowest effective priority (ties: ready longest) off its queue. */
+/**
+ * Takes the ready task with the lowest effective priority (ties: ready longest) off its queue,
+ * passing over the tasks of apps held back by their CPU budget (budget.ts).
+ */
 function readyPop(nowMs: f64): i32 {
   let best = NO_TASK;
   let bestEffective: f64 = 0;
@@ -134,6 +138,7 @@ function readyPop(nowMs: f64): i32 {
     let t = load<i32>(readyHead + (<usize>p << 2));
     while (t != NO_TASK) {
       const task = taskAt(t);
+      if (!budgetAllows(task.app, nowMs)) { t = task.runNext; continue; }
       const effective = effectivePriority(task, nowMs);
       if (best == NO_TASK || effective < bestEffective || (effective == bestEffective && task.readySinceMs < bestSince)) {
         best = t; bestEffective = effective; bestSince = task.readySinceMs;
@@ -297,11 +302,21 @@ export function schedNext(nowMs: f64): i32 {
   return t;
 }
 
-/** The earliest pending wake-up (sleep, wait timeout, backoff, a waited-on timer), or -1. */
+/**
+ * The earliest pending wake-up (sleep, wait timeout, backoff, a waited-on timer, the next budget
+ * window of an app whose ready tasks its CPU budget holds back), or -1.
+ */
 export function schedNextDeadlineMs(): f64 {
   let best: f64 = sleepHead != NO_TASK ? taskAt(sleepHead).deadlineMs : -1;
   const armed = timerArmedHead();
   if (armed != NO_TIMER && (best < 0 || timerDueMs(armed) < best)) best = timerDueMs(armed);
+  // Called when nothing could be chosen: the ready tasks left are all held back.
+  for (let p = 0; p < PRIORITY_LEVELS; p++) {
+    for (let t = load<i32>(readyHead + (<usize>p << 2)); t != NO_TASK; t = taskAt(t).runNext) {
+      const resume = budgetResumeMs(taskAt(t).app);
+      if (resume >= 0 && (best < 0 || resume < best)) best = resume;
+    }
+  }
   return best;
 }
 
