@@ -34,6 +34,9 @@ export interface AppFootprint {
   coreBytes: number;
   moduleBytes: number;
   instrumentedModuleBytes: number;
+  /** CpuBudget.FuelPerSecond, 0 when the manifest sets none; and the device ms it was held back. */
+  cpuBudgetFuelPerSecond: number;
+  cpuThrottledMs: number;
 }
 
 export interface Limits {
@@ -138,6 +141,8 @@ export async function measureFootprint(appDirs: string[], opts: { coreWasmPath?:
       coreBytes: e.app_core_bytes(a.slot),
       moduleBytes: a.originalBytes,
       instrumentedModuleBytes: a.instrumentedBytes,
+      cpuBudgetFuelPerSecond: e.app_field(a.slot, abi.APP_FIELD_CPU_BUDGET_KFUEL) * 1000,
+      cpuThrottledMs: e.app_field(a.slot, abi.APP_FIELD_CPU_THROTTLED_MS),
     })),
     split: {
       totalBytes: map.totalBytes,
