@@ -481,64 +481,49 @@ function parseStringList(guids: bool): i32 {
   return -1; // not reached: the loop returns
 }
 
-function parseMutableStorage(caps: CapSet): void {
+/**
+ * Reads an object whose one member may be `key`, an integer from `min` to `max` (`rangeText`
+ * says so in an error, before the number). Returns it, or -1 for an empty object; on anything
+ * else sets the error (check errno). `example` shows the object in a message.
+ */
+function readOneIntegerMember(key: string, example: string, what: string, min: f64, max: f64, rangeText: string): f64 {
   const k = valueKind();
-  if (k == V_INVALID) { syntaxError("a value"); return; }
-  if (k != V_OBJECT) { typeError("an object like {\"SizeKB\": 64}"); return; }
+  if (k == V_INVALID) { syntaxError("a value"); return -1; }
+  if (k != V_OBJECT) { failAt(EINVAL); msgStr("expected an object like "); msgStr(example); return -1; }
   pos++;
   skipWs();
-  if (peek() == 0x7d) { pos++; return; }
-  let seen = false;
+  if (peek() == 0x7d) { pos++; return -1; }
+  let value: f64 = -1;
   while (true) {
     const keyLen = readKey();
-    if (keyLen < 0) return;
+    if (keyLen < 0) return -1;
     const saved = pushKey(keyLen);
-    if (!keyIs(keyLen, "SizeKB")) { failAt(EINVAL); msgStr("unknown field"); return; }
-    if (seen) { failAt(EINVAL); msgStr("duplicate field"); return; }
-    seen = true;
-    const v = readIntegerValue("an integer");
-    if (errno != 0) return;
-    if (v < 1 || v > 1048576) { failAt(EINVAL); msgStr("must be 1 to 1048576, not "); msgNumberText(); return; }
-    caps.storageQuotaBytes = <i32>v * KIB;
+    if (!keyIs(keyLen, key)) { failAt(EINVAL); msgStr("unknown field"); return -1; }
+    if (value >= 0) { failAt(EINVAL); msgStr("duplicate field"); return -1; }
+    const v = readIntegerValue(what);
+    if (errno != 0) return -1;
+    if (v < min || v > max) { failAt(EINVAL); msgStr(rangeText); msgNumberText(); return -1; }
+    value = v;
     pathLen = saved;
     const more = afterMember(0x7d, "',' or '}'");
-    if (more < 0) return;
-    if (more == 0) return;
+    if (more <= 0) return more < 0 ? -1 : value;
   }
+  return -1; // not reached: the loop returns
+}
+
+function parseMutableStorage(caps: CapSet): void {
+  const v = readOneIntegerMember("SizeKB", "{\"SizeKB\": 64}", "an integer", 1, 1048576, "must be 1 to 1048576, not ");
+  if (errno == 0 && v >= 0) caps.storageQuotaBytes = <i32>v * KIB;
 }
 
 /** `CpuBudget`: {"FuelPerSecond": N}, N an integer from CPU_BUDGET_MIN_FUEL to CPU_BUDGET_MAX_FUEL. */
 function parseCpuBudget(): void {
-  const k = valueKind();
-  if (k == V_INVALID) { syntaxError("a value"); return; }
-  if (k != V_OBJECT) { typeError("an object like {\"FuelPerSecond\": 1000000000}"); return; }
-  pos++;
-  skipWs();
-  let seen = false;
-  if (peek() == 0x7d) pos++;
-  else {
-    while (true) {
-      const keyLen = readKey();
-      if (keyLen < 0) return;
-      const saved = pushKey(keyLen);
-      if (!keyIs(keyLen, "FuelPerSecond")) { failAt(EINVAL); msgStr("unknown field"); return; }
-      if (seen) { failAt(EINVAL); msgStr("duplicate field"); return; }
-      seen = true;
-      const v = readIntegerValue("an integer (fuel a second of device time)");
-      if (errno != 0) return;
-      if (v < <f64>CPU_BUDGET_MIN_FUEL || v > <f64>CPU_BUDGET_MAX_FUEL) {
-        failAt(EINVAL);
-        msgStr("must be "); msgInt(CPU_BUDGET_MIN_FUEL); msgStr(" (one slice a second) to "); msgInt(CPU_BUDGET_MAX_FUEL); msgStr(", not "); msgNumberText();
-        return;
-      }
-      cpuBudgetFuel = v;
-      pathLen = saved;
-      const more = afterMember(0x7d, "',' or '}'");
-      if (more < 0) return;
-      if (more == 0) break;
-    }
-  }
-  if (!seen) { failAt(EINVAL); msgStr("FuelPerSecond is missing (an object like {\"FuelPerSecond\": 1000000000})"); }
+  const example = "{\"FuelPerSecond\": 1000000000}";
+  const v = readOneIntegerMember("FuelPerSecond", example, "an integer (fuel a second of device time)",
+    <f64>CPU_BUDGET_MIN_FUEL, <f64>CPU_BUDGET_MAX_FUEL, "must be 2000000 (one slice a second) to 1000000000000, not ");
+  if (errno != 0) return;
+  if (v < 0) { failAt(EINVAL); msgStr("FuelPerSecond is missing (an object like "); msgStr(example); msgStr(")"); return; }
+  cpuBudgetFuel = v;
 }
 
 function notSupportedYet(): void {

@@ -7,25 +7,12 @@ import assert from "node:assert/strict";
 import * as abi from "../../assembly/abi.js";
 import { VIRTUAL_FUEL_PER_MS } from "../../host/peripherals/clock.js";
 import type { Device } from "../../host/device.js";
-import { app, device, IMPORT, installAndStart } from "./support.js";
+import { app, blinker, device, IMPORT, installAndStart } from "./support.js";
 
 const SLICE_MS = abi.SLICE_FUEL / VIRTUAL_FUEL_PER_MS;
 const SPIN = app("", `(loop $spin (br $spin)) (i32.const 0)`);
 const SLICE_KILO = abi.SLICE_FUEL / 1000;
 const SMALL = { MemoryQuotaKiB: 64 };
-
-/** An app that drives `pin` to alternate levels, sleeping `sleepMs` after each write. */
-function sleeper(pin: number, sleepMs: number): Uint8Array {
-  return app(`${IMPORT.out} ${IMPORT.set} ${IMPORT.sleep}`, `
-    (local $h i32) (local $on i32)
-    (local.set $h (call $out (i32.const ${pin}) (i32.const 0)))
-    (loop $forever
-      (local.set $on (i32.xor (local.get $on) (i32.const 1)))
-      (drop (call $set (local.get $h) (local.get $on)))
-      (drop (call $sleep (i32.const ${sleepMs})))
-      (br $forever))
-    (i32.const 0)`);
-}
 
 /**
  * Each wake's lateness: the write after a sleep happens in the slice the sleeper woke in, and the
@@ -41,7 +28,7 @@ function latenessMs(dev: Device, pin: number, sleepMs: number): number[] {
 
 async function worstLateness(spinners: number): Promise<{ worst: number; wakes: number }> {
   const dev = device();
-  await installAndStart(dev, "sleeper", sleeper(8, 10), { ...SMALL, Capabilities: { Gpio: [8] } });
+  await installAndStart(dev, "sleeper", blinker(8, 10), { ...SMALL, Capabilities: { Gpio: [8] } });
   for (let i = 0; i < spinners; i++) await installAndStart(dev, `spin${i}`, SPIN, SMALL);
   await dev.run({ untilMs: 500 });
   const late = latenessMs(dev, 8, 10);
