@@ -10,6 +10,7 @@ import {
   CORE_VERSION_MAJOR, CORE_VERSION_MINOR, CORE_VERSION_PATCH, CABI_ARENA_BYTES, SLICE_FUEL, MAX_GPIO_PINS,
   EINVAL, ENOENT, ENODEV, EAGAIN, TASK_FREE, APP_FIELD_QUOTA_BYTES, APP_FIELD_STATE, APP_FIELD_TASK, APP_FIELD_CRASHES,
   APP_FIELD_RESTARTS, APP_FIELD_PRIORITY, APP_FIELD_SLICES, APP_FIELD_FUEL_KILO, APP_FIELD_MEM_PEAK_BYTES,
+  APP_FIELD_CPU_BUDGET_KFUEL, APP_FIELD_CPU_WINDOW_KFUEL, APP_FIELD_CPU_THROTTLED_MS,
   APP_STRING_NAME, APP_STRING_COMPONENT_ID, APP_STRING_ENTRY_POINT, APP_STRING_CMD_ARGS,
 } from "./abi";
 import { staticBytes, heapInUseBytes, heapPeakBytes, heapSpanBytes, appReservedTotalBytes, freeBytes } from "./kmem";
@@ -20,7 +21,8 @@ import { AUDIT_TABLE_BYTES, auditCount, auditField, auditTimeMs } from "./audit/
 import { HANDLE_TABLE_BYTES, HANDLE_ROW_BYTES, handlesHeldBy } from "./handles/table";
 import { TASK_TABLE_BYTES, TASK_ROW_BYTES, taskAt, taskValid, taskLive } from "./task/table";
 import { dispatchSyscall, taskTakeFuel } from "./task/syscall";
-import { SCHED_TABLE_BYTES, schedNext, schedNextDeadlineMs, schedNotifyPin } from "./sched/scheduler";
+import { SCHED_TABLE_BYTES, schedNext, schedNextDeadlineMs, schedNotifyPin, schedNow } from "./sched/scheduler";
+import { budgetWindowFuel, budgetThrottledMs } from "./sched/budget";
 import { TIMER_TABLE_BYTES } from "./sched/timers";
 import { SHARE_TABLE_BYTES } from "./sched/share";
 import { RATE_TABLE_BYTES } from "./audit/rate";
@@ -83,13 +85,19 @@ export function app_field(slot: i32, field: i32): i32 {
     case APP_FIELD_RESTARTS: return app.restarts;
     case APP_FIELD_PRIORITY: return app.priority;
     case APP_FIELD_SLICES: return app.slicesRun;
-    case APP_FIELD_FUEL_KILO: {
-      const kilo = Math.floor(app.fuelUsed / 1000);
-      return kilo >= <f64>i32.MAX_VALUE ? i32.MAX_VALUE : <i32>kilo;
-    }
+    case APP_FIELD_FUEL_KILO: return saturatedI32(app.fuelUsed / 1000);
     case APP_FIELD_MEM_PEAK_BYTES: return app.memPeakBytes;
+    case APP_FIELD_CPU_BUDGET_KFUEL: return saturatedI32(app.cpuBudgetFuel / 1000);
+    case APP_FIELD_CPU_WINDOW_KFUEL: return saturatedI32(budgetWindowFuel(slot, schedNow()) / 1000);
+    case APP_FIELD_CPU_THROTTLED_MS: return saturatedI32(budgetThrottledMs(slot, schedNow()));
   }
   return -EINVAL;
+}
+
+/** floor(v) as an i32, saturated at i32.MAX_VALUE (v >= 0). */
+function saturatedI32(v: f64): i32 {
+  const n = Math.floor(v);
+  return n >= <f64>i32.MAX_VALUE ? i32.MAX_VALUE : <i32>n;
 }
 
 // The ComponentId as text (36 bytes), for app_string.

@@ -479,7 +479,13 @@ export class Device {
       case abi.EV_CORE_NOMEM: return `core out of memory (${a.arg} bytes)`;
       case abi.EV_LOG_DROPPED: return `${app}: ${withCommas(a.arg)} log lines dropped (rate limit)`;
       case abi.EV_AUDIT_DROPPED: return `${app}: ${withCommas(a.arg)} more denials not recorded (rate limit)`;
-      case abi.EV_LIMIT: return `${app}: ${call} refused with ${errnoName(a.result)}: ${LIMIT_TEXT[a.arg] ?? `limit ${a.arg}`}`;
+      case abi.EV_LIMIT:
+        if (a.arg === abi.LIMIT_CPU_BUDGET) {
+          const budget = this.core.exports.app_field(a.app, abi.APP_FIELD_CPU_BUDGET_KFUEL);
+          return `${app}: used its CPU budget of ${budget >= 0 ? `${withCommas(budget)},000` : "?"} fuel a second; held back until its next window`;
+        }
+        if (a.syscall < 0) return `${a.app < 0 ? "install" : `${app}: start`} refused with ${errnoName(a.result)}: ${LIMIT_TEXT[a.arg] ?? `limit ${a.arg}`}`;
+        return `${app}: ${call} refused with ${errnoName(a.result)}: ${LIMIT_TEXT[a.arg] ?? `limit ${a.arg}`}`;
       default: return `${app}: event ${a.kind}`;
     }
   }
@@ -588,6 +594,9 @@ const LIMIT_TEXT: Record<number, string> = {
   [abi.LIMIT_TASK_HANDLES]: `it holds ${abi.HANDLES_PER_TASK_MAX} handles, the most one task may hold`,
   [abi.LIMIT_APP_HANDLES]: shareText("handles", abi.MAX_HANDLES - 1),
   [abi.LIMIT_APP_TIMERS]: shareText("timers", abi.MAX_TIMERS),
+  [abi.LIMIT_APPS]: `app table full (MAX_APPS=${abi.MAX_APPS})`,
+  [abi.LIMIT_TASKS]: `task table full (MAX_TASKS=${abi.MAX_TASKS})`,
+  [abi.LIMIT_APP_RAM]: "its quota does not fit the app RAM pool",
 };
 
 /** SHA-256 of `bytes` as lowercase hex, by WebCrypto (Node and browsers have it; gjs and jsc do not). */

@@ -12,6 +12,7 @@ import { appFromDirectory } from "./apps/package.js";
 import { LittleFs } from "./fs/littlefs.js";
 import { CORE_WASM_PATH } from "./core.js";
 import { Flash } from "./flash.js";
+import * as abi from "../assembly/abi.js";
 
 export const FOOTPRINT_SLICES = 2000;
 
@@ -33,7 +34,30 @@ export interface AppFootprint {
   coreBytes: number;
   moduleBytes: number;
   instrumentedModuleBytes: number;
+  /** CpuBudget.FuelPerSecond, 0 when the manifest sets none; and the device ms it was held back. */
+  cpuBudgetFuelPerSecond: number;
+  cpuThrottledMs: number;
 }
+
+export interface Limits {
+  maxApps: number;
+  maxTasks: number;
+  maxHandles: number;
+  maxTimers: number;
+  handlesPerTaskMax: number;
+  maxGpioPins: number;
+  auditEntries: number;
+}
+
+export const LIMITS: Limits = {
+  maxApps: abi.MAX_APPS,
+  maxTasks: abi.MAX_TASKS,
+  maxHandles: abi.MAX_HANDLES,
+  maxTimers: abi.MAX_TIMERS,
+  handlesPerTaskMax: abi.HANDLES_PER_TASK_MAX,
+  maxGpioPins: abi.MAX_GPIO_PINS,
+  auditEntries: abi.AUDIT_ENTRIES,
+};
 
 export interface FootprintReport {
   schema: 1;
@@ -53,6 +77,8 @@ export interface FootprintReport {
   fsRamBytes: number;
   /** Its static tables and output buffer (part of coreStaticBytes too). */
   fsRamStaticBytes: number;
+  /** The core's table limits (assembly/abi.ts): what one device can hold whatever its RAM. */
+  limits: Limits;
   apps: AppFootprint[];
   split: { totalBytes: number; coreBytes: number; appReservedBytes: number; freeBytes: number };
 }
@@ -109,6 +135,7 @@ export async function measureFootprint(appDirs: string[], opts: { coreWasmPath?:
     coreHeapSpanBytes: map.heapSpanBytes,
     fsRamBytes,
     fsRamStaticBytes,
+    limits: { ...LIMITS },
     apps: apps.map((a) => ({
       name: a.name,
       quotaBytes: a.quotaBytes,
@@ -117,6 +144,8 @@ export async function measureFootprint(appDirs: string[], opts: { coreWasmPath?:
       coreBytes: e.app_core_bytes(a.slot),
       moduleBytes: a.originalBytes,
       instrumentedModuleBytes: a.instrumentedBytes,
+      cpuBudgetFuelPerSecond: e.app_field(a.slot, abi.APP_FIELD_CPU_BUDGET_KFUEL) * 1000,
+      cpuThrottledMs: e.app_field(a.slot, abi.APP_FIELD_CPU_THROTTLED_MS),
     })),
     split: {
       totalBytes: map.totalBytes,

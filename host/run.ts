@@ -4,7 +4,7 @@ import type { Device, InstalledApp, MemoryMap } from "./device.js";
 import { appFromDirectory, AppPackageError } from "./apps/package.js";
 import type { RecordedEvent } from "./events.js";
 import { printable } from "./printable.js";
-import { APP_FIELD_TASK } from "../assembly/abi.js";
+import { APP_FIELD_TASK, APP_FIELD_SLICES, APP_FIELD_FUEL_KILO, APP_FIELD_CPU_BUDGET_KFUEL, APP_FIELD_CPU_THROTTLED_MS } from "../assembly/abi.js";
 
 /** A command-line option the device cannot honour (a --press pin it does not have). */
 export class RunOptionError extends Error {}
@@ -105,8 +105,17 @@ export async function runDevice(appDirs: string[], opts: RunOptions, out: (line:
     out(`recorded the run to ${opts.record} (replay it with \`wasphere replay ${opts.record}\`)`);
   }
   out(`stopped after ${(device.clock.nowMs() / 1000).toFixed(1)} s; slices: ${JSON.stringify(device.sliceCounts)}`);
+  for (const app of apps) out(appStatusLine(device, app));
   out(formatMemoryMap(device.memoryMap(), reserving()));
   return device;
+}
+
+/** One app's share of the CPU since install: slices, fuel, and its CPU budget if it has one. */
+function appStatusLine(device: Device, app: InstalledApp): string {
+  const f = (field: number) => device.core.exports.app_field(app.slot, field);
+  const budgetK = f(APP_FIELD_CPU_BUDGET_KFUEL);
+  const budget = budgetK > 0 ? `, CPU budget ${budgetK * 1000} fuel/s, held back ${f(APP_FIELD_CPU_THROTTLED_MS)} ms` : "";
+  return `  ${printable(app.name)}: ${f(APP_FIELD_SLICES)} slices, ${f(APP_FIELD_FUEL_KILO)} kilo-fuel${budget}`;
 }
 
 const positiveNumber = (v: string) => {
