@@ -5,6 +5,7 @@ import { registerRunCommand } from "./run.js";
 import { registerFootprintCommand } from "./footprint-cli.js";
 import { registerInstrumentCommand } from "./instrument-cli.js";
 import { registerReplayCommand } from "./replay-cli.js";
+import { registerImagePackageCommands } from "./imagepkg-cli.js";
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   registerReplayCommand(program);
   registerFootprintCommand(program);
   registerFsCommands(program);
+  registerImagePackageCommands(program);
   return program;
 }
 
