@@ -6,6 +6,7 @@ import { registerFootprintCommand } from "./footprint-cli.js";
 import { registerInstrumentCommand } from "./instrument-cli.js";
 import { registerReplayCommand } from "./replay-cli.js";
 import { registerImagePackageCommands } from "./imagepkg-cli.js";
+import { registerDeviceCommands } from "./device-cli.js";
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerFootprintCommand(program);
   registerFsCommands(program);
   registerImagePackageCommands(program);
+  registerDeviceCommands(program);
   return program;
 }
 
