@@ -7,6 +7,7 @@ import { registerInstrumentCommand } from "./instrument-cli.js";
 import { registerReplayCommand } from "./replay-cli.js";
 import { registerImagePackageCommands } from "./imagepkg-cli.js";
 import { registerDeviceCommands } from "./device-cli.js";
+import { registerNewCommand } from "./new-cli.js";
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerFsCommands(program);
   registerImagePackageCommands(program);
   registerDeviceCommands(program);
+  registerNewCommand(program);
   return program;
 }
 

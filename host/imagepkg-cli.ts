@@ -156,7 +156,13 @@ export function registerImagePackageCommands(program: Command): void {
     try {
       await fn(...args);
     } catch (err) {
-      if (err instanceof PackageError || err instanceof AppPackageError || err instanceof AppBuildError || err instanceof ImageError) {
+      if (err instanceof AppPackageError || err instanceof AppBuildError) {
+        // A build's refusal carries the compiler's lines, already escaped and indented (printableLines).
+        process.stderr.write(`wasphere: ${err.message}\n`);
+        process.exitCode = 1;
+        return;
+      }
+      if (err instanceof PackageError || err instanceof ImageError) {
         process.stderr.write(`wasphere: ${printable(err.message.split("\n")[0])}\n`);
         process.exitCode = 1;
         return;
