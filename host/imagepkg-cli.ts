@@ -8,7 +8,7 @@
 // Errors are one line on stderr and exit code 1; text that came from the package is escaped.
 // Must not: interpret package bytes itself, or write the output file unless the package passed
 // the core's checks (it is written beside the destination and renamed into place).
-import { existsSync, lstatSync, readdirSync, realpathSync, statSync } from "node:fs";
+import { existsSync, lstatSync, readdirSync, readFileSync, realpathSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { Command, InvalidArgumentError } from "commander";
 import { appFromDirectory, AppPackageError, readInside } from "./apps/package.js";
@@ -16,6 +16,7 @@ import { AppBuildError } from "./apps/build.js";
 import { checkManifest, inspectPackage, packImage, PackageError, PKG_MAX_FILES, type InspectedPackage, type PackFile } from "./apps/imagepkg.js";
 import { ImageError, loadImage, saveImage } from "./fs/image.js";
 import { printable } from "./printable.js";
+import { checkHardwareDefinition, LayoutError } from "./flash-layout.js";
 import * as abi from "../assembly/abi.js";
 
 /** Names the pack leaves out of a package directory: build output, tooling, sources, hidden files. */
@@ -24,6 +25,8 @@ const excludedName = (name: string, top: boolean) => name.startsWith(".") || nam
 
 export interface PackOptions {
   componentId?: string;
+  /** A hardware definition whose peripheral names resolve `$NAME` values in the manifest's Capabilities. */
+  hardwareDefinitions?: string;
   imageVersion?: number;
   /** Seconds since 1970; default SOURCE_DATE_EPOCH, else the newest file's modification time. */
   buildTimeSeconds?: number;
@@ -52,7 +55,8 @@ function otherFiles(root: string, skip: Set<string>, mtimes: number[]): PackFile
 /** Packs the app in `dir`: returns the package bytes and what went into it. */
 export async function packDirectory(dir: string, opts: PackOptions = {}): Promise<{ bytes: Uint8Array; files: PackFile[] }> {
   const pkg = appFromDirectory(dir);
-  const manifest = checkManifest(pkg.manifestBytes, `${printable(dir)}/app_manifest.json`);
+  const manifestBytes = opts.hardwareDefinitions ? resolveHardwareNames(pkg.manifestBytes, opts.hardwareDefinitions) : pkg.manifestBytes;
+  const manifest = checkManifest(manifestBytes, `${printable(dir)}/app_manifest.json`);
   if (opts.componentId !== undefined && opts.componentId.replace(/^\{(.*)\}$/, "$1").toLowerCase() !== manifest.componentId) {
     throw new PackageError(`--component-id ${printable(opts.componentId)} is not the manifest's ComponentId (${manifest.componentId})`);
   }
@@ -60,7 +64,7 @@ export async function packDirectory(dir: string, opts: PackOptions = {}): Promis
   const root = realpathSync(dir);
   const mtimes: number[] = [];
   const files: PackFile[] = [
-    { path: "app_manifest.json", bytes: pkg.manifestBytes },
+    { path: "app_manifest.json", bytes: manifestBytes },
     { path: manifest.entryPoint, bytes: module },
     ...otherFiles(root, new Set(["app_manifest.json", manifest.entryPoint]), mtimes),
   ];
@@ -68,6 +72,34 @@ export async function packDirectory(dir: string, opts: PackOptions = {}): Promis
   const buildTimeSeconds = opts.buildTimeSeconds ?? sourceDateEpoch() ?? Math.floor(Math.max(...mtimes) / 1000);
   const bytes = await packImage({ files, componentId: manifest.componentId, imageVersion: opts.imageVersion ?? 1, buildTimeSeconds, name: manifest.name });
   return { bytes, files };
+}
+
+/**
+ * The manifest with each `"$NAME"` in its Capabilities replaced by the AppManifestValue of the
+ * hardware definition's peripheral NAME, as Azure Sphere's tools do when they pack: the core then
+ * checks the resolved values. A manifest that is not JSON is passed on unchanged (the core's
+ * parser names the problem).
+ */
+export function resolveHardwareNames(manifestBytes: Uint8Array, hardwareFile: string): Uint8Array {
+  let hwJson: unknown;
+  try { hwJson = JSON.parse(readFileSync(hardwareFile, "utf8")); } catch (err) { throw new PackageError(`${printable(hardwareFile)}: cannot be read as JSON (${(err as Error).message})`); }
+  const hw = checkHardwareDefinition(hwJson, printable(hardwareFile));
+  const byName = new Map(hw.peripherals.map((p) => [p.Name, p]));
+  let manifest: { Capabilities?: Record<string, unknown> };
+  try { manifest = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(manifestBytes)); } catch { return manifestBytes; }
+  const caps = manifest?.Capabilities;
+  if (!caps || typeof caps !== "object") return manifestBytes;
+  for (const [key, value] of Object.entries(caps)) {
+    if (!Array.isArray(value)) continue;
+    caps[key] = value.map((v, i) => {
+      if (typeof v !== "string" || !v.startsWith("$")) return v;
+      const p = byName.get(v.slice(1));
+      if (!p) throw new PackageError(`app_manifest.json: Capabilities.${printable(key)}[${i}]: ${printable(v)} is not a peripheral of ${printable(hardwareFile)}`);
+      if (p.Type !== key) throw new PackageError(`app_manifest.json: Capabilities.${printable(key)}[${i}]: ${printable(v)} is a ${p.Type} peripheral, not ${printable(key)}`);
+      return p.AppManifestValue;
+    });
+  }
+  return new TextEncoder().encode(JSON.stringify(manifest, null, 2) + "\n");
 }
 
 /** SOURCE_DATE_EPOCH (reproducible builds' convention), when set. */
@@ -162,7 +194,7 @@ export function registerImagePackageCommands(program: Command): void {
         process.exitCode = 1;
         return;
       }
-      if (err instanceof PackageError || err instanceof ImageError) {
+      if (err instanceof PackageError || err instanceof ImageError || err instanceof LayoutError) {
         process.stderr.write(`wasphere: ${printable(err.message.split("\n")[0])}\n`);
         process.exitCode = 1;
         return;
@@ -176,14 +208,15 @@ export function registerImagePackageCommands(program: Command): void {
     .requiredOption("--package-directory <DIR>", "the app's directory")
     .requiredOption("--output-file <FILE>", "where to write the image package")
     .option("--component-id <GUID>", "the app's ComponentId; must be the manifest's (default: the manifest's)")
+    .option("--hardware-definitions <FILE>", "a hardware definition (a device's hardware-definition.json): \"$NAME\" values in the manifest's Capabilities become its peripherals' values")
     .option("--image-version <N>", "the image's version, 1 and up (default 1)", intOption("--image-version", 1, 0xffffffff))
     .option("--build-time <SECONDS>", "build time recorded in the package, seconds since 1970 (default: SOURCE_DATE_EPOCH, else the newest packed file's modification time)", intOption("--build-time", 0, Number.MAX_SAFE_INTEGER))
     .addHelpText("after", `
 Left out of the package: build/, node_modules/, package.json, package-lock.json, asconfig.json,
 tsconfig.json at the top, and at any depth *.ts sources and names starting with ".". The same
 inputs always give the same bytes.`)
-    .action(action(async (opts: { packageDirectory: string; outputFile: string; componentId?: string; imageVersion?: number; buildTime?: number }) => {
-      const { bytes } = await packDirectory(opts.packageDirectory, { componentId: opts.componentId, imageVersion: opts.imageVersion, buildTimeSeconds: opts.buildTime });
+    .action(action(async (opts: { packageDirectory: string; outputFile: string; componentId?: string; imageVersion?: number; buildTime?: number; hardwareDefinitions?: string }) => {
+      const { bytes } = await packDirectory(opts.packageDirectory, { componentId: opts.componentId, imageVersion: opts.imageVersion, buildTimeSeconds: opts.buildTime, hardwareDefinitions: opts.hardwareDefinitions });
       saveImage(opts.outputFile, bytes);
       process.stdout.write(`${printable(opts.outputFile)}: ${bytes.length} bytes\n`);
     }));

@@ -117,3 +117,27 @@ test("text that came from the package is printed escaped", async () => {
   assert.match(r.stdout, /  Name:         a\\u\{202e\}b\n/);
   assert.match(r.stdout, /  \/evil\\x1b\[2J\n/);
 });
+
+test("--hardware-definitions: \"$NAME\" values in the manifest's Capabilities become the peripherals' values", () => {
+  const dev = join(tmp, "hwdev");
+  assert.equal(wasphere(["device", "create", dev, "--flash-size", "2MiB", "--pins", "16"]).status, 0);
+  const hw = join(dev, "hardware-definition.json");
+  const dir = join(tmp, "named");
+  mkdirSync(dir);
+  const write = (gpio: unknown[]) => writeFileSync(join(dir, "app_manifest.json"), JSON.stringify({ SchemaVersion: 1, Name: "named", ComponentId: "3b1f5e2a-7c44-4d8e-9a61-0f2d8c7b5e13", EntryPoint: "app.wasm", Capabilities: { Gpio: gpio } }));
+  writeFileSync(join(dir, "app.wasm"), MODULE);
+  const out = join(tmp, "named.imagepackage");
+  const pack = (...extra: string[]) => wasphere(["image-package", "pack-application", "--package-directory", dir, "--output-file", out, ...extra]);
+  write(["$GPIO8", 9]);
+  assert.equal(pack("--hardware-definitions", hw).status, 0);
+  assert.deepEqual(JSON.parse(wasphere(["image-package", "show", out, "--json"]).stdout).manifest.capabilities, { Gpio: [8, 9] });
+  write(["$ISU0_UART"]);
+  assert.equal(pack("--hardware-definitions", hw).stderr, "wasphere: app_manifest.json: Capabilities.Gpio[0]: $ISU0_UART is a Uart peripheral, not Gpio\n");
+  write(["$GPIO99"]);
+  assert.equal(pack("--hardware-definitions", hw).stderr, `wasphere: app_manifest.json: Capabilities.Gpio[0]: $GPIO99 is not a peripheral of ${hw}\n`);
+  // Without a hardware definition the core sees "$GPIO8" itself and refuses it.
+  write(["$GPIO8"]);
+  const r = pack();
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /^wasphere: .*app_manifest\.json: Capabilities\.Gpio\[0\]: /);
+});
