@@ -288,7 +288,7 @@ export function parsePackage(bytes: Uint8Array): PackageInfo {
   };
 }
 
-/** The package's littlefs image, mounted read-only-in-use through the core with the geometry the core reported. */
+/** The package's littlefs image (a copy), mounted through the core with the geometry the core reported; callers only read it. */
 export function mountPackageFs(bytes: Uint8Array, info: PackageInfo): LittleFs {
   const flash = new Flash({ blockSizeBytes: info.fsBlockBytes, blockCount: info.fsBlockCount }, bytes.slice(0, info.metadataOffset));
   try {
