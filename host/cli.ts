@@ -6,6 +6,9 @@ import { registerFootprintCommand } from "./footprint-cli.js";
 import { registerInstrumentCommand } from "./instrument-cli.js";
 import { registerReplayCommand } from "./replay-cli.js";
 import { registerDashboardCommand } from "./dashboard-cli.js";
+import { registerImagePackageCommands } from "./imagepkg-cli.js";
+import { registerDeviceCommands } from "./device-cli.js";
+import { registerNewCommand } from "./new-cli.js";
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -20,6 +23,9 @@ export function buildProgram(): Command {
   registerFootprintCommand(program);
   registerFsCommands(program);
   registerDashboardCommand(program);
+  registerImagePackageCommands(program);
+  registerDeviceCommands(program);
+  registerNewCommand(program);
   return program;
 }
 

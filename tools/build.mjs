@@ -12,14 +12,9 @@ const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: "inherit"
 
 mkdirSync(join(root, "build"), { recursive: true });
 
-// The core's flags are shared with tools that build variants (footprint report).
-export const CORE_ASC_FLAGS = [
-  "--runtime", "stub",
-  "--initialMemory", "64", "--maximumMemory", "64",
-  "--lowMemoryLimit", "4194304",
-  "--use", "abort=assembly/hal/abort/coreAbort",
-  "-O3", "--converge",
-];
+// The core's flags are shared with tools that build variants (footprint report); the settings
+// themselves are asconfig.json's `core` target (stub runtime, 64 fixed pages, -O3 --converge).
+export const CORE_ASC_FLAGS = ["--config", "asconfig.json", "--target", "core"];
 
 export function buildCore(outFile, extraArgs = [], entry = "assembly/index.ts") {
   run(bin("asc"), [entry, "-o", outFile, ...CORE_ASC_FLAGS, ...extraArgs]);
