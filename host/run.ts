@@ -48,7 +48,11 @@ export async function runDevice(appDirs: string[], opts: RunOptions, out: (line:
   // Loaded here, not at the top: binaryen is heavy, and `wasphere fs ...` never needs it.
   const { Device } = await import("./device.js");
   const recorder = opts.record ? new (await import("./replay.js")).Recorder() : null;
-  const device = recorder ? new Device(recorder.config({ clock: new RealClock() })) : new Device();
+  // Instrumented modules are kept on disk (host/apps/instrument-cache-node.ts): an app run before
+  // installs without loading binaryen.
+  const { nodeInstrumentCache } = await import("./apps/instrument-cache-node.js");
+  const instrumentCache = nodeInstrumentCache();
+  const device = recorder ? new Device(recorder.config({ clock: new RealClock(), instrumentCache })) : new Device({ instrumentCache });
   recorder?.attach(device);
   for (const { pin } of opts.press ?? []) {
     if (pin >= device.gpio.pinCount) throw new RunOptionError(`--press ${pin}: GPIO ${pin} does not exist on this device (pins 0..${device.gpio.pinCount - 1})`);
