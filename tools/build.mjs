@@ -95,7 +95,7 @@ export const STEPS = [
   {
     // The conformance run's apps, instrumented ahead of time for every host (tools/conformance.ts).
     name: "conformance",
-    inputs: ["tests/conformance/script.json", "tests/conformance/apps", "examples", "build/core.wasm",
+    inputs: ["tests/conformance/script.json", "tests/conformance/apps", "examples", ...exampleApps().map((a) => a.module), "build/core.wasm",
       "dist/tools/conformance.js", "dist/host/instrument-cli.js", "dist/host/apps/instrument.js", "dist/host/apps/protocol.js",
       "dist/host/apps/imports.js", "dist/assembly/abi.js"],
     tools: ["binaryen"],
