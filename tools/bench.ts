@@ -432,9 +432,11 @@ export function goalText(r: Row, goals: Record<string, Goal>): string {
   return `  goal ${goal.of} <= ${shown}: ${value <= goal.max ? "met" : "NOT met"}`;
 }
 
-export function formatRows(rows: Row[], goals: Record<string, Goal> = {}): string {
+export const HEADER = `${"figure".padEnd(78)} ${"median".padStart(10)} unit      [spread]  ratio vs floor`;
+
+export function formatRows(rows: Row[], goals: Record<string, Goal> = {}, header = true): string {
   const fmt = (n: number) => (n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2));
-  const lines: string[] = [`${"figure".padEnd(78)} ${"median".padStart(10)} unit      [spread]  ratio vs floor`];
+  const lines: string[] = header ? [HEADER] : [];
   let group: string | undefined;
   for (const r of rows) {
     if (r.group !== group) {
@@ -458,7 +460,15 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const wanted = args.flatMap((a, i) => (args[i - 1] === "--group" ? [a] : []));
   const unknown = wanted.filter((w) => !GROUPS.some((g) => g.name === w));
   if (unknown.length) { process.stderr.write(`bench: no group ${unknown.join(", ")} (groups: ${GROUPS.map((g) => g.name).join(", ")})\n`); process.exit(2); }
+  const json = args.includes("--json");
+  const goals = readGoals();
   const rows: Row[] = [];
-  for (const group of GROUPS.filter((g) => wanted.length === 0 || wanted.includes(g.name))) rows.push(...runGroup(group));
-  process.stdout.write(args.includes("--json") ? JSON.stringify(rows, null, 2) + "\n" : formatRows(rows, readGoals()) + "\n");
+  // Text goes out group by group, as each finishes; JSON at the end, whole.
+  if (!json) process.stdout.write(HEADER + "\n");
+  for (const group of GROUPS.filter((g) => wanted.length === 0 || wanted.includes(g.name))) {
+    const groupRows = runGroup(group);
+    rows.push(...groupRows);
+    if (!json) process.stdout.write(formatRows(groupRows, goals, false) + "\n");
+  }
+  if (json) process.stdout.write(JSON.stringify(rows, null, 2) + "\n");
 }
