@@ -184,10 +184,12 @@ test("a disk cache that cannot be written costs the cache, not the install", asy
 test("wasphere run of an app run before installs it without loading binaryen", () => {
   const dir = mkdtempSync(join(tmpdir(), "wasphere-cache-"));
   try {
-    // A resolve hook that fails the process if anything imports binaryen.
+    // A resolve hook that fails the process if anything imports binaryen or the instrumenter. The
+    // worker thread that instruments starts without it, but only after this thread imported
+    // instrument-async.js to start it: that import fails here.
     const hooks = join(dir, "no-binaryen-hooks.mjs");
     writeFileSync(hooks, `export async function resolve(specifier, context, next) {
-      if (specifier === "binaryen" || specifier.includes("/binaryen/")) throw new Error("binaryen was loaded");
+      if (specifier === "binaryen" || specifier.includes("/binaryen/") || /(^|\\/)instrument(-async|-worker)?\\.js$/.test(specifier)) throw new Error("binaryen was loaded: " + specifier);
       return next(specifier, context);
     }\n`);
     const register = join(dir, "register.mjs");
