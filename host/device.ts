@@ -21,6 +21,7 @@ import { APP_IMPORTS, appInstrumentOptions } from "./apps/imports.js";
 import { printable, printableLines } from "./printable.js";
 import { HostYield, wallMs } from "./yield.js";
 import { compileWasm, decodeUtf8 } from "./engine.js";
+import type { InstrumentCache } from "./apps/instrument-cache.js";
 
 /**
  * The instrumenter pulls in binaryen (about 15 MB): it is loaded on the first install of a raw
@@ -57,9 +58,14 @@ export interface DeviceConfig {
   coreTap?: CoreTap;
   /** Builds the core over the device's hal (another Core implementation); by default a ModuleCore over `coreModule`. */
   createCore?: (hal: Hal, tap?: CoreTap) => Core;
+  /**
+   * Where `install` keeps and finds instrumented modules (host/apps/instrument-cache.ts): with one,
+   * installing a module instrumented before never loads binaryen. None by default.
+   */
+  instrumentCache?: InstrumentCache;
 }
 
-type ConfigFigures = Required<Omit<DeviceConfig, "clock" | "flash" | "eventCapacity" | "coreModule" | "wallClockMs" | "sliceWallBudgetMs" | "coreTap" | "createCore">>;
+type ConfigFigures = Required<Omit<DeviceConfig, "clock" | "flash" | "eventCapacity" | "coreModule" | "wallClockMs" | "sliceWallBudgetMs" | "coreTap" | "createCore" | "instrumentCache">>;
 
 export const DEFAULT_DEVICE: ConfigFigures = {
   gpioPinCount: 96,
@@ -156,6 +162,7 @@ export class Device {
   readonly config: ConfigFigures;
   private readonly wallClockMs: () => number;
   private readonly sliceWallBudgetMs: number;
+  private readonly instrumentCache: InstrumentCache | null;
   private sliceWallStartMs = 0;
   private readonly apps = new Map<number, InstalledApp>();
   /** Where each installed app came from, to check at each start that it still holds the module. */
@@ -172,6 +179,7 @@ export class Device {
     this.config = { ...DEFAULT_DEVICE, ...stripUndefined(config) } as Device["config"];
     this.clock = config.clock ?? new RealClock();
     this.wallClockMs = config.wallClockMs ?? wallMs;
+    this.instrumentCache = config.instrumentCache ?? null;
     this.sliceWallBudgetMs = config.sliceWallBudgetMs ?? (this.clock.virtual ? Infinity : SLICE_WALL_BUDGET_MS);
     this.gpio = new GpioBank(this.config.gpioPinCount);
     this.flash = config.flash ? new Flash(config.flash) : null;
@@ -227,7 +235,9 @@ export class Device {
    * host checks and instruments the module. Throws InstallError with the core's message.
    */
   async install(pkg: AppPackage): Promise<InstalledApp> {
+    const cache = this.instrumentCache;
     return this.installWith(pkg, async (wasm, quotaBytes) => {
+      if (cache) return cache.instrument(wasm, appInstrumentOptions(quotaBytes));
       const { instrumentOffThread } = await loadInstrumenter();
       // In a worker where the host has one: the apps already running keep their schedule meanwhile.
       const out = await instrumentOffThread(wasm, appInstrumentOptions(quotaBytes));

@@ -57,7 +57,13 @@ export async function runDevice(appDirs: string[], opts: RunOptions, out: (line:
       throw new RunOptionError(`--core component: ${(err as Error).message}`);
     }
   }
-  const device = recorder ? new Device({ ...recorder.config({ clock: new RealClock() }), createCore }) : new Device({ createCore });
+  // Instrumented modules are kept on disk (host/apps/instrument-cache-node.ts): an app run before
+  // installs without loading binaryen.
+  const { nodeInstrumentCache } = await import("./apps/instrument-cache-node.js");
+  const instrumentCache = nodeInstrumentCache();
+  const device = recorder
+    ? new Device({ ...recorder.config({ clock: new RealClock(), instrumentCache }), createCore })
+    : new Device({ createCore, instrumentCache });
   recorder?.attach(device);
   for (const { pin } of opts.press ?? []) {
     if (pin >= device.gpio.pinCount) throw new RunOptionError(`--press ${pin}: GPIO ${pin} does not exist on this device (pins 0..${device.gpio.pinCount - 1})`);

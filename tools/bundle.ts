@@ -22,7 +22,7 @@ export async function bundle(): Promise<{ path: string; bytes: number }[]> {
   const entry = join(REPO, "dist/host/bundle.js");
   const common = { entryPoints: [entry], bundle: true, format: "esm" as const, platform: "neutral" as const, minify: true, external: ["node:*"], logLevel: "error" as const };
   // The instrumenter stays an import that fails at run time, and only if a raw app is installed.
-  await esbuild.build({ ...common, outfile: BUNDLE_PATH, external: ["node:*", "./apps/instrument.js", "./apps/instrument-async.js"] });
+  await esbuild.build({ ...common, outfile: BUNDLE_PATH, external: ["node:*", "./apps/instrument.js", "./apps/instrument-async.js", "./instrument-async.js"] });
   await esbuild.build({ ...common, outfile: FULL_BUNDLE_PATH, mainFields: ["module", "main"] });
   return [BUNDLE_PATH, FULL_BUNDLE_PATH].map((path) => ({ path, bytes: statSync(path).size }));
 }
@@ -138,6 +138,8 @@ export function writeEngineGlue(): string[] {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  for (const b of await bundle()) process.stdout.write(`${b.path}: ${b.bytes} B\n`);
-  for (const p of writeEngineGlue()) process.stdout.write(`${p}\n`);
+  // --quiet: how the build runs it (the sizes are for a person running it by hand).
+  const say = process.argv.includes("--quiet") ? () => undefined : (line: string) => process.stdout.write(line + "\n");
+  for (const b of await bundle()) say(`${b.path}: ${b.bytes} B`);
+  for (const p of writeEngineGlue()) say(p);
 }
