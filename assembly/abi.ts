@@ -107,6 +107,14 @@ export const EV_LIMIT = 15;
 export const LIMIT_TASK_HANDLES = 1;
 export const LIMIT_APP_HANDLES = 2;
 export const LIMIT_APP_TIMERS = 3;
+// The app table is full (app_install, -ENOSPC; the entry has no app).
+export const LIMIT_APPS = 4;
+// The task table is full (app_start, -ENOMEM).
+export const LIMIT_TASKS = 5;
+// The app's quota does not fit the RAM pool beside the core and the running apps (app_start, -ENOMEM).
+export const LIMIT_APP_RAM = 6;
+// The app used its CPU budget for the window (a slice's end; `result` 0): its tasks wait for the next.
+export const LIMIT_CPU_BUDGET = 7;
 
 // Fields of an audit entry (audit_field).
 export const AUDIT_SEQ = 0;
@@ -118,21 +126,30 @@ export const AUDIT_ARG = 5;
 export const AUDIT_RESULT = 6;
 
 // ---- Limits of the core (compile-time; the footprint report shows what they cost).
-export const MAX_APPS = 16;
+// 64 apps: more than the 4 MiB can run at once at the smallest quota (64 KiB), so the table is
+// never what stops a device that has the RAM (DESIGN.md, "Footprint").
+export const MAX_APPS = 64;
 // File-system mounts (assembly/fs/mount.ts): the data partition plus one read-only mount per
 // installed app's image package.
 export const MAX_MOUNTS = 1 + MAX_APPS;
-export const MAX_TASKS = 32;
-export const MAX_HANDLES = 256;
-export const MAX_TIMERS = 64;
+export const MAX_TASKS = 64;
+export const MAX_HANDLES = 1024;
+export const MAX_TIMERS = 256;
+// A handle is index | generation << HANDLE_INDEX_BITS; the index bits hold MAX_HANDLES - 1.
+export const HANDLE_INDEX_BITS = 10;
 // Shared pools (handle rows, timers): a task holds at most HANDLES_PER_TASK_MAX handles; an app
 // at most 1 / SHARE_MAX_DIVISOR of a pool, and each installed app is kept pool / MAX_APPS rows.
-export const HANDLES_PER_TASK_MAX = 32;
+export const HANDLES_PER_TASK_MAX = 128;
 export const SHARE_MAX_DIVISOR = 4;
 export const MAX_GPIO_PINS = 128;
 export const AUDIT_ENTRIES = 128;
-export const IO_BUFFER_BYTES = 8192;
 export const MANIFEST_MAX_BYTES = 8192;
+// The cabi_realloc arena (assembly/cabi.ts): where the host lowers every list it passes in and
+// every list a hal call returns. Sized to the largest list that crosses, a manifest
+// (MANIFEST_MAX_BYTES); an fs call's path and data chunk (at most FS_IO_CHUNK_BYTES each, the
+// host's chunking) with the flash reads made meanwhile fit beside each other in it.
+export const CABI_ARENA_BYTES = 8192;
+export const FS_IO_CHUNK_BYTES = 2048;
 export const APP_NAME_MAX_BYTES = 64;
 export const ENTRY_POINT_MAX_BYTES = 128;
 export const CMD_ARGS_MAX_BYTES = 512;
@@ -154,6 +171,9 @@ export const APP_FIELD_PRIORITY = 5;
 export const APP_FIELD_SLICES = 6;
 export const APP_FIELD_FUEL_KILO = 7;
 export const APP_FIELD_MEM_PEAK_BYTES = 8;
+export const APP_FIELD_CPU_BUDGET_KFUEL = 9;
+export const APP_FIELD_CPU_WINDOW_KFUEL = 10;
+export const APP_FIELD_CPU_THROTTLED_MS = 11;
 
 // ---- App strings (app_string).
 export const APP_STRING_NAME = 0;
@@ -169,6 +189,13 @@ export const SLICE_FUEL = 2000000;
 // yields waits behind every ready task for YIELD_DEFER_MS (DESIGN.md, "Scheduling").
 export const AGING_STEP_MS = 2;
 export const YIELD_DEFER_MS = 16;
+// A task woken from a sleep, a wait or an input event counts as ready since it blocked, for at
+// most WAKE_CREDIT_MS (DESIGN.md, "Scheduling": wake credit).
+export const WAKE_CREDIT_MS = 16;
+// A CpuBudget counts fuel in windows of device time (DESIGN.md, "Scheduling": CPU budget).
+export const CPU_BUDGET_WINDOW_MS = 1000;
+export const CPU_BUDGET_MIN_FUEL = 2000000;
+export const CPU_BUDGET_MAX_FUEL = 1000000000000;
 // Restart backoff: base, doubling per recent crash, capped; the cap is reached at crash 5, before
 // giving up at crash RESTART_MAX_CRASHES (100, 200, 400, 800, 1600, 1600, 1600, give up).
 export const RESTART_BACKOFF_BASE_MS = 100;
@@ -186,3 +213,42 @@ export const COPY_BYTE_FUEL = 4;
 export const RATE_WINDOW_MS = 1000;
 export const LOG_LINES_PER_WINDOW = 64;
 export const AUDIT_EVENTS_PER_WINDOW = 16;
+
+// ---- Image packages (SPEC.md, "Image packages"): the parse result pkg_parse writes at the start
+// of the I/O buffer, and the format's numbers.
+export const PKG_MAX_BYTES = 2097152;
+export const PKG_METADATA_MAX_BYTES = 1024;
+export const PKG_TRAILER_BYTES = 16;
+export const PKG_FORMAT_VERSION = 1;
+export const PKG_IMAGE_TYPE_APPLICATION = 10;
+export const PKG_ABI_APPLIBS = 1;
+export const PKG_SIG_NONE = 0;
+export const PKG_SIG_ECDSA_P256_SHA256 = 1;
+export const PKG_INFO_IMAGE_TYPE = 0;
+export const PKG_INFO_COMPONENT_ID = 4;
+export const PKG_INFO_IMAGE_ID = 20;
+export const PKG_INFO_VERSION = 36;
+export const PKG_INFO_BUILD_TIME = 40;
+export const PKG_INFO_NAME_LEN = 48;
+export const PKG_INFO_NAME = 52;
+export const PKG_INFO_ABI_VERSION = 116;
+export const PKG_INFO_FS_BLOCK_BYTES = 120;
+export const PKG_INFO_FS_BLOCK_COUNT = 124;
+export const PKG_INFO_FS_CRC = 128;
+export const PKG_INFO_METADATA_OFFSET = 132;
+export const PKG_INFO_METADATA_BYTES = 136;
+export const PKG_INFO_SIG_ALGORITHM = 140;
+export const PKG_INFO_SIG_KEY_ID = 144;
+export const PKG_INFO_SIGNATURE = 160;
+export const PKG_INFO_SIGNED_BYTES = 224;
+export const PKG_INFO_BYTES = 228;
+
+// ---- The flash partition table (SPEC.md, "Flash layout"): block 0 of the device.
+export const PTABLE_VERSION = 1;
+export const PTABLE_MAX_ENTRIES = 16;
+export const PART_OS_A = 1;
+export const PART_OS_B = 2;
+export const PART_APPS = 3;
+export const PART_STAGING = 4;
+export const PART_DATA = 5;
+export const PART_FLAG_ACTIVE = 1;

@@ -1,29 +1,35 @@
-// exports: the core's exports to its host, exactly ABI.md's "Core exports" table (the fs_* ones
-// live in fs/exports.ts). Each is a thin, checked entry into a subsystem; nothing here keeps
-// state except through them.
+// exports: the core's exports to its host: wit/wasphere.wit's `kernel` interface, lowered by the
+// canonical ABI (the fs ones live in fs/exports.ts). The build renames each `name_with_underscores`
+// to `wasphere:core/kernel@0.1.0#name-with-dashes` (tools/wit-exports.mjs). Each is a thin,
+// checked entry into a subsystem; nothing here keeps state except through them.
+// A list parameter arrives as (ptr, len) in the cabi arena (assembly/cabi.ts); an export taking
+// one resets the arena on every return. A result that does not flatten to one value is written
+// to the export return area, whose address is returned.
 // Must not: trap on any argument a host passes, or allocate.
 import {
-  CORE_VERSION_MAJOR, CORE_VERSION_MINOR, CORE_VERSION_PATCH, IO_BUFFER_BYTES, SLICE_FUEL, MAX_GPIO_PINS,
+  CORE_VERSION_MAJOR, CORE_VERSION_MINOR, CORE_VERSION_PATCH, CABI_ARENA_BYTES, SLICE_FUEL, MAX_GPIO_PINS,
   EINVAL, ENOENT, ENODEV, EAGAIN, TASK_FREE, APP_FIELD_QUOTA_BYTES, APP_FIELD_STATE, APP_FIELD_TASK, APP_FIELD_CRASHES,
   APP_FIELD_RESTARTS, APP_FIELD_PRIORITY, APP_FIELD_SLICES, APP_FIELD_FUEL_KILO, APP_FIELD_MEM_PEAK_BYTES,
+  APP_FIELD_CPU_BUDGET_KFUEL, APP_FIELD_CPU_WINDOW_KFUEL, APP_FIELD_CPU_THROTTLED_MS,
   APP_STRING_NAME, APP_STRING_COMPONENT_ID, APP_STRING_ENTRY_POINT, APP_STRING_CMD_ARGS,
 } from "./abi";
 import { staticBytes, heapInUseBytes, heapPeakBytes, heapSpanBytes, appReservedTotalBytes, freeBytes } from "./kmem";
 import { msgPtr, msgLen } from "./util/msg";
-import { ioBufferPtr } from "./util/io";
+import { exportRet, retList, retErr, arenaHolds, arenaReset } from "./cabi";
 import { guidWrite } from "./util/guid";
 import { AUDIT_TABLE_BYTES, auditCount, auditField, auditTimeMs } from "./audit/ring";
 import { HANDLE_TABLE_BYTES, HANDLE_ROW_BYTES, handlesHeldBy } from "./handles/table";
 import { TASK_TABLE_BYTES, TASK_ROW_BYTES, taskAt, taskValid, taskLive } from "./task/table";
 import { dispatchSyscall, taskTakeFuel } from "./task/syscall";
-import { SCHED_TABLE_BYTES, schedNext, schedNextDeadlineMs, schedNotifyPin } from "./sched/scheduler";
+import { SCHED_TABLE_BYTES, schedNext, schedNextDeadlineMs, schedNotifyPin, schedNow } from "./sched/scheduler";
+import { budgetWindowFuel, budgetThrottledMs } from "./sched/budget";
 import { TIMER_TABLE_BYTES } from "./sched/timers";
 import { SHARE_TABLE_BYTES } from "./sched/share";
 import { RATE_TABLE_BYTES } from "./audit/rate";
 import { CAPS_TABLE_BYTES, CAPS_ROW_BYTES } from "./lsm/caps";
 import { LSM_TABLE_BYTES } from "./lsm/hook";
 import { APPS_TABLE_BYTES, APPS_ROW_BYTES, appAt, appValid, appNamePtr, appEntryPtr, appArgsPtr, deviceGpioPinCount } from "./appmgr/apps";
-import { coreBoot, coreBooted, appInstall, appUninstall, appStart, appStop, appState, schedReport } from "./appmgr/lifecycle";
+import { coreBoot, coreBooted, appInstall, appInstallRefused, appUninstall, appStart, appStop, appState, schedReport } from "./appmgr/lifecycle";
 
 // ---- Boot, identity, buffers.
 
@@ -31,10 +37,14 @@ export function core_boot(gpioPinCount: i32, appQuotaCeilingBytes: i32, defaultA
   return coreBoot(gpioPinCount, appQuotaCeilingBytes, defaultAppQuotaBytes);
 }
 export function core_version(): i32 { return (CORE_VERSION_MAJOR << 16) | (CORE_VERSION_MINOR << 8) | CORE_VERSION_PATCH; }
-export function core_io_buffer(): i32 { return <i32>ioBufferPtr(); }
-export function core_io_buffer_bytes(): i32 { return IO_BUFFER_BYTES; }
-export function core_error_message(): i32 { return <i32>msgPtr(); }
-export function core_error_message_bytes(): i32 { return msgLen(); }
+/** list<u8>: (ptr, len) of the message in the return area. */
+export function core_error_message(): usize {
+  store<u32>(exportRet, <u32>msgPtr());
+  store<u32>(exportRet, <u32>msgLen(), 4);
+  return exportRet;
+}
+// The canonical ABI's allocator and its arena (assembly/cabi.ts).
+export { cabi_realloc } from "./cabi";
 
 // ---- The memory map.
 
@@ -47,6 +57,7 @@ export function mem_free_bytes(): i32 { return <i32>freeBytes(); }
 /** The kernel's fixed tables: tasks, apps (with crash history and pin owners), capabilities,
  *  handles, timers, per-app pool shares, scheduler queues, syscall policy, the audit ring and
  *  the per-app rate limits. */
+export function mem_cabi_arena_bytes(): i32 { return CABI_ARENA_BYTES; }
 export function mem_table_bytes(): i32 {
   return TASK_TABLE_BYTES + APPS_TABLE_BYTES + CAPS_TABLE_BYTES + HANDLE_TABLE_BYTES + TIMER_TABLE_BYTES +
     SHARE_TABLE_BYTES + SCHED_TABLE_BYTES + LSM_TABLE_BYTES + AUDIT_TABLE_BYTES + RATE_TABLE_BYTES;
@@ -54,7 +65,11 @@ export function mem_table_bytes(): i32 {
 
 // ---- Apps.
 
-export function app_install(manifestBytes: i32): i32 { return appInstall(manifestBytes); }
+export function app_install(manifestPtr: usize, manifestLen: i32): i32 {
+  const rc = arenaHolds(manifestPtr, manifestLen) ? appInstall(manifestPtr, manifestLen) : appInstallRefused(manifestLen);
+  arenaReset();
+  return rc;
+}
 export function app_uninstall(slot: i32): i32 { return appUninstall(slot); }
 export function app_start(slot: i32): i32 { return appStart(slot); }
 export function app_stop(slot: i32): i32 { return appStop(slot); }
@@ -70,26 +85,36 @@ export function app_field(slot: i32, field: i32): i32 {
     case APP_FIELD_RESTARTS: return app.restarts;
     case APP_FIELD_PRIORITY: return app.priority;
     case APP_FIELD_SLICES: return app.slicesRun;
-    case APP_FIELD_FUEL_KILO: {
-      const kilo = Math.floor(app.fuelUsed / 1000);
-      return kilo >= <f64>i32.MAX_VALUE ? i32.MAX_VALUE : <i32>kilo;
-    }
+    case APP_FIELD_FUEL_KILO: return saturatedI32(app.fuelUsed / 1000);
     case APP_FIELD_MEM_PEAK_BYTES: return app.memPeakBytes;
+    case APP_FIELD_CPU_BUDGET_KFUEL: return saturatedI32(app.cpuBudgetFuel / 1000);
+    case APP_FIELD_CPU_WINDOW_KFUEL: return saturatedI32(budgetWindowFuel(slot, schedNow()) / 1000);
+    case APP_FIELD_CPU_THROTTLED_MS: return saturatedI32(budgetThrottledMs(slot, schedNow()));
   }
   return -EINVAL;
 }
 
-export function app_string(slot: i32, which: i32): i32 {
-  if (!appValid(slot)) return -ENOENT;
+/** floor(v) as an i32, saturated at i32.MAX_VALUE (v >= 0). */
+function saturatedI32(v: f64): i32 {
+  const n = Math.floor(v);
+  return n >= <f64>i32.MAX_VALUE ? i32.MAX_VALUE : <i32>n;
+}
+
+// The ComponentId as text (36 bytes), for app_string.
+const GUID_TEXT_BYTES: i32 = 40;
+const guidText = memory.data(GUID_TEXT_BYTES);
+
+/** result<list<u8>, s32>: the bytes stay where the core keeps them (valid until the next call). */
+export function app_string(slot: i32, which: i32): usize {
+  if (!appValid(slot)) return retErr(-ENOENT);
   const app = appAt(slot);
-  const io = ioBufferPtr();
   switch (which) {
-    case APP_STRING_NAME: memory.copy(io, appNamePtr(slot), <usize>app.nameLen); return app.nameLen;
-    case APP_STRING_COMPONENT_ID: return guidWrite(io, app.idHi, app.idLo);
-    case APP_STRING_ENTRY_POINT: memory.copy(io, appEntryPtr(slot), <usize>app.entryLen); return app.entryLen;
-    case APP_STRING_CMD_ARGS: memory.copy(io, appArgsPtr(slot), <usize>app.argsLen); return app.argsLen;
+    case APP_STRING_NAME: return retList(appNamePtr(slot), app.nameLen);
+    case APP_STRING_COMPONENT_ID: return retList(guidText, guidWrite(guidText, app.idHi, app.idLo));
+    case APP_STRING_ENTRY_POINT: return retList(appEntryPtr(slot), app.entryLen);
+    case APP_STRING_CMD_ARGS: return retList(appArgsPtr(slot), app.argsLen);
   }
-  return -EINVAL;
+  return retErr(-EINVAL);
 }
 
 /**
@@ -123,6 +148,9 @@ export function task_take_result(task: i32): i32 {
 }
 
 export function syscall(task: i32, nr: i32, a0: i32, a1: i32, a2: i32, a3: i32): i32 {
+  // syscall takes no list, so nothing in the arena can be meant for it: a list a host lowered
+  // and never passed is dropped here, and an app's log line always finds room.
+  arenaReset();
   return dispatchSyscall(task, nr, a0, a1, a2, a3);
 }
 export function task_take_fuel(task: i32): i32 { return taskTakeFuel(task); }

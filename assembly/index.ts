@@ -2,3 +2,4 @@
 import "./hal/abort";
 export * from "./exports";
 export * from "./fs/exports";
+export * from "./flash/exports";

@@ -5,6 +5,10 @@ import { registerRunCommand } from "./run.js";
 import { registerFootprintCommand } from "./footprint-cli.js";
 import { registerInstrumentCommand } from "./instrument-cli.js";
 import { registerReplayCommand } from "./replay-cli.js";
+import { registerDashboardCommand } from "./dashboard-cli.js";
+import { registerImagePackageCommands } from "./imagepkg-cli.js";
+import { registerDeviceCommands } from "./device-cli.js";
+import { registerNewCommand } from "./new-cli.js";
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -18,6 +22,10 @@ export function buildProgram(): Command {
   registerReplayCommand(program);
   registerFootprintCommand(program);
   registerFsCommands(program);
+  registerDashboardCommand(program);
+  registerImagePackageCommands(program);
+  registerDeviceCommands(program);
+  registerNewCommand(program);
   return program;
 }
 

@@ -9,7 +9,7 @@
 // told why every slice ended; an error of the host's own (not a trap) is never charged to the app:
 // the app is stopped and the error leaves step() as a HostError.
 import * as abi from "../assembly/abi.js";
-import { Core, CorePanic, coreModule, type CoreTap, type Hal } from "./core.js";
+import { ModuleCore, CorePanic, coreModule, flashHal, type Core, type CoreTap, type Hal } from "./core.js";
 import { EventRing } from "./events.js";
 import { Flash, type FlashGeometry } from "./flash.js";
 import { GpioBank } from "./peripherals/gpio.js";
@@ -21,6 +21,7 @@ import { APP_IMPORTS, appInstrumentOptions } from "./apps/imports.js";
 import { printable, printableLines } from "./printable.js";
 import { HostYield, wallMs } from "./yield.js";
 import { compileWasm, decodeUtf8 } from "./engine.js";
+import type { InstrumentCache } from "./apps/instrument-cache.js";
 
 /**
  * The instrumenter pulls in binaryen (about 15 MB): it is loaded on the first install of a raw
@@ -55,9 +56,16 @@ export interface DeviceConfig {
   wallClockMs?: () => number;
   /** Sees every call across the core boundary (host/replay.ts). */
   coreTap?: CoreTap;
+  /** Builds the core over the device's hal (another Core implementation); by default a ModuleCore over `coreModule`. */
+  createCore?: (hal: Hal, tap?: CoreTap) => Core;
+  /**
+   * Where `install` keeps and finds instrumented modules (host/apps/instrument-cache.ts): with one,
+   * installing a module instrumented before never loads binaryen. None by default.
+   */
+  instrumentCache?: InstrumentCache;
 }
 
-type ConfigFigures = Required<Omit<DeviceConfig, "clock" | "flash" | "eventCapacity" | "coreModule" | "wallClockMs" | "sliceWallBudgetMs" | "coreTap">>;
+type ConfigFigures = Required<Omit<DeviceConfig, "clock" | "flash" | "eventCapacity" | "coreModule" | "wallClockMs" | "sliceWallBudgetMs" | "coreTap" | "createCore" | "instrumentCache">>;
 
 export const DEFAULT_DEVICE: ConfigFigures = {
   gpioPinCount: 96,
@@ -113,6 +121,17 @@ export interface InstalledApp {
   moduleSha256: string;
 }
 
+/** Device.appStatus: an installed app as the core accounts for it. */
+export interface AppStatus {
+  state: number;
+  crashes: number;
+  restarts: number;
+  slices: number;
+  memPeakBytes: number;
+  memoryBytes: number;
+  quotaBytes: number;
+}
+
 /** One slice as it ended: `value` is the exit code when `exited`, else 0. */
 export interface SliceRecord {
   task: number;
@@ -143,6 +162,7 @@ export class Device {
   readonly config: ConfigFigures;
   private readonly wallClockMs: () => number;
   private readonly sliceWallBudgetMs: number;
+  private readonly instrumentCache: InstrumentCache | null;
   private sliceWallStartMs = 0;
   private readonly apps = new Map<number, InstalledApp>();
   /** Where each installed app came from, to check at each start that it still holds the module. */
@@ -159,6 +179,7 @@ export class Device {
     this.config = { ...DEFAULT_DEVICE, ...stripUndefined(config) } as Device["config"];
     this.clock = config.clock ?? new RealClock();
     this.wallClockMs = config.wallClockMs ?? wallMs;
+    this.instrumentCache = config.instrumentCache ?? null;
     this.sliceWallBudgetMs = config.sliceWallBudgetMs ?? (this.clock.virtual ? Infinity : SLICE_WALL_BUDGET_MS);
     this.gpio = new GpioBank(this.config.gpioPinCount);
     this.flash = config.flash ? new Flash(config.flash) : null;
@@ -170,22 +191,22 @@ export class Device {
       gpioConfigure: (pin, dir, initial) => this.gpio.configure(pin, dir, initial),
       gpioWrite: (pin, value) => this.gpio.write(pin, value),
       gpioRead: (pin) => this.gpio.read(pin),
-      log: (task, text) => this.events.push(this.clock.nowMs(), { kind: "log", app: this.appNameOfTask(task), text }),
+      logWrite: (task, line) => this.events.push(this.clock.nowMs(), { kind: "log", app: this.appNameOfTask(task), text: decodeUtf8(line) }),
       appCopyIn: (task, ptr, len) => {
         const mem = this.memoryOfTask(task);
-        if (!mem || ptr + len > mem.buffer.byteLength) return null;
+        if (!mem || ptr + len > mem.buffer.byteLength) return -abi.EFAULT;
         return new Uint8Array(mem.buffer, ptr, len).slice();
       },
       appCopyOut: (task, ptr, bytes) => {
         const mem = this.memoryOfTask(task);
-        if (!mem || ptr + bytes.length > mem.buffer.byteLength) return false;
+        if (!mem || ptr + bytes.length > mem.buffer.byteLength) return -abi.EFAULT;
         new Uint8Array(mem.buffer).set(bytes, ptr);
-        return true;
+        return 0;
       },
       appMemoryBytes: (task) => this.memoryOfTask(task)?.buffer.byteLength ?? 0,
-      flash: this.flash ?? undefined,
+      ...(this.flash ? flashHal(this.flash) : {}),
     };
-    this.core = new Core(hal, config.coreModule ?? coreModule(), config.coreTap);
+    this.core = config.createCore ? config.createCore(hal, config.coreTap) : new ModuleCore(hal, config.coreModule ?? coreModule(), config.coreTap);
     const rc = this.core.exports.core_boot(this.config.gpioPinCount, this.config.appQuotaCeilingBytes, this.config.defaultAppQuotaBytes);
     if (rc < 0) throw new Error(`core_boot failed: ${errnoName(rc)} ${this.core.lastError()}`);
   }
@@ -198,7 +219,7 @@ export class Device {
   memoryMap(): MemoryMap {
     const e = this.core.exports;
     return {
-      totalBytes: e.memory.buffer.byteLength,
+      totalBytes: this.core.memoryBytes(),
       staticBytes: e.mem_static_bytes(),
       tableBytes: e.mem_table_bytes(),
       heapInUseBytes: e.mem_heap_in_use_bytes(),
@@ -214,7 +235,9 @@ export class Device {
    * host checks and instruments the module. Throws InstallError with the core's message.
    */
   async install(pkg: AppPackage): Promise<InstalledApp> {
+    const cache = this.instrumentCache;
     return this.installWith(pkg, async (wasm, quotaBytes) => {
+      if (cache) return cache.instrument(wasm, appInstrumentOptions(quotaBytes));
       const { instrumentOffThread } = await loadInstrumenter();
       // In a worker where the host has one: the apps already running keep their schedule meanwhile.
       const out = await instrumentOffThread(wasm, appInstrumentOptions(quotaBytes));
@@ -257,8 +280,7 @@ export class Device {
     if (manifestBytes.length > abi.MANIFEST_MAX_BYTES) {
       throw new InstallError(origin, -abi.EINVAL, `app_manifest.json is ${manifestBytes.length} bytes; the limit is ${abi.MANIFEST_MAX_BYTES}`);
     }
-    this.core.writeIo(manifestBytes);
-    const slot = this.core.exports.app_install(manifestBytes.length);
+    const slot = this.core.exports.app_install(manifestBytes);
     this.drainAudit();
     if (slot < 0) throw new InstallError(origin, slot, `app_manifest.json refused (${errnoName(slot)}): ${printable(this.core.lastError() || "no detail")}`);
     return slot;
@@ -324,6 +346,20 @@ export class Device {
   appMemoryBytes(app: InstalledApp): number {
     for (const t of this.live.values()) if (t.app.slot === app.slot) return t.runner.memory.buffer.byteLength;
     return 0;
+  }
+
+  /**
+   * What the core says of an installed app now, for a display (the dashboard): its task state
+   * (a TASK_* value), crash and restart counts, slices run, the peak and current bytes of its
+   * instance's memory, and its quota.
+   */
+  appStatus(app: InstalledApp): AppStatus {
+    const f = (field: number) => this.core.exports.app_field(app.slot, field);
+    return {
+      state: f(abi.APP_FIELD_STATE), crashes: f(abi.APP_FIELD_CRASHES), restarts: f(abi.APP_FIELD_RESTARTS),
+      slices: f(abi.APP_FIELD_SLICES), memPeakBytes: f(abi.APP_FIELD_MEM_PEAK_BYTES),
+      memoryBytes: this.appMemoryBytes(app), quotaBytes: app.quotaBytes,
+    };
   }
 
   /**
@@ -453,7 +489,13 @@ export class Device {
       case abi.EV_CORE_NOMEM: return `core out of memory (${a.arg} bytes)`;
       case abi.EV_LOG_DROPPED: return `${app}: ${withCommas(a.arg)} log lines dropped (rate limit)`;
       case abi.EV_AUDIT_DROPPED: return `${app}: ${withCommas(a.arg)} more denials not recorded (rate limit)`;
-      case abi.EV_LIMIT: return `${app}: ${call} refused with ${errnoName(a.result)}: ${LIMIT_TEXT[a.arg] ?? `limit ${a.arg}`}`;
+      case abi.EV_LIMIT:
+        if (a.arg === abi.LIMIT_CPU_BUDGET) {
+          const budget = this.core.exports.app_field(a.app, abi.APP_FIELD_CPU_BUDGET_KFUEL);
+          return `${app}: used its CPU budget of ${budget >= 0 ? `${withCommas(budget)},000` : "?"} fuel a second; held back until its next window`;
+        }
+        if (a.syscall < 0) return `${a.app < 0 ? "install" : `${app}: start`} refused with ${errnoName(a.result)}: ${LIMIT_TEXT[a.arg] ?? `limit ${a.arg}`}`;
+        return `${app}: ${call} refused with ${errnoName(a.result)}: ${LIMIT_TEXT[a.arg] ?? `limit ${a.arg}`}`;
       default: return `${app}: event ${a.kind}`;
     }
   }
@@ -547,8 +589,8 @@ export class Device {
   }
 
   private appString(slot: number, which: number): string {
-    const len = this.core.exports.app_string(slot, which);
-    return len > 0 ? decodeUtf8(this.core.readIo(len)) : "";
+    const bytes = this.core.exports.app_string(slot, which);
+    return typeof bytes === "number" ? "" : decodeUtf8(bytes);
   }
 }
 
@@ -562,6 +604,9 @@ const LIMIT_TEXT: Record<number, string> = {
   [abi.LIMIT_TASK_HANDLES]: `it holds ${abi.HANDLES_PER_TASK_MAX} handles, the most one task may hold`,
   [abi.LIMIT_APP_HANDLES]: shareText("handles", abi.MAX_HANDLES - 1),
   [abi.LIMIT_APP_TIMERS]: shareText("timers", abi.MAX_TIMERS),
+  [abi.LIMIT_APPS]: `app table full (MAX_APPS=${abi.MAX_APPS})`,
+  [abi.LIMIT_TASKS]: `task table full (MAX_TASKS=${abi.MAX_TASKS})`,
+  [abi.LIMIT_APP_RAM]: "its quota does not fit the app RAM pool",
 };
 
 /** SHA-256 of `bytes` as lowercase hex, by WebCrypto (Node and browsers have it; gjs and jsc do not). */

@@ -14,13 +14,15 @@ export function formatReport(r: FootprintReport): string {
   const rows: [string, string][] = [
     ["core.wasm", `${r.coreWasm.totalBytes} B (code ${r.coreWasm.codeBytes} B, data ${r.coreWasm.dataBytes} B)`],
     ...r.variants.map((v): [string, string] => [`  variant ${v.name}`, `${v.totalBytes} B (code ${v.codeBytes} B, data ${v.dataBytes} B)`]),
-    ["core static data", `${r.coreStaticBytes} B (kernel tables ${r.kernelTableBytes} B)`],
+    ["core static data", `${r.coreStaticBytes} B (kernel tables ${r.kernelTableBytes} B, cabi arena ${r.cabiArenaBytes} B)`],
     ["core heap in use / peak", `${r.coreHeapInUseBytes} B / ${r.coreHeapPeakBytes} B`],
-    ["file-system RAM", `${r.fsRamBytes} B (static tables and I/O buffer ${r.fsRamStaticBytes} B, caches and lookahead ${r.fsRamBytes - r.fsRamStaticBytes} B)`],
+    ["limits", `${r.limits.maxApps} apps, ${r.limits.maxTasks} tasks, ${r.limits.maxHandles} handles (${r.limits.handlesPerTaskMax} a task), ${r.limits.maxTimers} timers, ${r.limits.maxGpioPins} GPIO pins, ${r.limits.auditEntries} audit entries`],
+    ["file-system RAM", `${r.fsRamBytes} B (static tables and output buffer ${r.fsRamStaticBytes} B, caches and lookahead ${r.fsRamBytes - r.fsRamStaticBytes} B)`],
     ...r.fsMounts.map((m): [string, string] => [`  mount ${m.mount} (${m.role})`,
       `${m.ramBytes} B, blocks ${m.baseBlock}..${m.baseBlock + m.blocks - 1}, ${m.readOnly ? "read-only" : "read-write"}`]),
     ...r.apps.map((a): [string, string] => [`app ${printable(a.name)}`,
-      `quota ${kib(a.quotaBytes)}, memory ${kib(a.memoryBytes)} (peak ${kib(a.memoryPeakBytes)}), core ${a.coreBytes} B, module ${a.moduleBytes} B -> ${a.instrumentedModuleBytes} B`]),
+      `quota ${kib(a.quotaBytes)}, memory ${kib(a.memoryBytes)} (peak ${kib(a.memoryPeakBytes)}), core ${a.coreBytes} B, module ${a.moduleBytes} B -> ${a.instrumentedModuleBytes} B` +
+      (a.cpuBudgetFuelPerSecond ? `, CPU budget ${a.cpuBudgetFuelPerSecond} fuel/s (held back ${a.cpuThrottledMs} ms)` : "")]),
     ["4 MiB split", `core ${kib(r.split.coreBytes)} / apps reserved ${kib(r.split.appReservedBytes)} / free ${kib(r.split.freeBytes)}`],
   ];
   const w = Math.max(...rows.map(([k]) => k.length));

@@ -12,6 +12,7 @@ import { appFromDirectory } from "./apps/package.js";
 import { LittleFs } from "./fs/littlefs.js";
 import { CORE_WASM_PATH } from "./core.js";
 import { Flash } from "./flash.js";
+import * as abi from "../assembly/abi.js";
 
 export const FOOTPRINT_SLICES = 2000;
 
@@ -33,9 +34,32 @@ export interface AppFootprint {
   coreBytes: number;
   moduleBytes: number;
   instrumentedModuleBytes: number;
+  /** CpuBudget.FuelPerSecond, 0 when the manifest sets none; and the device ms it was held back. */
+  cpuBudgetFuelPerSecond: number;
+  cpuThrottledMs: number;
 }
 
 export interface FsMountFootprint { mount: number; role: "data" | "package"; baseBlock: number; blocks: number; readOnly: boolean; ramBytes: number }
+
+export interface Limits {
+  maxApps: number;
+  maxTasks: number;
+  maxHandles: number;
+  maxTimers: number;
+  handlesPerTaskMax: number;
+  maxGpioPins: number;
+  auditEntries: number;
+}
+
+export const LIMITS: Limits = {
+  maxApps: abi.MAX_APPS,
+  maxTasks: abi.MAX_TASKS,
+  maxHandles: abi.MAX_HANDLES,
+  maxTimers: abi.MAX_TIMERS,
+  handlesPerTaskMax: abi.HANDLES_PER_TASK_MAX,
+  maxGpioPins: abi.MAX_GPIO_PINS,
+  auditEntries: abi.AUDIT_ENTRIES,
+};
 
 export interface FootprintReport {
   schema: 1;
@@ -45,17 +69,21 @@ export interface FootprintReport {
   variants: (WasmSizes & { name: string })[];
   coreStaticBytes: number;
   kernelTableBytes: number;
+  /** The cabi_realloc arena, where every list crossing the boundary is lowered (part of coreStaticBytes). */
+  cabiArenaBytes: number;
   coreHeapInUseBytes: number;
   coreHeapPeakBytes: number;
   /** Highest address the core's heap reached, above its base: the heap's share of the 4 MiB. */
   coreHeapSpanBytes: number;
   /** fs_ram_bytes: all the file system's RAM, static (fsRamStaticBytes) and heap, mounted. */
   fsRamBytes: number;
-  /** Its static tables and I/O buffer (part of coreStaticBytes too). */
+  /** Its static tables and output buffer (part of coreStaticBytes too). */
   fsRamStaticBytes: number;
   /** Each mount of a device flash with the data partition and one app package, as the core's
    *  mount table reports it (fs_mount_info): RAM is the mount's record, caches, lookahead. */
   fsMounts: FsMountFootprint[];
+  /** The core's table limits (assembly/abi.ts): what one device can hold whatever its RAM. */
+  limits: Limits;
   apps: AppFootprint[];
   split: { totalBytes: number; coreBytes: number; appReservedBytes: number; freeBytes: number };
 }
@@ -106,12 +134,14 @@ export async function measureFootprint(appDirs: string[], opts: { coreWasmPath?:
     variants: CORE_VARIANTS.filter((v) => existsSync(v.path)).map((v) => ({ name: v.name, ...wasmSizes(readFileSync(v.path)) })),
     coreStaticBytes: map.staticBytes,
     kernelTableBytes: map.tableBytes,
+    cabiArenaBytes: e.mem_cabi_arena_bytes(),
     coreHeapInUseBytes: map.heapInUseBytes,
     coreHeapPeakBytes: map.heapPeakBytes,
     coreHeapSpanBytes: map.heapSpanBytes,
     fsRamBytes,
     fsRamStaticBytes,
     fsMounts,
+    limits: { ...LIMITS },
     apps: apps.map((a) => ({
       name: a.name,
       quotaBytes: a.quotaBytes,
@@ -120,6 +150,8 @@ export async function measureFootprint(appDirs: string[], opts: { coreWasmPath?:
       coreBytes: e.app_core_bytes(a.slot),
       moduleBytes: a.originalBytes,
       instrumentedModuleBytes: a.instrumentedBytes,
+      cpuBudgetFuelPerSecond: e.app_field(a.slot, abi.APP_FIELD_CPU_BUDGET_KFUEL) * 1000,
+      cpuThrottledMs: e.app_field(a.slot, abi.APP_FIELD_CPU_THROTTLED_MS),
     })),
     split: {
       totalBytes: map.totalBytes,
@@ -166,6 +198,7 @@ export function checkBudget(report: FootprintReport, budget: Record<string, numb
     "coreWasm.dataBytes": report.coreWasm.dataBytes,
     coreStaticBytes: report.coreStaticBytes,
     kernelTableBytes: report.kernelTableBytes,
+    cabiArenaBytes: report.cabiArenaBytes,
     coreHeapPeakBytes: report.coreHeapPeakBytes,
     fsRamBytes: report.fsRamBytes,
     fsRamStaticBytes: report.fsRamStaticBytes,

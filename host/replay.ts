@@ -3,11 +3,13 @@
 // A Recording holds everything that reached the core from outside it: the device configuration,
 // each app package (manifest and module bytes), every clock reading in order, every pin change
 // the outside world made (and where in the run it came), and every crossing of the core boundary
-// (each export the host called and each hal import the core called, with arguments, results and
-// the bytes moved through core memory), then the audit log and the event trace the run produced.
+// at the level of wit/wasphere.wit (each export the host called and each hal call the core made,
+// with its arguments and result, lists as bytes), then the audit log and the event trace the run
+// produced. Crossings are taken through the Core's tap, so a recording is the same whichever Core
+// implementation ran it.
 // Replay builds a fresh device from the recording, feeds it the recorded clock readings and pin
 // changes at the same points, performs the same host actions (install, start, run, stop), and
-// compares every crossing as it happens: the first that differs (name, arguments, result or bytes)
+// compares every crossing as it happens: the first that differs (name, arguments or result)
 // is reported with its index and both versions. A replay without divergence ends with the audit
 // log and the trace compared entry by entry, so the result is bit for bit or a named difference.
 // Invariants: recording changes nothing the device does; a recording is plain JSON (bytes in
@@ -21,10 +23,16 @@ import type { RecordedEvent } from "./events.js";
 import type { AppPackage } from "./apps/package.js";
 import type { Clock } from "./peripherals/clock.js";
 
-export const RECORDING_FORMAT = "wasphere-recording/1";
+export const RECORDING_FORMAT = "wasphere-recording/2";
 
-/** [kind, name, args, result, bytes in (base64) or null, bytes out (base64) or null]. */
-export type Crossing = [kind: "hal" | "export" | "write", name: string, args: number[], result: number | null, bytesIn: string | null, bytesOut: string | null];
+/**
+ * A WIT value as JSON: numbers as they are, a list<u8> as {"b64": base64}, a record as an object
+ * of such values (its field names as the Core gives them), none as null, a tuple as an array.
+ */
+export type WitJson = number | null | { b64: string } | WitJson[] | { [field: string]: WitJson };
+
+/** [kind, WIT name (`_` for `-`), arguments, result (null for none)]. */
+export type Crossing = [kind: "hal" | "export", name: string, args: WitJson[], result: WitJson];
 
 /** What the host asked of the device, with how many clock readings and crossings came before. */
 export type HostAction = { reads: number; crossings: number } & (
@@ -58,24 +66,26 @@ const b64 = (bytes: Uint8Array): string => {
 };
 const unb64 = (text: string): Uint8Array => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
 
-/**
- * Where a hal import moves bytes through core memory: [pointer arg, length arg, direction].
- * "in": the host writes core memory (read after the call); "out": the core's bytes are read.
- */
-const HAL_BYTES: Record<string, [ptr: number, len: number, dir: "in" | "out"]> = {
-  log_write: [1, 2, "out"],
-  app_copy_in: [3, 2, "in"],
-  app_copy_out: [1, 3, "out"],
-  flash_read: [2, 3, "in"],
-  flash_prog: [2, 3, "out"],
-};
-
-/** Numbers as JSON keeps them: -0 and NaN would not survive a round trip, so they are spelled out. */
-const num = (v: unknown): number | null => (typeof v === "number" ? v : typeof v === "bigint" ? Number(v) : v === undefined ? null : Number(v));
+/** A value crossing the boundary, as JSON (WitJson). */
+export function toWitJson(v: unknown): WitJson {
+  if (typeof v === "number") return v;
+  if (typeof v === "bigint") return Number(v);
+  if (v === undefined || v === null) return null;
+  if (v instanceof Uint8Array) return { b64: b64(v) };
+  if (Array.isArray(v)) return v.map(toWitJson);
+  if (typeof v === "object") return Object.fromEntries(Object.entries(v as object).map(([k, x]) => [k, toWitJson(x)]));
+  return Number(v);
+}
+/** Back from WitJson, for the host's own calls a replay makes again. */
+function fromWitJson(v: WitJson): unknown {
+  if (v === null || typeof v === "number") return v;
+  if (Array.isArray(v)) return v.map(fromWitJson);
+  if (typeof (v as { b64?: unknown }).b64 === "string" && Object.keys(v).length === 1) return unb64((v as { b64: string }).b64);
+  return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, fromWitJson(x)]));
+}
 
 /** The boundary machinery shared by recording and replay: counts crossings and clock readings. */
 abstract class Boundary implements CoreTap {
-  protected memory: WebAssembly.Memory | null = null;
   crossingCount = 0;
   readCount = 0;
   active = true;
@@ -84,42 +94,26 @@ abstract class Boundary implements CoreTap {
   /** Told the index of each export crossing made at the top level (not from inside the core). */
   onTopLevel: ((index: number) => void) | null = null;
 
-  attach(memory: WebAssembly.Memory): void { this.memory = memory; }
-
-  protected coreBytes(ptr: number, len: number): Uint8Array {
-    return new Uint8Array(this.memory!.buffer).slice(ptr >>> 0, (ptr >>> 0) + (len >>> 0));
-  }
-
-  wrap(kind: "hal" | "export", name: string, fn: (...args: number[]) => any): (...args: number[]) => any {
-    const moves = kind === "hal" ? HAL_BYTES[name] : undefined;
-    return (...args: number[]) => {
+  wrap<F extends (...args: any[]) => any>(kind: "hal" | "export", name: string, fn: F): F {
+    const witName = name.replace(/-/g, "_");
+    return ((...args: unknown[]) => {
       if (!this.active) return fn(...args);
       this.beforeActivity();
       const index = this.crossingCount++;
       if (this.depth === 0 && kind === "export") this.onTopLevel?.(index);
-      const bytesOut = moves && moves[2] === "out" ? b64(this.coreBytes(args[moves[0]], args[moves[1]])) : null;
-      this.enter(index, [kind, name, args.map((a) => num(a)!), null, null, bytesOut]);
+      this.enter(index, [kind, witName, args.map(toWitJson), null]);
       this.depth++;
       let result: unknown;
       try { result = fn(...args); } finally { this.depth--; }
-      const bytesIn = moves && moves[2] === "in" ? b64(this.coreBytes(args[moves[0]], args[moves[1]])) : null;
-      this.leave(index, num(result), bytesIn);
+      this.leave(index, toWitJson(result));
       return result;
-    };
-  }
-
-  hostWrite(corePtr: number, bytes: Uint8Array): void {
-    if (!this.active) return;
-    this.beforeActivity();
-    const index = this.crossingCount++;
-    this.enter(index, ["write", "io", [corePtr], null, b64(bytes), null]);
-    this.leave(index, null, b64(bytes));
+    }) as F;
   }
 
   /** Called before each crossing and each clock reading. */
   protected beforeActivity(): void {}
   protected abstract enter(index: number, c: Crossing): void;
-  protected abstract leave(index: number, result: number | null, bytesIn: string | null): void;
+  protected abstract leave(index: number, result: WitJson): void;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -128,11 +122,7 @@ abstract class Boundary implements CoreTap {
 class RecordingBoundary extends Boundary {
   readonly crossings: Crossing[] = [];
   protected enter(index: number, c: Crossing): void { this.crossings[index] = c; }
-  protected leave(index: number, result: number | null, bytesIn: string | null): void {
-    const c = this.crossings[index];
-    c[3] = result;
-    if (bytesIn !== null) c[4] = bytesIn;
-  }
+  protected leave(index: number, result: WitJson): void { this.crossings[index][3] = result; }
 }
 
 /**
@@ -262,9 +252,9 @@ class ReplayStop extends Error {}
 
 const describe = (c: Crossing | undefined): string => {
   if (!c) return "nothing (the recording ends here)";
-  const [kind, name, args, result, bytesIn, bytesOut] = c;
-  const bytes = (label: string, v: string | null) => (v === null ? "" : ` ${label} ${v.length > 60 ? v.slice(0, 60) + "..." : v}`);
-  return `${kind} ${name}(${args.join(", ")}) -> ${result}${bytes("bytes in", bytesIn)}${bytes("bytes out", bytesOut)}`;
+  const [kind, name, args, result] = c;
+  const text = (v: WitJson) => { const t = JSON.stringify(v); return t.length > 80 ? t.slice(0, 80) + "..." : t; };
+  return `${kind} ${name}(${args.map(text).join(", ")}) -> ${text(result)}`;
 };
 
 class ReplayBoundary extends Boundary {
@@ -313,15 +303,15 @@ class ReplayBoundary extends Boundary {
   protected enter(index: number, c: Crossing): void {
     const want = this.rec.crossings[index];
     if (!want) this.diverge(`crossing ${index}`, describe(undefined), describe(c));
-    if (want[0] !== c[0] || want[1] !== c[1] || JSON.stringify(want[2]) !== JSON.stringify(c[2]) || (c[5] !== null && want[5] !== c[5])) {
+    if (want[0] !== c[0] || want[1] !== c[1] || JSON.stringify(want[2]) !== JSON.stringify(c[2])) {
       this.diverge(`crossing ${index}`, describe(want), describe(c));
     }
   }
 
-  protected leave(index: number, result: number | null, bytesIn: string | null): void {
+  protected leave(index: number, result: WitJson): void {
     const want = this.rec.crossings[index];
-    if (JSON.stringify(want[3]) !== JSON.stringify(result) || (bytesIn !== null && want[4] !== bytesIn)) {
-      this.diverge(`crossing ${index} (its result)`, describe(want), describe([want[0], want[1], want[2], result, bytesIn, want[5]]));
+    if (JSON.stringify(want[3]) !== JSON.stringify(result)) {
+      this.diverge(`crossing ${index} (its result)`, describe(want), describe([want[0], want[1], want[2], result]));
     }
   }
 
@@ -330,13 +320,15 @@ class ReplayBoundary extends Boundary {
    * own calls of core exports outside the device's actions (a memory map, the version) are made
    * again from the recording, and its own clock readings are taken.
    */
-  catchUp(reads: number, crossings: number, exports: Record<string, unknown>): void {
+  catchUp(reads: number, crossings: number, exports: object): void {
     for (;;) {
       this.beforeActivity(); // pin changes made before the host's call come first
       if (this.crossingCount >= crossings) break;
       const want = this.rec.crossings[this.crossingCount];
       if (!this.hostCalls.has(this.crossingCount)) this.diverge(`crossing ${this.crossingCount}`, describe(want), "nothing: the device did not make this call");
-      (exports[want[1]] as (...a: number[]) => unknown)(...want[2]);
+      const fn = (exports as Record<string, (...a: unknown[]) => unknown>)[want[1]];
+      if (typeof fn !== "function") this.diverge(`crossing ${this.crossingCount}`, describe(want), "nothing: the core has no such export");
+      fn(...want[2].map(fromWitJson));
     }
     if (this.readCount > reads) this.diverge(`clock reading ${this.readCount}`, `${reads} readings before the next action`, `${this.readCount}`);
     while (this.readCount < reads) { this.beforeActivity(); this.readCount++; }
@@ -345,8 +337,11 @@ class ReplayBoundary extends Boundary {
   drivesLeft(): number { return this.rec.drives.length - this.nextDrive; }
 }
 
-/** Replays `rec` on a fresh device; `coreModule` lets a different core build be checked against it. */
-export async function replay(rec: Recording, opts: { coreModule?: WebAssembly.Module } = {}): Promise<ReplayResult> {
+/**
+ * Replays `rec` on a fresh device; `coreModule` lets a different core build be checked against it,
+ * `createCore` another Core implementation (the component, host/core-component.ts).
+ */
+export async function replay(rec: Recording, opts: { coreModule?: WebAssembly.Module; createCore?: DeviceConfig["createCore"] } = {}): Promise<ReplayResult> {
   if (rec.format !== RECORDING_FORMAT) throw new Error(`not a wasphere recording (format ${JSON.stringify(rec.format)}; expected ${RECORDING_FORMAT})`);
   let device: Device | null = null;
   const boundary = new ReplayBoundary(rec, () => (device ? device.gpio.drive.bind(device.gpio) : null));
@@ -359,6 +354,7 @@ export async function replay(rec: Recording, opts: { coreModule?: WebAssembly.Mo
     gpioPinCount: rec.device.gpioPinCount, appQuotaCeilingBytes: rec.device.appQuotaCeilingBytes,
     defaultAppQuotaBytes: rec.device.defaultAppQuotaBytes, flash: rec.device.flash ?? undefined,
     eventCapacity: rec.device.eventCapacity, clock, coreTap: boundary, coreModule: opts.coreModule, wallClockMs: () => clock.nowMs(),
+    createCore: opts.createCore,
   };
   const installed: InstalledApp[] = [];
   let stoppedEarly = false;

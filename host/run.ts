@@ -1,10 +1,10 @@
 // `wasphere run`: boots a device with the given apps and prints what happens, as it happens.
-import { Command, InvalidArgumentError } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 import type { Device, InstalledApp, MemoryMap } from "./device.js";
 import { appFromDirectory, AppPackageError } from "./apps/package.js";
 import type { RecordedEvent } from "./events.js";
 import { printable } from "./printable.js";
-import { APP_FIELD_TASK } from "../assembly/abi.js";
+import { APP_FIELD_TASK, APP_FIELD_SLICES, APP_FIELD_FUEL_KILO, APP_FIELD_CPU_BUDGET_KFUEL, APP_FIELD_CPU_THROTTLED_MS } from "../assembly/abi.js";
 
 /** A command-line option the device cannot honour (a --press pin it does not have). */
 export class RunOptionError extends Error {}
@@ -16,6 +16,8 @@ export interface RunOptions {
   quiet?: boolean;
   /** Record the run (host/replay.ts) into this file, for `wasphere replay`. */
   record?: string;
+  /** Which form of the core runs: core.wasm (default) or the component through its JS bindings. */
+  core?: "module" | "component";
 }
 
 const kib = (bytes: number) => `${(bytes / 1024).toFixed(1).padStart(7)} KiB`;
@@ -48,12 +50,25 @@ export async function runDevice(appDirs: string[], opts: RunOptions, out: (line:
   // Loaded here, not at the top: binaryen is heavy, and `wasphere fs ...` never needs it.
   const { Device } = await import("./device.js");
   const recorder = opts.record ? new (await import("./replay.js")).Recorder() : null;
-  const device = recorder ? new Device(recorder.config({ clock: new RealClock() })) : new Device();
+  // The component core is loaded only when asked for: its bindings exist only where jco is installed.
+  let createCore;
+  if (opts.core === "component") {
+    try { createCore = await (await import("./core-component.js")).componentCoreFactory(); } catch (err) {
+      throw new RunOptionError(`--core component: ${(err as Error).message}`);
+    }
+  }
+  // Instrumented modules are kept on disk (host/apps/instrument-cache-node.ts): an app run before
+  // installs without loading binaryen.
+  const { nodeInstrumentCache } = await import("./apps/instrument-cache-node.js");
+  const instrumentCache = nodeInstrumentCache();
+  const device = recorder
+    ? new Device({ ...recorder.config({ clock: new RealClock(), instrumentCache }), createCore })
+    : new Device({ createCore, instrumentCache });
   recorder?.attach(device);
   for (const { pin } of opts.press ?? []) {
     if (pin >= device.gpio.pinCount) throw new RunOptionError(`--press ${pin}: GPIO ${pin} does not exist on this device (pins 0..${device.gpio.pinCount - 1})`);
   }
-  out(`wasphere core ${device.coreVersion} booted`);
+  out(`wasphere core ${device.coreVersion} booted${opts.core === "component" ? " (as a component)" : ""}`);
   out(formatMemoryMap(device.memoryMap()));
   const apps: InstalledApp[] = [];
   for (const dir of appDirs) {
@@ -96,8 +111,17 @@ export async function runDevice(appDirs: string[], opts: RunOptions, out: (line:
     out(`recorded the run to ${opts.record} (replay it with \`wasphere replay ${opts.record}\`)`);
   }
   out(`stopped after ${(device.clock.nowMs() / 1000).toFixed(1)} s; slices: ${JSON.stringify(device.sliceCounts)}`);
+  for (const app of apps) out(appStatusLine(device, app));
   out(formatMemoryMap(device.memoryMap(), reserving()));
   return device;
+}
+
+/** One app's share of the CPU since install: slices, fuel, and its CPU budget if it has one. */
+function appStatusLine(device: Device, app: InstalledApp): string {
+  const f = (field: number) => device.core.exports.app_field(app.slot, field);
+  const budgetK = f(APP_FIELD_CPU_BUDGET_KFUEL);
+  const budget = budgetK > 0 ? `, CPU budget ${budgetK * 1000} fuel/s, held back ${f(APP_FIELD_CPU_THROTTLED_MS)} ms` : "";
+  return `  ${printable(app.name)}: ${f(APP_FIELD_SLICES)} slices, ${f(APP_FIELD_FUEL_KILO)} kilo-fuel${budget}`;
 }
 
 const positiveNumber = (v: string) => {
@@ -121,6 +145,7 @@ export function registerRunCommand(program: Command): void {
     .option("--press <PIN:PERIOD_MS>", "simulate a button on an input pin, pressed and released every PERIOD_MS (repeatable)", pressSpec)
     .option("--quiet", "do not print GPIO changes")
     .option("--record <FILE>", "record every input of the run into FILE, for `wasphere replay FILE` (attach it to a bug report)")
+    .addOption(new Option("--core <FORM>", "the core as a plain module, or as a component through its jco bindings (`npm run component:setup`, then `npm run build`)").choices(["module", "component"]).default("module"))
     .action(async (appDirs: string[], opts: RunOptions) => {
       try {
         await runDevice(appDirs, opts, (line) => process.stdout.write(line + "\n"));

@@ -2,8 +2,9 @@
 //
 // Typed wrappers over the app ABI (ABI.md, "App imports"). Every function here is a syscall: the
 // core checks it against the app's manifest, and a refusal comes back as a negative errno
-// (-EACCES = -13), never as a trap. Build apps with `wasphere build` (or asc with
-// --memoryBase 8192 --use abort=sdk/applibs/abort), which keeps the runtime's low 8 KiB free.
+// (-EACCES = -13), never as a trap. `wasphere run` and `wasphere image-package pack-application`
+// build an app with asconfig.json's `app` target (--memoryBase 8192, which keeps the runtime's low
+// 8 KiB free, and --use abort=~lib/@wasphere/sdk/applibs/abort, the `abort` below).
 
 @external("applibs", "exit") declare function sys_exit(code: i32): void;
 @external("applibs", "yield") declare function sys_yield(): i32;

@@ -34,7 +34,7 @@ export interface Row {
 export interface RamFigures {
   /** fs_ram_bytes: everything, static and heap. */
   ramBytes: number; ramBytesOneOpenFile: number;
-  /** Its static part (tables, I/O buffer) and its heap part (caches, lookahead). */
+  /** Its static part (tables, output buffer) and its heap part (caches, lookahead). */
   staticBytes: number; heapBytes: number; heapBytesOneOpenFile: number;
   formulaBytes: number; formulaOneOpenFile: number;
 }
@@ -345,6 +345,6 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   for (const s of skipped) console.log(s);
   const ram = await ramFigures().catch((err: Error) => { console.log(`fs RAM: ${err.message}`); return null; });
   if (ram) console.log(`\nfs RAM (fs_ram_bytes): ${ram.ramBytes} B mounted, ${ram.ramBytesOneOpenFile} B with one file open; ` +
-    `of which static tables and I/O buffer ${ram.staticBytes} B, heap ${ram.heapBytes} B (${ram.heapBytesOneOpenFile} B with the file); ` +
+    `of which static tables and output buffer ${ram.staticBytes} B, heap ${ram.heapBytes} B (${ram.heapBytesOneOpenFile} B with the file); ` +
     `littlefs formula for the heap (read cache + prog cache + lookahead [+ file cache]): ${ram.formulaBytes} B, ${ram.formulaOneOpenFile} B`);
 }

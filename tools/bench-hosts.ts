@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as abi from "../assembly/abi.js";
-import { Core, CORE_WASM_PATH } from "../host/core.js";
+import { ModuleCore, CORE_WASM_PATH } from "../host/core.js";
 import { Device } from "../host/device.js";
 import { HostYield, wallMs, type YieldKind } from "../host/yield.js";
 import { PREPARED_DIR } from "./conformance.js";
@@ -58,8 +58,8 @@ console.log(`Node ${process.version} host, median of ${REPEATS} runs (min..max):
 const compile = median(() => new WebAssembly.Module(coreBytes));
 row("core compile (new WebAssembly.Module)", compile);
 const module = new WebAssembly.Module(coreBytes);
-row("core instantiate (new Core)", median(() => new Core({}, module)));
-const cores = Array.from({ length: REPEATS + 1 }, () => new Core({}, module));
+row("core instantiate (new ModuleCore)", median(() => new ModuleCore({}, module)));
+const cores = Array.from({ length: REPEATS + 1 }, () => new ModuleCore({}, module));
 let next = 0;
 row("core_boot", median(() => cores[next++].exports.core_boot(96, abi.DEFAULT_APP_QUOTA_BYTES, abi.DEFAULT_APP_QUOTA_BYTES)));
 const blink = readFileSync(join(PREPARED_DIR, "blink", "blink.wasm"));

@@ -6,9 +6,10 @@
 // "instrumented, one slice" gives the kernel all the fuel it needs: the cost of the rewrite
 // alone, without preemptions. --ablation also times the module with metering only (no
 // asyncify) and asyncify only (no metering), to show where the cost comes from.
-// Wasm is compiled by TurboFan up front (--no-liftoff) so every variant is timed in its
-// optimised code; --tiering keeps V8's default tiering (a single long call then stays in the
-// baseline code, which blurs the comparison).
+// Run on its own, Wasm is compiled by TurboFan up front (--no-liftoff) so every variant is timed
+// in its optimised code; --tiering keeps V8's default tiering (a single long call then stays in
+// the baseline code, which blurs the comparison). Imported (`npm run bench`), it sets no flag:
+// the bench runs it in a child process under the flags users get.
 import { mkdirSync, readFileSync } from "node:fs";
 import { setFlagsFromString } from "node:v8";
 import { dirname, join } from "node:path";
@@ -22,7 +23,6 @@ const args = process.argv.slice(2);
 const REPEATS = (args.includes("--repeats") && Number(args[args.indexOf("--repeats") + 1])) || 9;
 const JSON_OUT = args.includes("--json");
 const ABLATION = args.includes("--ablation");
-if (!args.includes("--tiering")) setFlagsFromString("--no-liftoff");
 
 /** Compiles tests/apps/instrument/kernels.ts the way the SDK builds apps (data from 8192). */
 export async function buildKernels(): Promise<Uint8Array> {
@@ -85,7 +85,11 @@ function runSliced(mod: WebAssembly.Module, k: Kernel, fuel = abi.SLICE_FUEL): {
   }
 }
 
-export async function benchInstrument(): Promise<{ rows: BenchRow[]; originalBytes: number; instrumentedBytes: number }> {
+/**
+ * `withOptimize`: also times the module as instrumented with the final whole-module -O2 that
+ * installs no longer run (instrument.ts, InstrumentParts), to show what it would change.
+ */
+export async function benchInstrument(options: { withOptimize?: boolean } = {}): Promise<{ rows: BenchRow[]; originalBytes: number; instrumentedBytes: number; optimizedBytes?: number }> {
   const plainBytes = await buildKernels();
   const instrumented = instrumentApp(plainBytes, OPTS);
   const plain = new WebAssembly.Module(plainBytes as Uint8Array<ArrayBuffer>);
@@ -95,6 +99,13 @@ export async function benchInstrument(): Promise<{ rows: BenchRow[]; originalByt
     { name: "instrumented", run: (k) => runSliced(full, k) },
     { name: "instrumented, one slice", run: (k) => runSliced(full, k, 0x7fffffff) },
   ];
+  let optimizedBytes: number | undefined;
+  if (options.withOptimize || ABLATION) {
+    const optimized = instrumentVariant(plainBytes, OPTS, { metering: true, asyncify: true, optimize: true });
+    optimizedBytes = optimized.instrumentedBytes;
+    const withO2 = new WebAssembly.Module(optimized.bytes as Uint8Array<ArrayBuffer>);
+    variants.push({ name: "instrumented + final -O2", run: (k) => runSliced(withO2, k) });
+  }
   if (ABLATION) {
     const meterOnly = new WebAssembly.Module(instrumentVariant(plainBytes, OPTS, { metering: true, asyncify: false }).bytes as Uint8Array<ArrayBuffer>);
     const asyncOnly = new WebAssembly.Module(instrumentVariant(plainBytes, OPTS, { metering: false, asyncify: true }).bytes as Uint8Array<ArrayBuffer>);
@@ -142,10 +153,11 @@ export async function benchInstrument(): Promise<{ rows: BenchRow[]; originalByt
       rows.push({ kernel: k.name, variant: v.name, medianMs: s.median, minMs: s.min, maxMs: s.max, slowdown: stats(ratios[i]).median, slices: last[i].slices, result: last[i].result });
     });
   }
-  return { rows, originalBytes: instrumented.originalBytes, instrumentedBytes: instrumented.instrumentedBytes };
+  return { rows, originalBytes: instrumented.originalBytes, instrumentedBytes: instrumented.instrumentedBytes, optimizedBytes };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
+  if (!args.includes("--tiering")) setFlagsFromString("--no-liftoff");
   const out = await benchInstrument();
   if (JSON_OUT) {
     process.stdout.write(JSON.stringify(out, null, 2) + "\n");
@@ -155,6 +167,6 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     for (const r of out.rows) {
       console.log(`${r.kernel.padEnd(54)} ${r.variant.padEnd(24)} ${f(r.medianMs).padStart(9)} [${f(r.minMs)}..${f(r.maxMs)}]  x${r.slowdown.toFixed(2)}${r.slices > 1 ? `  (${r.slices} slices)` : ""}`);
     }
-    console.log(`code: ${out.originalBytes} B -> ${out.instrumentedBytes} B (x${(out.instrumentedBytes / out.originalBytes).toFixed(2)})`);
+    console.log(`code: ${out.originalBytes} B -> ${out.instrumentedBytes} B (x${(out.instrumentedBytes / out.originalBytes).toFixed(2)})${out.optimizedBytes ? `; with the final -O2 ${out.optimizedBytes} B` : ""}`);
   }
 }

@@ -1,52 +1,89 @@
 // `npm run bench`: wasphere's figures, each a ratio against a floor measured in the same run.
-// Warm-up, then repeats; median and spread (min..max) of the repeats. Figures, never asserts:
-// timing does not fail CI. `--json` prints the rows as JSON.
+// Each group of rows runs in its own child process under the V8 flags `wasphere run` runs apps
+// with (USER_NODE_FLAGS: none), and says so, so no group's engine settings leak into another's.
+// Warm-up, then repeats; median and spread (min..max) of the repeats; latency rows also give p50
+// and p99 of single events. Goals (tools/bench-goals.json, data, from DESIGN.md and issue 13)
+// are printed beside the rows they bound: met or not. Figures, never asserts: timing does not
+// fail CI.
+//   node dist/tools/bench.js [--json] [--group NAME...]
+// `--group NAME` runs only the named groups (GROUPS below); a child runs one with `--child`.
 import binaryen from "binaryen";
-import { APP_FEATURES } from "../host/apps/instrument.js";
-import { readFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import * as abi from "../assembly/abi.js";
-import { Device } from "../host/device.js";
-import { VirtualClock } from "../host/peripherals/clock.js";
+import { APP_FEATURES, instrumentApp, instrumentVariant, type InstrumentPassMs } from "../host/apps/instrument.js";
+import { Device, type InstalledApp } from "../host/device.js";
+import { VirtualClock, VIRTUAL_FUEL_PER_MS } from "../host/peripherals/clock.js";
 import { appFromBytes } from "../host/apps/package.js";
-import { APP_IMPORTS } from "../host/apps/imports.js";
-import { CORE_WASM_PATH, Core } from "../host/core.js";
+import { APP_IMPORTS, appInstrumentOptions } from "../host/apps/imports.js";
+import { InstrumentCache, MemoryModuleStore } from "../host/apps/instrument-cache.js";
+import { nodeInstrumenterVersion } from "../host/apps/instrument-cache-node.js";
+import { CORE_WASM_PATH, ModuleCore } from "../host/core.js";
 import { benchInstrument } from "./bench-instrument.js";
 import { benchFs, ramFigures } from "./bench-fs.js";
 
 export interface Row {
+  /** A stable name for the goals file. */
+  id?: string;
   name: string; unit: string; median: number; min: number; max: number;
   /** Where the source gives a symmetric spread instead of min and max. */
   spread?: number;
+  /** Percentiles of single events (latency rows). */
+  p50?: number; p99?: number;
   floor?: number; ratio?: number; note?: string;
+  /** Set by the parent: the group and the V8 flags its process ran under. */
+  group?: string; flags?: string[];
 }
 
 const REPEATS = 9;
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+/** The V8/Node flags `wasphere run` gives the process that runs apps (bin/wasphere.js: none). */
+export const USER_NODE_FLAGS: string[] = [];
 
 export function stats(samples: number[]): { median: number; min: number; max: number } {
   const s = [...samples].sort((a, b) => a - b);
   return { median: s[s.length >> 1], min: s[0], max: s[s.length - 1] };
 }
 
+/** The p-th percentile (0..100) of `samples`, nearest rank. */
+export function percentile(samples: number[], p: number): number {
+  const s = [...samples].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
+}
+
+const nowNs = () => Number(process.hrtime.bigint());
+
 /** Runs `fn` (which does `n` operations and returns nothing) and returns ns per operation. */
 function perOp(fn: () => void, n: number): number[] {
   fn(); fn(); // warm-up: let the engine tier up
   const out: number[] = [];
   for (let r = 0; r < REPEATS; r++) {
-    const t0 = process.hrtime.bigint();
+    const t0 = nowNs();
     fn();
-    out.push(Number(process.hrtime.bigint() - t0) / n);
+    out.push((nowNs() - t0) / n);
   }
   return out;
 }
 
-async function perOpAsync(fn: () => Promise<void>, n: number): Promise<number[]> {
+async function perOpAsync(fn: () => Promise<void>, n: number, repeats = REPEATS): Promise<number[]> {
   await fn();
   const out: number[] = [];
-  for (let r = 0; r < REPEATS; r++) {
-    const t0 = process.hrtime.bigint();
+  for (let r = 0; r < repeats; r++) {
+    const t0 = nowNs();
     await fn();
-    out.push(Number(process.hrtime.bigint() - t0) / n);
+    out.push((nowNs() - t0) / n);
   }
+  return out;
+}
+
+/** Each of `n` calls of `fn` timed alone (ns), after `n` untimed warm-up calls. */
+function eachTimed(fn: () => void, n: number): number[] {
+  for (let i = 0; i < n; i++) fn();
+  const out = new Array<number>(n);
+  for (let i = 0; i < n; i++) { const t0 = nowNs(); fn(); out[i] = nowNs() - t0; }
   return out;
 }
 
@@ -58,12 +95,30 @@ function wat(text: string): Uint8Array<ArrayBuffer> {
   return bytes;
 }
 
-function row(name: string, unit: string, samples: number[], floorSamples?: number[], note?: string): Row {
+function row(name: string, unit: string, samples: number[], floorSamples?: number[], note?: string, id?: string): Row {
   const s = stats(samples);
-  if (!floorSamples) return { name, unit, ...s, note };
+  if (!floorSamples) return { id, name, unit, ...s, note };
   const floor = stats(floorSamples).median;
-  return { name, unit, ...s, floor, ratio: s.median / floor, note };
+  return { id, name, unit, ...s, floor, ratio: s.median / floor, note };
 }
+
+/** A latency row: median and spread of single events, with p50 and p99, against single floor events. */
+function latencyRow(id: string, name: string, unit: string, samples: number[], floorSamples: number[] | null, note: string): Row {
+  const r = row(name, unit, samples, floorSamples ?? undefined, note, id);
+  return { ...r, p50: percentile(samples, 50), p99: percentile(samples, 99) };
+}
+
+/** `row` for samples taken in ns, shown in ms. */
+const msRow = (name: string, _unit: "ns", samples: number[], floorSamples: number[] | undefined, note: string, id: string): Row =>
+  row(name, "ms", samples.map((x) => x / 1e6), floorSamples?.map((x) => x / 1e6), note, id);
+
+let guid = 0;
+const manifestFor = (name: string, fields: Record<string, unknown> = {}) => ({
+  SchemaVersion: 1, Name: name, ComponentId: `00000000-0000-4000-8000-${(++guid).toString(16).padStart(12, "0")}`, EntryPoint: `${name}.wasm`, ...fields,
+});
+const virtualDevice = (cache?: InstrumentCache) => new Device({ clock: new VirtualClock(), instrumentCache: cache });
+const install = (dev: Device, name: string, wasm: Uint8Array, fields: Record<string, unknown> = {}) => dev.install(appFromBytes(name, manifestFor(name, fields), wasm));
+const stubImports = () => ({ applibs: Object.fromEntries(APP_IMPORTS.map((i) => [i.name, () => 0])), wasphere: { preempt: () => undefined } });
 
 const CALLS = 200_000;
 const loopApp = (imports: string, call: string) => wat(`(module ${imports} (memory (export "memory") 1)
@@ -71,7 +126,11 @@ const loopApp = (imports: string, call: string) => wat(`(module ${imports} (memo
     (loop $l ${call} (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $l (i32.lt_u (local.get $i) (i32.const ${CALLS}))))
     (i32.const 0)))`);
 
-async function syscallRoundTrip(): Promise<Row> {
+const yielder = () => wat(`(module (import "applibs" "yield" (func $y (result i32))) (memory (export "memory") 1)
+  (func (export "main") (result i32) (loop $l (drop (call $y)) (br $l)) (i32.const 0)))`);
+const spinner = () => wat(`(module (memory (export "memory") 1) (func (export "main") (result i32) (loop $l (br $l)) (i32.const 0)))`);
+
+async function syscallRoundTrip(): Promise<Row[]> {
   // Floor: the same loop calling a bare JS import that reads the same GPIO model value.
   const bare = new WebAssembly.Instance(new WebAssembly.Module(loopApp(`(import "applibs" "gpio_get" (func $get (param i32) (result i32)))`, `(drop (call $get (i32.const 1)))`)),
     { applibs: { gpio_get: (_h: number) => 0 } });
@@ -89,77 +148,233 @@ async function syscallRoundTrip(): Promise<Row> {
         (drop (call $sleep (i32.const 1000)))
         (br $forever))
       (i32.const 0)))`);
-  const dev = new Device({ clock: new VirtualClock() });
-  const app = await dev.install(appFromBytes("bench", { SchemaVersion: 1, Name: "bench", ComponentId: "00000000-0000-4000-8000-00000000b001", EntryPoint: "b.wasm", Capabilities: { Gpio: [12] } }, full));
-  dev.start(app);
+  const dev = virtualDevice();
+  dev.start(await install(dev, "bench", full, { Capabilities: { Gpio: [12] } }));
   const clock = dev.clock as VirtualClock;
   // Each round: run until the app sleeps (CALLS syscalls and a few preemptions), then jump time.
   const samples = await perOpAsync(async () => {
     while (dev.step()) { /* until the app blocks */ }
     clock.advance(1000);
   }, CALLS);
-  return row("syscall round trip (gpio_get: app -> core -> host -> app)", "ns/call", samples, floor, "floor: bare Wasm->JS import call");
+  return [row("syscall round trip (gpio_get: app -> core -> host -> app)", "ns/call", samples, floor, "floor: bare Wasm->JS import call", "syscall")];
 }
 
 async function contextSwitch(): Promise<Row[]> {
-  // Two apps that only yield: every slice is a switch (unwind, core decision, rewind).
-  const yielder = wat(`(module (import "applibs" "yield" (func $y (result i32))) (memory (export "memory") 1)
-    (func (export "main") (result i32) (loop $l (drop (call $y)) (br $l)) (i32.const 0)))`);
-  const spinner = wat(`(module (memory (export "memory") 1) (func (export "main") (result i32) (loop $l (br $l)) (i32.const 0)))`);
-  const dev = new Device({ clock: new VirtualClock() });
-  for (const [i, m] of [yielder, yielder].entries()) {
-    const a = await dev.install(appFromBytes(`y${i}`, { SchemaVersion: 1, Name: `y${i}`, ComponentId: `00000000-0000-4000-8000-00000000c00${i}`, EntryPoint: "y.wasm" }, m));
-    dev.start(a);
-  }
+  // Two apps that only yield: every slice is a switch (unwind, core decision, rewind). Each switch
+  // is timed alone, and so is each floor call, so the timer's own cost is in both.
+  const dev = virtualDevice();
+  for (let i = 0; i < 2; i++) dev.start(await install(dev, `y${i}`, yielder()));
   const SWITCHES = 20_000;
-  const sw = perOp(() => { for (let i = 0; i < SWITCHES; i++) dev.step(); }, SWITCHES);
-  // Floor: a bare JS->Wasm call of an empty export.
+  const sw = eachTimed(() => { dev.step(); }, SWITCHES);
   const empty = new WebAssembly.Instance(new WebAssembly.Module(wat(`(module (func (export "f")))`)));
   const f = empty.exports.f as () => void;
-  const floor = perOp(() => { for (let i = 0; i < SWITCHES; i++) f(); }, SWITCHES);
+  const floor = eachTimed(f, SWITCHES);
   // Preemption latency: how long one slice of a spinning app takes (SLICE_FUEL of work).
-  const dev2 = new Device({ clock: new VirtualClock() });
-  const s = await dev2.install(appFromBytes("spin", { SchemaVersion: 1, Name: "spin", ComponentId: "00000000-0000-4000-8000-00000000d001", EntryPoint: "s.wasm" }, spinner));
-  dev2.start(s);
-  const slices = perOp(() => { for (let i = 0; i < 50; i++) dev2.step(); }, 50);
+  const dev2 = virtualDevice();
+  dev2.start(await install(dev2, "spin", spinner()));
+  const slices = eachTimed(() => { dev2.step(); }, 200);
   return [
-    row("context switch between two yielding apps", "ns/switch", sw, floor, "floor: bare JS->Wasm call"),
-    row(`preemption latency of a spinning app (one slice of ${abi.SLICE_FUEL} fuel)`, "ns/slice", slices),
+    latencyRow("switch", "context switch between two yielding apps", "ns/switch", sw, floor, "each switch timed alone; floor: a bare JS->Wasm call, timed alone"),
+    latencyRow("preempt", `preemption latency of a spinning app (one slice of ${abi.SLICE_FUEL} fuel)`, "ns/slice", slices, null, "each slice timed alone"),
   ];
 }
 
-async function appLoad(): Promise<Row> {
-  const wasm = readFileSync(new URL("../../examples/blink/build/blink.wasm", import.meta.url));
-  const floor = await perOpAsync(async () => { await WebAssembly.instantiate(wasm, { applibs: Object.fromEntries(APP_IMPORTS.map((i) => [i.name, () => 0])) }); }, 1);
-  let n = 0;
-  const samples = await perOpAsync(async () => {
-    const dev = new Device({ clock: new VirtualClock() });
-    const app = await dev.install(appFromBytes("load", { SchemaVersion: 1, Name: "load", ComponentId: `00000000-0000-4000-8000-0000000e${(n++).toString(16).padStart(4, "0")}`, EntryPoint: "l.wasm", Capabilities: { Gpio: [8] } }, wasm));
-    dev.start(app);
-    dev.step();
-  }, 1);
-  return row("app load (install: manifest, instrument, compile; instantiate; first slice)", "ns", samples, floor, "floor: raw WebAssembly.instantiate of the same module");
+/**
+ * A sleeping app's wake-up lateness while `apps - 1` apps spin, in device time (virtual clock):
+ * from the deadline its sleep_ms(10) asked for to the start of its next slice. The floor is one
+ * slice of a spinner in device time (the goal: at most one slice late, whatever the number of apps).
+ */
+async function wakeUp(apps: number): Promise<Row> {
+  const sleeper = wat(`(module (import "applibs" "sleep_ms" (func $s (param i32) (result i32))) (memory (export "memory") 1)
+    (func (export "main") (result i32) (loop $l (drop (call $s (i32.const 10))) (br $l)) (i32.const 0)))`);
+  const dev = virtualDevice();
+  const clock = dev.clock as VirtualClock;
+  const sleeperApp = await install(dev, "sleeper", sleeper);
+  dev.start(sleeperApp);
+  for (let i = 1; i < apps; i++) dev.start(await install(dev, `spin${i}`, spinner()));
+  let last: { app: string; reason: string } | null = null;
+  dev.onSlice = (s) => { last = { app: s.app, reason: s.reason }; };
+  const lateness: number[] = [];
+  const spinSlices: number[] = [];
+  let deadline: number | null = null;
+  for (let steps = 0; lateness.length < 200 && steps < 1_000_000; steps++) {
+    const start = clock.nowMs();
+    if (!dev.step()) { await clock.waitUntil(dev.core.exports.sched_next_deadline_ms()); continue; }
+    const s = last as { app: string; reason: string } | null;
+    if (!s) continue;
+    if (s.app === "sleeper") {
+      if (deadline !== null) lateness.push(start - deadline);
+      // On the virtual clock the slice's syscalls all read its start time.
+      deadline = s.reason === "blocked" ? start + 10 : null;
+    } else {
+      spinSlices.push(clock.nowMs() - start);
+    }
+  }
+  const floor = spinSlices.length ? spinSlices : [abi.SLICE_FUEL / VIRTUAL_FUEL_PER_MS];
+  return latencyRow(`wakeup.${apps}`, `wake-up lateness of a sleeping app, ${apps - 1} spinning (${apps} apps)`, "ms", lateness, floor,
+    `device time, ${lateness.length} wake-ups; floor: one spinner slice of device time${spinSlices.length ? "" : " (SLICE_FUEL at the virtual clock's rate: no spinner here)"}`);
 }
 
-async function boot(): Promise<Row> {
+async function wakeUps(): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const n of [1, 4, 12]) rows.push(await wakeUp(n));
+  return rows;
+}
+
+const exampleModule = (name: string) => readFileSync(join(ROOT, "examples", name, "build", `${name}.wasm`));
+const exampleManifest = (name: string) => JSON.parse(readFileSync(join(ROOT, "examples", name, "app_manifest.json"), "utf8"));
+/** The quota the core gives the example's manifest (its MemoryQuotaKiB, or the default). */
+const exampleQuotaBytes = (name: string) =>
+  virtualDevice().describeManifest(name, readFileSync(join(ROOT, "examples", name, "app_manifest.json"))).quotaBytes;
+const EXAMPLES = ["blink", "button"];
+
+/** Installing and starting the example apps: uncached, from the cache, and their floors. */
+async function appLoad(): Promise<Row[]> {
+  const rows: Row[] = [];
+  const version = nodeInstrumenterVersion();
+  const store = new MemoryModuleStore();
+  for (const [i, name] of EXAMPLES.entries()) {
+    const wasm = exampleModule(name);
+    const manifest = exampleManifest(name);
+    const installOn = (dev: Device) => dev.install(appFromBytes(name, { ...manifest, ComponentId: manifestFor(name).ComponentId }, wasm));
+    const instrumented = instrumentApp(wasm, appInstrumentOptions(exampleQuotaBytes(name))).bytes;
+    const floorInstall = await perOpAsync(async () => { await WebAssembly.instantiate(instrumented as Uint8Array<ArrayBuffer>, stubImports()); }, 1);
+    if (i === 0) {
+      // The first install in this process: the worker starts and loads binaryen.
+      const t0 = nowNs();
+      await installOn(virtualDevice());
+      rows.push(msRow(`install ${name}, first in the process (worker start, binaryen load, instrument, compile)`, "ns", [nowNs() - t0], floorInstall,
+        "one sample; floor: raw WebAssembly.instantiate of the instrumented module", `install.first.${name}`));
+    }
+    const uncached = await perOpAsync(async () => { await installOn(virtualDevice()); }, 1, 5);
+    rows.push(msRow(`install ${name}, uncached (manifest, instrument, compile)`, "ns", uncached, floorInstall, "floor: raw WebAssembly.instantiate of the instrumented module", `install.cold.${name}`));
+    const warmCache = new InstrumentCache(store, { instrumenterVersion: version, instrument: async () => { throw new Error("the bench's warm rows must hit the cache"); } });
+    await new InstrumentCache(store, { instrumenterVersion: version }).instrument(wasm, appInstrumentOptions(exampleQuotaBytes(name)));
+    const warm = await perOpAsync(async () => { await installOn(virtualDevice(warmCache)); }, 1);
+    rows.push(msRow(`install ${name}, from the cache (manifest, cache read and checks, compile)`, "ns", warm, floorInstall, "floor: raw WebAssembly.instantiate of the instrumented module", `install.warm.${name}`));
+    // Start: what the device does from an installed app to the end of its first slice (each
+    // repeat stops it again, so every start is a restart of the same installed app).
+    const dev = virtualDevice(warmCache);
+    const app = await installOn(dev);
+    const start = await perOpAsync(async () => {
+      dev.start(app);
+      dev.step(); // its first slice: the only task ready
+      dev.stop(app);
+    }, 1, REPEATS);
+    const module = new WebAssembly.Module(instrumented as Uint8Array<ArrayBuffer>);
+    const floorStart = await perOpAsync(async () => { await WebAssembly.instantiate(module, stubImports()); }, 1);
+    rows.push(msRow(`start ${name} from its installed module (instantiate, first slice)`, "ns", start, floorStart, "floor: raw WebAssembly.instantiate of the same compiled instrumented module", `start.${name}`));
+  }
+  return rows;
+}
+
+/** Install and start time for 1, 4 and 12 apps of the default quota, from the cache. */
+async function scale(): Promise<Row[]> {
+  const rows: Row[] = [];
+  const wasm = yielder();
+  const cache = new InstrumentCache(new MemoryModuleStore(), { instrumenterVersion: nodeInstrumenterVersion() });
+  await cache.instrument(wasm, appInstrumentOptions(abi.DEFAULT_APP_QUOTA_BYTES));
+  const instrumented = instrumentApp(wasm, appInstrumentOptions(abi.DEFAULT_APP_QUOTA_BYTES)).bytes;
+  const module = new WebAssembly.Module(instrumented as Uint8Array<ArrayBuffer>);
+  for (const n of [1, 4, 12]) {
+    const floorInstall = await perOpAsync(async () => { for (let i = 0; i < n; i++) await WebAssembly.instantiate(instrumented as Uint8Array<ArrayBuffer>, stubImports()); }, 1, 5);
+    const floorStart = await perOpAsync(async () => { for (let i = 0; i < n; i++) await WebAssembly.instantiate(module, stubImports()); }, 1, 5);
+    const installs: number[] = [], starts: number[] = [];
+    for (let r = 0; r < 6; r++) {
+      const dev = virtualDevice(cache);
+      let t0 = nowNs();
+      const apps: InstalledApp[] = [];
+      for (let i = 0; i < n; i++) apps.push(await install(dev, `app${i}`, wasm));
+      const installNs = nowNs() - t0;
+      t0 = nowNs();
+      for (const a of apps) dev.start(a);
+      for (let i = 0; i < n; i++) dev.step();
+      if (r > 0) { installs.push(installNs); starts.push(nowNs() - t0); } // the first round warms up
+    }
+    rows.push(msRow(`scale: install ${n} app${n > 1 ? "s" : ""} of ${abi.DEFAULT_APP_QUOTA_BYTES / 1024} KiB, from the cache`, "ns", installs, floorInstall, `floor: ${n} raw WebAssembly.instantiate of the instrumented module`, `scale.install.${n}`));
+    rows.push(msRow(`scale: start ${n} app${n > 1 ? "s" : ""} (instantiate, first slice each)`, "ns", starts, floorStart, `floor: ${n} raw WebAssembly.instantiate of the compiled module`, `scale.start.${n}`));
+  }
+  return rows;
+}
+
+/**
+ * `wasphere run examples/blink` as a user starts it: a new process, until blink's first slice has
+ * set GPIO 8 (the line it prints). Cold: an empty instrumented-module cache; warm: the cache from
+ * the run before. Floor: a new Node process printing one line.
+ */
+async function firstSlice(): Promise<Row[]> {
+  const timeToLine = (args: string[], pattern: RegExp, env: NodeJS.ProcessEnv): Promise<number> => new Promise((resolve, reject) => {
+    const t0 = nowNs();
+    const child = spawn(process.execPath, [...USER_NODE_FLAGS, ...args], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "", err = "", done = false;
+    child.stdout.on("data", (d) => {
+      out += d;
+      if (!done && pattern.test(out)) { done = true; resolve(nowNs() - t0); child.kill(); }
+    });
+    child.stderr.on("data", (d) => { err += d; });
+    child.on("exit", () => { if (!done) reject(new Error(`${args.join(" ")} ended before ${pattern}: ${err || out}`)); });
+  });
+  const cacheDir = mkdtempSync(join(tmpdir(), "wasphere-bench-cache-"));
+  try {
+    const env = { ...process.env, WASPHERE_CACHE_DIR: cacheDir };
+    const run = () => timeToLine(["bin/wasphere.js", "run", "--seconds", "30", "examples/blink"], /GPIO 8 -> high/, env);
+    const floorRuns: number[] = [], cold: number[] = [], warm: number[] = [];
+    for (let r = 0; r < 5; r++) floorRuns.push(await timeToLine(["-e", "process.stdout.write('ready\\n'); setTimeout(() => {}, 30000)"], /ready/, env));
+    for (let r = 0; r < 3; r++) {
+      rmSync(cacheDir, { recursive: true, force: true });
+      cold.push(await run());
+    }
+    for (let r = 0; r < 5; r++) warm.push(await run());
+    const ms = (xs: number[]) => xs.map((x) => x / 1e6);
+    return [
+      row("wasphere run examples/blink to blink's first slice, cache warm", "ms", ms(warm), ms(floorRuns), "a new process each; floor: a new node process printing a line", "firstslice.warm"),
+      row("wasphere run examples/blink to blink's first slice, cache cold (binaryen)", "ms", ms(cold), ms(floorRuns), "a new process each, empty cache", "firstslice.cold"),
+    ];
+  } finally {
+    rmSync(cacheDir, { recursive: true, force: true });
+  }
+}
+
+async function boot(): Promise<Row[]> {
   const bytes = readFileSync(CORE_WASM_PATH);
   const mod = new WebAssembly.Module(bytes);
-  const floor = perOp(() => { new Core({}, mod); }, 1);
+  const floor = perOp(() => { new ModuleCore({}, mod); }, 1);
   const samples = perOp(() => { new Device({ clock: new VirtualClock() }); }, 1);
-  return row("boot (core instantiate + core_boot)", "ns", samples, floor, "floor: instantiating core.wasm alone");
+  return [row("boot (core instantiate + core_boot)", "ns", samples, floor, "floor: instantiating core.wasm alone", "boot")];
+}
+
+/** What each step of the instrumenter costs on the example apps, and what the final -O2 would change. */
+async function instrumentPasses(): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const name of EXAMPLES) {
+    const wasm = exampleModule(name);
+    const opts = appInstrumentOptions(exampleQuotaBytes(name));
+    instrumentApp(wasm, opts); // warm-up: binaryen's first use in a process is slower
+    const runs = Array.from({ length: 5 }, () => instrumentVariant(wasm, opts, { metering: true, asyncify: true, optimize: true }));
+    const passes = Object.keys(runs[0].passMs!) as (keyof InstrumentPassMs)[];
+    for (const pass of passes) {
+      rows.push(row(`instrument ${name}: ${pass === "optimize" ? "final -O2 (at install only past the growth budget)" : pass}`, "ms", runs.map((r) => r.passMs![pass]), undefined, undefined, `pass.${name}.${pass}`));
+    }
+    const without = instrumentApp(wasm, opts).instrumentedBytes;
+    rows.push({ id: `size.${name}`, name: `instrumented ${name}, as installed (no final -O2)`, unit: "bytes", median: without, min: without, max: without,
+      floor: runs[0].instrumentedBytes, ratio: without / runs[0].instrumentedBytes, note: `floor: with the final -O2; raw module ${wasm.length} B` });
+  }
+  return rows;
 }
 
 async function instrumentation(): Promise<Row[]> {
-  const out = await benchInstrument();
+  const out = await benchInstrument({ withOptimize: true });
   const rows: Row[] = [];
   for (const kernel of [...new Set(out.rows.map((r) => r.kernel))]) {
     const plain = out.rows.find((r) => r.kernel === kernel && r.variant === "plain")!;
-    const inst = out.rows.find((r) => r.kernel === kernel && r.variant === "instrumented")!;
-    rows.push({ name: `instrumented compute: ${kernel}`, unit: "ms", median: inst.medianMs, min: inst.minMs, max: inst.maxMs, floor: plain.medianMs, ratio: inst.slowdown,
-      note: `${inst.slices} slices of ${abi.SLICE_FUEL} fuel; floor: the same module uninstrumented; ratio: median of per-round ratios` });
+    for (const variant of ["instrumented", "instrumented + final -O2"]) {
+      const inst = out.rows.find((r) => r.kernel === kernel && r.variant === variant)!;
+      rows.push({ id: `kernel.${kernel.split(/[^a-z]/)[0]}${variant === "instrumented" ? "" : ".O2"}`, name: `${variant} compute: ${kernel}`, unit: "ms", median: inst.medianMs, min: inst.minMs, max: inst.maxMs, floor: plain.medianMs, ratio: inst.slowdown,
+        note: `${inst.slices} slices of ${abi.SLICE_FUEL} fuel; floor: the same module uninstrumented; ratio: median of per-round ratios` });
+    }
   }
-  rows.push({ name: "instrumented code size (kernels module)", unit: "bytes", median: out.instrumentedBytes, min: out.instrumentedBytes, max: out.instrumentedBytes,
-    floor: out.originalBytes, ratio: out.instrumentedBytes / out.originalBytes, note: "floor: uninstrumented" });
+  rows.push({ id: "size.kernels", name: "instrumented code size (kernels module)", unit: "bytes", median: out.instrumentedBytes, min: out.instrumentedBytes, max: out.instrumentedBytes,
+    floor: out.originalBytes, ratio: out.instrumentedBytes / out.originalBytes, note: `floor: uninstrumented; with the final -O2: ${out.optimizedBytes} B` });
   return rows;
 }
 
@@ -167,7 +382,7 @@ async function fileSystem(): Promise<Row[]> {
   const rows = await benchFs();
   const ram = await ramFigures();
   const ramRows: Row[] = [
-    { name: "littlefs RAM, mounted (fs_ram_bytes, all)", unit: "bytes", median: ram.ramBytes, min: ram.ramBytes, max: ram.ramBytes, note: `static tables and I/O buffer ${ram.staticBytes} B + heap ${ram.heapBytes} B` },
+    { name: "littlefs RAM, mounted (fs_ram_bytes, all)", unit: "bytes", median: ram.ramBytes, min: ram.ramBytes, max: ram.ramBytes, note: `static tables and output buffer ${ram.staticBytes} B + heap ${ram.heapBytes} B` },
     { name: "littlefs heap RAM, mounted", unit: "bytes", median: ram.heapBytes, min: ram.heapBytes, max: ram.heapBytes, floor: ram.formulaBytes, ratio: ram.heapBytes / ram.formulaBytes, note: "floor: littlefs's formula, read cache + prog cache + lookahead" },
     { name: "littlefs heap RAM, one file open", unit: "bytes", median: ram.heapBytesOneOpenFile, min: ram.heapBytesOneOpenFile, max: ram.heapBytesOneOpenFile, floor: ram.formulaOneOpenFile, ratio: ram.heapBytesOneOpenFile / ram.formulaOneOpenFile, note: "floor: the formula plus a cache per open file" },
   ];
@@ -178,24 +393,82 @@ async function fileSystem(): Promise<Row[]> {
   }))];
 }
 
-export async function runBench(): Promise<Row[]> {
-  const rows: Row[] = [];
-  rows.push(await syscallRoundTrip());
-  rows.push(...await contextSwitch());
-  rows.push(await appLoad());
-  rows.push(await boot());
-  rows.push(...await instrumentation());
-  rows.push(...await fileSystem());
-  return rows;
+/** The groups, each run in its own process under `flags`. */
+export const GROUPS: { name: string; flags: string[]; run: () => Promise<Row[]> }[] = [
+  { name: "syscall", flags: USER_NODE_FLAGS, run: syscallRoundTrip },
+  { name: "switch", flags: USER_NODE_FLAGS, run: contextSwitch },
+  { name: "wakeup", flags: USER_NODE_FLAGS, run: wakeUps },
+  { name: "load", flags: USER_NODE_FLAGS, run: appLoad },
+  { name: "scale", flags: USER_NODE_FLAGS, run: scale },
+  { name: "firstslice", flags: USER_NODE_FLAGS, run: firstSlice },
+  { name: "boot", flags: USER_NODE_FLAGS, run: boot },
+  { name: "passes", flags: USER_NODE_FLAGS, run: instrumentPasses },
+  { name: "compute", flags: USER_NODE_FLAGS, run: instrumentation },
+  { name: "fs", flags: USER_NODE_FLAGS, run: fileSystem },
+];
+
+/** Runs `group` in a child process under its flags; its rows come back as JSON on stdout. */
+function runGroup(group: (typeof GROUPS)[number]): Row[] {
+  const script = fileURLToPath(import.meta.url);
+  const r = spawnSync(process.execPath, [...group.flags, script, "--child", group.name], { cwd: ROOT, encoding: "utf8", maxBuffer: 64 * 1024 * 1024, stdio: ["ignore", "pipe", "inherit"] });
+  if (r.status !== 0) throw new Error(`bench group ${group.name} failed (exit ${r.status})`);
+  return (JSON.parse(r.stdout) as Row[]).map((row) => ({ ...row, group: group.name, flags: group.flags }));
 }
 
-export function formatRows(rows: Row[]): string {
+export interface Goal { max: number; of: "ratio" | "median" | "p99"; unit?: string; from: string }
+export const GOALS_PATH = join(ROOT, "tools", "bench-goals.json");
+export function readGoals(): Record<string, Goal> {
+  const all = JSON.parse(readFileSync(GOALS_PATH, "utf8")) as Record<string, Goal | string>;
+  return Object.fromEntries(Object.entries(all).filter(([k]) => !k.startsWith("$"))) as Record<string, Goal>;
+}
+
+/** "goal <= x: met" for a row with a goal, "" otherwise. */
+export function goalText(r: Row, goals: Record<string, Goal>): string {
+  const goal = r.id ? goals[r.id] : undefined;
+  if (!goal) return "";
+  const value = goal.of === "ratio" ? r.ratio : goal.of === "p99" ? r.p99 : r.median;
+  if (value === undefined) return "";
+  const shown = goal.of === "ratio" ? `x${goal.max}` : `${goal.max}${goal.unit ? " " + goal.unit : ""}`;
+  return `  goal ${goal.of} <= ${shown}: ${value <= goal.max ? "met" : "NOT met"}`;
+}
+
+export const HEADER = `${"figure".padEnd(78)} ${"median".padStart(10)} unit      [spread]  ratio vs floor`;
+
+export function formatRows(rows: Row[], goals: Record<string, Goal> = {}, header = true): string {
   const fmt = (n: number) => (n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2));
-  const lines = rows.map((r) => `${r.name.padEnd(78)} ${fmt(r.median).padStart(10)} ${r.unit.padEnd(9)} ${r.spread !== undefined ? `[±${fmt(r.spread)}]` : `[${fmt(r.min)}..${fmt(r.max)}]`}${r.ratio !== undefined ? `  x${r.ratio.toFixed(2)} vs ${fmt(r.floor!)}` : ""}${r.note ? `  (${r.note})` : ""}`);
-  return [`${"figure".padEnd(78)} ${"median".padStart(10)} unit      [spread]  ratio vs floor`, ...lines].join("\n");
+  const lines: string[] = header ? [HEADER] : [];
+  let group: string | undefined;
+  for (const r of rows) {
+    if (r.group !== group) {
+      group = r.group;
+      if (group) lines.push(`-- ${group}: node ${r.flags?.length ? r.flags.join(" ") : "(no flags, as wasphere run)"} --`);
+    }
+    const pct = r.p50 !== undefined ? `  p50 ${fmt(r.p50)} p99 ${fmt(r.p99!)}` : "";
+    lines.push(`${r.name.padEnd(78)} ${fmt(r.median).padStart(10)} ${r.unit.padEnd(9)} ${r.spread !== undefined ? `[±${fmt(r.spread)}]` : `[${fmt(r.min)}..${fmt(r.max)}]`}${pct}${r.ratio !== undefined ? `  x${r.ratio.toFixed(2)} vs ${fmt(r.floor!)}` : ""}${goalText(r, goals)}${r.note ? `  (${r.note})` : ""}`);
+  }
+  return lines.join("\n");
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const rows = await runBench();
-  process.stdout.write(process.argv.includes("--json") ? JSON.stringify(rows, null, 2) + "\n" : formatRows(rows) + "\n");
+  const args = process.argv.slice(2);
+  if (args[0] === "--child") {
+    const group = GROUPS.find((g) => g.name === args[1]);
+    if (!group) throw new Error(`no bench group ${args[1]}`);
+    process.stdout.write(JSON.stringify(await group.run()));
+    process.exit(0); // the instrumenter's worker and timers must not keep the child alive
+  }
+  const wanted = args.flatMap((a, i) => (args[i - 1] === "--group" ? [a] : []));
+  const unknown = wanted.filter((w) => !GROUPS.some((g) => g.name === w));
+  if (unknown.length) { process.stderr.write(`bench: no group ${unknown.join(", ")} (groups: ${GROUPS.map((g) => g.name).join(", ")})\n`); process.exit(2); }
+  const json = args.includes("--json");
+  const goals = readGoals();
+  const rows: Row[] = [];
+  // Text goes out group by group, as each finishes; JSON at the end, whole.
+  if (!json) process.stdout.write(HEADER + "\n");
+  for (const group of GROUPS.filter((g) => wanted.length === 0 || wanted.includes(g.name))) {
+    const groupRows = runGroup(group);
+    rows.push(...groupRows);
+    if (!json) process.stdout.write(formatRows(groupRows, goals, false) + "\n");
+  }
+  if (json) process.stdout.write(JSON.stringify(rows, null, 2) + "\n");
 }

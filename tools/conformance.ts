@@ -2,7 +2,8 @@
 //   node dist/tools/conformance.js prepare   instruments the script's apps into build/conformance/
 //                                           (one folder per app: app_manifest.json and its module)
 //                                           and writes build/abi.json for hosts in other languages
-//   node dist/tools/conformance.js run       prints the Node host's trace
+//   node dist/tools/conformance.js run       prints the Node host's trace (`run --core=component`:
+//                                           on the core as a component, host/core-component.ts)
 //   node dist/tools/conformance.js golden    prepare, run, and write tests/conformance/trace.golden
 // `npm run conformance:golden` is the last one after a build: the one command that regenerates the
 // golden file when the scheduler, syscall costs or the instrumentation change on purpose.
@@ -76,25 +77,26 @@ export function preparedApps(script = readScript()): ConformanceApp[] {
   });
 }
 
-/** The Node host's trace of the prepared run. */
-export async function nodeTrace(script = readScript()): Promise<string> {
+/** The Node host's trace of the prepared run, on the core module or (`core: "component"`) the component. */
+export async function nodeTrace(script = readScript(), { core = "module" }: { core?: "module" | "component" } = {}): Promise<string> {
   const { Device } = await import("../host/device.js");
   const { VirtualClock } = await import("../host/peripherals/clock.js");
-  const device = new Device({ clock: new VirtualClock(), ...script.device });
+  const createCore = core === "component" ? await (await import("../host/core-component.js")).componentCoreFactory() : undefined;
+  const device = new Device({ clock: new VirtualClock(), ...script.device, createCore });
   return runConformance(device, script, preparedApps(script));
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const verb = process.argv[2];
   if (verb === "prepare") await prepare();
-  else if (verb === "run") process.stdout.write(await nodeTrace());
+  else if (verb === "run") process.stdout.write(await nodeTrace(readScript(), { core: process.argv[3] === "--core=component" ? "component" : "module" }));
   else if (verb === "golden") {
     await prepare();
     const trace = await nodeTrace();
     writeFileSync(GOLDEN_PATH, trace);
     process.stdout.write(`wrote ${GOLDEN_PATH} (${trace.split("\n").length - 1} lines)\n`);
   } else {
-    process.stderr.write("usage: node dist/tools/conformance.js prepare|run|golden\n");
+    process.stderr.write("usage: node dist/tools/conformance.js prepare|run [--core=component]|golden\n");
     process.exit(2);
   }
 }

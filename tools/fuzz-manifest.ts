@@ -12,7 +12,7 @@
 // - uninstalling gives back every byte of core heap the install took.
 // Memory: one core instance per process, reused (each case uninstalls what it installed).
 import * as abi from "../assembly/abi.js";
-import { Core } from "../host/core.js";
+import { ModuleCore, type Core } from "../host/core.js";
 import { FuzzFailure, mutateBytes, type FuzzTarget, type Prng } from "./fuzz-lib.js";
 
 const GPIO_PINS = 96;
@@ -134,8 +134,8 @@ export const manifestTarget: FuzzTarget = {
       bytes = utf8.encode(serialize(rng, tree));
       if (rng.chance(0.05)) bytes = Uint8Array.from([0xef, 0xbb, 0xbf, ...bytes]);
     }
-    if (how >= 6) for (let n = rng.range(1, 8); n > 0; n--) bytes = mutateBytes(rng, bytes, abi.IO_BUFFER_BYTES);
-    return bytes.subarray(0, abi.IO_BUFFER_BYTES);
+    if (how >= 6) for (let n = rng.range(1, 8); n > 0; n--) bytes = mutateBytes(rng, bytes, abi.MANIFEST_MAX_BYTES);
+    return bytes.subarray(0, abi.MANIFEST_MAX_BYTES);
   },
 
   execute(input: Uint8Array): void {
@@ -144,8 +144,7 @@ export const manifestTarget: FuzzTarget = {
     const heapBefore = e.mem_heap_in_use_bytes();
     let slot: number;
     try {
-      core.writeIo(input);
-      slot = e.app_install(input.length);
+      slot = e.app_install(input);
     } catch (err) {
       sharedCoreLost();
       throw new FuzzFailure(`the core trapped on app_install: ${(err as Error).message}`);
@@ -189,15 +188,15 @@ function referenceParse(input: Uint8Array): { value?: unknown; error?: string } 
 }
 
 function appString(core: Core, slot: number, which: number): string {
-  const len = core.exports.app_string(slot, which);
-  return len > 0 ? new TextDecoder().decode(core.readIo(len)) : "";
+  const bytes = core.exports.app_string(slot, which);
+  return typeof bytes === "number" ? "" : new TextDecoder().decode(bytes);
 }
 
 function expectString(core: Core, slot: number, which: number, want: unknown, field: string): void {
   if (typeof want !== "string") throw new FuzzFailure(`the core accepted ${field} ${JSON.stringify(want)}, which is not a string`);
   if (/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(want)) throw new FuzzFailure(`the core accepted ${field} ${JSON.stringify(want)}, which holds a lone surrogate (not UTF-8)`);
-  const len = core.exports.app_string(slot, which);
-  const got = core.readIo(Math.max(0, len));
+  const read = core.exports.app_string(slot, which);
+  const got = typeof read === "number" ? new Uint8Array(0) : read;
   const wantBytes = utf8.encode(want);
   if (got.length !== wantBytes.length || got.some((b, i) => b !== wantBytes[i])) {
     throw new FuzzFailure(`${field} reads back as ${JSON.stringify(new TextDecoder().decode(got))}; JSON.parse reads ${JSON.stringify(want)}`);
@@ -209,7 +208,7 @@ let core: Core | null = null;
 function sharedCoreLost(): void { core = null; }
 function sharedCore(): Core {
   if (!core) {
-    core = new Core({ clockNowMs: () => 0 });
+    core = new ModuleCore({ clockNowMs: () => 0 });
     const rc = core.exports.core_boot(GPIO_PINS, abi.DEFAULT_APP_QUOTA_BYTES, abi.DEFAULT_APP_QUOTA_BYTES);
     if (rc < 0) throw new Error(`core_boot failed: ${rc}`);
   }

@@ -20,10 +20,11 @@ async function loadTarget(name: string): Promise<FuzzTarget> {
     case "manifest": return (await import("./fuzz-manifest.js")).manifestTarget;
     case "littlefs": return (await import("./fuzz-littlefs.js")).littlefsTarget;
     case "instrument": return (await import("./fuzz-instrument.js")).instrumentTarget;
+    case "imagepkg": return (await import("./fuzz-imagepkg.js")).imagepkgTarget;
     default: throw new Error(`unknown fuzz target ${JSON.stringify(name)}: the targets are ${TARGETS.join(", ")}`);
   }
 }
-export const TARGETS = ["manifest", "littlefs", "instrument"];
+export const TARGETS = ["manifest", "littlefs", "instrument", "imagepkg"];
 
 interface WorkerJob { target: string; seed: number; first: number; seconds: number; heartbeat: SharedArrayBuffer }
 type WorkerMessage = { kind: "failure"; report: CaseReport } | { kind: "done"; cases: number };

@@ -1,7 +1,7 @@
 // `npm test`: the as-pect specs for assembly/, then node's test runner over every compiled host
 // and end-to-end test. Exits non-zero if any suite fails.
 import { spawnSync } from "node:child_process";
-import { readdirSync, statSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -17,6 +17,12 @@ const walk = (dir) => {
   }
   return out;
 };
+
+// The component tests need the optional component toolchain (jco, tools/component/): say so up
+// front when it is missing (the tests themselves skip, or fail under WASPHERE_REQUIRE_HOSTS=1).
+if (!existsSync(join(root, "tools/component/node_modules/@bytecodealliance/jco/package.json"))) {
+  console.log("npm test: the component toolchain (jco) is not installed, so the component tests are skipped; `npm run component:setup` installs it");
+}
 
 let failed = false;
 const aspect = spawnSync(join(root, "node_modules/.bin/asp"), ["--config", "as-pect.config.js"], { cwd: root, stdio: "inherit" });

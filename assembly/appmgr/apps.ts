@@ -35,7 +35,12 @@ export class App {
   idLo: u64;
   fuelUsed: f64;       // since install
   memPeakBytes: i32;   // most instance memory seen, since install
-  pad: i32;
+  cpuThrottled: i32;   // 1 while its tasks are held back by its CPU budget (sched/budget.ts)
+  cpuBudgetFuel: f64;  // CpuBudget.FuelPerSecond, 0: none
+  cpuWindow: f64;      // the budget window its use counts in: floor(core ms / CPU_BUDGET_WINDOW_MS)
+  cpuWindowFuel: f64;  // fuel used in that window, with what the last window overran
+  cpuThrottledSinceMs: f64; // when it was last held back
+  cpuThrottledMs: f64; // device ms held back by its budget, since install, up to cpuThrottledSinceMs
 }
 
 const ROW_BYTES: usize = offsetof<App>();

@@ -15,24 +15,24 @@
 // Budget: no tables of its own; the heap only at install (the app's strings).
 // Must not: allocate outside install, or run a task the host has not been told about.
 import {
-  MAX_APPS, MAX_TASKS, MAX_GPIO_PINS, IO_BUFFER_BYTES, MANIFEST_MAX_BYTES, WASM_PAGE_BYTES,
+  MAX_APPS, MAX_TASKS, MAX_GPIO_PINS, MANIFEST_MAX_BYTES, WASM_PAGE_BYTES,
   EPERM, EINVAL, ENOENT, ENOMEM, EBUSY, EEXIST, ENOSPC,
   TASK_READY, TASK_RUNNING, TASK_BLOCKED, TASK_EXITED, TASK_FAILED, TASK_BACKOFF,
   STOP_YIELDED, STOP_BLOCKED, STOP_OUT_OF_FUEL, STOP_EXITED, STOP_TRAPPED,
   EV_APP_INSTALLED, EV_INSTALL_REFUSED, EV_APP_STARTED, EV_APP_STOPPED, EV_APP_EXITED, EV_APP_TRAPPED,
-  EV_APP_RESTART, EV_APP_GAVE_UP, EV_CORE_NOMEM, EV_LOG_DROPPED, SYS_LOG,
+  EV_APP_RESTART, EV_APP_GAVE_UP, EV_CORE_NOMEM, EV_LOG_DROPPED, EV_LIMIT, SYS_LOG, LIMIT_APPS, LIMIT_TASKS, LIMIT_APP_RAM,
   RESTART_BACKOFF_BASE_MS, RESTART_BACKOFF_MAX_MS, RESTART_MAX_CRASHES, RESTART_WINDOW_MS,
 } from "../abi";
 import { app_memory_bytes } from "../hal/index";
 import { kalloc, reserveAppBytes, releaseAppBytes, freeBytes } from "../kmem";
 import { msgClear, msgStr, msgInt, msgUserBytes } from "../util/msg";
-import { ioBufferPtr } from "../util/io";
 import { auditRecord, auditReset, auditFlushDropped } from "../audit/ring";
 import { RATE_LOG, rateReset, rateResetAll, rateTakeDropped, rateTakeDroppedIfDue } from "../audit/rate";
 import { handlesReset, handlesCloseAll } from "../handles/table";
 import { timersReset } from "../sched/timers";
 import { shareReset } from "../sched/share";
-import { schedReset, schedNow, schedCurrent, schedClearCurrent, schedDetach, schedBackoff, readyPush, readyPushYielded } from "../sched/scheduler";
+import { budgetInstall, budgetCharge } from "../sched/budget";
+import { schedReset, schedNow, schedCurrent, schedClearCurrent, schedDetach, schedBackoff, readyPush, readyPushYielded, schedBlockedSliceEnded } from "../sched/scheduler";
 import { NO_TASK, taskAt, taskValid, taskLive, taskTableReset, taskSpawnMain } from "../task/table";
 import { capsResetAll, capsCopy, capsHasPin, CAPS_STAGING } from "../lsm/caps";
 import {
@@ -41,7 +41,7 @@ import {
 } from "./apps";
 import {
   parseManifest, manifestNamePtr, manifestNameLen, manifestEntryPtr, manifestEntryLen, manifestArgsPtr,
-  manifestArgsLen, manifestIdHi, manifestIdLo, manifestQuotaBytes, manifestPriority, manifestCaps,
+  manifestArgsLen, manifestIdHi, manifestIdLo, manifestQuotaBytes, manifestPriority, manifestCaps, manifestCpuBudgetFuel,
 } from "./manifest";
 
 const MEMORY_BYTES: i32 = 64 * WASM_PAGE_BYTES;
@@ -104,15 +104,23 @@ function refuseInstall(code: i32): i32 {
   return code;
 }
 
-/** Installs the manifest in the first `manifestBytes` of the I/O buffer. The slot, or -errno. */
-export function appInstall(manifestBytes: i32): i32 {
+/** A manifest the host did not lower into the cabi arena (or of a negative length): refused. */
+export function appInstallRefused(manifestBytes: i32): i32 {
   msgClear();
   if (!booted) { msgStr("app_install: the core is not booted"); return -EPERM; }
-  if (manifestBytes < 0 || manifestBytes > MANIFEST_MAX_BYTES || manifestBytes > IO_BUFFER_BYTES) {
+  msgStr("manifest: "); msgInt(manifestBytes); msgStr(" bytes outside the cabi arena");
+  return refuseInstall(-EINVAL);
+}
+
+/** Installs the manifest of `manifestBytes` bytes at `manifestPtr` (in the cabi arena). The slot, or -errno. */
+export function appInstall(manifestPtr: usize, manifestBytes: i32): i32 {
+  msgClear();
+  if (!booted) { msgStr("app_install: the core is not booted"); return -EPERM; }
+  if (manifestBytes < 0 || manifestBytes > MANIFEST_MAX_BYTES) {
     msgStr("manifest: "); msgInt(manifestBytes); msgStr(" bytes; the limit is "); msgInt(MANIFEST_MAX_BYTES);
     return refuseInstall(-EINVAL);
   }
-  const rc = parseManifest(ioBufferPtr(), manifestBytes, deviceGpioPinCount(), deviceQuotaCeilingBytes(), deviceDefaultQuotaBytes());
+  const rc = parseManifest(manifestPtr, manifestBytes, deviceGpioPinCount(), deviceQuotaCeilingBytes(), deviceDefaultQuotaBytes());
   if (rc < 0) return refuseInstall(rc);
 
   const idHi = manifestIdHi(), idLo = manifestIdLo();
@@ -131,7 +139,8 @@ export function appInstall(manifestBytes: i32): i32 {
   }
   const slot = appFreeSlot();
   if (slot < 0) {
-    msgClear(); msgStr("manifest: no free app slot; "); msgInt(MAX_APPS); msgStr(" apps are installed");
+    msgClear(); msgStr("manifest: app table full (MAX_APPS="); msgInt(MAX_APPS); msgStr("): uninstall an app first");
+    auditRecord(EV_LIMIT, NO_TASK, -1, -1, LIMIT_APPS, -ENOSPC);
     return refuseInstall(-ENOSPC);
   }
   const nameLen = manifestNameLen(), entryLen = manifestEntryLen(), argsLen = manifestArgsLen();
@@ -158,6 +167,7 @@ export function appInstall(manifestBytes: i32): i32 {
   app.nameLen = nameLen;
   app.entryLen = entryLen;
   app.argsLen = argsLen;
+  budgetInstall(slot, manifestCpuBudgetFuel());
   capsCopy(CAPS_STAGING, slot);
   for (let pin = 0; pin < pins; pin++) if (capsHasPin(manifestCaps(), pin)) pinSetOwner(pin, slot);
   auditRecord(EV_APP_INSTALLED, NO_TASK, slot, -1, 0, slot);
@@ -181,14 +191,16 @@ export function appStart(slot: i32): i32 {
   const app = appAt(slot);
   if (taskLive(app.task)) { msgAppName(slot); msgStr(": already running"); return -EBUSY; }
   if (!reserveAppBytes(<usize>app.quotaBytes)) {
-    msgAppName(slot); msgStr(": its quota of "); msgInt(app.quotaBytes); msgStr(" bytes does not fit; ");
-    msgInt(<i64>freeBytes()); msgStr(" bytes are free");
+    msgAppName(slot); msgStr(": its quota of "); msgInt(app.quotaBytes); msgStr(" bytes does not fit the app RAM pool; ");
+    msgInt(<i64>freeBytes()); msgStr(" bytes are free (the 4 MiB less the core and the running apps' quotas)");
+    auditRecord(EV_LIMIT, NO_TASK, slot, -1, LIMIT_APP_RAM, -ENOMEM);
     return -ENOMEM;
   }
   const t = taskSpawnMain(slot, app.idHi, app.idLo, app.priority);
   if (t == NO_TASK) {
     releaseAppBytes(<usize>app.quotaBytes);
-    msgAppName(slot); msgStr(": no free task; "); msgInt(MAX_TASKS); msgStr(" tasks are live");
+    msgAppName(slot); msgStr(": task table full (MAX_TASKS="); msgInt(MAX_TASKS); msgStr(")");
+    auditRecord(EV_LIMIT, NO_TASK, slot, -1, LIMIT_TASKS, -ENOMEM);
     return -ENOMEM;
   }
   app.reserved = 1;
@@ -266,6 +278,7 @@ export function schedReport(task: i32, reason: i32, value: i32, fuelUsed: i32): 
   const memBytes = app_memory_bytes(task);
   if (memBytes > t.memPeakBytes) t.memPeakBytes = memBytes;
   if (memBytes > app.memPeakBytes) app.memPeakBytes = memBytes;
+  budgetCharge(slot, task, fuel, schedNow());
 
   reportDropped(task, slot, false);
   if (reason == STOP_YIELDED || reason == STOP_OUT_OF_FUEL || reason == STOP_BLOCKED) {
@@ -273,7 +286,7 @@ export function schedReport(task: i32, reason: i32, value: i32, fuelUsed: i32): 
     // yielded goes behind the other ready tasks for a while (scheduler.ts).
     if (t.state == TASK_RUNNING) {
       if (reason == STOP_YIELDED) readyPushYielded(task); else readyPush(task);
-    }
+    } else if (reason == STOP_BLOCKED) schedBlockedSliceEnded(task);
     return 0;
   }
   if (reason == STOP_EXITED) {

@@ -13,7 +13,7 @@
 // Must not: allocate, trap on any input, or read past the manifest's length.
 import {
   EINVAL, ENODEV, APP_NAME_MAX_BYTES, ENTRY_POINT_MAX_BYTES, CMD_ARGS_MAX_BYTES, PRIORITY_LEVELS,
-  DEFAULT_PRIORITY, MAX_GPIO_PINS,
+  DEFAULT_PRIORITY, MAX_GPIO_PINS, CPU_BUDGET_MIN_FUEL, CPU_BUDGET_MAX_FUEL,
 } from "../abi";
 import { msgClear, msgStr, msgInt, msgBytes, msgUserBytes } from "../util/msg";
 import {
@@ -44,6 +44,7 @@ let idHi: u64 = 0;
 let idLo: u64 = 0;
 let quotaBytes: i32 = 0;
 let priority: i32 = DEFAULT_PRIORITY;
+let cpuBudgetFuel: f64 = 0;
 
 export function manifestNamePtr(): usize { return nameBuf; }
 export function manifestNameLen(): i32 { return nameLen; }
@@ -55,6 +56,8 @@ export function manifestIdHi(): u64 { return idHi; }
 export function manifestIdLo(): u64 { return idLo; }
 export function manifestQuotaBytes(): i32 { return quotaBytes; }
 export function manifestPriority(): i32 { return priority; }
+/** CpuBudget.FuelPerSecond, or 0 when the manifest sets no budget. */
+export function manifestCpuBudgetFuel(): f64 { return cpuBudgetFuel; }
 export function manifestCaps(): CapSet { return capsOf(CAPS_STAGING); }
 
 // ---- Reader state.
@@ -82,6 +85,7 @@ const F_TYPE: i32 = 1 << 5;
 const F_CAPS: i32 = 1 << 6;
 const F_QUOTA: i32 = 1 << 7;
 const F_PRIORITY: i32 = 1 << 8;
+const F_CPU_BUDGET: i32 = 1 << 9;
 
 // ---- Errors.
 
@@ -477,30 +481,49 @@ function parseStringList(guids: bool): i32 {
   return -1; // not reached: the loop returns
 }
 
-function parseMutableStorage(caps: CapSet): void {
+/**
+ * Reads an object whose one member may be `key`, an integer from `min` to `max` (`rangeText`
+ * says so in an error, before the number). Returns it, or -1 for an empty object; on anything
+ * else sets the error (check errno). `example` shows the object in a message.
+ */
+function readOneIntegerMember(key: string, example: string, what: string, min: f64, max: f64, rangeText: string): f64 {
   const k = valueKind();
-  if (k == V_INVALID) { syntaxError("a value"); return; }
-  if (k != V_OBJECT) { typeError("an object like {\"SizeKB\": 64}"); return; }
+  if (k == V_INVALID) { syntaxError("a value"); return -1; }
+  if (k != V_OBJECT) { failAt(EINVAL); msgStr("expected an object like "); msgStr(example); return -1; }
   pos++;
   skipWs();
-  if (peek() == 0x7d) { pos++; return; }
-  let seen = false;
+  if (peek() == 0x7d) { pos++; return -1; }
+  let value: f64 = -1;
   while (true) {
     const keyLen = readKey();
-    if (keyLen < 0) return;
+    if (keyLen < 0) return -1;
     const saved = pushKey(keyLen);
-    if (!keyIs(keyLen, "SizeKB")) { failAt(EINVAL); msgStr("unknown field"); return; }
-    if (seen) { failAt(EINVAL); msgStr("duplicate field"); return; }
-    seen = true;
-    const v = readIntegerValue("an integer");
-    if (errno != 0) return;
-    if (v < 1 || v > 1048576) { failAt(EINVAL); msgStr("must be 1 to 1048576, not "); msgNumberText(); return; }
-    caps.storageQuotaBytes = <i32>v * KIB;
+    if (!keyIs(keyLen, key)) { failAt(EINVAL); msgStr("unknown field"); return -1; }
+    if (value >= 0) { failAt(EINVAL); msgStr("duplicate field"); return -1; }
+    const v = readIntegerValue(what);
+    if (errno != 0) return -1;
+    if (v < min || v > max) { failAt(EINVAL); msgStr(rangeText); msgNumberText(); return -1; }
+    value = v;
     pathLen = saved;
     const more = afterMember(0x7d, "',' or '}'");
-    if (more < 0) return;
-    if (more == 0) return;
+    if (more <= 0) return more < 0 ? -1 : value;
   }
+  return -1; // not reached: the loop returns
+}
+
+function parseMutableStorage(caps: CapSet): void {
+  const v = readOneIntegerMember("SizeKB", "{\"SizeKB\": 64}", "an integer", 1, 1048576, "must be 1 to 1048576, not ");
+  if (errno == 0 && v >= 0) caps.storageQuotaBytes = <i32>v * KIB;
+}
+
+/** `CpuBudget`: {"FuelPerSecond": N}, N an integer from CPU_BUDGET_MIN_FUEL to CPU_BUDGET_MAX_FUEL. */
+function parseCpuBudget(): void {
+  const example = "{\"FuelPerSecond\": 1000000000}";
+  const v = readOneIntegerMember("FuelPerSecond", example, "an integer (fuel a second of device time)",
+    <f64>CPU_BUDGET_MIN_FUEL, <f64>CPU_BUDGET_MAX_FUEL, "must be 2000000 (one slice a second) to 1000000000000, not ");
+  if (errno != 0) return;
+  if (v < 0) { failAt(EINVAL); msgStr("FuelPerSecond is missing (an object like "); msgStr(example); msgStr(")"); return; }
+  cpuBudgetFuel = v;
 }
 
 function notSupportedYet(): void {
@@ -571,6 +594,7 @@ function parseTopField(keyLen: i32, seen: i32): i32 {
   else if (keyIs(keyLen, "Capabilities")) bit = F_CAPS;
   else if (keyIs(keyLen, "MemoryQuotaKiB")) bit = F_QUOTA;
   else if (keyIs(keyLen, "Priority")) bit = F_PRIORITY;
+  else if (keyIs(keyLen, "CpuBudget")) bit = F_CPU_BUDGET;
   else { failAt(EINVAL); msgStr("unknown field"); return seen; }
   if (seen & bit) { failAt(EINVAL); msgStr("duplicate field"); return seen; }
   seen |= bit;
@@ -627,6 +651,8 @@ function parseTopField(keyLen: i32, seen: i32): i32 {
       return seen;
     }
     priority = <i32>v;
+  } else if (bit == F_CPU_BUDGET) {
+    parseCpuBudget();
   }
   return seen;
 }
@@ -692,6 +718,7 @@ export function parseManifest(ptr: usize, len: i32, gpioPinCount: i32, quotaCeil
   nameLen = 0; entryLen = 0; argsLen = 0; idHi = 0; idLo = 0;
   quotaBytes = defaultQuotaBytes;
   priority = DEFAULT_PRIORITY;
+  cpuBudgetFuel = 0;
   capsClear(CAPS_STAGING);
   msgClear();
 

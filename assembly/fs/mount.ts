@@ -17,7 +17,7 @@
 // at mount and go back at unmount; plus MOUNT_SLOTS * 4 B of table. The caches (read cache; a
 // read-write mount also a program cache and the lookahead) and one cache per open file are kalloc'd
 // as before (fs/lfs). MAX_MOUNTS (abi.ts) = 1 data partition + one read-only mount per app
-// package (MAX_APPS): at most 17 * 1,312 B = 22 KiB of records when every app's package is mounted.
+// package (MAX_APPS): at most 65 * 1,312 B = 83 KiB of records when every app's package is mounted.
 // Must not: hand out a slot twice, or free slot 0's record.
 
 import { kalloc, kfree } from "../kmem";
@@ -98,7 +98,7 @@ const FILE_RECORD_BYTES: u32 = 64;
 const MDIR_RECORD_BYTES: u32 = 40;
 /** One mount's record: its state, two cache records, its open-file and open-directory tables. */
 export const MOUNT_RECORD_BYTES: u32 = MOUNT_STATE_BYTES + 2 * 16 + FILE_MAX_OPEN * FILE_RECORD_BYTES + FILE_MAX_OPEN * 16 + DIR_MAX_OPEN * 8 + DIR_MAX_OPEN * MDIR_RECORD_BYTES;
-const MOUNT_SLOTS: i32 = 17;
+const MOUNT_SLOTS: i32 = 65;
 
 const hostRecord: usize = memory.data(<i32>MOUNT_RECORD_BYTES, 16);
 export const MOUNT_TABLE_BYTES: u32 = <u32>MOUNT_SLOTS * 4;

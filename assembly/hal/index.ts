@@ -1,61 +1,135 @@
 // hal: every host import of the core, and nothing else.
 //
-// The core is policy; these are the mechanisms it asks the host for. Each import is declared here
-// once, in module "hal", so the core's whole dependence on its host is this page.
+// The core is policy; these are the mechanisms it asks the host for. The imports are the
+// canonical-ABI lowering of wit/wasphere.wit's `hal` interface (module "wasphere:core/hal@0.1.0",
+// kebab-case names); tests/host/wit.test checks them against the WIT and core.wasm. Above them,
+// one wrapper each gives the rest of the core the same calls it always had, with core pointers:
+// - a list the core passes (log-write, app-copy-out, flash-prog, panic) is (ptr, len) into core
+//   memory, which the host only reads;
+// - a list a call returns (flash-read, app-copy-in) is allocated by the host with cabi_realloc in
+//   the arena (assembly/cabi.ts) and described in the return area `importRet`; the wrapper checks
+//   the description (an ok or err tag, the bytes inside the arena, as many as asked), copies the
+//   bytes where the caller wants them and gives the arena space back before returning.
 // tests/host/core-imports.test pins the list: an import that appears in core.wasm and not here
 // (a stray Date.now, console.log, Math.random) fails the build.
-// Pointers passed to the host point into core memory; app pointers are app-relative and the host
-// checks them against that app's own memory.
 // Must not: hold state, or be called from anything but the subsystem that owns the device.
+import { EIO, ENOMEM } from "../abi";
+import { importRet, arenaHolds, arenaMark, arenaRelease, arenaFreeBytes } from "../cabi";
+
+@external("wasphere:core/hal@0.1.0", "clock-now-ms")
+declare function hal_clock_now_ms(): f64;
+@external("wasphere:core/hal@0.1.0", "gpio-configure")
+declare function hal_gpio_configure(pin: i32, direction: i32, initial: i32): i32;
+@external("wasphere:core/hal@0.1.0", "gpio-write")
+declare function hal_gpio_write(pin: i32, value: i32): i32;
+@external("wasphere:core/hal@0.1.0", "gpio-read")
+declare function hal_gpio_read(pin: i32): i32;
+@external("wasphere:core/hal@0.1.0", "log-write")
+declare function hal_log_write(task: i32, linePtr: usize, lineLen: i32): void;
+@external("wasphere:core/hal@0.1.0", "app-copy-in")
+declare function hal_app_copy_in(task: i32, appPtr: i32, len: i32, retPtr: usize): void;
+@external("wasphere:core/hal@0.1.0", "app-copy-out")
+declare function hal_app_copy_out(task: i32, appPtr: i32, bytesPtr: usize, bytesLen: i32): i32;
+@external("wasphere:core/hal@0.1.0", "app-memory-bytes")
+declare function hal_app_memory_bytes(task: i32): i32;
+@external("wasphere:core/hal@0.1.0", "flash-read")
+declare function hal_flash_read(block: u32, offset: u32, len: u32, retPtr: usize): void;
+@external("wasphere:core/hal@0.1.0", "flash-prog")
+declare function hal_flash_prog(block: u32, offset: u32, bytesPtr: usize, bytesLen: u32): i32;
+@external("wasphere:core/hal@0.1.0", "flash-erase")
+declare function hal_flash_erase(block: u32): i32;
+@external("wasphere:core/hal@0.1.0", "flash-sync")
+declare function hal_flash_sync(): i32;
+@external("wasphere:core/hal@0.1.0", "panic")
+declare function hal_panic(msgPtr: usize, msgLen: i32, filePtr: usize, fileLen: i32, line: u32, column: u32): void;
+
+/**
+ * Lifts the result<list<u8>, s32> a hal call left in `importRet` into `dst` (exactly `len`
+ * bytes): 0, the host's negative errno, or -EIO when the host described something else (an
+ * unknown tag, a list outside the arena or of another length, an errno that is not negative).
+ */
+function takeListResult(dst: usize, len: u32): i32 {
+  const tag = load<u8>(importRet);
+  if (tag == 1) {
+    const errno = load<i32>(importRet, 4);
+    return errno < 0 ? errno : -EIO;
+  }
+  if (tag != 0) return -EIO;
+  const ptr = <usize>load<u32>(importRet, 4);
+  const got = load<u32>(importRet, 8);
+  if (got != len || !arenaHolds(ptr, <i32>got)) return -EIO;
+  memory.copy(dst, ptr, <usize>len);
+  return 0;
+}
 
 /** Milliseconds since the device booted (monotonic). */
-@external("hal", "clock_now_ms")
-export declare function clock_now_ms(): f64;
+export function clock_now_ms(): f64 { return hal_clock_now_ms(); }
 
 /** Configures a GPIO pin: direction GPIO_DIR_*, initial level for outputs. 0 or -errno. */
-@external("hal", "gpio_configure")
-export declare function gpio_configure(pin: i32, direction: i32, initial: i32): i32;
+export function gpio_configure(pin: i32, direction: i32, initial: i32): i32 { return hal_gpio_configure(pin, direction, initial); }
 
 /** Drives an output pin. 0 or -errno. */
-@external("hal", "gpio_write")
-export declare function gpio_write(pin: i32, value: i32): i32;
+export function gpio_write(pin: i32, value: i32): i32 { return hal_gpio_write(pin, value); }
 
 /** Reads a pin's level: 0, 1, or -errno. */
-@external("hal", "gpio_read")
-export declare function gpio_read(pin: i32): i32;
+export function gpio_read(pin: i32): i32 { return hal_gpio_read(pin); }
 
-/** Emits a log line of an app: `len` UTF-8 bytes at core address `ptr`. */
-@external("hal", "log_write")
-export declare function log_write(task: i32, ptr: usize, len: i32): void;
+/** Emits a log line of an app: `len` bytes at core address `ptr`. */
+export function log_write(task: i32, ptr: usize, len: i32): void { hal_log_write(task, ptr, len); }
 
-/** Copies `len` bytes from app memory (task's instance) into core memory. 0 or -EFAULT. */
-@external("hal", "app_copy_in")
-export declare function app_copy_in(task: i32, appPtr: i32, len: i32, corePtr: usize): i32;
+/** Copies `len` bytes from app memory (task's instance) into core memory. 0, -EFAULT, or -ENOMEM
+ *  when the arena cannot hold them now. */
+export function app_copy_in(task: i32, appPtr: i32, len: i32, corePtr: usize): i32 {
+  if (len < 0) return -EIO;
+  if (len > arenaFreeBytes()) return -ENOMEM;
+  const mark = arenaMark();
+  hal_app_copy_in(task, appPtr, len, importRet);
+  const rc = takeListResult(corePtr, <u32>len);
+  arenaRelease(mark);
+  return rc;
+}
 
 /** Copies `len` bytes from core memory into app memory. 0 or -EFAULT. */
-@external("hal", "app_copy_out")
-export declare function app_copy_out(task: i32, corePtr: usize, appPtr: i32, len: i32): i32;
+export function app_copy_out(task: i32, corePtr: usize, appPtr: i32, len: i32): i32 { return hal_app_copy_out(task, appPtr, corePtr, len); }
 
-/** Bytes of linear memory the task's instance has now, or -ESRCH style -errno if none. */
-@external("hal", "app_memory_bytes")
-export declare function app_memory_bytes(task: i32): i32;
+/** Bytes of linear memory the task's instance has now (0 when none). */
+export function app_memory_bytes(task: i32): i32 { return hal_app_memory_bytes(task); }
 
-/** Flash block device: read `len` bytes at (block, offset) into core memory. 0 or -errno. */
-@external("hal", "flash_read")
-export declare function flash_read(block: u32, offset: u32, ptr: usize, len: u32): i32;
+/**
+ * Flash block device: reads `len` bytes at (block, offset) into core memory. 0 or -errno.
+ * A read larger than the arena's free room is made in pieces that fit (one piece when the arena
+ * is empty, as it is outside a list-taking export: every read the file system makes is at most
+ * FS_IO_CHUNK_BYTES or cache_size); -ENOMEM when no byte fits.
+ */
+export function flash_read(block: u32, offset: u32, ptr: usize, len: u32): i32 {
+  let done: u32 = 0;
+  while (done < len) {
+    const room = arenaFreeBytes();
+    if (room <= 0) return -ENOMEM;
+    const n = len - done < <u32>room ? len - done : <u32>room;
+    const mark = arenaMark();
+    hal_flash_read(block, offset + done, n, importRet);
+    const rc = takeListResult(ptr + <usize>done, n);
+    arenaRelease(mark);
+    if (rc != 0) return rc;
+    done += n;
+  }
+  return 0;
+}
 
 /** Programs `len` bytes (erased bytes only) at (block, offset) from core memory. 0 or -errno. */
-@external("hal", "flash_prog")
-export declare function flash_prog(block: u32, offset: u32, ptr: usize, len: u32): i32;
+export function flash_prog(block: u32, offset: u32, ptr: usize, len: u32): i32 { return hal_flash_prog(block, offset, ptr, len); }
 
 /** Erases a block to the erase value. 0 or -errno. */
-@external("hal", "flash_erase")
-export declare function flash_erase(block: u32): i32;
+export function flash_erase(block: u32): i32 { return hal_flash_erase(block); }
 
 /** Flushes the block device. 0 or -errno. */
-@external("hal", "flash_sync")
-export declare function flash_sync(): i32;
+export function flash_sync(): i32 { return hal_flash_sync(); }
+
+/** Byte length of an AssemblyScript string (UTF-16 code units, the length in its header). */
+function utf16Bytes(str: usize): i32 { return str == 0 ? 0 : load<i32>(str - 4); }
 
 /** A bug in the core (an assertion failed). The host stops the device and reports it. */
-@external("hal", "panic")
-export declare function panic(msgPtr: usize, filePtr: usize, line: u32, column: u32): void;
+export function panic(msgPtr: usize, filePtr: usize, line: u32, column: u32): void {
+  hal_panic(msgPtr, utf16Bytes(msgPtr), filePtr, utf16Bytes(filePtr), line, column);
+}

@@ -1,7 +1,7 @@
 // handles: the table of everything a task has opened (GPIO pins, timers).
 //
 // What it is: MAX_HANDLES fixed rows {kind, owner task, generation, object}. A handle value is
-// index | generation << 8: the index finds the row, and the generation, owner and kind must all
+// index | generation << HANDLE_INDEX_BITS: the index finds the row, and the generation, owner and kind must all
 // match for the handle to resolve, so a forged, closed (stale) or borrowed value is refused with
 // -EBADF and audited. Closing bumps the generation, so a value never comes back to life.
 // Invariants: row 0 is never handed out (0 is not a handle); a free row has kind HANDLE_FREE and
@@ -11,7 +11,7 @@
 // input, so nothing an app drove stays driven after it closed, stopped or crashed.
 // Budget: HANDLE_TABLE_BYTES static bytes (rows + the pin index); nothing on the heap.
 // Must not: allocate, or resolve a handle without checking all of index, generation, owner, kind.
-import { MAX_HANDLES, MAX_GPIO_PINS, EBADF, EMFILE, ENFILE, EV_BAD_HANDLE, GPIO_DIR_INPUT, HANDLES_PER_TASK_MAX as TASK_HANDLES_MAX } from "../abi";
+import { MAX_HANDLES, HANDLE_INDEX_BITS, MAX_GPIO_PINS, EBADF, EMFILE, ENFILE, EV_BAD_HANDLE, GPIO_DIR_INPUT, HANDLES_PER_TASK_MAX as TASK_HANDLES_MAX } from "../abi";
 import { gpio_write, gpio_configure } from "../hal/index";
 import { auditRecord } from "../audit/ring";
 import { NO_TASK, taskAt, taskValid } from "../task/table";
@@ -32,8 +32,12 @@ export const KIND_ANY: i32 = KIND_GPIO | KIND_TIMER;
 
 /** The most handles one task may hold at once. */
 export const HANDLES_PER_TASK_MAX: i32 = TASK_HANDLES_MAX;
-// The generation lives in bits 8..30 so that a handle is always a positive i32.
-const GENERATION_LIMIT: i32 = 1 << 23;
+// The generation lives in bits HANDLE_INDEX_BITS..30 so that a handle is always a positive i32.
+const GENERATION_LIMIT: i32 = 1 << (31 - HANDLE_INDEX_BITS);
+const INDEX_MASK: i32 = (1 << HANDLE_INDEX_BITS) - 1;
+
+/** The row index a handle value names (not yet checked). */
+export function handleIndexOf(handle: i32): i32 { return handle & INDEX_MASK; }
 
 @unmanaged
 class Handle {
@@ -98,7 +102,7 @@ export function handleAlloc(owner: i32, kind: i32, object: i32): i32 {
     shareTake(POOL_HANDLES, task.app);
     if (kind == HANDLE_GPIO_IN || kind == HANDLE_GPIO_OUT) store<i32>(pinHandle + (<usize>object << 2), index);
     nextIndex = index % (MAX_HANDLES - 1) + 1;
-    return index | (h.generation << 8);
+    return index | (h.generation << HANDLE_INDEX_BITS);
   }
   return -ENFILE;
 }
@@ -109,8 +113,8 @@ export function handleAlloc(owner: i32, kind: i32, object: i32): i32 {
  */
 export function handleResolve(task: i32, app: i32, handle: i32, kindMask: i32, syscall: i32): i32 {
   if (handle > 0) {
-    const index = handle & 0xff;
-    const generation = handle >>> 8;
+    const index = handle & INDEX_MASK;
+    const generation = handle >>> HANDLE_INDEX_BITS;
     if (index != 0 && index < MAX_HANDLES) {
       const h = rowAt(index);
       if (h.kind != HANDLE_FREE && h.generation == generation && h.owner == task && ((1 << h.kind) & kindMask) != 0) return index;

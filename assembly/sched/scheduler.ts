@@ -14,16 +14,18 @@
 // TASK_BACKOFF task is in the deadline list iff it has a deadline, and in a pin's queue iff it
 // waits on that pin; at most one task is TASK_RUNNING (currentTask), between sched_next and its
 // sched_report. Core time (schedNowMs) never goes backwards.
-// Budget: SCHED_TABLE_BYTES static bytes; O(MAX_TASKS + TIMER_SLOTS) per sched_next, no heap.
+// Budget: SCHED_TABLE_BYTES static bytes; per sched_next O(ready tasks) plus O(1) per timer or
+// sleeper it wakes (the armed timers and the sleepers are each one list in due order); no heap.
 // Must not: allocate, call the host except for the clock, or decide policy about crashes
 // (appmgr/lifecycle.ts does).
-import { PRIORITY_LEVELS, MAX_GPIO_PINS, TASK_READY, TASK_RUNNING, TASK_BLOCKED, TASK_BACKOFF, ETIMEDOUT, EAGAIN, MAX_TASKS, AGING_STEP_MS, YIELD_DEFER_MS } from "../abi";
+import { PRIORITY_LEVELS, MAX_GPIO_PINS, TASK_READY, TASK_RUNNING, TASK_BLOCKED, TASK_BACKOFF, ETIMEDOUT, EAGAIN, MAX_TASKS, AGING_STEP_MS, YIELD_DEFER_MS, WAKE_CREDIT_MS } from "../abi";
 import { clock_now_ms } from "../hal/index";
 import {
   NO_TASK, Task, taskAt, taskValid, QUEUED_READY, QUEUED_SLEEP, QUEUED_PIN,
   WAIT_NONE, WAIT_SLEEP, WAIT_TIMER, WAIT_GPIO, WAIT_BACKOFF,
 } from "../task/table";
-import { TIMER_SLOTS, timerCatchUp, timerInUse, timerWaiter, timerSetWaiter, timerTakePending, timerDueMs } from "./timers";
+import { budgetAllows, budgetResumeMs } from "./budget";
+import { NO_TIMER, timerCatchUp, timerInUse, timerWaiter, timerSetWaiter, timerTakePending, timerDueMs, timerArmedHead } from "./timers";
 
 const readyHead = memory.data(PRIORITY_LEVELS * 4, 4);
 const readyTail = memory.data(PRIORITY_LEVELS * 4, 4);
@@ -96,12 +98,37 @@ export function readyPushYielded(t: i32): void {
   taskAt(t).readySinceMs = schedNowMs + <f64>YIELD_DEFER_MS;
 }
 
+/**
+ * Makes `t`, just woken from a block, READY with its wake credit: it counts as ready since it
+ * blocked (the end of the slice it blocked in), at most WAKE_CREDIT_MS ago. So it stands where it
+ * would stand had it stayed ready instead of blocking, never better: waking buys no turn a spinner
+ * of its priority would not have had, and a task that blocked longer than the others have waited
+ * runs at the next decision.
+ */
+function readyPushWoken(t: i32): void {
+  readyPush(t);
+  const task = taskAt(t);
+  const now = task.readySinceMs;
+  const earliest = now - <f64>WAKE_CREDIT_MS;
+  const since = task.blockedAtMs > earliest ? task.blockedAtMs : earliest;
+  if (since < now) task.readySinceMs = since;
+}
+
+/** Records that the slice in which `t` blocked ended now: its wake credit counts from here. */
+export function schedBlockedSliceEnded(t: i32): void {
+  const task = taskAt(t);
+  if (task.state == TASK_BLOCKED) task.blockedAtMs = schedNow();
+}
+
 /** Priority minus the levels earned by waiting since readySinceMs (more when it waited longer). */
 function effectivePriority(task: Task, nowMs: f64): f64 {
   return <f64>clampPriority(task.priority) - Math.floor((nowMs - task.readySinceMs) / <f64>AGING_STEP_MS);
 }
 
-/** Takes the ready task with the lowest effective priority (ties: ready longest) off its queue. */
+/**
+ * Takes the ready task with the lowest effective priority (ties: ready longest) off its queue,
+ * passing over the tasks of apps held back by their CPU budget (budget.ts).
+ */
 function readyPop(nowMs: f64): i32 {
   let best = NO_TASK;
   let bestEffective: f64 = 0;
@@ -111,6 +138,7 @@ function readyPop(nowMs: f64): i32 {
     let t = load<i32>(readyHead + (<usize>p << 2));
     while (t != NO_TASK) {
       const task = taskAt(t);
+      if (!budgetAllows(task.app, nowMs)) { t = task.runNext; continue; }
       const effective = effectivePriority(task, nowMs);
       if (best == NO_TASK || effective < bestEffective || (effective == bestEffective && task.readySinceMs < bestSince)) {
         best = t; bestEffective = effective; bestSince = task.readySinceMs;
@@ -191,6 +219,7 @@ export function schedBlock(t: i32, waitKind: i32, object: i32, timeoutMs: f64): 
   task.waitKind = waitKind;
   task.waitObject = object;
   task.result = 0;
+  task.blockedAtMs = schedNow();
   if (waitKind == WAIT_GPIO) pinWaitAppend(object, t);
   if (waitKind == WAIT_TIMER) timerSetWaiter(object, t);
   if (timeoutMs >= 0) sleepInsert(t, schedNow() + timeoutMs);
@@ -222,7 +251,7 @@ export function schedDetach(t: i32): void {
 export function schedWake(t: i32, result: i32): void {
   schedDetach(t);
   taskAt(t).result = result;
-  readyPush(t);
+  readyPushWoken(t);
 }
 
 function wakeOnDeadline(t: i32): void {
@@ -258,12 +287,12 @@ export function schedNext(nowMs: f64): i32 {
     currentTask = NO_TASK;
     if (taskAt(cur).state == TASK_RUNNING) readyPush(cur);
   }
-  for (let i = 0; i < TIMER_SLOTS; i++) {
-    if (!timerInUse(i)) continue;
-    const waiter = timerWaiter(i);
-    if (waiter == NO_TASK || timerDueMs(i) > now) continue;
+  // Due armed timers, earliest first; waking the waiter disarms the head, so each is seen once.
+  while (timerArmedHead() != NO_TIMER && timerDueMs(timerArmedHead()) <= now) {
+    const i = timerArmedHead();
     timerCatchUp(i, now);
-    schedWake(waiter, timerTakePending(i));
+    schedWake(timerWaiter(i), timerTakePending(i));
+    if (timerArmedHead() == i) timerSetWaiter(i, NO_TASK); // a waiter not waiting on it: never loop
   }
   while (sleepHead != NO_TASK && taskAt(sleepHead).deadlineMs <= now) wakeOnDeadline(sleepHead);
   const t = readyPop(now);
@@ -273,13 +302,20 @@ export function schedNext(nowMs: f64): i32 {
   return t;
 }
 
-/** The earliest pending wake-up (sleep, wait timeout, backoff, a waited-on timer), or -1. */
+/**
+ * The earliest pending wake-up (sleep, wait timeout, backoff, a waited-on timer, the next budget
+ * window of an app whose ready tasks its CPU budget holds back), or -1.
+ */
 export function schedNextDeadlineMs(): f64 {
   let best: f64 = sleepHead != NO_TASK ? taskAt(sleepHead).deadlineMs : -1;
-  for (let i = 0; i < TIMER_SLOTS; i++) {
-    if (!timerInUse(i) || timerWaiter(i) == NO_TASK) continue;
-    const due = timerDueMs(i);
-    if (best < 0 || due < best) best = due;
+  const armed = timerArmedHead();
+  if (armed != NO_TIMER && (best < 0 || timerDueMs(armed) < best)) best = timerDueMs(armed);
+  // Called when nothing could be chosen: the ready tasks left are all held back.
+  for (let p = 0; p < PRIORITY_LEVELS; p++) {
+    for (let t = load<i32>(readyHead + (<usize>p << 2)); t != NO_TASK; t = taskAt(t).runNext) {
+      const resume = budgetResumeMs(taskAt(t).app);
+      if (resume >= 0 && (best < 0 || resume < best)) best = resume;
+    }
   }
   return best;
 }

@@ -29,7 +29,7 @@ import { clock_now_ms, gpio_configure, gpio_write, gpio_read, log_write, app_cop
 import { lsmCheck } from "../lsm/hook";
 import { auditRecord } from "../audit/ring";
 import {
-  handleAlloc, handleResolve, handleClose, handleKind, handleObject, pinOpenIndex, handlesHeldBy,
+  handleAlloc, handleResolve, handleClose, handleIndexOf, handleKind, handleObject, pinOpenIndex, handlesHeldBy,
   HANDLE_GPIO_OUT, HANDLE_GPIO_IN, HANDLE_TIMER, HANDLES_PER_TASK_MAX,
   KIND_GPIO_OUT, KIND_GPIO, KIND_ANY, KIND_TIMER, KIND_GPIO_IN,
 } from "../handles/table";
@@ -104,7 +104,7 @@ function sysGpioOpen(task: i32, app: i32, nr: i32, pin: i32, output: bool, initi
   const h = handleAlloc(task, output ? HANDLE_GPIO_OUT : HANDLE_GPIO_IN, pin);
   if (h < 0) return refuseHandle(task, app, nr, h);
   const rc = gpio_configure(pin, output ? GPIO_DIR_OUTPUT : GPIO_DIR_INPUT, output && initial != 0 ? 1 : 0);
-  if (rc < 0) { handleClose(h & 0xff); return rc; }
+  if (rc < 0) { handleClose(handleIndexOf(h)); return rc; }
   return h;
 }
 

@@ -39,7 +39,8 @@ export class Task {
   memPeakBytes: i32;   // most instance memory seen
   deadlineMs: f64;     // when it wakes (sleep, wait timeout, restart backoff)
   fuelUsed: f64;       // fuel consumed since spawn (an f64 counts exactly past 2^53 slices of fuel)
-  readySinceMs: f64;   // when it became READY (later than that after a yield): its age for aging
+  readySinceMs: f64;   // when it became READY (later than that after a yield; earlier after a wake): its age for aging
+  blockedAtMs: f64;    // when it last blocked: the end of the slice it blocked in (its wake credit starts there)
   slicesRun: i32;
   exitCode: i32;
   fuelOwed: i32;       // fuel its syscalls cost that the host has not yet taken off its slice

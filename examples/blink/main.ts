@@ -1,5 +1,5 @@
 // blink: toggles the LED on GPIO 8 every half second.
-import { gpio, log, sleepMs } from "../../sdk/applibs";
+import { gpio, log, sleepMs } from "@wasphere/sdk";
 
 const LED_PIN = 8;
 const HALF_PERIOD_MS = 500;

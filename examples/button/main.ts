@@ -1,6 +1,6 @@
 // button: mirrors the button on GPIO 12 onto the LED on GPIO 9, and shows least privilege at work:
 // it also tries GPIO 8, which its manifest does not grant, and the core refuses with EACCES.
-import { EACCES, gpio, log } from "../../sdk/applibs";
+import { EACCES, gpio, log } from "@wasphere/sdk";
 
 const BUTTON_PIN = 12;
 const LED_PIN = 9;

@@ -11,20 +11,23 @@ export async function runMinimalHost({ coreBytes, manifestBytes, appBytes, until
   let now = 0, app = null, fresh = true, why = OUT_OF_FUEL;
   const core = () => new Uint8Array(k.memory.buffer), appMem = () => new Uint8Array(app.exports.memory.buffer);
   const inApp = (p, n) => app && (p >>> 0) + (n >>> 0) <= appMem().length; // own bounds check: never trust a pointer
-  const hal = {
-    clock_now_ms: () => now, gpio_read: () => 0, flash_sync: () => 0,
-    gpio_configure: (pin, dir, v) => (dir === 1 && onGpio(now, pin, v), 0), gpio_write: (pin, v) => (onGpio(now, pin, v), 0),
-    log_write: (task, p, n) => onLog(now, core().slice(p, p + n)),
-    app_copy_in: (task, ap, n, cp) => (inApp(ap, n) ? (core().set(appMem().subarray(ap >>> 0, (ap >>> 0) + (n >>> 0)), cp), 0) : EFAULT),
-    app_copy_out: (task, cp, ap, n) => (inApp(ap, n) ? (appMem().set(core().subarray(cp, cp + (n >>> 0)), ap >>> 0), 0) : EFAULT),
-    app_memory_bytes: () => (app ? appMem().length : 0),
-    flash_read: () => ENODEV, flash_prog: () => ENODEV, flash_erase: () => ENODEV,
-    panic: () => { throw new Error("core panic"); },
+  // Bytes into memory the core hands out (cabi_realloc): the only core memory a host may write, with a return area.
+  const lower = (bytes) => { const p = x.cabi_realloc(0, 0, 1, bytes.length); core().set(bytes, p); return p; };
+  const ret = (r, tag, a, b = 0) => { const v = new DataView(x.memory.buffer); v.setUint8(r, tag); v.setInt32(r + 4, a, true); v.setInt32(r + 8, b, true); };
+  const hal = { // wit/wasphere.wit's hal, as the canonical ABI lowers it
+    "clock-now-ms": () => now, "gpio-read": () => 0, "flash-sync": () => 0,
+    "gpio-configure": (pin, dir, v) => (dir === 1 && onGpio(now, pin, v), 0), "gpio-write": (pin, v) => (onGpio(now, pin, v), 0),
+    "log-write": (task, p, n) => onLog(now, core().slice(p, p + n)),
+    "app-copy-in": (task, ap, n, r) => (inApp(ap, n) ? ret(r, 0, lower(appMem().slice(ap >>> 0, (ap >>> 0) + (n >>> 0))), n) : ret(r, 1, EFAULT)),
+    "app-copy-out": (task, ap, cp, n) => (inApp(ap, n) ? (appMem().set(core().subarray(cp, cp + (n >>> 0)), ap >>> 0), 0) : EFAULT),
+    "app-memory-bytes": () => (app ? appMem().length : 0),
+    "flash-read": (b, o, n, r) => ret(r, 1, ENODEV), "flash-prog": () => ENODEV, "flash-erase": () => ENODEV,
+    "panic": () => { throw new Error("core panic"); },
   };
-  const k = (await WebAssembly.instantiate(coreBytes, { hal })).instance.exports;
+  const x = (await WebAssembly.instantiate(coreBytes, { "wasphere:core/hal@0.1.0": hal })).instance.exports;
+  const k = Object.fromEntries(Object.entries(x).map(([n, f]) => [n.replace(/^.*#/, "").replace(/-/g, "_"), f])); // kernel by WIT name
   if (k.core_boot(96, 262144, 262144) < 0) throw new Error("core_boot failed");
-  core().set(manifestBytes, k.core_io_buffer());
-  const slot = k.app_install(manifestBytes.length);
+  const slot = k.app_install(lower(manifestBytes), manifestBytes.length);
   if (slot < 0) throw new Error(`manifest refused (${slot})`);
   const task = k.app_start(slot), module = await WebAssembly.compile(appBytes);
   const unwind = (reason) => { // the save area is [16, 8192) of the app's memory, its header at 8

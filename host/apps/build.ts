@@ -9,9 +9,9 @@
 // it, so a link at the destination is replaced, never written through.
 // Must not: change the process's working directory (asc resolves paths against the base directory
 // it is given), or let asc write to disk.
-import { closeSync, constants, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, constants, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { randomBytes } from "node:crypto";
-import { basename, dirname, join, relative } from "node:path";
+import { basename, dirname, join, relative, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { APP_RUNTIME_AREA_BYTES } from "../../assembly/abi.js";
 import { printableLines } from "../printable.js";
@@ -22,15 +22,45 @@ export const SDK_DIR = join(REPO_ROOT, "sdk");
 
 export class AppBuildError extends Error {}
 
+/** The SDK's package name: an app imports `@wasphere/sdk` (or a file of it, `@wasphere/sdk/applibs`). */
+export const SDK_PACKAGE = "@wasphere/sdk";
+/**
+ * An entry file the build adds to every app: it only imports the SDK, so the SDK's `abort` (which
+ * asconfig.json's `app` target names) exists even in an app that imports nothing of the SDK.
+ * It exports nothing, so the app's module exports only what main.ts exports.
+ */
+const SDK_LINK_ENTRY = "__wasphere_sdk__.ts";
+const SDK_LINK_SOURCE = `import "${SDK_PACKAGE}";\n`;
+
+/** asconfig.json's `app` target as asc flags (the same conversion asc applies to a config). */
+function appTargetFlags(): string[] {
+  const config = JSON.parse(readFileSync(join(REPO_ROOT, "asconfig.json"), "utf8")) as { targets?: { app?: Record<string, unknown> } };
+  const target = config.targets?.app;
+  if (!target) throw new AppBuildError("asconfig.json has no `app` target");
+  if (target.memoryBase !== APP_RUNTIME_AREA_BYTES) throw new AppBuildError(`asconfig.json: the app target's memoryBase must be ${APP_RUNTIME_AREA_BYTES} (the runtime's area), not ${String(target.memoryBase)}`);
+  const flags: string[] = [];
+  for (const [key, value] of Object.entries(target)) {
+    if (value === true) flags.push(`--${key}`);
+    else if (Array.isArray(value)) for (const v of value) flags.push(`--${key}`, String(v));
+    else if (value !== false) flags.push(`--${key}`, String(value));
+  }
+  return flags;
+}
+
 /** The compiler's arguments; `outFile` is only a name (the output is captured, not written). */
 export function appAscArgs(sourceFile: string, outFile: string): string[] {
-  const sdkAbort = relative(REPO_ROOT, join(SDK_DIR, "applibs")).split("\\").join("/") + "/abort";
-  return [
-    relative(REPO_ROOT, sourceFile), "-o", outFile,
-    "--memoryBase", String(APP_RUNTIME_AREA_BYTES),
-    "--use", `abort=${sdkAbort}`,
-    "-O3", "--noAssert",
-  ];
+  return [relative(REPO_ROOT, sourceFile).split("\\").join("/"), SDK_LINK_ENTRY, "-o", outFile, ...appTargetFlags()];
+}
+
+/**
+ * Where a path the compiler probes really is: a file of the SDK package (asc looks for
+ * `node_modules/@wasphere/sdk/...` above the base directory) maps into SDK_DIR; anything else is
+ * itself.
+ */
+function sdkPackagePath(path: string): string {
+  const marker = `${sep}node_modules${sep}${SDK_PACKAGE.split("/").join(sep)}${sep}`;
+  const at = path.indexOf(marker);
+  return at < 0 ? path : join(SDK_DIR, path.slice(at + marker.length));
 }
 
 /** Reads a source file the compiler asks for, by absolute path; null when it may not or does not exist. */
@@ -50,7 +80,13 @@ export async function buildApp(sourceFile: string, readSource: SourceReader): Pr
   const { error } = await asc.main([...appAscArgs(sourceFile, OUTPUT_NAME), "--baseDir", REPO_ROOT], {
     stdout: stream as any,
     stderr: stream as any,
-    readFile: (name: string, baseDir: string) => readSource(join(baseDir, name)),
+    readFile: (name: string, baseDir: string) => {
+      const path = join(baseDir, name);
+      // The settings come as flags (appAscArgs); asc's own look for ./asconfig.json gets nothing.
+      if (path === join(REPO_ROOT, "asconfig.json")) return null;
+      if (path === join(REPO_ROOT, SDK_LINK_ENTRY)) return SDK_LINK_SOURCE;
+      return readSource(sdkPackagePath(path));
+    },
     writeFile: (name: string, contents: Uint8Array | string) => {
       if (name === OUTPUT_NAME && typeof contents !== "string") module = contents.slice();
     },

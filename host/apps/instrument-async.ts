@@ -6,9 +6,11 @@
 // InstrumentError and the worker is replaced for the next job. The worker is unreferenced while
 // idle, so it never keeps the process alive.
 // Where there is no worker_threads (a browser, a host without it) it instruments in this thread.
-// Memory: the worker holds binaryen (about 15 MB) from the first install on.
+// Memory: the worker holds binaryen (about 15 MB) from the first install on; this thread loads it
+// only where there is no worker.
 // Must not: let a module's failure in the worker become an exception other than InstrumentError.
-import { instrumentApp, InstrumentError, type InstrumentedApp, type InstrumentOptions } from "./instrument.js";
+import type { InstrumentedApp, InstrumentOptions } from "./instrument.js";
+import { InstrumentError } from "./instrument-errors.js";
 import type { InstrumentReply } from "./instrument-worker.js";
 
 /** The wall-time bound of one instrumentation: a backstop above MODULE_LIMITS, which bound the work itself. */
@@ -54,7 +56,8 @@ class InstrumentWorker {
       const id = this.nextId++;
       const timer = setTimeout(() => this.retire(new InstrumentError(`instrumenting the module took longer than ${timeoutMs} ms, the install budget`)), timeoutMs);
       this.current = { id, resolve, reject, timer };
-      const copy = wasm.slice();
+      // A copy of its own to transfer (a Node Buffer's slice() is a view: transferring its buffer would detach the caller's).
+      const copy = new Uint8Array(wasm);
       worker.postMessage({ id, wasm: copy, opts }, [copy.buffer as ArrayBuffer]);
     });
   }
@@ -119,6 +122,7 @@ async function sharedWorker(): Promise<InstrumentWorker | null> {
  */
 export async function instrumentOffThread(wasm: Uint8Array, opts: InstrumentOptions, timeoutMs = INSTRUMENT_TIMEOUT_MS): Promise<InstrumentedApp> {
   const worker = await sharedWorker();
-  if (!worker) return instrumentApp(wasm, opts);
+  // binaryen is loaded in this thread only where there is no worker to load it.
+  if (!worker) return (await import("./instrument.js")).instrumentApp(wasm, opts);
   return worker.run(wasm, opts, timeoutMs);
 }

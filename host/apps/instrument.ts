@@ -51,14 +51,27 @@ export interface InstrumentedApp {
   bytes: Uint8Array;
   originalBytes: number;
   instrumentedBytes: number;
+  /** Wall time of each step of this instrumentation, in ms (tools/bench reports them). */
+  passMs?: InstrumentPassMs;
 }
 
-export class InstrumentError extends Error {}
-/** binaryen itself failed (aborted, or ran out of stack) on the module: its state may be damaged. */
-export class InstrumenterCrash extends InstrumentError {}
+/** Where an instrumentation's time goes: the contract checks and binaryen's read, each pass, the emit. */
+export interface InstrumentPassMs { check: number; read: number; metering: number; asyncify: number; optimize: number; emit: number }
+
+/**
+ * The parts of the rewrite, for measurements (tools/bench-instrument). `optimize` is a final
+ * `-O2` over the whole module after asyncify: measured to change neither size nor speed of the
+ * example apps and kernels (asyncify already optimizes what it instruments at optimize level 2)
+ * while taking about 40 % of an install, so an install (undefined) runs it only when the module
+ * would otherwise outgrow the install budget; true runs it always, false never.
+ */
+export interface InstrumentParts { metering: boolean; asyncify: boolean; optimize?: boolean }
+
+import { InstrumentError, InstrumenterCrash } from "./instrument-errors.js";
+export { InstrumentError, InstrumenterCrash };
 
 // The slice protocol's names and addresses are protocol.ts's: the instrumenter writes what the hosts run.
-import { ASYNCIFY_DATA_ADDR, ASYNCIFY_HEADER_ADDR, ENTRY_EXPORT, FUEL_GLOBAL, FUEL_IDLE, PREEMPT_FIELD, PREEMPT_MODULE } from "./protocol.js";
+import { ASYNCIFY_DATA_ADDR, ASYNCIFY_HEADER_ADDR, ENTRY_EXPORT, FUEL_GLOBAL, FUEL_IDLE, INSTRUMENTED_GROWTH_FACTOR, INSTRUMENTED_GROWTH_SLACK_BYTES, PREEMPT_FIELD, PREEMPT_MODULE } from "./protocol.js";
 export { ASYNCIFY_DATA_ADDR, ASYNCIFY_HEADER_ADDR, ENTRY_EXPORT, FUEL_GLOBAL, FUEL_IDLE, PREEMPT_FIELD, PREEMPT_MODULE };
 
 /**
@@ -94,8 +107,8 @@ export const MODULE_LIMITS = {
   /** Locals (parameters included) of one function. */
   localsPerFunction: 2000,
   /** The instrumented module may grow to growthFactor x the original + growthSlackBytes. */
-  growthFactor: 8,
-  growthSlackBytes: 16 * 1024,
+  growthFactor: INSTRUMENTED_GROWTH_FACTOR,
+  growthSlackBytes: INSTRUMENTED_GROWTH_SLACK_BYTES,
 } as const;
 
 /**
@@ -873,7 +886,7 @@ export function instrumentApp(wasm: Uint8Array, opts: InstrumentOptions): Instru
  * For measurements only (tools/bench-instrument): the rewrite with metering or asyncify left
  * out. A module without both is not safe to run as an app.
  */
-export function instrumentVariant(wasm: Uint8Array, opts: InstrumentOptions, parts: { metering: boolean; asyncify: boolean }): InstrumentedApp {
+export function instrumentVariant(wasm: Uint8Array, opts: InstrumentOptions, parts: InstrumentParts): InstrumentedApp {
   try {
     return instrumentChecked(wasm, opts, parts);
   } catch (err) {
@@ -886,7 +899,10 @@ export function instrumentVariant(wasm: Uint8Array, opts: InstrumentOptions, par
 
 const firstLine = (text: string) => text.split("\n", 1)[0].slice(0, 200);
 
-function instrumentChecked(wasm: Uint8Array, opts: InstrumentOptions, parts: { metering: boolean; asyncify: boolean }): InstrumentedApp {
+function instrumentChecked(wasm: Uint8Array, opts: InstrumentOptions, parts: InstrumentParts): InstrumentedApp {
+  const passMs: InstrumentPassMs = { check: 0, read: 0, metering: 0, asyncify: 0, optimize: 0, emit: 0 };
+  let mark = performance.now();
+  const lap = (pass: keyof InstrumentPassMs) => { const now = performance.now(); passMs[pass] += now - mark; mark = now; };
   if (wasm.length > MODULE_LIMITS.moduleBytes) {
     throw new InstrumentError(`the module is ${wasm.length} bytes; the install budget allows ${MODULE_LIMITS.moduleBytes}`);
   }
@@ -899,6 +915,7 @@ function instrumentChecked(wasm: Uint8Array, opts: InstrumentOptions, parts: { m
     throw new InstrumentError(`not a valid WebAssembly module for this engine: ${reason}`);
   }
 
+  lap("check");
   let mod: binaryen.Module;
   try {
     // Every feature on for reading: what apps may not use is then refused by name (`refusedFeature`).
@@ -906,6 +923,7 @@ function instrumentChecked(wasm: Uint8Array, opts: InstrumentOptions, parts: { m
   } catch (err) {
     throw new InstrumentError(`binaryen cannot read the module: ${err instanceof Error ? firstLine(err.message) : "it aborted"}`);
   }
+  lap("read");
   try {
     mod.addFunctionImport(PREEMPT_INTERNAL, PREEMPT_MODULE, PREEMPT_FIELD, B.none, B.none);
     mod.addGlobal(FUEL_GLOBAL, B.i32, true, mod.i32.const(FUEL_IDLE));
@@ -932,6 +950,7 @@ function instrumentChecked(wasm: Uint8Array, opts: InstrumentOptions, parts: { m
     mod.addFunctionExport(ENTRY_EXPORT, ENTRY_EXPORT);
 
     if (!mod.validate()) throw new InstrumentError("the metered module does not validate (an instrumentation bug)");
+    lap("metering");
 
     const unwinding = [`${PREEMPT_MODULE}.${PREEMPT_FIELD}`, ...opts.blockingImports];
     B.setPassArgument("asyncify-imports", unwinding.join(","));
@@ -939,16 +958,28 @@ function instrumentChecked(wasm: Uint8Array, opts: InstrumentOptions, parts: { m
     B.setShrinkLevel(0);
     if (parts.asyncify) mod.runPasses(["asyncify"]);
     B.setPassArgument("asyncify-imports", null);
-    mod.optimize();
-    if (!mod.validate()) throw new InstrumentError("the instrumented module does not validate (an instrumentation bug)");
-    let out = mod.emitBinary();
-    out = rewriteSections(out, Math.floor(opts.quotaBytes / PAGE_BYTES));
-    if (!WebAssembly.validate(out as Uint8Array<ArrayBuffer>)) throw new InstrumentError("the engine rejects the instrumented module (an instrumentation bug)");
+    lap("asyncify");
     const allowed = MODULE_LIMITS.growthFactor * wasm.length + MODULE_LIMITS.growthSlackBytes;
+    const emit = () => {
+      if (!mod.validate()) throw new InstrumentError("the instrumented module does not validate (an instrumentation bug)");
+      return rewriteSections(mod.emitBinary(), Math.floor(opts.quotaBytes / PAGE_BYTES));
+    };
+    if (parts.optimize === true) { mod.optimize(); lap("optimize"); }
+    let out = emit();
+    // Loop-dense code (flattened for its local fuel) can outgrow the budget without the final
+    // -O2, which then shrinks it (400 loop functions: 23x without, within 8x with): run it then only.
+    if (out.length > allowed && parts.optimize === undefined) {
+      lap("emit");
+      mod.optimize();
+      lap("optimize");
+      out = emit();
+    }
+    if (!WebAssembly.validate(out as Uint8Array<ArrayBuffer>)) throw new InstrumentError("the engine rejects the instrumented module (an instrumentation bug)");
     if (out.length > allowed) {
       throw new InstrumentError(`instrumented, the module grew from ${wasm.length} to ${out.length} bytes; the install budget allows ${allowed} (${MODULE_LIMITS.growthFactor}x + ${MODULE_LIMITS.growthSlackBytes})`);
     }
-    return { bytes: out, originalBytes: wasm.length, instrumentedBytes: out.length };
+    lap("emit");
+    return { bytes: out, originalBytes: wasm.length, instrumentedBytes: out.length, passMs };
   } finally {
     mod.dispose();
   }

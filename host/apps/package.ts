@@ -334,6 +334,7 @@ async function buildInto(root: string, sourceReal: string, outDir: string, built
 /** An app held in memory (tests, tools). It keeps its own copy: it cannot change after install. */
 export function appFromBytes(origin: string, manifest: string | object, wasm: Uint8Array): AppPackage {
   const text = typeof manifest === "string" ? manifest : JSON.stringify(manifest);
-  const held = wasm.slice();
-  return { origin, manifestBytes: new TextEncoder().encode(text), loadEntryPoint: async () => held.slice() };
+  // new Uint8Array(x) copies, for a Node Buffer too (whose slice() is a view of the same memory).
+  const held = new Uint8Array(wasm);
+  return { origin, manifestBytes: new TextEncoder().encode(text), loadEntryPoint: async () => new Uint8Array(held) };
 }

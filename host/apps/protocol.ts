@@ -31,6 +31,14 @@ export const ASYNCIFY_NORMAL = 0;
 export const ASYNCIFY_UNWINDING = 1;
 export const ASYNCIFY_REWINDING = 2;
 
+/**
+ * The install budget's bound on code growth: an instrumented module may be at most
+ * INSTRUMENTED_GROWTH_FACTOR x the original + INSTRUMENTED_GROWTH_SLACK_BYTES (instrument.ts
+ * refuses a module that grows more, and a cached one that is larger is not trusted).
+ */
+export const INSTRUMENTED_GROWTH_FACTOR = 8;
+export const INSTRUMENTED_GROWTH_SLACK_BYTES = 16 * 1024;
+
 const PAGE_BYTES = 65536;
 const KIND = ["function", "table", "memory", "global", "tag"];
 

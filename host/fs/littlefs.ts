@@ -2,10 +2,11 @@
 //
 // One core instance per LittleFs, wired to a Flash (host/flash.ts) as its only peripheral; mountAt
 // gives more mounts of the same flash in that core (one LittleFs object each, sharing it). All
-// file-system logic runs inside core.wasm; this class moves bytes through the core's file-system
-// I/O buffer and turns negative results into FsError.
+// file-system logic runs inside core.wasm; this class passes paths and data to the core's fs
+// exports as lists (at most FS_CHUNK_BYTES per call) and turns negative results into FsError.
 // Must not: interpret the on-disk format itself.
-import { Core, coreModule } from "../core.js";
+import { ModuleCore, coreModule, flashHal, type Core, type CoreExports } from "../core.js";
+import { FS_IO_CHUNK_BYTES } from "../../assembly/abi.js";
 import { Flash } from "../flash.js";
 
 export const O_RDONLY = 1;
@@ -71,17 +72,20 @@ const dec = new TextDecoder();
 /** A mount as the core's mount table holds it (fs_mount_info). */
 export interface FsMountInfo { baseBlock: number; blockCount: number; readOnly: boolean; mounted: boolean; owner: number; ramBytes: number }
 
+/** The longest path, and the largest data chunk, one call passes (the core's fs limit). */
+export const FS_CHUNK_BYTES = FS_IO_CHUNK_BYTES;
+
 export class LittleFs {
   readonly core: Core;
   readonly flash: Flash;
   /** The core's mount id: 0 for the host mount, 1.. for those mountAt made. */
   readonly mountId: number;
-  private readonly raw: any;
+  private readonly raw: CoreExports;
   private mounted = false;
 
   private constructor(flash: Flash, cfg: FsConfig | null, module?: WebAssembly.Module, beside?: { core: Core; mountId: number }) {
     this.flash = flash;
-    this.core = beside?.core ?? new Core({ flash }, module ?? coreModule());
+    this.core = beside?.core ?? new ModuleCore(flashHal(flash), module ?? coreModule());
     this.mountId = beside?.mountId ?? 0;
     this.raw = this.core.exports;
     if (cfg === null) return;
@@ -120,17 +124,15 @@ export class LittleFs {
   }
 
   /** The exports, with this mount selected: every fs_* call below works on it (fs_select). */
-  private get x(): any {
+  private get x(): CoreExports {
     this.check(this.raw.fs_select(this.mountId), "select");
     return this.raw;
   }
 
   /** This mount's entry in the core's mount table. */
   mountInfo(): FsMountInfo {
-    this.check(this.raw.fs_mount_info(this.mountId), "mount_info");
-    const v = new DataView(this.raw.memory.buffer, this.raw.fs_io_buffer(), 20);
-    const flags = v.getUint32(8, true);
-    return { baseBlock: v.getUint32(0, true), blockCount: v.getUint32(4, true), readOnly: (flags & 1) !== 0, mounted: (flags & 2) !== 0, owner: v.getInt32(12, true), ramBytes: v.getUint32(16, true) };
+    const r = this.ok(this.raw.fs_mount_info(this.mountId), "mount_info");
+    return { baseBlock: r.baseBlock, blockCount: r.blockCount, readOnly: (r.mountFlags & 1) !== 0, mounted: (r.mountFlags & 2) !== 0, owner: r.owner, ramBytes: r.ramBytes };
   }
 
   /** The core RAM this mount holds: its record, caches, lookahead, open files' caches (fs_mount_ram_bytes). */
@@ -141,25 +143,20 @@ export class LittleFs {
     return r;
   }
 
-  private get io(): Uint8Array {
-    return new Uint8Array(this.x.memory.buffer, this.x.fs_io_buffer(), this.x.fs_io_buffer_bytes());
+  /** The value of a result<T, s32>, or FsError. */
+  private ok<T>(r: T | number, op: string, path?: string): T {
+    if (typeof r === "number") throw new FsError(r, op, path);
+    return r;
   }
 
-  private putPath(path: string, offset = 0): number {
+  private pathBytes(path: string): Uint8Array {
     const bytes = enc.encode(path);
-    const io = this.io;
-    if (offset + bytes.length > io.length) throw new FsError(-36, "path", path);
-    io.set(bytes, offset);
-    return bytes.length;
+    if (bytes.length > FS_CHUNK_BYTES) throw new FsError(-36, "path", path);
+    return bytes;
   }
 
-  private putBytes(bytes: Uint8Array, offset = 0): void {
-    const io = this.io;
-    if (offset + bytes.length > io.length) throw new FsError(-22, "buffer");
-    io.set(bytes, offset);
-  }
-
-  get ioBytes(): number { return this.x.fs_io_buffer_bytes(); }
+  /** Bytes one read or write moves at most. */
+  get ioBytes(): number { return FS_CHUNK_BYTES; }
 
   unmount(): void {
     if (!this.mounted) return;
@@ -168,19 +165,19 @@ export class LittleFs {
   }
 
   open(path: string, flags = O_RDONLY): number {
-    return this.check(this.x.fs_open(this.putPath(path), flags), "open", path);
+    return this.check(this.x.fs_open(this.pathBytes(path), flags), "open", path);
   }
 
-  /** Reads up to `len` bytes at the file position (several calls when len exceeds the I/O buffer). */
+  /** Reads up to `len` bytes at the file position (several calls when len exceeds a chunk). */
   read(fd: number, len: number): Uint8Array {
     const out = new Uint8Array(len);
     let done = 0;
     while (done < len) {
-      const want = Math.min(len - done, this.ioBytes);
-      const n = this.check(this.x.fs_read(fd, want), "read");
-      out.set(this.io.subarray(0, n), done);
-      done += n;
-      if (n < want) break;
+      const want = Math.min(len - done, FS_CHUNK_BYTES);
+      const part = this.ok(this.x.fs_read(fd, want), "read");
+      out.set(part, done);
+      done += part.length;
+      if (part.length < want) break;
     }
     return out.subarray(0, done);
   }
@@ -188,9 +185,8 @@ export class LittleFs {
   write(fd: number, data: Uint8Array): number {
     let done = 0;
     while (done < data.length) {
-      const chunk = data.subarray(done, done + this.ioBytes);
-      this.putBytes(chunk);
-      const n = this.check(this.x.fs_write(fd, chunk.length), "write");
+      const chunk = data.subarray(done, done + FS_CHUNK_BYTES);
+      const n = this.check(this.x.fs_write(fd, chunk), "write");
       done += n;
       if (n < chunk.length) break;
     }
@@ -209,7 +205,8 @@ export class LittleFs {
     try {
       const size = this.size(fd);
       const data = this.read(fd, size);
-      if (this.x.fs_read(fd, 1) !== 0) throw new FsError(-84, "read past end", path);
+      const past = this.ok(this.x.fs_read(fd, 1), "read", path);
+      if (past.length !== 0) throw new FsError(-84, "read past end", path);
       return data;
     } finally { this.close(fd); }
   }
@@ -242,36 +239,27 @@ export class LittleFs {
     } finally { this.close(fd); }
   }
 
-  mkdir(path: string): void { this.check(this.x.fs_mkdir(this.putPath(path)), "mkdir", path); }
-  remove(path: string): void { this.check(this.x.fs_remove(this.putPath(path)), "remove", path); }
+  mkdir(path: string): void { this.check(this.x.fs_mkdir(this.pathBytes(path)), "mkdir", path); }
+  remove(path: string): void { this.check(this.x.fs_remove(this.pathBytes(path)), "remove", path); }
 
   rename(from: string, to: string): void {
-    const a = this.putPath(from);
-    const b = this.putPath(to, a);
-    this.check(this.x.fs_rename(a, b), "rename", `${from} -> ${to}`);
+    this.check(this.x.fs_rename(this.pathBytes(from), this.pathBytes(to)), "rename", `${from} -> ${to}`);
   }
 
   stat(path: string): FsStat {
-    const type = this.check(this.x.fs_stat(this.putPath(path)), "stat", path);
-    const size = new DataView(this.x.memory.buffer).getUint32(this.x.fs_io_buffer(), true);
-    return { type: type === 2 ? "dir" : "file", size };
+    const st = this.ok(this.x.fs_stat(this.pathBytes(path)), "stat", path);
+    return { type: st.kind === 2 ? "dir" : "file", size: st.size };
   }
 
   /** Entries of a directory in littlefs order, without "." and "..". */
   readdir(path: string): FsDirEntry[] {
-    const h = this.check(this.x.fs_dir_open(this.putPath(path)), "opendir", path);
+    const h = this.check(this.x.fs_dir_open(this.pathBytes(path)), "opendir", path);
     const out: FsDirEntry[] = [];
     try {
       for (;;) {
-        const r = this.check(this.x.fs_dir_read(h), "readdir", path);
-        if (r === 0) break;
-        const base = this.x.fs_io_buffer();
-        const view = new DataView(this.x.memory.buffer);
-        const type = view.getUint8(base);
-        const size = view.getUint32(base + 1, true);
-        const nameLen = view.getUint32(base + 5, true);
-        const name = dec.decode(new Uint8Array(this.x.memory.buffer, base + 9, nameLen));
-        out.push({ name, type: type === 2 ? "dir" : "file", size });
+        const entry = this.ok(this.x.fs_dir_read(h), "readdir", path);
+        if (entry === null) break;
+        out.push({ name: dec.decode(entry.name), type: entry.kind === 2 ? "dir" : "file", size: entry.size });
       }
     } finally { this.x.fs_dir_close(h); }
     return out;
@@ -279,35 +267,27 @@ export class LittleFs {
 
   /** The value of user attribute `type` (0..255), or null when the entry has none (ENODATA). */
   getattr(path: string, type: number): Uint8Array | null {
-    const r = this.x.fs_getattr(this.putPath(path), type);
+    const r = this.x.fs_getattr(this.pathBytes(path), type);
     if (r === -61) return null;
-    this.check(r, "getattr", path);
-    return this.io.slice(0, Math.min(r, this.ioBytes));
+    return this.ok(r, "getattr", path);
   }
 
   /** The user-attribute types (0..255) the entry holds, ascending. */
   listattrs(path: string): number[] {
-    const n = this.check(this.x.fs_listattrs(this.putPath(path)), "listattrs", path);
-    return [...this.io.subarray(0, n)];
+    return [...this.ok(this.x.fs_listattrs(this.pathBytes(path)), "listattrs", path)];
   }
 
   setattr(path: string, type: number, value: Uint8Array): void {
-    const n = this.putPath(path);
-    this.putBytes(value, n);
-    this.check(this.x.fs_setattr(n, type, value.length), "setattr", path);
+    if (value.length > FS_CHUNK_BYTES) throw new FsError(-22, "setattr", path);
+    this.check(this.x.fs_setattr(this.pathBytes(path), type, value), "setattr", path);
   }
 
   removeattr(path: string, type: number): void {
-    this.check(this.x.fs_removeattr(this.putPath(path), type), "removeattr", path);
+    this.check(this.x.fs_removeattr(this.pathBytes(path), type), "removeattr", path);
   }
 
   fsinfo(): FsInfo {
-    this.check(this.x.fs_fsinfo(), "fsinfo");
-    const v = new DataView(this.x.memory.buffer, this.x.fs_io_buffer(), 24);
-    return {
-      diskVersion: v.getUint32(0, true), blockSize: v.getUint32(4, true), blockCount: v.getUint32(8, true),
-      nameMax: v.getUint32(12, true), fileMax: v.getUint32(16, true), attrMax: v.getUint32(20, true),
-    };
+    return { ...this.ok(this.x.fs_fsinfo(), "fsinfo") };
   }
 
   sizeBlocks(): number { return this.check(this.x.fs_size_blocks(), "fs_size"); }
@@ -317,13 +297,11 @@ export class LittleFs {
   mkconsistent(): void { this.check(this.x.fs_mkconsistent(), "mkconsistent"); }
   /** The core's structural check: fault 0 when sound, else a code (see fs_check) and its details. */
   checkStructure(allowPending = false): { fault: number; detail: number[] } {
-    const fault = this.check(this.x.fs_check(allowPending ? 1 : 0), "check");
-    const dv = new DataView(this.x.memory.buffer, this.x.fs_io_buffer(), 16);
-    const detail = fault ? [0, 4, 8, 12].map((o) => dv.getUint32(o, true)) : [];
-    return { fault, detail };
+    const r = this.ok(this.x.fs_check(allowPending ? 1 : 0), "check");
+    return { fault: r.code, detail: r.code ? [...r.detail] : [] };
   }
-  /** All the RAM the file system holds in the core: static tables and I/O buffer, every mount's caches, lookahead and records. */
+  /** All the RAM the file system holds in the core: static tables and output buffer, every mount's caches, lookahead and records. */
   ramBytes(): number { return this.x.fs_ram_bytes(); }
-  /** The static part of ramBytes (tables and the I/O buffer), the same for every configuration. */
+  /** The static part of ramBytes (tables and the output buffer), the same for every configuration. */
   ramStaticBytes(): number { return this.x.fs_ram_static_bytes(); }
 }

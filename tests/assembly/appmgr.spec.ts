@@ -63,7 +63,7 @@ describe("appmgr: start, exit, stop", () => {
     // The spec arena is 2 MiB, so a second MiB does not fit beside the heap.
     const left = mem_free_bytes();
     expect(app_start(b)).toBe(-ENOMEM);
-    expect(lastError()).toBe("big-b: its quota of 1048576 bytes does not fit; " + left.toString() + " bytes are free");
+    expect(lastError()).toBe("big-b: its quota of 1048576 bytes does not fit the app RAM pool; " + left.toString() + " bytes are free (the 4 MiB less the core and the running apps' quotas)");
     expect(mem_app_reserved_bytes()).toBe(1 << 20);
     expect(app_start(a)).toBe(-EBUSY);
   });

@@ -1,6 +1,6 @@
 // Handles: a value resolves only with the right index, generation, owner and kind. Forged,
 // stale and borrowed values get -EBADF and an EV_BAD_HANDLE entry; index 0 is never handed out.
-import { EBADF, EMFILE, EV_LIMIT, LIMIT_TASK_HANDLES, SYS_GPIO_OPEN_OUTPUT, SYS_GPIO_OPEN_INPUT, SYS_GPIO_SET, SYS_GPIO_GET, SYS_CLOSE, SYS_TIMER_CREATE, SYS_WAIT, STOP_YIELDED, EV_BAD_HANDLE, AUDIT_KIND, AUDIT_TASK, AUDIT_APP, AUDIT_SYSCALL, AUDIT_ARG, AUDIT_RESULT, EBUSY } from "../../assembly/abi";
+import { EBADF, EMFILE, EV_LIMIT, LIMIT_TASK_HANDLES, HANDLE_INDEX_BITS, MAX_HANDLES, SYS_GPIO_OPEN_OUTPUT, SYS_GPIO_OPEN_INPUT, SYS_GPIO_SET, SYS_GPIO_GET, SYS_CLOSE, SYS_TIMER_CREATE, SYS_WAIT, STOP_YIELDED, EV_BAD_HANDLE, AUDIT_KIND, AUDIT_TASK, AUDIT_APP, AUDIT_SYSCALL, AUDIT_ARG, AUDIT_RESULT, EBUSY } from "../../assembly/abi";
 import { sched_next, sched_report, syscall, audit_total, audit_field, task_app } from "../../assembly/exports";
 import { HANDLES_PER_TASK_MAX } from "../../assembly/handles/table";
 import { boot, manifest, startApp, gpioLevel } from "./kernel-support";
@@ -40,10 +40,11 @@ describe("handles", () => {
     expect(syscall(t, SYS_CLOSE, first, 0, 0, 0)).toBe(-EBADF);
     // Cycle through every index so the first one is handed out again, with a new generation.
     let again = 0;
-    for (let i = 0; i < 300 && again == 0; i++) {
+    const mask = (1 << HANDLE_INDEX_BITS) - 1;
+    for (let i = 0; i < MAX_HANDLES + 10 && again == 0; i++) {
       const h = syscall(t, SYS_GPIO_OPEN_OUTPUT, 5, 0, 0, 0);
-      expect(h & 0xff).not.toBe(0);
-      if ((h & 0xff) == (first & 0xff)) again = h;
+      expect(h & mask).not.toBe(0);
+      if ((h & mask) == (first & mask)) again = h;
       else expect(syscall(t, SYS_CLOSE, h, 0, 0, 0)).toBe(0);
     }
     expect(again).not.toBe(0);
@@ -84,12 +85,15 @@ describe("handles", () => {
   });
   it("bounds the handles one task may hold", () => {
     boot();
-    // 16 timers (the app's cap of the timer pool) and 16 pins make the task's 32 handles.
-    const t = startApp(manifest("hog", "000000000001", ", \"Capabilities\": {\"Gpio\": [40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56]}"));
+    // 64 timers (the app's cap of the timer pool) and 64 pins make the task's 128 handles.
+    let pins = "";
+    for (let p = 20; p < 85; p++) pins += (p > 20 ? ", " : "") + p.toString();
+    const t = startApp(manifest("hog", "000000000001", ", \"Capabilities\": {\"Gpio\": [" + pins + "]}"));
     expect(sched_next(0)).toBe(t);
-    for (let i = 0; i < 16; i++) expect(syscall(t, SYS_TIMER_CREATE, 10, 0, 0, 0)).toBeGreaterThan(0);
-    for (let i = 0; i < HANDLES_PER_TASK_MAX - 16; i++) expect(syscall(t, SYS_GPIO_OPEN_INPUT, 40 + i, 0, 0, 0)).toBeGreaterThan(0);
-    expect(syscall(t, SYS_GPIO_OPEN_INPUT, 56, 0, 0, 0)).toBe(-EMFILE);
+    expect(HANDLES_PER_TASK_MAX).toBe(128);
+    for (let i = 0; i < 64; i++) expect(syscall(t, SYS_TIMER_CREATE, 10, 0, 0, 0)).toBeGreaterThan(0);
+    for (let i = 0; i < HANDLES_PER_TASK_MAX - 64; i++) expect(syscall(t, SYS_GPIO_OPEN_INPUT, 20 + i, 0, 0, 0)).toBeGreaterThan(0);
+    expect(syscall(t, SYS_GPIO_OPEN_INPUT, 84, 0, 0, 0)).toBe(-EMFILE);
     expect(syscall(t, SYS_TIMER_CREATE, 10, 0, 0, 0)).toBe(-EMFILE);
     expect(lastAudit(AUDIT_KIND)).toBe(EV_LIMIT);
     expect(lastAudit(AUDIT_ARG)).toBe(LIMIT_TASK_HANDLES);

@@ -2,7 +2,8 @@
 // memories, captured logs) and helpers that boot the kernel and install manifests through the
 // exports, as the host does.
 import { coreRebootForSpec } from "../../assembly/appmgr/lifecycle";
-import { app_install, app_start, core_io_buffer, core_error_message, core_error_message_bytes } from "../../assembly/exports";
+import { app_install, app_start, core_error_message } from "../../assembly/exports";
+import { cabi_realloc } from "../../assembly/cabi";
 
 @external("spec", "set_clock_ms") export declare function setClockMs(ms: f64): void;
 @external("spec", "app_memory_enable") export declare function appMemoryEnable(on: i32): void;
@@ -23,16 +24,18 @@ export function boot(pins: i32 = 96): void {
   if (rc != 0) unreachable();
 }
 
-/** Installs `json` through the I/O buffer, as the host does; the slot or -errno. */
+/** Installs `json` as the host does: lowered into the cabi arena; the slot or -errno. */
 export function install(json: string): i32 {
   const bytes = String.UTF8.encode(json);
-  memory.copy(<usize>core_io_buffer(), changetype<usize>(bytes), <usize>bytes.byteLength);
-  return app_install(bytes.byteLength);
+  const ptr = cabi_realloc(0, 0, 1, <usize>bytes.byteLength);
+  memory.copy(ptr, changetype<usize>(bytes), <usize>bytes.byteLength);
+  return app_install(ptr, bytes.byteLength);
 }
 
 /** The core's last error message. */
 export function lastError(): string {
-  return String.UTF8.decodeUnsafe(<usize>core_error_message(), <usize>core_error_message_bytes());
+  const ret = core_error_message();
+  return String.UTF8.decodeUnsafe(<usize>load<u32>(ret), <usize>load<u32>(ret, 4));
 }
 
 /** A valid manifest for `name`, with `id`'s last 12 hex digits and extra fields (", ..."). */

@@ -1,13 +1,20 @@
 // The manifest parser: what it accepts, and for every rule the exact sentence it refuses with.
-import { EINVAL, ENODEV, EEXIST, EBUSY, APP_STRING_NAME, APP_STRING_COMPONENT_ID, APP_STRING_ENTRY_POINT, APP_STRING_CMD_ARGS, APP_FIELD_QUOTA_BYTES, APP_FIELD_PRIORITY, DEFAULT_PRIORITY, EV_INSTALL_REFUSED, EV_APP_INSTALLED, AUDIT_KIND, AUDIT_RESULT, AUDIT_APP } from "../../assembly/abi";
-import { app_string, app_field, core_io_buffer, audit_total, audit_field } from "../../assembly/exports";
+import { EINVAL, ENODEV, EEXIST, EBUSY, APP_STRING_NAME, APP_STRING_COMPONENT_ID, APP_STRING_ENTRY_POINT, APP_STRING_CMD_ARGS, APP_FIELD_QUOTA_BYTES, APP_FIELD_PRIORITY, DEFAULT_PRIORITY, EV_INSTALL_REFUSED, EV_APP_INSTALLED, AUDIT_KIND, AUDIT_RESULT, AUDIT_APP, APP_FIELD_CPU_BUDGET_KFUEL } from "../../assembly/abi";
+import { app_string, app_field, audit_total, audit_field } from "../../assembly/exports";
 import { boot, install, lastError, manifest } from "./kernel-support";
 
 const VALID = "e894d6d15fa9";
 
+/** app_string's result<list<u8>, s32>, as text ("" for an error). */
 function appString(slot: i32, which: i32): string {
-  const len = app_string(slot, which);
-  return String.UTF8.decodeUnsafe(<usize>core_io_buffer(), <usize>len);
+  const ret = app_string(slot, which);
+  if (load<u8>(ret) != 0) return "";
+  return String.UTF8.decodeUnsafe(<usize>load<u32>(ret, 4), <usize>load<u32>(ret, 8));
+}
+/** The list length app_string returns (-1 for an error). */
+function appStringBytes(slot: i32, which: i32): i32 {
+  const ret = app_string(slot, which);
+  return load<u8>(ret) != 0 ? -1 : load<i32>(ret, 8);
 }
 
 function refuses(json: string, code: i32, message: string): void {
@@ -40,7 +47,7 @@ describe("manifest: accepted", () => {
     expect(slot).toBe(0);
     expect(app_field(slot, APP_FIELD_QUOTA_BYTES)).toBe(256 * 1024);
     expect(app_field(slot, APP_FIELD_PRIORITY)).toBe(DEFAULT_PRIORITY);
-    expect(app_string(slot, APP_STRING_CMD_ARGS)).toBe(0);
+    expect(appStringBytes(slot, APP_STRING_CMD_ARGS)).toBe(0);
   });
   it("accepts a Name of exactly 64 bytes and an empty Capabilities object", () => {
     boot();
@@ -138,6 +145,31 @@ describe("manifest: fields", () => {
     refuses(withField("\"Priority\": 8"), EINVAL, "Priority: must be 0 (runs first) to 7, not 8");
     refuses(withField("\"Priority\": -1"), EINVAL, "Priority: must be 0 (runs first) to 7, not -1");
     refuses(withField("\"Priority\": true"), EINVAL, "Priority: expected an integer");
+  });
+  it("CpuBudget holds FuelPerSecond, an integer from one slice a second to 10^12", () => {
+    boot();
+    const slot = install(manifest("budgeted", VALID, ", \"CpuBudget\": {\"FuelPerSecond\": 1000000000}"));
+    expect(slot).toBe(0);
+    expect(app_field(slot, APP_FIELD_CPU_BUDGET_KFUEL)).toBe(1000000);
+    const plain = install(manifest("plain", "e894d6d15fa8"));
+    expect(app_field(plain, APP_FIELD_CPU_BUDGET_KFUEL)).toBe(0);
+    expect(install(manifest("edges", "e894d6d15fa7", ", \"CpuBudget\": {\"FuelPerSecond\": 2000000}"))).toBe(2);
+    expect(install(manifest("top", "e894d6d15fa6", ", \"CpuBudget\": { \"FuelPerSecond\" : 1000000000000 }"))).toBe(3);
+    expect(app_field(3, APP_FIELD_CPU_BUDGET_KFUEL)).toBe(1000000000);
+    const range = "CpuBudget.FuelPerSecond: must be 2000000 (one slice a second) to 1000000000000, not ";
+    refuses(withField("\"CpuBudget\": {\"FuelPerSecond\": 1999999}"), EINVAL, range + "1999999");
+    refuses(withField("\"CpuBudget\": {\"FuelPerSecond\": 0}"), EINVAL, range + "0");
+    refuses(withField("\"CpuBudget\": {\"FuelPerSecond\": -5000000}"), EINVAL, range + "-5000000");
+    refuses(withField("\"CpuBudget\": {\"FuelPerSecond\": 1000000000001}"), EINVAL, range + "1000000000001");
+    refuses(withField("\"CpuBudget\": {\"FuelPerSecond\": 99999999999999999999999}"), EINVAL, range + "99999999999999999999999");
+    refuses(withField("\"CpuBudget\": {\"FuelPerSecond\": 2.5e9}"), EINVAL, "CpuBudget.FuelPerSecond: expected an integer (fuel a second of device time)");
+    refuses(withField("\"CpuBudget\": {\"FuelPerSecond\": \"10%\"}"), EINVAL, "CpuBudget.FuelPerSecond: expected an integer (fuel a second of device time)");
+    refuses(withField("\"CpuBudget\": 10"), EINVAL, "CpuBudget: expected an object like {\"FuelPerSecond\": 1000000000}");
+    refuses(withField("\"CpuBudget\": {}"), EINVAL, "CpuBudget: FuelPerSecond is missing (an object like {\"FuelPerSecond\": 1000000000})");
+    refuses(withField("\"CpuBudget\": {\"Percent\": 10}"), EINVAL, "CpuBudget.Percent: unknown field");
+    refuses(withField("\"CpuBudget\": {\"FuelPerSecond\": 3000000, \"FuelPerSecond\": 4000000}"), EINVAL, "CpuBudget.FuelPerSecond: duplicate field");
+    refuses(withField("\"CpuBudget\": {\"FuelPerSecond\": 3000000}, \"CpuBudget\": {\"FuelPerSecond\": 3000000}"), EINVAL, "CpuBudget: duplicate field");
+    refuses(withField("\"CpuBudget\": {\"FuelPerSecond\": 3000000"), EINVAL, "manifest: invalid JSON at byte 152 (the end of the file): expected ',' or '}'");
   });
 });
 

@@ -1,7 +1,7 @@
 // The scheduler: priorities with round robin inside one, sleeps woken in deadline order,
 // periodic timers, and waits on GPIO inputs woken by gpio_notify or by their timeout.
 import { DEFAULT_PRIORITY, AGING_STEP_MS, YIELD_DEFER_MS, EAGAIN, ETIMEDOUT, SYSCALL_SUSPEND, STOP_YIELDED, STOP_BLOCKED, STOP_OUT_OF_FUEL, SYS_SLEEP_MS, SYS_TIMER_CREATE, SYS_WAIT, SYS_GPIO_OPEN_INPUT, TASK_BLOCKED, TASK_READY, TASK_RUNNING } from "../../assembly/abi";
-import { sched_next, sched_report, sched_next_deadline_ms, syscall, task_take_result, task_state, gpio_notify } from "../../assembly/exports";
+import { sched_next, sched_report, sched_next_deadline_ms, syscall, task_take_result, task_state, gpio_notify, app_stop, task_app } from "../../assembly/exports";
 import { boot, manifest, startApp, setClockMs } from "./kernel-support";
 
 function sleepFor(task: i32, ms: i32): void {
@@ -168,6 +168,55 @@ describe("sched: timers", () => {
     setClockMs(30);
     expect(sched_next(30)).toBe(t);
     expect(task_take_result(t)).toBe(-ETIMEDOUT);
+  });
+});
+
+describe("sched: the armed-timer list", () => {
+  it("fires many waited-on timers in due order, equal deadlines by slot, past 2^32 ms, and skips the rest", () => {
+    boot();
+    // 6 ms before a 32-bit millisecond counter would wrap: deadlines on both sides of 2^32.
+    const base: f64 = 4294967290;
+    setClockMs(base);
+    const periods: i32[] = [20, 10, 10, 5, 20, 10, 3, 5, 20, 7, 3, 10];
+    const tasks: i32[] = [];
+    for (let k = 0; k < periods.length; k++) {
+      const t = startApp(manifest("timer" + k.toString(), "0000000001" + (k < 10 ? "0" : "") + k.toString(), ", \"MemoryQuotaKiB\": 64"));
+      expect(sched_next(base)).toBe(t);
+      // A timer nobody waits on, due first of all: it must wake no one.
+      expect(syscall(t, SYS_TIMER_CREATE, 1, 0, 0, 0)).toBeGreaterThan(0);
+      const timer = syscall(t, SYS_TIMER_CREATE, periods[k], 0, 0, 0);
+      expect(timer).toBeGreaterThan(0);
+      expect(syscall(t, SYS_WAIT, timer, -1, 0, 0)).toBe(SYSCALL_SUSPEND);
+      expect(sched_report(t, STOP_BLOCKED, 0, 1)).toBe(0);
+      tasks.push(t);
+    }
+    expect(sched_next_deadline_ms()).toBe(base + 3);
+    expect(sched_next(base + 2)).toBe(-EAGAIN);
+    // At base + 10 (past 2^32) every timer of period <= 10 is due: earliest due first, equal due
+    // in the order of their slots (task k's timer slot is 2k + 1).
+    setClockMs(base + 10);
+    const expected: i32[] = [6, 10, 3, 7, 9, 1, 2, 5, 11];
+    const expirations: i32[] = [3, 3, 2, 2, 1, 1, 1, 1, 1];
+    for (let i = 0; i < expected.length; i++) {
+      const t = sched_next(base + 10);
+      expect(t).toBe(tasks[expected[i]]);
+      expect(task_take_result(t)).toBe(expirations[i]);
+      // Preempted: it goes behind the others woken at this decision.
+      expect(sched_report(t, STOP_OUT_OF_FUEL, 0, 1)).toBe(0);
+    }
+    for (let k = 0; k < periods.length; k++) expect(task_state(tasks[k])).toBe(periods[k] <= 10 ? TASK_READY : TASK_BLOCKED);
+    // The three period-20 timers share one deadline; stopping the app of the first leaves two.
+    expect(sched_next_deadline_ms()).toBe(base + 20);
+    expect(app_stop(task_app(tasks[0]))).toBe(0);
+    expect(sched_next_deadline_ms()).toBe(base + 20);
+    for (let k = 0; k < periods.length; k++) if (periods[k] <= 10) expect(app_stop(task_app(tasks[k]))).toBe(0);
+    setClockMs(base + 20);
+    expect(sched_next(base + 20)).toBe(tasks[4]);
+    expect(task_take_result(tasks[4])).toBe(1);
+    expect(sched_report(tasks[4], STOP_OUT_OF_FUEL, 0, 1)).toBe(0);
+    expect(sched_next(base + 20)).toBe(tasks[8]);
+    expect(sched_report(tasks[8], STOP_OUT_OF_FUEL, 0, 1)).toBe(0);
+    expect(sched_next_deadline_ms()).toBe(-1);
   });
 });
 

@@ -3,3 +3,5 @@ import { kmemUseArena } from "../../assembly/kmem";
 const SPEC_ARENA_BYTES: usize = 2 << 20;
 const specArena = memory.data(<i32>SPEC_ARENA_BYTES, 16);
 kmemUseArena(specArena, specArena + SPEC_ARENA_BYTES);
+// The canonical ABI's allocator, for the hal stand-ins that return lists (as-pect.config.js).
+export { cabi_realloc } from "../../assembly/cabi";

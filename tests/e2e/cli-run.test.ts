@@ -22,6 +22,7 @@ test("wasphere run boots, prints the memory map, runs the apps and stops after -
   assert.ok((r.stdout.match(/GPIO 8 -> (high|low)/g) ?? []).length >= 3, "blink toggled GPIO 8");
   assert.match(r.stdout, /button: pressed/);
   assert.match(r.stdout, /^stopped after/m);
+  assert.match(r.stdout, /^  blink: [1-9]\d* slices, \d+ kilo-fuel$/m, "each app's share of the CPU");
 });
 
 test("wasphere run with a malformed manifest says which field and exits 1", () => {

@@ -22,7 +22,7 @@ function timerHog(max: number, sleepMs: number): Uint8Array {
     (i32.const 0)`);
 }
 
-test("four timer hogs cannot empty the 64 timers: a later app still gets its share, blink keeps time", async () => {
+test("four timer hogs cannot empty the 256 timers: a later app still gets its share, blink keeps time", async () => {
   const dev = device();
   const times = await startBlink(dev);
   // Installed up front, so its floor is kept for it; it starts asking only at 500 ms.
@@ -37,17 +37,17 @@ test("four timer hogs cannot empty the 64 timers: a later app still gets its sha
           (br_if $more (i32.lt_u (local.get $n) (i32.const 64)))))
       (call $exit (local.get $n))
       (i32.const 0)`)));
-  for (let i = 1; i <= 4; i++) await installAndStart(dev, `hog${i}`, timerHog(64, 2000));
+  for (let i = 1; i <= 4; i++) await installAndStart(dev, `hog${i}`, timerHog(abi.MAX_TIMERS, 2000));
   dev.start(late);
   await dev.run({ untilMs: 1100 });
   assertBlinkOnSchedule(times, 1100, 1);
   await dev.run({ untilMs: 2100 });
-  // hog1..3 stop at the per-app cap (64 / 4); hog4 at the floors kept for blink and late
-  // (2 x 64 / 16 = 8 of the 16 left); late gets exactly its floor.
-  assert.deepEqual(["hog1", "hog2", "hog3", "hog4", "late"].map((n) => exitCodes(dev, n)[0]), [16, 16, 16, 8, 4]);
+  // hog1..3 stop at the per-app cap (256 / 4); hog4 at the floors kept for blink and late
+  // (2 x 256 / 64 = 8 of the 64 left); late gets exactly its floor.
+  assert.deepEqual(["hog1", "hog2", "hog3", "hog4", "late"].map((n) => exitCodes(dev, n)[0]), [64, 64, 64, 56, 4]);
   const refusals = dev.events.of("audit").filter((e) => e.app === "hog1" && / refused /.test(e.text)).map((e) => e.text);
   assert.deepEqual(refusals, [
-    "hog1: timer_create refused with ENFILE: its share of the device's 64 timers is used up (16 at most per app, 4 kept for each other installed app)",
+    "hog1: timer_create refused with ENFILE: its share of the device's 256 timers is used up (64 at most per app, 4 kept for each other installed app)",
   ]);
   const limits = dev.audit().filter((a) => a.kind === abi.EV_LIMIT);
   assert.deepEqual(limits.map((a) => [a.syscall, a.arg, a.result]), Array(5).fill([abi.SYS_TIMER_CREATE, abi.LIMIT_APP_TIMERS, -abi.ENFILE]));
@@ -55,29 +55,34 @@ test("four timer hogs cannot empty the 64 timers: a later app still gets its sha
 
 test("an app's timers go back to its share when it exits: started again, it gets as many", async () => {
   const dev = device();
-  const hog = await installAndStart(dev, "hog", timerHog(64, 10));
+  const hog = await installAndStart(dev, "hog", timerHog(abi.MAX_TIMERS, 10));
   await dev.run({ untilMs: 100 });
   dev.start(hog);
   await dev.run({ untilMs: 200 });
-  assert.deepEqual(exitCodes(dev, "hog"), [16, 16]);
+  assert.deepEqual(exitCodes(dev, "hog"), [64, 64]);
 });
 
-test("one task's 33rd handle is refused with EMFILE, naming the per-task limit", async () => {
+test("one task's 129th handle is refused with EMFILE, naming the per-task limit", async () => {
   const dev = device();
-  const pins = Array.from({ length: 40 }, (_, i) => 40 + i);
-  await installAndStart(dev, "opener", app(`${IMPORT.out} ${IMPORT.exit}`, `
-    (local $pin i32) (local $h i32)
-    (local.set $pin (i32.const 40))
+  const pins = Array.from({ length: 76 }, (_, i) => 20 + i);
+  // 64 timers (its app's cap of the timer pool), then pins until a handle is refused.
+  await installAndStart(dev, "opener", app(`${IMPORT.timer} ${IMPORT.out} ${IMPORT.exit}`, `
+    (local $pin i32) (local $h i32) (local $n i32)
+    (loop $timers
+      (drop (call $timer (i32.const 1000)))
+      (local.set $n (i32.add (local.get $n) (i32.const 1)))
+      (br_if $timers (i32.lt_u (local.get $n) (i32.const 64))))
+    (local.set $pin (i32.const 20))
     (block $refused
       (loop $more
         (local.set $h (call $out (local.get $pin) (i32.const 0)))
         (br_if $refused (i32.lt_s (local.get $h) (i32.const 0)))
         (local.set $pin (i32.add (local.get $pin) (i32.const 1)))
-        (br_if $more (i32.lt_u (local.get $pin) (i32.const 80)))))
-    (call $exit (i32.add (i32.mul (i32.sub (local.get $pin) (i32.const 40)) (i32.const 1000)) (i32.sub (i32.const 0) (local.get $h))))
+        (br_if $more (i32.lt_u (local.get $pin) (i32.const 96)))))
+    (call $exit (i32.add (i32.mul (i32.sub (local.get $pin) (i32.const 20)) (i32.const 1000)) (i32.sub (i32.const 0) (local.get $h))))
     (i32.const 0)`), { Capabilities: { Gpio: pins } });
   await dev.run({ untilMs: 100 });
-  assert.deepEqual(exitCodes(dev, "opener"), [abi.HANDLES_PER_TASK_MAX * 1000 + abi.EMFILE]);
+  assert.deepEqual(exitCodes(dev, "opener"), [(abi.HANDLES_PER_TASK_MAX - 64) * 1000 + abi.EMFILE]);
   const texts = dev.events.of("audit").filter((e) => e.app === "opener" && / refused /.test(e.text)).map((e) => e.text);
-  assert.deepEqual(texts, ["opener: gpio_open_output refused with EMFILE: it holds 32 handles, the most one task may hold"]);
+  assert.deepEqual(texts, ["opener: gpio_open_output refused with EMFILE: it holds 128 handles, the most one task may hold"]);
 });

@@ -246,7 +246,7 @@ test("a syscall for a task that is not the one running is refused with -EPERM an
   // Between slices: the sleeper is blocked, nobody runs.
   assert.equal(e.task_state(sleeperTask), abi.TASK_BLOCKED);
   assert.equal(e.syscall(sleeperTask, abi.SYS_GPIO_OPEN_OUTPUT, 31, 1, 0, 0), -abi.EPERM);
-  for (let index = 1; index < abi.MAX_HANDLES; index++) assert.equal(e.syscall(sleeperTask, abi.SYS_GPIO_SET, index | (1 << 8), 1, 0, 0), -abi.EPERM);
+  for (let index = 1; index < abi.MAX_HANDLES; index++) assert.equal(e.syscall(sleeperTask, abi.SYS_GPIO_SET, index | (1 << abi.HANDLE_INDEX_BITS), 1, 0, 0), -abi.EPERM);
   assert.equal(e.syscall(sleeperTask, abi.SYS_EXIT, 3, 0, 0, 0), -abi.EPERM);
   assert.equal(dev.gpio.direction(31), -1, "pin 31 was never configured");
   assert.equal(dev.gpio.level(30), 0, "pin 30 was never driven");

@@ -5,7 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import * as abi from "../../assembly/abi.js";
-import { Core, type Hal } from "../../host/core.js";
+import { ModuleCore, type Core, type Hal } from "../../host/core.js";
 
 const module = new WebAssembly.Module(readFileSync(new URL("../../../build/core.wasm", import.meta.url)));
 const APP_MEMORY_BYTES = 65536;
@@ -20,22 +20,22 @@ function bootedCore(): { core: Core; clock: { nowMs: number }; logs: string[] } 
     gpioConfigure: () => 0,
     gpioWrite: () => 0,
     gpioRead: () => 1,
-    log: (_task, text) => { logs.push(text); },
-    appCopyIn: (_task, ptr, len) => (ptr + len <= APP_MEMORY_BYTES ? appMemory.slice(ptr, ptr + len) : null),
+    logWrite: (_task, line) => { logs.push(new TextDecoder().decode(line)); },
+    appCopyIn: (_task, ptr, len) => (ptr + len <= APP_MEMORY_BYTES ? appMemory.slice(ptr, ptr + len) : -abi.EFAULT),
     appCopyOut: (_task, ptr, bytes) => {
-      if (ptr + bytes.length > APP_MEMORY_BYTES) return false;
+      if (ptr + bytes.length > APP_MEMORY_BYTES) return -abi.EFAULT;
       appMemory.set(bytes, ptr);
-      return true;
+      return 0;
     },
     appMemoryBytes: () => APP_MEMORY_BYTES,
   };
-  const core = new Core(hal, module);
+  const core = new ModuleCore(hal, module);
   assert.equal(core.exports.core_boot(96, 1024 * 1024, abi.DEFAULT_APP_QUOTA_BYTES), 0);
   return { core, clock, logs };
 }
 
 function install(core: Core, manifest: Record<string, unknown>): number {
-  const slot = core.exports.app_install(core.writeIo(new TextEncoder().encode(JSON.stringify(manifest))));
+  const slot = core.exports.app_install(new TextEncoder().encode(JSON.stringify(manifest)));
   assert.ok(slot >= 0, `install: ${core.lastError()}`);
   return slot;
 }

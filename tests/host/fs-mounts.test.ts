@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { Flash } from "../../host/flash.js";
 import { LittleFs, FsConfig, FsError, O_CREAT, O_RDONLY, O_RDWR, O_WRONLY, SEEK_SET } from "../../host/fs/littlefs.js";
-import { MAX_MOUNTS } from "../../assembly/abi.js";
+import { MAX_APPS, MAX_MOUNTS } from "../../assembly/abi.js";
 import { RefReader } from "./lfs-ref-reader.js";
 
 const BS = 4096;
@@ -167,7 +167,7 @@ test("the mount table: MAX_MOUNTS mounts at once, then -ENOMEM; overlapping part
   assert.equal(errno(() => host.mountAt(MAX_MOUNTS * N, N)), -12, "table full");
   assert.equal(errno(() => host.mountAt(2 * N + 1, N)), -16);
   assert.equal(errno(() => host.mountAt(MAX_MOUNTS * N, 1)), -22, "a partition of one block");
-  assert.equal(errno(() => host.mountAt(MAX_MOUNTS * N, N, { owner: 16 })), -22, "no such app slot");
+  assert.equal(errno(() => host.mountAt(MAX_MOUNTS * N, N, { owner: MAX_APPS })), -22, "no such app slot");
   for (const [i, x] of mounts.entries()) assert.equal(x.mountInfo().owner, i);
   // Free slot 5: the next mount takes it, and works.
   mounts[4].unmount();

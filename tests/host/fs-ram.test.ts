@@ -10,12 +10,13 @@ import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { Flash } from "../../host/flash.js";
 import { LittleFs, O_CREAT, O_RDONLY, O_WRONLY } from "../../host/fs/littlefs.js";
+import * as abi from "../../assembly/abi.js";
 
 const FS_SOURCES = fileURLToPath(new URL("../../../assembly/fs/", import.meta.url));
 
-/** Sum of the sizes of every memory.data in one source, with its numeric constants resolved. */
+/** Sum of the sizes of every memory.data in one source, with its numeric constants (and assembly/abi.ts's) resolved. */
 function staticBytesOf(source: string): { total: number; tables: string[] } {
-  const consts = new Map<string, number>();
+  const consts = new Map<string, number>((Object.entries(abi) as [string, unknown][]).filter((e): e is [string, number] => typeof e[1] === "number"));
   const evaluate = (expr: string): number => {
     const plain = expr.replace(/<\s*(i32|u32|usize)\s*>/g, "");
     const names = [...consts.keys()];

@@ -78,7 +78,7 @@ test("a pin change with another level is reported at the crossing where it no lo
 test("a changed clock reading is reported at the crossing that carries it", async () => {
   const rec = await recordVirtual();
   // The reading the scheduler is handed first after 600 ms of the run: the one taken just before that crossing.
-  const at = rec.crossings.findIndex((c) => c[0] === "export" && c[1] === "sched_next" && c[2][0] > 600);
+  const at = rec.crossings.findIndex((c) => c[0] === "export" && c[1] === "sched_next" && (c[2][0] as number) > 600);
   const reading = rec.clockAt.lastIndexOf(at);
   assert.equal(rec.clock[reading], rec.crossings[at][2][0]);
   const changed = copy(rec);

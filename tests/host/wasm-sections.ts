@@ -37,3 +37,43 @@ export function* sections(bytes: Uint8Array): Generator<{ id: number; body: Wasm
     r.pos = end;
   }
 }
+
+export interface Signature { params: string[]; results: string[] }
+export const sigText = (s: Signature) => `(${s.params.join(", ")}) -> ${s.results.join(", ") || "void"}`;
+
+/** The function signature of every import and export of a module, from its type, import, function and export sections. */
+export function binarySignatures(bytes: Uint8Array): { imports: Map<string, Signature>; importModules: Map<string, string>; exports: Map<string, Signature> } {
+  const VAL: Record<number, string> = { 0x7f: "i32", 0x7e: "i64", 0x7d: "f32", 0x7c: "f64" };
+  const types: Signature[] = [];
+  const funcTypes: number[] = [];
+  const imports = new Map<string, Signature>();
+  const importModules = new Map<string, string>();
+  const exports = new Map<string, Signature>();
+  for (const { id, body: r } of sections(bytes)) {
+    if (id === 1) {
+      for (let n = r.u32(); n > 0; n--) {
+        if (r.byte() !== 0x60) throw new Error("type section: not a function type");
+        const params = Array.from({ length: r.u32() }, () => VAL[r.byte()]);
+        const results = Array.from({ length: r.u32() }, () => VAL[r.byte()]);
+        types.push({ params, results });
+      }
+    } else if (id === 2) {
+      for (let n = r.u32(); n > 0; n--) {
+        const mod = r.name(), field = r.name(), kind = r.byte();
+        if (kind !== 0) throw new Error(`import ${mod}.${field} is not a function`);
+        const t = r.u32();
+        funcTypes.push(t);
+        imports.set(field, types[t]);
+        importModules.set(field, mod);
+      }
+    } else if (id === 3) {
+      for (let n = r.u32(); n > 0; n--) funcTypes.push(r.u32());
+    } else if (id === 7) {
+      for (let n = r.u32(); n > 0; n--) {
+        const field = r.name(), kind = r.byte(), index = r.u32();
+        if (kind === 0) exports.set(field, types[funcTypes[index]]);
+      }
+    }
+  }
+  return { imports, importModules, exports };
+}

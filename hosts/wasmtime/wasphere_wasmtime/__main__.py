@@ -7,7 +7,9 @@
                                                             with tests/conformance/trace.golden)
     bench [--cache DIR]                                   core compile / instantiate / core_boot,
                                                             instrumented blink's compile, with and
-                                                            without the Module.serialize cache
+                                                            without the Module.serialize cache; the
+                                                            same for build/core.component.wasm
+--core PATH takes core.wasm or the component (build/core.component.wasm): the device runs either.
 """
 from __future__ import annotations
 
@@ -108,6 +110,12 @@ def cmd_bench(args) -> int:
         cache = ModuleCache(args.cache or tmp)
         Device(core, abi=abi, cache=cache)
         rows.append(("Device boot, Module.serialize cache", _timed(lambda: Device(core, abi=abi, cache=cache), runs)[0]))
+    component_path = DEFAULT_BUILD_DIR / "core.component.wasm"
+    if component_path.exists():
+        module_core = Core(engine, module, Hal(clock_now_ms=lambda: 0.0))
+        module_core.call("core_boot", 96, abi.DEFAULT_APP_QUOTA_BYTES, abi.DEFAULT_APP_QUOTA_BYTES)
+        rows.append(("module: 1000 export calls", _timed(lambda: [module_core.call("audit_total") for _ in range(1000)], runs)[0]))
+        rows += _bench_component(engine, component_path.read_bytes(), abi, runs, args.cache)
     print(f"wasmtime {wasmtime.__name__} host, median of {runs} runs (ms):")
     for name, ms in rows:
         print(f"  {name:40s} {ms:9.3f}")
@@ -115,9 +123,33 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def _bench_component(engine, component_wasm: bytes, abi, runs: int, cache_dir) -> list:
+    """The same figures for the core as a component (component.py), and one export call."""
+    from .component import ComponentCore, compile_component
+    from .core import Hal
+    rows = []
+    compile_ms, component = _timed(lambda: compile_component(engine, component_wasm), max(3, runs // 4))
+    rows.append(("component compile (Component)", compile_ms))
+    blob = component.serialize()
+    rows.append(("component deserialize (cache hit)", _timed(lambda: wasmtime.component.Component.deserialize(engine, blob), runs)[0]))
+    make = lambda: ComponentCore(engine, component, Hal(clock_now_ms=lambda: 0.0), cabi_arena_bytes=abi.CABI_ARENA_BYTES)
+    rows.append(("component instantiate", _timed(make, runs)[0]))
+    it = iter([make() for _ in range(runs)])
+    rows.append(("component core_boot", _timed(lambda: next(it).call("core_boot", 96, abi.DEFAULT_APP_QUOTA_BYTES, abi.DEFAULT_APP_QUOTA_BYTES), runs)[0]))
+    core = make()
+    core.call("core_boot", 96, abi.DEFAULT_APP_QUOTA_BYTES, abi.DEFAULT_APP_QUOTA_BYTES)
+    rows.append(("component: 1000 export calls", _timed(lambda: [core.call("audit_total") for _ in range(1000)], runs)[0]))
+    with tempfile.TemporaryDirectory() as tmp:
+        rows.append(("Device boot (component), no cache", _timed(lambda: Device(component_wasm, abi=abi), max(3, runs // 4))[0]))
+        cache = ModuleCache(cache_dir or tmp)
+        Device(component_wasm, abi=abi, cache=cache)
+        rows.append(("Device boot (component), with the cache", _timed(lambda: Device(component_wasm, abi=abi, cache=cache), runs)[0]))
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="wasphere-wasmtime", description="a wasphere device under wasmtime")
-    ap.add_argument("--core", help="core.wasm (default: the repository's build/core.wasm)")
+    ap.add_argument("--core", help="core.wasm, or the core as a component (default: the repository's build/core.wasm)")
     sub = ap.add_subparsers(dest="verb", required=True)
     r = sub.add_parser("run", help="boot a device with pre-instrumented apps on a virtual clock")
     r.add_argument("apps", nargs="+", metavar="APP_DIR")

@@ -1,11 +1,15 @@
 """Core: one instance of core.wasm under wasmtime, in its own store, and the host side of its `hal`.
 
 The host is mechanism: a clock, GPIO, log output, copies to and from app memory and a flash block
-device (ABI.md, core imports); the core decides everything else. `Hal` is what a device supplies.
+device (ABI.md, core imports; wit/wasphere.wit's `hal`, imported from module
+wasphere:core/hal@0.1.0); the core decides everything else. `Hal` is what a device supplies.
+Lists cross as the canonical ABI lowers them: a list the core passes is (ptr, len) in its memory;
+a list a hal call returns goes into memory the core's cabi_realloc hands out, described in the
+return area the core passes; the host never writes core memory anywhere else.
 Invariants: every pointer and length the core or an app passes is checked here before a byte
 moves (wasmtime-py's Memory.read clamps like a Python slice and wraps negative starts, so it is
 never trusted to refuse); while the core's store runs wasm it is reached only through the Caller a
-hal call receives.
+hal call receives (cabi_realloc, to lower a returned list, is the one export called from there).
 Must not: make a policy decision, hand an app a view of core memory, or call a core export from
 inside a hal call (the core is not re-entrant).
 """
@@ -40,7 +44,8 @@ def checked_range(memory_bytes: int, ptr: int, length: int) -> Optional[tuple[in
 
 class ModuleCache:
     """Compiled modules, serialized by wasmtime (`Module.serialize`) into `directory`, keyed by the
-    SHA-256 of the wasm bytes and the wasmtime version, so a changed module or engine recompiles."""
+    SHA-256 of the wasm bytes and the wasmtime version, so a changed module or engine recompiles.
+    `load(engine, wasm, kind=Component)` does the same for a component (component.py)."""
 
     def __init__(self, directory: Path | str):
         self.directory = Path(directory)
@@ -48,17 +53,17 @@ class ModuleCache:
         self.hits = 0
         self.misses = 0
 
-    def load(self, engine: Engine, wasm: bytes) -> Module:
+    def load(self, engine: Engine, wasm: bytes, kind=Module):
         key = hashlib.sha256(wasm).hexdigest()[:32]
         path = self.directory / f"{key}-wasmtime-{wasmtime_version()}.cwasm"
         if path.exists():
             try:
-                module = Module.deserialize(engine, path.read_bytes())
+                module = kind.deserialize(engine, path.read_bytes())
                 self.hits += 1
                 return module
             except wasmtime.WasmtimeError:
                 path.unlink()  # written by an incompatible engine configuration: recompile
-        module = Module(engine, wasm)
+        module = kind(engine, wasm)
         tmp = path.with_suffix(".tmp")
         tmp.write_bytes(module.serialize())
         tmp.replace(path)
@@ -76,6 +81,17 @@ def wasmtime_version() -> str:
 
 def compile_module(engine: Engine, wasm: bytes, cache: Optional[ModuleCache] = None) -> Module:
     return cache.load(engine, wasm) if cache else Module(engine, wasm)
+
+
+def app_memory_range(hal: "Hal", task: int, app_ptr: int, length: int):
+    """(store, memory, (start, stop)) of [app_ptr, +length) in the task's memory, or None when the
+    task has none or the range leaves it (both forms of the core, core.py and component.py)."""
+    found = hal.app_memory(task) if hal.app_memory else None
+    if found is None:
+        return None
+    app_store, mem = found
+    r = checked_range(mem.data_len(app_store), app_ptr, length)
+    return None if r is None else (app_store, mem, r)
 
 
 @dataclass
@@ -124,18 +140,45 @@ class Flash:
         return 0
 
 
-class Core:
-    """core.wasm instantiated with `hal`; `exports` calls the core's exports on its store."""
+#: The WIT package of the core's boundary (wit/wasphere.wit) and its hal's import module.
+WIT_PACKAGE = "wasphere:core"
+WIT_VERSION = "0.1.0"
+HAL_MODULE = f"{WIT_PACKAGE}/hal@{WIT_VERSION}"
 
-    def __init__(self, engine: Engine, module: Module, hal: Hal):
+#: Exports whose result is not one number: how to lift it (as host/core.ts's EXPORT_SHAPES).
+RESULT_SHAPES = {
+    "core_error_message": "list", "app_string": "result-list", "fs_read": "result-list", "fs_getattr": "result-list",
+    "fs_listattrs": "result-list", "fs_stat": "result-stat", "fs_dir_read": "result-dir", "fs_fsinfo": "result-info",
+    "fs_check": "result-fault", "fs_mount_info": "result-mount",
+}
+
+
+def lowered_export_name(name: str) -> str:
+    """The core-wasm export of a WIT function given as `app_install`: wasphere:core/kernel@0.1.0#app-install."""
+    iface = "fs" if name.startswith("fs_") else "kernel"
+    return f"{WIT_PACKAGE}/{iface}@{WIT_VERSION}#{name.replace('_', '-')}"
+
+
+class CabiArenaFull(ValueError):
+    """A list longer than the core's cabi arena, or one that does not fit what is left of it."""
+
+
+class Core:
+    """core.wasm instantiated with `hal`, at the level of its WIT world: `call(name, *args)` takes
+    bytes for a list<u8> parameter and returns bytes, a dict (a record), None (an option's none)
+    or an int (a number, or a result's negative errno), lowering and lifting as the canonical ABI
+    does: lists in through the core's cabi_realloc, results out of return areas."""
+
+    def __init__(self, engine: Engine, module: Module, hal: Hal, arena_bytes: int = 8192):
         self.engine = engine
         self.hal = hal
+        self.arena_bytes = arena_bytes
         self.store = Store(engine)
         linker = Linker(engine)
         i32, f64 = ValType.i32(), ValType.f64()
 
         def define(name: str, params: list, results: list, fn: Callable) -> None:
-            linker.define_func("hal", name, FuncType(params, results), fn, access_caller=True)
+            linker.define_func(HAL_MODULE, name, FuncType(params, results), fn, access_caller=True)
 
         def core_memory(caller) -> wasmtime.Memory:
             return caller.get("memory")
@@ -153,28 +196,34 @@ class Core:
                 raise CorePanic(f"the core passed [{ptr & U32}, +{len(data)}) outside its memory")
             mem.write(caller, data, ptr & U32)
 
-        def app_range(task: int, app_ptr: int, length: int):
-            found = hal.app_memory(task) if hal.app_memory else None
-            if found is None:
-                return None
-            app_store, mem = found
-            r = checked_range(mem.data_len(app_store), app_ptr, length)
-            return None if r is None else (app_store, mem, r)
+        def return_list(caller, ret: int, value, want: int) -> None:
+            """Lowers result<list<u8>, s32> into the core's return area: the bytes into memory the
+            core's cabi_realloc hands out. A list of another length than asked is lowered as -EIO."""
+            if isinstance(value, (bytes, bytearray)) and len(value) != want & U32:
+                value = EIO
+            if not isinstance(value, (bytes, bytearray)):
+                core_write(caller, ret, b"\x01\x00\x00\x00" + (value if value < 0 else EIO).to_bytes(4, "little", signed=True))
+                return
+            ptr = caller.get("cabi_realloc")(caller, 0, 0, 1, len(value)) & U32
+            core_write(caller, ptr, bytes(value))
+            core_write(caller, ret, b"\x00\x00\x00\x00" + ptr.to_bytes(4, "little") + len(value).to_bytes(4, "little"))
 
-        def app_copy_in(caller, task, app_ptr, length, core_ptr):
+        app_range = lambda task, app_ptr, length: app_memory_range(hal, task, app_ptr, length)
+
+        def app_copy_in(caller, task, app_ptr, length, ret):
             found = app_range(task, app_ptr, length)
             if found is None:
-                return EFAULT
+                return_list(caller, ret, EFAULT, length)
+                return
             app_store, mem, (start, stop) = found
-            core_write(caller, core_ptr, bytes(mem.read(app_store, start, stop)))
-            return 0
+            return_list(caller, ret, bytes(mem.read(app_store, start, stop)), length)
 
-        def app_copy_out(caller, task, core_ptr, app_ptr, length):
+        def app_copy_out(caller, task, app_ptr, ptr, length):
             found = app_range(task, app_ptr, length)
             if found is None:
                 return EFAULT
             app_store, mem, (start, _) = found
-            mem.write(app_store, core_read(caller, core_ptr, length), start)
+            mem.write(app_store, core_read(caller, ptr, length), start)
             return 0
 
         def app_memory_bytes(caller, task):
@@ -185,48 +234,101 @@ class Core:
             if hal.log:
                 hal.log(task, core_read(caller, ptr, length))
 
-        def flash_read(caller, block, off, ptr, length):
+        def flash_read(caller, block, off, length, ret):
             if not hal.flash:
-                return ENODEV
+                return_list(caller, ret, ENODEV, length)
+                return
             data = hal.flash.read(block & U32, off & U32, length & U32)
-            if data is None:
-                return EINVAL
-            core_write(caller, ptr, data)
-            return 0
+            return_list(caller, ret, EINVAL if data is None else data, length)
 
         def flash_prog(caller, block, off, ptr, length):
             return hal.flash.prog(block & U32, off & U32, core_read(caller, ptr, length)) if hal.flash else ENODEV
 
-        def panic(caller, msg_ptr, file_ptr, line, column):
-            raise CorePanic(f"core panic: {self._as_string(caller, msg_ptr)} at {self._as_string(caller, file_ptr)}:{line}:{column}")
+        def panic(caller, msg_ptr, msg_len, file_ptr, file_len, line, column):
+            text = lambda p, n: core_read(caller, p, n).decode("utf-16-le", "replace")
+            raise CorePanic(f"core panic: {text(msg_ptr, msg_len)} at {text(file_ptr, file_len)}:{line & U32}:{column & U32}")
 
-        define("clock_now_ms", [], [f64], lambda c: float(hal.clock_now_ms()))
-        define("gpio_configure", [i32, i32, i32], [i32], lambda c, p, d, v: hal.gpio_configure(p, d, v) if hal.gpio_configure else ENODEV)
-        define("gpio_write", [i32, i32], [i32], lambda c, p, v: hal.gpio_write(p, v) if hal.gpio_write else ENODEV)
-        define("gpio_read", [i32], [i32], lambda c, p: hal.gpio_read(p) if hal.gpio_read else ENODEV)
-        define("log_write", [i32, i32, i32], [], log_write)
-        define("app_copy_in", [i32, i32, i32, i32], [i32], app_copy_in)
-        define("app_copy_out", [i32, i32, i32, i32], [i32], app_copy_out)
-        define("app_memory_bytes", [i32], [i32], app_memory_bytes)
-        define("flash_read", [i32, i32, i32, i32], [i32], flash_read)
-        define("flash_prog", [i32, i32, i32, i32], [i32], flash_prog)
-        define("flash_erase", [i32], [i32], lambda c, b: hal.flash.erase(b & U32) if hal.flash else ENODEV)
-        define("flash_sync", [], [i32], lambda c: 0)
-        define("panic", [i32, i32, i32, i32], [], panic)
+        define("clock-now-ms", [], [f64], lambda c: float(hal.clock_now_ms()))
+        define("gpio-configure", [i32, i32, i32], [i32], lambda c, p, d, v: hal.gpio_configure(p, d, v) if hal.gpio_configure else ENODEV)
+        define("gpio-write", [i32, i32], [i32], lambda c, p, v: hal.gpio_write(p, v) if hal.gpio_write else ENODEV)
+        define("gpio-read", [i32], [i32], lambda c, p: hal.gpio_read(p) if hal.gpio_read else ENODEV)
+        define("log-write", [i32, i32, i32], [], log_write)
+        define("app-copy-in", [i32, i32, i32, i32], [], app_copy_in)
+        define("app-copy-out", [i32, i32, i32, i32], [i32], app_copy_out)
+        define("app-memory-bytes", [i32], [i32], app_memory_bytes)
+        define("flash-read", [i32, i32, i32, i32], [], flash_read)
+        define("flash-prog", [i32, i32, i32, i32], [i32], flash_prog)
+        define("flash-erase", [i32], [i32], lambda c, b: hal.flash.erase(b & U32) if hal.flash else ENODEV)
+        define("flash-sync", [], [i32], lambda c: 0)
+        define("panic", [i32, i32, i32, i32, i32, i32], [], panic)
         self.instance = linker.instantiate(self.store, module)
         raw = self.instance.exports(self.store)
         self.memory: wasmtime.Memory = raw["memory"]
         self._exports = raw
 
     def call(self, name: str, *args):
-        """Calls the core export `name` (outside any hal call)."""
-        return self._exports[name](self.store, *args)
-
-    def __getattr__(self, name: str):
-        fn = self._exports.get(name) if name != "_exports" else None
+        """Calls the WIT function `name` (`-` spelled `_`), outside any hal call."""
+        fn = self._exports.get(lowered_export_name(name))
         if fn is None:
-            raise AttributeError(f"core.wasm exports no {name}")
-        return lambda *args: fn(self.store, *args)
+            raise AttributeError(f"core.wasm exports no {lowered_export_name(name)}")
+        flat = []
+        for arg in args:
+            if isinstance(arg, (bytes, bytearray)):
+                flat += [self._lower_list(bytes(arg)), len(arg)]
+            else:
+                flat.append(arg)
+        result = fn(self.store, *flat)
+        shape = RESULT_SHAPES.get(name)
+        return result if shape is None else self._lift(shape, result & U32)
+
+    def memory_bytes(self) -> int:
+        return self.memory.data_len(self.store)
+
+    def _lower_list(self, data: bytes) -> int:
+        if len(data) > self.arena_bytes:
+            raise CabiArenaFull(f"a list of {len(data)} bytes is longer than the core's {self.arena_bytes}-byte cabi arena")
+        try:
+            ptr = self._exports["cabi_realloc"](self.store, 0, 0, 1, len(data)) & U32
+        except wasmtime.Trap:
+            raise CabiArenaFull(f"a list of {len(data)} bytes does not fit what is left of the core's cabi arena") from None
+        if checked_range(self.memory_bytes(), ptr, len(data)) is None:
+            raise CorePanic(f"cabi_realloc returned {ptr}, outside the core's memory")
+        self.memory.write(self.store, data, ptr)
+        return ptr
+
+    def _u32(self, at: int) -> int:
+        return int.from_bytes(self.read(at, 4), "little")
+
+    def _list(self, at: int) -> bytes:
+        return self.read(self._u32(at), self._u32(at + 4))
+
+    def _lift(self, shape: str, ret: int):
+        if shape == "list":
+            return self._list(ret)
+        tag = self.read(ret, 1)[0]
+        if tag == 1:
+            return int.from_bytes(self.read(ret + 4, 4), "little", signed=True)
+        if tag != 0:
+            raise CorePanic(f"the core returned a result tagged {tag}")
+        at = ret + 4
+        if shape == "result-list":
+            return self._list(at)
+        if shape == "result-stat":
+            return {"kind": self.read(at, 1)[0], "size": self._u32(at + 4)}
+        if shape == "result-dir":
+            if self.read(at, 1)[0] == 0:
+                return None
+            return {"kind": self.read(at + 4, 1)[0], "size": self._u32(at + 8), "name": self._list(at + 12)}
+        if shape == "result-info":
+            names = ["disk_version", "block_size", "block_count", "name_max", "file_max", "attr_max"]
+            return {n: self._u32(at + 4 * i) for i, n in enumerate(names)}
+        if shape == "result-fault":
+            return {"code": self._u32(at), "detail": [self._u32(at + 4 + 4 * i) for i in range(4)]}
+        if shape == "result-mount":
+            owner = int.from_bytes(self.read(at + 12, 4), "little", signed=True)
+            return {"base_block": self._u32(at), "block_count": self._u32(at + 4), "mount_flags": self._u32(at + 8),
+                    "owner": owner, "ram_bytes": self._u32(at + 16)}
+        raise ValueError(f"no shape {shape}")
 
     def read(self, ptr: int, length: int) -> bytes:
         r = checked_range(self.memory.data_len(self.store), ptr, length)
@@ -234,29 +336,5 @@ class Core:
             raise CorePanic(f"[{ptr}, +{length}) is outside core memory")
         return bytes(self.memory.read(self.store, r[0], r[1]))
 
-    def write_io(self, data: bytes) -> None:
-        size = self.call("core_io_buffer_bytes")
-        if len(data) > size:
-            raise ValueError(f"{len(data)} bytes do not fit the core's {size}-byte I/O buffer")
-        self.memory.write(self.store, data, self.call("core_io_buffer"))
-
-    def read_io(self, length: int) -> bytes:
-        return self.read(self.call("core_io_buffer"), length)
-
     def last_error(self) -> str:
-        n = self.call("core_error_message_bytes")
-        return self.read(self.call("core_error_message"), n).decode("utf-8", "replace") if n > 0 else ""
-
-    @staticmethod
-    def _as_string(caller, ptr: int) -> str:
-        """An AssemblyScript string (UTF-16, byte length in the header) at `ptr`, for panics."""
-        if not ptr:
-            return ""
-        mem = caller.get("memory")
-        size = mem.data_len(caller)
-        if not 4 <= ptr <= size:
-            return f"<string at {ptr}>"
-        n = int.from_bytes(mem.read(caller, ptr - 4, ptr), "little")
-        if ptr + n > size:
-            return f"<string at {ptr}>"
-        return bytes(mem.read(caller, ptr, ptr + n)).decode("utf-16-le", "replace")
+        return self.call("core_error_message").decode("utf-8", "replace")

@@ -20,6 +20,7 @@ from wasmtime import Engine, Module
 
 from .abi import Abi, load_abi
 from .core import Core, Flash, Hal, ModuleCache, compile_module
+from .component import ComponentCore, compile_component, is_component
 from .runner import AppRunner, SliceResult
 
 STOP = {"yielded": "STOP_YIELDED", "blocked": "STOP_BLOCKED", "out_of_fuel": "STOP_OUT_OF_FUEL", "exited": "STOP_EXITED", "trapped": "STOP_TRAPPED"}
@@ -193,8 +194,11 @@ class Device:
             gpio_configure=self.gpio.configure, gpio_write=self.gpio.write, gpio_read=self.gpio.read,
             log=self._log, app_memory=self._app_memory, flash=flash,
         )
-        self.core_module = compile_module(self.engine, core_wasm, cache)
-        self.core = Core(self.engine, self.core_module, hal)
+        if is_component(core_wasm):
+            # The core as a component (build/core.component.wasm): the same calls, under wasmtime.component.
+            self.core = ComponentCore(self.engine, compile_component(self.engine, core_wasm, cache), hal, cabi_arena_bytes=a.CABI_ARENA_BYTES)
+        else:
+            self.core = Core(self.engine, compile_module(self.engine, core_wasm, cache), hal, a.CABI_ARENA_BYTES)
         ceiling = a.DEFAULT_APP_QUOTA_BYTES if app_quota_ceiling_bytes is None else app_quota_ceiling_bytes
         default = a.DEFAULT_APP_QUOTA_BYTES if default_app_quota_bytes is None else default_app_quota_bytes
         rc = self.core.call("core_boot", gpio_pin_count, ceiling, default)
@@ -282,7 +286,7 @@ class Device:
     def memory_map(self) -> dict[str, int]:
         c = self.core
         return {
-            "total": c.memory.data_len(c.store), "static": c.call("mem_static_bytes"), "tables": c.call("mem_table_bytes"),
+            "total": c.memory_bytes(), "static": c.call("mem_static_bytes"), "tables": c.call("mem_table_bytes"),
             "heap_in_use": c.call("mem_heap_in_use_bytes"), "heap_peak": c.call("mem_heap_peak_bytes"),
             "apps_reserved": c.call("mem_app_reserved_bytes"), "free": c.call("mem_free_bytes"),
         }
@@ -312,16 +316,15 @@ class Device:
         a = self.abi
         if len(manifest) > a.MANIFEST_MAX_BYTES:
             raise InstallError(origin, -a.EINVAL, f"app_manifest.json is {len(manifest)} bytes; the limit is {a.MANIFEST_MAX_BYTES}")
-        self.core.write_io(manifest)
-        slot = self.core.call("app_install", len(manifest))
+        slot = self.core.call("app_install", manifest)
         self._drain_audit()
         if slot < 0:
             raise InstallError(origin, slot, f"app_manifest.json refused ({a.errno_name(slot)}): {self.core.last_error() or 'no detail'}")
         return slot
 
     def _app_string(self, slot: int, which: int) -> str:
-        n = self.core.call("app_string", slot, which)
-        return self.core.read_io(n).decode("utf-8", "replace") if n > 0 else ""
+        text = self.core.call("app_string", slot, which)
+        return text.decode("utf-8", "replace") if isinstance(text, bytes) else ""
 
     def _drain_audit(self) -> None:
         total = self.core.call("audit_total")

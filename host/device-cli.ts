@@ -1,0 +1,174 @@
+// `wasphere device create | show`: a device folder on the host's disk (SPEC.md, "Device folder"):
+// its flash image (`flash.bin`) and its hardware definition (`hardware-definition.json`).
+//
+// create lays the flash out (host/flash-layout.ts), has the core read the table back and format
+// the data partition, and writes both files into a new folder. show reads the table through the
+// core, mounts the data partition through the core's littlefs, and says what each partition holds.
+// Errors are one line on stderr and exit code 1.
+// Memory: the whole flash image (16 MiB by default) plus one partition's copy and a core instance.
+// Must not: overwrite an existing device, or parse the table itself.
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { Command, InvalidArgumentError } from "commander";
+import * as abi from "../assembly/abi.js";
+import { Flash } from "./flash.js";
+import { LittleFs } from "./fs/littlefs.js";
+import { checkFs } from "./fs/cli.js";
+import { ImageError, loadImage, saveImage } from "./fs/image.js";
+import { checkHardwareDefinition, createFlash, dataFsConfig, ERASE_BLOCK_BYTES, hardwareDefinition, LayoutError, MAX_FLASH_BYTES, partitionFlash, readTable, type Partition } from "./flash-layout.js";
+import { printable } from "./printable.js";
+
+export const FLASH_FILE = "flash.bin";
+export const HARDWARE_FILE = "hardware-definition.json";
+export const DEFAULT_FLASH_BYTES = 16 * 1024 * 1024;
+export const DEFAULT_PINS = 96;
+
+/** "16MiB", "512KiB", "2097152": a size in bytes. */
+export function parseSize(value: string): number {
+  const m = /^(\d+)\s*(B|KiB|MiB|GiB)?$/i.exec(value.trim());
+  if (!m) throw new InvalidArgumentError(`"${value}" is not a size (e.g. 16MiB, 4096KiB, 16777216)`);
+  const mult = { b: 1, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 }[(m[2] ?? "B").toLowerCase() as "b"];
+  return Number(m[1]) * mult;
+}
+
+export async function createDevice(dir: string, flashBytes = DEFAULT_FLASH_BYTES, pins = DEFAULT_PINS): Promise<Partition[]> {
+  let existing: string[] | null = null;
+  try { existing = readdirSync(dir); } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw new LayoutError(`${printable(dir)}: ${(err as NodeJS.ErrnoException).code === "ENOTDIR" ? "exists and is not a folder" : (err as Error).message}`);
+  }
+  if (existing && existing.length > 0) throw new LayoutError(`${printable(dir)}: exists and is not empty; a device is created in a new folder`);
+  if (!Number.isInteger(pins) || pins < 0 || pins > abi.MAX_GPIO_PINS) throw new LayoutError(`--pins ${pins}: must be 0 to ${abi.MAX_GPIO_PINS}`);
+  const { flash, partitions } = await createFlash(flashBytes);
+  mkdirSync(dir, { recursive: true });
+  saveImage(join(dir, FLASH_FILE), flash.bytes);
+  const hw = hardwareDefinition(`wasphere device (${pins} GPIO pins, ${flashBytes / (1024 * 1024)} MiB flash)`, pins);
+  const fd = openSync(join(dir, HARDWARE_FILE), "wx");
+  try { writeSync(fd, JSON.stringify(hw, null, 2) + "\n"); } finally { closeSync(fd); }
+  return partitions;
+}
+
+export interface PartitionReport extends Partition {
+  active: boolean;
+  /** What the partition holds: erased, programmed bytes, or the data partition's file system. */
+  holds: { erased: true } | { erased: false; programmedBytes: number } | { littlefs: { version: string; blockSizeBytes: number; blockCount: number; blocksInUse: number; files: number; directories: number; bytes: number } };
+}
+
+export interface DeviceReport {
+  device: string;
+  flash: { sizeBytes: number; eraseBlockBytes: number; blockCount: number };
+  hardware: { name: string; gpioPins: number; interfaces: { type: string; names: string[] }[] };
+  partitions: PartitionReport[];
+}
+
+function programmedBytes(bytes: Uint8Array): number {
+  let n = 0;
+  for (let i = 0; i < bytes.length; i++) if (bytes[i] !== 0xff) n++;
+  return n;
+}
+
+export function showDevice(dir: string): DeviceReport {
+  const flashPath = join(dir, FLASH_FILE);
+  let size: number;
+  try { size = statSync(flashPath).size; } catch { throw new LayoutError(`${printable(dir)}: no ${FLASH_FILE} (not a device folder; make one with \`wasphere device create\`)`); }
+  if (size > MAX_FLASH_BYTES || size < 2 * ERASE_BLOCK_BYTES || size % ERASE_BLOCK_BYTES !== 0) {
+    throw new LayoutError(`${printable(flashPath)}: ${size} bytes is not a flash of whole ${ERASE_BLOCK_BYTES}-byte blocks up to ${MAX_FLASH_BYTES} bytes`);
+  }
+  let hwText: string;
+  try { hwText = readFileSync(join(dir, HARDWARE_FILE), "utf8"); } catch { throw new LayoutError(`${printable(dir)}: no ${HARDWARE_FILE}`); }
+  let hwJson: unknown;
+  try { hwJson = JSON.parse(hwText); } catch (err) { throw new LayoutError(`${printable(join(dir, HARDWARE_FILE))}: not JSON (${(err as Error).message})`); }
+  const hw = checkHardwareDefinition(hwJson, printable(join(dir, HARDWARE_FILE)));
+  const flash = new Flash({ blockSizeBytes: ERASE_BLOCK_BYTES, blockCount: size / ERASE_BLOCK_BYTES }, loadImage(flashPath));
+  let parts: Partition[];
+  try { parts = readTable(flash); } catch (err) { throw new LayoutError(`${printable(flashPath)}: ${(err as Error).message}`); }
+  const partitions = parts.map((p): PartitionReport => {
+    const active = (p.flags & abi.PART_FLAG_ACTIVE) !== 0;
+    if (p.type !== abi.PART_DATA) {
+      const n = programmedBytes(flash.bytes.subarray(p.offsetBytes, p.offsetBytes + p.sizeBytes));
+      return { ...p, active, holds: n === 0 ? { erased: true } : { erased: false, programmedBytes: n } };
+    }
+    let lfs: LittleFs;
+    try { lfs = LittleFs.mount(partitionFlash(flash, p), dataFsConfig(p)); } catch (err) {
+      throw new LayoutError(`${printable(flashPath)}: data partition: cannot be mounted (${(err as Error).message})`);
+    }
+    try {
+      const info = lfs.fsinfo();
+      const r = checkFs(lfs, `${printable(flashPath)}: data partition`, true);
+      return { ...p, active, holds: { littlefs: { version: `${info.diskVersion >>> 16}.${info.diskVersion & 0xffff}`, blockSizeBytes: info.blockSize, blockCount: info.blockCount, blocksInUse: lfs.sizeBlocks(), files: r.files, directories: r.dirs, bytes: r.bytes } } };
+    } finally {
+      try { lfs.unmount(); } catch { /* read-only use: nothing to lose */ }
+    }
+  });
+  const byType = new Map<string, string[]>();
+  for (const per of hw.peripherals) byType.set(per.Type, [...(byType.get(per.Type) ?? []), per.Name]);
+  return {
+    device: dir,
+    flash: { sizeBytes: size, eraseBlockBytes: ERASE_BLOCK_BYTES, blockCount: size / ERASE_BLOCK_BYTES },
+    hardware: { name: hw.name, gpioPins: hw.pins, interfaces: [...byType].map(([type, names]) => ({ type, names })) },
+    partitions,
+  };
+}
+
+const hex = (v: number) => `0x${v.toString(16).padStart(8, "0")}`;
+const sizeText = (bytes: number) => (bytes % (1024 * 1024) === 0 ? `${bytes / (1024 * 1024)} MiB` : `${bytes / 1024} KiB`);
+
+export function deviceText(r: DeviceReport): string {
+  const lines = [
+    `Device ${printable(r.device)}`,
+    `Flash: ${sizeText(r.flash.sizeBytes)}, ${r.flash.blockCount} erase blocks of ${r.flash.eraseBlockBytes} bytes (NOR: erased bytes read 0xff)`,
+    `Hardware: ${printable(r.hardware.name)}`,
+    `  GPIO pins: ${r.hardware.gpioPins}`,
+    ...r.hardware.interfaces.filter((i) => i.type !== "Gpio").map((i) => `  ${printable(i.type)}: ${i.names.map(printable).join(", ")}`),
+    `Partitions:`,
+    `  ${"name".padEnd(8)} ${"offset".padEnd(10)} ${"size".padEnd(10)} holds`,
+    `  ${"table".padEnd(8)} ${hex(0)} ${sizeText(r.flash.eraseBlockBytes).padEnd(10)} the partition table`,
+    ...r.partitions.map((p) => {
+      const h = p.holds;
+      const holds = "littlefs" in h
+        ? `littlefs ${h.littlefs.version}, ${h.littlefs.blocksInUse} of ${h.littlefs.blockCount} blocks of ${h.littlefs.blockSizeBytes} bytes in use, ${h.littlefs.files} files, ${h.littlefs.directories} directories`
+        : h.erased ? "erased" : `${h.programmedBytes} bytes programmed`;
+      return `  ${p.name.padEnd(8)} ${hex(p.offsetBytes)} ${sizeText(p.sizeBytes).padEnd(10)} ${holds}${p.active ? " (active OS slot)" : ""}`;
+    }),
+  ];
+  return lines.join("\n") + "\n";
+}
+
+function intOption(name: string, min: number, max: number) {
+  return (value: string): number => {
+    if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) throw new InvalidArgumentError(`${name} must be an integer from ${min} to ${max}`);
+    return Number(value);
+  };
+}
+
+export function registerDeviceCommands(program: Command): void {
+  const device = program.command("device").description("make and inspect a device that lives on flash (a device folder)");
+  const action = <A extends unknown[]>(fn: (...args: A) => Promise<void> | void) => async (...args: A) => {
+    try {
+      await fn(...args);
+    } catch (err) {
+      if (err instanceof LayoutError || err instanceof ImageError) {
+        process.stderr.write(`wasphere: ${printable(err.message.split("\n")[0])}\n`);
+        process.exitCode = 1;
+        return;
+      }
+      throw err;
+    }
+  };
+  device.command("create")
+    .description("make a device folder: its flash image (partition table written, data partition formatted) and its hardware definition")
+    .argument("<DEV>", "the folder to create (must not exist, or be empty)")
+    .option("--flash-size <SIZE>", "flash size, a power of two from 2MiB to 256MiB", parseSize, DEFAULT_FLASH_BYTES)
+    .option("--pins <N>", `GPIO pin count (default ${DEFAULT_PINS})`, intOption("--pins", 0, abi.MAX_GPIO_PINS), DEFAULT_PINS)
+    .action(action(async (dir: string, opts: { flashSize: number; pins: number }) => {
+      const parts = await createDevice(dir, opts.flashSize, opts.pins);
+      process.stdout.write(`${printable(dir)}: ${sizeText(opts.flashSize)} flash, ${parts.length} partitions, ${opts.pins} GPIO pins\n`);
+    }));
+  device.command("show")
+    .description("print the device's flash geometry, partition table, what each partition holds, and its hardware")
+    .argument("<DEV>", "the device folder")
+    .option("--json", "print one JSON object")
+    .action(action(async (dir: string, opts: { json?: boolean }) => {
+      const r = showDevice(dir);
+      process.stdout.write(opts.json ? JSON.stringify(r, null, 1) + "\n" : deviceText(r));
+    }));
+}
