@@ -214,8 +214,8 @@ export const RATE_WINDOW_MS = 1000;
 export const LOG_LINES_PER_WINDOW = 64;
 export const AUDIT_EVENTS_PER_WINDOW = 16;
 
-// ---- Image packages (SPEC.md, "Image packages"): the parse result pkg_parse writes at the start
-// of the I/O buffer, and the format's numbers.
+// ---- Image packages (SPEC.md, "Image packages"): the format's numbers (pkg_parse's result is
+// wit kernel's pkg-info record).
 export const PKG_MAX_BYTES = 2097152;
 export const PKG_METADATA_MAX_BYTES = 1024;
 export const PKG_TRAILER_BYTES = 16;
@@ -224,24 +224,6 @@ export const PKG_IMAGE_TYPE_APPLICATION = 10;
 export const PKG_ABI_APPLIBS = 1;
 export const PKG_SIG_NONE = 0;
 export const PKG_SIG_ECDSA_P256_SHA256 = 1;
-export const PKG_INFO_IMAGE_TYPE = 0;
-export const PKG_INFO_COMPONENT_ID = 4;
-export const PKG_INFO_IMAGE_ID = 20;
-export const PKG_INFO_VERSION = 36;
-export const PKG_INFO_BUILD_TIME = 40;
-export const PKG_INFO_NAME_LEN = 48;
-export const PKG_INFO_NAME = 52;
-export const PKG_INFO_ABI_VERSION = 116;
-export const PKG_INFO_FS_BLOCK_BYTES = 120;
-export const PKG_INFO_FS_BLOCK_COUNT = 124;
-export const PKG_INFO_FS_CRC = 128;
-export const PKG_INFO_METADATA_OFFSET = 132;
-export const PKG_INFO_METADATA_BYTES = 136;
-export const PKG_INFO_SIG_ALGORITHM = 140;
-export const PKG_INFO_SIG_KEY_ID = 144;
-export const PKG_INFO_SIGNATURE = 160;
-export const PKG_INFO_SIGNED_BYTES = 224;
-export const PKG_INFO_BYTES = 228;
 
 // ---- The flash partition table (SPEC.md, "Flash layout"): block 0 of the device.
 export const PTABLE_VERSION = 1;

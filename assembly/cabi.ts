@@ -27,8 +27,8 @@ let arenaTop: usize = arena;
 export const IMPORT_RET_BYTES: i32 = 16;
 export const importRet: usize = memory.data(IMPORT_RET_BYTES, 8);
 /** The return area of an export whose results do not flatten to one value (the largest,
- *  result<fs-info, s32>, is 28 bytes). The host reads it right after the call. */
-export const EXPORT_RET_BYTES: i32 = 32;
+ *  result<pkg-info, s32>, is 96 bytes). The host reads it right after the call. */
+export const EXPORT_RET_BYTES: i32 = 96;
 export const exportRet: usize = memory.data(EXPORT_RET_BYTES, 8);
 
 /**
@@ -70,10 +70,11 @@ export function retList(ptr: usize, len: i32): usize {
   store<u32>(exportRet, <u32>len, 8);
   return exportRet;
 }
-/** Writes any result<T, s32>'s error case (a negative errno) into the export return area. */
-export function retErr(errno: i32): usize {
+/** Writes any result<T, s32>'s error case (a negative errno) into the export return area; the
+ *  payload starts at `payloadOffset`, 4 unless T is 8-aligned (holds a u64 or f64: then 8). */
+export function retErr(errno: i32, payloadOffset: usize = 4): usize {
   store<u8>(exportRet, 1);
-  store<i32>(exportRet, errno, 4);
+  store<i32>(exportRet + payloadOffset, errno);
   return exportRet;
 }
 /** Marks the export return area as an ok result; the payload at offset 4 is the caller's. */

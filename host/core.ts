@@ -111,6 +111,13 @@ export interface FsDirEntryRecord { kind: number; size: number; name: Uint8Array
 export interface FsInfoRecord { diskVersion: number; blockSize: number; blockCount: number; nameMax: number; fileMax: number; attrMax: number }
 export interface FsFaultRecord { code: number; detail: [number, number, number, number] }
 export interface FsMountInfoRecord { baseBlock: number; blockCount: number; mountFlags: number; owner: number; ramBytes: number }
+/** wit kernel's pkg-info; build-time is a u64, so a bigint (as jco lifts it). */
+export interface PkgInfoRecord {
+  imageType: number; componentId: Uint8Array; imageId: Uint8Array; version: number; buildTime: bigint; name: Uint8Array;
+  abiVersion: number; fsBlockBytes: number; fsBlockCount: number; fsCrc: number; metadataOffset: number; metadataBytes: number;
+  sigAlgorithm: number; sigKeyId: Uint8Array; signature: Uint8Array; signedBytes: number;
+}
+export interface PartitionEntryRecord { type: number; flags: number; offsetBytes: number; sizeBytes: number }
 
 type N = number;
 /** wit `kernel` and `fs` at the WIT level. An s32 result is >= 0 or a negative errno. */
@@ -130,6 +137,8 @@ export interface CoreExports {
   syscall(task: N, nr: N, a0: N, a1: N, a2: N, a3: N): N;
   task_take_fuel(task: N): N; gpio_notify(pin: N, value: N): N;
   audit_total(): N; audit_field(seq: N, field: N): N; audit_time_ms(seq: N): N;
+  pkg_parse(flashBlockBytes: N, firstBlock: N, packageBytes: N): OrErrno<PkgInfoRecord>;
+  ptable_parse(eraseBlockBytes: N, blockCount: N): OrErrno<PartitionEntryRecord[]>;
   // The fs interface (absent from the no-fs core; the fs-readonly core has a subset).
   fs_config(blockSize: N, blockCount: N, readSize: N, progSize: N, cacheSize: N, lookaheadSize: N, blockCycles: N, nameMax: N, inlineMax: N): N;
   fs_format(): N; fs_mount(): N; fs_unmount(): N;
@@ -181,7 +190,7 @@ export interface CoreTap {
  * one letter per parameter (`n` a number, `L` a list<u8>) and its result's shape.
  * tests/host/wit.test checks this table against wit/wasphere.wit.
  */
-export type ResultShape = "n" | "list" | "result-list" | "result-stat" | "result-dir" | "result-info" | "result-fault" | "result-mount";
+export type ResultShape = "n" | "list" | "result-list" | "result-stat" | "result-dir" | "result-info" | "result-fault" | "result-pkg" | "result-partitions" | "result-mount";
 export const EXPORT_SHAPES: Record<ExportName, [iface: "kernel" | "fs", params: string, result: ResultShape]> = {
   core_boot: ["kernel", "nnn", "n"], core_version: ["kernel", "", "n"], core_error_message: ["kernel", "", "list"],
   mem_static_bytes: ["kernel", "", "n"], mem_heap_in_use_bytes: ["kernel", "", "n"], mem_heap_peak_bytes: ["kernel", "", "n"],
@@ -194,6 +203,7 @@ export const EXPORT_SHAPES: Record<ExportName, [iface: "kernel" | "fs", params: 
   task_needs_instance: ["kernel", "n", "n"], task_take_result: ["kernel", "n", "n"], syscall: ["kernel", "nnnnnn", "n"],
   task_take_fuel: ["kernel", "n", "n"], gpio_notify: ["kernel", "nn", "n"],
   audit_total: ["kernel", "", "n"], audit_field: ["kernel", "nn", "n"], audit_time_ms: ["kernel", "n", "n"],
+  pkg_parse: ["kernel", "nnn", "result-pkg"], ptable_parse: ["kernel", "nn", "result-partitions"],
   fs_config: ["fs", "nnnnnnnnn", "n"], fs_format: ["fs", "", "n"], fs_mount: ["fs", "", "n"], fs_unmount: ["fs", "", "n"],
   fs_open: ["fs", "Ln", "n"], fs_read: ["fs", "nn", "result-list"], fs_write: ["fs", "nL", "n"],
   fs_seek: ["fs", "nnn", "n"], fs_tell: ["fs", "n", "n"], fs_file_size: ["fs", "n", "n"], fs_truncate: ["fs", "nn", "n"],
@@ -347,18 +357,20 @@ export class ModuleCore implements Core {
     const view = () => new DataView(this.memory.buffer);
     const u32 = (at: number) => view().getUint32(at, true);
     /** A result<_, s32>: the ok payload (read at ret + 4), or the errno. */
-    const result = <T>(ok: (payloadAt: number) => T) => (ret: number): OrErrno<T> => {
+    // `payloadOffset` is 8 for an ok type holding a u64 (8-aligned), else 4; `areaBytes` the result's size.
+    const result = <T>(ok: (payloadAt: number) => T, payloadOffset = 4, areaBytes = 32) => (ret: number): OrErrno<T> => {
       ret >>>= 0;
-      if (ret + 32 > this.memory.buffer.byteLength) throw new CorePanic(`the core returned a return area at ${ret}, outside its memory`);
+      if (ret + areaBytes > this.memory.buffer.byteLength) throw new CorePanic(`the core returned a return area at ${ret}, outside its memory`);
       const tag = view().getUint8(ret);
-      if (tag === 1) return view().getInt32(ret + 4, true);
+      if (tag === 1) return view().getInt32(ret + payloadOffset, true);
       if (tag !== 0) throw new CorePanic(`the core returned a result tagged ${tag}`);
-      return ok(ret + 4);
+      return ok(ret + payloadOffset);
     };
+    const list = (at: number) => this.listAt(u32(at), u32(at + 4));
     switch (shape) {
       case "n": return (r) => r;
       case "list": return (ret) => this.listAt(u32(ret >>> 0), u32((ret >>> 0) + 4));
-      case "result-list": return result((at) => this.listAt(u32(at), u32(at + 4)));
+      case "result-list": return result(list);
       case "result-stat": return result((at) => ({ kind: view().getUint8(at), size: u32(at + 4) }));
       case "result-dir": return result((at) => view().getUint8(at) === 0 ? null
         : { kind: view().getUint8(at + 4), size: u32(at + 8), name: this.listAt(u32(at + 12), u32(at + 16)) });
@@ -369,6 +381,22 @@ export class ModuleCore implements Core {
       case "result-mount": return result((at) => ({
         baseBlock: u32(at), blockCount: u32(at + 4), mountFlags: u32(at + 8), owner: view().getInt32(at + 12, true), ramBytes: u32(at + 16),
       }));
+      // pkg-info: 88 bytes, 8-aligned (build-time), so the payload is at 8 and the result 96 bytes.
+      case "result-pkg": return result((at): PkgInfoRecord => ({
+        imageType: u32(at), componentId: list(at + 4), imageId: list(at + 12), version: u32(at + 20), buildTime: view().getBigUint64(at + 24, true),
+        name: list(at + 32), abiVersion: u32(at + 40), fsBlockBytes: u32(at + 44), fsBlockCount: u32(at + 48), fsCrc: u32(at + 52),
+        metadataOffset: u32(at + 56), metadataBytes: u32(at + 60), sigAlgorithm: u32(at + 64), sigKeyId: list(at + 68), signature: list(at + 76),
+        signedBytes: u32(at + 84),
+      }), 8, 96);
+      // list<partition-entry>: 12-byte elements (u16 type, u16 flags, u32 offset, u32 size).
+      case "result-partitions": return result((at): PartitionEntryRecord[] => {
+        const count = u32(at + 4);
+        if (count * 12 > this.memory.buffer.byteLength) throw new CorePanic(`the core returned a list of ${count} partition entries, more than its memory holds`);
+        const bytes = this.listAt(u32(at), count * 12), v = new DataView(bytes.buffer);
+        return Array.from({ length: bytes.length / 12 }, (_, i) => ({
+          type: v.getUint16(i * 12, true), flags: v.getUint16(i * 12 + 2, true), offsetBytes: v.getUint32(i * 12 + 4, true), sizeBytes: v.getUint32(i * 12 + 8, true),
+        }));
+      });
     }
   }
 }

@@ -11,7 +11,7 @@
 // mounted, and one core instance (4 MiB) per step.
 // Must not: interpret the table's bytes itself.
 import * as abi from "../assembly/abi.js";
-import { Core } from "./core.js";
+import { ModuleCore, flashHal } from "./core.js";
 import { Flash } from "./flash.js";
 import { LittleFs } from "./fs/littlefs.js";
 import { defaultGeometry } from "./fs/image.js";
@@ -77,16 +77,10 @@ export function encodeTable(parts: Partition[], flashBytes: number): Uint8Array 
 
 /** The core's reading of the partition table of `flash`; throws LayoutError with its message. */
 export function readTable(flash: Flash): Partition[] {
-  const core = new Core({ flash });
-  const n = core.exports.ptable_parse(flash.blockSizeBytes, flash.blockCount);
-  if (n < 0) throw new LayoutError(core.lastError() || `partition table: refused (${n})`);
-  const rec = core.readIo(4 + 16 * n);
-  const dv = new DataView(rec.buffer, rec.byteOffset, rec.byteLength);
-  return Array.from({ length: n }, (_, i) => {
-    const at = 4 + 16 * i;
-    const type = dv.getUint16(at, true);
-    return { type, name: PARTITION_NAMES[type], flags: dv.getUint16(at + 2, true), offsetBytes: dv.getUint32(at + 4, true), sizeBytes: dv.getUint32(at + 8, true) };
-  });
+  const core = new ModuleCore(flashHal(flash));
+  const entries = core.exports.ptable_parse(flash.blockSizeBytes, flash.blockCount);
+  if (typeof entries === "number") throw new LayoutError(core.lastError() || `partition table: refused (${entries})`);
+  return entries.map((e) => ({ type: e.type, name: PARTITION_NAMES[e.type], flags: e.flags, offsetBytes: e.offsetBytes, sizeBytes: e.sizeBytes }));
 }
 
 /** A partition's bytes as a littlefs block device of erase blocks (a copy). */

@@ -15,7 +15,7 @@
 // Memory: one core instance for pkg_parse, reused; inspectPackage makes its own.
 import { crc32 as zlibCrc32 } from "node:zlib";
 import * as abi from "../assembly/abi.js";
-import { Core, type Hal } from "../host/core.js";
+import { ModuleCore, flashHal, type Hal, type PkgInfoRecord } from "../host/core.js";
 import { Flash } from "../host/flash.js";
 import { inspectPackage, packImage, PackageError, PKG_FLASH_BLOCK_BYTES } from "../host/apps/imagepkg.js";
 import { FuzzFailure, mutateBytes, type FuzzTarget, type Prng } from "./fuzz-lib.js";
@@ -74,9 +74,11 @@ function reseal(pkg: Uint8Array, fsToo: boolean): void {
   put32(pkg, pkg.length - 8, zlibCrc32(pkg.subarray(r.metaOffset, r.metaOffset + r.metaBytes)));
 }
 
-const hal: Hal = {};
-let core: Core | null = null;
-const sharedCore = () => (core ??= new Core(hal));
+/** The flash the shared core reads: each case's package, swapped in before pkg_parse. */
+let caseFlash = new Flash({ blockSizeBytes: PKG_FLASH_BLOCK_BYTES, blockCount: 1 });
+const hal: Hal = { flashRead: (block, offset, len) => flashHal(caseFlash).flashRead!(block, offset, len) };
+let core: ModuleCore | null = null;
+const sharedCore = () => (core ??= new ModuleCore(hal));
 
 const INTERESTING = [0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 16, 64, 65, 127, 128, 255, 256, 512, 1024, 4096, 0xffff, 0x10000, 0x7fffffff, 0x80000000, 0xffffffff];
 
@@ -114,11 +116,13 @@ export const imagepkgTarget: FuzzTarget = {
     const blocks = Math.max(1, Math.ceil(input.length / PKG_FLASH_BLOCK_BYTES));
     const image = new Uint8Array(blocks * PKG_FLASH_BLOCK_BYTES).fill(0xff);
     image.set(input);
-    hal.flash = new Flash({ blockSizeBytes: PKG_FLASH_BLOCK_BYTES, blockCount: blocks }, image);
+    caseFlash = new Flash({ blockSizeBytes: PKG_FLASH_BLOCK_BYTES, blockCount: blocks }, image);
     const heapBefore = c.exports.mem_heap_in_use_bytes();
     let rc: number;
+    let info: PkgInfoRecord | null = null;
     try {
-      rc = c.exports.pkg_parse(PKG_FLASH_BLOCK_BYTES, 0, input.length);
+      const r = c.exports.pkg_parse(PKG_FLASH_BLOCK_BYTES, 0, input.length);
+      if (typeof r === "number") rc = r; else { rc = 0; info = r; }
     } catch (err) {
       core = null;
       throw new FuzzFailure(`the core trapped on pkg_parse: ${(err as Error).message}`);
@@ -135,6 +139,8 @@ export const imagepkgTarget: FuzzTarget = {
       if (zlibCrc32(input.subarray(ref.metaOffset, ref.metaOffset + ref.metaBytes)) !== u32(input, input.length - 8)) throw new FuzzFailure("pkg_parse accepted a metadata CRC zlib disagrees with");
       if (ref.fsSection < 0 || zlibCrc32(input.subarray(0, ref.metaOffset)) !== u32(input, ref.fsSection + 8)) throw new FuzzFailure("pkg_parse accepted a littlefs image CRC zlib disagrees with");
       if (u32(input, ref.fsSection) * u32(input, ref.fsSection + 4) !== ref.metaOffset) throw new FuzzFailure("pkg_parse accepted a littlefs image that does not end at the metadata");
+      if (info!.metadataOffset !== ref.metaOffset || info!.metadataBytes !== ref.metaBytes) throw new FuzzFailure(`pkg_parse reported metadata at ${info!.metadataOffset}+${info!.metadataBytes}; the trailer says ${ref.metaOffset}+${ref.metaBytes}`);
+      if (info!.fsBlockBytes !== u32(input, ref.fsSection) || info!.fsBlockCount !== u32(input, ref.fsSection + 4)) throw new FuzzFailure("pkg_parse reported another littlefs geometry than the FILESYSTEM section's");
     }
     try {
       await inspectPackage(input);

@@ -4,7 +4,8 @@
 // metadata section (header, typed sections), then a 16-byte trailer that says where the
 // metadata starts. It finds the trailer from the package's end, checks the metadata's CRC, walks
 // the sections, checks each field, then reads the whole littlefs image once to check its CRC.
-// The result goes to the caller's buffer as the fixed PKG_INFO_* record (abi.ts); nothing is
+// The result goes to the caller's buffer as the fixed PKG_INFO_* record below, which holds the
+// bytes of wit kernel's pkg-info (flash/exports.ts lays that record out over it); nothing is
 // kept here between calls.
 // Invariants: every byte read lies inside [0, packageBytes) of the package; every length read
 // from the package is checked against what holds it before it is used; a refusal writes nothing
@@ -16,10 +17,6 @@ import {
   EINVAL, EFBIG, ECORRUPT, EIO, CORE_VERSION_MAJOR, CORE_VERSION_MINOR,
   PKG_MAX_BYTES, PKG_METADATA_MAX_BYTES, PKG_TRAILER_BYTES, PKG_FORMAT_VERSION, PKG_IMAGE_TYPE_APPLICATION,
   PKG_ABI_APPLIBS, PKG_SIG_NONE, PKG_SIG_ECDSA_P256_SHA256, APP_NAME_MAX_BYTES,
-  PKG_INFO_IMAGE_TYPE, PKG_INFO_COMPONENT_ID, PKG_INFO_IMAGE_ID, PKG_INFO_VERSION, PKG_INFO_BUILD_TIME,
-  PKG_INFO_NAME_LEN, PKG_INFO_NAME, PKG_INFO_ABI_VERSION, PKG_INFO_FS_BLOCK_BYTES, PKG_INFO_FS_BLOCK_COUNT,
-  PKG_INFO_FS_CRC, PKG_INFO_METADATA_OFFSET, PKG_INFO_METADATA_BYTES, PKG_INFO_SIG_ALGORITHM,
-  PKG_INFO_SIG_KEY_ID, PKG_INFO_SIGNATURE, PKG_INFO_SIGNED_BYTES, PKG_INFO_BYTES,
 } from "../abi";
 import { msgClear, msgStr, msgInt } from "../util/msg";
 import { crc32 } from "../fs/crc";
@@ -50,6 +47,28 @@ const SIGNATURE_BYTES: u32 = 84;
 const FS_FLAG_READ_ONLY: u32 = 1;
 const FS_MIN_BLOCK_BYTES: u32 = 128;
 const FS_MAX_BLOCK_BYTES: u32 = 4096;
+
+// The PKG_INFO_* record: byte offsets of each field (u32 unless named; ids and key id 16 bytes,
+// the name APP_NAME_MAX_BYTES with its length before it, the signature 64 bytes). Internal to the
+// core: the host gets pkg-info, whose lists point into such a record.
+export const PKG_INFO_IMAGE_TYPE = 0;
+export const PKG_INFO_COMPONENT_ID = 4;
+export const PKG_INFO_IMAGE_ID = 20;
+export const PKG_INFO_VERSION = 36;
+export const PKG_INFO_BUILD_TIME = 40; // u64
+export const PKG_INFO_NAME_LEN = 48;
+export const PKG_INFO_NAME = 52;
+export const PKG_INFO_ABI_VERSION = 116;
+export const PKG_INFO_FS_BLOCK_BYTES = 120;
+export const PKG_INFO_FS_BLOCK_COUNT = 124;
+export const PKG_INFO_FS_CRC = 128;
+export const PKG_INFO_METADATA_OFFSET = 132;
+export const PKG_INFO_METADATA_BYTES = 136;
+export const PKG_INFO_SIG_ALGORITHM = 140;
+export const PKG_INFO_SIG_KEY_ID = 144;
+export const PKG_INFO_SIGNATURE = 160;
+export const PKG_INFO_SIGNED_BYTES = 224;
+export const PKG_INFO_BYTES = 228;
 
 const CHUNK_BYTES: u32 = 256;
 const metaBuf = memory.data(PKG_METADATA_MAX_BYTES + PKG_TRAILER_BYTES, 8);

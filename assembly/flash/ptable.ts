@@ -4,7 +4,8 @@
 // (core) slots, the app image area, the update staging area and the littlefs data partition lie.
 // It checks the header against the device it runs on, the CRC, and every entry (known type, each
 // type once, block-aligned, inside the device, not over the table, no two overlapping).
-// The validated entries go to the caller's buffer; nothing is kept here between calls.
+// The validated entries go to the caller's buffer as wit kernel's partition-entry records;
+// nothing is kept here between calls.
 // Invariants: reads only [0, PTABLE_READ_BYTES) of the device; a refusal writes nothing to the
 // result and leaves a message that starts with "partition table: " and the part at fault.
 // Budget: PTABLE_STATIC_BYTES static bytes (one copy of the table); no heap.
@@ -20,6 +21,8 @@ const ENTRY_BYTES: u32 = 16;
 const PTABLE_READ_BYTES: u32 = HEADER_BYTES + <u32>PTABLE_MAX_ENTRIES * ENTRY_BYTES + 4;
 const tableBuf = memory.data(<i32>PTABLE_READ_BYTES, 8);
 export const PTABLE_STATIC_BYTES: i32 = <i32>PTABLE_READ_BYTES;
+/** One partition-entry in the canonical ABI's layout: u16 type, u16 flags, u32 offset, u32 size. */
+export const PARTITION_ENTRY_BYTES: i32 = 12;
 /** The device's smallest and largest erase block this layout supports. */
 const MIN_ERASE_BYTES: u32 = 512;
 const MAX_ERASE_BYTES: u32 = 65536;
@@ -65,8 +68,8 @@ function failEntry(i: u32, type: u32, what: string): i32 {
 
 /**
  * Parses the table in block 0 of a device of `blockCount` erase blocks of `eraseBlockBytes`.
- * On success writes {u32 count, then count entries of 16 bytes as on flash} at `out` and returns
- * the entry count; otherwise -EINVAL (malformed or not for this device), -ECORRUPT (CRC) or -EIO.
+ * On success writes the count entries as partition-entry records (PARTITION_ENTRY_BYTES each, in
+ * the table's order) at `out` and returns the entry count; otherwise -EINVAL (malformed or not for this device), -ECORRUPT (CRC) or -EIO.
  */
 export function ptableParse(eraseBlockBytes: u32, blockCount: u32, out: usize): i32 {
   if (!isPow2In(eraseBlockBytes, MIN_ERASE_BYTES, MAX_ERASE_BYTES)) return failNum(EINVAL, "device", "erase block size ", eraseBlockBytes, " is not a power of two from 512 to 65536");
@@ -121,8 +124,14 @@ export function ptableParse(eraseBlockBytes: u32, blockCount: u32, out: usize): 
     if ((seen & (1 << t)) == 0) { fail(EINVAL, "entries", "no "); msgStr(typeName(t)); msgStr(" partition"); return -EINVAL; }
   }
   if (activeOs != 1) return failNum(EINVAL, "entries", "", activeOs, " OS slots are marked active; exactly one must be");
-  store<u32>(out, count);
-  memory.copy(out + 4, tableBuf + HEADER_BYTES, <usize>(count * ENTRY_BYTES));
+  for (let i: u32 = 0; i < count; i++) {
+    const e = tableBuf + <usize>(HEADER_BYTES + i * ENTRY_BYTES);
+    const r = out + <usize>(i * <u32>PARTITION_ENTRY_BYTES);
+    store<u16>(r, load<u16>(e));
+    store<u16>(r + 2, load<u16>(e + 2));
+    store<u32>(r + 4, load<u32>(e + 4));
+    store<u32>(r + 8, load<u32>(e + 8));
+  }
   msgClear();
   return <i32>count;
 }

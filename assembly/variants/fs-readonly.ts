@@ -3,6 +3,7 @@
 // those reach.
 import "../hal/abort";
 export * from "../exports";
+export * from "../flash/exports";
 export {
   fs_config, fs_mount, fs_unmount, fs_open, fs_read, fs_seek,
   fs_tell, fs_file_size, fs_close, fs_stat, fs_dir_open, fs_dir_read, fs_dir_close, fs_getattr,

@@ -15,7 +15,7 @@
 // through host/printable.ts).
 import { createHash } from "node:crypto";
 import * as abi from "../../assembly/abi.js";
-import { Core } from "../core.js";
+import { ModuleCore, flashHal } from "../core.js";
 import { Flash } from "../flash.js";
 import { FsError, LittleFs } from "../fs/littlefs.js";
 import { defaultGeometry } from "../fs/image.js";
@@ -259,32 +259,24 @@ const hexOf = (b: Uint8Array) => Buffer.from(b).toString("hex");
 
 /** The core's parse of the package's trailer, metadata and CRCs; throws PackageError with its message. */
 export function parsePackage(bytes: Uint8Array): PackageInfo {
-  const core = new Core({ flash: onFlash(bytes, PKG_FLASH_BLOCK_BYTES) });
-  const rc = core.exports.pkg_parse(PKG_FLASH_BLOCK_BYTES, 0, bytes.length);
-  if (rc < 0) throw new PackageError(core.lastError() || `image package: refused (${rc})`);
-  const rec = core.readIo(abi.PKG_INFO_BYTES);
-  const dv = new DataView(rec.buffer, rec.byteOffset, rec.byteLength);
-  const u32 = (at: number) => dv.getUint32(at, true);
-  const nameLen = u32(abi.PKG_INFO_NAME_LEN);
+  const core = new ModuleCore(flashHal(onFlash(bytes, PKG_FLASH_BLOCK_BYTES)));
+  const info = core.exports.pkg_parse(PKG_FLASH_BLOCK_BYTES, 0, bytes.length);
+  if (typeof info === "number") throw new PackageError(core.lastError() || `image package: refused (${info})`);
   return {
-    imageType: u32(abi.PKG_INFO_IMAGE_TYPE),
-    componentId: guidText(rec.subarray(abi.PKG_INFO_COMPONENT_ID, abi.PKG_INFO_COMPONENT_ID + 16)),
-    imageId: guidText(rec.subarray(abi.PKG_INFO_IMAGE_ID, abi.PKG_INFO_IMAGE_ID + 16)),
-    version: u32(abi.PKG_INFO_VERSION),
-    buildTimeSeconds: Number(dv.getBigUint64(abi.PKG_INFO_BUILD_TIME, true)),
-    name: new TextDecoder().decode(rec.subarray(abi.PKG_INFO_NAME, abi.PKG_INFO_NAME + nameLen)),
-    abiVersion: u32(abi.PKG_INFO_ABI_VERSION),
-    fsBlockBytes: u32(abi.PKG_INFO_FS_BLOCK_BYTES),
-    fsBlockCount: u32(abi.PKG_INFO_FS_BLOCK_COUNT),
-    fsCrc32: u32(abi.PKG_INFO_FS_CRC),
-    metadataOffset: u32(abi.PKG_INFO_METADATA_OFFSET),
-    metadataBytes: u32(abi.PKG_INFO_METADATA_BYTES),
-    signature: {
-      algorithm: u32(abi.PKG_INFO_SIG_ALGORITHM),
-      keyId: hexOf(rec.subarray(abi.PKG_INFO_SIG_KEY_ID, abi.PKG_INFO_SIG_KEY_ID + 16)),
-      signature: hexOf(rec.subarray(abi.PKG_INFO_SIGNATURE, abi.PKG_INFO_SIGNATURE + 64)),
-    },
-    signedBytes: u32(abi.PKG_INFO_SIGNED_BYTES),
+    imageType: info.imageType,
+    componentId: guidText(info.componentId),
+    imageId: guidText(info.imageId),
+    version: info.version,
+    buildTimeSeconds: Number(info.buildTime),
+    name: new TextDecoder().decode(info.name),
+    abiVersion: info.abiVersion,
+    fsBlockBytes: info.fsBlockBytes,
+    fsBlockCount: info.fsBlockCount,
+    fsCrc32: info.fsCrc,
+    metadataOffset: info.metadataOffset,
+    metadataBytes: info.metadataBytes,
+    signature: { algorithm: info.sigAlgorithm, keyId: hexOf(info.sigKeyId), signature: hexOf(info.signature) },
+    signedBytes: info.signedBytes,
   };
 }
 
@@ -304,13 +296,16 @@ const CHECK_QUOTA_CEILING_BYTES = 64 * abi.WASM_PAGE_BYTES;
 /** The core's verdict on manifest bytes: what it read back, or a PackageError with its message. */
 export function checkManifest(manifestBytes: Uint8Array, where: string): { name: string; componentId: string; entryPoint: string } {
   if (manifestBytes.length > abi.MANIFEST_MAX_BYTES) throw new PackageError(`${where}: ${manifestBytes.length} bytes; the limit is ${abi.MANIFEST_MAX_BYTES}`);
-  const core = new Core({});
+  const core = new ModuleCore({});
   const booted = core.exports.core_boot(abi.MAX_GPIO_PINS, CHECK_QUOTA_CEILING_BYTES, abi.DEFAULT_APP_QUOTA_BYTES);
   if (booted < 0) throw new PackageError(`core_boot failed: ${core.lastError()}`);
-  core.writeIo(manifestBytes);
-  const slot = core.exports.app_install(manifestBytes.length);
+  const slot = core.exports.app_install(manifestBytes);
   if (slot < 0) throw new PackageError(`${where}: ${core.lastError()}`);
-  const str = (which: number) => new TextDecoder().decode(core.readIo(Math.max(0, core.exports.app_string(slot, which))));
+  const str = (which: number) => {
+    const text = core.exports.app_string(slot, which);
+    if (typeof text === "number") throw new PackageError(`${where}: the core has no string ${which} of the installed app (${text})`);
+    return new TextDecoder().decode(text);
+  };
   return { name: str(abi.APP_STRING_NAME), componentId: str(abi.APP_STRING_COMPONENT_ID), entryPoint: str(abi.APP_STRING_ENTRY_POINT) };
 }
 

@@ -49,9 +49,15 @@ describe("ptableParse", () => {
   it("reads the five partitions back", () => {
     writeTable(5, () => {});
     expect(ptableParse(ERASE, BLOCKS, out)).toBe(5);
-    expect(load<u32>(out)).toBe(5);
-    expect(load<u16>(out + 4 + 4 * 16)).toBe(5);
-    expect(load<u32>(out + 4 + 4 * 16 + 4)).toBe(12 * 128 * 1024);
+    // partition-entry records of 12 bytes: u16 type, u16 flags, u32 offset, u32 size.
+    expect(load<u16>(out)).toBe(1);
+    expect(load<u16>(out + 2)).toBe(1);
+    expect(load<u32>(out + 4)).toBe(ERASE);
+    expect(load<u32>(out + 8)).toBe(128 * 1024);
+    expect(load<u16>(out + 4 * 12)).toBe(5);
+    expect(load<u16>(out + 4 * 12 + 2)).toBe(0);
+    expect(load<u32>(out + 4 * 12 + 4)).toBe(12 * 128 * 1024);
+    expect(load<u32>(out + 4 * 12 + 8)).toBe(4 * 128 * 1024);
     expect(msgLen()).toBe(0);
   });
   it("refuses a table for another device, and a damaged CRC", () => {

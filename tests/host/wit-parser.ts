@@ -337,8 +337,9 @@ export function load(mem: Uint8Array, ptr: number, t: WitType, iface: WitInterfa
       }
     case "list": {
       const p = v.getUint32(ptr, true), n = v.getUint32(ptr + 4, true);
-      if (typeText(t.of) !== "u8") throw new Error("only list<u8> is loaded");
-      return mem.slice(p, p + n);
+      if (typeText(t.of) === "u8") return mem.slice(p, p + n);
+      const stride = alignTo(size(t.of, iface), alignment(t.of, iface));
+      return Array.from({ length: n }, (_, i) => load(mem, p + i * stride, t.of, iface));
     }
     case "tuple": return fieldsAt(mem, ptr, t.of, iface);
     case "option": {

@@ -136,6 +136,7 @@ test("the host's lifting table and hal names are the WIT's functions and shapes"
       "s32": "n", "f64": "n", "list<u8>": "list", "result<list<u8>, s32>": "result-list", "result<stat, s32>": "result-stat",
       "result<option<dir-entry>, s32>": "result-dir", "result<fs-info, s32>": "result-info", "result<fs-fault, s32>": "result-fault",
       "result<mount-info, s32>": "result-mount",
+      "result<pkg-info, s32>": "result-pkg", "result<list<partition-entry>, s32>": "result-partitions",
     };
     return byType[t] ?? `no shape for ${t}`;
   };
@@ -228,7 +229,7 @@ test("the host lifts every record and list result from where the canonical ABI l
     // A result that does not flatten to one value comes back as the address of its return area.
     return flattenType(f.result!, i).length > 1 ? load(mem(), r >>> 0, f.result!, i) : r;
   };
-  const norm = (x: unknown): unknown => x instanceof Uint8Array ? [...x] : Array.isArray(x) ? x.map(norm)
+  const norm = (x: unknown): unknown => typeof x === "bigint" ? Number(x) : x instanceof Uint8Array ? [...x] : Array.isArray(x) ? x.map(norm)
     : x && typeof x === "object" ? Object.fromEntries(Object.entries(x).map(([k, y]) => [k.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase()), norm(y)])) : x;
   /** The same call on both; ModuleCore's value put in the loaded form (a result's number is its err). */
   const both = (name: ExportName, ...args: (number | Uint8Array)[]) => {
@@ -261,4 +262,7 @@ test("the host lifts every record and list result from where the canonical ABI l
   assert.deepEqual(both("fs_read", fd, 64), { ok: [...new TextEncoder().encode("hello")] });
   assert.deepEqual(both("core_error_message"), []);
   assert.deepEqual(both("app_string", 3, 0), { err: -abi.ENOENT });
+  // The raw-flash parsers' refusals (their accepted records: tests/host/imagepkg and ptable).
+  assert.deepEqual(both("pkg_parse", 512, 0, 4096), { err: -abi.EINVAL });
+  assert.deepEqual(both("ptable_parse", 512, 32), { err: -abi.EINVAL });
 });
