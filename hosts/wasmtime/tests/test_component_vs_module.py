@@ -69,6 +69,8 @@ def script(core, a) -> list:
     call("fs_dir_close", d)
     call("fs_fsinfo")
     call("fs_check", 0)
+    call("fs_mount_info", 0)
+    call("fs_mount_info", 1)
     call("fs_rename", b"/d/f", b"/g")
     call("fs_remove", b"/d")
     call("fs_unmount")
