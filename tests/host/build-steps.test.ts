@@ -10,7 +10,7 @@ import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
-const ALL_STEPS = ["core-full", "core-fs-readonly", "core-no-fs", "tsc", "apps", "conformance", "bundle"];
+const ALL_STEPS = ["core-full", "core-fs-readonly", "core-no-fs", "component", "tsc", "apps", "conformance", "bundle", "dashboard"];
 let tree = "";
 
 before(() => {
@@ -63,7 +63,7 @@ test("a change to an assembly/ file would rebuild the three cores and what reads
   const sched = build("--dry-run").steps;
   // A dry run counts every step after one that would run (a real run re-runs bundle only if the
   // conformance apps it embeds changed).
-  assert.deepEqual(ran(sched), ["core-full", "core-fs-readonly", "core-no-fs", "conformance", "bundle"]);
+  assert.deepEqual(ran(sched), ["core-full", "core-fs-readonly", "core-no-fs", "component", "conformance", "bundle", "dashboard"]);
   assert.equal(sched.find((s) => s.name === "conformance")!.why, "core-full would run");
   cpSync(join(ROOT, "assembly/sched/timers.ts"), join(tree, "assembly/sched/timers.ts"));
   assert.deepEqual(ran(build("--dry-run").steps), [], "a dry run leaves the stamps as they were");
@@ -76,9 +76,11 @@ test("a deleted output, a changed command and a tree without stamps are rebuilt"
   assert.equal(missing.find((s) => s.name === "core-no-fs")!.why, "output build/core-no-fs.wasm is missing");
   const script = join(tree, "tools/build.mjs");
   const original = readFileSync(script, "utf8");
-  writeFileSync(script, original.replace(`  "-O3",\n];`, `  "-O3", "--noAssert",\n];`));
+  const flags = `export const CORE_ASC_FLAGS = ["--config", "asconfig.json", "--target", "core"];`;
+  assert.ok(original.includes(flags), "the core's flags, as the recipe change below expects them");
+  writeFileSync(script, original.replace(flags, flags.replace(`"core"]`, `"core", "--noAssert"]`)));
   const recipe = build("--dry-run").steps;
-  assert.deepEqual(ran(recipe), ["core-full", "core-fs-readonly", "core-no-fs", "conformance", "bundle"]);
+  assert.deepEqual(ran(recipe), ["core-full", "core-fs-readonly", "core-no-fs", "component", "conformance", "bundle", "dashboard"]);
   assert.equal(recipe.find((s) => s.name === "core-fs-readonly")!.why, "its command changed");
   writeFileSync(script, original);
   rmSync(join(tree, "build/stamps"), { recursive: true });
