@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { readFileSync, readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
+import * as abi from "../../assembly/abi.js";
 import { Flash } from "../../host/flash.js";
 import { LittleFs, O_CREAT, O_RDONLY, O_WRONLY } from "../../host/fs/littlefs.js";
 
@@ -15,7 +16,8 @@ const FS_SOURCES = fileURLToPath(new URL("../../../assembly/fs/", import.meta.ur
 
 /** Sum of the sizes of every memory.data in one source, with its numeric constants resolved. */
 function staticBytesOf(source: string): { total: number; tables: string[] } {
-  const consts = new Map<string, number>();
+  // assembly/abi.ts's numbers, which the sources import (FS_IO_CHUNK_BYTES), then the source's own.
+  const consts = new Map<string, number>(Object.entries(abi as Record<string, unknown>).filter((e): e is [string, number] => typeof e[1] === "number"));
   const evaluate = (expr: string): number => {
     const plain = expr.replace(/<\s*(i32|u32|usize)\s*>/g, "");
     const names = [...consts.keys()];
