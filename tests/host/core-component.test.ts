@@ -122,6 +122,31 @@ test("a hal that answers a flash read with more bytes than asked gives both core
   assert.deepEqual(results, [-abi.ECORRUPT, -abi.ECORRUPT]);
 });
 
+test("ComponentCore reads pkg-info and list<partition-entry> as ModuleCore lifts them by hand", async (t) => {
+  if (!componentPresent(t)) return;
+  const { packImage } = await import("../../host/apps/imagepkg.js");
+  const { encodeTable, planLayout } = await import("../../host/flash-layout.js");
+  // A 2 MiB device: the partition table in block 0, a package at block 16.
+  const flash = new Flash({ blockSizeBytes: 4096, blockCount: 512 });
+  flash.bytes.set(encodeTable(planLayout(2 * 1024 * 1024), 2 * 1024 * 1024), 0);
+  const componentId = "1689d8b2-c835-2e27-27ad-e894d6d15fa9";
+  const pkg = await packImage({
+    files: [{ path: "app_manifest.json", bytes: enc(JSON.stringify({ SchemaVersion: 1, Name: "p", ComponentId: componentId, EntryPoint: "a.wasm" })) }, { path: "a.wasm", bytes: new Uint8Array(8) }],
+    componentId, imageVersion: 3, buildTimeSeconds: 1700000000, name: "p",
+  });
+  flash.bytes.set(pkg, 16 * 4096);
+  const viaModule = new ModuleCore(flashHal(flash)).exports, viaComponent = (await componentCore(flashHal(flash))).exports;
+  const info = viaModule.pkg_parse(4096, 16, pkg.length);
+  assert.ok(typeof info !== "number" && info.version === 3 && info.buildTime === 1700000000n, String(info));
+  assert.deepEqual(viaComponent.pkg_parse(4096, 16, pkg.length), info);
+  assert.deepEqual(viaComponent.ptable_parse(4096, 512), viaModule.ptable_parse(4096, 512));
+  // Refusals: err -EINVAL from both (pkg-info's err payload lies at byte 8, as its ok does).
+  assert.equal(viaComponent.pkg_parse(4096, 17, pkg.length), -abi.EINVAL);
+  assert.equal(viaModule.pkg_parse(4096, 17, pkg.length), -abi.EINVAL);
+  assert.equal(viaComponent.ptable_parse(4096, 1024), -abi.EINVAL);
+  assert.equal(viaModule.ptable_parse(4096, 1024), -abi.EINVAL);
+});
+
 test("ComponentCore refuses a call into the core from inside a hal call", async (t) => {
   if (!componentPresent(t)) return;
   const { CoreReentered } = await import("../../host/core-component.js");

@@ -12,6 +12,8 @@ import { CORE_VARIANTS } from "../../host/footprint.js";
 import { EXPORT_SHAPES, HAL_MODULE, HAL_NAMES, WIT_PACKAGE, WIT_VERSION, ModuleCore, coreModule, flashHal, loweredExportName, type ExportName } from "../../host/core.js";
 import { Flash } from "../../host/flash.js";
 import { LittleFs } from "../../host/fs/littlefs.js";
+import { packImage } from "../../host/apps/imagepkg.js";
+import { encodeTable, planLayout } from "../../host/flash-layout.js";
 import { parseWit, lowerFunc, funcText, typeText, size, load, flattenType, type WitPackage, type WitFunc, type WitInterface } from "./wit-parser.js";
 import { binarySignatures, sigText } from "./wasm-sections.js";
 import { abiTable, code } from "./abi-doc.js";
@@ -29,6 +31,9 @@ const expectedFs = (variant: string): string[] => {
   const all = iface("fs").funcs.map((f) => f.name);
   return variant === "no-fs" ? [] : variant === "fs-readonly" ? all.filter((n) => !FS_WRITERS.includes(n)) : all;
 };
+
+/** wit kernel's raw-flash parsers: the no-fs core, which imports no flash call, has neither. */
+const KERNEL_FLASH = ["pkg-parse", "ptable-parse"];
 
 /** Every mismatch between a core binary and the world's lowering (empty when they agree). */
 function checkBinary(w: WitPackage, bytes: Uint8Array, variant: string): string[] {
@@ -65,7 +70,7 @@ function checkBinary(w: WitPackage, bytes: Uint8Array, variant: string): string[
   }
   if (!exports.has("cabi_realloc")) problems.push("cabi_realloc: missing");
   for (const e of world.exports) {
-    const want = e === "fs" ? expectedFs(variant) : w.interfaces.get(e)!.funcs.map((f) => f.name);
+    const want = e === "fs" ? expectedFs(variant) : w.interfaces.get(e)!.funcs.map((f) => f.name).filter((n) => variant !== "no-fs" || !KERNEL_FLASH.includes(n));
     for (const n of want) if (!seen.has(`${e}#${n}`)) problems.push(`export ${e}#${n}: missing`);
     if (e === "fs") for (const n of [...seen].filter((s) => s.startsWith("fs#")).map((s) => s.slice(3))) if (!want.includes(n)) problems.push(`export fs#${n}: not in the ${variant} core`);
   }
@@ -198,15 +203,12 @@ for (const [i, e, prefix, exclude] of ENUM_FAMILIES) {
   });
 }
 
-test("the host lifts every record and list result from where the canonical ABI lays it out", async () => {
-  const flash = new Flash({ blockSizeBytes: 512, blockCount: 32 });
-  await LittleFs.format(flash, { blockSize: 512, blockCount: 32 });
-  const fs = LittleFs.mount(flash, { blockSize: 512, blockCount: 32 });
-  fs.writeFile("/hello.txt", new TextEncoder().encode("hello"));
-  fs.setattr("/hello.txt", 7, Uint8Array.of(1, 2, 3));
-  fs.unmount();
-  // One core through ModuleCore's hand-written lifting; a second through the raw lowered exports,
-  // its results loaded at the offsets the WIT's layout gives (the parser's `load`).
+/**
+ * The same export called on two cores over `flash`: one through ModuleCore's hand-written lifting,
+ * one through the raw lowered exports, its results loaded at the offsets the WIT's layout gives
+ * (the parser's `load`); `both` asserts they agree and returns the loaded form.
+ */
+function layoutPair(flash: Flash): (name: ExportName, ...args: (number | Uint8Array)[]) => unknown {
   const host = new ModuleCore(flashHal(flash), coreModule()).exports as unknown as Record<string, (...a: unknown[]) => unknown>;
   let raw!: Record<string, any>;
   const mem = () => new Uint8Array((raw.memory as WebAssembly.Memory).buffer);
@@ -240,6 +242,17 @@ test("the host lifts every record and list result from where the canonical ABI l
     assert.deepEqual(viaHost, viaLayout, name);
     return viaLayout;
   };
+  return both;
+}
+
+test("the host lifts every record and list result from where the canonical ABI lays it out", async () => {
+  const flash = new Flash({ blockSizeBytes: 512, blockCount: 32 });
+  await LittleFs.format(flash, { blockSize: 512, blockCount: 32 });
+  const fs = LittleFs.mount(flash, { blockSize: 512, blockCount: 32 });
+  fs.writeFile("/hello.txt", new TextEncoder().encode("hello"));
+  fs.setattr("/hello.txt", 7, Uint8Array.of(1, 2, 3));
+  fs.unmount();
+  const both = layoutPair(flash);
   const path = new TextEncoder().encode("/hello.txt");
   assert.equal(both("fs_config", 512, 32, 16, 16, 64, 16, 500, 255, 0), 0);
   assert.equal(both("fs_mount"), 0);
@@ -265,4 +278,29 @@ test("the host lifts every record and list result from where the canonical ABI l
   // The raw-flash parsers' refusals (their accepted records: tests/host/imagepkg and ptable).
   assert.deepEqual(both("pkg_parse", 512, 0, 4096), { err: -abi.EINVAL });
   assert.deepEqual(both("ptable_parse", 512, 32), { err: -abi.EINVAL });
+});
+
+test("the host lifts pkg-info and list<partition-entry> from where the canonical ABI lays them out", async () => {
+  // A 2 MiB device: the partition table in block 0, a package at block 16.
+  const flash = new Flash({ blockSizeBytes: 4096, blockCount: 512 });
+  flash.bytes.set(encodeTable(planLayout(2 * 1024 * 1024), 2 * 1024 * 1024), 0);
+  const enc = new TextEncoder();
+  const componentId = "1689d8b2-c835-2e27-27ad-e894d6d15fa9";
+  const pkg = await packImage({
+    files: [{ path: "app_manifest.json", bytes: enc.encode(JSON.stringify({ SchemaVersion: 1, Name: "layout", ComponentId: componentId, EntryPoint: "a.wasm" })) }, { path: "a.wasm", bytes: new Uint8Array(8) }],
+    componentId, imageVersion: 7, buildTimeSeconds: 1700000000, name: "layout",
+  });
+  flash.bytes.set(pkg, 16 * 4096);
+  const both = layoutPair(flash);
+  const info = both("pkg_parse", 4096, 16, pkg.length) as { ok: Record<string, unknown> };
+  assert.equal(info.ok.version, 7);
+  assert.equal(info.ok.buildTime, 1700000000);
+  assert.deepEqual(info.ok.name, [...enc.encode("layout")]);
+  assert.equal((info.ok.componentId as number[]).length, 16);
+  assert.equal((info.ok.signature as number[]).length, 64);
+  assert.equal(info.ok.signedBytes, pkg.length - 16 - 92);
+  const table = both("ptable_parse", 4096, 512) as { ok: Record<string, unknown>[] };
+  assert.deepEqual(table.ok.map((e) => e.type), [abi.PART_OS_A, abi.PART_OS_B, abi.PART_APPS, abi.PART_STAGING, abi.PART_DATA]);
+  assert.deepEqual(table.ok[0], { type: abi.PART_OS_A, flags: abi.PART_FLAG_ACTIVE, offsetBytes: 4096, sizeBytes: 128 * 1024 });
+  assert.deepEqual(table.ok[4], { type: abi.PART_DATA, flags: 0, offsetBytes: 12 * 128 * 1024, sizeBytes: 4 * 128 * 1024 });
 });
