@@ -18,12 +18,13 @@ const PINNED = [
   "gpio-write", "log-write", "panic",
 ];
 const WRITERS = ["flash-erase", "flash-prog", "flash-sync"];
+const FLASH = ["flash-erase", "flash-prog", "flash-read", "flash-sync"];
 // What each variant may import (`panic` only when a build keeps an assertion), and must import.
 const ALLOWED: Record<string, string[]> = {
   "full": PINNED,
   "fs-readonly": PINNED.filter((n) => !WRITERS.includes(n)),
-  // The raw-flash parsers (pkg-parse, ptable-parse) are the kernel's: the no-fs core reads flash.
-  "no-fs": PINNED.filter((n) => !WRITERS.includes(n)),
+  // The no-fs core has no raw-flash parsers either (pkg-parse, ptable-parse): it reaches no flash.
+  "no-fs": PINNED.filter((n) => !FLASH.includes(n)),
 };
 const module = (path: string) => new WebAssembly.Module(readFileSync(path));
 
