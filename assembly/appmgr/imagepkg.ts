@@ -18,7 +18,7 @@ import {
   PKG_MAX_BYTES, PKG_METADATA_MAX_BYTES, PKG_TRAILER_BYTES, PKG_FORMAT_VERSION, PKG_IMAGE_TYPE_APPLICATION,
   PKG_ABI_APPLIBS, PKG_SIG_NONE, PKG_SIG_ECDSA_P256_SHA256, APP_NAME_MAX_BYTES,
 } from "../abi";
-import { msgClear, msgStr, msgInt } from "../util/msg";
+import { msgClear, msgStr, msgInt, msgFail, msgFailNum } from "../util/msg";
 import { crc32 } from "../fs/crc";
 import { flashReadBytes, isPow2In } from "../flash/read";
 
@@ -79,20 +79,9 @@ export const PKG_STATIC_BYTES: i32 = PKG_METADATA_MAX_BYTES + PKG_TRAILER_BYTES 
 /** CRC-32 as zlib computes it (reflected 0xEDB88320, init and final XOR 0xffffffff). */
 function zlibCrc(ptr: usize, len: u32): u32 { return ~crc32(0xffffffff, ptr, len); }
 
-function fail(code: i32, part: string, what: string): i32 {
-  msgClear();
-  msgStr("image package: ");
-  msgStr(part);
-  msgStr(": ");
-  msgStr(what);
-  return -code;
-}
-
+function fail(code: i32, part: string, what: string): i32 { return msgFail(code, "image package", part, what); }
 function failNum(code: i32, part: string, what: string, value: i64, rest: string): i32 {
-  fail(code, part, what);
-  msgInt(value);
-  msgStr(rest);
-  return -code;
+  return msgFailNum(code, "image package", part, what, value, rest);
 }
 
 function sectionName(type: u32): string {

@@ -11,7 +11,7 @@
 // Budget: PTABLE_STATIC_BYTES static bytes (one copy of the table); no heap.
 // Must not: allocate, trap on any input, or write flash.
 import { EINVAL, ECORRUPT, EIO, PTABLE_VERSION, PTABLE_MAX_ENTRIES, PART_OS_A, PART_OS_B, PART_DATA, PART_FLAG_ACTIVE } from "../abi";
-import { msgClear, msgStr, msgInt } from "../util/msg";
+import { msgClear, msgStr, msgInt, msgFail, msgFailNum } from "../util/msg";
 import { crc32 } from "../fs/crc";
 import { flashReadBytes, isPow2In } from "./read";
 
@@ -27,20 +27,9 @@ export const PARTITION_ENTRY_BYTES: i32 = 12;
 const MIN_ERASE_BYTES: u32 = 512;
 const MAX_ERASE_BYTES: u32 = 65536;
 
-function fail(code: i32, part: string, what: string): i32 {
-  msgClear();
-  msgStr("partition table: ");
-  msgStr(part);
-  msgStr(": ");
-  msgStr(what);
-  return -code;
-}
-
+function fail(code: i32, part: string, what: string): i32 { return msgFail(code, "partition table", part, what); }
 function failNum(code: i32, part: string, what: string, value: i64, rest: string): i32 {
-  fail(code, part, what);
-  msgInt(value);
-  msgStr(rest);
-  return -code;
+  return msgFailNum(code, "partition table", part, what, value, rest);
 }
 
 function typeName(type: u32): string {

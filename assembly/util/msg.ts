@@ -61,3 +61,25 @@ export function msgUserBytes(ptr: usize, len: i32, maxBytes: i32): void {
 export function msgBytes(ptr: usize, len: i32): void {
   for (let i = 0; i < len; i++) putByte(<i32>load<u8>(ptr + <usize>i));
 }
+
+/**
+ * Sets the message to "SUBJECT: PART: WHAT" (the raw-flash parsers' refusals, which name the part
+ * they refused) and returns -code.
+ */
+export function msgFail(code: i32, subject: string, part: string, what: string): i32 {
+  msgClear();
+  msgStr(subject);
+  msgStr(": ");
+  msgStr(part);
+  msgStr(": ");
+  msgStr(what);
+  return -code;
+}
+
+/** As msgFail, with a number and the rest of the sentence after WHAT. */
+export function msgFailNum(code: i32, subject: string, part: string, what: string, value: i64, rest: string): i32 {
+  msgFail(code, subject, part, what);
+  msgInt(value);
+  msgStr(rest);
+  return -code;
+}
