@@ -50,6 +50,13 @@ class ListLoweringTest(unittest.TestCase):
         self.assertEqual(self.core.call("app_install", b"[]"), -self.abi.EINVAL)
         self.assertTrue(self.core.last_error())
 
+    def test_a_result_this_host_does_not_lift_is_refused_before_the_core_is_called(self):
+        # Handed back unlifted it would be the return area's address: a number that looks like success.
+        with self.assertRaisesRegex(NotImplementedError, "pkg_parse: the wasmtime host does not lift pkg-info"):
+            self.core.call("pkg_parse", 4096, 0, 4096)
+        with self.assertRaisesRegex(NotImplementedError, "ptable_parse"):
+            self.core.call("ptable_parse", 4096, 16)
+
 
 if __name__ == "__main__":
     unittest.main()
