@@ -47,6 +47,16 @@ export interface ComponentBindings {
 }
 
 /** Thrown when an export is called while another is running (from inside a hal call). */
+/**
+ * What a hal's list answer (flash-read, app-copy-in) becomes for jco: ok with exactly the bytes
+ * asked for, else err -errno, as ModuleCore lowers it. The core checks the length again, so a host
+ * that skipped this would still be caught there; this keeps a wrong answer from crossing at all.
+ */
+export function halListResult(value: OrErrno<Uint8Array>, wantBytes: number): { tag: "ok"; val: Uint8Array } | { tag: "err"; val: number } {
+  if (typeof value !== "number") return value.length === wantBytes ? { tag: "ok", val: value } : { tag: "err", val: -EIO };
+  return { tag: "err", val: value < 0 ? value : -EIO };
+}
+
 export class CoreReentered extends Error {}
 
 /** What is missing when the bindings are not built: how to get them. */
@@ -107,17 +117,12 @@ export class ComponentCore implements Core {
       if (n < 0) throw new CorePanic(`${witName}: ${String(v)} is no case of enum ${e}`);
       return n;
     };
-    /** result<list<u8>, s32> for jco: ok with exactly the bytes asked for, else err -errno (as ModuleCore lowers it). */
-    const listResult = (value: OrErrno<Uint8Array>, wantBytes: number) => {
-      if (typeof value !== "number") return value.length === wantBytes ? { tag: "ok", val: value } : { tag: "err", val: -EIO };
-      return { tag: "err", val: value < 0 ? value : -EIO };
-    };
     const h = witHal;
     const imports: JcoFunctions = {};
     for (const [witName, fn] of Object.entries(h) as [keyof HalFunctions, (...a: any[]) => any][]) {
       const call = (...args: any[]) => fn(...args.map((v, i) => fromCase(witName, i, v)));
       imports[camel(witName)] = witName === "app-copy-in" || witName === "flash-read"
-        ? (a: number, b: number, len: number) => listResult(call(a, b, len), len)
+        ? (a: number, b: number, len: number) => halListResult(call(a, b, len), len)
         : call;
     }
     // jco 1.35 looks the interface up without its version; its .d.ts names it with one.

@@ -186,3 +186,15 @@ test("the lean bundle holds no component core", () => {
   assert.ok(!lean.includes("is not re-entrant") && !lean.includes("core-component"), "build/wasphere-host.mjs leaves host/core-component.ts out");
   assert.ok(!readFileSync(`${REPO}host/bundle.ts`, "utf8").includes("core-component"));
 });
+
+test("the component host passes a hal's list answer on only at exactly the length asked for", async () => {
+  // The core checks the length too (the test above); this checks the host's own check, which
+  // keeps a wrong answer from crossing into the component at all.
+  const { halListResult } = await import("../../host/core-component.js");
+  const bytes = Uint8Array.of(1, 2, 3);
+  assert.deepEqual(halListResult(bytes, 3), { tag: "ok", val: bytes });
+  assert.deepEqual(halListResult(bytes, 4), { tag: "err", val: -abi.EIO }, "fewer bytes than asked");
+  assert.deepEqual(halListResult(bytes, 2), { tag: "err", val: -abi.EIO }, "more bytes than asked");
+  assert.deepEqual(halListResult(-abi.EFAULT, 3), { tag: "err", val: -abi.EFAULT });
+  assert.deepEqual(halListResult(7, 3), { tag: "err", val: -abi.EIO }, "a positive number is no errno");
+});
