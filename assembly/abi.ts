@@ -35,6 +35,7 @@ export const ENAMETOOLONG = 36;
 export const ENOSYS = 38;
 export const ENOTEMPTY = 39;
 export const ENODATA = 61;
+export const EMSGSIZE = 90;
 export const ETIMEDOUT = 110;
 export const ECORRUPT = 84;
 

@@ -279,3 +279,46 @@ test("refused: the manifest inside (invalid, another ComponentId, EntryPoint mis
   await assert.rejects(packImage(input({ files: [{ path: "blink.wasm", bytes: MODULE }] })), { message: "no app_manifest.json among the files" });
   await assert.rejects(packImage(input({ files: [...input().files, { path: "../x", bytes: MODULE }] })), { message: '"../x" is not a path a package may hold' });
 });
+
+/** The package with its metadata replaced by `meta` (header's length, trailer and CRC made to match). */
+function withMetadata(pkg: Uint8Array, meta: Uint8Array): Uint8Array {
+  const l = layout(pkg);
+  const out = new Uint8Array(l.metaOffset + meta.length + 16);
+  out.set(pkg.subarray(0, l.metaOffset));
+  out.set(meta, l.metaOffset);
+  put32(out, l.metaOffset + 8, meta.length);
+  const t = out.length - 16;
+  put32(out, t, l.metaOffset);
+  put32(out, t + 4, meta.length);
+  put32(out, t + 8, zlibCrc32(out.subarray(l.metaOffset, l.metaOffset + meta.length)));
+  out.set(pkg.subarray(pkg.length - 4), t + 12);
+  return out;
+}
+
+test("refused or accepted at the bounds: metadata of 16 and 1,024 bytes, a DEBUG section of exactly 12, a space in the name", async () => {
+  const l = layout(good);
+  const meta = good.slice(l.metaOffset, l.metaOffset + l.metaBytes);
+  // 1,024 bytes is inside the bound: the refusal is for what follows the last section.
+  const padded = new Uint8Array(1024);
+  padded.set(meta);
+  assert.equal(await refusal(withMetadata(good, padded)), `image package: metadata: has ${1024 - l.metaBytes} bytes after the last section`);
+  // 16 bytes (a header, no sections) is inside the bound too: what is missing is the sections.
+  assert.equal(await refusal(withMetadata(good, meta.slice(0, 16))), "image package: metadata: section 0 header runs past the metadata");
+  const headerOnly = meta.slice(0, 16);
+  put16(headerOnly, 6, 0);
+  assert.equal(await refusal(withMetadata(good, headerOnly)), "image package: metadata: holds 0 sections; format 1 has 6");
+  // A DEBUG section of exactly its 12 fixed bytes: long enough, but its name is empty.
+  const debug = l.sections[2];
+  const fixed = new Uint8Array(8 + 12);
+  fixed.set(good.subarray(debug.at, debug.at + 8 + 12));
+  put32(fixed, 4, 12);
+  put32(fixed, 8 + 8, 0);
+  const debugEnd = debug.at + 8 + ((debug.len + 3) & ~3);
+  const spliced = new Uint8Array(meta.length - (debugEnd - debug.at) + fixed.length);
+  spliced.set(meta.subarray(0, debug.at - l.metaOffset));
+  spliced.set(fixed, debug.at - l.metaOffset);
+  spliced.set(meta.subarray(debugEnd - l.metaOffset), debug.at - l.metaOffset + fixed.length);
+  assert.equal(await refusal(withMetadata(good, spliced)), "image package: DEBUG section: the name is 0 bytes; it must be 1 to 64");
+  // A space is no control character.
+  assert.equal((await inspectPackage(await packImage(input({ name: "my blink" })))).info.name, "my blink");
+});
