@@ -119,3 +119,16 @@ test("the hardware definition: Azure Sphere's shape, GPIOs named GPIO0.. in orde
   assert.equal(broken((h) => { h.Peripherals[0].Name = "a b"; }), "hw: Peripherals[0].Name must be an identifier of at most 64 characters");
   assert.equal(broken((h) => { h.Peripherals = Array.from({ length: 129 }, (_, i) => ({ Name: `G${i}`, Type: "Gpio", AppManifestValue: i })); }), `hw: 129 GPIO pins; the core supports at most ${abi.MAX_GPIO_PINS}`);
 });
+
+test("at the bounds: entries in any order may touch; 16 entries are counted (then refused for what they hold); a 2-block device is read", () => {
+  // Adjacent partitions listed from the end of the flash back: touching is not overlapping.
+  const reversed = [...base].reverse();
+  assert.deepEqual(readTable(device(reversed)), reversed);
+  // Sixteen entries is the most a table may count: the refusal is for the sixth, a second os-a.
+  const sixteen = [...base, ...Array.from({ length: 11 }, () => base[0])];
+  assert.equal(refused(device(sixteen)), "partition table: entry 5 (os-a): a second partition of this type");
+  // Two blocks is the least a device may have: its table is read (and refused for what it lacks).
+  const tiny = new Flash({ blockSizeBytes: B, blockCount: 2 });
+  tiny.bytes.set(encodeTable([{ type: abi.PART_OS_A, name: "os-a", flags: abi.PART_FLAG_ACTIVE, offsetBytes: B, sizeBytes: B }], 2 * B));
+  assert.equal(refused(tiny), "partition table: entries: no os-b partition");
+});
