@@ -60,6 +60,8 @@ export class FlashDevice implements DeviceControl {
   readonly device: Device;
   readonly bootReport: BootReport = { lines: [], mounted: 0, refused: 0, started: 0 };
   private readonly running: boolean;
+  /** The ImageId each adopted app's module came from, by app slot: a replacement may reuse the slot. */
+  private readonly adoptedImage = new Map<number, string>();
 
   private constructor(device: Device, running: boolean) {
     this.device = device;
@@ -127,7 +129,9 @@ export class FlashDevice implements DeviceControl {
   }
 
   private async adoptEntry(entry: StoreEntry): Promise<InstalledApp> {
-    return this.device.adopt(entry.appSlot, `package ${entry.componentId}`, this.readEntryPoint(entry));
+    const app = await this.device.adopt(entry.appSlot, `package ${entry.componentId}`, this.readEntryPoint(entry));
+    this.adoptedImage.set(entry.appSlot, entry.imageId);
+    return app;
   }
 
   /** The host's apps made the core's admitted entries again (after a deploy or delete). */
@@ -136,7 +140,10 @@ export class FlashDevice implements DeviceControl {
     const bySlot = new Map(admitted.map((x) => [x.appSlot, x]));
     for (const app of this.device.installedApps()) {
       const x = bySlot.get(app.slot);
-      if (!x || x.componentId !== app.componentId) this.device.forget(app.slot);
+      if (!x || x.componentId !== app.componentId || this.adoptedImage.get(app.slot) !== x.imageId) {
+        this.device.forget(app.slot);
+        this.adoptedImage.delete(app.slot);
+      }
     }
     const held = new Set(this.device.installedApps().map((a) => a.slot));
     for (const x of admitted) if (!held.has(x.appSlot)) await this.adoptEntry(x);

@@ -36,7 +36,12 @@ test("deploy, replace, delete and list, each as the next boot from the same flas
   assert.deepEqual(await installed(dev), ["blink@1", "button@1"]);
   assert.deepEqual(await installed(await boot(flash.clone())), ["blink@1", "button@1"]);
 
+  const oldApp = dev.device.installedApps().find((x) => x.componentId === ID_A)!;
   const r = await dev.deploy(A2);
+  // The host took the new package's module from the core (the slot may be the same one).
+  const newApp = dev.device.installedApps().find((x) => x.componentId === ID_A)!;
+  assert.notEqual(newApp, oldApp);
+  assert.equal(dev.device.installedApps().length, 2);
   assert.equal(r.replaced, true);
   assert.equal(r.version, 2);
   // The new package went where neither committed one lies; the list keeps its order.
@@ -142,4 +147,31 @@ test("a full apps partition is a clear refusal and loses nothing", async () => {
   assert.match(msg, /^apps partition: full: the package needs \d+ blocks of 4096 bytes and no free run is that long \(\d+ of 255 blocks free\)$/);
   assert.deepEqual(await installed(dev), before);
   assert.deepEqual(await installed(await boot(flash.clone())), before);
+});
+
+test("a booted device: deploy and replace start the new app, stop and start work, delete stops it", async () => {
+  const flash = await freshFlash();
+  await (await boot(flash)).deploy(A1);
+  const dev = await boot(flash, true);
+  assert.deepEqual(dev.bootReport.lines.slice(-1), ['app "blink": started']);
+  await dev.device.run({ maxSlices: 4 });
+  assert.equal((await dev.status(ID_A)).state, "running");
+  await dev.deploy(B1);
+  assert.equal((await dev.status(ID_B)).state, "running");
+  await dev.deploy(A2);
+  const st = await dev.status(ID_A);
+  assert.equal(st.state, "running");
+  assert.equal((await dev.listInstalled()).find((x) => x.componentId === ID_A)!.version, 2);
+  await dev.device.run({ maxSlices: 8 });
+  assert.equal((await dev.stop(ID_A)).state, "stopped");
+  assert.equal((await dev.start(ID_A)).state, "running");
+  const mem = await dev.memoryStats(ID_A);
+  assert.equal(mem.quotaBytes, 128 * 1024);
+  await dev.remove(ID_B);
+  await assert.rejects(dev.status(ID_B), { code: "not-installed" });
+  await dev.device.run({ maxSlices: 8 });
+  // What ran last is what the next boot starts.
+  const again = await boot(flash.clone(), true);
+  assert.deepEqual(again.bootReport.lines.filter((l) => l.startsWith("app ")), ['app "blink": started']);
+  assert.equal((await again.listInstalled())[0].version, 2);
 });
