@@ -5,7 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -51,6 +51,9 @@ test("the demo device boots from flash, refuses the stopped-device verbs while r
   assert.equal(readFileSync(join(dev, "lock"), "utf8"), `${first.child.pid}\n`);
   await assert.rejects(openStoppedDevice(dev), { message: `${dev}: the device is running (process ${first.child.pid} holds lock); stop it first, or use its control endpoint` });
 
+  // The instrumented modules are kept in the device folder: one entry per distinct module and quota.
+  const cached = readdirSync(join(dev, "cache", "instrumented"));
+  assert.equal(cached.length, 2, cached.join(", "));
   first.child.kill("SIGKILL");
   assert.deepEqual(await first.exited, { code: null, signal: "SIGKILL" });
   // The lock of the dead process is still there; the next boot takes it over.
@@ -59,6 +62,13 @@ test("the demo device boots from flash, refuses the stopped-device verbs while r
   const again = (await second.seen).split("\n");
   assert.deepEqual((await second.exited).code, 0);
   assert.deepEqual(again.filter((l) => l.startsWith("boot: ")).map((l) => l.replace(/ \(.*$/, "")), lines.filter((l) => l.startsWith("boot: ")).map((l) => l.replace(/ \(.*$/, "")));
+
+  // A cache that is gone is rebuilt (by the instrumenter), and the apps come back the same.
+  rmSync(join(dev, "cache"), { recursive: true });
+  const third = bootUntil(dev, /stopped after/, ["--seconds", "1"]);
+  assert.equal((await third.seen).split("\n").filter((l) => l.endsWith("started")).length, 2);
+  await third.exited;
+  assert.equal(readdirSync(join(dev, "cache", "instrumented")).length, 2);
 
   // Stopped again: the verbs work on its flash, and see what the running device had.
   const stopped = await openStoppedDevice(dev);
