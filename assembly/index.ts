@@ -3,3 +3,4 @@ import "./hal/abort";
 export * from "./exports";
 export * from "./fs/exports";
 export * from "./flash/exports";
+export * from "./appmgr/store-exports";

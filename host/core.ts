@@ -164,6 +164,16 @@ export interface CoreExports {
   fs_mount_at(baseBlock: N, blockCount: N, readOnly: N, owner: N): N;
   fs_select(mount: N): N; fs_mount_ram_bytes(mount: N): N;
   fs_mount_info(mount: N): OrErrno<FsMountInfoRecord>;
+  // The installed-app list (the full core only).
+  fs_store_boot(eraseBlockBytes: N, blockCount: N): N;
+  fs_store_count(): N;
+  fs_store_activate(entry: N): N;
+  fs_store_entry(entry: N): OrErrno<Uint8Array>;
+  fs_store_deploy_begin(packageBytes: N): N;
+  fs_store_deploy_write(data: Uint8Array): N;
+  fs_store_deploy_commit(): N;
+  fs_store_remove(entry: N): N;
+  fs_store_read_entry_point(entry: N, offset: N, len: N): OrErrno<Uint8Array>;
 }
 export type ExportName = keyof CoreExports;
 
@@ -214,6 +224,9 @@ export const EXPORT_SHAPES: Record<ExportName, [iface: "kernel" | "fs", params: 
   fs_fsinfo: ["fs", "", "result-info"], fs_size_blocks: ["fs", "", "n"], fs_traverse: ["fs", "", "n"], fs_gc: ["fs", "", "n"],
   fs_mkconsistent: ["fs", "", "n"], fs_check: ["fs", "n", "result-fault"], fs_ram_bytes: ["fs", "", "n"], fs_ram_static_bytes: ["fs", "", "n"],
   fs_mount_at: ["fs", "nnnn", "n"], fs_select: ["fs", "n", "n"], fs_mount_ram_bytes: ["fs", "n", "n"], fs_mount_info: ["fs", "n", "result-mount"],
+  fs_store_boot: ["fs", "nn", "n"], fs_store_count: ["fs", "", "n"], fs_store_activate: ["fs", "n", "n"],
+  fs_store_entry: ["fs", "n", "result-list"], fs_store_deploy_begin: ["fs", "n", "n"], fs_store_deploy_write: ["fs", "L", "n"],
+  fs_store_deploy_commit: ["fs", "", "n"], fs_store_remove: ["fs", "n", "n"], fs_store_read_entry_point: ["fs", "nnn", "result-list"],
 };
 
 /** The core-wasm export name of a WIT function (`wasphere:core/fs@0.1.0#fs-open`). */

@@ -163,6 +163,36 @@ export function registerDeviceCommands(program: Command): void {
       const parts = await createDevice(dir, opts.flashSize, opts.pins);
       process.stdout.write(`${printable(dir)}: ${sizeText(opts.flashSize)} flash, ${parts.length} partitions, ${opts.pins} GPIO pins\n`);
     }));
+  device.command("boot")
+    .description("boot the device from its flash: mount its data partition and every installed package, start the apps, print the boot log and memory map; run until Ctrl-C")
+    .argument("<DEV>", "the device folder")
+    .option("--seconds <N>", "stop after N seconds (default: run until Ctrl-C or SIGTERM)", (v: string) => {
+      const n = Number(v);
+      if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError("expected a positive number of seconds");
+      return n;
+    })
+    .option("--press <PIN:PERIOD_MS>", "simulate a button on an input pin, pressed and released every PERIOD_MS (repeatable)", (v: string, prev: { pin: number; periodMs: number }[] = []) => {
+      const m = /^(\d+):(\d+)$/.exec(v);
+      if (!m) throw new InvalidArgumentError("expected PIN:PERIOD_MS, e.g. 12:1500");
+      return [...prev, { pin: Number(m[1]), periodMs: Number(m[2]) }];
+    })
+    .option("--quiet", "do not print GPIO changes")
+    .action(async (dir: string, opts: { seconds?: number; press?: { pin: number; periodMs: number }[]; quiet?: boolean }) => {
+      const { bootDevice } = await import("./device-boot.js");
+      const controller = new AbortController();
+      const stop = () => controller.abort();
+      process.once("SIGINT", stop);
+      process.once("SIGTERM", stop);
+      try {
+        await bootDevice(dir, opts, (line) => process.stdout.write(line + "\n"), controller.signal);
+      } catch (err) {
+        process.stderr.write(`wasphere device boot: ${printable((err as Error).message.split("\n")[0])}\n`);
+        process.exitCode = 1;
+      } finally {
+        process.removeListener("SIGINT", stop);
+        process.removeListener("SIGTERM", stop);
+      }
+    });
   device.command("show")
     .description("print the device's flash geometry, partition table, what each partition holds, and its hardware")
     .argument("<DEV>", "the device folder")

@@ -43,6 +43,8 @@ export interface DeviceConfig {
   defaultAppQuotaBytes?: number;
   clock?: Clock;
   flash?: FlashGeometry;
+  /** A flash that already holds the device's bytes (a device folder's); takes the place of `flash`. */
+  flashDevice?: Flash;
   eventCapacity?: number;
   /** core.wasm, compiled; by default read from the build folder (Node only). */
   coreModule?: WebAssembly.Module;
@@ -65,7 +67,7 @@ export interface DeviceConfig {
   instrumentCache?: InstrumentCache;
 }
 
-type ConfigFigures = Required<Omit<DeviceConfig, "clock" | "flash" | "eventCapacity" | "coreModule" | "wallClockMs" | "sliceWallBudgetMs" | "coreTap" | "createCore" | "instrumentCache">>;
+type ConfigFigures = Required<Omit<DeviceConfig, "clock" | "flash" | "flashDevice" | "eventCapacity" | "coreModule" | "wallClockMs" | "sliceWallBudgetMs" | "coreTap" | "createCore" | "instrumentCache">>;
 
 export const DEFAULT_DEVICE: ConfigFigures = {
   gpioPinCount: 96,
@@ -182,7 +184,7 @@ export class Device {
     this.instrumentCache = config.instrumentCache ?? null;
     this.sliceWallBudgetMs = config.sliceWallBudgetMs ?? (this.clock.virtual ? Infinity : SLICE_WALL_BUDGET_MS);
     this.gpio = new GpioBank(this.config.gpioPinCount);
-    this.flash = config.flash ? new Flash(config.flash) : null;
+    this.flash = config.flashDevice ?? (config.flash ? new Flash(config.flash) : null);
     this.events = new EventRing(config.eventCapacity ?? 4096);
     this.gpio.observe((pin, level, source) => this.events.push(this.clock.nowMs(), { kind: "gpio", pin, level, source }));
     this.gpio.onInputChange = (pin, level) => this.core.exports.gpio_notify(pin, level);
@@ -319,6 +321,50 @@ export class Device {
       // The package's own message may be a build log of several lines; any other is one line.
       throw new InstallError(pkg.origin, -abi.EINVAL, loading ? printableLines(message) : printable(message));
     }
+  }
+
+  /**
+   * Takes on an app the core has already admitted in `slot` (from the installed-app list on flash,
+   * fs_store_*): the host only prepares its module, `wasm` as the core streamed it from the
+   * package, through the instrumented-module cache (or binaryen without one). Throws InstallError;
+   * the core's slot is left as it is (the caller decides nothing: the core's list does).
+   */
+  async adopt(slot: number, origin: string, wasm: Uint8Array): Promise<InstalledApp> {
+    const e = this.core.exports;
+    const quotaBytes = e.app_field(slot, abi.APP_FIELD_QUOTA_BYTES);
+    if (quotaBytes < 0) throw new InstallError(origin, quotaBytes, `the core has no app in slot ${slot}`);
+    let out: { bytes: Uint8Array; originalBytes: number };
+    try {
+      if (this.instrumentCache) out = await this.instrumentCache.instrument(wasm, appInstrumentOptions(quotaBytes));
+      else {
+        const { instrumentOffThread } = await loadInstrumenter();
+        const r = await instrumentOffThread(wasm, appInstrumentOptions(quotaBytes));
+        out = { bytes: r.bytes, originalBytes: r.originalBytes };
+      }
+    } catch (err) {
+      throw new InstallError(origin, -abi.EINVAL, printableLines(err instanceof Error ? err.message : String(err)));
+    }
+    const app: InstalledApp = {
+      slot,
+      name: this.appString(slot, abi.APP_STRING_NAME),
+      componentId: this.appString(slot, abi.APP_STRING_COMPONENT_ID),
+      module: await compileWasm(out.bytes),
+      originalBytes: out.originalBytes,
+      instrumentedBytes: out.bytes.length,
+      quotaBytes,
+      moduleSha256: "",
+    };
+    this.apps.set(slot, app);
+    this.packages.delete(slot);
+    this.events.push(this.clock.nowMs(), { kind: "app", app: app.name, what: "installed" });
+    return app;
+  }
+
+  /** Forgets the app in `slot` after the core removed it (a replacement or a delete on flash). */
+  forget(slot: number): void {
+    for (const [task, t] of this.live) if (t.app.slot === slot) this.live.delete(task);
+    this.apps.delete(slot);
+    this.packages.delete(slot);
   }
 
   /** Starts an installed app: the core reserves its quota from the RAM pool and spawns its task. */

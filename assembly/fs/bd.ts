@@ -103,7 +103,7 @@ export function bdRead(m: Mount, pc: Cache | null, block: u32, off: u32, dst: us
       // diff >= cache_size >= read_size, so at least one read unit; the tail (less than a
       // unit) goes through the cache on the next turn.
       const direct = diff - diff % m.readSize;
-      const err = flash_read(m.baseBlock + block, off, dst, direct);
+      const err = flash_read(hwBlock(m, block), hwOff(m, block, off), dst, direct);
       if (err != 0) return hostErr(err);
       dst += direct; off += direct; len -= direct;
       continue;
@@ -116,11 +116,17 @@ export function bdRead(m: Mount, pc: Cache | null, block: u32, off: u32, dst: us
     m.rcache.block = block;
     m.rcache.off = lineOff;
     m.rcache.size = lineEnd - lineOff;
-    const err = flash_read(m.baseBlock + block, m.rcache.off, m.rcache.buf, m.rcache.size);
+    const err = flash_read(hwBlock(m, block), hwOff(m, block, m.rcache.off), m.rcache.buf, m.rcache.size);
     if (err != 0) { cacheDrop(m.rcache); return hostErr(err); }
   }
   return 0;
 }
+
+// A mount whose fs blocks are smaller than the flash's (flashShift > 0: a package's 512-byte
+// blocks, read in place) reads fs block b at flash block base + (b >> shift), at byte
+// (b mod 2^shift) * block size of it; an fs block never crosses a flash block (both powers of two).
+@inline function hwBlock(m: Mount, block: u32): u32 { return m.baseBlock + (block >> m.flashShift); }
+@inline function hwOff(m: Mount, block: u32, off: u32): u32 { return (block & ((<u32>1 << m.flashShift) - 1)) * m.blockSize + off; }
 
 @inline function alignUpTo(v: u32, a: u32): u32 { return v + (a - v % a) % a; }
 

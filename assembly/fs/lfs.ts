@@ -31,7 +31,7 @@ import {
 } from "./bd";
 import {
   Mount, FILE_MAX_OPEN, DIR_MAX_OPEN, MOUNT_RECORD_BYTES, MOUNT_TABLE_BYTES, OWNER_SYSTEM, mountAt,
-  mountNew, mountRelease, mountRecordHeapBytes,
+  mountNew, mountRelease, mountRecordHeapBytes, mountFlashBlocks,
 } from "./mount";
 export { FILE_MAX_OPEN, DIR_MAX_OPEN };
 import { crc32, crc32u32, CRC_TABLE_BYTES } from "./crc";
@@ -683,7 +683,7 @@ export function fsMountAt(like: Mount, baseBlock: u32, blockCount: u32, readOnly
   for (let i = 0; i < MAX_MOUNTS; i++) {
     const o = mountAt(i);
     if (o == null || !o.mounted) continue;
-    if (baseBlock < o.baseBlock + o.blockCount && o.baseBlock < baseBlock + blockCount) return -EBUSY;
+    if (baseBlock < o.baseBlock + mountFlashBlocks(o) && o.baseBlock < baseBlock + blockCount) return -EBUSY;
   }
   const mm = mountNew();
   if (mm == null) return -ENOMEM;
@@ -695,6 +695,37 @@ export function fsMountAt(like: Mount, baseBlock: u32, blockCount: u32, readOnly
   m.configured = true;
   m.baseBlock = baseBlock; m.partBlocks = blockCount;
   m.readOnly = readOnly; m.owner = owner;
+  const err = fsMount(m);
+  if (err < 0) { mountRelease(m); return err; }
+  return <i32>m.slot;
+}
+
+/**
+ * Mounts an image package's littlefs read-only where it lies: `fsBlockCount` blocks of
+ * `fsBlockBytes` (a power of two, at most the flash block) from flash block `flashBlock` of
+ * `flashBlockBytes`, with the geometry SPEC.md gives packages (read and program 16, cache 256,
+ * lookahead 16). Its mount id, or -errno (-EBUSY: it overlaps a mount; -ENOMEM: table or heap full).
+ */
+export function fsMountPackage(flashBlockBytes: u32, flashBlock: u32, fsBlockBytes: u32, fsBlockCount: u32, owner: i32): i32 {
+  if (fsBlockBytes < 128 || fsBlockBytes > flashBlockBytes || (fsBlockBytes & (fsBlockBytes - 1)) != 0 || (flashBlockBytes & (flashBlockBytes - 1)) != 0) return -EINVAL;
+  if (fsBlockCount < 2 || owner < OWNER_SYSTEM || owner >= MAX_APPS) return -EINVAL;
+  const shift = <u32>(ctz(flashBlockBytes) - ctz(fsBlockBytes));
+  const spans = (fsBlockCount + (<u32>1 << shift) - 1) >> shift;
+  for (let i = 0; i < MAX_MOUNTS; i++) {
+    const o = mountAt(i);
+    if (o == null || !o.mounted) continue;
+    if (flashBlock < o.baseBlock + mountFlashBlocks(o) && o.baseBlock < flashBlock + spans) return -EBUSY;
+  }
+  const mm = mountNew();
+  if (mm == null) return -ENOMEM;
+  const m = changetype<Mount>(mm);
+  const cache: u32 = fsBlockBytes < 256 ? fsBlockBytes : 256;
+  m.cfgBlockSize = fsBlockBytes; m.cfgBlockCount = fsBlockCount; m.cfgReadSize = 16;
+  m.cfgProgSize = 16; m.cfgCacheSize = cache; m.cfgLookaheadBytes = 16; m.cfgBlockCycles = -1;
+  m.cfgNameMax = NAME_MAX_DEFAULT; m.cfgInlineMax = 0;
+  m.configured = true;
+  m.baseBlock = flashBlock; m.partBlocks = fsBlockCount; m.flashShift = shift;
+  m.readOnly = true; m.owner = owner;
   const err = fsMount(m);
   if (err < 0) { mountRelease(m); return err; }
   return <i32>m.slot;

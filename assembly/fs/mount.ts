@@ -43,6 +43,7 @@ export const OWNER_SYSTEM: i32 = -1;
   partBlocks: u32;     // blocks of the partition; 0: the rest of the flash (the host mount)
   owner: i32;          // an app slot, or OWNER_SYSTEM
   readOnly: bool;      // no write-side buffers; every write is -EROFS
+  flashShift: u32;     // log2(flash block / fs block): a package's 512-byte blocks inside 4,096-byte erase blocks (read-only mounts only)
   configured: bool;
   mounted: bool;
   needSuperblockRewrite: bool;
@@ -172,6 +173,12 @@ export function mountsInUse(): i32 {
   let n = 0;
   for (let i = 0; i < MOUNT_SLOTS; i++) if (load<usize>(mountTable + (<usize>i << 2)) != 0) n++;
   return n;
+}
+
+/** Flash blocks the mount spans from its base block (its fs blocks, rounded up to whole flash blocks). */
+export function mountFlashBlocks(m: Mount): u32 {
+  const n = m.mounted ? m.blockCount : m.partBlocks;
+  return (n + (<u32>1 << m.flashShift) - 1) >> m.flashShift;
 }
 
 /** The heap bytes of a mount's record: 0 for the host's, whose record is static. */

@@ -25,11 +25,11 @@ const cabiSource = readFileSync(new URL("../../../assembly/cabi.ts", import.meta
 const numbers = abi as unknown as Record<string, number>;
 const iface = (name: string): WitInterface => wit.interfaces.get(name)!;
 
-/** Which part of the fs interface a variant exports: fs-readonly has no writer and no fs-check. */
+/** Which part of the fs interface a variant exports: fs-readonly has no writer, no fs-check and no installed-app list. */
 const FS_WRITERS = ["fs-check", "fs-format", "fs-write", "fs-truncate", "fs-sync", "fs-mkdir", "fs-remove", "fs-rename", "fs-setattr", "fs-removeattr", "fs-gc", "fs-mkconsistent"];
 const expectedFs = (variant: string): string[] => {
   const all = iface("fs").funcs.map((f) => f.name);
-  return variant === "no-fs" ? [] : variant === "fs-readonly" ? all.filter((n) => !FS_WRITERS.includes(n)) : all;
+  return variant === "no-fs" ? [] : variant === "fs-readonly" ? all.filter((n) => !FS_WRITERS.includes(n) && !n.startsWith("fs-store-")) : all;
 };
 
 /** wit kernel's raw-flash parsers: the no-fs core, which imports no flash call, has neither. */

@@ -1,0 +1,53 @@
+// `wasphere device boot DEV`: boots a device folder from its flash (host/device-flash.ts over the
+// folder's write-through flash, host/device-folder.ts), prints the boot log (each package mounted or
+// refused, each app started) and the memory map with each mount's RAM, then runs until Ctrl-C or
+// SIGTERM. Every flash write reaches flash.bin before the call returns, so a SIGKILL loses nothing
+// littlefs committed; the next boot brings the same apps back.
+// Invariants: the device's lock is held while it runs and released on a clean stop.
+// Must not: decide what is installed (the core's list does).
+import * as abi from "../assembly/abi.js";
+import { FlashDevice } from "./device-flash.js";
+import { FolderFlash, deviceCache, deviceFlashPath, devicePins, lockDevice } from "./device-folder.js";
+import { formatEvent, formatMemoryMap } from "./run.js";
+import { printable } from "./printable.js";
+
+export interface BootCliOptions { seconds?: number; press?: { pin: number; periodMs: number }[]; quiet?: boolean }
+
+/** Boots `dir`; resolves when it stopped (the signal, or `seconds`). */
+export async function bootDevice(dir: string, opts: BootCliOptions, out: (line: string) => void, signal?: AbortSignal): Promise<FlashDevice> {
+  const release = lockDevice(dir);
+  const flash = new FolderFlash(deviceFlashPath(dir));
+  try {
+    const startMs = performance.now();
+    const dev = await FlashDevice.boot(flash, { startApps: true, gpioPinCount: devicePins(dir), instrumentCache: deviceCache(dir) });
+    const device = dev.device;
+    out(`wasphere core ${device.coreVersion} booted from ${printable(dir)} in ${(performance.now() - startMs).toFixed(0)} ms`);
+    for (const line of dev.bootReport.lines) out(`boot: ${line}`);
+    const running = device.installedApps().filter((a) => device.core.exports.app_field(a.slot, abi.APP_FIELD_TASK) >= 0);
+    out(formatMemoryMap(device.memoryMap(), running));
+    for (const x of dev.entries().filter((y) => y.mount >= 0)) {
+      out(`  mount ${String(x.mount).padStart(2)} (package ${x.componentId})  ${device.core.exports.fs_mount_ram_bytes(x.mount)} B of core RAM`);
+    }
+    out(`  mount  0 (data partition)  ${device.core.exports.fs_mount_ram_bytes(0)} B of core RAM`);
+    // CONTROL: serveControl(dir, dev) (host/control/server.ts) is started here, and closed after run() below.
+    for (const { pin } of opts.press ?? []) {
+      if (pin >= device.gpio.pinCount) throw new Error(`--press ${pin}: GPIO ${pin} does not exist on this device`);
+    }
+    const timers = (opts.press ?? []).map(({ pin, periodMs }) => setInterval(() => device.gpio.drive(pin, device.gpio.level(pin) ? 0 : 1), periodMs / 2));
+    const stopListening = device.events.listen((e) => {
+      if (e.kind === "app" && (e.what === "installed" || e.what === "started")) return;
+      if (e.kind !== "gpio" || !opts.quiet) out(formatEvent(e));
+    });
+    try {
+      await device.run({ untilMs: opts.seconds !== undefined ? device.clock.nowMs() + opts.seconds * 1000 : undefined, signal });
+    } finally {
+      for (const t of timers) clearInterval(t);
+      stopListening();
+    }
+    out(`stopped after ${(device.clock.nowMs() / 1000).toFixed(1)} s`);
+    return dev;
+  } finally {
+    flash.close();
+    release();
+  }
+}
