@@ -13,6 +13,8 @@
 // within `requestTimeoutMs`, a connection with nothing pending is closed after `idleTimeoutMs`, a
 // response not taken by the client within `requestTimeoutMs` closes its connection. Memory: at
 // most maxClients x (maxRequestBytes + one read chunk) buffered.
+// A DeviceControl call that never settles holds the device-wide queue (its connection stays busy
+// and is not timed out): the implementation must bound its own work.
 // Must not: let one client's bytes or silence delay another's requests (beyond the device-wide
 // order of verbs), crash the device on any input, or delete a socket it did not make.
 import { chmodSync, lstatSync, mkdtempSync, renameSync, rmdirSync, statSync, unlinkSync, type Stats } from "node:fs";
