@@ -17,6 +17,7 @@ import { checkFs } from "./fs/cli.js";
 import { ImageError, loadImage, saveImage } from "./fs/image.js";
 import { checkHardwareDefinition, createFlash, dataFsConfig, ERASE_BLOCK_BYTES, hardwareDefinition, LayoutError, MAX_FLASH_BYTES, partitionFlash, readTable, type Partition } from "./flash-layout.js";
 import { printable } from "./printable.js";
+import { registerDeviceVerbs } from "./device-verbs-cli.js";
 
 export const FLASH_FILE = "flash.bin";
 export const HARDWARE_FILE = "hardware-definition.json";
@@ -201,4 +202,5 @@ export function registerDeviceCommands(program: Command): void {
       const r = showDevice(dir);
       process.stdout.write(opts.json ? JSON.stringify(r, null, 1) + "\n" : deviceText(r));
     }));
+  registerDeviceVerbs(device);
 }
