@@ -10,6 +10,8 @@ import { FlashDevice } from "./device-flash.js";
 import { FolderFlash, deviceCache, deviceFlashPath, devicePins, lockDevice } from "./device-folder.js";
 import { formatEvent, formatMemoryMap } from "./run.js";
 import { printable } from "./printable.js";
+import { readTable } from "./flash-layout.js";
+import { serveControl } from "./control/server.js";
 
 export interface BootCliOptions { seconds?: number; press?: { pin: number; periodMs: number }[]; quiet?: boolean }
 
@@ -29,10 +31,14 @@ export async function bootDevice(dir: string, opts: BootCliOptions, out: (line: 
       out(`  mount ${String(x.mount).padStart(2)} (package ${x.componentId})  ${device.core.exports.fs_mount_ram_bytes(x.mount)} B of core RAM`);
     }
     out(`  mount  0 (data partition)  ${device.core.exports.fs_mount_ram_bytes(0)} B of core RAM`);
-    // CONTROL: serveControl(dir, dev) (host/control/server.ts) is started here, and closed after run() below.
     for (const { pin } of opts.press ?? []) {
       if (pin >= device.gpio.pinCount) throw new Error(`--press ${pin}: GPIO ${pin} does not exist on this device`);
     }
+    // The verbs of `wasphere device` reach the running device here (SPEC.md, "Control endpoint"); a
+    // deploy is bounded by the apps partition, as the core bounds it.
+    const apps = readTable(flash).find((p) => p.type === abi.PART_APPS);
+    const control = await serveControl(dir, dev, { maxPackageBytes: Math.min(apps?.sizeBytes ?? 0, abi.PKG_MAX_BYTES) });
+    out(`control endpoint: ${printable(control.address)}`);
     const timers = (opts.press ?? []).map(({ pin, periodMs }) => setInterval(() => device.gpio.drive(pin, device.gpio.level(pin) ? 0 : 1), periodMs / 2));
     const stopListening = device.events.listen((e) => {
       if (e.kind === "app" && (e.what === "installed" || e.what === "started")) return;
@@ -43,6 +49,7 @@ export async function bootDevice(dir: string, opts: BootCliOptions, out: (line: 
     } finally {
       for (const t of timers) clearInterval(t);
       stopListening();
+      await control.close();
     }
     out(`stopped after ${(device.clock.nowMs() / 1000).toFixed(1)} s`);
     return dev;

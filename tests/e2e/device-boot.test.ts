@@ -4,7 +4,7 @@
 // again (the stale lock taken over) with the same apps.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -30,7 +30,7 @@ function bootUntil(dev: string, until: RegExp, extra: string[] = []) {
   return { child, seen, exited };
 }
 
-test("the demo device boots from flash, refuses the stopped-device verbs while running, and comes back after SIGKILL", async () => {
+test("the demo device boots from flash, answers the verbs on its control endpoint while running (and refuses the stopped-device ones), and comes back after SIGKILL", async () => {
   const dev = join(mkdtempSync(join(tmpdir(), "wasphere-boot-")), "demo");
   const made: string[] = [];
   await makeDemoDevice(dev, (l) => made.push(l));
@@ -50,6 +50,17 @@ test("the demo device boots from flash, refuses the stopped-device verbs while r
   assert.ok(out.includes("button: GPIO 8 refused (EACCES), as the manifest does not grant it"));
   assert.equal(readFileSync(join(dev, "lock"), "utf8"), `${first.child.pid}\n`);
   await assert.rejects(openStoppedDevice(dev), { message: `${dev}: the device is running (process ${first.child.pid} holds lock); stop it first, or use its control endpoint` });
+  // The verbs reach the running device through its control endpoint instead.
+  assert.ok(lines.includes(`control endpoint: ${join(dev, "control.sock")}`), out);
+  const verb = (...args: string[]) => {
+    const r = spawnSync(process.execPath, ["bin/wasphere.js", "device", ...args, "--device", dev, "--json"], { cwd: root, encoding: "utf8", timeout: 60_000 });
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout);
+  };
+  assert.deepEqual(verb("image", "list-installed").map((x: { name: string }) => x.name), ["blink", "button"]);
+  assert.equal(verb("app", "stop", "--component-id", BLINK).state, "stopped");
+  assert.equal(verb("app", "show-status", "--component-id", BLINK).state, "stopped");
+  assert.equal(verb("app", "start", "--component-id", BLINK).state, "running");
 
   // The instrumented modules are kept in the device folder: one entry per distinct module and quota.
   const cached = readdirSync(join(dev, "cache", "instrumented"));
