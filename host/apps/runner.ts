@@ -94,11 +94,11 @@ export class AppRunner {
     this.blocking = new Set(options.blockingImports ?? BLOCKING_IMPORT_NAMES);
     this.runtimeAreaBytes = options.runtimeAreaBytes ?? abi.APP_RUNTIME_AREA_BYTES;
     const wrapped: Record<string, ImportFn> = {};
-    for (const imp of WebAssembly.Module.imports(module)) {
-      if (imp.module !== "applibs" || imp.kind !== "function") continue;
-      const impl = applibs[imp.name];
-      if (!impl) throw new Error(`the app imports applibs.${imp.name}, which the host does not provide`);
-      wrapped[imp.name] = this.wrapImport(imp.name, impl);
+    const shape = moduleShape(module);
+    for (const name of shape.applibs) {
+      const impl = applibs[name];
+      if (!impl) throw new Error(`the app imports applibs.${name}, which the host does not provide`);
+      wrapped[name] = this.wrapImport(name, impl);
     }
     try {
       this.instance = new WebAssembly.Instance(module, {
@@ -110,7 +110,7 @@ export class AppRunner {
       throw new AppInstantiateError(`cannot instantiate the app: ${(err as Error).message ?? String(err)}`);
     }
     const ex = this.instance.exports as Record<string, unknown>;
-    const memory = Object.values(ex).find((v) => v instanceof WebAssembly.Memory);
+    const memory = shape.memoryExport === null ? undefined : ex[shape.memoryExport];
     if (!(memory instanceof WebAssembly.Memory)) throw new AppInstantiateError("the app module exports no memory (was it instrumented?)");
     if (!(ex[FUEL_GLOBAL] instanceof WebAssembly.Global)) throw new AppInstantiateError(`the app module exports no ${FUEL_GLOBAL} (was it instrumented?)`);
     if (typeof ex.asyncify_start_unwind !== "function") throw new AppInstantiateError("the app module has no asyncify exports (was it instrumented?)");
@@ -295,6 +295,21 @@ export class AppRunner {
   private tooDeep(err: Error): Error {
     return new Error(`the app's call stack was too deep to save when it was suspended (the save area is ${this.runtimeAreaBytes - ASYNCIFY_DATA_ADDR} bytes): ${err.message}`);
   }
+}
+
+/** What a start needs to know of a module, read once per compiled module (a restart reads none of it again). */
+interface ModuleShape { applibs: string[]; memoryExport: string | null }
+const shapes = new WeakMap<WebAssembly.Module, ModuleShape>();
+function moduleShape(module: WebAssembly.Module): ModuleShape {
+  let shape = shapes.get(module);
+  if (!shape) {
+    shape = {
+      applibs: WebAssembly.Module.imports(module).filter((i) => i.module === "applibs" && i.kind === "function").map((i) => i.name),
+      memoryExport: WebAssembly.Module.exports(module).find((e) => e.kind === "memory")?.name ?? null,
+    };
+    shapes.set(module, shape);
+  }
+  return shape;
 }
 
 /** V8's "Maximum call stack size exceeded", which a Wasm recursion too deep for the JS stack raises. */
