@@ -149,6 +149,12 @@ interface LiveTask {
   runner: AppRunner;
 }
 
+/** The core's STOP_* for each way a slice ends (one table, not one per step). */
+const STOP_REASONS: Record<SliceResult["reason"], number> = {
+  yielded: abi.STOP_YIELDED, blocked: abi.STOP_BLOCKED, out_of_fuel: abi.STOP_OUT_OF_FUEL,
+  exited: abi.STOP_EXITED, trapped: abi.STOP_TRAPPED,
+};
+
 const SYSCALL_NAMES = new Map<number, string>(APP_IMPORTS.map((i) => [i.nr, i.name]));
 export const errnoName = (code: number): string => {
   const entry = Object.entries(abi).find(([k, v]) => v === -code && /^E[A-Z]+$/.test(k));
@@ -441,11 +447,7 @@ export class Device {
     } finally {
       this.running = null;
     }
-    const reasons: Record<SliceResult["reason"], number> = {
-      yielded: abi.STOP_YIELDED, blocked: abi.STOP_BLOCKED, out_of_fuel: abi.STOP_OUT_OF_FUEL,
-      exited: abi.STOP_EXITED, trapped: abi.STOP_TRAPPED,
-    };
-    const reason = reasons[result.reason];
+    const reason = STOP_REASONS[result.reason];
     this.sliceCounts[result.reason]++;
     if (result.reason === "exited" || result.reason === "trapped") this.live.delete(task);
     if (result.reason === "trapped") {
@@ -578,31 +580,51 @@ export class Device {
       this.core.exports.app_stop(slot);
       return null;
     }
-    const runner = new AppRunner(app.module, this.trampolines(task));
+    const owner: { runner: AppRunner | null } = { runner: null };
+    const runner = new AppRunner(app.module, this.trampolines(task, owner));
+    owner.runner = runner;
     const liveTask = { task, app, runner };
     this.live.set(task, liveTask);
     return liveTask;
   }
 
-  /** The `applibs` imports of one task: each calls the core's syscall with the caller's task id. */
-  private trampolines(task: number): Record<string, (...args: number[]) => number> {
+  /**
+   * The `applibs` imports of one task: each calls the core's syscall with the caller's task id
+   * (the core checks that it is the running task, the hook, the handle; it counts the fuel).
+   * `owner.runner` is the instance the imports belong to, set once it exists: an import of an
+   * instance that is not the one running the slice now answers -EPERM without asking the core
+   * (which would refuse it as well: the task is not the running one).
+   * A non-blocking call never suspends, so it has no rewind to finish (runner.ts).
+   */
+  private trampolines(task: number, owner: { runner: AppRunner | null }): Record<string, (a0?: number, a1?: number, a2?: number, a3?: number) => number> {
     const e = this.core.exports;
-    const imports: Record<string, (...args: number[]) => number> = {};
+    const imports: Record<string, (a0?: number, a1?: number, a2?: number, a3?: number) => number> = {};
+    /** The call's host work is charged to the slice, and host work cannot stretch a slice past its wall budget. */
+    const settle = (runner: AppRunner) => {
+      runner.charge(e.task_take_fuel(task));
+      if (this.sliceWallBudgetMs !== Infinity && this.wallClockMs() - this.sliceWallStartMs >= this.sliceWallBudgetMs) runner.endSliceSoon();
+    };
     for (const imp of APP_IMPORTS) {
-      imports[imp.name] = (a0 = 0, a1 = 0, a2 = 0, a3 = 0) => {
-        const runner = this.live.get(task)?.runner;
-        if (!runner) return -abi.EPERM;
-        if (runner.isRewinding()) return runner.finishRewind(e.task_take_result(task));
-        const rc = e.syscall(task, imp.nr, a0 | 0, a1 | 0, a2 | 0, a3 | 0);
-        // What the call made the host do is charged to the slice, and host work cannot stretch
-        // a slice past its wall budget.
-        runner.charge(e.task_take_fuel(task));
-        if (this.sliceWallBudgetMs !== Infinity && this.wallClockMs() - this.sliceWallStartMs >= this.sliceWallBudgetMs) runner.endSliceSoon();
-        if (imp.nr === abi.SYS_EXIT) runner.exit(a0 | 0);
-        if (imp.nr === abi.SYS_YIELD && rc >= 0) return runner.suspend("yielded");
-        if (rc === abi.SYSCALL_SUSPEND) return runner.suspend("blocked");
-        return rc;
-      };
+      const nr = imp.nr;
+      imports[imp.name] = imp.blocking
+        ? (a0 = 0, a1 = 0, a2 = 0, a3 = 0) => {
+          const runner = owner.runner;
+          if (runner !== this.running?.runner || runner === null) return -abi.EPERM;
+          if (runner.isRewinding()) return runner.finishRewind(e.task_take_result(task));
+          const rc = e.syscall(task, nr, a0 | 0, a1 | 0, a2 | 0, a3 | 0);
+          settle(runner);
+          if (nr === abi.SYS_YIELD && rc >= 0) return runner.suspend("yielded");
+          if (rc === abi.SYSCALL_SUSPEND) return runner.suspend("blocked");
+          return rc;
+        }
+        : (a0 = 0, a1 = 0, a2 = 0, a3 = 0) => {
+          const runner = owner.runner;
+          if (runner !== this.running?.runner || runner === null) return -abi.EPERM;
+          const rc = e.syscall(task, nr, a0 | 0, a1 | 0, a2 | 0, a3 | 0);
+          settle(runner);
+          if (nr === abi.SYS_EXIT) runner.exit(a0 | 0);
+          return rc;
+        };
     }
     return imports;
   }

@@ -7,6 +7,10 @@
 // value delivered for it (`resumeWith`, or `finishRewind` from inside the import).
 // Invariants: outside a slice the fuel is FUEL_IDLE and a preempt request only refills it, so an
 // export called between slices never unwinds; a runner whose app exited or trapped runs no more.
+// The asyncify state is kept in JS as well (`asyncState`): only this runner calls the four
+// asyncify state functions, so the flag is exact and a slice makes no asyncify_get_state call.
+// A non-blocking import can never run during a rewind (it is never on a saved stack: asyncify
+// did not instrument it as one that unwinds), so its wrapper checks no asyncify state at all.
 // Memory: the asyncify save area is [ASYNCIFY_DATA_ADDR, runtimeAreaBytes) of the app's own memory.
 // Must not: let an exception of the host (anything but AppExit, a Wasm trap or a stack overflow)
 // pass for an app failure: those are rethrown. A module that cannot be instantiated is the app's
@@ -53,6 +57,9 @@ interface AsyncifyExports {
   asyncify_get_state(): number;
 }
 
+/** Wasm memory is little-endian; an Int32Array over it is only where the host is too. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+const STATE_NORMAL = 0;
 const STATE_UNWINDING = 1;
 const STATE_REWINDING = 2;
 
@@ -75,17 +82,23 @@ export class AppRunner {
   private unwindReason: "out_of_fuel" | SuspendKind = "out_of_fuel";
   /** The `applibs` import running now (only these may suspend). */
   private currentImport: string | null = null;
-  private delivered: { value: number } | null = null;
+  /** A value resumeWith delivered for the suspended import (valid while `hasDelivered`). */
+  private deliveredValue = 0;
+  private hasDelivered = false;
+  /** asyncify's state, as this runner's own calls set it (see the file header). */
+  private asyncState = STATE_NORMAL;
+  /** An Int32Array over the app's memory, renewed when the memory grows (its buffer changes). */
+  private header: Int32Array | null = null;
 
   constructor(module: WebAssembly.Module, applibs: Record<string, ImportFn>, options: RunnerOptions = {}) {
     this.blocking = new Set(options.blockingImports ?? BLOCKING_IMPORT_NAMES);
     this.runtimeAreaBytes = options.runtimeAreaBytes ?? abi.APP_RUNTIME_AREA_BYTES;
     const wrapped: Record<string, ImportFn> = {};
-    for (const imp of WebAssembly.Module.imports(module)) {
-      if (imp.module !== "applibs" || imp.kind !== "function") continue;
-      const impl = applibs[imp.name];
-      if (!impl) throw new Error(`the app imports applibs.${imp.name}, which the host does not provide`);
-      wrapped[imp.name] = this.wrapImport(imp.name, impl);
+    const shape = moduleShape(module);
+    for (const name of shape.applibs) {
+      const impl = applibs[name];
+      if (!impl) throw new Error(`the app imports applibs.${name}, which the host does not provide`);
+      wrapped[name] = this.wrapImport(name, impl);
     }
     try {
       this.instance = new WebAssembly.Instance(module, {
@@ -97,7 +110,7 @@ export class AppRunner {
       throw new AppInstantiateError(`cannot instantiate the app: ${(err as Error).message ?? String(err)}`);
     }
     const ex = this.instance.exports as Record<string, unknown>;
-    const memory = Object.values(ex).find((v) => v instanceof WebAssembly.Memory);
+    const memory = shape.memoryExport === null ? undefined : ex[shape.memoryExport];
     if (!(memory instanceof WebAssembly.Memory)) throw new AppInstantiateError("the app module exports no memory (was it instrumented?)");
     if (!(ex[FUEL_GLOBAL] instanceof WebAssembly.Global)) throw new AppInstantiateError(`the app module exports no ${FUEL_GLOBAL} (was it instrumented?)`);
     if (typeof ex.asyncify_start_unwind !== "function") throw new AppInstantiateError("the app module has no asyncify exports (was it instrumented?)");
@@ -126,10 +139,11 @@ export class AppRunner {
     this.inSlice = true;
     const rewinding = this.phase === "suspended";
     try {
-      if (rewinding) this.asyncify.asyncify_start_rewind(ASYNCIFY_HEADER_ADDR);
+      if (rewinding) { this.asyncify.asyncify_start_rewind(ASYNCIFY_HEADER_ADDR); this.asyncState = STATE_REWINDING; }
       const ret = this.entry();
-      if (this.asyncify.asyncify_get_state() === STATE_UNWINDING) {
+      if (this.asyncState === STATE_UNWINDING) {
         try {
+          this.asyncState = STATE_NORMAL;
           this.asyncify.asyncify_stop_unwind();
         } catch (err) {
           // asyncify checks the save area's bound only here, after the frames were written.
@@ -174,16 +188,17 @@ export class AppRunner {
   /** The value the suspended import returns when the app is resumed (call before runSlice). */
   resumeWith(value: number): void {
     if (this.phase !== "suspended" || this.unwindReason === "out_of_fuel") throw new Error("resumeWith: the app is not suspended in an import");
-    this.delivered = { value: value | 0 };
+    this.deliveredValue = value | 0;
+    this.hasDelivered = true;
   }
 
   /** True while an import is being called again to finish a rewind. */
-  isRewinding(): boolean { return this.asyncify.asyncify_get_state() === STATE_REWINDING; }
+  isRewinding(): boolean { return this.asyncState === STATE_REWINDING; }
 
   /** From inside an import called during a rewind: ends the rewind; returns `value` for the import to return. */
   finishRewind(value: number): number {
-    if (this.isRewinding()) this.asyncify.asyncify_stop_rewind();
-    this.delivered = null;
+    if (this.asyncState === STATE_REWINDING) this.stopRewind();
+    this.hasDelivered = false;
     return value;
   }
 
@@ -215,20 +230,34 @@ export class AppRunner {
 
   private used(): number { return this.sliceFuel - (this.fuel.value as number) + this.overCharge - this.refund; }
 
+  private stopRewind(): void {
+    this.asyncState = STATE_NORMAL;
+    this.asyncify.asyncify_stop_rewind();
+  }
+
   private wrapImport(name: string, impl: ImportFn): ImportFn {
+    if (!this.blocking.has(`applibs.${name}`)) {
+      // The fast path: no asyncify state to look at (see the file header). An exception leaves
+      // currentImport set, and runSlice's finally clears it (imports never nest: none calls the app).
+      return (a0?: number, a1?: number, a2?: number, a3?: number) => {
+        this.currentImport = name;
+        const r = impl(a0 as number, a1 as number, a2 as number, a3 as number);
+        this.currentImport = null;
+        return r;
+      };
+    }
     return (...args: number[]) => {
-      if (this.isRewinding() && this.delivered) {
-        const v = this.delivered.value;
-        this.delivered = null;
-        this.asyncify.asyncify_stop_rewind();
-        return v;
+      if (this.asyncState === STATE_REWINDING && this.hasDelivered) {
+        this.hasDelivered = false;
+        this.stopRewind();
+        return this.deliveredValue;
       }
       const outer = this.currentImport;
       this.currentImport = name;
       try {
         const r = impl(...args);
         // An implementation that does not finish the rewind itself returns what it returned.
-        if (this.isRewinding()) this.asyncify.asyncify_stop_rewind();
+        if (this.asyncState === STATE_REWINDING) this.stopRewind();
         return r;
       } finally {
         this.currentImport = outer;
@@ -237,26 +266,50 @@ export class AppRunner {
   }
 
   private preempt(): void {
-    if (this.isRewinding()) { this.asyncify.asyncify_stop_rewind(); return; }
+    if (this.asyncState === STATE_REWINDING) { this.stopRewind(); return; }
     if (!this.inSlice) { this.fuel.value = FUEL_IDLE; return; }
     this.startUnwind("out_of_fuel");
   }
 
   private startUnwind(reason: "out_of_fuel" | SuspendKind): void {
-    const view = new DataView(this.memory.buffer);
-    view.setInt32(ASYNCIFY_HEADER_ADDR, ASYNCIFY_DATA_ADDR, true);
-    view.setInt32(ASYNCIFY_HEADER_ADDR + 4, this.runtimeAreaBytes, true);
+    const buffer = this.memory.buffer;
+    let header = this.header;
+    if (!LITTLE_ENDIAN) {
+      const view = new DataView(buffer);
+      view.setInt32(ASYNCIFY_HEADER_ADDR, ASYNCIFY_DATA_ADDR, true);
+      view.setInt32(ASYNCIFY_HEADER_ADDR + 4, this.runtimeAreaBytes, true);
+    } else {
+      if (header === null || header.buffer !== buffer) header = this.header = new Int32Array(buffer, 0, (ASYNCIFY_HEADER_ADDR >> 2) + 2);
+      header[ASYNCIFY_HEADER_ADDR >> 2] = ASYNCIFY_DATA_ADDR;
+      header[(ASYNCIFY_HEADER_ADDR >> 2) + 1] = this.runtimeAreaBytes;
+    }
     this.unwindReason = reason;
+    this.asyncState = STATE_UNWINDING;
     this.asyncify.asyncify_start_unwind(ASYNCIFY_HEADER_ADDR);
   }
 
   private explainTrap(err: Error): Error {
-    return this.asyncify.asyncify_get_state() === STATE_UNWINDING ? this.tooDeep(err) : err;
+    return this.asyncState === STATE_UNWINDING ? this.tooDeep(err) : err;
   }
 
   private tooDeep(err: Error): Error {
     return new Error(`the app's call stack was too deep to save when it was suspended (the save area is ${this.runtimeAreaBytes - ASYNCIFY_DATA_ADDR} bytes): ${err.message}`);
   }
+}
+
+/** What a start needs to know of a module, read once per compiled module (a restart reads none of it again). */
+interface ModuleShape { applibs: string[]; memoryExport: string | null }
+const shapes = new WeakMap<WebAssembly.Module, ModuleShape>();
+function moduleShape(module: WebAssembly.Module): ModuleShape {
+  let shape = shapes.get(module);
+  if (!shape) {
+    shape = {
+      applibs: WebAssembly.Module.imports(module).filter((i) => i.module === "applibs" && i.kind === "function").map((i) => i.name),
+      memoryExport: WebAssembly.Module.exports(module).find((e) => e.kind === "memory")?.name ?? null,
+    };
+    shapes.set(module, shape);
+  }
+  return shape;
 }
 
 /** V8's "Maximum call stack size exceeded", which a Wasm recursion too deep for the JS stack raises. */
