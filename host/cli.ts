@@ -9,6 +9,7 @@ import { registerDashboardCommand } from "./dashboard-cli.js";
 import { registerImagePackageCommands } from "./imagepkg-cli.js";
 import { registerDeviceCommands } from "./device-cli.js";
 import { registerNewCommand } from "./new-cli.js";
+import { registerKeysCommands } from "./keys-cli.js";
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerImagePackageCommands(program);
   registerDeviceCommands(program);
   registerNewCommand(program);
+  registerKeysCommands(program);
   return program;
 }
 
