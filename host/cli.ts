@@ -10,6 +10,7 @@ import { registerImagePackageCommands } from "./imagepkg-cli.js";
 import { registerDeviceCommands } from "./device-cli.js";
 import { registerNewCommand } from "./new-cli.js";
 import { registerFeedCommands } from "./feed-cli.js";
+import { registerKeysCommands } from "./keys-cli.js";
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerDeviceCommands(program);
   registerNewCommand(program);
   registerFeedCommands(program);
+  registerKeysCommands(program);
   return program;
 }
 

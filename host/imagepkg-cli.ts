@@ -10,10 +10,11 @@
 // the core's checks (it is written beside the destination and renamed into place).
 import { existsSync, lstatSync, readdirSync, readFileSync, realpathSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { KeyError, readKeyText, signerFromPem, verifierFromPem } from "./pluton/keys.js";
 import { Command, InvalidArgumentError } from "commander";
 import { appFromDirectory, AppPackageError, readInside } from "./apps/package.js";
 import { AppBuildError } from "./apps/build.js";
-import { checkManifest, inspectPackage, packImage, PackageError, PKG_MAX_FILES, type InspectedPackage, type PackFile } from "./apps/imagepkg.js";
+import { checkManifest, inspectPackage, packImage, PackageError, signPackage, verifyPackageSignature, PKG_MAX_FILES, type InspectedPackage, type PackFile } from "./apps/imagepkg.js";
 import { ImageError, loadImage, saveImage } from "./fs/image.js";
 import { printable } from "./printable.js";
 import { checkHardwareDefinition, LayoutError } from "./flash-layout.js";
@@ -194,7 +195,7 @@ export function registerImagePackageCommands(program: Command): void {
         process.exitCode = 1;
         return;
       }
-      if (err instanceof PackageError || err instanceof ImageError || err instanceof LayoutError) {
+      if (err instanceof PackageError || err instanceof ImageError || err instanceof LayoutError || err instanceof KeyError) {
         process.stderr.write(`wasphere: ${printable(err.message.split("\n")[0])}\n`);
         process.exitCode = 1;
         return;
@@ -211,12 +212,16 @@ export function registerImagePackageCommands(program: Command): void {
     .option("--hardware-definitions <FILE>", "a hardware definition (a device's hardware-definition.json): \"$NAME\" values in the manifest's Capabilities become its peripherals' values")
     .option("--image-version <N>", "the image's version, 1 and up (default 1)", intOption("--image-version", 1, 0xffffffff))
     .option("--build-time <SECONDS>", "build time recorded in the package, seconds since 1970 (default: SOURCE_DATE_EPOCH, else the newest packed file's modification time)", intOption("--build-time", 0, Number.MAX_SAFE_INTEGER))
+    .option("--sign <KEY.pem>", "sign the package with this P-256 private key (PKCS8 PEM, from `wasphere keys create`)")
     .addHelpText("after", `
 Left out of the package: build/, node_modules/, package.json, package-lock.json, asconfig.json,
 tsconfig.json at the top, and at any depth *.ts sources and names starting with ".". The same
 inputs always give the same bytes.`)
-    .action(action(async (opts: { packageDirectory: string; outputFile: string; componentId?: string; imageVersion?: number; buildTime?: number; hardwareDefinitions?: string }) => {
-      const { bytes } = await packDirectory(opts.packageDirectory, { componentId: opts.componentId, imageVersion: opts.imageVersion, buildTimeSeconds: opts.buildTime, hardwareDefinitions: opts.hardwareDefinitions });
+    .action(action(async (opts: { packageDirectory: string; outputFile: string; componentId?: string; imageVersion?: number; buildTime?: number; hardwareDefinitions?: string; sign?: string }) => {
+      // The key is read before packing, so a bad key costs no build and writes nothing.
+      const signer = opts.sign ? await signerFromPem(readKeyText(opts.sign), opts.sign) : undefined;
+      const packed = await packDirectory(opts.packageDirectory, { componentId: opts.componentId, imageVersion: opts.imageVersion, buildTimeSeconds: opts.buildTime, hardwareDefinitions: opts.hardwareDefinitions });
+      const bytes = signer ? await signPackage(packed.bytes, signer) : packed.bytes;
       saveImage(opts.outputFile, bytes);
       process.stdout.write(`${printable(opts.outputFile)}: ${bytes.length} bytes\n`);
     }));
@@ -226,13 +231,19 @@ inputs always give the same bytes.`)
     .argument("[FILE]", "the image package")
     .option("--image-package <FILE>", "the image package (instead of FILE)")
     .option("--json", "print one JSON object")
-    .action(action(async (fileArg: string | undefined, opts: { imagePackage?: string; json?: boolean }) => {
+    .option("--verify <KEY.pub>", "check the signature against this P-256 public key (SPKI PEM); exit code 1 if it does not verify")
+    .action(action(async (fileArg: string | undefined, opts: { imagePackage?: string; json?: boolean; verify?: string }) => {
       const file = opts.imagePackage ?? fileArg;
       if (!file) throw new PackageError("show needs an image package: FILE or --image-package FILE");
-      const p = await inspectPackage(loadPackageFile(file)).catch((err) => {
+      const verifier = opts.verify ? await verifierFromPem(readKeyText(opts.verify), opts.verify) : undefined;
+      const bytes = loadPackageFile(file);
+      const p = await inspectPackage(bytes).catch((err) => {
         if (err instanceof PackageError) throw new PackageError(`${file}: ${err.message}`);
         throw err;
       });
-      process.stdout.write(opts.json ? JSON.stringify(showJson(file, p), null, 1) + "\n" : showText(file, p));
+      const verdict = verifier ? await verifyPackageSignature(bytes, p.info, verifier) : undefined;
+      if (opts.json) process.stdout.write(JSON.stringify({ ...showJson(file, p), ...(verdict ? { verification: { key: opts.verify, ...verdict } } : {}) }, null, 1) + "\n");
+      else process.stdout.write(showText(file, p) + (verdict ? `Verification:   ${verdict.verified ? "verified" : "FAILED"}: ${verdict.reason}\n` : ""));
+      if (verdict && !verdict.verified) process.exitCode = 1;
     }));
 }

@@ -341,3 +341,40 @@ export async function inspectPackage(bytes: Uint8Array): Promise<InspectedPackag
   }
   return { info, sizeBytes: bytes.length, manifestBytes, manifest, files };
 }
+
+// ---- signing (SPEC.md, section 6 SIGNATURE) -------------------------------------------------
+
+/** Who signs: a key id and a function giving the 64-byte raw ECDSA P-256 signature of bytes. */
+export interface PackageSigner { keyId: Uint8Array; sign(bytes: Uint8Array): Promise<Uint8Array> }
+
+/**
+ * A copy of `pkg` with its signature section filled: algorithm, key id and the signature over
+ * bytes [0, signedBytes), then the trailer's metadata CRC recomputed (it covers the section).
+ * The result is read back by the core before it is returned.
+ */
+export async function signPackage(pkg: Uint8Array, signer: PackageSigner): Promise<Uint8Array> {
+  const info = parsePackage(pkg);
+  const signature = await signer.sign(pkg.subarray(0, info.signedBytes));
+  if (signature.length !== 64 || signer.keyId.length !== 16) throw new PackageError("the signer gave a signature or key id of the wrong size");
+  const out = pkg.slice();
+  const payload = info.signedBytes + 8;
+  const dv = new DataView(out.buffer);
+  dv.setUint16(payload, abi.PKG_SIG_ECDSA_P256_SHA256, true);
+  dv.setUint16(payload + 2, 0, true);
+  out.set(signer.keyId, payload + 4);
+  out.set(signature, payload + 20);
+  dv.setUint32(out.length - 8, crc32(out.subarray(info.metadataOffset, info.metadataOffset + info.metadataBytes)), true);
+  await inspectPackage(out);
+  return out;
+}
+
+/** The signature check of a parsed package against one public key: a verdict with its reason. */
+export async function verifyPackageSignature(
+  pkg: Uint8Array, info: PackageInfo, verifier: { keyId: Uint8Array; verify(bytes: Uint8Array, sig: Uint8Array): Promise<boolean> },
+): Promise<{ verified: boolean; reason: string }> {
+  if (info.signature.algorithm === 0) return { verified: false, reason: "the package is unsigned" };
+  if (info.signature.algorithm !== abi.PKG_SIG_ECDSA_P256_SHA256) return { verified: false, reason: `unknown signature algorithm ${info.signature.algorithm}` };
+  if (info.signature.keyId !== hexOf(verifier.keyId)) return { verified: false, reason: `signed by key ${info.signature.keyId}, not by the given key ${hexOf(verifier.keyId)}` };
+  const ok = await verifier.verify(pkg.subarray(0, info.signedBytes), Buffer.from(info.signature.signature, "hex"));
+  return ok ? { verified: true, reason: "the signature verifies" } : { verified: false, reason: "the signature does not verify (the package was altered or signed by another key)" };
+}

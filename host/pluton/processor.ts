@@ -1,0 +1,187 @@
+// The simulated security processor: a component of its own, reached only through post(frame);
+// it answers later through the deliver callback it was made with (frames in ./frame.ts, SPEC.md
+// "Security processor mailbox"). Crypto is WebCrypto only, so a browser host runs the same code.
+// Invariants: the device private key exists here only as a non-extractable CryptoKey (its PKCS8
+// bytes are in the store, which only this module reads); every frame gets exactly one response,
+// bad ones a status; counters only move up and are persisted before the answer is sent.
+// Memory budget: at most MAX_OUTSTANDING requests of MAILBOX_MAX_PAYLOAD_BYTES, and at most
+// SHA256_MAX_CONTEXTS contexts of SHA256_CONTEXT_MAX_BYTES each (WebCrypto's digest is one-shot,
+// so a streamed hash buffers its input until final).
+// Must not: throw out of post, reveal the private key, or let a counter go backwards.
+import { CMD, decodeRequest, encodeResponse, MAILBOX_MAX_PAYLOAD_BYTES, STATUS } from "./frame.js";
+
+const subtle = globalThis.crypto.subtle;
+const EC = { name: "ECDSA", namedCurve: "P-256" } as const;
+const SIGN = { name: "ECDSA", hash: "SHA-256" } as const;
+const buf = (b: Uint8Array): BufferSource => b as unknown as BufferSource;
+
+export const MAX_OUTSTANDING = 16;
+export const SHA256_MAX_CONTEXTS = 4;
+export const SHA256_CONTEXT_MAX_BYTES = 1 << 20;
+export const COUNTER_COUNT = 8;
+export const RANDOM_MAX_BYTES = 256;
+export const ATTEST_NONCE_BYTES = 32;
+export const ATTEST_MAX_MEASUREMENTS = 16;
+export const ATTEST_MAGIC = 0x54415357; // "WSAT" little-endian
+
+/** What the processor keeps across power cycles. */
+export interface PlutonState { format: 1; devicePkcs8: string; counters: string[]; trustedRoots: string[] }
+
+/** Where the state lives: a file beside the flash image on node (./store-node.ts), anything in a browser. */
+export interface PlutonStore { load(): Promise<PlutonState | null>; save(state: PlutonState): Promise<void> }
+
+export class PlutonProcessor {
+  private outstanding = new Set<number>();
+  private contexts = new Map<number, Uint8Array[]>();
+  private contextBytes = new Map<number, number>();
+  private nextContext = 1;
+
+  private constructor(
+    private state: PlutonState, private store: PlutonStore, private key: CryptoKey,
+    private publicRaw: Uint8Array, private deviceId: Uint8Array, private deliver: (frame: Uint8Array) => void,
+  ) {}
+
+  /** Loads the store, making the device key on first use; `deliver` receives every response. */
+  static async open(store: PlutonStore, deliver: (frame: Uint8Array) => void): Promise<PlutonProcessor> {
+    let state = await store.load();
+    if (!state) {
+      const pair = await subtle.generateKey(EC, true, ["sign", "verify"]);
+      const pkcs8 = new Uint8Array(await subtle.exportKey("pkcs8", pair.privateKey));
+      state = { format: 1, devicePkcs8: Buffer.from(pkcs8).toString("base64"), counters: Array(COUNTER_COUNT).fill("0"), trustedRoots: [] };
+      await store.save(state);
+    }
+    const pkcs8 = new Uint8Array(Buffer.from(state.devicePkcs8, "base64"));
+    const jwk = await subtle.exportKey("jwk", await subtle.importKey("pkcs8", buf(pkcs8), EC, true, ["sign"]));
+    const key = await subtle.importKey("pkcs8", buf(pkcs8), EC, false, ["sign"]);
+    const pub = await subtle.importKey("jwk", { kty: "EC", crv: "P-256", x: jwk.x, y: jwk.y }, EC, true, ["verify"]);
+    const publicRaw = new Uint8Array(await subtle.exportKey("raw", pub));
+    const spki = new Uint8Array(await subtle.exportKey("spki", pub));
+    const deviceId = new Uint8Array(await subtle.digest("SHA-256", buf(spki))).slice(0, 16);
+    return new PlutonProcessor(state, store, key, publicRaw, deviceId, deliver);
+  }
+
+  /** Takes one request frame; its response arrives later through deliver. Never throws. */
+  post(frame: Uint8Array): void {
+    const d = decodeRequest(frame);
+    if (!d.ok) return this.answerLater(d.requestId, d.status);
+    const { command, requestId, payload } = d.value;
+    if (this.outstanding.has(requestId)) return this.answerLater(requestId, STATUS.DUPLICATE_ID);
+    if (this.outstanding.size >= MAX_OUTSTANDING) return this.answerLater(requestId, STATUS.BUSY);
+    this.outstanding.add(requestId);
+    this.run(command, payload).then(
+      (r) => this.finish(requestId, r.status, r.payload),
+      () => this.finish(requestId, STATUS.BAD_PAYLOAD, undefined),
+    );
+  }
+
+  private answerLater(requestId: number, status: number): void {
+    queueMicrotask(() => this.deliver(encodeResponse(requestId, status)));
+  }
+
+  private finish(requestId: number, status: number, payload: Uint8Array | undefined): void {
+    this.outstanding.delete(requestId);
+    this.deliver(encodeResponse(requestId, status, payload));
+  }
+
+  private async run(command: number, p: Uint8Array): Promise<{ status: number; payload?: Uint8Array }> {
+    const dv = new DataView(p.buffer, p.byteOffset, p.byteLength);
+    const ok = (payload?: Uint8Array) => ({ status: STATUS.OK, payload });
+    const bad = (status: number = STATUS.BAD_PAYLOAD) => ({ status });
+    switch (command) {
+      case CMD.RANDOM: {
+        if (p.length !== 4) return bad();
+        const n = dv.getUint32(0, true);
+        if (n < 1 || n > RANDOM_MAX_BYTES) return bad();
+        return ok(globalThis.crypto.getRandomValues(new Uint8Array(n)));
+      }
+      case CMD.SHA256_INIT: {
+        if (p.length !== 0) return bad();
+        if (this.contexts.size >= SHA256_MAX_CONTEXTS) return bad(STATUS.NO_CONTEXT);
+        const id = this.nextContext++;
+        this.contexts.set(id, []);
+        this.contextBytes.set(id, 0);
+        const out = new Uint8Array(4);
+        new DataView(out.buffer).setUint32(0, id, true);
+        return ok(out);
+      }
+      case CMD.SHA256_UPDATE: {
+        if (p.length < 4) return bad();
+        const id = dv.getUint32(0, true), parts = this.contexts.get(id);
+        if (!parts) return bad(STATUS.NO_CONTEXT);
+        const total = this.contextBytes.get(id)! + p.length - 4;
+        if (total > SHA256_CONTEXT_MAX_BYTES) return bad(STATUS.OVERSIZED);
+        parts.push(p.slice(4));
+        this.contextBytes.set(id, total);
+        return ok();
+      }
+      case CMD.SHA256_FINAL: {
+        if (p.length !== 4) return bad();
+        const id = dv.getUint32(0, true), parts = this.contexts.get(id);
+        if (!parts) return bad(STATUS.NO_CONTEXT);
+        this.contexts.delete(id);
+        const all = new Uint8Array(this.contextBytes.get(id)!);
+        this.contextBytes.delete(id);
+        let at = 0;
+        for (const part of parts) { all.set(part, at); at += part.length; }
+        return ok(new Uint8Array(await subtle.digest("SHA-256", buf(all))));
+      }
+      case CMD.ECDSA_VERIFY: {
+        if (p.length < 65 + 64) return bad();
+        let key: CryptoKey;
+        try { key = await subtle.importKey("raw", buf(p.subarray(0, 65)), EC, false, ["verify"]); } catch { return bad(); }
+        const verified = await subtle.verify(SIGN, key, buf(p.subarray(65, 129)), buf(p.subarray(129)));
+        return ok(Uint8Array.of(verified ? 1 : 0));
+      }
+      case CMD.SIGN:
+        return ok(new Uint8Array(await subtle.sign(SIGN, this.key, buf(p))));
+      case CMD.DEVICE_ID: {
+        if (p.length !== 0) return bad();
+        const out = new Uint8Array(16 + 65);
+        out.set(this.deviceId);
+        out.set(this.publicRaw, 16);
+        return ok(out);
+      }
+      case CMD.ATTEST: {
+        const m = p.length - ATTEST_NONCE_BYTES;
+        if (m < 0 || m % 32 !== 0 || m / 32 > ATTEST_MAX_MEASUREMENTS) return bad();
+        const statement = new Uint8Array(8 + 16 + p.length);
+        const sdv = new DataView(statement.buffer);
+        sdv.setUint32(0, ATTEST_MAGIC, true);
+        sdv.setUint16(4, 1, true);
+        sdv.setUint16(6, m / 32, true);
+        statement.set(this.deviceId, 8);
+        statement.set(p, 24);
+        const sig = new Uint8Array(await subtle.sign(SIGN, this.key, buf(statement)));
+        const out = new Uint8Array(statement.length + 64);
+        out.set(statement);
+        out.set(sig, statement.length);
+        return ok(out);
+      }
+      case CMD.COUNTER_READ:
+      case CMD.COUNTER_ADVANCE: {
+        if (p.length !== (command === CMD.COUNTER_READ ? 4 : 12)) return bad();
+        const index = dv.getUint32(0, true);
+        if (index >= COUNTER_COUNT) return bad(STATUS.NO_COUNTER);
+        let value = BigInt(this.state.counters[index]);
+        if (command === CMD.COUNTER_ADVANCE) {
+          const wanted = dv.getBigUint64(4, true);
+          if (wanted < value) return bad(STATUS.COUNTER_BACKWARDS);
+          if (wanted > value) {
+            const counters = [...this.state.counters];
+            counters[index] = wanted.toString();
+            await this.store.save({ ...this.state, counters });
+            this.state = { ...this.state, counters };
+            value = wanted;
+          }
+        }
+        const out = new Uint8Array(8);
+        new DataView(out.buffer).setBigUint64(0, value, true);
+        return ok(out);
+      }
+      default:
+        return bad(STATUS.UNKNOWN_COMMAND);
+    }
+  }
+}
+
+export { MAILBOX_MAX_PAYLOAD_BYTES };

@@ -1,0 +1,131 @@
+// The security processor behind its mailbox (host/pluton, SPEC.md "Security processor mailbox"):
+// frames built here byte by byte from the SPEC (not with frame.ts's encoders), every bad-frame
+// status, results checked against node:crypto, the store persisted and counters never backwards.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createHash, createPublicKey, verify as nodeVerify, generateKeyPairSync, sign as nodeSign } from "node:crypto";
+import { mkdtempSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PlutonProcessor, MAX_OUTSTANDING, SHA256_MAX_CONTEXTS, type PlutonState, type PlutonStore } from "../../host/pluton/processor.js";
+import { fileStore, PLUTON_FILE } from "../../host/pluton/store-node.js";
+
+const req = (cmd: number, id: number, payload: number[] | Uint8Array = []) => {
+  const p = Buffer.from(payload as Uint8Array);
+  const h = Buffer.alloc(8);
+  h.writeUInt16LE(cmd, 0); h.writeUInt16LE(id, 2); h.writeUInt32LE(p.length, 4);
+  return new Uint8Array(Buffer.concat([h, p]));
+};
+const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(n); return [...b]; };
+const u64 = (n: bigint) => { const b = Buffer.alloc(8); b.writeBigUInt64LE(n); return [...b]; };
+
+function memStore(): PlutonStore & { saved: PlutonState | null } {
+  const s = { saved: null as PlutonState | null, async load() { return s.saved; }, async save(st: PlutonState) { s.saved = structuredClone(st); } };
+  return s;
+}
+
+async function open(store: PlutonStore = memStore()) {
+  const answers: Buffer[] = [];
+  const waiters: (() => void)[] = [];
+  const p = await PlutonProcessor.open(store, (f) => { answers.push(Buffer.from(f)); waiters.splice(0).forEach((w) => w()); });
+  const call = async (frame: Uint8Array) => {
+    const before = answers.length;
+    p.post(frame);
+    while (answers.length === before) await new Promise<void>((r) => waiters.push(r));
+    const f = answers[before];
+    assert.equal(f.readUInt32LE(4), f.length - 8, "response length field");
+    return { id: f.readUInt16LE(0), status: f.readUInt16LE(2), payload: f.subarray(8) };
+  };
+  return { p, call, answers };
+}
+
+test("bad frames each get their status and the request id they carried; the processor keeps answering", async () => {
+  const { call } = await open();
+  assert.deepEqual(await call(Uint8Array.of(1, 0, 5)), { id: 0, status: 1, payload: Buffer.alloc(0) }); // short
+  const wrongLen = req(1, 7, u32(4)); wrongLen[4] = 5;
+  assert.equal((await call(wrongLen)).status, 2);
+  assert.equal((await call(wrongLen)).id, 7);
+  const huge = req(6, 8, new Uint8Array(4097));
+  assert.equal((await call(huge)).status, 3);
+  assert.deepEqual(await call(req(99, 9)), { id: 9, status: 4, payload: Buffer.alloc(0) });
+  assert.equal((await call(req(1, 0, u32(4)))).status, 11); // request id 0
+  assert.equal((await call(req(1, 10, [1, 2]))).status, 6); // RANDOM with a 2-byte payload
+  assert.equal((await call(req(1, 10, u32(0)))).status, 6);
+  assert.equal((await call(req(1, 10, u32(257)))).status, 6);
+  const r = await call(req(1, 11, u32(32)));
+  assert.equal(r.status, 0); assert.equal(r.payload.length, 32);
+});
+
+test("a duplicate outstanding request id, and more than MAX_OUTSTANDING at once, are refused; answers come later, not inside post", async () => {
+  const { p, answers } = await open();
+  for (let i = 1; i <= MAX_OUTSTANDING; i++) p.post(req(6, i, [i]));
+  assert.equal(answers.length, 0, "post answers asynchronously");
+  p.post(req(6, 1, [1]));
+  p.post(req(6, 200, [1]));
+  await new Promise((r) => setTimeout(r, 200));
+  const byStatus = (s: number) => answers.filter((a) => a.readUInt16LE(2) === s).map((a) => a.readUInt16LE(0));
+  assert.deepEqual(byStatus(5), [1]);
+  assert.deepEqual(byStatus(8), [200]);
+  assert.equal(byStatus(0).length, MAX_OUTSTANDING);
+});
+
+test("SHA-256 streamed over contexts equals node:crypto; contexts are bounded and freed by final", async () => {
+  const { call } = await open();
+  const data = Buffer.alloc(10000).map((_, i) => (i * 31) & 0xff);
+  const ctx = (await call(req(2, 1))).payload.readUInt32LE(0);
+  for (let at = 0; at < data.length; at += 4000) assert.equal((await call(req(3, 2, [...u32(ctx), ...data.subarray(at, at + 4000)]))).status, 0);
+  const fin = await call(req(4, 3, u32(ctx)));
+  assert.deepEqual(fin.payload, createHash("sha256").update(data).digest());
+  assert.equal((await call(req(4, 3, u32(ctx)))).status, 7, "a finished context is gone");
+  const ids = [];
+  for (let i = 0; i < SHA256_MAX_CONTEXTS; i++) ids.push((await call(req(2, 4))).payload.readUInt32LE(0));
+  assert.equal((await call(req(2, 5))).status, 7);
+  assert.deepEqual((await call(req(4, 6, u32(ids[0])))).payload, createHash("sha256").digest());
+  assert.equal((await call(req(2, 7))).status, 0);
+});
+
+test("ECDSA verify agrees with node:crypto signatures; sign and attestation verify with node against DEVICE_ID's key", async () => {
+  const { call } = await open();
+  const pair = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const raw = Buffer.from(pair.publicKey.export({ format: "jwk" }).x!, "base64url");
+  const jwk = pair.publicKey.export({ format: "jwk" });
+  const point = Buffer.concat([Buffer.of(4), Buffer.from(jwk.x!, "base64url"), Buffer.from(jwk.y!, "base64url")]);
+  assert.equal(raw.length, 32);
+  const msg = Buffer.from("firmware image");
+  const sig = nodeSign("sha256", msg, { key: pair.privateKey, dsaEncoding: "ieee-p1363" });
+  assert.deepEqual((await call(req(5, 1, Buffer.concat([point, sig, msg])))).payload, Buffer.of(1));
+  const tampered = Buffer.from(msg); tampered[0] ^= 1;
+  assert.deepEqual((await call(req(5, 1, Buffer.concat([point, sig, tampered])))).payload, Buffer.of(0));
+  assert.equal((await call(req(5, 1, Buffer.concat([Buffer.alloc(65, 9), sig, msg])))).status, 6, "not a point");
+
+  const dev = (await call(req(7, 2))).payload;
+  const devPoint = dev.subarray(16);
+  const devKey = createPublicKey({ key: { kty: "EC", crv: "P-256", x: devPoint.subarray(1, 33).toString("base64url"), y: devPoint.subarray(33).toString("base64url") }, format: "jwk" });
+  assert.deepEqual(dev.subarray(0, 16), createHash("sha256").update(devKey.export({ type: "spki", format: "der" })).digest().subarray(0, 16));
+  const signed = await call(req(6, 3, msg));
+  assert.ok(nodeVerify("sha256", msg, { key: devKey, dsaEncoding: "ieee-p1363" }, signed.payload));
+
+  const nonce = Buffer.alloc(32, 0xab), m1 = createHash("sha256").update("core").digest(), m2 = createHash("sha256").update("app").digest();
+  const att = (await call(req(8, 4, Buffer.concat([nonce, m1, m2])))).payload;
+  const statement = att.subarray(0, att.length - 64);
+  assert.deepEqual(statement.subarray(0, 8), Buffer.from([0x57, 0x53, 0x41, 0x54, 1, 0, 2, 0]));
+  assert.deepEqual(statement.subarray(8, 24), dev.subarray(0, 16));
+  assert.deepEqual(statement.subarray(24), Buffer.concat([nonce, m1, m2]));
+  assert.ok(nodeVerify("sha256", statement, { key: devKey, dsaEncoding: "ieee-p1363" }, att.subarray(att.length - 64)));
+  assert.equal((await call(req(8, 5, Buffer.alloc(31)))).status, 6);
+  assert.equal((await call(req(8, 5, Buffer.alloc(32 + 33)))).status, 6);
+});
+
+test("counters read, advance, refuse to go backwards, and persist in the 0600 store file beside the flash image", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "wasphere-pluton-"));
+  let { call } = await open(fileStore(dir));
+  const dev1 = (await call(req(7, 1))).payload;
+  assert.equal(statSync(join(dir, PLUTON_FILE)).mode & 0o777, 0o600);
+  assert.deepEqual((await call(req(9, 1, u32(3)))).payload, Buffer.from(u64(0n)));
+  assert.deepEqual((await call(req(10, 2, [...u32(3), ...u64(5n)]))).payload, Buffer.from(u64(5n)));
+  assert.equal((await call(req(10, 3, [...u32(3), ...u64(4n)]))).status, 10);
+  assert.equal((await call(req(9, 4, u32(8)))).status, 9);
+  ({ call } = await open(fileStore(dir)));
+  assert.deepEqual((await call(req(9, 5, u32(3)))).payload, Buffer.from(u64(5n)));
+  assert.deepEqual((await call(req(7, 6))).payload, dev1, "the same device key after a power cycle");
+});
