@@ -16,6 +16,7 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync, existsSync } from "
 import { join } from "node:path";
 import { parsePackage, PackageError } from "./apps/imagepkg.js";
 import { printable } from "./printable.js";
+import { KeyError, signerFromPem, verifierFromPem } from "./pluton/keys.js";
 
 export const FEED_FILE = "feed.json";
 export const FEED_FORMAT = "wasphere-feed/1";
@@ -58,47 +59,26 @@ const subtle = () => {
   return globalThis.crypto.subtle;
 };
 const hex = (b: ArrayBuffer | Uint8Array) => Buffer.from(b instanceof Uint8Array ? b : new Uint8Array(b)).toString("hex");
-const P256 = { name: "ECDSA", namedCurve: "P-256" } as const;
-const ES256 = { name: "ECDSA", hash: "SHA-256" } as const;
 
-/** The DER inside a PEM block of `label`, or a FeedError naming what is wrong. */
-export function pemBody(pem: string, label: string, where: string): Uint8Array<ArrayBuffer> {
-  const m = new RegExp(`-----BEGIN ${label}-----([A-Za-z0-9+/=\\s]+)-----END ${label}-----`).exec(pem);
-  if (!m) throw new FeedError(`${where}: not a PEM "${label}" block`);
-  return new Uint8Array(Buffer.from(m[1].replace(/\s+/g, ""), "base64"));
+/** A publisher's public key (host/pluton/keys.ts), its id as hex. */
+export interface VerifyKey { keyId: string; verify(bytes: Uint8Array, signature: Uint8Array): Promise<boolean> }
+
+/** Key files' refusals (KeyError) become the feed's own. */
+async function asFeedError<T>(load: () => Promise<T>): Promise<T> {
+  try { return await load(); } catch (err) { throw err instanceof KeyError ? new FeedError(err.message) : err; }
 }
-
-export async function keyIdOf(spkiDer: Uint8Array<ArrayBuffer>): Promise<string> {
-  return hex(await subtle().digest("SHA-256", spkiDer)).slice(0, 32);
-}
-
-export interface VerifyKey { key: CryptoKey; keyId: string }
 
 /** A P-256 private key (PKCS8 PEM) for signing, and its public half for verifying what it signs. */
-export async function loadSigningKey(pem: string, where: string): Promise<{ key: CryptoKey; keyId: string; publicKey: VerifyKey }> {
-  const der = pemBody(pem, "PRIVATE KEY", where);
-  let extractable: CryptoKey;
-  try {
-    extractable = await subtle().importKey("pkcs8", der, P256, true, ["sign"]);
-  } catch (err) {
-    throw new FeedError(`${where}: not a P-256 private key (${(err as Error).message})`);
-  }
-  // The public half, through its JWK coordinates; the signing key itself is kept non-extractable.
-  const { kty, crv, x, y } = await subtle().exportKey("jwk", extractable);
-  const pub = await subtle().importKey("jwk", { kty, crv, x, y }, P256, true, ["verify"]);
-  const keyId = await keyIdOf(new Uint8Array(await subtle().exportKey("spki", pub)));
-  const key = await subtle().importKey("pkcs8", der, P256, false, ["sign"]);
-  return { key, keyId, publicKey: { key: pub, keyId } };
+export async function loadSigningKey(pem: string, where: string): Promise<{ keyId: string; sign(bytes: Uint8Array): Promise<Uint8Array>; publicKey: VerifyKey }> {
+  const s = await asFeedError(() => signerFromPem(pem, where));
+  const keyId = hex(s.keyId);
+  return { keyId, sign: s.sign, publicKey: { keyId, verify: s.verifier.verify } };
 }
 
-/** A P-256 public key (SPKI PEM) for verifying, and its id. */
+/** A P-256 public key (SPKI PEM) for verifying. */
 export async function loadVerifyKey(pem: string, where: string): Promise<VerifyKey> {
-  const der = pemBody(pem, "PUBLIC KEY", where);
-  try {
-    return { key: await subtle().importKey("spki", der, P256, false, ["verify"]), keyId: await keyIdOf(der) };
-  } catch (err) {
-    throw new FeedError(`${where}: not a P-256 public key (${(err as Error).message})`);
-  }
+  const v = await asFeedError(() => verifierFromPem(pem, where));
+  return { keyId: hex(v.keyId), verify: v.verify };
 }
 
 /** The feed in `dir`, checked against `verifyKey` when given (else its signature is not checked). */
@@ -125,7 +105,7 @@ export async function openFeed(bytes: Uint8Array, where: string, verifyKey?: Ver
   const signed = new TextEncoder().encode(envelope.Manifest);
   const signature = new Uint8Array(Buffer.from(envelope.Signature.Value, "base64"));
   if (signature.length !== 64) throw new FeedError(`${where}: Signature.Value is ${signature.length} bytes; ES256 is 64 (r || s)`);
-  if (verifyKey && !(await subtle().verify(ES256, verifyKey.key, signature, signed))) {
+  if (verifyKey && !(await verifyKey.verify(signed, signature))) {
     throw new FeedError(`${where}: the signature does not verify with key ${verifyKey.keyId}`);
   }
   let manifest: FeedManifest;
@@ -213,7 +193,7 @@ export async function publishFeed(dir: string, signingKeyPem: string, packages: 
     Components: [...byId.values()].sort((a, b) => (a.ComponentId < b.ComponentId ? -1 : 1)),
   };
   const text = JSON.stringify(manifest, null, 2);
-  const signature = new Uint8Array(await subtle().sign(ES256, signer.key, new TextEncoder().encode(text)));
+  const signature = await signer.sign(new TextEncoder().encode(text));
   const envelope: FeedEnvelope = { Manifest: text, Signature: { Algorithm: "ES256", Value: Buffer.from(signature).toString("base64") } };
   // Packages first, each under its hash; then the feed, by rename.
   mkdirSync(join(dir, PACKAGES_DIR), { recursive: true });

@@ -41,7 +41,12 @@ export async function createKeyPairPem(): Promise<{ privatePem: string; publicPe
   return { privatePem: pem("PRIVATE KEY", pkcs8), publicPem: pem("PUBLIC KEY", spki) };
 }
 
-export interface Signer { keyId: Uint8Array; sign(bytes: Uint8Array): Promise<Uint8Array> }
+export interface Signer {
+  keyId: Uint8Array;
+  sign(bytes: Uint8Array): Promise<Uint8Array>;
+  /** The public half, to check what this key signed (or an earlier signature of it). */
+  verifier: Verifier;
+}
 
 /** A signer from a PKCS8 PEM private key; the key is imported non-extractable. */
 export async function signerFromPem(text: string, where: string): Promise<Signer> {
@@ -57,8 +62,15 @@ export async function signerFromPem(text: string, where: string): Promise<Signer
   }
   const pub = await subtle.importKey("jwk", { kty: "EC", crv: "P-256", x: jwk.x, y: jwk.y }, EC, true, ["verify"]);
   const keyId = await keyIdOf(new Uint8Array(await subtle.exportKey("spki", pub)));
-  return { keyId, sign: async (bytes) => new Uint8Array(await subtle.sign(SIGN, key, buf(bytes))) };
+  return {
+    keyId,
+    sign: async (bytes) => new Uint8Array(await subtle.sign(SIGN, key, buf(bytes))),
+    verifier: { keyId, verify: verifyWith(pub) },
+  };
 }
+
+const verifyWith = (key: CryptoKey) => async (bytes: Uint8Array, sig: Uint8Array) =>
+  sig.length === SIGNATURE_RAW_BYTES && subtle.verify(SIGN, key, buf(sig), buf(bytes));
 
 export interface Verifier { keyId: Uint8Array; verify(bytes: Uint8Array, signature: Uint8Array): Promise<boolean> }
 
@@ -71,7 +83,7 @@ export async function verifierFromPem(text: string, where: string): Promise<Veri
   } catch {
     throw new KeyError(`${where}: not a P-256 public key`);
   }
-  return { keyId: await keyIdOf(spki), verify: async (bytes, sig) => sig.length === SIGNATURE_RAW_BYTES && subtle.verify(SIGN, key, buf(sig), buf(bytes)) };
+  return { keyId: await keyIdOf(spki), verify: verifyWith(key) };
 }
 
 /** Writes NAME.pem (0600) and NAME.pub; refuses if either exists. Returns the two paths. */

@@ -110,7 +110,7 @@ test("refused, with the folder unchanged: a lower version, the same version with
   writeFileSync(corrupt, good);
   await refuse(/corrupt\.imagepackage: image package: /, [corrupt]);
   await refuse(/signed by key [0-9a-f]{32}, not by --key/, [await pkg(work, B, 1)], keyPair().privatePem);
-  await refuse(/not a PEM "PRIVATE KEY" block/, [await pkg(work, B, 1)], key.publicPem);
+  await refuse(/not a PEM PRIVATE KEY/, [await pkg(work, B, 1)], key.publicPem);
   // Edit the manifest text by hand (a version bumped): the signature no longer covers it.
   const { env } = envelope(feed);
   writeFileSync(join(feed, FEED_FILE), JSON.stringify({ ...env, Manifest: env.Manifest.replace('"Version": 2', '"Version": 9') }));
