@@ -8,7 +8,7 @@
 // rewritten (its name is its hash); the feed's Sequence only grows, so a device can refuse an old
 // feed replayed to it; one entry per ComponentId; a publish never lowers a component's version.
 // Crypto is WebCrypto (ECDSA P-256 with SHA-256, signatures as r || s, 64 bytes), as Node and
-// browsers share it.
+// browsers share it, with the key files of host/pluton/keys.ts (the keys that sign packages).
 // Memory: the packages being published, one at a time, and the feed.
 // Must not: interpret package bytes itself (the core's parser reads each package's identity), or
 // leave a feed naming a package that is not in the folder.
