@@ -20,14 +20,15 @@ import { guidWrite } from "./util/guid";
 import { AUDIT_TABLE_BYTES, auditCount, auditField, auditTimeMs } from "./audit/ring";
 import { HANDLE_TABLE_BYTES, HANDLE_ROW_BYTES, handlesHeldBy } from "./handles/table";
 import { TASK_TABLE_BYTES, TASK_ROW_BYTES, taskAt, taskValid, taskLive } from "./task/table";
-import { dispatchSyscall, taskTakeFuel } from "./task/syscall";
+import { dispatchSyscall, taskTakeFuel } from "./drivers/dispatch";
 import { SCHED_TABLE_BYTES, schedNext, schedNextDeadlineMs, schedNotifyPin, schedNow } from "./sched/scheduler";
 import { budgetWindowFuel, budgetThrottledMs } from "./sched/budget";
 import { TIMER_TABLE_BYTES } from "./sched/timers";
 import { SHARE_TABLE_BYTES } from "./sched/share";
 import { RATE_TABLE_BYTES } from "./audit/rate";
 import { CAPS_TABLE_BYTES, CAPS_ROW_BYTES } from "./lsm/caps";
-import { LSM_TABLE_BYTES } from "./lsm/hook";
+import { DRIVERS_TABLE_BYTES } from "./drivers/registry";
+import { GPIO_TABLE_BYTES } from "./drivers/gpio";
 import { APPS_TABLE_BYTES, APPS_ROW_BYTES, appAt, appValid, appNamePtr, appEntryPtr, appArgsPtr, deviceGpioPinCount } from "./appmgr/apps";
 import { coreBoot, coreBooted, appInstall, appInstallRefused, appUninstall, appStart, appStop, appState, schedReport } from "./appmgr/lifecycle";
 
@@ -55,12 +56,12 @@ export function mem_heap_span_bytes(): i32 { return <i32>heapSpanBytes(); }
 export function mem_app_reserved_bytes(): i32 { return <i32>appReservedTotalBytes(); }
 export function mem_free_bytes(): i32 { return <i32>freeBytes(); }
 /** The kernel's fixed tables: tasks, apps (with crash history and pin owners), capabilities,
- *  handles, timers, per-app pool shares, scheduler queues, syscall policy, the audit ring and
+ *  handles, timers, per-app pool shares, scheduler queues, syscall routing and policy, open pins, the audit ring and
  *  the per-app rate limits. */
 export function mem_cabi_arena_bytes(): i32 { return CABI_ARENA_BYTES; }
 export function mem_table_bytes(): i32 {
   return TASK_TABLE_BYTES + APPS_TABLE_BYTES + CAPS_TABLE_BYTES + HANDLE_TABLE_BYTES + TIMER_TABLE_BYTES +
-    SHARE_TABLE_BYTES + SCHED_TABLE_BYTES + LSM_TABLE_BYTES + AUDIT_TABLE_BYTES + RATE_TABLE_BYTES;
+    SHARE_TABLE_BYTES + SCHED_TABLE_BYTES + DRIVERS_TABLE_BYTES + GPIO_TABLE_BYTES + AUDIT_TABLE_BYTES + RATE_TABLE_BYTES;
 }
 
 // ---- Apps.

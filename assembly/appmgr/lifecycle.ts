@@ -29,6 +29,7 @@ import { msgClear, msgStr, msgInt, msgUserBytes } from "../util/msg";
 import { auditRecord, auditReset, auditFlushDropped } from "../audit/ring";
 import { RATE_LOG, rateReset, rateResetAll, rateTakeDropped, rateTakeDroppedIfDue } from "../audit/rate";
 import { handlesReset, handlesCloseAll } from "../handles/table";
+import { driversReset } from "../drivers/registry";
 import { timersReset } from "../sched/timers";
 import { shareReset } from "../sched/share";
 import { budgetInstall, budgetCharge } from "../sched/budget";
@@ -84,6 +85,7 @@ function kernelReset(gpioPinCount: i32, quotaCeilingBytes: i32, defaultQuotaByte
   appsReset(gpioPinCount, quotaCeilingBytes, defaultQuotaBytes);
   auditReset();
   handlesReset();
+  driversReset();
   timersReset();
   shareReset();
   rateResetAll();

@@ -1,4 +1,4 @@
-// handles: the table of everything a task has opened (GPIO pins, timers).
+// handles: the table of everything a task has opened (GPIO pins, timers: any driver unit's kinds).
 //
 // What it is: MAX_HANDLES fixed rows {kind, owner task, generation, object}. A handle value is
 // index | generation << HANDLE_INDEX_BITS: the index finds the row, and the generation, owner and kind must all
@@ -6,29 +6,21 @@
 // -EBADF and audited. Closing bumps the generation, so a value never comes back to life.
 // Invariants: row 0 is never handed out (0 is not a handle); a free row has kind HANDLE_FREE and
 // owner NO_TASK; a task holds at most HANDLES_PER_TASK_MAX rows and an app its share of the
-// table (sched/share.ts), so one app cannot starve the others of handles; a pin is open through
-// at most one handle. Closing an output handle releases the pin: it is driven low, then made an
-// input, so nothing an app drove stays driven after it closed, stopped or crashed.
-// Budget: HANDLE_TABLE_BYTES static bytes (rows + the pin index); nothing on the heap.
+// table (sched/share.ts), so one app cannot starve the others of handles. A kind and what its
+// object is belong to the driver unit owning it (drivers/registry.ts); closing asks that unit to
+// release the object (OP_CLOSE, e.g. a GPIO output is driven low and made an input) before the
+// row is freed.
+// Budget: HANDLE_TABLE_BYTES static bytes (the rows); nothing on the heap.
 // Must not: allocate, or resolve a handle without checking all of index, generation, owner, kind.
-import { MAX_HANDLES, HANDLE_INDEX_BITS, MAX_GPIO_PINS, EBADF, EMFILE, ENFILE, EV_BAD_HANDLE, GPIO_DIR_INPUT, HANDLES_PER_TASK_MAX as TASK_HANDLES_MAX } from "../abi";
-import { gpio_write, gpio_configure } from "../hal/index";
+import { MAX_HANDLES, HANDLE_INDEX_BITS, EBADF, EMFILE, ENFILE, EV_BAD_HANDLE, HANDLES_PER_TASK_MAX as TASK_HANDLES_MAX } from "../abi";
 import { auditRecord } from "../audit/ring";
 import { NO_TASK, taskAt, taskValid } from "../task/table";
-import { timerFree } from "../sched/timers";
+import { kindOp } from "../drivers/registry";
+import { OP_CLOSE } from "../drivers/unit";
 import { POOL_HANDLES, shareAllows, shareTake, shareGive } from "../sched/share";
 
+// Kind 0 is a free row; the other kinds are the driver units' (drivers/*.ts), 1..31.
 export const HANDLE_FREE: i32 = 0;
-export const HANDLE_GPIO_OUT: i32 = 1;
-export const HANDLE_GPIO_IN: i32 = 2;
-export const HANDLE_TIMER: i32 = 3;
-
-// Masks for handleResolve: which kinds a call accepts.
-export const KIND_GPIO_OUT: i32 = 1 << HANDLE_GPIO_OUT;
-export const KIND_GPIO_IN: i32 = 1 << HANDLE_GPIO_IN;
-export const KIND_GPIO: i32 = KIND_GPIO_OUT | KIND_GPIO_IN;
-export const KIND_TIMER: i32 = 1 << HANDLE_TIMER;
-export const KIND_ANY: i32 = KIND_GPIO | KIND_TIMER;
 
 /** The most handles one task may hold at once. */
 export const HANDLES_PER_TASK_MAX: i32 = TASK_HANDLES_MAX;
@@ -44,15 +36,13 @@ class Handle {
   kind: i32;
   owner: i32;
   generation: i32;
-  object: i32; // the pin, or the timer slot
+  object: i32; // what the kind's unit keeps here (a pin, a timer slot)
 }
 
 const ROW_BYTES: usize = offsetof<Handle>();
 export const HANDLE_ROW_BYTES: i32 = <i32>ROW_BYTES;
 const rows = memory.data(MAX_HANDLES * <i32>ROW_BYTES, 8);
-// For each pin, the index of the handle that has it open (0: none).
-const pinHandle = memory.data(MAX_GPIO_PINS * 4, 4);
-export const HANDLE_TABLE_BYTES: i32 = MAX_HANDLES * <i32>ROW_BYTES + MAX_GPIO_PINS * 4;
+export const HANDLE_TABLE_BYTES: i32 = MAX_HANDLES * <i32>ROW_BYTES;
 // Where the next search for a free row starts: rotating delays the reuse of an index.
 let nextIndex: i32 = 1;
 // Rows handed out now (row 0 excluded), for the share rule.
@@ -71,14 +61,8 @@ export function handlesReset(): void {
     h.generation = 1;
     h.object = -1;
   }
-  memory.fill(pinHandle, 0, MAX_GPIO_PINS * 4);
   nextIndex = 1;
   rowsInUse = 0;
-}
-
-/** Index of the handle that has `pin` open, 0 when none. `pin` must be in 0..MAX_GPIO_PINS-1. */
-export function pinOpenIndex(pin: i32): i32 {
-  return load<i32>(pinHandle + (<usize>pin << 2));
 }
 
 /**
@@ -100,7 +84,6 @@ export function handleAlloc(owner: i32, kind: i32, object: i32): i32 {
     task.handleCount++;
     rowsInUse++;
     shareTake(POOL_HANDLES, task.app);
-    if (kind == HANDLE_GPIO_IN || kind == HANDLE_GPIO_OUT) store<i32>(pinHandle + (<usize>object << 2), index);
     nextIndex = index % (MAX_HANDLES - 1) + 1;
     return index | (h.generation << HANDLE_INDEX_BITS);
   }
@@ -131,15 +114,7 @@ export function handleObject(index: i32): i32 { return rowAt(index).object; }
 export function handleClose(index: i32): void {
   const h = rowAt(index);
   if (h.kind == HANDLE_FREE) return;
-  if (h.kind == HANDLE_TIMER) timerFree(h.object);
-  else {
-    store<i32>(pinHandle + (<usize>h.object << 2), 0);
-    if (h.kind == HANDLE_GPIO_OUT) {
-      // Released to a defined state: low, then an input (not driven).
-      gpio_write(h.object, 0);
-      gpio_configure(h.object, GPIO_DIR_INPUT, 0);
-    }
-  }
+  kindOp(OP_CLOSE, h.owner, -1, -1, h.kind, h.object, 0);
   if (taskValid(h.owner)) {
     taskAt(h.owner).handleCount--;
     shareGive(POOL_HANDLES, taskAt(h.owner).app);

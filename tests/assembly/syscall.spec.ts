@@ -8,7 +8,7 @@ import {
 } from "../../assembly/abi";
 import { sched_next, sched_report, syscall, audit_total, audit_field, task_take_fuel } from "../../assembly/exports";
 import { SYSCALL_FUEL, LOG_LINE_FUEL, LOG_BYTE_FUEL, GPIO_WRITE_FUEL, COPY_BYTE_FUEL } from "../../assembly/abi";
-import { LOG_MAX_BYTES } from "../../assembly/task/syscall";
+import { LOG_MAX_BYTES } from "../../assembly/drivers/log";
 import { boot, manifest, startApp, appMemoryEnable, appPoke, appPeek, logCount, logCopyLast, setClockMs, gpioLevel } from "./kernel-support";
 
 function lastAudit(field: i32): i32 { return audit_field(audit_total() - 1, field); }

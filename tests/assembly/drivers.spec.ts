@@ -1,0 +1,41 @@
+// The driver registry: every syscall number in abi.ts (0..SYS_COUNT-1, which tests/host/abi.test
+// ties to the SYS_* names) is routed to exactly one unit, nothing past them is, and no handle kind
+// or number is claimed twice.
+import { SYS_COUNT, SYS_GPIO_OPEN_OUTPUT, SYS_GPIO_GET, SYS_CLOSE, SYS_WAIT, SYS_LOG, SYS_TIMER_CREATE, SYS_EXIT } from "../../assembly/abi";
+import {
+  driversOwning, driversConflicts, driverOf, kindsAll, kindsWaitable,
+  UNIT_NONE, UNIT_PROCESS, UNIT_LOG, UNIT_GPIO, UNIT_TIMER, UNIT_HANDLE,
+} from "../../assembly/drivers/registry";
+import { HANDLE_GPIO_OUT, HANDLE_GPIO_IN } from "../../assembly/drivers/gpio";
+import { HANDLE_TIMER } from "../../assembly/drivers/timer";
+import { boot } from "./kernel-support";
+
+describe("drivers: routing", () => {
+  it("routes every SYS_* number to exactly one unit", () => {
+    boot();
+    expect(driversConflicts()).toBe(0);
+    for (let nr = 0; nr < SYS_COUNT; nr++) {
+      expect(driversOwning(nr)).toBe(1, "units owning syscall " + nr.toString());
+      expect(driverOf(nr)).not.toBe(UNIT_NONE, "syscall " + nr.toString());
+    }
+    expect(driversOwning(SYS_COUNT)).toBe(0);
+    expect(driversOwning(-1)).toBe(0);
+  });
+
+  it("routes each call to the unit that implements it", () => {
+    boot();
+    expect(driverOf(SYS_EXIT)).toBe(UNIT_PROCESS);
+    expect(driverOf(SYS_LOG)).toBe(UNIT_LOG);
+    expect(driverOf(SYS_GPIO_OPEN_OUTPUT)).toBe(UNIT_GPIO);
+    expect(driverOf(SYS_GPIO_GET)).toBe(UNIT_GPIO);
+    expect(driverOf(SYS_TIMER_CREATE)).toBe(UNIT_TIMER);
+    expect(driverOf(SYS_CLOSE)).toBe(UNIT_HANDLE);
+    expect(driverOf(SYS_WAIT)).toBe(UNIT_HANDLE);
+  });
+
+  it("knows exactly the units' handle kinds, and which of them offer a wake source", () => {
+    boot();
+    expect(kindsAll()).toBe((1 << HANDLE_GPIO_OUT) | (1 << HANDLE_GPIO_IN) | (1 << HANDLE_TIMER));
+    expect(kindsWaitable()).toBe((1 << HANDLE_GPIO_IN) | (1 << HANDLE_TIMER));
+  });
+});
