@@ -1,4 +1,4 @@
-// handles: the table of everything a task has opened (GPIO pins, timers).
+// handles: the table of everything a task has opened (GPIO pins, timers, storage files).
 //
 // What it is: MAX_HANDLES fixed rows {kind, owner task, generation, object}. A handle value is
 // index | generation << HANDLE_INDEX_BITS: the index finds the row, and the generation, owner and kind must all
@@ -16,19 +16,24 @@ import { gpio_write, gpio_configure } from "../hal/index";
 import { auditRecord } from "../audit/ring";
 import { NO_TASK, taskAt, taskValid } from "../task/table";
 import { timerFree } from "../sched/timers";
+import { storageOpenFree } from "../storage/open";
 import { POOL_HANDLES, shareAllows, shareTake, shareGive } from "../sched/share";
 
 export const HANDLE_FREE: i32 = 0;
 export const HANDLE_GPIO_OUT: i32 = 1;
 export const HANDLE_GPIO_IN: i32 = 2;
 export const HANDLE_TIMER: i32 = 3;
+export const HANDLE_STORAGE: i32 = 4;       // a mutable file (storage/open.ts row)
+export const HANDLE_PACKAGE_FILE: i32 = 5;  // a file of the app's own package (storage/open.ts row)
 
 // Masks for handleResolve: which kinds a call accepts.
 export const KIND_GPIO_OUT: i32 = 1 << HANDLE_GPIO_OUT;
 export const KIND_GPIO_IN: i32 = 1 << HANDLE_GPIO_IN;
 export const KIND_GPIO: i32 = KIND_GPIO_OUT | KIND_GPIO_IN;
 export const KIND_TIMER: i32 = 1 << HANDLE_TIMER;
-export const KIND_ANY: i32 = KIND_GPIO | KIND_TIMER;
+export const KIND_STORAGE: i32 = 1 << HANDLE_STORAGE;
+export const KIND_PACKAGE_FILE: i32 = 1 << HANDLE_PACKAGE_FILE;
+export const KIND_ANY: i32 = KIND_GPIO | KIND_TIMER | KIND_STORAGE | KIND_PACKAGE_FILE;
 
 /** The most handles one task may hold at once. */
 export const HANDLES_PER_TASK_MAX: i32 = TASK_HANDLES_MAX;
@@ -132,6 +137,7 @@ export function handleClose(index: i32): void {
   const h = rowAt(index);
   if (h.kind == HANDLE_FREE) return;
   if (h.kind == HANDLE_TIMER) timerFree(h.object);
+  else if (h.kind == HANDLE_STORAGE || h.kind == HANDLE_PACKAGE_FILE) storageOpenFree(h.object);
   else {
     store<i32>(pinHandle + (<usize>h.object << 2), 0);
     if (h.kind == HANDLE_GPIO_OUT) {

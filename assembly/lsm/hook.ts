@@ -13,7 +13,7 @@
 import { SYS_COUNT, SYS_GPIO_OPEN_OUTPUT, SYS_GPIO_OPEN_INPUT, EACCES, ENOSYS, EPERM, EV_DENIED } from "../abi";
 import { auditRecord } from "../audit/ring";
 import { taskAt, taskLive } from "../task/table";
-import { CapSet, capsOf, capsHasPin, CAP_COMPUTE, CAP_LOG, CAP_GPIO } from "./caps";
+import { CapSet, capsOf, capsHasPin, CAP_COMPUTE, CAP_LOG, CAP_GPIO, CAP_STORAGE } from "./caps";
 
 // What each syscall needs, by number (SYS_* order; ABI.md "App imports").
 const NEEDS = memory.data<u32>([
@@ -33,6 +33,15 @@ const NEEDS = memory.data<u32>([
   CAP_COMPUTE, // SYS_MEM_IN_USE_BYTES
   CAP_COMPUTE, // SYS_MEM_PEAK_BYTES
   CAP_COMPUTE, // SYS_ARGS_GET
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, // 16..31: reserved (the dispatcher answers -ENOSYS)
+  CAP_STORAGE, // SYS_STORAGE_OPEN
+  CAP_COMPUTE, // SYS_STORAGE_READ: the handle proves the grant
+  CAP_COMPUTE, // SYS_STORAGE_WRITE
+  CAP_COMPUTE, // SYS_STORAGE_SEEK
+  CAP_COMPUTE, // SYS_STORAGE_TRUNCATE
+  CAP_STORAGE, // SYS_STORAGE_DELETE
+  CAP_STORAGE, // SYS_STORAGE_USAGE
+  CAP_COMPUTE, // SYS_PACKAGE_OPEN: every app may read its own package
 ]);
 export const LSM_TABLE_BYTES: i32 = SYS_COUNT * 4;
 

@@ -21,6 +21,8 @@ import {
   SYS_EXIT, SYS_YIELD, SYS_SLEEP_MS, SYS_CLOCK_MS, SYS_LOG, SYS_GPIO_OPEN_OUTPUT, SYS_GPIO_OPEN_INPUT,
   SYS_GPIO_SET, SYS_GPIO_GET, SYS_CLOSE, SYS_TIMER_CREATE, SYS_WAIT, SYS_MEM_QUOTA_BYTES,
   SYS_MEM_IN_USE_BYTES, SYS_MEM_PEAK_BYTES, SYS_ARGS_GET, SYSCALL_SUSPEND, TASK_RUNNING,
+  SYS_STORAGE_OPEN, SYS_STORAGE_READ, SYS_STORAGE_WRITE, SYS_STORAGE_SEEK, SYS_STORAGE_TRUNCATE, SYS_STORAGE_DELETE,
+  SYS_STORAGE_USAGE, SYS_PACKAGE_OPEN, STORAGE_OP_FUEL,
   EPERM, EINVAL, EFAULT, EBUSY, ENOSYS, EMFILE, ENFILE, ETIMEDOUT, EV_FAULT, GPIO_DIR_INPUT, GPIO_DIR_OUTPUT,
   EV_LOG_DROPPED, EV_LIMIT, LOG_LINES_PER_WINDOW, SYSCALL_FUEL, LOG_LINE_FUEL, LOG_BYTE_FUEL, GPIO_WRITE_FUEL, COPY_BYTE_FUEL, LIMIT_TASK_HANDLES, LIMIT_APP_HANDLES, LIMIT_APP_TIMERS,
 } from "../abi";
@@ -37,6 +39,7 @@ import { timerAlloc, timerFree, timerCatchUp, timerTakePending } from "../sched/
 import { schedCurrent, schedNow, schedBlock } from "../sched/scheduler";
 import { taskAt, taskValid, WAIT_SLEEP, WAIT_TIMER, WAIT_GPIO } from "./table";
 import { appAt, appArgsPtr } from "../appmgr/apps";
+import { storageCall } from "../storage/open";
 
 export const LOG_MAX_BYTES: i32 = 256;
 const logBuf = memory.data(LOG_MAX_BYTES);
@@ -48,6 +51,11 @@ export function syscallFuel(nr: i32, a1: i32, rc: i32): i32 {
     return rc > 0 || (rc == 0 && a1 == 0) ? SYSCALL_FUEL + LOG_LINE_FUEL + rc * LOG_BYTE_FUEL : SYSCALL_FUEL;
   }
   if (nr == SYS_GPIO_SET || nr == SYS_GPIO_OPEN_OUTPUT || nr == SYS_GPIO_OPEN_INPUT) return rc >= 0 ? SYSCALL_FUEL + GPIO_WRITE_FUEL : SYSCALL_FUEL;
+  if (nr >= SYS_STORAGE_OPEN && nr <= SYS_PACKAGE_OPEN) {
+    // Each call opens a littlefs file and may commit it; reads and writes also copy what moved.
+    const moved = (nr == SYS_STORAGE_READ || nr == SYS_STORAGE_WRITE) && rc > 0 ? rc : 0;
+    return SYSCALL_FUEL + STORAGE_OP_FUEL + moved * COPY_BYTE_FUEL;
+  }
   if (nr == SYS_ARGS_GET) {
     const n = rc < 0 ? 0 : a1 < rc ? a1 : rc;
     return SYSCALL_FUEL + (n > 0 ? n * COPY_BYTE_FUEL : 0);
@@ -210,6 +218,9 @@ function dispatchChecked(task: i32, nr: i32, a0: i32, a1: i32, a2: i32, a3: i32)
       return taskAt(task).memPeakBytes;
     }
     case SYS_ARGS_GET: return sysArgsGet(task, app, a0, a1);
+    case SYS_STORAGE_OPEN: case SYS_STORAGE_READ: case SYS_STORAGE_WRITE: case SYS_STORAGE_SEEK:
+    case SYS_STORAGE_TRUNCATE: case SYS_STORAGE_DELETE: case SYS_STORAGE_USAGE: case SYS_PACKAGE_OPEN:
+      return storageCall(task, app, nr, a0, a1, a2);
   }
   return -ENOSYS;
 }
