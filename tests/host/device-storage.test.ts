@@ -83,6 +83,7 @@ test("mutable data survives restart, reboot and replacement; deleting the app de
   // The usage the core reports is the file's flash cost: 4 inline bytes, its 5-byte name, 16 of tags.
   assert.equal(dev.device.core.exports.app_field(dev.device.installedApps()[0].slot, abi.APP_FIELD_STORAGE_USED_BYTES), 4 + 5 + abi.STORAGE_INLINE_OVERHEAD_BYTES);
   assert.equal(dev.device.core.exports.app_field(dev.device.installedApps()[0].slot, abi.APP_FIELD_STORAGE_QUOTA_BYTES), 8192);
+  assert.deepEqual(await dev.quota(ID_A), { componentId: ID_A, name: "counter", quotaBytes: 8192, usedBytes: 25 });
   dev = await bootOn(flash.clone());
   assert.deepEqual(await runExits(dev, "counter"), [3]);
   await dev.deploy(await pkgOf("counter", ID_A, COUNTER, undefined, { version: 2 }));
@@ -91,6 +92,14 @@ test("mutable data survives restart, reboot and replacement; deleting the app de
   await dev.deploy(await pkgOf("other", ID_B, COUNTER));
   assert.deepEqual(await runExits(dev, "other"), [1]);
   await dev.remove(ID_A);
+  // What is left under /s is the other app's directory alone.
+  const e = dev.device.core.exports;
+  const dir = e.fs_dir_open(enc.encode("/s"));
+  assert.ok(dir >= 0, `fs_dir_open: ${dir}`);
+  const names: string[] = [];
+  for (let r = e.fs_dir_read(dir); r !== null && typeof r !== "number"; r = e.fs_dir_read(dir)) names.push(new TextDecoder().decode(r.name));
+  e.fs_dir_close(dir);
+  assert.deepEqual(names.filter((n) => n !== "." && n !== ".."), [ID_B]);
   dev = await bootOn(dev.device.flash!.clone());
   await dev.deploy(await pkgOf("counter", ID_A, COUNTER));
   assert.deepEqual(await runExits(dev, "counter"), [1], "a deleted app's data went with it");
