@@ -222,7 +222,8 @@ function sysOpen(task: i32, app: i32, namePtr: i32, nameLen: i32, flags: i32): i
   }
   const fd = fsOpenWrite(m, pathBuf, <u32>pl, O_RDWR | O_CREAT);
   if (fd < 0) { handleClose(handleIndexOf(h)); return fd; }
-  if ((flags & STORAGE_OPEN_TRUNCATE) != 0) rc = fileTruncate(m, fd, 0);
+  // rc may still hold a mkdir's -EEXIST (a directory made by an earlier, cut-short open).
+  rc = (flags & STORAGE_OPEN_TRUNCATE) != 0 ? fileTruncate(m, fd, 0) : 0;
   const c = fileClose(m, fd);
   if (rc < 0 || c < 0) { handleClose(handleIndexOf(h)); return rc < 0 ? rc : c; }
   return h;

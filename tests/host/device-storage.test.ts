@@ -188,3 +188,34 @@ test("a manifest's MutableStorage is checked: SizeKB required, 1 to 65536", asyn
   await assert.rejects(m({ MutableStorage: { SizeKB: 65537 } }), /must be 1 to 65536, not 65537$/);
   await assert.rejects(m({ MutableStorage: { SizeKB: 8, Files: 2 } }), /unknown field$/);
 });
+
+test("power cut at every program and erase of an app's storage writes (its first, which creates its directory and file, and a rewrite): the file holds the old count or the new one", async () => {
+  const { Flash } = await import("../../host/flash.js");
+  const fresh = await freshFlash();
+  const dev0 = await bootOn(fresh);
+  await dev0.deploy(await pkgOf("counter", ID_A, COUNTER));
+  const once = fresh.clone();
+  assert.deepEqual(await runExits(await bootOn(once), "counter"), [1]);
+  const reboot = (f: Flash) => bootOn(new Flash({ blockSizeBytes: f.blockSizeBytes, blockCount: f.blockCount }, f.bytes));
+  let cuts = 0;
+  for (const [base, old] of [[fresh, 0], [once, 1]] as const) {
+    for (const mode of ["lost", "torn"] as const) {
+      for (let at = 1; ; at++) {
+        const flash = base.clone();
+        const dev = await bootOn(flash);
+        flash.haltOnPowerCut = true;
+        flash.armPowerCut(at, mode);
+        // The cut reaches the app as a failed call or a host error; nothing of the device survives it but the flash.
+        try { await dev.device.run({ untilMs: 10_000 }); } catch { /* the cut */ }
+        const cut = flash.powerCutKind !== null;
+        const rdev = await reboot(flash);
+        const next = await runExits(rdev, "counter");
+        if (!cut) { assert.deepEqual(next, [old + 2], `uncut at ${at}`); break; }
+        cuts++;
+        assert.ok(next.length === 1 && (next[0] === old + 1 || next[0] === old + 2), `cut ${at} (${mode}) from count ${old}: the next boot counted ${next}`);
+      }
+    }
+  }
+  assert.ok(cuts >= 4, `cuts: ${cuts}`);
+  console.log(`storage write power-loss sweep: ${cuts} cuts`);
+});
