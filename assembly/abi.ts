@@ -38,6 +38,7 @@ export const ENODATA = 61;
 export const EMSGSIZE = 90;
 export const ETIMEDOUT = 110;
 export const ECORRUPT = 84;
+export const EDQUOT = 122;
 
 // ---- App syscalls (module "applibs"). The host trampoline for import NAME calls
 // core.syscall(task, SYS_NAME, a0, a1, a2, a3). Numbers are stable; never reuse one.
@@ -57,7 +58,18 @@ export const SYS_MEM_QUOTA_BYTES = 12;
 export const SYS_MEM_IN_USE_BYTES = 13;
 export const SYS_MEM_PEAK_BYTES = 14;
 export const SYS_ARGS_GET = 15;
-export const SYS_COUNT = 16;
+// 16..31 are reserved (no call: -ENOSYS).
+// Storage (ABI.md "Storage"): an app's mutable files and its own package's files.
+export const SYS_STORAGE_OPEN = 32;
+export const SYS_STORAGE_READ = 33;
+export const SYS_STORAGE_WRITE = 34;
+export const SYS_STORAGE_SEEK = 35;
+export const SYS_STORAGE_TRUNCATE = 36;
+export const SYS_STORAGE_DELETE = 37;
+export const SYS_STORAGE_USAGE = 38;
+export const SYS_PACKAGE_OPEN = 39;
+// One more than the highest number: the size of the security hook's table.
+export const SYS_COUNT = 40;
 
 // ---- Scheduler: why an app stopped running (host -> core, sched_report).
 export const STOP_YIELDED = 0;
@@ -116,6 +128,8 @@ export const LIMIT_TASKS = 5;
 export const LIMIT_APP_RAM = 6;
 // The app used its CPU budget for the window (a slice's end; `result` 0): its tasks wait for the next.
 export const LIMIT_CPU_BUDGET = 7;
+// The app's share of the STORAGE_OPEN_MAX open storage files is used up (storage_open, package_open: -ENFILE).
+export const LIMIT_STORAGE_OPEN = 8;
 
 // Fields of an audit entry (audit_field).
 export const AUDIT_SEQ = 0;
@@ -175,6 +189,8 @@ export const APP_FIELD_MEM_PEAK_BYTES = 8;
 export const APP_FIELD_CPU_BUDGET_KFUEL = 9;
 export const APP_FIELD_CPU_WINDOW_KFUEL = 10;
 export const APP_FIELD_CPU_THROTTLED_MS = 11;
+export const APP_FIELD_STORAGE_QUOTA_BYTES = 12;
+export const APP_FIELD_STORAGE_USED_BYTES = 13;
 
 // ---- App strings (app_string).
 export const APP_STRING_NAME = 0;
@@ -210,10 +226,31 @@ export const LOG_LINE_FUEL = 20000;
 export const LOG_BYTE_FUEL = 16;
 export const GPIO_WRITE_FUEL = 20000;
 export const COPY_BYTE_FUEL = 4;
+// A storage call that opens, commits or walks a littlefs file (flash reads and programs).
+export const STORAGE_OP_FUEL = 50000;
 // Per-app rates, in windows of device time: log lines, and denials/bad handles/faults recorded.
 export const RATE_WINDOW_MS = 1000;
 export const LOG_LINES_PER_WINDOW = 64;
 export const AUDIT_EVENTS_PER_WINDOW = 16;
+
+// ---- Storage (ABI.md "Storage"; SPEC.md "Mutable storage").
+// storage_open flags.
+export const STORAGE_OPEN_CREATE = 1;
+export const STORAGE_OPEN_TRUNCATE = 2;
+// A mutable file's name: 1..STORAGE_NAME_MAX_BYTES of [A-Za-z0-9._-], not "." or "..".
+export const STORAGE_NAME_MAX_BYTES = 32;
+// A package file's path: relative, 1..STORAGE_PATH_MAX_BYTES, components as a name's (no "." or "..").
+export const STORAGE_PATH_MAX_BYTES = 64;
+// The mutable files one app may have.
+export const STORAGE_FILES_PER_APP = 16;
+// Storage files open at once, device-wide (each app its share, sched/share.ts).
+export const STORAGE_OPEN_MAX = 64;
+// The most bytes one storage_read or storage_write moves (the call returns how many it moved).
+export const STORAGE_IO_MAX_BYTES = 2048;
+// What an inline file costs beyond its data and name: its name, struct and CRC tags.
+export const STORAGE_INLINE_OVERHEAD_BYTES = 16;
+// The largest MutableStorage.SizeKB a manifest may ask.
+export const STORAGE_MAX_KIB = 65536;
 
 // ---- Image packages (SPEC.md, "Image packages"): the format's numbers (pkg_parse's result is
 // wit kernel's pkg-info record).

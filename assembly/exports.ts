@@ -10,7 +10,7 @@ import {
   CORE_VERSION_MAJOR, CORE_VERSION_MINOR, CORE_VERSION_PATCH, CABI_ARENA_BYTES, SLICE_FUEL, MAX_GPIO_PINS,
   EINVAL, ENOENT, ENODEV, EAGAIN, TASK_FREE, APP_FIELD_QUOTA_BYTES, APP_FIELD_STATE, APP_FIELD_TASK, APP_FIELD_CRASHES,
   APP_FIELD_RESTARTS, APP_FIELD_PRIORITY, APP_FIELD_SLICES, APP_FIELD_FUEL_KILO, APP_FIELD_MEM_PEAK_BYTES,
-  APP_FIELD_CPU_BUDGET_KFUEL, APP_FIELD_CPU_WINDOW_KFUEL, APP_FIELD_CPU_THROTTLED_MS,
+  APP_FIELD_CPU_BUDGET_KFUEL, APP_FIELD_CPU_WINDOW_KFUEL, APP_FIELD_CPU_THROTTLED_MS, APP_FIELD_STORAGE_QUOTA_BYTES, APP_FIELD_STORAGE_USED_BYTES,
   APP_STRING_NAME, APP_STRING_COMPONENT_ID, APP_STRING_ENTRY_POINT, APP_STRING_CMD_ARGS,
 } from "./abi";
 import { staticBytes, heapInUseBytes, heapPeakBytes, heapSpanBytes, appReservedTotalBytes, freeBytes } from "./kmem";
@@ -25,8 +25,9 @@ import { SCHED_TABLE_BYTES, schedNext, schedNextDeadlineMs, schedNotifyPin, sche
 import { budgetWindowFuel, budgetThrottledMs } from "./sched/budget";
 import { TIMER_TABLE_BYTES } from "./sched/timers";
 import { SHARE_TABLE_BYTES } from "./sched/share";
+import { STORAGE_OPEN_TABLE_BYTES, storageUsage } from "./storage/open";
 import { RATE_TABLE_BYTES } from "./audit/rate";
-import { CAPS_TABLE_BYTES, CAPS_ROW_BYTES } from "./lsm/caps";
+import { CAPS_TABLE_BYTES, CAPS_ROW_BYTES, capsOf } from "./lsm/caps";
 import { DRIVERS_TABLE_BYTES } from "./drivers/registry";
 import { GPIO_TABLE_BYTES } from "./drivers/gpio";
 import { APPS_TABLE_BYTES, APPS_ROW_BYTES, appAt, appValid, appNamePtr, appEntryPtr, appArgsPtr, deviceGpioPinCount } from "./appmgr/apps";
@@ -56,12 +57,13 @@ export function mem_heap_span_bytes(): i32 { return <i32>heapSpanBytes(); }
 export function mem_app_reserved_bytes(): i32 { return <i32>appReservedTotalBytes(); }
 export function mem_free_bytes(): i32 { return <i32>freeBytes(); }
 /** The kernel's fixed tables: tasks, apps (with crash history and pin owners), capabilities,
- *  handles, timers, per-app pool shares, scheduler queues, syscall routing and policy, open pins, the audit ring and
- *  the per-app rate limits. */
+ *  handles, timers, per-app pool shares, scheduler queues, syscall routing and policy, open pins, the audit ring,
+ *  the per-app rate limits and the open storage files. */
 export function mem_cabi_arena_bytes(): i32 { return CABI_ARENA_BYTES; }
 export function mem_table_bytes(): i32 {
   return TASK_TABLE_BYTES + APPS_TABLE_BYTES + CAPS_TABLE_BYTES + HANDLE_TABLE_BYTES + TIMER_TABLE_BYTES +
-    SHARE_TABLE_BYTES + SCHED_TABLE_BYTES + DRIVERS_TABLE_BYTES + GPIO_TABLE_BYTES + AUDIT_TABLE_BYTES + RATE_TABLE_BYTES;
+    SHARE_TABLE_BYTES + SCHED_TABLE_BYTES + DRIVERS_TABLE_BYTES + GPIO_TABLE_BYTES + AUDIT_TABLE_BYTES + RATE_TABLE_BYTES +
+    STORAGE_OPEN_TABLE_BYTES;
 }
 
 // ---- Apps.
@@ -91,6 +93,8 @@ export function app_field(slot: i32, field: i32): i32 {
     case APP_FIELD_CPU_BUDGET_KFUEL: return saturatedI32(app.cpuBudgetFuel / 1000);
     case APP_FIELD_CPU_WINDOW_KFUEL: return saturatedI32(budgetWindowFuel(slot, schedNow()) / 1000);
     case APP_FIELD_CPU_THROTTLED_MS: return saturatedI32(budgetThrottledMs(slot, schedNow()));
+    case APP_FIELD_STORAGE_QUOTA_BYTES: return capsOf(slot).storageQuotaBytes;
+    case APP_FIELD_STORAGE_USED_BYTES: return storageUsage(slot);
   }
   return -EINVAL;
 }

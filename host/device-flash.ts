@@ -238,10 +238,14 @@ export class FlashDevice implements DeviceControl {
     return { componentId: app.componentId, name: printable(app.name), state, crashes: s.crashes, restarts: s.restarts };
   }
 
-  /** Mutable storage is not part of this device yet: every app reports a quota of 0 and 0 used. */
+  /** The app's MutableStorage quota and what its files cost on flash, as the core counts them (0 and 0 without the capability). */
   async quota(componentId: string): Promise<QuotaReport> {
     const app = this.appOf(componentId);
-    return { componentId: app.componentId, name: printable(app.name), quotaBytes: 0, usedBytes: 0 };
+    const e = this.device.core.exports;
+    const quotaBytes = e.app_field(app.slot, abi.APP_FIELD_STORAGE_QUOTA_BYTES);
+    const used = quotaBytes > 0 ? e.app_field(app.slot, abi.APP_FIELD_STORAGE_USED_BYTES) : 0;
+    if (used < 0) throw new ControlError("internal", `${app.componentId}: its storage cannot be read (errno ${-used})`);
+    return { componentId: app.componentId, name: printable(app.name), quotaBytes, usedBytes: used };
   }
 
   async memoryStats(componentId: string): Promise<MemoryStatsReport> {

@@ -21,10 +21,20 @@
 @external("applibs", "mem_quota_bytes") declare function sys_mem_quota_bytes(): i32;
 @external("applibs", "mem_in_use_bytes") declare function sys_mem_in_use_bytes(): i32;
 @external("applibs", "mem_peak_bytes") declare function sys_mem_peak_bytes(): i32;
+@external("applibs", "storage_open") declare function sys_storage_open(namePtr: usize, nameLen: i32, flags: i32): i32;
+@external("applibs", "storage_read") declare function sys_storage_read(handle: i32, ptr: usize, len: i32): i32;
+@external("applibs", "storage_write") declare function sys_storage_write(handle: i32, ptr: usize, len: i32): i32;
+@external("applibs", "storage_seek") declare function sys_storage_seek(handle: i32, offset: i32, whence: i32): i32;
+@external("applibs", "storage_truncate") declare function sys_storage_truncate(handle: i32, size: i32): i32;
+@external("applibs", "storage_delete") declare function sys_storage_delete(namePtr: usize, nameLen: i32): i32;
+@external("applibs", "storage_usage") declare function sys_storage_usage(): i32;
+@external("applibs", "package_open") declare function sys_package_open(pathPtr: usize, pathLen: i32): i32;
 
 export const EACCES: i32 = -13;
 export const EBADF: i32 = -9;
 export const ETIMEDOUT: i32 = -110;
+export const ENOENT: i32 = -2;
+export const EDQUOT: i32 = -122;
 
 /** Writes a line to the device log (UTF-8). Returns bytes logged or a negative errno. */
 export function log(message: string): i32 {
@@ -67,6 +77,66 @@ export namespace memory_usage {
   export function quotaBytes(): i32 { return sys_mem_quota_bytes(); }
   export function inUseBytes(): i32 { return sys_mem_in_use_bytes(); }
   export function peakBytes(): i32 { return sys_mem_peak_bytes(); }
+}
+
+/**
+ * Files (ABI.md "Storage"): the app's mutable files (MutableStorage in the manifest) and the
+ * files of its own image package. Each read or write moves at most 2048 bytes; readAll and
+ * writeAll loop. A write is on flash when it returns.
+ */
+export namespace storage {
+  export const CREATE: i32 = 1;
+  export const TRUNCATE: i32 = 2;
+  /** Opens (CREATE: creates) the mutable file `name`; a handle, or a negative errno. */
+  export function open(name: string, flags: i32 = CREATE): i32 {
+    const b = String.UTF8.encode(name);
+    return sys_storage_open(changetype<usize>(b), b.byteLength, flags);
+  }
+  /** Azure Sphere's Storage_OpenMutableFile: the app's one file, "mutable", created if missing. */
+  export function openMutableFile(): i32 { return open("mutable", CREATE); }
+  /** Azure Sphere's Storage_OpenFileInImagePackage: a read-only file of the app's own package. */
+  export function openFileInImagePackage(path: string): i32 {
+    const b = String.UTF8.encode(path);
+    return sys_package_open(changetype<usize>(b), b.byteLength);
+  }
+  export function remove(name: string): i32 {
+    const b = String.UTF8.encode(name);
+    return sys_storage_delete(changetype<usize>(b), b.byteLength);
+  }
+  export function read(handle: i32, buf: ArrayBuffer, len: i32 = -1): i32 {
+    return sys_storage_read(handle, changetype<usize>(buf), len < 0 ? buf.byteLength : len);
+  }
+  export function write(handle: i32, buf: ArrayBuffer, len: i32 = -1): i32 {
+    return sys_storage_write(handle, changetype<usize>(buf), len < 0 ? buf.byteLength : len);
+  }
+  /** Writes all of `buf` (in pieces of at most 2048): its length, or the first negative errno. */
+  export function writeAll(handle: i32, buf: ArrayBuffer): i32 {
+    let done = 0;
+    while (done < buf.byteLength) {
+      const n = sys_storage_write(handle, changetype<usize>(buf) + <usize>done, buf.byteLength - done);
+      if (n <= 0) return n < 0 ? n : done;
+      done += n;
+    }
+    return done;
+  }
+  /** The whole file, from its start (the position ends at its end); null on an error. */
+  export function readAll(handle: i32): ArrayBuffer | null {
+    const size = sys_storage_seek(handle, 0, 2);
+    if (size < 0 || sys_storage_seek(handle, 0, 0) < 0) return null;
+    const out = new ArrayBuffer(size);
+    let done = 0;
+    while (done < size) {
+      const n = sys_storage_read(handle, changetype<usize>(out) + <usize>done, size - done);
+      if (n < 0) return null;
+      if (n == 0) break;
+      done += n;
+    }
+    return done == size ? out : out.slice(0, done);
+  }
+  export function seek(handle: i32, offset: i32, whence: i32 = 0): i32 { return sys_storage_seek(handle, offset, whence); }
+  export function truncate(handle: i32, size: i32): i32 { return sys_storage_truncate(handle, size); }
+  /** What this app's mutable files cost on flash, in bytes. */
+  export function usageBytes(): i32 { return sys_storage_usage(); }
 }
 
 /** The app's `abort`: log why, then trap, which ends this app only. */

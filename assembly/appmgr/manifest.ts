@@ -13,7 +13,7 @@
 // Must not: allocate, trap on any input, or read past the manifest's length.
 import {
   EINVAL, ENODEV, APP_NAME_MAX_BYTES, ENTRY_POINT_MAX_BYTES, CMD_ARGS_MAX_BYTES, PRIORITY_LEVELS,
-  DEFAULT_PRIORITY, MAX_GPIO_PINS, CPU_BUDGET_MIN_FUEL, CPU_BUDGET_MAX_FUEL,
+  DEFAULT_PRIORITY, MAX_GPIO_PINS, CPU_BUDGET_MIN_FUEL, CPU_BUDGET_MAX_FUEL, STORAGE_MAX_KIB,
 } from "../abi";
 import { msgClear, msgStr, msgInt, msgBytes, msgUserBytes } from "../util/msg";
 import {
@@ -512,8 +512,11 @@ function readOneIntegerMember(key: string, example: string, what: string, min: f
 }
 
 function parseMutableStorage(caps: CapSet): void {
-  const v = readOneIntegerMember("SizeKB", "{\"SizeKB\": 64}", "an integer", 1, 1048576, "must be 1 to 1048576, not ");
-  if (errno == 0 && v >= 0) caps.storageQuotaBytes = <i32>v * KIB;
+  const example = "{\"SizeKB\": 64}";
+  const v = readOneIntegerMember("SizeKB", example, "an integer", 1, <f64>STORAGE_MAX_KIB, "must be 1 to 65536, not ");
+  if (errno != 0) return;
+  if (v < 0) { failAt(EINVAL); msgStr("SizeKB is missing (an object like "); msgStr(example); msgStr(")"); return; }
+  caps.storageQuotaBytes = <i32>v * KIB;
 }
 
 /** `CpuBudget`: {"FuelPerSecond": N}, N an integer from CPU_BUDGET_MIN_FUEL to CPU_BUDGET_MAX_FUEL. */
@@ -564,8 +567,6 @@ function parseCapabilities(): void {
       parseMutableStorage(caps);
       if (errno != 0) return;
       caps.classMask |= bit;
-      notSupportedYet();
-      return;
     } else {
       const n = parseStringList(bit == CAP_APP_CONNECTIONS);
       if (n < 0) return;

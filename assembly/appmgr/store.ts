@@ -41,6 +41,8 @@ import { appInstall, appUninstall } from "./lifecycle";
 import { kalloc, kfree } from "../kmem";
 import { auditRecord } from "../audit/ring";
 import { NO_TASK } from "../task/table";
+import { storageAttachDataMount, storageErase, storageCollect } from "../storage/files";
+import { guidWrite, GUID_TEXT_BYTES } from "../util/guid";
 
 // ---- the list file (SPEC.md, "Installed-app list")
 const LIST_MAGIC: u32 = 0x4c415357; // "WSAL"
@@ -73,7 +75,7 @@ const chunkBuf = memory.data(FS_IO_CHUNK_BYTES, 8);
 const info = memory.data(PKG_INFO_BYTES, 8);
 const partBuf = memory.data(PTABLE_MAX_ENTRIES * 12, 4);
 const savedMsg = memory.data(256, 4);
-export const STORE_STATIC_BYTES: i32 = <i32>(<u32>MAX_APPS * STORE_ENTRY_BYTES + LIST_MAX_BYTES) + FS_IO_CHUNK_BYTES + PKG_INFO_BYTES + PTABLE_MAX_ENTRIES * 12 + 256;
+export const STORE_STATIC_BYTES: i32 = <i32>(<u32>MAX_APPS * STORE_ENTRY_BYTES + LIST_MAX_BYTES) + FS_IO_CHUNK_BYTES + PKG_INFO_BYTES + PTABLE_MAX_ENTRIES * 12 + 256 + GUID_TEXT_BYTES;
 
 let count: i32 = 0;
 let booted: bool = false;
@@ -147,9 +149,11 @@ export function storeBoot(eraseBlockBytes: u32, blockCount: u32): i32 {
   let rc = fsConfig(m, eraseBlockBytes, dataBlocks, 16, 16, cache, 16, 500, 0, 0);
   if (rc == 0) rc = fsMount(m);
   if (rc < 0) return failNum(rc, "data partition", "cannot be mounted (littlefs error ", rc, ")");
-  // STORAGE: attach the data mount for mutable storage here (storage's attach function, on `m`).
+  storageAttachDataMount();
   rc = readList();
   if (rc < 0) { fsUnmount(m); return rc; }
+  // A delete whose storage erase a power cut interrupted left a directory no entry names.
+  storageCollect(isListed);
   booted = true;
   pendBytes = 0;
   return count;
@@ -491,13 +495,26 @@ export function storeRemove(i: i32): i32 {
   const rc = writeList(count, i);
   if (rc < 0) return rc;
   const slot = ei32(i, E_APP_SLOT), mount = ei32(i, E_MOUNT);
-  // STORAGE: erase the app's mutable storage here (storage's erase function, by the entry's ComponentId).
+  // The list no longer names it: its storage goes (what a power cut leaves, the next boot collects).
+  const idp = entryAt(i) + E_COMPONENT_ID;
+  storageErase(bswap<u64>(load<u64>(idp)), bswap<u64>(load<u64>(idp, 8)));
   if (slot >= 0 && appValid(slot)) appUninstall(slot);
   const mm = mount >= 0 ? mountAt(mount) : null;
   if (mm != null) fsRelease(changetype<Mount>(mm));
   for (let j = i; j < count - 1; j++) memory.copy(entryAt(j), entryAt(j + 1), STORE_ENTRY_BYTES);
   count--;
   return 0;
+}
+
+const guidScratch = memory.data(GUID_TEXT_BYTES, 4);
+/** Is the 36-byte GUID text at p the ComponentId of an entry of the list? */
+function isListed(p: usize): bool {
+  for (let i = 0; i < count; i++) {
+    const idp = entryAt(i) + E_COMPONENT_ID;
+    guidWrite(guidScratch, bswap<u64>(load<u64>(idp)), bswap<u64>(load<u64>(idp, 8)));
+    if (memory.compare(guidScratch, p, <usize>GUID_TEXT_BYTES) == 0) return true;
+  }
+  return false;
 }
 
 export function storeCount(): i32 { return booted ? count : notBooted(); }

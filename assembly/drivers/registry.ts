@@ -17,6 +17,7 @@ import { logOp } from "./log";
 import { gpioOp } from "./gpio";
 import { timerOp } from "./timer";
 import { handleUnitOp } from "./handle";
+import { storageOp } from "./storage";
 
 export const UNIT_NONE: i32 = 0;
 export const UNIT_PROCESS: i32 = 1;
@@ -24,7 +25,8 @@ export const UNIT_LOG: i32 = 2;
 export const UNIT_GPIO: i32 = 3;
 export const UNIT_TIMER: i32 = 4;
 export const UNIT_HANDLE: i32 = 5;
-export const UNIT_COUNT: i32 = 6;
+export const UNIT_STORAGE: i32 = 6;
+export const UNIT_COUNT: i32 = 7;
 
 /** Asks unit `unit` operation `op` (unit.ts). An unknown unit answers 0. */
 export function unitOp(unit: i32, op: i32, task: i32, app: i32, nr: i32, a0: i32, a1: i32, a2: i32, a3: i32): i32 {
@@ -34,6 +36,7 @@ export function unitOp(unit: i32, op: i32, task: i32, app: i32, nr: i32, a0: i32
     case UNIT_GPIO: return gpioOp(op, task, app, nr, a0, a1, a2, a3);
     case UNIT_TIMER: return timerOp(op, task, app, nr, a0, a1, a2, a3);
     case UNIT_HANDLE: return handleUnitOp(op, task, app, nr, a0, a1, a2, a3);
+    case UNIT_STORAGE: return storageOp(op, task, app, nr, a0, a1, a2, a3);
   }
   return 0;
 }

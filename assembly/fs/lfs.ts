@@ -777,6 +777,38 @@ function entrySize(m: Mount, d: MDir, id: u32, type: u32): i32 {
   return -ECORRUPT;
 }
 
+/** Where a file's data lives, from fsFileLayout. */
+export const LAYOUT_INLINE: i32 = 0; // in its directory's metadata (its struct is an inline struct)
+export const LAYOUT_BLOCKS: i32 = 1; // in a CTZ skip-list of blocks of its own
+
+/**
+ * How the file at `path` keeps its data: LAYOUT_INLINE or LAYOUT_BLOCKS, its size (u32) to
+ * sizeDst; -EISDIR for a directory, -ENOENT, or another -errno. Storage quotas are charged from it.
+ */
+export function fsFileLayout(m: Mount, ptr: usize, len: u32, sizeDst: usize): i32 {
+  const lk = foundA;
+  if (!m.mounted) return -EINVAL;
+  const d = mdirSlot(MD_LOOKUP);
+  const err = lookup(m, d, lk, ptr, len);
+  if (err < 0) return err;
+  if (tagId(lk.tag) == ID_NONE || tagType3(lk.tag) == TYPE_DIR) return -EISDIR;
+  const t = dirGet(m, d, mkTag(0x700, 0x3ff, 0), mkTag(TYPE_STRUCT, tagId(lk.tag), 8), structBuf);
+  if (t < 0) return t == -ENOENT ? -ECORRUPT : t;
+  if (tagType3(<u32>t) == TYPE_CTZSTRUCT) { store<u32>(sizeDst, load<u32>(structBuf, 4)); return LAYOUT_BLOCKS; }
+  if (tagType3(<u32>t) == TYPE_INLINESTRUCT) { store<u32>(sizeDst, tagSize(<u32>t)); return LAYOUT_INLINE; }
+  return -ECORRUPT;
+}
+
+/** The blocks a CTZ skip-list of `size` bytes spans on a file system of `blockSize` blocks. */
+export function ctzBlocksFor(blockSize: u32, size: u32): u32 {
+  return size == 0 ? 0 : ctzIndex(blockSize, size - 1) + 1;
+}
+
+/** The inline limit of mount `m` (a file this size or smaller may live in its directory's metadata). */
+export function fsInlineMax(m: Mount): u32 { return m.inlineMax; }
+/** The block size of mount `m`. */
+export function fsBlockBytes(m: Mount): u32 { return m.blockSize; }
+
 /** Type (1 file, 2 dir) of `path`; its size (u32) to sizeDst (which may overlap the path). */
 export function fsStat(m: Mount, ptr: usize, len: u32, sizeDst: usize): i32 {
   const lk = foundA;

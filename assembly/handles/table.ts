@@ -1,4 +1,4 @@
-// handles: the table of everything a task has opened (GPIO pins, timers: any driver unit's kinds).
+// handles: the table of everything a task has opened (GPIO pins, timers, storage files: any driver unit's kinds).
 //
 // What it is: MAX_HANDLES fixed rows {kind, owner task, generation, object}. A handle value is
 // index | generation << HANDLE_INDEX_BITS: the index finds the row, and the generation, owner and kind must all

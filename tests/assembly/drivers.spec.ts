@@ -1,22 +1,26 @@
 // The driver registry: every syscall number in abi.ts (0..SYS_COUNT-1, which tests/host/abi.test
 // ties to the SYS_* names) is routed to exactly one unit, nothing past them is, and no handle kind
 // or number is claimed twice.
-import { SYS_COUNT, SYS_GPIO_OPEN_OUTPUT, SYS_GPIO_GET, SYS_CLOSE, SYS_WAIT, SYS_LOG, SYS_TIMER_CREATE, SYS_EXIT } from "../../assembly/abi";
+import { SYS_COUNT, SYS_GPIO_OPEN_OUTPUT, SYS_GPIO_GET, SYS_CLOSE, SYS_WAIT, SYS_LOG, SYS_TIMER_CREATE, SYS_EXIT, SYS_ARGS_GET, SYS_STORAGE_OPEN, SYS_STORAGE_WRITE, SYS_PACKAGE_OPEN } from "../../assembly/abi";
 import {
   driversOwning, driversConflicts, driverOf, kindsAll, kindsWaitable,
-  UNIT_NONE, UNIT_PROCESS, UNIT_LOG, UNIT_GPIO, UNIT_TIMER, UNIT_HANDLE,
+  UNIT_NONE, UNIT_PROCESS, UNIT_LOG, UNIT_GPIO, UNIT_TIMER, UNIT_HANDLE, UNIT_STORAGE,
 } from "../../assembly/drivers/registry";
 import { HANDLE_GPIO_OUT, HANDLE_GPIO_IN } from "../../assembly/drivers/gpio";
 import { HANDLE_TIMER } from "../../assembly/drivers/timer";
+import { HANDLE_STORAGE, HANDLE_PACKAGE_FILE } from "../../assembly/drivers/storage";
 import { boot } from "./kernel-support";
 
 describe("drivers: routing", () => {
-  it("routes every SYS_* number to exactly one unit", () => {
+  it("routes every SYS_* number to exactly one unit, and the reserved gap to none", () => {
     boot();
     expect(driversConflicts()).toBe(0);
     for (let nr = 0; nr < SYS_COUNT; nr++) {
-      expect(driversOwning(nr)).toBe(1, "units owning syscall " + nr.toString());
-      expect(driverOf(nr)).not.toBe(UNIT_NONE, "syscall " + nr.toString());
+      // SYS_ARGS_GET + 1 .. SYS_STORAGE_OPEN - 1 are reserved (abi.ts).
+      const reserved = nr > SYS_ARGS_GET && nr < SYS_STORAGE_OPEN;
+      expect(driversOwning(nr)).toBe(reserved ? 0 : 1, "units owning syscall " + nr.toString());
+      if (reserved) expect(driverOf(nr)).toBe(UNIT_NONE, "syscall " + nr.toString());
+      else expect(driverOf(nr)).not.toBe(UNIT_NONE, "syscall " + nr.toString());
     }
     expect(driversOwning(SYS_COUNT)).toBe(0);
     expect(driversOwning(-1)).toBe(0);
@@ -31,11 +35,14 @@ describe("drivers: routing", () => {
     expect(driverOf(SYS_TIMER_CREATE)).toBe(UNIT_TIMER);
     expect(driverOf(SYS_CLOSE)).toBe(UNIT_HANDLE);
     expect(driverOf(SYS_WAIT)).toBe(UNIT_HANDLE);
+    expect(driverOf(SYS_STORAGE_OPEN)).toBe(UNIT_STORAGE);
+    expect(driverOf(SYS_STORAGE_WRITE)).toBe(UNIT_STORAGE);
+    expect(driverOf(SYS_PACKAGE_OPEN)).toBe(UNIT_STORAGE);
   });
 
   it("knows exactly the units' handle kinds, and which of them offer a wake source", () => {
     boot();
-    expect(kindsAll()).toBe((1 << HANDLE_GPIO_OUT) | (1 << HANDLE_GPIO_IN) | (1 << HANDLE_TIMER));
+    expect(kindsAll()).toBe((1 << HANDLE_GPIO_OUT) | (1 << HANDLE_GPIO_IN) | (1 << HANDLE_TIMER) | (1 << HANDLE_STORAGE) | (1 << HANDLE_PACKAGE_FILE));
     expect(kindsWaitable()).toBe((1 << HANDLE_GPIO_IN) | (1 << HANDLE_TIMER));
   });
 });

@@ -1,6 +1,7 @@
 // The manifest parser: what it accepts, and for every rule the exact sentence it refuses with.
 import { EINVAL, ENODEV, EEXIST, EBUSY, APP_STRING_NAME, APP_STRING_COMPONENT_ID, APP_STRING_ENTRY_POINT, APP_STRING_CMD_ARGS, APP_FIELD_QUOTA_BYTES, APP_FIELD_PRIORITY, DEFAULT_PRIORITY, EV_INSTALL_REFUSED, EV_APP_INSTALLED, AUDIT_KIND, AUDIT_RESULT, AUDIT_APP, APP_FIELD_CPU_BUDGET_KFUEL } from "../../assembly/abi";
 import { app_string, app_field, audit_total, audit_field } from "../../assembly/exports";
+import { capsOf, CAP_STORAGE } from "../../assembly/lsm/caps";
 import { boot, install, lastError, manifest } from "./kernel-support";
 
 const VALID = "e894d6d15fa9";
@@ -192,7 +193,15 @@ describe("manifest: capabilities", () => {
     refuses(withField("\"Capabilities\": {\"Pwm\": [\"$PWM0\"]}"), EINVAL, "Capabilities.Pwm: not supported by this device yet");
     refuses(withField("\"Capabilities\": {\"AllowedConnections\": [\"example.com\"]}"), EINVAL, "Capabilities.AllowedConnections: not supported by this device yet");
     refuses(withField("\"Capabilities\": {\"AllowedApplicationConnections\": [\"3b1f5e2a-7c44-4d8e-9a61-0f2d8c7b5e13\"]}"), EINVAL, "Capabilities.AllowedApplicationConnections: not supported by this device yet");
-    refuses(withField("\"Capabilities\": {\"MutableStorage\": {\"SizeKB\": 8}}"), EINVAL, "Capabilities.MutableStorage: not supported by this device yet");
+  });
+  it("MutableStorage grants a quota of SizeKB KiB, 1 to 65536, SizeKB required", () => {
+    boot();
+    const slot = install(manifest("store", VALID, ", \"Capabilities\": {\"MutableStorage\": {\"SizeKB\": 8}}"));
+    expect(slot).toBe(0);
+    expect(capsOf(slot).storageQuotaBytes).toBe(8192);
+    expect((capsOf(slot).classMask & CAP_STORAGE) != 0).toBe(true);
+    refuses(withField("\"Capabilities\": {\"MutableStorage\": {}}"), EINVAL, "Capabilities.MutableStorage: SizeKB is missing (an object like {\"SizeKB\": 64})");
+    refuses(withField("\"Capabilities\": {\"MutableStorage\": {\"SizeKB\": 65537}}"), EINVAL, "Capabilities.MutableStorage.SizeKB: must be 1 to 65536, not 65537");
   });
   it("checks the shape of the capabilities it does not support yet", () => {
     refuses(withField("\"Capabilities\": {\"Uart\": \"$ISU0\"}"), EINVAL, "Capabilities.Uart: expected an array of strings");

@@ -29,7 +29,8 @@ test("the app imports table matches the syscall numbers and the host's import li
   assert.deepEqual(documented.map((d) => d.nr), APP_IMPORTS.map((i) => i.nr));
   const sysNames = Object.keys(numbers).filter((k) => k.startsWith("SYS_") && k !== "SYS_COUNT");
   assert.deepEqual(sysNames.sort(), documented.map((d) => d.sys).sort());
-  assert.equal(abi.SYS_COUNT, sysNames.length);
+  // Numbers may leave reserved gaps; SYS_COUNT is one past the highest.
+  assert.equal(abi.SYS_COUNT, Math.max(...documented.map((d) => d.nr)) + 1);
 });
 
 // The core's own imports and exports (the "Core imports", "Core exports" and "File-system exports"
