@@ -34,6 +34,7 @@ test("examples/blink packs (its main.ts built first) and shows its identity, cap
   assert.deepEqual(j.files.map((f: { path: string; sizeBytes: number }) => [f.path, f.sizeBytes]), [
     ["/app_manifest.json", statSync(join(root, "examples/blink/app_manifest.json")).size],
     ["/blink.wasm", module.length],
+    ["/period.txt", statSync(join(root, "examples/blink/period.txt")).size],
   ]);
   // Packing again gives the same bytes; another build time changes them.
   const again = join(tmp, "blink-again.imagepackage");

@@ -41,7 +41,7 @@ test("the demo device boots from flash, answers the verbs on its control endpoin
   const lines = out.split("\n");
   assert.ok(lines[0].startsWith(`wasphere core 0.1.0 booted from ${dev} in `), lines[0]);
   assert.equal(lines[1], "boot: installed-app list: 2 packages");
-  assert.match(lines[2], new RegExp(`^boot: package ${BLINK} "blink": mounted read-only at flash block 513 \\(9468 bytes, mount 1, 1568 B of RAM\\)$`));
+  assert.match(lines[2], new RegExp(`^boot: package ${BLINK} "blink": mounted read-only at flash block 513 \\(11516 bytes, mount 1, 1568 B of RAM\\)$`));
   assert.equal(lines[3], 'boot: app "blink": started');
   assert.match(lines[4], new RegExp(`^boot: package ${BUTTON} "button": mounted read-only at flash block 516 `));
   assert.equal(lines[5], 'boot: app "button": started');

@@ -236,3 +236,39 @@ test("examples/counter, packed from its directory: counts its boots across a res
   dev = await bootOn(flash.clone());
   assert.deepEqual(await logs(dev), ["boot 3 (storage: 27 bytes used)"]);
 });
+
+test("examples/blink, packed from its directory, takes its half period from period.txt in its package; a bad file falls back to 500 ms and says so", async () => {
+  const { packDirectory } = await import("../../host/imagepkg-cli.js");
+  const { example } = await import("../e2e/support.js");
+  const { mkdtempSync, cpSync, writeFileSync, rmSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const tmp = mkdtempSync(join(tmpdir(), "wasphere-blink-"));
+  try {
+    /** Blink's LED edges (ms after the first) and its log, packed with period.txt = `period`. */
+    const run = async (period: string) => {
+      const dir = join(tmp, `p${Buffer.from(period).toString("hex")}`);
+      cpSync(example("blink"), dir, { recursive: true });
+      writeFileSync(join(dir, "period.txt"), period);
+      const { bytes } = await packDirectory(dir);
+      const dev = await bootOn(await freshFlash());
+      await dev.deploy(bytes);
+      await dev.device.run({ untilMs: 2_000 });
+      // The first event is the pin's configuration at open, at the same instant as the first set.
+      const edges = dev.device.events.of("gpio").filter((e) => e.pin === 8 && e.source === "core").map((e) => e.timeMs).slice(1);
+      const logs = dev.device.events.of("log").filter((e) => e.app === "blink").map((e) => e.text);
+      return { gaps: edges.slice(1, 6).map((t, i) => t - edges[i]), logs };
+    };
+    const fast = await run("125\n");
+    assert.deepEqual(fast.logs, ["LED on GPIO 8", "period.txt: half period 125 ms"]);
+    assert.deepEqual(fast.gaps, [125, 125, 125, 125, 125]);
+    const slow = await run("300");
+    assert.deepEqual(slow.logs, ["LED on GPIO 8", "period.txt: half period 300 ms"]);
+    assert.deepEqual(slow.gaps.slice(0, 3), [300, 300, 300]);
+    for (const bad of ["abc", "5", "60001", "", "12 3"]) {
+      const r = await run(bad);
+      assert.deepEqual(r.logs, ["LED on GPIO 8", "period.txt: not a number of ms in 10..60000; half period 500 ms"], JSON.stringify(bad));
+      assert.deepEqual(r.gaps.slice(0, 2), [500, 500], JSON.stringify(bad));
+    }
+  } finally { rmSync(tmp, { recursive: true, force: true }); }
+});
