@@ -14,6 +14,7 @@ export const CORE_VERSION_PATCH = 0;
 export const EPERM = 1;
 export const ENOENT = 2;
 export const EIO = 5;
+export const ENXIO = 6;
 export const EBADF = 9;
 export const EAGAIN = 11;
 export const ENOMEM = 12;
@@ -68,8 +69,27 @@ export const SYS_STORAGE_TRUNCATE = 36;
 export const SYS_STORAGE_DELETE = 37;
 export const SYS_STORAGE_USAGE = 38;
 export const SYS_PACKAGE_OPEN = 39;
+// Peripherals (ABI.md "Peripherals"): `id` is the interface's id on the board (SPEC.md, "Hardware
+// definition"); each open gives a handle of the interface's one function.
+export const SYS_UART_OPEN = 40;
+export const SYS_UART_READ = 41;
+export const SYS_UART_WRITE = 42;
+export const SYS_I2C_OPEN = 43;
+export const SYS_I2C_CONFIGURE = 44;
+export const SYS_I2C_WRITE = 45;
+export const SYS_I2C_READ = 46;
+export const SYS_I2C_WRITE_READ = 47;
+export const SYS_SPI_OPEN = 48;
+export const SYS_SPI_CONFIGURE = 49;
+export const SYS_SPI_TRANSFER = 50;
+export const SYS_ADC_OPEN = 51;
+export const SYS_ADC_SAMPLE_BITS = 52;
+export const SYS_ADC_SET_REFERENCE = 53;
+export const SYS_ADC_POLL = 54;
+export const SYS_PWM_OPEN = 55;
+export const SYS_PWM_APPLY = 56;
 // One more than the highest number: the size of the security hook's table.
-export const SYS_COUNT = 40;
+export const SYS_COUNT = 57;
 
 // ---- Scheduler: why an app stopped running (host -> core, sched_report).
 export const STOP_YIELDED = 0;
@@ -251,6 +271,69 @@ export const STORAGE_IO_MAX_BYTES = 2048;
 export const STORAGE_INLINE_OVERHEAD_BYTES = 16;
 // The largest MutableStorage.SizeKB a manifest may ask.
 export const STORAGE_MAX_KIB = 65536;
+
+// ---- The board and its peripherals (SPEC.md "Hardware definition", "Peripheral calls").
+// Interfaces a board may describe (board_add), each with its functions, channels and muxed pins.
+export const BOARD_MAX_INTERFACES = 16;
+// An interface's name (`ISU0`, `ADC-CONTROLLER-0`): 1..BOARD_NAME_MAX_BYTES of [A-Za-z0-9_-].
+export const BOARD_NAME_MAX_BYTES = 24;
+// ADC and PWM channels of one interface.
+export const BOARD_MAX_CHANNELS = 32;
+// An interface's functions (board_add's mask; periph-control's `function`).
+export const PERIPH_UART = 1;
+export const PERIPH_I2C = 2;
+export const PERIPH_SPI = 4;
+export const PERIPH_ADC = 8;
+export const PERIPH_PWM = 16;
+// The most bytes one peripheral call moves each way (uart_read/write, an I2C or SPI transfer).
+export const PERIPH_IO_MAX_BYTES = 2048;
+// Host work a peripheral call causes beyond SYSCALL_FUEL (a bus transaction), and per byte COPY_BYTE_FUEL.
+export const PERIPH_CALL_FUEL = 20000;
+// The ops of periph-control and periph-read, per function (SPEC.md "Peripheral calls").
+// Every function: an app opened or closed the interface (periph-control).
+export const PERIPH_OP_OPEN = 0;
+export const PERIPH_OP_CLOSE = 15;
+export const UART_OP_CONFIGURE = 1;
+export const UART_OP_WRITE = 2;
+export const UART_OP_READ = 3;
+export const I2C_OP_CONFIGURE = 1;
+export const I2C_OP_WRITE = 2;
+export const I2C_OP_READ = 3;
+export const I2C_OP_WRITE_READ = 4;
+export const SPI_OP_TRANSFER = 1;
+export const ADC_OP_POLL = 1;
+export const ADC_OP_SET_REFERENCE = 2;
+export const ADC_OP_SAMPLE_BITS = 3;
+export const PWM_OP_APPLY = 1;
+// uart_open's config (8 bytes): baud u32, data bits u8 (5..8), parity u8, stop bits u8 (1, 2), flow control u8.
+export const UART_CONFIG_BYTES = 8;
+export const UART_PARITY_NONE = 0;
+export const UART_PARITY_EVEN = 1;
+export const UART_PARITY_ODD = 2;
+export const UART_FLOW_NONE = 0;
+export const UART_FLOW_RTS_CTS = 1;
+export const UART_FLOW_XON_XOFF = 2;
+export const UART_MAX_BAUD = 3000000;
+// I2C bus speeds (I2CMaster_SetBusSpeed), and the longest timeout (I2CMaster_SetTimeout).
+export const I2C_SPEED_STANDARD_HZ = 100000;
+export const I2C_SPEED_FAST_HZ = 400000;
+export const I2C_SPEED_FAST_PLUS_HZ = 1000000;
+export const I2C_MAX_TIMEOUT_MS = 10000;
+// i2c_write_read's descriptor (16 bytes): write ptr, write len, read ptr, read len (u32 each).
+export const I2C_WRITE_READ_DESC_BYTES = 16;
+// spi_open's and spi_configure's config (8 bytes): speed Hz u32, mode u8 (0..3), bit order u8 (0 MSB first, 1 LSB first), 2 bytes 0.
+export const SPI_CONFIG_BYTES = 8;
+export const SPI_MAX_SPEED_HZ = 80000000;
+export const SPI_MAX_CHIP_SELECTS = 4;
+// spi_transfer's transfers: SPI_TRANSFER_BYTES each (flags u32, data ptr u32, length u32), 1..SPI_MAX_TRANSFERS.
+export const SPI_TRANSFER_BYTES = 12;
+export const SPI_MAX_TRANSFERS = 16;
+export const SPI_TRANSFER_WRITE = 1;
+export const SPI_TRANSFER_READ = 2;
+// pwm_apply's state (16 bytes): period ns u32, duty cycle ns u32, polarity u32 (0 normal, 1 inversed), enabled u32 (0, 1).
+export const PWM_STATE_BYTES = 16;
+export const PWM_POLARITY_NORMAL = 0;
+export const PWM_POLARITY_INVERSED = 1;
 
 // ---- Image packages (SPEC.md, "Image packages"): the format's numbers (pkg_parse's result is
 // wit kernel's pkg-info record).

@@ -8,7 +8,7 @@
 // Must not: trap on any argument a host passes, or allocate.
 import {
   CORE_VERSION_MAJOR, CORE_VERSION_MINOR, CORE_VERSION_PATCH, CABI_ARENA_BYTES, SLICE_FUEL, MAX_GPIO_PINS,
-  EINVAL, ENOENT, ENODEV, EAGAIN, TASK_FREE, APP_FIELD_QUOTA_BYTES, APP_FIELD_STATE, APP_FIELD_TASK, APP_FIELD_CRASHES,
+  EINVAL, ENOENT, ENODEV, EAGAIN, EPERM, EBUSY, TASK_FREE, APP_FIELD_QUOTA_BYTES, APP_FIELD_STATE, APP_FIELD_TASK, APP_FIELD_CRASHES,
   APP_FIELD_RESTARTS, APP_FIELD_PRIORITY, APP_FIELD_SLICES, APP_FIELD_FUEL_KILO, APP_FIELD_MEM_PEAK_BYTES,
   APP_FIELD_CPU_BUDGET_KFUEL, APP_FIELD_CPU_WINDOW_KFUEL, APP_FIELD_CPU_THROTTLED_MS, APP_FIELD_STORAGE_QUOTA_BYTES, APP_FIELD_STORAGE_USED_BYTES,
   APP_STRING_NAME, APP_STRING_COMPONENT_ID, APP_STRING_ENTRY_POINT, APP_STRING_CMD_ARGS,
@@ -30,7 +30,9 @@ import { RATE_TABLE_BYTES } from "./audit/rate";
 import { CAPS_TABLE_BYTES, CAPS_ROW_BYTES, capsOf } from "./lsm/caps";
 import { DRIVERS_TABLE_BYTES } from "./drivers/registry";
 import { GPIO_TABLE_BYTES } from "./drivers/gpio";
-import { APPS_TABLE_BYTES, APPS_ROW_BYTES, appAt, appValid, appNamePtr, appEntryPtr, appArgsPtr, deviceGpioPinCount } from "./appmgr/apps";
+import { APPS_TABLE_BYTES, APPS_ROW_BYTES, appAt, appValid, appNamePtr, appEntryPtr, appArgsPtr, deviceGpioPinCount, appsInstalledCount } from "./appmgr/apps";
+import { BOARD_TABLE_BYTES, boardAdd } from "./board/board";
+import { PERIPH_TABLE_BYTES } from "./drivers/periph";
 import { coreBoot, coreBooted, appInstall, appInstallRefused, appUninstall, appStart, appStop, appState, schedReport } from "./appmgr/lifecycle";
 
 // ---- Boot, identity, buffers.
@@ -38,6 +40,21 @@ import { coreBoot, coreBooted, appInstall, appInstallRefused, appUninstall, appS
 export function core_boot(gpioPinCount: i32, appQuotaCeilingBytes: i32, defaultAppQuotaBytes: i32): i32 {
   return coreBoot(gpioPinCount, appQuotaCeilingBytes, defaultAppQuotaBytes);
 }
+/**
+ * board-add(name, functions, channels, pins): adds one interface of the board description
+ * (board/board.ts) after core_boot and before installs name it. Its id, or -errno (-EPERM before
+ * boot, or once an app is installed: ids a manifest resolved must not change meaning).
+ */
+export function board_add(namePtr: usize, nameLen: i32, functions: i32, channels: i32, pinsPtr: usize, pinsLen: i32): i32 {
+  let rc: i32;
+  if (!arenaHolds(namePtr, nameLen) || !arenaHolds(pinsPtr, pinsLen)) rc = -EINVAL;
+  else if (!coreBooted()) rc = -EPERM;
+  else if (appsInstalledCount() != 0) rc = -EBUSY;
+  else rc = boardAdd(namePtr, nameLen, functions, channels, pinsPtr, pinsLen, deviceGpioPinCount());
+  arenaReset();
+  return rc;
+}
+
 export function core_version(): i32 { return (CORE_VERSION_MAJOR << 16) | (CORE_VERSION_MINOR << 8) | CORE_VERSION_PATCH; }
 /** list<u8>: (ptr, len) of the message in the return area. */
 export function core_error_message(): usize {
@@ -58,12 +75,12 @@ export function mem_app_reserved_bytes(): i32 { return <i32>appReservedTotalByte
 export function mem_free_bytes(): i32 { return <i32>freeBytes(); }
 /** The kernel's fixed tables: tasks, apps (with crash history and pin owners), capabilities,
  *  handles, timers, per-app pool shares, scheduler queues, syscall routing and policy, open pins, the audit ring,
- *  the per-app rate limits and the open storage files. */
+ *  the per-app rate limits, the open storage files, the board's interfaces and their open state. */
 export function mem_cabi_arena_bytes(): i32 { return CABI_ARENA_BYTES; }
 export function mem_table_bytes(): i32 {
   return TASK_TABLE_BYTES + APPS_TABLE_BYTES + CAPS_TABLE_BYTES + HANDLE_TABLE_BYTES + TIMER_TABLE_BYTES +
     SHARE_TABLE_BYTES + SCHED_TABLE_BYTES + DRIVERS_TABLE_BYTES + GPIO_TABLE_BYTES + AUDIT_TABLE_BYTES + RATE_TABLE_BYTES +
-    STORAGE_OPEN_TABLE_BYTES;
+    STORAGE_OPEN_TABLE_BYTES + BOARD_TABLE_BYTES + PERIPH_TABLE_BYTES;
 }
 
 // ---- Apps.

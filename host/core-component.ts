@@ -48,12 +48,12 @@ export interface ComponentBindings {
 
 /** Thrown when an export is called while another is running (from inside a hal call). */
 /**
- * What a hal's list answer (flash-read, app-copy-in) becomes for jco: ok with exactly the bytes
- * asked for, else err -errno, as ModuleCore lowers it. The core checks the length again, so a host
+ * What a hal's list answer (flash-read, app-copy-in; periph-read, `atMost`) becomes for jco: ok
+ * with exactly (at most) the bytes asked for, else err -errno, as ModuleCore lowers it. The core checks the length again, so a host
  * that skipped this would still be caught there; this keeps a wrong answer from crossing at all.
  */
-export function halListResult(value: OrErrno<Uint8Array>, wantBytes: number): { tag: "ok"; val: Uint8Array } | { tag: "err"; val: number } {
-  if (typeof value !== "number") return value.length === wantBytes ? { tag: "ok", val: value } : { tag: "err", val: -EIO };
+export function halListResult(value: OrErrno<Uint8Array>, wantBytes: number, atMost = false): { tag: "ok"; val: Uint8Array } | { tag: "err"; val: number } {
+  if (typeof value !== "number") return (atMost ? value.length <= wantBytes : value.length === wantBytes) ? { tag: "ok", val: value } : { tag: "err", val: -EIO };
   return { tag: "err", val: value < 0 ? value : -EIO };
 }
 
@@ -123,7 +123,9 @@ export class ComponentCore implements Core {
       const call = (...args: any[]) => fn(...args.map((v, i) => fromCase(witName, i, v)));
       imports[camel(witName)] = witName === "app-copy-in" || witName === "flash-read"
         ? (a: number, b: number, len: number) => halListResult(call(a, b, len), len)
-        : call;
+        : witName === "periph-read"
+          ? (id: number, fn: number, op: number, arg: number, data: Uint8Array, maxLen: number) => halListResult(call(id, fn, op, arg, data, maxLen), maxLen, true)
+          : call;
     }
     // jco 1.35 looks the interface up without its version; its .d.ts names it with one.
     const root = bindings.instantiate(bindings.coreModule, { [`${WIT_PACKAGE}/hal`]: imports, [`${WIT_PACKAGE}/hal@${WIT_VERSION}`]: imports });

@@ -53,6 +53,10 @@ export interface Hal {
   flashProg?(block: number, offset: number, bytes: Uint8Array): number;
   flashErase?(block: number): number;
   flashSync?(): number;
+  /** A peripheral operation answering a number (SPEC.md "Peripheral calls"): >= 0 or -errno. */
+  periphControl?(id: number, fn: number, op: number, arg: number, data: Uint8Array): number;
+  /** A peripheral operation answering at most `maxLen` bytes, or -errno. */
+  periphRead?(id: number, fn: number, op: number, arg: number, data: Uint8Array, maxLen: number): OrErrno<Uint8Array>;
   /** Told of a core panic (UTF-16LE texts) before CorePanic is thrown. */
   panic?(messageUtf16: Uint8Array, fileUtf16: Uint8Array, line: number, column: number): void;
 }
@@ -61,7 +65,7 @@ export interface Hal {
 export type HalFunctions = Record<HalName, (...args: any[]) => any>;
 export const HAL_NAMES = [
   "clock-now-ms", "gpio-configure", "gpio-write", "gpio-read", "log-write", "app-copy-in", "app-copy-out",
-  "app-memory-bytes", "flash-read", "flash-prog", "flash-erase", "flash-sync", "panic",
+  "app-memory-bytes", "flash-read", "flash-prog", "flash-erase", "flash-sync", "periph-control", "periph-read", "panic",
 ] as const;
 export type HalName = typeof HAL_NAMES[number];
 
@@ -99,6 +103,8 @@ export function effectiveHal(hal: Hal): HalFunctions {
     "flash-prog": (block: number, offset: number, bytes: Uint8Array) => (hal.flashProg ? hal.flashProg(block, offset, bytes) : -ENODEV),
     "flash-erase": (block: number) => (hal.flashErase ? hal.flashErase(block) : -ENODEV),
     "flash-sync": () => (hal.flashSync ? hal.flashSync() : 0),
+    "periph-control": (id: number, fn: number, op: number, arg: number, data: Uint8Array) => (hal.periphControl ? hal.periphControl(id, fn, op, arg, data) : -ENODEV),
+    "periph-read": (id: number, fn: number, op: number, arg: number, data: Uint8Array, maxLen: number) => (hal.periphRead ? hal.periphRead(id, fn, op, arg, data, maxLen) : -ENODEV),
     "panic": (message: Uint8Array, file: Uint8Array, line: number, column: number) => {
       hal.panic?.(message, file, line, column);
       throw new CorePanic(`core panic: ${utf16(message)} at ${utf16(file)}:${line}:${column}`);
@@ -123,6 +129,7 @@ type N = number;
 /** wit `kernel` and `fs` at the WIT level. An s32 result is >= 0 or a negative errno. */
 export interface CoreExports {
   core_boot(gpioPinCount: N, appQuotaCeilingBytes: N, defaultAppQuotaBytes: N): N;
+  board_add(name: Uint8Array, functions: N, channels: N, pins: Uint8Array): N;
   core_version(): N;
   core_error_message(): Uint8Array;
   mem_static_bytes(): N; mem_heap_in_use_bytes(): N; mem_heap_peak_bytes(): N; mem_heap_span_bytes(): N;
@@ -202,7 +209,7 @@ export interface CoreTap {
  */
 export type ResultShape = "n" | "list" | "result-list" | "result-stat" | "result-dir" | "result-info" | "result-fault" | "result-pkg" | "result-partitions" | "result-mount";
 export const EXPORT_SHAPES: Record<ExportName, [iface: "kernel" | "fs", params: string, result: ResultShape]> = {
-  core_boot: ["kernel", "nnn", "n"], core_version: ["kernel", "", "n"], core_error_message: ["kernel", "", "list"],
+  core_boot: ["kernel", "nnn", "n"], board_add: ["kernel", "LnnL", "n"], core_version: ["kernel", "", "n"], core_error_message: ["kernel", "", "list"],
   mem_static_bytes: ["kernel", "", "n"], mem_heap_in_use_bytes: ["kernel", "", "n"], mem_heap_peak_bytes: ["kernel", "", "n"],
   mem_heap_span_bytes: ["kernel", "", "n"], mem_app_reserved_bytes: ["kernel", "", "n"], mem_free_bytes: ["kernel", "", "n"],
   mem_table_bytes: ["kernel", "", "n"], mem_cabi_arena_bytes: ["kernel", "", "n"],
@@ -282,11 +289,14 @@ export class ModuleCore implements Core {
       if (start + n > mem.length) throw new CorePanic(`the core passed [${start}, +${n}) outside its memory`);
       return mem.slice(start, start + n);
     };
-    /** Lowers result<list<u8>, s32> into the core's return area `ret` (12 bytes). */
-    const returnList = (ret: number, value: OrErrno<Uint8Array>, wantBytes: number): void => {
+    /**
+     * Lowers result<list<u8>, s32> into the core's return area `ret` (12 bytes). A hal answering
+     * with a list other than the length asked (more than it, for an `atMost` call) is lowered as
+     * -EIO: the core asked for exactly (at most) that many.
+     */
+    const returnList = (ret: number, value: OrErrno<Uint8Array>, wantBytes: number, atMost = false): void => {
       const view = new DataView(this.memory.buffer);
-      // A hal answering with a list other than the length asked is lowered as -EIO: the core asked for exactly that many.
-      if (typeof value !== "number" && value.length !== wantBytes >>> 0) value = -EIO;
+      if (typeof value !== "number" && (atMost ? value.length > wantBytes >>> 0 : value.length !== wantBytes >>> 0)) value = -EIO;
       if (typeof value === "number") {
         view.setUint8(ret, 1);
         view.setInt32(ret + 4, value < 0 ? value : -EIO, true);
@@ -310,6 +320,9 @@ export class ModuleCore implements Core {
       "flash-prog": (block, off, ptr, len) => h["flash-prog"](block >>> 0, off >>> 0, bytesAt(ptr, len)),
       "flash-erase": (block) => h["flash-erase"](block >>> 0),
       "flash-sync": () => h["flash-sync"](),
+      "periph-control": (id, fn, op, arg, ptr, len) => h["periph-control"](id >>> 0, fn >>> 0, op >>> 0, arg >>> 0, bytesAt(ptr, len)),
+      "periph-read": (id, fn, op, arg, ptr, len, maxLen, ret) =>
+        returnList(ret, h["periph-read"](id >>> 0, fn >>> 0, op >>> 0, arg >>> 0, bytesAt(ptr, len), maxLen >>> 0), maxLen, true),
       "panic": (msgPtr, msgLen, filePtr, fileLen, line, column) =>
         h.panic(bytesAt(msgPtr, msgLen), bytesAt(filePtr, fileLen), line >>> 0, column >>> 0),
     };

@@ -9,6 +9,7 @@
 // told why every slice ended; an error of the host's own (not a trap) is never charged to the app:
 // the app is stopped and the error leaves step() as a HostError.
 import * as abi from "../assembly/abi.js";
+import { Board, defaultBoardSpecs } from "./peripherals/board.js";
 import { ModuleCore, CorePanic, coreModule, flashHal, type Core, type CoreTap, type Hal } from "./core.js";
 import { EventRing } from "./events.js";
 import { Flash, type FlashGeometry } from "./flash.js";
@@ -65,9 +66,14 @@ export interface DeviceConfig {
    * installing a module instrumented before never loads binaryen. None by default.
    */
   instrumentCache?: InstrumentCache;
+  /**
+   * The peripheral interfaces and the parts wired to them (host/peripherals/board.ts); by default
+   * the board `device create` describes (defaultBoardSpecs) with nothing attached.
+   */
+  board?: Board;
 }
 
-type ConfigFigures = Required<Omit<DeviceConfig, "clock" | "flash" | "flashDevice" | "eventCapacity" | "coreModule" | "wallClockMs" | "sliceWallBudgetMs" | "coreTap" | "createCore" | "instrumentCache">>;
+type ConfigFigures = Required<Omit<DeviceConfig, "clock" | "flash" | "flashDevice" | "eventCapacity" | "coreModule" | "wallClockMs" | "sliceWallBudgetMs" | "coreTap" | "createCore" | "instrumentCache" | "board">>;
 
 export const DEFAULT_DEVICE: ConfigFigures = {
   gpioPinCount: 96,
@@ -164,6 +170,8 @@ export const errnoName = (code: number): string => {
 export class Device {
   readonly core: Core;
   readonly gpio: GpioBank;
+  /** The peripheral interfaces and their parts (host/peripherals/board.ts). */
+  readonly board: Board;
   readonly clock: Clock;
   readonly flash: Flash | null;
   readonly events: EventRing;
@@ -212,11 +220,20 @@ export class Device {
         return 0;
       },
       appMemoryBytes: (task) => this.memoryOfTask(task)?.buffer.byteLength ?? 0,
+      periphControl: (id, fn, op, arg, data) => this.board.control(id, fn, op, arg, data, this.clock.nowMs()),
+      periphRead: (id, fn, op, arg, data, maxLen) => this.board.read(id, fn, op, arg, data, maxLen, this.clock.nowMs()),
       ...(this.flash ? flashHal(this.flash) : {}),
     };
+    this.board = config.board ?? new Board(defaultBoardSpecs(this.config.gpioPinCount));
+    this.board.observe((iface, text) => this.events.push(this.clock.nowMs(), { kind: "periph", iface: iface.name, text }));
     this.core = config.createCore ? config.createCore(hal, config.coreTap) : new ModuleCore(hal, config.coreModule ?? coreModule(), config.coreTap);
     const rc = this.core.exports.core_boot(this.config.gpioPinCount, this.config.appQuotaCeilingBytes, this.config.defaultAppQuotaBytes);
     if (rc < 0) throw new Error(`core_boot failed: ${errnoName(rc)} ${this.core.lastError()}`);
+    const enc = new TextEncoder();
+    for (const i of this.board.interfaces) {
+      const id = this.core.exports.board_add(enc.encode(i.name), i.functions, i.channels, Uint8Array.from(i.pins));
+      if (id !== i.id) throw new Error(`board_add ${i.name}: ${id < 0 ? `${errnoName(id)} ${this.core.lastError()}` : `the core gave it id ${id}, not ${i.id}`}`);
+    }
   }
 
   get coreVersion(): string {

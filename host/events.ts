@@ -6,7 +6,9 @@ export type DeviceEvent =
   | { kind: "gpio"; pin: number; level: number; source: "core" | "external" }
   | { kind: "log"; app: string; text: string }
   | { kind: "app"; app: string; what: "installed" | "started" | "exited" | "trapped" | "restarting" | "gave-up" | "stopped" | "refused" | "host error"; detail?: string }
-  | { kind: "audit"; app: string; text: string; entry?: AuditEntry };
+  | { kind: "audit"; app: string; text: string; entry?: AuditEntry }
+  /** A peripheral's visible change (a PWM output's new state, a UART's configuration): `iface` is its board name. */
+  | { kind: "periph"; iface: string; text: string };
 
 export type RecordedEvent = DeviceEvent & { seq: number; timeMs: number };
 

@@ -42,6 +42,7 @@ export function formatEvent(e: RecordedEvent): string {
     case "log": return `${t} ${printable(e.app)}: ${printable(e.text)}`;
     case "app": return `${t} ${printable(e.app)}: ${e.what}${e.detail ? ` (${printable(e.detail)})` : ""}`;
     case "audit": return `${t} audit: ${printable(e.text)}`;
+    case "periph": return `${t} ${printable(e.iface)}: ${printable(e.text)}`;
   }
 }
 

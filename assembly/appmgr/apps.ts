@@ -85,6 +85,13 @@ export function appsReset(pins: i32, ceilingBytes: i32, defaultQuotaBytes: i32):
   defaultAppQuotaBytes = defaultQuotaBytes;
 }
 
+/** How many apps are installed. */
+export function appsInstalledCount(): i32 {
+  let n = 0;
+  for (let s = 0; s < MAX_APPS; s++) if (appAt(s).inUse) n++;
+  return n;
+}
+
 /** A free slot, or -1. */
 export function appFreeSlot(): i32 {
   for (let s = 0; s < MAX_APPS; s++) if (!appAt(s).inUse) return s;

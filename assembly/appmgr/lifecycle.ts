@@ -25,7 +25,8 @@ import {
 } from "../abi";
 import { app_memory_bytes } from "../hal/index";
 import { kalloc, reserveAppBytes, releaseAppBytes, freeBytes } from "../kmem";
-import { msgClear, msgStr, msgInt, msgUserBytes } from "../util/msg";
+import { msgClear, msgStr, msgInt, msgBytes, msgUserBytes } from "../util/msg";
+import { boardCount, boardHasPin, boardNamePtr, boardNameLen, boardReset } from "../board/board";
 import { auditRecord, auditReset, auditFlushDropped } from "../audit/ring";
 import { RATE_LOG, rateReset, rateResetAll, rateTakeDropped, rateTakeDroppedIfDue } from "../audit/rate";
 import { handlesReset, handlesCloseAll } from "../handles/table";
@@ -35,7 +36,7 @@ import { shareReset } from "../sched/share";
 import { budgetInstall, budgetCharge } from "../sched/budget";
 import { schedReset, schedNow, schedCurrent, schedClearCurrent, schedDetach, schedBackoff, readyPush, readyPushYielded, schedBlockedSliceEnded } from "../sched/scheduler";
 import { NO_TASK, taskAt, taskValid, taskLive, taskTableReset, taskSpawnMain } from "../task/table";
-import { capsResetAll, capsCopy, capsHasPin, CAPS_STAGING } from "../lsm/caps";
+import { capsResetAll, capsCopy, capsHasPin, capsOf, capsInterfaceFunction, CAPS_STAGING } from "../lsm/caps";
 import {
   App, appAt, appValid, appsReset, appFreeSlot, appRelease, appWithId, pinOwnerOf, pinSetOwner,
   crashLogAt, deviceGpioPinCount, deviceQuotaCeilingBytes, deviceDefaultQuotaBytes,
@@ -83,6 +84,7 @@ function kernelReset(gpioPinCount: i32, quotaCeilingBytes: i32, defaultQuotaByte
     if (app.inUse && app.reserved) releaseAppBytes(<usize>app.quotaBytes);
   }
   appsReset(gpioPinCount, quotaCeilingBytes, defaultQuotaBytes);
+  boardReset();
   auditReset();
   handlesReset();
   driversReset();
@@ -139,6 +141,8 @@ export function appInstall(manifestPtr: usize, manifestBytes: i32): i32 {
     msgClear(); msgStr("Capabilities.Gpio: pin "); msgInt(pin); msgStr(" is owned by \""); msgAppName(owner); msgStr("\", which is installed");
     return refuseInstall(-EBUSY);
   }
+  const claim = interfaceClaimRefused(pins);
+  if (claim < 0) return refuseInstall(claim);
   const slot = appFreeSlot();
   if (slot < 0) {
     msgClear(); msgStr("manifest: app table full (MAX_APPS="); msgInt(MAX_APPS); msgStr("): uninstall an app first");
@@ -172,8 +176,46 @@ export function appInstall(manifestPtr: usize, manifestBytes: i32): i32 {
   budgetInstall(slot, manifestCpuBudgetFuel());
   capsCopy(CAPS_STAGING, slot);
   for (let pin = 0; pin < pins; pin++) if (capsHasPin(manifestCaps(), pin)) pinSetOwner(pin, slot);
+  // An interface's muxed pins are the app's too, so no other app can claim them as GPIO.
+  for (let id = 0; id < boardCount(); id++) {
+    if (capsInterfaceFunction(manifestCaps(), id) == 0) continue;
+    for (let pin = 0; pin < pins; pin++) if (boardHasPin(id, pin)) pinSetOwner(pin, slot);
+  }
   auditRecord(EV_APP_INSTALLED, NO_TASK, slot, -1, 0, slot);
   return slot;
+}
+
+/**
+ * Refuses a staged manifest's interfaces that another installed app owns (each interface serves
+ * one app), whose muxed pins another app owns, or whose pins the manifest also claims as GPIO.
+ * 0, or -EBUSY / -EINVAL with the message set.
+ */
+function interfaceClaimRefused(pins: i32): i32 {
+  const caps = manifestCaps();
+  for (let id = 0; id < boardCount(); id++) {
+    const fn = capsInterfaceFunction(caps, id);
+    if (fn == 0) continue;
+    for (let s = 0; s < MAX_APPS; s++) {
+      if (!appValid(s) || capsInterfaceFunction(capsOf(s), id) == 0) continue;
+      msgClear(); msgStr("Capabilities: interface "); msgBytes(boardNamePtr(id), boardNameLen(id));
+      msgStr(" is owned by \""); msgAppName(s); msgStr("\", which is installed");
+      return -EBUSY;
+    }
+    for (let pin = 0; pin < pins; pin++) {
+      if (!boardHasPin(id, pin)) continue;
+      if (capsHasPin(caps, pin)) {
+        msgClear(); msgStr("Capabilities.Gpio: pin "); msgInt(pin); msgStr(" is muxed by interface ");
+        msgBytes(boardNamePtr(id), boardNameLen(id)); msgStr(", which this manifest also claims");
+        return -EINVAL;
+      }
+      const owner = pinOwnerOf(pin);
+      if (owner < 0) continue;
+      msgClear(); msgStr("Capabilities: interface "); msgBytes(boardNamePtr(id), boardNameLen(id));
+      msgStr(" muxes pin "); msgInt(pin); msgStr(", which \""); msgAppName(owner); msgStr("\" owns");
+      return -EBUSY;
+    }
+  }
+  return 0;
 }
 
 /** Removes an installed app; a running one is stopped first. 0 or -errno. */

@@ -14,10 +14,12 @@
 import {
   EINVAL, ENODEV, APP_NAME_MAX_BYTES, ENTRY_POINT_MAX_BYTES, CMD_ARGS_MAX_BYTES, PRIORITY_LEVELS,
   DEFAULT_PRIORITY, MAX_GPIO_PINS, CPU_BUDGET_MIN_FUEL, CPU_BUDGET_MAX_FUEL, STORAGE_MAX_KIB,
+  PERIPH_UART, PERIPH_I2C, PERIPH_SPI, PERIPH_ADC, PERIPH_PWM,
 } from "../abi";
+import { boardFind, boardCount, boardFunctions, boardNamePtr, boardNameLen } from "../board/board";
 import { msgClear, msgStr, msgInt, msgBytes, msgUserBytes } from "../util/msg";
 import {
-  CapSet, capsOf, capsClear, capsHasPin, capsAddPin, CAPS_STAGING, CAP_BASELINE, CAP_UART, CAP_I2C,
+  CapSet, capsOf, capsClear, capsHasPin, capsAddPin, capsAddInterface, capsInterfaceFunction, CAPS_STAGING, CAP_BASELINE, CAP_UART, CAP_I2C,
   CAP_SPI, CAP_ADC, CAP_PWM, CAP_NETWORK, CAP_APP_CONNECTIONS, CAP_STORAGE,
 } from "../lsm/caps";
 
@@ -460,6 +462,65 @@ function parseGpio(caps: CapSet): void {
   }
 }
 
+/** The manifest name of PERIPH_* function `fn`. */
+function functionName(fn: i32): string {
+  if (fn == PERIPH_UART) return "Uart";
+  if (fn == PERIPH_I2C) return "I2cMaster";
+  if (fn == PERIPH_SPI) return "SpiMaster";
+  if (fn == PERIPH_ADC) return "Adc";
+  return "Pwm";
+}
+
+/**
+ * `Uart`, `I2cMaster`, `SpiMaster`, `Adc`, `Pwm`: an array of interface names of the board that
+ * serve function `fn` (board/board.ts), each granted once; an interface serves one function of
+ * one app, so naming it under two capabilities is refused too.
+ */
+function parseInterfaces(caps: CapSet, fn: i32): void {
+  const k = valueKind();
+  if (k == V_INVALID) { syntaxError("a value"); return; }
+  if (k != V_ARRAY) { typeError("an array of interface names (like \"ISU0\")"); return; }
+  pos++;
+  skipWs();
+  if (peek() == 0x5d) { pos++; return; }
+  for (let i = 0; ; i++) {
+    const saved = pushIndex(i);
+    const n = readStringValue(scratch, SCRATCH_BYTES, "an interface name (a string like \"ISU0\")");
+    if (n < 0) return;
+    const shown = n < SCRATCH_BYTES ? n : SCRATCH_BYTES;
+    const id = n <= SCRATCH_BYTES ? boardFind(scratch, n, fn) : -1;
+    if (id < 0) {
+      failAt(ENODEV);
+      msgStr("\""); msgUserBytes(scratch, shown, 32); msgStr("\"");
+      if (n > 0 && load<u8>(scratch) == 0x24) {
+        msgStr(" is a hardware definition's name: pack with --hardware-definitions to resolve it");
+        return;
+      }
+      msgStr(" is not a "); msgStr(functionName(fn)); msgStr(" interface of this device");
+      let listed = 0;
+      for (let other = 0; other < boardCount(); other++) {
+        if ((boardFunctions(other) & fn) == 0) continue;
+        msgStr(listed == 0 ? " (it has " : ", ");
+        msgBytes(boardNamePtr(other), boardNameLen(other));
+        listed++;
+      }
+      msgStr(listed == 0 ? " (it has none)" : ")");
+      return;
+    }
+    const already = capsInterfaceFunction(caps, id);
+    if (already != 0) {
+      failAt(EINVAL);
+      msgStr("\""); msgBytes(boardNamePtr(id), boardNameLen(id)); msgStr("\" is listed twice");
+      if (already != fn) { msgStr(" (also under "); msgStr(functionName(already)); msgStr(": an interface serves one function)"); }
+      return;
+    }
+    capsAddInterface(caps, fn, id);
+    pathLen = saved;
+    const more = afterMember(0x5d, "',' or ']'");
+    if (more <= 0) return;
+  }
+}
+
 /** An array of strings for a capability the device does not support yet; counts its entries. */
 function parseStringList(guids: bool): i32 {
   const k = valueKind();
@@ -567,6 +628,9 @@ function parseCapabilities(): void {
       parseMutableStorage(caps);
       if (errno != 0) return;
       caps.classMask |= bit;
+    } else if (bit == CAP_UART || bit == CAP_I2C || bit == CAP_SPI || bit == CAP_ADC || bit == CAP_PWM) {
+      parseInterfaces(caps, bit == CAP_UART ? PERIPH_UART : bit == CAP_I2C ? PERIPH_I2C : bit == CAP_SPI ? PERIPH_SPI : bit == CAP_ADC ? PERIPH_ADC : PERIPH_PWM);
+      if (errno != 0) return;
     } else {
       const n = parseStringList(bit == CAP_APP_CONNECTIONS);
       if (n < 0) return;

@@ -18,6 +18,11 @@ import { gpioOp } from "./gpio";
 import { timerOp } from "./timer";
 import { handleUnitOp } from "./handle";
 import { storageOp } from "./storage";
+import { uartOp } from "./uart";
+import { i2cOp } from "./i2c";
+import { spiOp } from "./spi";
+import { adcOp } from "./adc";
+import { pwmOp } from "./pwm";
 
 export const UNIT_NONE: i32 = 0;
 export const UNIT_PROCESS: i32 = 1;
@@ -26,7 +31,12 @@ export const UNIT_GPIO: i32 = 3;
 export const UNIT_TIMER: i32 = 4;
 export const UNIT_HANDLE: i32 = 5;
 export const UNIT_STORAGE: i32 = 6;
-export const UNIT_COUNT: i32 = 7;
+export const UNIT_UART: i32 = 7;
+export const UNIT_I2C: i32 = 8;
+export const UNIT_SPI: i32 = 9;
+export const UNIT_ADC: i32 = 10;
+export const UNIT_PWM: i32 = 11;
+export const UNIT_COUNT: i32 = 12;
 
 /** Asks unit `unit` operation `op` (unit.ts). An unknown unit answers 0. */
 export function unitOp(unit: i32, op: i32, task: i32, app: i32, nr: i32, a0: i32, a1: i32, a2: i32, a3: i32): i32 {
@@ -37,6 +47,11 @@ export function unitOp(unit: i32, op: i32, task: i32, app: i32, nr: i32, a0: i32
     case UNIT_TIMER: return timerOp(op, task, app, nr, a0, a1, a2, a3);
     case UNIT_HANDLE: return handleUnitOp(op, task, app, nr, a0, a1, a2, a3);
     case UNIT_STORAGE: return storageOp(op, task, app, nr, a0, a1, a2, a3);
+    case UNIT_UART: return uartOp(op, task, app, nr, a0, a1, a2, a3);
+    case UNIT_I2C: return i2cOp(op, task, app, nr, a0, a1, a2, a3);
+    case UNIT_SPI: return spiOp(op, task, app, nr, a0, a1, a2, a3);
+    case UNIT_ADC: return adcOp(op, task, app, nr, a0, a1, a2, a3);
+    case UNIT_PWM: return pwmOp(op, task, app, nr, a0, a1, a2, a3);
   }
   return 0;
 }

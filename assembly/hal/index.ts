@@ -40,6 +40,10 @@ declare function hal_flash_prog(block: u32, offset: u32, bytesPtr: usize, bytesL
 declare function hal_flash_erase(block: u32): i32;
 @external("wasphere:core/hal@0.1.0", "flash-sync")
 declare function hal_flash_sync(): i32;
+@external("wasphere:core/hal@0.1.0", "periph-control")
+declare function hal_periph_control(id: u32, fn: u32, op: u32, arg: u32, dataPtr: usize, dataLen: u32): i32;
+@external("wasphere:core/hal@0.1.0", "periph-read")
+declare function hal_periph_read(id: u32, fn: u32, op: u32, arg: u32, dataPtr: usize, dataLen: u32, maxLen: u32, retPtr: usize): void;
 @external("wasphere:core/hal@0.1.0", "panic")
 declare function hal_panic(msgPtr: usize, msgLen: i32, filePtr: usize, fileLen: i32, line: u32, column: u32): void;
 
@@ -125,6 +129,42 @@ export function flash_erase(block: u32): i32 { return hal_flash_erase(block); }
 
 /** Flushes the block device. 0 or -errno. */
 export function flash_sync(): i32 { return hal_flash_sync(); }
+
+/**
+ * A peripheral operation that moves no bytes back (SPEC.md "Peripheral calls"): interface `id`'s
+ * function `fn` (PERIPH_*), op, a number and `len` bytes at core address `ptr`. The host's answer:
+ * a value >= 0 or a negative errno.
+ */
+export function periph_control(id: i32, fn: i32, op: i32, arg: i32, ptr: usize, len: i32): i32 {
+  return hal_periph_control(<u32>id, <u32>fn, <u32>op, <u32>arg, ptr, <u32>len);
+}
+
+/**
+ * A peripheral operation that answers bytes: at most `maxLen` of them land at core address `dst`.
+ * Their count, the host's negative errno, -ENOMEM when the arena cannot hold `maxLen` now, or
+ * -EIO when the host described something else (more bytes than asked, a list outside the arena).
+ */
+export function periph_read(id: i32, fn: i32, op: i32, arg: i32, ptr: usize, len: i32, dst: usize, maxLen: i32): i32 {
+  if (maxLen < 0) return -EIO;
+  if (maxLen > arenaFreeBytes()) return -ENOMEM;
+  const mark = arenaMark();
+  hal_periph_read(<u32>id, <u32>fn, <u32>op, <u32>arg, ptr, <u32>len, <u32>maxLen, importRet);
+  let rc: i32;
+  const tag = load<u8>(importRet);
+  if (tag == 1) {
+    const errno = load<i32>(importRet, 4);
+    rc = errno < 0 ? errno : -EIO;
+  } else if (tag != 0) {
+    rc = -EIO;
+  } else {
+    const at = <usize>load<u32>(importRet, 4);
+    const got = load<u32>(importRet, 8);
+    if (got > <u32>maxLen || !arenaHolds(at, <i32>got)) rc = -EIO;
+    else { memory.copy(dst, at, <usize>got); rc = <i32>got; }
+  }
+  arenaRelease(mark);
+  return rc;
+}
 
 /** Byte length of an AssemblyScript string (UTF-16 code units, the length in its header). */
 function utf16Bytes(str: usize): i32 { return str == 0 ? 0 : load<i32>(str - 4); }

@@ -2,15 +2,14 @@
 //
 // What it is: one CapSet row per app slot, filled once at install from the manifest and read by
 // the security hook on every syscall. A class mask says which kinds of resource the app may use
-// at all; per-class fields say which ones: a bitmap of MAX_GPIO_PINS pins today, and the fields
-// where Uart/I2C/SPI/ADC/PWM interface bitmaps, the network allowlist, the apps it may talk to
-// and its storage quota go when the device supports them. Strings are never compared after
-// install.
+// at all; per-class fields say which ones: a bitmap of MAX_GPIO_PINS pins, one bitmap of board
+// interface ids (board/board.ts) per peripheral function, the storage quota, and the counts of
+// the network allowlist and the apps it may talk to. Strings are never compared after install.
 // Invariants: a row is all zeros (nothing granted) unless the app in that slot is installed;
 // CAP_COMPUTE and CAP_LOG are set for every installed app.
 // Budget: CAPS_TABLE_BYTES static bytes (MAX_APPS rows + one staging row for the parser).
 // Must not: allocate, or grant anything the manifest did not list.
-import { MAX_APPS, MAX_GPIO_PINS } from "../abi";
+import { MAX_APPS, MAX_GPIO_PINS, BOARD_MAX_INTERFACES, PERIPH_UART, PERIPH_I2C, PERIPH_SPI, PERIPH_ADC, PERIPH_PWM } from "../abi";
 
 // Classes (bits of CapSet.classMask).
 export const CAP_COMPUTE: u32 = 1 << 0;   // exit, yield, sleep, clock, timers, wait, mem_*, args_get
@@ -32,7 +31,7 @@ export class CapSet {
   classMask: u32;
   // MAX_GPIO_PINS (128) bits, pin n in word n/32; a larger MAX_GPIO_PINS needs more words here.
   gpio0: u32; gpio1: u32; gpio2: u32; gpio3: u32;
-  uartMask: u32;          // one bit per UART interface the device names
+  uartMask: u32;          // bit `id`: board interface `id`, granted as a UART
   i2cMask: u32;
   spiMask: u32;
   adcMask: u32;
@@ -81,4 +80,46 @@ export function capsAddPin(caps: CapSet, pin: i32): void {
   const addr = pinWordAddr(caps, pin);
   store<u32>(addr, load<u32>(addr) | (1 << (pin & 31)));
   caps.classMask |= CAP_GPIO;
+}
+
+/** The mask field of `caps` for PERIPH_* function `fn` (one bit), or 0 for another value. */
+function interfaceMaskAddr(caps: CapSet, fn: i32): usize {
+  const base = changetype<usize>(caps);
+  if (fn == PERIPH_UART) return base + offsetof<CapSet>("uartMask");
+  if (fn == PERIPH_I2C) return base + offsetof<CapSet>("i2cMask");
+  if (fn == PERIPH_SPI) return base + offsetof<CapSet>("spiMask");
+  if (fn == PERIPH_ADC) return base + offsetof<CapSet>("adcMask");
+  if (fn == PERIPH_PWM) return base + offsetof<CapSet>("pwmMask");
+  return 0;
+}
+
+/** The CAP_* class of PERIPH_* function `fn`. */
+export function capClassOf(fn: i32): u32 {
+  if (fn == PERIPH_UART) return CAP_UART;
+  if (fn == PERIPH_I2C) return CAP_I2C;
+  if (fn == PERIPH_SPI) return CAP_SPI;
+  if (fn == PERIPH_ADC) return CAP_ADC;
+  if (fn == PERIPH_PWM) return CAP_PWM;
+  return 0;
+}
+
+/** True when interface `id` (0..BOARD_MAX_INTERFACES-1) is granted for function `fn`. */
+export function capsHasInterface(caps: CapSet, fn: i32, id: i32): bool {
+  const addr = interfaceMaskAddr(caps, fn);
+  if (addr == 0 || id < 0 || id >= BOARD_MAX_INTERFACES) return false;
+  return (load<u32>(addr) & (1 << id)) != 0;
+}
+
+/** The PERIPH_* function interface `id` is granted for, 0 when none. */
+export function capsInterfaceFunction(caps: CapSet, id: i32): i32 {
+  for (let fn = PERIPH_UART; fn <= PERIPH_PWM; fn <<= 1) if (capsHasInterface(caps, fn, id)) return fn;
+  return 0;
+}
+
+/** Grants interface `id` (0..BOARD_MAX_INTERFACES-1, checked by the caller) for function `fn`. */
+export function capsAddInterface(caps: CapSet, fn: i32, id: i32): void {
+  const addr = interfaceMaskAddr(caps, fn);
+  if (addr == 0) return;
+  store<u32>(addr, load<u32>(addr) | (1 << id));
+  caps.classMask |= capClassOf(fn);
 }

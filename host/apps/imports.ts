@@ -35,6 +35,23 @@ export const APP_IMPORTS: readonly AppImport[] = [
   { name: "storage_delete", nr: abi.SYS_STORAGE_DELETE, params: 2, results: 1, blocking: false },
   { name: "storage_usage", nr: abi.SYS_STORAGE_USAGE, params: 0, results: 1, blocking: false },
   { name: "package_open", nr: abi.SYS_PACKAGE_OPEN, params: 2, results: 1, blocking: false },
+  { name: "uart_open", nr: abi.SYS_UART_OPEN, params: 2, results: 1, blocking: false },
+  { name: "uart_read", nr: abi.SYS_UART_READ, params: 3, results: 1, blocking: false },
+  { name: "uart_write", nr: abi.SYS_UART_WRITE, params: 3, results: 1, blocking: false },
+  { name: "i2c_open", nr: abi.SYS_I2C_OPEN, params: 1, results: 1, blocking: false },
+  { name: "i2c_configure", nr: abi.SYS_I2C_CONFIGURE, params: 3, results: 1, blocking: false },
+  { name: "i2c_write", nr: abi.SYS_I2C_WRITE, params: 4, results: 1, blocking: false },
+  { name: "i2c_read", nr: abi.SYS_I2C_READ, params: 4, results: 1, blocking: false },
+  { name: "i2c_write_read", nr: abi.SYS_I2C_WRITE_READ, params: 3, results: 1, blocking: false },
+  { name: "spi_open", nr: abi.SYS_SPI_OPEN, params: 3, results: 1, blocking: false },
+  { name: "spi_configure", nr: abi.SYS_SPI_CONFIGURE, params: 2, results: 1, blocking: false },
+  { name: "spi_transfer", nr: abi.SYS_SPI_TRANSFER, params: 3, results: 1, blocking: false },
+  { name: "adc_open", nr: abi.SYS_ADC_OPEN, params: 1, results: 1, blocking: false },
+  { name: "adc_sample_bits", nr: abi.SYS_ADC_SAMPLE_BITS, params: 2, results: 1, blocking: false },
+  { name: "adc_set_reference", nr: abi.SYS_ADC_SET_REFERENCE, params: 3, results: 1, blocking: false },
+  { name: "adc_poll", nr: abi.SYS_ADC_POLL, params: 2, results: 1, blocking: false },
+  { name: "pwm_open", nr: abi.SYS_PWM_OPEN, params: 1, results: 1, blocking: false },
+  { name: "pwm_apply", nr: abi.SYS_PWM_APPLY, params: 3, results: 1, blocking: false },
 ];
 
 /** The imports asyncify must let suspend their caller, as the instrumenter names them. */

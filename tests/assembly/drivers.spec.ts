@@ -9,6 +9,11 @@ import {
 import { HANDLE_GPIO_OUT, HANDLE_GPIO_IN } from "../../assembly/drivers/gpio";
 import { HANDLE_TIMER } from "../../assembly/drivers/timer";
 import { HANDLE_STORAGE, HANDLE_PACKAGE_FILE } from "../../assembly/drivers/storage";
+import { HANDLE_UART } from "../../assembly/drivers/uart";
+import { HANDLE_I2C } from "../../assembly/drivers/i2c";
+import { HANDLE_SPI } from "../../assembly/drivers/spi";
+import { HANDLE_ADC } from "../../assembly/drivers/adc";
+import { HANDLE_PWM } from "../../assembly/drivers/pwm";
 import { boot } from "./kernel-support";
 
 describe("drivers: routing", () => {
@@ -42,7 +47,8 @@ describe("drivers: routing", () => {
 
   it("knows exactly the units' handle kinds, and which of them offer a wake source", () => {
     boot();
-    expect(kindsAll()).toBe((1 << HANDLE_GPIO_OUT) | (1 << HANDLE_GPIO_IN) | (1 << HANDLE_TIMER) | (1 << HANDLE_STORAGE) | (1 << HANDLE_PACKAGE_FILE));
+    expect(kindsAll()).toBe((1 << HANDLE_GPIO_OUT) | (1 << HANDLE_GPIO_IN) | (1 << HANDLE_TIMER) | (1 << HANDLE_STORAGE) | (1 << HANDLE_PACKAGE_FILE)
+      | (1 << HANDLE_UART) | (1 << HANDLE_I2C) | (1 << HANDLE_SPI) | (1 << HANDLE_ADC) | (1 << HANDLE_PWM));
     expect(kindsWaitable()).toBe((1 << HANDLE_GPIO_IN) | (1 << HANDLE_TIMER));
   });
 });

@@ -1,7 +1,15 @@
 // The manifest parser: what it accepts, and for every rule the exact sentence it refuses with.
 import { EINVAL, ENODEV, EEXIST, EBUSY, APP_STRING_NAME, APP_STRING_COMPONENT_ID, APP_STRING_ENTRY_POINT, APP_STRING_CMD_ARGS, APP_FIELD_QUOTA_BYTES, APP_FIELD_PRIORITY, DEFAULT_PRIORITY, EV_INSTALL_REFUSED, EV_APP_INSTALLED, AUDIT_KIND, AUDIT_RESULT, AUDIT_APP, APP_FIELD_CPU_BUDGET_KFUEL } from "../../assembly/abi";
 import { app_string, app_field, audit_total, audit_field } from "../../assembly/exports";
-import { capsOf, CAP_STORAGE } from "../../assembly/lsm/caps";
+import { capsOf, CAP_STORAGE, CAP_UART, CAP_I2C, CAP_ADC } from "../../assembly/lsm/caps";
+import { boardAdd } from "../../assembly/board/board";
+import { PERIPH_UART, PERIPH_I2C, PERIPH_SPI, PERIPH_ADC } from "../../assembly/abi";
+
+/** Adds a board interface with no pins (after boot). Its id. */
+function addInterface(name: string, functions: i32, channels: i32): i32 {
+  const b = String.UTF8.encode(name);
+  return boardAdd(changetype<usize>(b), b.byteLength, functions, channels, 0, 0, 96);
+}
 import { boot, install, lastError, manifest } from "./kernel-support";
 
 const VALID = "e894d6d15fa9";
@@ -20,6 +28,12 @@ function appStringBytes(slot: i32, which: i32): i32 {
 
 function refuses(json: string, code: i32, message: string): void {
   boot();
+  expect(install(json)).toBe(-code);
+  expect(lastError()).toBe(message);
+}
+
+/** refuses, on the device as it is (its board kept). */
+function refusesHere(json: string, code: i32, message: string): void {
   expect(install(json)).toBe(-code);
   expect(lastError()).toBe(message);
 }
@@ -185,14 +199,26 @@ describe("manifest: capabilities", () => {
   it("Gpio pins are not negative", () => { refuses(withField("\"Capabilities\": {\"Gpio\": [-3]}"), EINVAL, "Capabilities.Gpio[0]: pin -3 is not a pin number (pins count from 0)"); });
   it("Gpio lists a pin once", () => { refuses(withField("\"Capabilities\": {\"Gpio\": [4, 5, 4]}"), EINVAL, "Capabilities.Gpio[2]: pin 4 is listed twice"); });
   it("a duplicate capability is refused", () => { refuses(withField("\"Capabilities\": {\"Gpio\": [1], \"Gpio\": [2]}"), EINVAL, "Capabilities.Gpio: duplicate field"); });
-  it("recognises the other Azure Sphere capabilities and refuses them for now", () => {
-    refuses(withField("\"Capabilities\": {\"Uart\": [\"$ISU0\"]}"), EINVAL, "Capabilities.Uart: not supported by this device yet");
-    refuses(withField("\"Capabilities\": {\"I2cMaster\": [\"$ISU1\"]}"), EINVAL, "Capabilities.I2cMaster: not supported by this device yet");
-    refuses(withField("\"Capabilities\": {\"SpiMaster\": [\"$ISU2\"]}"), EINVAL, "Capabilities.SpiMaster: not supported by this device yet");
-    refuses(withField("\"Capabilities\": {\"Adc\": [\"$ADC0\"]}"), EINVAL, "Capabilities.Adc: not supported by this device yet");
-    refuses(withField("\"Capabilities\": {\"Pwm\": [\"$PWM0\"]}"), EINVAL, "Capabilities.Pwm: not supported by this device yet");
+  it("recognises the network and app-connection capabilities and refuses them for now", () => {
     refuses(withField("\"Capabilities\": {\"AllowedConnections\": [\"example.com\"]}"), EINVAL, "Capabilities.AllowedConnections: not supported by this device yet");
     refuses(withField("\"Capabilities\": {\"AllowedApplicationConnections\": [\"3b1f5e2a-7c44-4d8e-9a61-0f2d8c7b5e13\"]}"), EINVAL, "Capabilities.AllowedApplicationConnections: not supported by this device yet");
+  });
+  it("grants the board's interfaces by name, each for the function it is named under; names the board lacks are ENODEV", () => {
+    boot();
+    expect(addInterface("ISU0", PERIPH_UART | PERIPH_I2C | PERIPH_SPI, 0)).toBe(0);
+    expect(addInterface("ADC-CONTROLLER-0", PERIPH_ADC, 8)).toBe(1);
+    const slot = install(manifest("periph", VALID, ", \"Capabilities\": {\"I2cMaster\": [\"ISU0\"], \"Adc\": [\"ADC-CONTROLLER-0\"]}"));
+    expect(slot).toBe(0);
+    expect(capsOf(slot).i2cMask).toBe(1);
+    expect(capsOf(slot).adcMask).toBe(2);
+    expect(capsOf(slot).uartMask).toBe(0);
+    expect((capsOf(slot).classMask & (CAP_I2C | CAP_ADC)) == (CAP_I2C | CAP_ADC)).toBe(true);
+    expect((capsOf(slot).classMask & CAP_UART) == 0).toBe(true);
+    refusesHere(withField("\"Capabilities\": {\"Uart\": [\"ISU1\"]}"), ENODEV, "Capabilities.Uart[0]: \"ISU1\" is not a Uart interface of this device (it has ISU0)");
+    refusesHere(withField("\"Capabilities\": {\"Pwm\": [\"ISU0\"]}"), ENODEV, "Capabilities.Pwm[0]: \"ISU0\" is not a Pwm interface of this device (it has none)");
+    refusesHere(withField("\"Capabilities\": {\"Uart\": [\"$ISU0\"]}"), ENODEV, "Capabilities.Uart[0]: \"$ISU0\" is a hardware definition's name: pack with --hardware-definitions to resolve it");
+    refusesHere(withField("\"Capabilities\": {\"Uart\": [\"isu0\"]}"), ENODEV, "Capabilities.Uart[0]: \"isu0\" is not a Uart interface of this device (it has ISU0)");
+    refusesHere(withField("\"Capabilities\": {\"Uart\": [\"ISU0\", \"ISU0\"]}"), EINVAL, "Capabilities.Uart[1]: \"ISU0\" is listed twice");
   });
   it("MutableStorage grants a quota of SizeKB KiB, 1 to 65536, SizeKB required", () => {
     boot();
@@ -204,7 +230,7 @@ describe("manifest: capabilities", () => {
     refuses(withField("\"Capabilities\": {\"MutableStorage\": {\"SizeKB\": 65537}}"), EINVAL, "Capabilities.MutableStorage.SizeKB: must be 1 to 65536, not 65537");
   });
   it("checks the shape of the capabilities it does not support yet", () => {
-    refuses(withField("\"Capabilities\": {\"Uart\": \"$ISU0\"}"), EINVAL, "Capabilities.Uart: expected an array of strings");
+    refuses(withField("\"Capabilities\": {\"Uart\": \"$ISU0\"}"), EINVAL, "Capabilities.Uart: expected an array of interface names (like \"ISU0\")");
     refuses(withField("\"Capabilities\": {\"AllowedApplicationConnections\": [\"nope\"]}"), EINVAL, "Capabilities.AllowedApplicationConnections[0]: expected a GUID like \"1689d8b2-c835-2e27-27ad-e894d6d15fa9\"");
     refuses(withField("\"Capabilities\": {\"MutableStorage\": {\"SizeMB\": 8}}"), EINVAL, "Capabilities.MutableStorage.SizeMB: unknown field");
   });

@@ -139,6 +139,9 @@ class ComponentCore:
             "flash-prog": lambda store, b, o, data: hal.flash.prog(b, o, data) if hal.flash else ENODEV,
             "flash-erase": lambda store, b: hal.flash.erase(b) if hal.flash else ENODEV,
             "flash-sync": lambda store: 0,
+            # This host models no peripherals: every peripheral operation answers -ENODEV.
+            "periph-control": lambda store, *args: ENODEV,
+            "periph-read": lambda store, *args: ENODEV,
             "panic": panic,
         }
 

@@ -267,6 +267,9 @@ class Core:
         define("flash-prog", [i32, i32, i32, i32], [i32], flash_prog)
         define("flash-erase", [i32], [i32], lambda c, b: hal.flash.erase(b & U32) if hal.flash else ENODEV)
         define("flash-sync", [], [i32], lambda c: 0)
+        # This host models no peripherals: every peripheral operation answers -ENODEV.
+        define("periph-control", [i32] * 6, [i32], lambda c, *args: ENODEV)
+        define("periph-read", [i32] * 8, [], lambda c, *args: return_list(c, args[7], ENODEV, args[6]))
         define("panic", [i32, i32, i32, i32, i32, i32], [], panic)
         self.instance = linker.instantiate(self.store, module)
         raw = self.instance.exports(self.store)
