@@ -7,11 +7,25 @@
 // Must not: decide what is installed (the core's list does).
 import * as abi from "../assembly/abi.js";
 import { FlashDevice } from "./device-flash.js";
-import { FolderFlash, deviceCache, deviceFlashPath, devicePins, lockDevice } from "./device-folder.js";
+import { FolderFlash, deviceBoard, deviceCache, deviceFlashPath, deviceParts, devicePins, lockDevice } from "./device-folder.js";
 import { formatEvent, formatMemoryMap } from "./run.js";
 import { printable } from "./printable.js";
 import { readTable } from "./flash-layout.js";
 import { serveControl } from "./control/server.js";
+import { UartTcpBridge } from "./peripherals/uart-tcp.js";
+import type { Board } from "./peripherals/board.js";
+
+/** A loopback TCP port for each UART parts.json bridges; each says where it listens. */
+export async function bridgeUarts(board: Board, ports: { iface: string; port: number }[], out: (line: string) => void): Promise<UartTcpBridge[]> {
+  const bridges: UartTcpBridge[] = [];
+  for (const { iface, port } of ports) {
+    const bridge = new UartTcpBridge(board.uart(iface));
+    const got = await bridge.listen(port);
+    bridges.push(bridge);
+    out(`parts: ${printable(iface)}: UART on 127.0.0.1:${got} (nc 127.0.0.1 ${got})`);
+  }
+  return bridges;
+}
 
 export interface BootCliOptions { seconds?: number; press?: { pin: number; periodMs: number }[]; quiet?: boolean }
 
@@ -21,9 +35,13 @@ export async function bootDevice(dir: string, opts: BootCliOptions, out: (line: 
   const flash = new FolderFlash(deviceFlashPath(dir));
   try {
     const startMs = performance.now();
-    const dev = await FlashDevice.boot(flash, { startApps: true, gpioPinCount: devicePins(dir), instrumentCache: deviceCache(dir) });
+    const board = deviceBoard(dir);
+    const parts = deviceParts(dir, board);
+    const dev = await FlashDevice.boot(flash, { startApps: true, gpioPinCount: devicePins(dir), board, instrumentCache: deviceCache(dir) });
     const device = dev.device;
     out(`wasphere core ${device.coreVersion} booted from ${printable(dir)} in ${(performance.now() - startMs).toFixed(0)} ms`);
+    for (const line of parts.lines) out(`parts: ${printable(line)}`);
+    const bridges = await bridgeUarts(board, parts.uartPorts, out);
     for (const line of dev.bootReport.lines) out(`boot: ${line}`);
     const running = device.installedApps().filter((a) => device.core.exports.app_field(a.slot, abi.APP_FIELD_TASK) >= 0);
     out(formatMemoryMap(device.memoryMap(), running));
@@ -50,6 +68,7 @@ export async function bootDevice(dir: string, opts: BootCliOptions, out: (line: 
       for (const t of timers) clearInterval(t);
       stopListening();
       await control.close();
+      for (const b of bridges) await b.close();
     }
     out(`stopped after ${(device.clock.nowMs() / 1000).toFixed(1)} s`);
     return dev;

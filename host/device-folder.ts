@@ -7,10 +7,12 @@
 // taken over.
 // Memory: the whole flash image once (16 MiB by default).
 // Must not: interpret the flash's bytes (the core does).
-import { closeSync, fstatSync, openSync, readFileSync, readSync, unlinkSync, writeSync } from "node:fs";
+import { existsSync, closeSync, fstatSync, openSync, readFileSync, readSync, unlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { Flash } from "./flash.js";
-import { ERASE_BLOCK_BYTES, MAX_FLASH_BYTES } from "./flash-layout.js";
+import { ERASE_BLOCK_BYTES, MAX_FLASH_BYTES, LayoutError, boardSpecsOf, checkHardwareDefinition } from "./flash-layout.js";
+import { Board } from "./peripherals/board.js";
+import { wireParts, PartsError, type WiredParts } from "./peripherals/parts.js";
 import { FLASH_FILE, HARDWARE_FILE } from "./device-cli.js";
 import { nodeInstrumentCache } from "./apps/instrument-cache-node.js";
 import type { InstrumentCache } from "./apps/instrument-cache.js";
@@ -99,6 +101,35 @@ export function devicePins(dir: string): number {
     return (hw.Peripherals ?? []).filter((p) => p.Type === "Gpio").length;
   } catch (err) {
     throw new DeviceFolderError(`${printable(join(dir, HARDWARE_FILE))}: cannot be read (${(err as Error).message})`);
+  }
+}
+
+/** The device's board (its peripheral interfaces), from its hardware definition; no part attached. */
+export function deviceBoard(dir: string): Board {
+  const path = join(dir, HARDWARE_FILE);
+  let hw: unknown;
+  try { hw = JSON.parse(readFileSync(path, "utf8")); } catch (err) { throw new DeviceFolderError(`${printable(path)}: cannot be read (${(err as Error).message})`); }
+  try {
+    const { peripherals } = checkHardwareDefinition(hw, printable(path));
+    return new Board(boardSpecsOf(peripherals, printable(path)));
+  } catch (err) {
+    if (err instanceof LayoutError) throw new DeviceFolderError(err.message);
+    throw err;
+  }
+}
+
+/** The file naming what is wired to the board (SPEC.md, "Parts"); optional. */
+export const PARTS_FILE = "parts.json";
+
+/** Wires the parts of DEV/parts.json (if any) to `board`. */
+export function deviceParts(dir: string, board: Board): WiredParts {
+  const path = join(dir, PARTS_FILE);
+  if (!existsSync(path)) return { uartPorts: [], lines: [] };
+  let entries: unknown;
+  try { entries = JSON.parse(readFileSync(path, "utf8")); } catch (err) { throw new DeviceFolderError(`${printable(path)}: cannot be read (${(err as Error).message})`); }
+  try { return wireParts(board, entries, printable(path)); } catch (err) {
+    if (err instanceof PartsError) throw new DeviceFolderError(err.message);
+    throw err;
   }
 }
 

@@ -5,7 +5,7 @@
 // held until close().
 // Memory: the flash image and one core. Must not: start an app.
 import { FlashDevice } from "./device-flash.js";
-import { FolderFlash, deviceCache, deviceFlashPath, devicePins, lockDevice } from "./device-folder.js";
+import { FolderFlash, deviceBoard, deviceCache, deviceFlashPath, devicePins, lockDevice } from "./device-folder.js";
 import type { DeviceControl } from "./device-control.js";
 
 export async function openStoppedDevice(dir: string): Promise<DeviceControl & { close(): Promise<void>; readonly flashDevice: FlashDevice }> {
@@ -13,7 +13,7 @@ export async function openStoppedDevice(dir: string): Promise<DeviceControl & { 
   let flash: FolderFlash | null = null;
   try {
     flash = new FolderFlash(deviceFlashPath(dir));
-    const dev = await FlashDevice.boot(flash, { startApps: false, gpioPinCount: devicePins(dir), instrumentCache: deviceCache(dir) });
+    const dev = await FlashDevice.boot(flash, { startApps: false, gpioPinCount: devicePins(dir), board: deviceBoard(dir), instrumentCache: deviceCache(dir) });
     const f = flash;
     return {
       flashDevice: dev,

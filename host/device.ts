@@ -229,9 +229,9 @@ export class Device {
     this.core = config.createCore ? config.createCore(hal, config.coreTap) : new ModuleCore(hal, config.coreModule ?? coreModule(), config.coreTap);
     const rc = this.core.exports.core_boot(this.config.gpioPinCount, this.config.appQuotaCeilingBytes, this.config.defaultAppQuotaBytes);
     if (rc < 0) throw new Error(`core_boot failed: ${errnoName(rc)} ${this.core.lastError()}`);
-    const enc = new TextEncoder();
     for (const i of this.board.interfaces) {
-      const id = this.core.exports.board_add(enc.encode(i.name), i.functions, i.channels, Uint8Array.from(i.pins));
+      // Interface names are ASCII (the core refuses anything else), and some engines have no TextEncoder.
+      const id = this.core.exports.board_add(Uint8Array.from(i.name, (c) => c.charCodeAt(0) & 0xff), i.functions, i.channels, Uint8Array.from(i.pins));
       if (id !== i.id) throw new Error(`board_add ${i.name}: ${id < 0 ? `${errnoName(id)} ${this.core.lastError()}` : `the core gave it id ${id}, not ${i.id}`}`);
     }
   }

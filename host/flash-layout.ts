@@ -17,6 +17,7 @@ import { LittleFs } from "./fs/littlefs.js";
 import { defaultGeometry } from "./fs/image.js";
 import { mountConfig } from "./fs/cli.js";
 import { crc32 } from "./apps/imagepkg.js";
+import { defaultBoardSpecs, type BoardInterfaceSpec } from "./peripherals/board.js";
 
 /** The erase block of every wasphere device: NOR-like, and littlefs's block size on the data partition. */
 export const ERASE_BLOCK_BYTES = 4096;
@@ -108,30 +109,61 @@ export async function createFlash(flashBytes: number): Promise<{ flash: Flash; p
 
 // ---- the hardware definition ------------------------------------------------------------------
 
-/** Serial interface blocks (ISU0..ISU4), each usable as UART, I2C master or SPI master. */
-export const ISU_COUNT = 5;
-
-export interface HardwarePeripheral { Name: string; Type: string; AppManifestValue: number | string; Comment?: string }
+export interface HardwarePeripheral { Name: string; Type: string; AppManifestValue: number | string; Comment?: string; Pins?: number[]; Channels?: number }
 export interface HardwareDefinition {
   Metadata: { Type: "Azure Sphere Hardware Definition"; Version: 1 };
   Description: { Name: string };
   Peripherals: HardwarePeripheral[];
 }
 
-const NOT_YET = "recognised in app manifests; not supported by this device yet";
+/** Each peripheral function's hardware-definition Type and symbol suffix. */
+const FUNCTION_TYPES: [fn: number, type: string, suffix: string][] = [
+  [abi.PERIPH_UART, "Uart", "UART"], [abi.PERIPH_I2C, "I2cMaster", "I2C"], [abi.PERIPH_SPI, "SpiMaster", "SPI"],
+  [abi.PERIPH_ADC, "Adc", ""], [abi.PERIPH_PWM, "Pwm", ""],
+];
+/** The ADC's and PWM controller's symbols, as Azure Sphere's MT3620 definition names them. */
+const CONTROLLER_SYMBOL: Record<string, string> = { "ADC-CONTROLLER-0": "ADC_CONTROLLER0", "PWM-CONTROLLER-0": "PWM_CONTROLLER0" };
 
-/** The hardware definition of a device with `pins` GPIO pins. */
+/** The hardware definition of a device with `pins` GPIO pins (its board: defaultBoardSpecs). */
 export function hardwareDefinition(name: string, pins: number): HardwareDefinition {
   const peripherals: HardwarePeripheral[] = [];
   for (let i = 0; i < pins; i++) peripherals.push({ Name: `GPIO${i}`, Type: "Gpio", AppManifestValue: i });
-  for (let i = 0; i < ISU_COUNT; i++) {
-    for (const [suffix, type] of [["UART", "Uart"], ["I2C", "I2cMaster"], ["SPI", "SpiMaster"]]) {
-      peripherals.push({ Name: `ISU${i}_${suffix}`, Type: type, AppManifestValue: `ISU${i}`, Comment: NOT_YET });
+  for (const spec of defaultBoardSpecs(pins)) {
+    for (const [fn, type, suffix] of FUNCTION_TYPES) {
+      if ((spec.functions & fn) === 0) continue;
+      const entry: HardwarePeripheral = { Name: CONTROLLER_SYMBOL[spec.name] ?? `${spec.name}_${suffix}`, Type: type, AppManifestValue: spec.name, Pins: spec.pins ?? [] };
+      if (spec.channels) entry.Channels = spec.channels;
+      peripherals.push(entry);
     }
   }
-  peripherals.push({ Name: "ADC_CONTROLLER0", Type: "Adc", AppManifestValue: "ADC-CONTROLLER-0", Comment: NOT_YET });
-  peripherals.push({ Name: "PWM_CONTROLLER0", Type: "Pwm", AppManifestValue: "PWM-CONTROLLER-0", Comment: NOT_YET });
   return { Metadata: { Type: "Azure Sphere Hardware Definition", Version: 1 }, Description: { Name: name }, Peripherals: peripherals };
+}
+
+/**
+ * The board a hardware definition describes (SPEC.md, "Hardware definition"): one interface per
+ * distinct AppManifestValue of its non-GPIO entries, in the order they first appear, with the
+ * union of their Types as functions and their Pins and Channels.
+ */
+export function boardSpecsOf(peripherals: HardwarePeripheral[], where: string): BoardInterfaceSpec[] {
+  const bad = (what: string): never => { throw new LayoutError(`${where}: ${what}`); };
+  const byName = new Map<string, BoardInterfaceSpec>();
+  peripherals.forEach((p, i) => {
+    if (p.Type === "Gpio") return;
+    const fn = FUNCTION_TYPES.find(([, type]) => type === p.Type)?.[0];
+    if (fn === undefined) bad(`Peripherals[${i}] (${p.Name}): Type ${JSON.stringify(p.Type)} is none of Gpio, Uart, I2cMaster, SpiMaster, Adc, Pwm`);
+    const name = String(p.AppManifestValue);
+    const pins = p.Pins ?? [];
+    if (!Array.isArray(pins) || !pins.every((n) => Number.isInteger(n) && n >= 0 && n < abi.MAX_GPIO_PINS)) bad(`Peripherals[${i}] (${p.Name}): Pins must be an array of pin numbers`);
+    const channelled = (fn! & (abi.PERIPH_ADC | abi.PERIPH_PWM)) !== 0;
+    const channels = channelled ? (p.Channels ?? (fn === abi.PERIPH_ADC ? 8 : 4)) : 0;
+    const spec = byName.get(name);
+    if (!spec) { byName.set(name, { name, functions: fn!, channels, pins: [...pins] }); return; }
+    if (JSON.stringify([...pins].sort((a, b) => a - b)) !== JSON.stringify([...spec.pins!].sort((a, b) => a - b))) bad(`Peripherals[${i}] (${p.Name}): interface ${name} has other Pins in an earlier entry`);
+    spec.functions |= fn!;
+    if (channelled) spec.channels = channels;
+  });
+  if (byName.size > abi.BOARD_MAX_INTERFACES) bad(`${byName.size} interfaces; the core supports at most ${abi.BOARD_MAX_INTERFACES}`);
+  return [...byName.values()];
 }
 
 /** Checks a hardware definition's shape (SPEC.md); returns its GPIO pin count. */

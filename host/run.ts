@@ -18,6 +18,8 @@ export interface RunOptions {
   record?: string;
   /** Which form of the core runs: core.wasm (default) or the component through its JS bindings. */
   core?: "module" | "component";
+  /** A parts file (SPEC.md, "Parts") wiring sensors, a flash chip, ADC inputs and UART bridges to the board. */
+  parts?: string;
 }
 
 const kib = (bytes: number) => `${(bytes / 1024).toFixed(1).padStart(7)} KiB`;
@@ -49,7 +51,7 @@ export function formatEvent(e: RecordedEvent): string {
 /** Boots a device, installs and starts `appDirs`, and runs until `seconds` pass or Ctrl-C. */
 export async function runDevice(appDirs: string[], opts: RunOptions, out: (line: string) => void): Promise<Device> {
   // Loaded here, not at the top: binaryen is heavy, and `wasphere fs ...` never needs it.
-  const { Device } = await import("./device.js");
+  const { Device, DEFAULT_DEVICE } = await import("./device.js");
   const recorder = opts.record ? new (await import("./replay.js")).Recorder() : null;
   // The component core is loaded only when asked for: its bindings exist only where jco is installed.
   let createCore;
@@ -62,10 +64,23 @@ export async function runDevice(appDirs: string[], opts: RunOptions, out: (line:
   // installs without loading binaryen.
   const { nodeInstrumentCache } = await import("./apps/instrument-cache-node.js");
   const instrumentCache = nodeInstrumentCache();
+  const { Board, defaultBoardSpecs } = await import("./peripherals/board.js");
+  const board = new Board(defaultBoardSpecs(DEFAULT_DEVICE.gpioPinCount));
+  let wired = { uartPorts: [] as { iface: string; port: number }[], lines: [] as string[] };
+  if (opts.parts) {
+    const { readFileSync } = await import("node:fs");
+    const { wireParts } = await import("./peripherals/parts.js");
+    let entries: unknown;
+    try { entries = JSON.parse(readFileSync(opts.parts, "utf8")); } catch (err) { throw new RunOptionError(`--parts ${printable(opts.parts)}: cannot be read (${(err as Error).message})`); }
+    try { wired = wireParts(board, entries, printable(opts.parts)); } catch (err) { throw new RunOptionError((err as Error).message); }
+  }
   const device = recorder
-    ? new Device({ ...recorder.config({ clock: new RealClock(), instrumentCache }), createCore })
-    : new Device({ createCore, instrumentCache });
+    ? new Device({ ...recorder.config({ clock: new RealClock(), instrumentCache }), createCore, board })
+    : new Device({ createCore, instrumentCache, board });
   recorder?.attach(device);
+  for (const line of wired.lines) out(`parts: ${printable(line)}`);
+  const { bridgeUarts } = await import("./device-boot.js");
+  const bridges = await bridgeUarts(board, wired.uartPorts, out);
   for (const { pin } of opts.press ?? []) {
     if (pin >= device.gpio.pinCount) throw new RunOptionError(`--press ${pin}: GPIO ${pin} does not exist on this device (pins 0..${device.gpio.pinCount - 1})`);
   }
@@ -104,6 +119,7 @@ export async function runDevice(appDirs: string[], opts: RunOptions, out: (line:
     for (const t of timers) clearInterval(t);
     process.removeListener("SIGINT", onSigint);
     stopListening();
+    for (const b of bridges) await b.close();
   }
   if (recorder && opts.record) {
     const { recordingToJson } = await import("./replay.js");
@@ -146,6 +162,7 @@ export function registerRunCommand(program: Command): void {
     .option("--press <PIN:PERIOD_MS>", "simulate a button on an input pin, pressed and released every PERIOD_MS (repeatable)", pressSpec)
     .option("--quiet", "do not print GPIO changes")
     .option("--record <FILE>", "record every input of the run into FILE, for `wasphere replay FILE` (attach it to a bug report)")
+    .option("--parts <FILE>", "wire the parts FILE lists to the board (a JSON array: SHT3x, W25Q128JV, AdcInput, UartTcp; SPEC.md, \"Parts\")")
     .addOption(new Option("--core <FORM>", "the core as a plain module, or as a component through its jco bindings (`npm run component:setup`, then `npm run build`)").choices(["module", "component"]).default("module"))
     .action(async (appDirs: string[], opts: RunOptions) => {
       try {

@@ -29,12 +29,31 @@
 @external("applibs", "storage_delete") declare function sys_storage_delete(namePtr: usize, nameLen: i32): i32;
 @external("applibs", "storage_usage") declare function sys_storage_usage(): i32;
 @external("applibs", "package_open") declare function sys_package_open(pathPtr: usize, pathLen: i32): i32;
+@external("applibs", "uart_open") declare function sys_uart_open(id: i32, configPtr: usize): i32;
+@external("applibs", "uart_read") declare function sys_uart_read(handle: i32, ptr: usize, len: i32): i32;
+@external("applibs", "uart_write") declare function sys_uart_write(handle: i32, ptr: usize, len: i32): i32;
+@external("applibs", "i2c_open") declare function sys_i2c_open(id: i32): i32;
+@external("applibs", "i2c_configure") declare function sys_i2c_configure(handle: i32, speedHz: i32, timeoutMs: i32): i32;
+@external("applibs", "i2c_write") declare function sys_i2c_write(handle: i32, address: i32, ptr: usize, len: i32): i32;
+@external("applibs", "i2c_read") declare function sys_i2c_read(handle: i32, address: i32, ptr: usize, len: i32): i32;
+@external("applibs", "i2c_write_read") declare function sys_i2c_write_read(handle: i32, address: i32, descPtr: usize): i32;
+@external("applibs", "spi_open") declare function sys_spi_open(id: i32, chipSelect: i32, configPtr: usize): i32;
+@external("applibs", "spi_configure") declare function sys_spi_configure(handle: i32, configPtr: usize): i32;
+@external("applibs", "spi_transfer") declare function sys_spi_transfer(handle: i32, transfersPtr: usize, count: i32): i32;
+@external("applibs", "adc_open") declare function sys_adc_open(id: i32): i32;
+@external("applibs", "adc_sample_bits") declare function sys_adc_sample_bits(handle: i32, channel: i32): i32;
+@external("applibs", "adc_set_reference") declare function sys_adc_set_reference(handle: i32, channel: i32, microvolts: i32): i32;
+@external("applibs", "adc_poll") declare function sys_adc_poll(handle: i32, channel: i32): i32;
+@external("applibs", "pwm_open") declare function sys_pwm_open(id: i32): i32;
+@external("applibs", "pwm_apply") declare function sys_pwm_apply(handle: i32, channel: i32, statePtr: usize): i32;
 
 export const EACCES: i32 = -13;
 export const EBADF: i32 = -9;
 export const ETIMEDOUT: i32 = -110;
 export const ENOENT: i32 = -2;
 export const EDQUOT: i32 = -122;
+export const EAGAIN: i32 = -11;
+export const ENXIO: i32 = -6;
 
 /** Writes a line to the device log (UTF-8). Returns bytes logged or a negative errno. */
 export function log(message: string): i32 {
@@ -137,6 +156,122 @@ export namespace storage {
   export function truncate(handle: i32, size: i32): i32 { return sys_storage_truncate(handle, size); }
   /** What this app's mutable files cost on flash, in bytes. */
   export function usageBytes(): i32 { return sys_storage_usage(); }
+}
+
+/**
+ * The interface ids of the board `wasphere device create` describes (SPEC.md, "Hardware
+ * definition"), as Azure Sphere's hardware definition headers give them: a syscall names an
+ * interface by id, the manifest by name ("ISU0", "ADC-CONTROLLER-0", "PWM-CONTROLLER-0").
+ */
+export namespace board {
+  export const ISU0: i32 = 0;
+  export const ISU1: i32 = 1;
+  export const ISU2: i32 = 2;
+  export const ISU3: i32 = 3;
+  export const ISU4: i32 = 4;
+  export const ADC_CONTROLLER0: i32 = 5;
+  export const PWM_CONTROLLER0: i32 = 6;
+}
+
+// Where the peripheral wrappers lay out the records they pass (one call at a time).
+const periphRecordAt: usize = memory.data(32, 8);
+
+/** UARTs (ABI.md, "Peripherals"): non-blocking; read and write return -EAGAIN when they cannot move a byte now. */
+export namespace uart {
+  export const PARITY_NONE: u8 = 0;
+  export const PARITY_EVEN: u8 = 1;
+  export const PARITY_ODD: u8 = 2;
+  export const FLOW_NONE: u8 = 0;
+  export const FLOW_RTS_CTS: u8 = 1;
+  export const FLOW_XON_XOFF: u8 = 2;
+  /** UART_Open: a handle of interface `id` at `baudRate` (8N1 unless told otherwise), or a negative errno. */
+  export function open(id: i32, baudRate: u32, dataBits: u8 = 8, parity: u8 = PARITY_NONE, stopBits: u8 = 1, flowControl: u8 = FLOW_NONE): i32 {
+    const p = periphRecordAt;
+    store<u32>(p, baudRate);
+    store<u8>(p, dataBits, 4);
+    store<u8>(p, parity, 5);
+    store<u8>(p, stopBits, 6);
+    store<u8>(p, flowControl, 7);
+    return sys_uart_open(id, p);
+  }
+  export function read(handle: i32, buf: ArrayBuffer, len: i32 = -1): i32 { return sys_uart_read(handle, changetype<usize>(buf), len < 0 ? buf.byteLength : len); }
+  export function write(handle: i32, buf: ArrayBuffer, len: i32 = -1): i32 { return sys_uart_write(handle, changetype<usize>(buf), len < 0 ? buf.byteLength : len); }
+  /** Writes the UTF-8 of `text`: bytes taken, or a negative errno. */
+  export function writeString(handle: i32, text: string): i32 { return write(handle, String.UTF8.encode(text)); }
+}
+
+/** I2C masters: 7-bit target addresses 0x08..0x77; a target that does not answer is -ENXIO. */
+export namespace i2c {
+  export const SPEED_STANDARD: i32 = 100000;
+  export const SPEED_FAST: i32 = 400000;
+  export const SPEED_FAST_PLUS: i32 = 1000000;
+  export function open(id: i32): i32 { return sys_i2c_open(id); }
+  /** I2CMaster_SetBusSpeed and I2CMaster_SetTimeout together. */
+  export function configure(handle: i32, speedHz: i32, timeoutMs: i32): i32 { return sys_i2c_configure(handle, speedHz, timeoutMs); }
+  export function write(handle: i32, address: i32, buf: ArrayBuffer, len: i32 = -1): i32 { return sys_i2c_write(handle, address, changetype<usize>(buf), len < 0 ? buf.byteLength : len); }
+  export function read(handle: i32, address: i32, buf: ArrayBuffer, len: i32 = -1): i32 { return sys_i2c_read(handle, address, changetype<usize>(buf), len < 0 ? buf.byteLength : len); }
+  /** I2CMaster_WriteThenRead: all of `out`, a repeated start, then all of `into`; the bytes moved, or a negative errno. */
+  export function writeThenRead(handle: i32, address: i32, out: ArrayBuffer, into: ArrayBuffer): i32 {
+    const p = periphRecordAt;
+    store<u32>(p, <u32>changetype<usize>(out));
+    store<u32>(p, <u32>out.byteLength, 4);
+    store<u32>(p, <u32>changetype<usize>(into), 8);
+    store<u32>(p, <u32>into.byteLength, 12);
+    return sys_i2c_write_read(handle, address, p);
+  }
+}
+
+/** SPI masters: half-duplex transfers under one chip select. */
+export namespace spi {
+  export const WRITE: u32 = 1;
+  export const READ: u32 = 2;
+  function config(speedHz: u32, mode: u8, lsbFirst: bool): usize {
+    const p = periphRecordAt;
+    store<u32>(p, speedHz);
+    store<u8>(p, mode, 4);
+    store<u8>(p, lsbFirst ? 1 : 0, 5);
+    store<u16>(p, 0, 6);
+    return p;
+  }
+  export function open(id: i32, chipSelect: i32, speedHz: u32, mode: u8 = 0, lsbFirst: bool = false): i32 { return sys_spi_open(id, chipSelect, config(speedHz, mode, lsbFirst)); }
+  export function configure(handle: i32, speedHz: u32, mode: u8 = 0, lsbFirst: bool = false): i32 { return sys_spi_configure(handle, config(speedHz, mode, lsbFirst)); }
+  /** SPIMaster_WriteThenRead: writes `out`, then reads `into`, chip select held; the bytes moved. */
+  export function writeThenRead(handle: i32, out: ArrayBuffer, into: ArrayBuffer): i32 {
+    const p = periphRecordAt;
+    store<u32>(p, WRITE);
+    store<u32>(p, <u32>changetype<usize>(out), 4);
+    store<u32>(p, <u32>out.byteLength, 8);
+    store<u32>(p, READ, 12);
+    store<u32>(p, <u32>changetype<usize>(into), 16);
+    store<u32>(p, <u32>into.byteLength, 20);
+    return sys_spi_transfer(handle, p, 2);
+  }
+  /** SPIMaster_TransferSequential over `count` 12-byte transfers (flags, data pointer, length) at `transfers`. */
+  export function transfer(handle: i32, transfers: usize, count: i32): i32 { return sys_spi_transfer(handle, transfers, count); }
+}
+
+/** ADC controllers: a sample is 0..2^bits-1 of the reference voltage. */
+export namespace adc {
+  export function open(id: i32): i32 { return sys_adc_open(id); }
+  export function sampleBits(handle: i32, channel: i32): i32 { return sys_adc_sample_bits(handle, channel); }
+  export function setReferenceMicrovolts(handle: i32, channel: i32, microvolts: i32): i32 { return sys_adc_set_reference(handle, channel, microvolts); }
+  export function poll(handle: i32, channel: i32): i32 { return sys_adc_poll(handle, channel); }
+}
+
+/** PWM controllers: a channel's state applies whole or not at all. */
+export namespace pwm {
+  export const POLARITY_NORMAL: u32 = 0;
+  export const POLARITY_INVERSED: u32 = 1;
+  export function open(id: i32): i32 { return sys_pwm_open(id); }
+  /** PWM_Apply: 0, or -EINVAL with the channel unchanged. */
+  export function apply(handle: i32, channel: i32, periodNs: u32, dutyCycleNs: u32, enabled: bool = true, polarity: u32 = POLARITY_NORMAL): i32 {
+    const p = periphRecordAt;
+    store<u32>(p, periodNs);
+    store<u32>(p, dutyCycleNs, 4);
+    store<u32>(p, polarity, 8);
+    store<u32>(p, enabled ? 1 : 0, 12);
+    return sys_pwm_apply(handle, channel, p);
+  }
 }
 
 /** The app's `abort`: log why, then trap, which ends this app only. */

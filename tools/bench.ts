@@ -393,10 +393,76 @@ async function fileSystem(): Promise<Row[]> {
   }))];
 }
 
+
+/**
+ * Peripheral syscalls against the host's models, each against its floor: a bare Wasm->JS import
+ * that makes the same model call (the SHT3x's status register read through the I2C bus; a 16-byte
+ * transmit on the UART port), so the ratio is what the core's checks and copies add.
+ */
+async function peripheralRoundTrips(): Promise<Row[]> {
+  const { Board, defaultBoardSpecs } = await import("../host/peripherals/board.js");
+  const { Sht3x, SHT3X_ADDRESS } = await import("../host/peripherals/sht3x.js");
+  const N = 20_000;
+  const DATA = 8192;
+  const board = new Board(defaultBoardSpecs(96));
+  const bus = board.i2c("ISU1");
+  bus.attach(SHT3X_ADDRESS, new Sht3x({ temperatureC: 22, humidityPercent: 45 }));
+  const port = board.uart("ISU0");
+  port.configure({ baudRate: 115200, dataBits: 8, parity: "none", stopBits: 1, flowControl: "none" });
+  let sink = 0;
+  port.onTransmit((b) => { sink += b.length; });
+  const statusCmd = Uint8Array.of(0xf3, 0x2d);
+  const bareLoop = (name: string, params: string, call: string) => wat(`(module (import "applibs" "${name}" (func $f (param ${params}) (result i32))) (memory (export "memory") 1)
+    (func (export "main") (result i32) (local $i i32)
+      (loop $l (drop ${call}) (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $l (i32.lt_u (local.get $i) (i32.const ${N}))))
+      (i32.const 0)))`);
+  const i2cBare = new WebAssembly.Instance(new WebAssembly.Module(bareLoop("i2c_write_read", "i32 i32 i32", `(call $f (i32.const 1) (i32.const 0x44) (i32.const ${DATA}))`)),
+    { applibs: { i2c_write_read: () => { const r = bus.writeThenRead(SHT3X_ADDRESS, statusCmd, 3, 0); return typeof r === "number" ? r : 5; } } });
+  const i2cFloor = perOp(() => (i2cBare.exports.main as () => number)(), N);
+  const bytes16 = new Uint8Array(16);
+  const uartBare = new WebAssembly.Instance(new WebAssembly.Module(bareLoop("uart_write", "i32 i32 i32", `(call $f (i32.const 1) (i32.const ${DATA}) (i32.const 16))`)),
+    { applibs: { uart_write: () => port.transmit(bytes16) } });
+  const uartFloor = perOp(() => (uartBare.exports.main as () => number)(), N);
+
+  const le32 = (v: number) => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff];
+  const hex = (b: number[]) => b.map((x) => `\\${x.toString(16).padStart(2, "0")}`).join("");
+  const app = (imports: string, open: string, call: string, data: number[]) => wat(`(module ${imports}
+    (import "applibs" "sleep_ms" (func $sleep (param i32) (result i32)))
+    (memory (export "memory") 1)
+    (data (i32.const ${DATA}) "${hex(data)}")
+    (func (export "main") (result i32) (local $i i32) (local $h i32)
+      (local.set $h ${open})
+      (loop $forever
+        (local.set $i (i32.const 0))
+        (loop $l (drop ${call}) (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $l (i32.lt_u (local.get $i) (i32.const ${N}))))
+        (drop (call $sleep (i32.const 1000)))
+        (br $forever))
+      (i32.const 0)))`);
+  const run = async (module: Uint8Array, caps: Record<string, unknown>) => {
+    const dev = new Device({ clock: new VirtualClock(), board });
+    dev.start(await install(dev, "bench", module, { Capabilities: caps }));
+    const clock = dev.clock as VirtualClock;
+    return perOpAsync(async () => { while (dev.step()) { /* until it sleeps */ } clock.advance(1000); }, N);
+  };
+  // write 0xf32d (at DATA+16), read 3 bytes to DATA+32: the descriptor at DATA.
+  const i2c = await run(app(`(import "applibs" "i2c_open" (func $open (param i32) (result i32))) (import "applibs" "i2c_write_read" (func $wr (param i32 i32 i32) (result i32)))`,
+    "(call $open (i32.const 1))", `(call $wr (local.get $h) (i32.const 0x44) (i32.const ${DATA}))`,
+    [...le32(DATA + 16), ...le32(2), ...le32(DATA + 32), ...le32(3), 0xf3, 0x2d]), { I2cMaster: ["ISU1"] });
+  const uart = await run(app(`(import "applibs" "uart_open" (func $open (param i32 i32) (result i32))) (import "applibs" "uart_write" (func $w (param i32 i32 i32) (result i32)))`,
+    `(call $open (i32.const 0) (i32.const ${DATA}))`, `(call $w (local.get $h) (i32.const ${DATA + 16}) (i32.const 16))`,
+    [...le32(115200), 8, 0, 1, 0]), { Uart: ["ISU0"] });
+  if (sink === 0) throw new Error("bench: the UART heard nothing");
+  return [
+    row("I2C write-then-read (2 + 3 bytes, an SHT3x's status): app -> core -> host model -> app", "ns/call", i2c, i2cFloor, "floor: a bare Wasm->JS import making the same bus call", "periph.i2c"),
+    row("UART write (16 bytes): app -> core -> host model -> app", "ns/call", uart, uartFloor, "floor: a bare Wasm->JS import making the same transmit", "periph.uart"),
+  ];
+}
+
 /** The groups, each run in its own process under `flags`. */
 export const GROUPS: { name: string; flags: string[]; run: () => Promise<Row[]> }[] = [
   { name: "syscall", flags: USER_NODE_FLAGS, run: syscallRoundTrip },
   { name: "switch", flags: USER_NODE_FLAGS, run: contextSwitch },
+  { name: "periph", flags: USER_NODE_FLAGS, run: peripheralRoundTrips },
   { name: "wakeup", flags: USER_NODE_FLAGS, run: wakeUps },
   { name: "load", flags: USER_NODE_FLAGS, run: appLoad },
   { name: "scale", flags: USER_NODE_FLAGS, run: scale },

@@ -2,8 +2,10 @@
 // (`wasphere instrument`), a virtual clock, GPIO outputs reported to `onGpio`. No Device class, no
 // binaryen, no Node API: any engine with WebAssembly runs it. It skips what a real host adds
 // (several apps, inputs, flash, the audit ring) and shows the call order and the slice protocol.
-const SYSCALLS = ["exit", "yield", "sleep_ms", "clock_ms", "log", "gpio_open_output", "gpio_open_input", "gpio_set",
-  "gpio_get", "close", "timer_create", "wait", "mem_quota_bytes", "mem_in_use_bytes", "mem_peak_bytes", "args_get"];
+// The app imports by syscall number (ABI.md, "App imports"); an import is only the name and number.
+const SYSCALLS = Object.entries({ exit: 0, yield: 1, sleep_ms: 2, clock_ms: 3, log: 4, gpio_open_output: 5, gpio_open_input: 6, gpio_set: 7,
+  gpio_get: 8, close: 9, timer_create: 10, wait: 11, mem_quota_bytes: 12, mem_in_use_bytes: 13, mem_peak_bytes: 14, args_get: 15,
+  storage_open: 32, storage_read: 33, storage_write: 34, storage_seek: 35, storage_truncate: 36, storage_delete: 37, storage_usage: 38, package_open: 39 });
 const [YIELDED, BLOCKED, OUT_OF_FUEL, EXITED, TRAPPED] = [0, 1, 2, 3, 4], SUSPEND = -65536, EFAULT = -14, ENODEV = -19;
 class Exit { constructor(code) { this.code = code; } }
 
@@ -22,6 +24,7 @@ export async function runMinimalHost({ coreBytes, manifestBytes, appBytes, until
     "app-copy-out": (task, ap, cp, n) => (inApp(ap, n) ? (appMem().set(core().subarray(cp, cp + (n >>> 0)), ap >>> 0), 0) : EFAULT),
     "app-memory-bytes": () => (app ? appMem().length : 0),
     "flash-read": (b, o, n, r) => ret(r, 1, ENODEV), "flash-prog": () => ENODEV, "flash-erase": () => ENODEV,
+    "periph-control": () => ENODEV, "periph-read": (id, fn, op, arg, p, n, max, r) => ret(r, 1, ENODEV), // no peripherals here
     "panic": () => { throw new Error("core panic"); },
   };
   const x = (await WebAssembly.instantiate(coreBytes, { "wasphere:core/hal@0.1.0": hal })).instance.exports;
@@ -35,7 +38,7 @@ export async function runMinimalHost({ coreBytes, manifestBytes, appBytes, until
     why = reason; app.exports.asyncify_start_unwind(8);
   };
   const rewinding = () => app.exports.asyncify_get_state() === 2;
-  const applibs = Object.fromEntries(SYSCALLS.map((name, nr) => [name, (a0 = 0, a1 = 0, a2 = 0, a3 = 0) => {
+  const applibs = Object.fromEntries(SYSCALLS.map(([name, nr]) => [name, (a0 = 0, a1 = 0, a2 = 0, a3 = 0) => {
     if (rewinding()) { app.exports.asyncify_stop_rewind(); return k.task_take_result(task); } // resumed: the result
     const rc = k.syscall(task, nr, a0, a1, a2, a3);
     if (nr === 0) throw new Exit(a0);

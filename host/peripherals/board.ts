@@ -193,7 +193,7 @@ function spiTransfer(bus: SpiBus, chipSelect: number, data: Uint8Array, readTota
  * The board `device create` describes (SPEC.md, "Hardware definition"), after the MT3620's
  * layout: ISU0..ISU4, each a UART, an I2C master or an SPI master, muxing five pins each; an ADC
  * controller with 8 channels on pins 41..48; a PWM controller with 4 channels on pins 0..3.
- * Interfaces whose pins a device of `gpioPinCount` pins lacks are left out.
+ * On a device of fewer pins an interface muxes only the pins the device has.
  */
 export function defaultBoardSpecs(gpioPinCount: number): BoardInterfaceSpec[] {
   const isuPins = [26, 31, 36, 66, 71];
@@ -201,5 +201,5 @@ export function defaultBoardSpecs(gpioPinCount: number): BoardInterfaceSpec[] {
   const specs: BoardInterfaceSpec[] = isuPins.map((first, n) => ({ name: `ISU${n}`, functions: isu, pins: [0, 1, 2, 3, 4].map((k) => first + k) }));
   specs.push({ name: "ADC-CONTROLLER-0", functions: abi.PERIPH_ADC, channels: 8, pins: [41, 42, 43, 44, 45, 46, 47, 48] });
   specs.push({ name: "PWM-CONTROLLER-0", functions: abi.PERIPH_PWM, channels: 4, pins: [0, 1, 2, 3] });
-  return specs.filter((s) => (s.pins ?? []).every((p) => p < gpioPinCount));
+  return specs.map((s) => ({ ...s, pins: (s.pins ?? []).filter((p) => p < gpioPinCount) }));
 }

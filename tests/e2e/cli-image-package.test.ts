@@ -45,7 +45,7 @@ test("examples/blink packs (its main.ts built first) and shows its identity, cap
   const text = wasphere(["image-package", "show", "--image-package", out]);
   assert.equal(text.status, 0, text.stderr);
   assert.match(text.stdout, /^Image package .*: \d+ bytes\nIdentity:\n  Image type:   Application \(10\)\n  ComponentId:  1689d8b2-c835-2e27-27ad-e894d6d15fa9\n/);
-  assert.match(text.stdout, /\nCapabilities:   \{"Gpio":\[8\]\}\nFiles:\n +\d+  \/app_manifest\.json\n +7?\d+  \/blink\.wasm\n$/);
+  assert.match(text.stdout, /\nCapabilities:   \{"Gpio":\[8\]\}\nFiles:\n +\d+  \/app_manifest\.json\n +\d+  \/blink\.wasm\n +4  \/period\.txt\n$/);
 });
 
 test("a directory with a module and other files: everything but sources, build output and hidden files is packed", () => {

@@ -105,14 +105,16 @@ test("a changed byte of an app's module shows as a divergence, not as a silent d
   const rec = await recordVirtual();
   const changed = copy(rec);
   const wasm = Uint8Array.from(atob(changed.apps[0].modules["blink.wasm"]), (c) => c.charCodeAt(0));
-  // blink's half period (500 ms) is a constant in its code: find the i32.const 500 and make it 400.
+  // blink's default half period (500 ms, which it logs and then sleeps) is a constant in its code:
+  // find the i32.const 500 and make it 400; the run diverges where the log line or the sleep crosses.
   const at = wasm.findIndex((b, i) => b === 0x41 && wasm[i + 1] === 0xf4 && wasm[i + 2] === 0x03);
   assert.ok(at > 0, "blink's module holds i32.const 500");
   wasm[at + 1] = 0x90;
   changed.apps[0].modules["blink.wasm"] = btoa(String.fromCharCode(...wasm));
   const result = await replay(changed);
   assert.ok(result.divergence);
-  assert.match(result.divergence.expected, /sleep_ms|syscall/);
+  assert.match(result.divergence.expected, /sleep_ms|syscall|app_copy_in/);
+  assert.notEqual(result.divergence.expected, result.divergence.actual);
 });
 
 test("wasphere run --record and wasphere replay: identical, then the first divergence of an edited file", () => {
