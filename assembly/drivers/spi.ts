@@ -21,7 +21,7 @@ import { CAP_SPI, CAP_COMPUTE } from "../lsm/caps";
 import { handleClose, handleIndexOf } from "../handles/table";
 import { OP_OWNS, OP_NEEDS, OP_CHECKS, OP_ALLOWS, OP_CALL, OP_FUEL, OP_OWNS_KIND, OP_CLOSE } from "./unit";
 import {
-  periphAllows, periphOpen, periphClose, periphResolve, periphCopyIn, periphCopyOut, periphFuel, periphBuf, periphDesc,
+  periphAllows, periphOpen, periphClose, periphResolve, periphCopyIn, periphCopyOut, periphCheckOut, periphFuel, periphBuf, periphDesc,
   periphSpiSet, periphSpiChipSelect, periphSpiSpeedHz, periphSpiMode, periphSpiLsbFirst,
 } from "./periph";
 
@@ -79,7 +79,11 @@ function sysTransfer(task: i32, app: i32, handle: i32, transfersPtr: i32, count:
     if (isWrite) {
       const w = periphCopyIn(task, app, SYS_SPI_TRANSFER, load<i32>(d, 4), len, encoded + 4);
       if (w < 0) return w;
-    } else readTotal += len;
+    } else {
+      const room = periphCheckOut(task, app, SYS_SPI_TRANSFER, load<i32>(d, 4), len);
+      if (room < 0) return room;
+      readTotal += len;
+    }
     encoded += need;
     moved += len;
   }

@@ -198,7 +198,7 @@ function spiTransfer(bus: SpiBus, chipSelect: number, data: Uint8Array, readTota
 export function defaultBoardSpecs(gpioPinCount: number): BoardInterfaceSpec[] {
   const isuPins = [26, 31, 36, 66, 71];
   const isu = abi.PERIPH_UART | abi.PERIPH_I2C | abi.PERIPH_SPI;
-  const specs: BoardInterfaceSpec[] = isuPins.map((first, n) => ({ name: `ISU${n}`, functions: isu, pins: [0, 1, 2, 3, 4].map((k) => first + k) }));
+  const specs: BoardInterfaceSpec[] = isuPins.map((first, n) => ({ name: `ISU${n}`, functions: isu, channels: 0, pins: [0, 1, 2, 3, 4].map((k) => first + k) }));
   specs.push({ name: "ADC-CONTROLLER-0", functions: abi.PERIPH_ADC, channels: 8, pins: [41, 42, 43, 44, 45, 46, 47, 48] });
   specs.push({ name: "PWM-CONTROLLER-0", functions: abi.PERIPH_PWM, channels: 4, pins: [0, 1, 2, 3] });
   return specs.map((s) => ({ ...s, pins: (s.pins ?? []).filter((p) => p < gpioPinCount) }));

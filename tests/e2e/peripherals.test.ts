@@ -297,3 +297,49 @@ test("an interface belongs to one app, its pins with it: a second claim, a claim
   await dev.run({ untilMs: 100 });
   assert.deepEqual(exitCodes(dev, "owner"), [-abi.EACCES]);
 });
+
+test("bad pointers and lengths: -EFAULT (audited with the pointer) or -EINVAL, and nothing reaches the part; a host answering more bytes than asked is -EIO", async () => {
+  const { board, sensor } = boardWithParts();
+  const far = 0x7fff0000;
+  const cases: [string, Record<string, unknown>, number, number | null][] = [
+    [`(call $uopen (i32.const ${ISU0}) (i32.const ${far}))`, { Uart: ["ISU0"] }, -abi.EFAULT, abi.SYS_UART_OPEN],
+    [`(call $iwrite (call $iopen (i32.const ${ISU1})) (i32.const 0x44) (i32.const ${far}) (i32.const 2))`, { I2cMaster: ["ISU1"] }, -abi.EFAULT, abi.SYS_I2C_WRITE],
+    [`(call $iwrite (call $iopen (i32.const ${ISU1})) (i32.const 0x44) (i32.const ${DATA}) (i32.const ${abi.PERIPH_IO_MAX_BYTES + 1}))`, { I2cMaster: ["ISU1"] }, -abi.EINVAL, null],
+    [`(call $iwrite (call $iopen (i32.const ${ISU1})) (i32.const 0x44) (i32.const ${DATA}) (i32.const 0))`, { I2cMaster: ["ISU1"] }, -abi.EINVAL, null],
+    [`(call $iwr (call $iopen (i32.const ${ISU1})) (i32.const 0x44) (i32.const ${far}))`, { I2cMaster: ["ISU1"] }, -abi.EFAULT, abi.SYS_I2C_WRITE_READ],
+    [`(call $papply (call $popen (i32.const ${PWM})) (i32.const 0) (i32.const -16))`, { Pwm: ["PWM-CONTROLLER-0"] }, -abi.EFAULT, abi.SYS_PWM_APPLY],
+    [`(call $sxfer (call $sopen (i32.const ${ISU2}) (i32.const 0) (i32.const ${DATA})) (i32.const ${far}) (i32.const 1))`, { SpiMaster: ["ISU2"] }, -abi.EFAULT, abi.SYS_SPI_TRANSFER],
+    [`(call $sxfer (call $sopen (i32.const ${ISU2}) (i32.const 0) (i32.const ${DATA})) (i32.const ${DATA}) (i32.const ${abi.SPI_MAX_TRANSFERS + 1}))`, { SpiMaster: ["ISU2"] }, -abi.EINVAL, null],
+    [`(call $sopen (i32.const ${ISU2}) (i32.const 4) (i32.const ${DATA}))`, { SpiMaster: ["ISU2"] }, -abi.EINVAL, null],
+  ];
+  for (const [body, caps, want, faultNr] of cases) {
+    const r = await exitOf(probe(body, [...le32(1_000_000), 0, 0, 0, 0]), caps, board);
+    assert.equal(r.code, want, body);
+    assert.deepEqual(r.dev.audit().filter((a) => a.kind === abi.EV_FAULT).map((a) => a.syscall), faultNr === null ? [] : [faultNr], body);
+  }
+  assert.deepEqual(sensor.commands, []);
+  // A read into a buffer outside the app's memory is refused before the part is read: what the
+  // UART had received is still there for the next good read.
+  const port = board.uart("ISU0");
+  const dev = device({ board });
+  await installAndStart(dev, "probe", probe(`
+    (local.set $h (call $uopen (i32.const ${ISU0}) (i32.const ${DATA})))
+    (drop (call $sleep (i32.const 20)))
+    (local.set $r (call $uread (local.get $h) (i32.const ${far}) (i32.const 8)))
+    (if (i32.ne (local.get $r) (i32.const ${-abi.EFAULT})) (then (call $exit (i32.sub (i32.const -1000) (local.get $r)))))
+    (call $uread (local.get $h) (i32.const ${DATA + 64}) (i32.const 8))`, UART_9600_8N1), { Capabilities: { Uart: ["ISU0"] } });
+  await dev.run({ untilMs: 10 });
+  port.send(Uint8Array.of(1, 2, 3));
+  await dev.run({ untilMs: 100 });
+  assert.deepEqual(exitCodes(dev, "probe"), [3]);
+  assert.deepEqual(dev.audit().filter((a) => a.kind === abi.EV_FAULT).map((a) => [a.syscall, a.arg]), [[abi.SYS_UART_READ, far]]);
+  // A host that answers a UART read with more bytes than the core asked for.
+  class Greedy extends Board {
+    override read(id: number, fn: number, op: number, arg: number, data: Uint8Array, maxLen: number, nowMs: number): Uint8Array | number {
+      return fn === abi.PERIPH_UART ? new Uint8Array(maxLen + 1) : super.read(id, fn, op, arg, data, maxLen, nowMs);
+    }
+  }
+  const greedy = new Greedy(defaultBoardSpecs(96));
+  const r = await exitOf(probe(`(call $uread (call $uopen (i32.const ${ISU0}) (i32.const ${DATA})) (i32.const ${DATA + 64}) (i32.const 8))`, UART_9600_8N1), { Uart: ["ISU0"] }, greedy);
+  assert.equal(r.code, -abi.EIO);
+});

@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import { crc32 as zlibCrc32 } from "node:zlib";
 import * as abi from "../../assembly/abi.js";
 import { Flash } from "../../host/flash.js";
-import { checkHardwareDefinition, createFlash, encodeTable, hardwareDefinition, planLayout, readTable, type Partition } from "../../host/flash-layout.js";
+import { boardSpecsOf, checkHardwareDefinition, createFlash, encodeTable, hardwareDefinition, planLayout, readTable, type Partition } from "../../host/flash-layout.js";
+import { defaultBoardSpecs } from "../../host/peripherals/board.js";
 import { RefReader } from "./lfs-ref-reader.js";
 
 const MIB = 1024 * 1024;
@@ -109,9 +110,28 @@ test("the hardware definition: Azure Sphere's shape, GPIOs named GPIO0.. in orde
     { Name: "GPIO0", Type: "Gpio", AppManifestValue: 0 },
     { Name: "GPIO1", Type: "Gpio", AppManifestValue: 1 },
     { Name: "GPIO2", Type: "Gpio", AppManifestValue: 2 },
-    { Name: "ISU0_UART", Type: "Uart", AppManifestValue: "ISU0", Comment: "recognised in app manifests; not supported by this device yet" },
+    // A 3-pin device has none of the pins ISU0 muxes on a full one.
+    { Name: "ISU0_UART", Type: "Uart", AppManifestValue: "ISU0", Pins: [] },
   ]);
   assert.equal(checkHardwareDefinition(hw, "hw").pins, 3);
+  // A full device: each ISU once per function with its five pins; the controllers with their channels.
+  const full = hardwareDefinition("d", 96).Peripherals.filter((p) => p.Type !== "Gpio");
+  assert.deepEqual(full.slice(0, 3), [
+    { Name: "ISU0_UART", Type: "Uart", AppManifestValue: "ISU0", Pins: [26, 27, 28, 29, 30] },
+    { Name: "ISU0_I2C", Type: "I2cMaster", AppManifestValue: "ISU0", Pins: [26, 27, 28, 29, 30] },
+    { Name: "ISU0_SPI", Type: "SpiMaster", AppManifestValue: "ISU0", Pins: [26, 27, 28, 29, 30] },
+  ]);
+  assert.deepEqual(full.slice(-2), [
+    { Name: "ADC_CONTROLLER0", Type: "Adc", AppManifestValue: "ADC-CONTROLLER-0", Pins: [41, 42, 43, 44, 45, 46, 47, 48], Channels: 8 },
+    { Name: "PWM_CONTROLLER0", Type: "Pwm", AppManifestValue: "PWM-CONTROLLER-0", Pins: [0, 1, 2, 3], Channels: 4 },
+  ]);
+  // Read back, the definition is the board it was written from: ids in order, functions joined.
+  assert.deepEqual(boardSpecsOf(full, "hw"), defaultBoardSpecs(96));
+  const specsBroken = (entries: unknown[]) => { try { boardSpecsOf(entries as never, "hw"); } catch (err) { return (err as Error).message; } return "accepted"; };
+  assert.equal(specsBroken([{ Name: "X", Type: "Can", AppManifestValue: "X" }]), 'hw: Peripherals[0] (X): Type "Can" is none of Gpio, Uart, I2cMaster, SpiMaster, Adc, Pwm');
+  assert.equal(specsBroken([{ Name: "A", Type: "Uart", AppManifestValue: "I", Pins: [1] }, { Name: "B", Type: "SpiMaster", AppManifestValue: "I", Pins: [2] }]), "hw: Peripherals[1] (B): interface I has other Pins in an earlier entry");
+  assert.equal(specsBroken([{ Name: "A", Type: "Uart", AppManifestValue: "I", Pins: [200] }]), "hw: Peripherals[0] (A): Pins must be an array of pin numbers");
+  assert.equal(specsBroken(Array.from({ length: 17 }, (_, i) => ({ Name: `U${i}`, Type: "Uart", AppManifestValue: `U${i}` }))), "hw: 17 interfaces; the core supports at most 16");
   const broken = (edit: (h: any) => void) => { const h = structuredClone(hw) as any; edit(h); try { checkHardwareDefinition(h, "hw"); } catch (err) { return (err as Error).message; } return "accepted"; };
   assert.equal(broken((h) => { h.Metadata.Version = 2; }), 'hw: Metadata must be {"Type": "Azure Sphere Hardware Definition", "Version": 1}');
   assert.equal(broken((h) => { h.Peripherals[1].AppManifestValue = 5; }), "hw: Peripherals[1] (GPIO1): GPIO pins are numbered 0 up in order; expected 1");
