@@ -30,6 +30,7 @@ export const ENFILE = 23;
 export const EMFILE = 24;
 export const EFBIG = 27;
 export const ENOSPC = 28;
+export const EPIPE = 32;
 export const EROFS = 30;
 export const ERANGE = 34;
 export const ENAMETOOLONG = 36;
@@ -88,8 +89,12 @@ export const SYS_ADC_SET_REFERENCE = 53;
 export const SYS_ADC_POLL = 54;
 export const SYS_PWM_OPEN = 55;
 export const SYS_PWM_APPLY = 56;
+// App-to-app channels (ABI.md "Channels").
+export const SYS_CHANNEL_OPEN = 57;
+export const SYS_CHANNEL_SEND = 58;
+export const SYS_CHANNEL_RECV = 59;
 // One more than the highest number: the size of the security hook's table.
-export const SYS_COUNT = 57;
+export const SYS_COUNT = 60;
 
 // ---- Scheduler: why an app stopped running (host -> core, sched_report).
 export const STOP_YIELDED = 0;
@@ -150,6 +155,8 @@ export const LIMIT_APP_RAM = 6;
 export const LIMIT_CPU_BUDGET = 7;
 // The app's share of the STORAGE_OPEN_MAX open storage files is used up (storage_open, package_open: -ENFILE).
 export const LIMIT_STORAGE_OPEN = 8;
+// The app's share of the channel ends (CHANNEL_MAX * 2) is used up, or every channel row is taken (channel_open: -ENFILE).
+export const LIMIT_CHANNELS = 9;
 
 // Fields of an audit entry (audit_field).
 export const AUDIT_SEQ = 0;
@@ -334,6 +341,17 @@ export const SPI_TRANSFER_READ = 2;
 export const PWM_STATE_BYTES = 16;
 export const PWM_POLARITY_NORMAL = 0;
 export const PWM_POLARITY_INVERSED = 1;
+
+// ---- App-to-app channels (ABI.md "Channels").
+// The ComponentIds one manifest's AllowedApplicationConnections may list.
+export const CHANNEL_PEERS_MAX = 4;
+// Channels open at once, device-wide (each end its app's share of CHANNEL_MAX * 2 ends).
+export const CHANNEL_MAX = 32;
+// Each direction of a channel: a queue of CHANNEL_DEPTH whole messages of at most CHANNEL_MSG_MAX_BYTES.
+export const CHANNEL_DEPTH = 8;
+export const CHANNEL_MSG_MAX_BYTES = 256;
+// channel_open's peer: a ComponentId as text, "1689d8b2-c835-2e27-27ad-e894d6d15fa9".
+export const CHANNEL_PEER_ID_BYTES = 36;
 
 // ---- Image packages (SPEC.md, "Image packages"): the format's numbers (pkg_parse's result is
 // wit kernel's pkg-info record).

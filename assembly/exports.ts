@@ -33,6 +33,7 @@ import { GPIO_TABLE_BYTES } from "./drivers/gpio";
 import { APPS_TABLE_BYTES, APPS_ROW_BYTES, appAt, appValid, appNamePtr, appEntryPtr, appArgsPtr, deviceGpioPinCount, appsInstalledCount } from "./appmgr/apps";
 import { BOARD_TABLE_BYTES, boardAdd } from "./board/board";
 import { PERIPH_TABLE_BYTES } from "./drivers/periph";
+import { CHANNEL_TABLE_BYTES } from "./drivers/channel";
 import { coreBoot, coreBooted, appInstall, appInstallRefused, appUninstall, appStart, appStop, appState, schedReport } from "./appmgr/lifecycle";
 
 // ---- Boot, identity, buffers.
@@ -75,12 +76,12 @@ export function mem_app_reserved_bytes(): i32 { return <i32>appReservedTotalByte
 export function mem_free_bytes(): i32 { return <i32>freeBytes(); }
 /** The kernel's fixed tables: tasks, apps (with crash history and pin owners), capabilities,
  *  handles, timers, per-app pool shares, scheduler queues, syscall routing and policy, open pins, the audit ring,
- *  the per-app rate limits, the open storage files, the board's interfaces and their open state. */
+ *  the per-app rate limits, the open storage files, the board's interfaces and their open state, the channel table. */
 export function mem_cabi_arena_bytes(): i32 { return CABI_ARENA_BYTES; }
 export function mem_table_bytes(): i32 {
   return TASK_TABLE_BYTES + APPS_TABLE_BYTES + CAPS_TABLE_BYTES + HANDLE_TABLE_BYTES + TIMER_TABLE_BYTES +
     SHARE_TABLE_BYTES + SCHED_TABLE_BYTES + DRIVERS_TABLE_BYTES + GPIO_TABLE_BYTES + AUDIT_TABLE_BYTES + RATE_TABLE_BYTES +
-    STORAGE_OPEN_TABLE_BYTES + BOARD_TABLE_BYTES + PERIPH_TABLE_BYTES;
+    STORAGE_OPEN_TABLE_BYTES + BOARD_TABLE_BYTES + PERIPH_TABLE_BYTES + CHANNEL_TABLE_BYTES;
 }
 
 // ---- Apps.

@@ -46,6 +46,9 @@
 @external("applibs", "adc_poll") declare function sys_adc_poll(handle: i32, channel: i32): i32;
 @external("applibs", "pwm_open") declare function sys_pwm_open(id: i32): i32;
 @external("applibs", "pwm_apply") declare function sys_pwm_apply(handle: i32, channel: i32, statePtr: usize): i32;
+@external("applibs", "channel_open") declare function sys_channel_open(idPtr: usize, idLen: i32): i32;
+@external("applibs", "channel_send") declare function sys_channel_send(handle: i32, ptr: usize, len: i32): i32;
+@external("applibs", "channel_recv") declare function sys_channel_recv(handle: i32, ptr: usize, len: i32): i32;
 
 export const EACCES: i32 = -13;
 export const EBADF: i32 = -9;
@@ -54,6 +57,8 @@ export const ENOENT: i32 = -2;
 export const EDQUOT: i32 = -122;
 export const EAGAIN: i32 = -11;
 export const ENXIO: i32 = -6;
+export const EPIPE: i32 = -32;
+export const EMSGSIZE: i32 = -90;
 
 /** Writes a line to the device log (UTF-8). Returns bytes logged or a negative errno. */
 export function log(message: string): i32 {
@@ -272,6 +277,24 @@ export namespace pwm {
     store<u32>(p, enabled ? 1 : 0, 12);
     return sys_pwm_apply(handle, channel, p);
   }
+}
+
+/**
+ * App-to-app channels (ABI.md, "Channels"): both apps list each other in
+ * AllowedApplicationConnections; messages of at most 256 bytes arrive whole and in order.
+ */
+export namespace channel {
+  export const MSG_MAX_BYTES: i32 = 256;
+  /** A handle of this app's end of the channel to the app of ComponentId `peerId` (its text form). */
+  export function open(peerId: string): i32 {
+    const b = String.UTF8.encode(peerId);
+    return sys_channel_open(changetype<usize>(b), b.byteLength);
+  }
+  /** Sends `len` bytes of `buf` (all by default) as one message: its length, -EAGAIN when the partner's queue is full, -EPIPE when it closed. */
+  export function send(handle: i32, buf: ArrayBuffer, len: i32 = -1): i32 { return sys_channel_send(handle, changetype<usize>(buf), len < 0 ? buf.byteLength : len); }
+  export function sendString(handle: i32, text: string): i32 { return send(handle, String.UTF8.encode(text)); }
+  /** Receives the oldest message into `buf`: its length, -EAGAIN when none, -EPIPE when none will come. */
+  export function recv(handle: i32, buf: ArrayBuffer): i32 { return sys_channel_recv(handle, changetype<usize>(buf), buf.byteLength); }
 }
 
 /** The app's `abort`: log why, then trap, which ends this app only. */

@@ -14,12 +14,12 @@
 import {
   EINVAL, ENODEV, APP_NAME_MAX_BYTES, ENTRY_POINT_MAX_BYTES, CMD_ARGS_MAX_BYTES, PRIORITY_LEVELS,
   DEFAULT_PRIORITY, MAX_GPIO_PINS, CPU_BUDGET_MIN_FUEL, CPU_BUDGET_MAX_FUEL, STORAGE_MAX_KIB,
-  PERIPH_UART, PERIPH_I2C, PERIPH_SPI, PERIPH_ADC, PERIPH_PWM,
+  PERIPH_UART, PERIPH_I2C, PERIPH_SPI, PERIPH_ADC, PERIPH_PWM, CHANNEL_PEERS_MAX,
 } from "../abi";
 import { boardFind, boardCount, boardFunctions, boardNamePtr, boardNameLen } from "../board/board";
 import { msgClear, msgStr, msgInt, msgBytes, msgUserBytes } from "../util/msg";
 import {
-  CapSet, capsOf, capsClear, capsHasPin, capsAddPin, capsAddInterface, capsInterfaceFunction, CAPS_STAGING, CAP_BASELINE, CAP_UART, CAP_I2C,
+  CapSet, capsOf, capsClear, capsHasPin, capsAddPin, capsAddInterface, capsInterfaceFunction, capsListsPeer, capsAddPeer, CAPS_STAGING, CAP_BASELINE, CAP_UART, CAP_I2C,
   CAP_SPI, CAP_ADC, CAP_PWM, CAP_NETWORK, CAP_APP_CONNECTIONS, CAP_STORAGE,
 } from "../lsm/caps";
 
@@ -521,11 +521,32 @@ function parseInterfaces(caps: CapSet, fn: i32): void {
   }
 }
 
+/** `AllowedApplicationConnections`: up to CHANNEL_PEERS_MAX ComponentIds, each once. */
+function parsePeers(caps: CapSet): void {
+  const k = valueKind();
+  if (k == V_INVALID) { syntaxError("a value"); return; }
+  if (k != V_ARRAY) { typeError("an array of ComponentIds"); return; }
+  pos++;
+  skipWs();
+  if (peek() == 0x5d) { pos++; return; }
+  for (let i = 0; ; i++) {
+    const saved = pushIndex(i);
+    const n = readStringValue(scratch, SCRATCH_BYTES, "a ComponentId (a GUID like \"1689d8b2-c835-2e27-27ad-e894d6d15fa9\")");
+    if (n < 0) return;
+    if (!parseGuid(n)) { guidError(); return; }
+    if (capsListsPeer(caps, guidHi, guidLo)) { failAt(EINVAL); msgStr("listed twice"); return; }
+    if (!capsAddPeer(caps, guidHi, guidLo)) { failAt(EINVAL); msgStr("at most "); msgInt(CHANNEL_PEERS_MAX); msgStr(" apps may be listed"); return; }
+    pathLen = saved;
+    const more = afterMember(0x5d, "',' or ']'");
+    if (more <= 0) return;
+  }
+}
+
 /** An array of strings for a capability the device does not support yet; counts its entries. */
-function parseStringList(guids: bool): i32 {
+function parseStringList(): i32 {
   const k = valueKind();
   if (k == V_INVALID) { syntaxError("a value"); return -1; }
-  if (k != V_ARRAY) { typeError(guids ? "an array of ComponentIds" : "an array of strings"); return -1; }
+  if (k != V_ARRAY) { typeError("an array of strings"); return -1; }
   pos++;
   skipWs();
   if (peek() == 0x5d) { pos++; return 0; }
@@ -533,7 +554,6 @@ function parseStringList(guids: bool): i32 {
     const saved = pushIndex(i);
     const n = readStringValue(scratch, SCRATCH_BYTES, "a string");
     if (n < 0) return -1;
-    if (guids && !parseGuid(n)) { guidError(); return -1; }
     pathLen = saved;
     const more = afterMember(0x5d, "',' or ']'");
     if (more < 0) return -1;
@@ -628,16 +648,18 @@ function parseCapabilities(): void {
       parseMutableStorage(caps);
       if (errno != 0) return;
       caps.classMask |= bit;
+    } else if (bit == CAP_APP_CONNECTIONS) {
+      parsePeers(caps);
+      if (errno != 0) return;
     } else if (bit == CAP_UART || bit == CAP_I2C || bit == CAP_SPI || bit == CAP_ADC || bit == CAP_PWM) {
       parseInterfaces(caps, bit == CAP_UART ? PERIPH_UART : bit == CAP_I2C ? PERIPH_I2C : bit == CAP_SPI ? PERIPH_SPI : bit == CAP_ADC ? PERIPH_ADC : PERIPH_PWM);
       if (errno != 0) return;
     } else {
-      const n = parseStringList(bit == CAP_APP_CONNECTIONS);
+      const n = parseStringList();
       if (n < 0) return;
       // Recorded as values, as a supported capability will be, then refused for now.
       caps.classMask |= bit;
-      if (bit == CAP_NETWORK) caps.connectionCount = n;
-      if (bit == CAP_APP_CONNECTIONS) caps.appConnectionCount = n;
+      caps.connectionCount = n;
       notSupportedYet();
       return;
     }

@@ -65,6 +65,15 @@ export function chanQueuePeekBytes(q: usize): i32 {
   return <i32>load<u32>(slotAt(q, load<u32>(q, 8)));
 }
 
+/** The address of the head message's bytes (chanQueuePeekBytes of them); the queue must not be empty. */
+export function chanQueuePeekAt(q: usize): usize { return slotAt(q, load<u32>(q, 8)) + 4; }
+
+/** Drops the head message (after the caller copied it from chanQueuePeekAt); the queue must not be empty. */
+export function chanQueueDrop(q: usize): void {
+  store<u32>(q, (load<u32>(q, 8) + 1) % load<u32>(q, 0), 8);
+  store<u32>(q, load<u32>(q, 12) - 1, 12);
+}
+
 /**
  * Takes the message at the head into [dst, dst+cap): its length; -EAGAIN when empty; -EMSGSIZE
  * when cap is shorter than the message, which then stays at the head.

@@ -23,6 +23,7 @@ import { i2cOp } from "./i2c";
 import { spiOp } from "./spi";
 import { adcOp } from "./adc";
 import { pwmOp } from "./pwm";
+import { channelOp } from "./channel";
 
 export const UNIT_NONE: i32 = 0;
 export const UNIT_PROCESS: i32 = 1;
@@ -36,7 +37,8 @@ export const UNIT_I2C: i32 = 8;
 export const UNIT_SPI: i32 = 9;
 export const UNIT_ADC: i32 = 10;
 export const UNIT_PWM: i32 = 11;
-export const UNIT_COUNT: i32 = 12;
+export const UNIT_CHANNEL: i32 = 12;
+export const UNIT_COUNT: i32 = 13;
 
 /** Asks unit `unit` operation `op` (unit.ts). An unknown unit answers 0. */
 export function unitOp(unit: i32, op: i32, task: i32, app: i32, nr: i32, a0: i32, a1: i32, a2: i32, a3: i32): i32 {
@@ -52,6 +54,7 @@ export function unitOp(unit: i32, op: i32, task: i32, app: i32, nr: i32, a0: i32
     case UNIT_SPI: return spiOp(op, task, app, nr, a0, a1, a2, a3);
     case UNIT_ADC: return adcOp(op, task, app, nr, a0, a1, a2, a3);
     case UNIT_PWM: return pwmOp(op, task, app, nr, a0, a1, a2, a3);
+    case UNIT_CHANNEL: return channelOp(op, task, app, nr, a0, a1, a2, a3);
   }
   return 0;
 }

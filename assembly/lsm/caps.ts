@@ -9,7 +9,7 @@
 // CAP_COMPUTE and CAP_LOG are set for every installed app.
 // Budget: CAPS_TABLE_BYTES static bytes (MAX_APPS rows + one staging row for the parser).
 // Must not: allocate, or grant anything the manifest did not list.
-import { MAX_APPS, MAX_GPIO_PINS, BOARD_MAX_INTERFACES, PERIPH_UART, PERIPH_I2C, PERIPH_SPI, PERIPH_ADC, PERIPH_PWM } from "../abi";
+import { MAX_APPS, MAX_GPIO_PINS, CHANNEL_PEERS_MAX, BOARD_MAX_INTERFACES, PERIPH_UART, PERIPH_I2C, PERIPH_SPI, PERIPH_ADC, PERIPH_PWM } from "../abi";
 
 // Classes (bits of CapSet.classMask).
 export const CAP_COMPUTE: u32 = 1 << 0;   // exit, yield, sleep, clock, timers, wait, mem_*, args_get
@@ -38,7 +38,10 @@ export class CapSet {
   pwmMask: u32;
   storageQuotaBytes: i32; // MutableStorage.SizeKB
   connectionCount: i32;   // AllowedConnections entries (a host list, when networking exists)
-  appConnectionCount: i32; // AllowedApplicationConnections entries (ComponentIds)
+  appConnectionCount: i32; // AllowedApplicationConnections entries (ComponentIds, below)
+  // AllowedApplicationConnections: CHANNEL_PEERS_MAX ComponentIds (hi, lo), the first appConnectionCount used.
+  peer0Hi: u64; peer0Lo: u64; peer1Hi: u64; peer1Lo: u64;
+  peer2Hi: u64; peer2Lo: u64; peer3Hi: u64; peer3Lo: u64;
 }
 
 const ROW_BYTES: usize = offsetof<CapSet>();
@@ -80,6 +83,27 @@ export function capsAddPin(caps: CapSet, pin: i32): void {
   const addr = pinWordAddr(caps, pin);
   store<u32>(addr, load<u32>(addr) | (1 << (pin & 31)));
   caps.classMask |= CAP_GPIO;
+}
+
+/** Does `caps` list the app of ComponentId (hi, lo) in AllowedApplicationConnections? */
+export function capsListsPeer(caps: CapSet, hi: u64, lo: u64): bool {
+  const base = changetype<usize>(caps) + offsetof<CapSet>("peer0Hi");
+  for (let i = 0; i < caps.appConnectionCount; i++) {
+    if (load<u64>(base + <usize>(i << 4)) == hi && load<u64>(base + <usize>(i << 4), 8) == lo) return true;
+  }
+  return false;
+}
+
+/** Adds ComponentId (hi, lo) to `caps`' AllowedApplicationConnections: false when it is full. */
+export function capsAddPeer(caps: CapSet, hi: u64, lo: u64): bool {
+  const n = caps.appConnectionCount;
+  if (n >= CHANNEL_PEERS_MAX) return false;
+  const at = changetype<usize>(caps) + offsetof<CapSet>("peer0Hi") + <usize>(n << 4);
+  store<u64>(at, hi);
+  store<u64>(at, lo, 8);
+  caps.appConnectionCount = n + 1;
+  caps.classMask |= CAP_APP_CONNECTIONS;
+  return true;
 }
 
 /** The mask field of `caps` for PERIPH_* function `fn` (one bit), or 0 for another value. */

@@ -1,4 +1,5 @@
-// share: each app's share of the core's shared pools (handle rows, timer slots, open storage files).
+// share: each app's share of the core's shared pools (handle rows, timer slots, open storage files,
+// channel ends).
 //
 // What it is: a count per (pool, app slot) of the rows the app's tasks hold, and the rule that
 // decides whether an app may take one more. For a pool of `capacity` rows:
@@ -11,13 +12,14 @@
 // (callers pair shareTake/shareGive with every take/free); all counts are 0 after reset.
 // Budget: SHARE_TABLE_BYTES static bytes; O(MAX_APPS) per take, O(1) per give; no heap.
 // Must not: allocate, or decide anything but the share (the pools keep their own rows).
-import { MAX_APPS, LIMIT_APP_HANDLES, LIMIT_APP_TIMERS, LIMIT_STORAGE_OPEN, SHARE_MAX_DIVISOR } from "../abi";
+import { MAX_APPS, LIMIT_APP_HANDLES, LIMIT_APP_TIMERS, LIMIT_STORAGE_OPEN, LIMIT_CHANNELS, SHARE_MAX_DIVISOR } from "../abi";
 import { appValid } from "../appmgr/apps";
 
 export const POOL_HANDLES: i32 = 0;
 export const POOL_TIMERS: i32 = 1;
 export const POOL_STORAGE: i32 = 2;
-const POOLS: i32 = 3;
+export const POOL_CHANNELS: i32 = 3;
+const POOLS: i32 = 4;
 export const SHARE_TABLE_BYTES: i32 = POOLS * MAX_APPS * 4;
 const counts = memory.data(SHARE_TABLE_BYTES, 4);
 
@@ -36,7 +38,9 @@ export function shareMax(capacity: i32): i32 { return capacity / SHARE_MAX_DIVIS
 export function shareFloor(capacity: i32): i32 { return capacity / MAX_APPS; }
 
 /** The LIMIT_* an app's share of `pool` is reported as. */
-export function shareLimitId(pool: i32): i32 { return pool == POOL_TIMERS ? LIMIT_APP_TIMERS : pool == POOL_STORAGE ? LIMIT_STORAGE_OPEN : LIMIT_APP_HANDLES; }
+export function shareLimitId(pool: i32): i32 {
+  return pool == POOL_TIMERS ? LIMIT_APP_TIMERS : pool == POOL_STORAGE ? LIMIT_STORAGE_OPEN : pool == POOL_CHANNELS ? LIMIT_CHANNELS : LIMIT_APP_HANDLES;
+}
 
 /**
  * May app `app` take one more row of `pool` (`capacity` rows, `inUse` taken by everyone)? The

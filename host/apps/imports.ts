@@ -52,6 +52,9 @@ export const APP_IMPORTS: readonly AppImport[] = [
   { name: "adc_poll", nr: abi.SYS_ADC_POLL, params: 2, results: 1, blocking: false },
   { name: "pwm_open", nr: abi.SYS_PWM_OPEN, params: 1, results: 1, blocking: false },
   { name: "pwm_apply", nr: abi.SYS_PWM_APPLY, params: 3, results: 1, blocking: false },
+  { name: "channel_open", nr: abi.SYS_CHANNEL_OPEN, params: 2, results: 1, blocking: false },
+  { name: "channel_send", nr: abi.SYS_CHANNEL_SEND, params: 3, results: 1, blocking: false },
+  { name: "channel_recv", nr: abi.SYS_CHANNEL_RECV, params: 3, results: 1, blocking: false },
 ];
 
 /** The imports asyncify must let suspend their caller, as the instrumenter names them. */

@@ -1,7 +1,7 @@
 // The manifest parser: what it accepts, and for every rule the exact sentence it refuses with.
 import { EINVAL, ENODEV, EEXIST, EBUSY, APP_STRING_NAME, APP_STRING_COMPONENT_ID, APP_STRING_ENTRY_POINT, APP_STRING_CMD_ARGS, APP_FIELD_QUOTA_BYTES, APP_FIELD_PRIORITY, DEFAULT_PRIORITY, EV_INSTALL_REFUSED, EV_APP_INSTALLED, AUDIT_KIND, AUDIT_RESULT, AUDIT_APP, APP_FIELD_CPU_BUDGET_KFUEL } from "../../assembly/abi";
 import { app_string, app_field, audit_total, audit_field } from "../../assembly/exports";
-import { capsOf, CAP_STORAGE, CAP_UART, CAP_I2C, CAP_ADC } from "../../assembly/lsm/caps";
+import { capsOf, capsListsPeer, CAP_STORAGE, CAP_UART, CAP_I2C, CAP_ADC } from "../../assembly/lsm/caps";
 import { boardAdd } from "../../assembly/board/board";
 import { PERIPH_UART, PERIPH_I2C, PERIPH_SPI, PERIPH_ADC } from "../../assembly/abi";
 
@@ -199,9 +199,14 @@ describe("manifest: capabilities", () => {
   it("Gpio pins are not negative", () => { refuses(withField("\"Capabilities\": {\"Gpio\": [-3]}"), EINVAL, "Capabilities.Gpio[0]: pin -3 is not a pin number (pins count from 0)"); });
   it("Gpio lists a pin once", () => { refuses(withField("\"Capabilities\": {\"Gpio\": [4, 5, 4]}"), EINVAL, "Capabilities.Gpio[2]: pin 4 is listed twice"); });
   it("a duplicate capability is refused", () => { refuses(withField("\"Capabilities\": {\"Gpio\": [1], \"Gpio\": [2]}"), EINVAL, "Capabilities.Gpio: duplicate field"); });
-  it("recognises the network and app-connection capabilities and refuses them for now", () => {
+  it("recognises the network capability and refuses it for now; grants app connections as ComponentIds", () => {
     refuses(withField("\"Capabilities\": {\"AllowedConnections\": [\"example.com\"]}"), EINVAL, "Capabilities.AllowedConnections: not supported by this device yet");
-    refuses(withField("\"Capabilities\": {\"AllowedApplicationConnections\": [\"3b1f5e2a-7c44-4d8e-9a61-0f2d8c7b5e13\"]}"), EINVAL, "Capabilities.AllowedApplicationConnections: not supported by this device yet");
+    boot();
+    const slot = install(manifest("talker", VALID, ", \"Capabilities\": {\"AllowedApplicationConnections\": [\"3b1f5e2a-7c44-4d8e-9a61-0f2d8c7b5e13\"]}"));
+    expect(slot).toBe(0);
+    expect(capsOf(slot).appConnectionCount).toBe(1);
+    expect(capsListsPeer(capsOf(slot), 0x3b1f5e2a7c444d8e, 0x9a610f2d8c7b5e13)).toBe(true);
+    expect(capsListsPeer(capsOf(slot), 0x3b1f5e2a7c444d8e, 0x9a610f2d8c7b5e14)).toBe(false);
   });
   it("grants the board's interfaces by name, each for the function it is named under; names the board lacks are ENODEV", () => {
     boot();
