@@ -610,6 +610,18 @@ function parseCpuBudget(): void {
   cpuBudgetFuel = v;
 }
 
+/**
+ * Azure Sphere capabilities this device does not give yet (SPEC.md, "Capabilities"): a manifest
+ * naming one is refused as not supported, not as unknown, so its author knows it is not a typo.
+ */
+function isKnownUnsupported(keyLen: i32): bool {
+  return keyIs(keyLen, "AllowedTcpServerPorts") || keyIs(keyLen, "AllowedUdpServerPorts") || keyIs(keyLen, "SystemTime")
+    || keyIs(keyLen, "PowerControls") || keyIs(keyLen, "SystemEventNotifications") || keyIs(keyLen, "SoftwareUpdateDeferral")
+    || keyIs(keyLen, "DeviceAuthentication") || keyIs(keyLen, "CertStore") || keyIs(keyLen, "EnterpriseWifiConfig")
+    || keyIs(keyLen, "NetworkConfig") || keyIs(keyLen, "WifiConfig") || keyIs(keyLen, "HardwareAddressConfig")
+    || keyIs(keyLen, "SntpService") || keyIs(keyLen, "ReadNetworkProxyConfig") || keyIs(keyLen, "MutableStorageEncrypted");
+}
+
 function notSupportedYet(): void {
   failAt(EINVAL);
   msgStr("not supported by this device yet");
@@ -638,6 +650,7 @@ function parseCapabilities(): void {
     else if (keyIs(keyLen, "AllowedConnections")) bit = CAP_NETWORK;
     else if (keyIs(keyLen, "AllowedApplicationConnections")) bit = CAP_APP_CONNECTIONS;
     else if (keyIs(keyLen, "MutableStorage")) bit = CAP_STORAGE;
+    else if (isKnownUnsupported(keyLen)) { notSupportedYet(); return; }
     else { failAt(EINVAL); msgStr("unknown capability"); return; }
     if ((<u32>seen & bit) != 0) { failAt(EINVAL); msgStr("duplicate field"); return; }
     seen |= <i32>bit;

@@ -191,6 +191,13 @@ describe("manifest: fields", () => {
 describe("manifest: capabilities", () => {
   it("Capabilities must be an object", () => { refuses(withField("\"Capabilities\": []"), EINVAL, "Capabilities: expected an object"); });
   it("refuses an unknown capability", () => { refuses(withField("\"Capabilities\": {\"Camera\": true}"), EINVAL, "Capabilities.Camera: unknown capability"); });
+  it("refuses Azure Sphere's capabilities it does not give yet as not supported, whatever their value", () => {
+    refuses(withField("\"Capabilities\": {\"SystemTime\": true}"), EINVAL, "Capabilities.SystemTime: not supported by this device yet");
+    refuses(withField("\"Capabilities\": {\"PowerControls\": [\"ForceReboot\"]}"), EINVAL, "Capabilities.PowerControls: not supported by this device yet");
+    refuses(withField("\"Capabilities\": {\"AllowedTcpServerPorts\": [80]}"), EINVAL, "Capabilities.AllowedTcpServerPorts: not supported by this device yet");
+    refuses(withField("\"Capabilities\": {\"SystemEventNotifications\": true}"), EINVAL, "Capabilities.SystemEventNotifications: not supported by this device yet");
+    refuses(withField("\"Capabilities\": {\"systemtime\": true}"), EINVAL, "Capabilities.systemtime: unknown capability");
+  });
   it("Gpio must be an array of integers", () => {
     refuses(withField("\"Capabilities\": {\"Gpio\": 8}"), EINVAL, "Capabilities.Gpio: expected an array of pin numbers");
     refuses(withField("\"Capabilities\": {\"Gpio\": [8, \"$LED\"]}"), EINVAL, "Capabilities.Gpio[1]: expected a pin number (an integer)");
