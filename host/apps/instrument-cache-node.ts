@@ -15,7 +15,7 @@ import { randomBytes, createHash } from "node:crypto";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { InstrumentCache, type InstrumentCacheOptions, type ModuleCacheStore } from "./instrument-cache.js";
+import { InstrumentCache, type InstrumentCacheOptions, type ModuleCacheStore, type Sha256 } from "./instrument-cache.js";
 
 /** Larger than any entry the install budget allows (a 1 MiB module grown 8x, plus the header). */
 export const ENTRY_MAX_BYTES = 9 * 1024 * 1024;
@@ -85,7 +85,14 @@ export function nodeInstrumenterVersion(dir = dirname(fileURLToPath(import.meta.
   return h.digest("hex");
 }
 
-/** The cache `wasphere run` uses: on disk in `cacheDir`, keyed by this instrumenter's version. */
+/** SHA-256 by node:crypto: on this thread, without WebCrypto's round trip per digest (the same digests). */
+export const nodeSha256: Sha256 = (parts) => {
+  const h = createHash("sha256");
+  for (const p of parts) h.update(p);
+  return new Uint8Array(h.digest());
+};
+
+/** The cache `wasphere run` and a device use: on disk in `cacheDir`, keyed by this instrumenter's version, hashed by node:crypto. */
 export function nodeInstrumentCache(cacheDir = defaultCacheDir(), options: Partial<InstrumentCacheOptions> = {}): InstrumentCache {
-  return new InstrumentCache(new DiskModuleStore(cacheDir), { instrumenterVersion: options.instrumenterVersion ?? nodeInstrumenterVersion(), instrument: options.instrument });
+  return new InstrumentCache(new DiskModuleStore(cacheDir), { ...options, instrumenterVersion: options.instrumenterVersion ?? nodeInstrumenterVersion(), sha256: options.sha256 ?? nodeSha256 });
 }
