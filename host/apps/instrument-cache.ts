@@ -79,7 +79,8 @@ const webCryptoSha256: Sha256 = async (parts) => {
   return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>));
 };
 
-const hex = (bytes: Uint8Array) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
+const hex = (bytes: Uint8Array) => { let s = ""; for (const b of bytes) s += HEX[b]; return s; };
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
@@ -114,10 +115,14 @@ export function checkInstrumented(bytes: Uint8Array, originalBytes: number, quot
  * install) pays for one pass over the code, not two.
  */
 export async function checkAndCompileInstrumented(bytes: Uint8Array, originalBytes: number, quotaBytes: number): Promise<WebAssembly.Module> {
+  // The compile may run off this thread (where the engine can) while the cheaper checks run here;
+  // its module is answered only once they pass, and its failure is judged after theirs.
+  const compiled = compileWasm(bytes);
+  compiled.catch(() => { /* judged below */ });
   checkInstrumentedModule(bytes, quotaBytes);
   checkGrowth(bytes, originalBytes);
   try {
-    return await compileWasm(bytes);
+    return await compiled;
   } catch (err) {
     if (err instanceof WebAssembly.CompileError) throw new Error(`the engine rejects the instrumented module: ${err.message}`);
     throw err;
