@@ -213,8 +213,8 @@ export class InstrumentCache {
     return instrumentCacheKey(wasm, opts, this.options.instrumenterVersion, this.sha256);
   }
 
-  /** How many compiled modules are kept now. */
-  get keptCount(): number { return this.kept.size; }
+  /** Whether a compiled module is kept for `key` now. */
+  keeps(key: string): boolean { return this.kept.has(key); }
 
   /** Drops the compiled module kept for `key`, if any (its package was replaced or deleted). The store's entry stays. */
   forget(key: string): void { this.kept.delete(key); }
