@@ -14,7 +14,8 @@ import { fileURLToPath } from "node:url";
 import { packImage } from "../host/apps/imagepkg.js";
 import { encodeEntry, InstrumentCache, MemoryModuleStore } from "../host/apps/instrument-cache.js";
 import { nodeSha256 } from "../host/apps/instrument-cache-node.js";
-import { appInstrumentOptions } from "../host/apps/imports.js";
+import { APP_IMPORTS, appInstrumentOptions } from "../host/apps/imports.js";
+import { AppRunner } from "../host/apps/runner.js";
 import { createFlash } from "../host/flash-layout.js";
 import { FlashDevice } from "../host/device-flash.js";
 import type { Flash } from "../host/flash.js";
@@ -39,12 +40,16 @@ const pkgOf = (i: number, pins: number[] = []) => packImage({
 });
 const boot = (flash: Flash, startApps = false, instrumentCache = cache) => FlashDevice.boot(flash, { startApps, instrumentCache, gpioPinCount: 96 });
 
-/** The same stub imports for every instance any side makes. */
+/** The stub imports of a raw instance: a function for every import. */
 const importsFor = (m: WebAssembly.Module) => {
   const imports: Record<string, Record<string, unknown>> = {};
   for (const i of WebAssembly.Module.imports(m)) (imports[i.module] ??= {})[i.name] = () => 0;
   return imports as WebAssembly.Imports;
 };
+
+/** The instance as the device makes it (Device.instantiate: an AppRunner), its applibs the same stubs. */
+const STUB_APPLIBS = Object.fromEntries(APP_IMPORTS.map((i) => [i.name, () => 0]));
+const instance = (m: WebAssembly.Module) => new AppRunner(m, STUB_APPLIBS);
 
 async function timed(f: () => Promise<unknown>): Promise<number> {
   const t = performance.now();
@@ -92,20 +97,22 @@ async function main() {
   const origin = `package ${entry.componentId}`;
   const key = await cache.key(MODULE, opts);
   const shape = new WebAssembly.Module(instrumented as Uint8Array<ArrayBuffer>);
-  const raw: number[] = [], restart: number[] = [], first: number[] = [], read: number[] = [];
-  const RUNS = 42; // a multiple of the 3 sides: each goes first, second and third equally often
-  for (let r = 0; r < RUNS + 6; r++) {
-    const keep = r >= 6; // the first runs warm up
+  const raw: number[] = [], rawAsDevice: number[] = [], restart: number[] = [], first: number[] = [], read: number[] = [];
+  const startOn = async (d: FlashDevice) => { const app = await d.device.adopt(entry.appSlot, origin, d.readEntryPoint(entry)); instance(app.module); };
+  const RUNS = 44; // a multiple of the 4 sides: each goes first, second, third and last equally often
+  for (let r = 0; r < RUNS + 8; r++) {
+    const keep = r >= 8; // the first runs warm up
     // Booted before any side is timed, so each side runs after the same work.
     const firstCache = newCache();
     const firstDev = await boot(withOne.clone(), false, firstCache);
     firstCache.forget(key); // what its boot kept: its start below compiles
     const sides: [number[], () => Promise<unknown>][] = [
       [raw, () => WebAssembly.instantiate(instrumented as Uint8Array<ArrayBuffer>, importsFor(shape))],
+      [rawAsDevice, async () => instance(await WebAssembly.compile(instrumented as Uint8Array<ArrayBuffer>))],
       // Start again in this process (a reboot or a replacement of the same module): the cache keeps the module compiled.
-      [restart, async () => { const app = await dev.device.adopt(entry.appSlot, origin, dev.readEntryPoint(entry)); await WebAssembly.instantiate(app.module, importsFor(app.module)); }],
+      [restart, () => startOn(dev)],
       // First start in a process: a device whose cache has compiled nothing (entry read, every check, compile).
-      [first, async () => { const app = await firstDev.device.adopt(entry.appSlot, origin, firstDev.readEntryPoint(entry)); await WebAssembly.instantiate(app.module, importsFor(app.module)); }],
+      [first, () => startOn(firstDev)],
     ];
     for (let i = 0; i < sides.length; i++) {
       const [out, side] = sides[(r + i) % sides.length];
@@ -115,7 +122,7 @@ async function main() {
     const readMs = await timed(async () => dev.readEntryPoint(entry));
     if (keep) read.push(readMs);
   }
-  if (cache.reusedModules < RUNS + 6) throw new Error(`the restarts reused ${cache.reusedModules} kept modules, not ${RUNS + 6}`);
+  if (cache.reusedModules < RUNS + 8) throw new Error(`the restarts reused ${cache.reusedModules} kept modules, not ${RUNS + 8}`);
   // A start that instruments: nothing in the store (binaryen in its worker, then the same compile and instance).
   const instrumenting: number[] = [];
   for (let r = 0; r < 5; r++) {
@@ -124,7 +131,7 @@ async function main() {
     const coldDev = await boot(withOne.clone(), false, cold);
     coldStore.entries.clear(); // what its boot instrumented: this start instruments again
     cold.forget(key);
-    instrumenting.push(await timed(async () => { const app = await coldDev.device.adopt(entry.appSlot, origin, coldDev.readEntryPoint(entry)); await WebAssembly.instantiate(app.module, importsFor(app.module)); }));
+    instrumenting.push(await timed(() => startOn(coldDev)));
     if (cold.counts.misses !== 2) throw new Error("the instrumenting start did not instrument");
   }
   // A start in a new process: bytes the engine has never compiled, on both sides. Each run takes
@@ -148,24 +155,27 @@ async function main() {
     const coldLoads = newCache();
     for (let r = 0; r < RUNS; r++) {
       const rawBytes = variant(instrumented, 2 * r + 2);
-      coldRaw.push(await timed(() => WebAssembly.instantiate(rawBytes as Uint8Array<ArrayBuffer>, importsFor(shape))));
       const wasm = variant(MODULE, 2 * r + 1);
-      coldCache.push(await timed(async () => { const out = await coldLoads.load(wasm, opts); await WebAssembly.instantiate(out.module, importsFor(out.module)); }));
+      const sides: [number[], () => Promise<unknown>][] = [
+        [coldRaw, () => WebAssembly.instantiate(rawBytes as Uint8Array<ArrayBuffer>, importsFor(shape))],
+        [coldCache, async () => instance((await coldLoads.load(wasm, opts)).module)],
+      ];
+      for (let i = 0; i < sides.length; i++) { const [out, side] = sides[(r + i) % sides.length]; out.push(await timed(side)); }
     }
     if (coldLoads.counts.hits !== RUNS || coldLoads.reusedModules !== 0) throw new Error(`the new-process starts were not all first hits (${JSON.stringify(coldLoads.counts)})`);
   }
 
   const rawMs = median(raw);
-  const line = (what: string, ms: number) => `${what} ${ms.toFixed(3)} ms (x${(ms / rawMs).toFixed(2)})`;
-  console.log(`app start (medians of ${RUNS}, EntryPoint streamed from the package, ${read.length ? median(read).toFixed(3) : "?"} ms of it, included): ` +
-    `raw WebAssembly.instantiate of the same ${instrumented.length} B instrumented module ${rawMs.toFixed(3)} ms; ` +
-    `${line("from the cache, first in the process (entry read, checked, compiled, instantiated)", median(first))}; ` +
-    `${line("from the cache, module kept compiled (entry read and compared, instantiated)", median(restart))}; ` +
-    `${line("instrumenting (binaryen, medians of 5)", median(instrumenting))}`);
-  if (!sameAsInstrumenter) console.log("app start in a new process: not measured (the instrumenter does not keep a trailing custom section as it is)");
+  const vs = (ms: number) => `${ms.toFixed(3)} ms (x${(ms / rawMs).toFixed(2)}; x${(ms / median(rawAsDevice)).toFixed(2)} of the second floor)`;
+  console.log(`app start of the installed ${MODULE.length} B module, instrumented ${instrumented.length} B (medians of ${RUNS}, sides alternated in each run):`);
+  console.log(`  floor: raw WebAssembly.instantiate of the same instrumented bytes: ${rawMs.toFixed(3)} ms; second floor, the instance as the device makes it (WebAssembly.compile, then AppRunner): ${median(rawAsDevice).toFixed(3)} ms`);
+  console.log(`  from the cache, first in the process (EntryPoint streamed from the package (${median(read).toFixed(3)} ms of it), key, entry read, checked, compiled, AppRunner): ${vs(median(first))}`);
+  console.log(`  from the cache, module kept compiled (EntryPoint streamed, key, entry read and compared with the one checked, AppRunner): ${vs(median(restart))}`);
+  console.log(`  instrumenting (nothing in the store: binaryen in its worker, then the same; medians of 5): ${vs(median(instrumenting))}`);
+  if (!sameAsInstrumenter) console.log("  in a new process: not measured (the instrumenter does not keep a trailing custom section as it is)");
   else {
-    console.log(`app start in a new process (code the engine has not compiled, medians of ${RUNS}; the EntryPoint stream above not included): ` +
-      `raw WebAssembly.instantiate ${median(coldRaw).toFixed(3)} ms; from the cache (key, entry read, checked, compiled, instantiated) ${median(coldCache).toFixed(3)} ms (x${(median(coldCache) / median(coldRaw)).toFixed(2)})`);
+    console.log(`  in a new process (code the engine has not compiled, on both sides; no EntryPoint stream): raw WebAssembly.instantiate ${median(coldRaw).toFixed(3)} ms; ` +
+      `from the cache (key, entry read, checked, compiled, AppRunner) ${median(coldCache).toFixed(3)} ms (x${(median(coldCache) / median(coldRaw)).toFixed(2)})`);
   }
 }
 await main();
