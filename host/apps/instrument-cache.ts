@@ -9,14 +9,15 @@
 // Invariants: nothing read from the store is trusted. An entry is used only when its magic, key,
 // original hash and length, and payload hash all match, and the payload passes the same
 // install-time checks as a module the instrumenter has just produced (`checkInstrumented`: the
-// slice protocol's shape and quota, engine validation, the growth budget). Anything else is a
-// miss: the entry is removed and the module instrumented again. A store that fails (disk full,
-// read-only) costs the cache, never the install.
+// slice protocol's shape and quota, engine validation, the growth budget; `load` validates by
+// compiling, which fails exactly when validation does). Anything else is a miss: the entry is
+// removed and the module instrumented again. A store that fails (disk full, read-only) costs the
+// cache, never the install. Hashes are WebCrypto's, or the host's own synchronous SHA-256 (`sha256`).
 // The cache cannot tell a module someone wrote into the store with a valid frame but no metering
 // from a real one: the store is as trusted as a pre-instrumented package (DESIGN.md, "The
 // instrumented-module cache").
 // Compiled modules: `load` returns the module compiled, and keeps it in this process's memory
-// under its key beside a copy of the entry it was checked from (at most `compiledModules` of them,
+// under its key beside a copy of the entry it was checked from (at most `keptModules` of them,
 // least recently used first out). A later load of the same key still reads the store: it uses the
 // kept module only when the entry read now is byte for byte the one checked before (so a removed,
 // replaced or damaged entry is never answered from memory); else the entry is checked afresh.
