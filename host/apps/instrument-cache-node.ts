@@ -9,8 +9,8 @@
 // Keys are checked to be 64 hex digits before they become file names.
 // Must not: be imported by anything that must run outside Node (instrument-cache.ts is the
 // engine-neutral part), or trust what it reads (instrument-cache.ts checks every entry).
-import { mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
-import { readFileSync } from "node:fs";
+import { mkdir, open, rename, rm } from "node:fs/promises";
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from "node:fs";
 import { randomBytes, createHash } from "node:crypto";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
@@ -37,14 +37,30 @@ export class DiskModuleStore implements ModuleCacheStore {
     return join(this.dir, key + ENTRY_SUFFIX);
   }
 
+  /**
+   * Read on this thread: an entry is one small local file, and an app's start waits on it; the
+   * thread pool's round trips (stat, then read) cost several times what the read does. The size
+   * is the open file's own, so the bound holds for the bytes read; a file changed meanwhile reads
+   * short or torn, which the cache's checks refuse.
+   */
   async read(key: string): Promise<Uint8Array | null> {
     const path = this.path(key);
+    let fd: number;
     try {
-      if ((await stat(path)).size > ENTRY_MAX_BYTES) return null;
-      return new Uint8Array(await readFile(path));
+      fd = openSync(path, "r");
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
       throw err;
+    }
+    try {
+      const size = fstatSync(fd).size;
+      if (size > ENTRY_MAX_BYTES) return null;
+      const out = new Uint8Array(size);
+      let at = 0;
+      for (let n = 1; at < size && n > 0; at += n) n = readSync(fd, out, at, size - at, at);
+      return at === size ? out : out.subarray(0, at);
+    } finally {
+      closeSync(fd);
     }
   }
 
