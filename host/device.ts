@@ -127,7 +127,12 @@ export interface InstalledApp {
    * Empty for a package held in memory on an engine without WebCrypto (nothing to re-check).
    */
   moduleSha256: string;
+  /** The instrumented-module cache's key for its module, null when it did not come through the cache. */
+  cacheKey?: string | null;
 }
+
+/** A module made ready to install: instrumented, and compiled when the cache did it. */
+interface PreparedModule { bytes: Uint8Array; originalBytes: number; module?: WebAssembly.Module; key?: string | null }
 
 /** Device.appStatus: an installed app as the core accounts for it. */
 export interface AppStatus {
@@ -262,7 +267,7 @@ export class Device {
   async install(pkg: AppPackage): Promise<InstalledApp> {
     const cache = this.instrumentCache;
     return this.installWith(pkg, async (wasm, quotaBytes) => {
-      if (cache) return cache.instrument(wasm, appInstrumentOptions(quotaBytes));
+      if (cache) return cache.load(wasm, appInstrumentOptions(quotaBytes));
       const { instrumentOffThread } = await loadInstrumenter();
       // In a worker where the host has one: the apps already running keep their schedule meanwhile.
       const out = await instrumentOffThread(wasm, appInstrumentOptions(quotaBytes));
@@ -311,7 +316,7 @@ export class Device {
     return slot;
   }
 
-  private async installWith(pkg: AppPackage, prepare: (wasm: Uint8Array, quotaBytes: number) => Promise<{ bytes: Uint8Array; originalBytes: number }>): Promise<InstalledApp> {
+  private async installWith(pkg: AppPackage, prepare: (wasm: Uint8Array, quotaBytes: number) => Promise<PreparedModule>): Promise<InstalledApp> {
     const e = this.core.exports;
     const slot = this.admit(pkg.origin, pkg.manifestBytes);
     let loading = true;
@@ -328,11 +333,12 @@ export class Device {
         slot,
         name: this.appString(slot, abi.APP_STRING_NAME),
         componentId: this.appString(slot, abi.APP_STRING_COMPONENT_ID),
-        module: await compileWasm(out.bytes),
+        module: out.module ?? await compileWasm(out.bytes),
         originalBytes: out.originalBytes,
         instrumentedBytes: out.bytes.length,
         quotaBytes,
         moduleSha256,
+        cacheKey: out.key ?? null,
       };
       this.apps.set(slot, app);
       this.packages.set(slot, pkg);
@@ -356,9 +362,10 @@ export class Device {
     const e = this.core.exports;
     const quotaBytes = e.app_field(slot, abi.APP_FIELD_QUOTA_BYTES);
     if (quotaBytes < 0) throw new InstallError(origin, quotaBytes, `the core has no app in slot ${slot}`);
-    let out: { bytes: Uint8Array; originalBytes: number };
+    let out: PreparedModule;
     try {
-      if (this.instrumentCache) out = await this.instrumentCache.instrument(wasm, appInstrumentOptions(quotaBytes));
+      // From the cache, compiled there (or the module kept compiled since an earlier load of it).
+      if (this.instrumentCache) out = await this.instrumentCache.load(wasm, appInstrumentOptions(quotaBytes));
       else {
         const { instrumentOffThread } = await loadInstrumenter();
         const r = await instrumentOffThread(wasm, appInstrumentOptions(quotaBytes));
@@ -371,11 +378,12 @@ export class Device {
       slot,
       name: this.appString(slot, abi.APP_STRING_NAME),
       componentId: this.appString(slot, abi.APP_STRING_COMPONENT_ID),
-      module: await compileWasm(out.bytes),
+      module: out.module ?? await compileWasm(out.bytes),
       originalBytes: out.originalBytes,
       instrumentedBytes: out.bytes.length,
       quotaBytes,
       moduleSha256: "",
+      cacheKey: out.key ?? null,
     };
     this.apps.set(slot, app);
     this.packages.delete(slot);
@@ -383,11 +391,16 @@ export class Device {
     return app;
   }
 
-  /** Forgets the app in `slot` after the core removed it (a replacement or a delete on flash). */
+  /**
+   * Forgets the app in `slot` after the core removed it (a replacement or a delete on flash); the
+   * cache drops the module it kept compiled for it unless another installed app has the same.
+   */
   forget(slot: number): void {
     for (const [task, t] of this.live) if (t.app.slot === slot) this.live.delete(task);
+    const key = this.apps.get(slot)?.cacheKey;
     this.apps.delete(slot);
     this.packages.delete(slot);
+    if (key && this.instrumentCache && ![...this.apps.values()].some((a) => a.cacheKey === key)) this.instrumentCache.forget(key);
   }
 
   /** Starts an installed app: the core reserves its quota from the RAM pool and spawns its task. */

@@ -9,13 +9,13 @@
 // Keys are checked to be 64 hex digits before they become file names.
 // Must not: be imported by anything that must run outside Node (instrument-cache.ts is the
 // engine-neutral part), or trust what it reads (instrument-cache.ts checks every entry).
-import { mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
-import { readFileSync } from "node:fs";
+import { mkdir, open, rename, rm } from "node:fs/promises";
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from "node:fs";
 import { randomBytes, createHash } from "node:crypto";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { InstrumentCache, type InstrumentCacheOptions, type ModuleCacheStore } from "./instrument-cache.js";
+import { InstrumentCache, type InstrumentCacheOptions, type ModuleCacheStore, type Sha256 } from "./instrument-cache.js";
 
 /** Larger than any entry the install budget allows (a 1 MiB module grown 8x, plus the header). */
 export const ENTRY_MAX_BYTES = 9 * 1024 * 1024;
@@ -37,14 +37,30 @@ export class DiskModuleStore implements ModuleCacheStore {
     return join(this.dir, key + ENTRY_SUFFIX);
   }
 
+  /**
+   * Read on this thread: an entry is one small local file, and an app's start waits on it; the
+   * thread pool's round trips (stat, then read) cost several times what the read does. The size
+   * is the open file's own, so the bound holds for the bytes read; a file changed meanwhile reads
+   * short or torn, which the cache's checks refuse.
+   */
   async read(key: string): Promise<Uint8Array | null> {
     const path = this.path(key);
+    let fd: number;
     try {
-      if ((await stat(path)).size > ENTRY_MAX_BYTES) return null;
-      return new Uint8Array(await readFile(path));
+      fd = openSync(path, "r");
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
       throw err;
+    }
+    try {
+      const size = fstatSync(fd).size;
+      if (size > ENTRY_MAX_BYTES) return null;
+      const out = new Uint8Array(size);
+      let at = 0;
+      for (let n = 1; at < size && n > 0; at += n) n = readSync(fd, out, at, size - at, at);
+      return at === size ? out : out.subarray(0, at);
+    } finally {
+      closeSync(fd);
     }
   }
 
@@ -85,7 +101,14 @@ export function nodeInstrumenterVersion(dir = dirname(fileURLToPath(import.meta.
   return h.digest("hex");
 }
 
-/** The cache `wasphere run` uses: on disk in `cacheDir`, keyed by this instrumenter's version. */
+/** SHA-256 by node:crypto: on this thread, without WebCrypto's round trip per digest (the same digests). */
+export const nodeSha256: Sha256 = (parts) => {
+  const h = createHash("sha256");
+  for (const p of parts) h.update(p);
+  return new Uint8Array(h.digest());
+};
+
+/** The cache `wasphere run` and a device use: on disk in `cacheDir`, keyed by this instrumenter's version, hashed by node:crypto. */
 export function nodeInstrumentCache(cacheDir = defaultCacheDir(), options: Partial<InstrumentCacheOptions> = {}): InstrumentCache {
-  return new InstrumentCache(new DiskModuleStore(cacheDir), { instrumenterVersion: options.instrumenterVersion ?? nodeInstrumenterVersion(), instrument: options.instrument });
+  return new InstrumentCache(new DiskModuleStore(cacheDir), { ...options, instrumenterVersion: options.instrumenterVersion ?? nodeInstrumenterVersion(), sha256: options.sha256 ?? nodeSha256 });
 }

@@ -4,14 +4,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, copyFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, copyFileSync, truncateSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import binaryen from "binaryen";
 import { APP_FEATURES, instrumentApp, InstrumentError, type InstrumentOptions } from "../../host/apps/instrument.js";
 import { decodeEntry, encodeEntry, InstrumentCache, instrumentCacheKey, MemoryModuleStore, type Instrumenter } from "../../host/apps/instrument-cache.js";
-import { DiskModuleStore, nodeInstrumentCache, nodeInstrumenterVersion } from "../../host/apps/instrument-cache-node.js";
+import { DiskModuleStore, ENTRY_MAX_BYTES, nodeInstrumentCache, nodeInstrumenterVersion } from "../../host/apps/instrument-cache-node.js";
 import { appInstrumentOptions } from "../../host/apps/imports.js";
 import { Device } from "../../host/device.js";
 import { VirtualClock } from "../../host/peripherals/clock.js";
@@ -151,7 +151,7 @@ test("the Node instrumenter version changes when any of its files or binaryen's 
   }
 });
 
-test("the disk store writes whole entries by rename, reads back, removes, and refuses names that are not keys", async () => {
+test("the disk store writes whole entries by rename, reads back (bounded), removes, and refuses names that are not keys", async () => {
   const dir = mkdtempSync(join(tmpdir(), "wasphere-cache-"));
   try {
     const store = new DiskModuleStore(dir);
@@ -161,6 +161,11 @@ test("the disk store writes whole entries by rename, reads back, removes, and re
     await store.write(key, new Uint8Array([4, 5]));
     assert.deepEqual(await store.read(key), new Uint8Array([4, 5]));
     assert.deepEqual(readdirSync(store.dir), [`${key}.wasphere-cache`], "no temporary file left");
+    // An entry larger than any the install budget allows is not read at all.
+    truncateSync(join(store.dir, `${key}.wasphere-cache`), ENTRY_MAX_BYTES + 1);
+    assert.equal(await store.read(key), null);
+    truncateSync(join(store.dir, `${key}.wasphere-cache`), ENTRY_MAX_BYTES);
+    assert.equal((await store.read(key))?.length, ENTRY_MAX_BYTES);
     await store.remove(key);
     assert.equal(await store.read(key), null);
     await assert.rejects(store.read("../../etc/passwd"), /not a cache key/);
