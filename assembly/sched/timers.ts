@@ -120,6 +120,13 @@ export function timerTakePending(slot: i32): i32 {
   return n;
 }
 
+/** Has the timer an expiration not yet taken at nowMs (counted, or due)? Moves nothing. */
+export function timerReady(slot: i32, nowMs: f64): bool {
+  if (!timerInUse(slot)) return false;
+  const t = rowAt(slot);
+  return t.pending > 0 || t.dueMs <= nowMs;
+}
+
 export function timerInUse(slot: i32): bool { return slot >= 0 && slot < TIMER_SLOTS && rowAt(slot).inUse != 0; }
 export function timerWaiter(slot: i32): i32 { return rowAt(slot).waiter; }
 /** Sets the task waiting on timer `slot` (NO_TASK: none), which arms or disarms it. */
