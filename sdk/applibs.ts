@@ -18,6 +18,7 @@
 @external("applibs", "close") declare function sys_close(handle: i32): i32;
 @external("applibs", "timer_create") declare function sys_timer_create(periodMs: i32): i32;
 @external("applibs", "wait") declare function sys_wait(handle: i32, timeoutMs: i32): i32;
+@external("applibs", "wait_any") declare function sys_wait_any(handlesPtr: usize, count: i32, timeoutMs: i32): i32;
 @external("applibs", "mem_quota_bytes") declare function sys_mem_quota_bytes(): i32;
 @external("applibs", "mem_in_use_bytes") declare function sys_mem_in_use_bytes(): i32;
 @external("applibs", "mem_peak_bytes") declare function sys_mem_peak_bytes(): i32;
@@ -35,6 +36,9 @@ export const EBADF: i32 = -9;
 export const ETIMEDOUT: i32 = -110;
 export const ENOENT: i32 = -2;
 export const EDQUOT: i32 = -122;
+export const EEXIST: i32 = -17;
+export const EINVAL: i32 = -22;
+export const ENOSPC: i32 = -28;
 
 /** Writes a line to the device log (UTF-8). Returns bytes logged or a negative errno. */
 export function log(message: string): i32 {
@@ -61,7 +65,11 @@ export namespace gpio {
   export function openInput(pin: i32): i32 { return sys_gpio_open_input(pin); }
   export function set(handle: i32, high: bool): i32 { return sys_gpio_set(handle, high ? 1 : 0); }
   export function get(handle: i32): i32 { return sys_gpio_get(handle); }
-  /** Blocks until the input's level changes (or `timeoutMs` passes; -1 waits forever). */
+  /**
+   * The level the input's oldest change not yet taken left (0 or 1), blocking until there is one
+   * (or `timeoutMs` passes: -ETIMEDOUT; -1 waits forever). No change is lost while the app is
+   * busy: a press and a release meanwhile are two calls, 1 then 0.
+   */
   export function waitChange(handle: i32, timeoutMs: i32 = -1): i32 { return sys_wait(handle, timeoutMs); }
 }
 
@@ -72,6 +80,91 @@ export namespace timer {
 }
 
 export function close(handle: i32): i32 { return sys_close(handle); }
+
+/**
+ * Waits on several handles at once (timers, GPIO inputs): the mask of those ready (bit i: the
+ * i-th of `handles`), at most 16; -ETIMEDOUT after `timeoutMs` (-1: never), -EBADF for a handle
+ * that is not this app's. Takes nothing: take each ready handle's event with `wait(h, 0)`.
+ */
+export function waitAny(handles: StaticArray<i32>, count: i32 = -1, timeoutMs: i32 = -1): i32 {
+  return sys_wait_any(changetype<usize>(handles), count < 0 ? handles.length : count, timeoutMs);
+}
+
+/** Takes one event of a waitable handle (wait_any said it is ready): its value, or -ETIMEDOUT. */
+export function takeEvent(handle: i32, timeoutMs: i32 = 0): i32 { return sys_wait(handle, timeoutMs); }
+
+/**
+ * An event loop over handles, in the manner of Azure Sphere's EventLoop_Create / RegisterIo / Run /
+ * Stop: register each handle with a callback, then run(). run() waits on every registered handle
+ * at once (one wait_any: this app alone is suspended), and for each that is ready takes its event
+ * (a timer's expirations, the level a GPIO input's change left) and calls its callback with the
+ * handle and that value, until a callback calls stop(). A callback may register and unregister
+ * handles; one unregistered before its turn is not called.
+ */
+export namespace eventLoop {
+  export const MAX_HANDLES: i32 = 16;
+  export type Callback = (handle: i32, value: i32) => void;
+
+  const handles = new StaticArray<i32>(MAX_HANDLES);
+  const ready = new StaticArray<i32>(MAX_HANDLES);
+  const callbacks: Callback[] = [];
+  let stopping = false;
+
+  function indexOf(handle: i32): i32 {
+    for (let i = 0; i < callbacks.length; i++) if (handles[i] == handle) return i;
+    return -1;
+  }
+
+  /** Calls `callback(handle, value)` for each event of `handle`: 0, -EEXIST (registered already), -ENOSPC (16 are). */
+  export function register(handle: i32, callback: Callback): i32 {
+    if (indexOf(handle) >= 0) return EEXIST;
+    if (callbacks.length >= MAX_HANDLES) return ENOSPC;
+    handles[callbacks.length] = handle;
+    callbacks.push(callback);
+    return 0;
+  }
+
+  /** Forgets `handle`: 0, or -ENOENT when it is not registered. */
+  export function unregister(handle: i32): i32 {
+    const at = indexOf(handle);
+    if (at < 0) return ENOENT;
+    for (let i = at; i + 1 < callbacks.length; i++) handles[i] = handles[i + 1];
+    callbacks.splice(at, 1);
+    return 0;
+  }
+
+  /** How many handles are registered. */
+  export function count(): i32 { return callbacks.length; }
+
+  /** Asks run() to return once the callback that called this returns. */
+  export function stop(): void { stopping = true; }
+
+  /**
+   * Runs until a callback calls stop() (0), no handle is registered (0), or a wait fails: its
+   * negative errno (-ETIMEDOUT when nothing happened for `timeoutMs`; -1 waits forever).
+   */
+  export function run(timeoutMs: i32 = -1): i32 {
+    stopping = false;
+    while (!stopping) {
+      const n = callbacks.length;
+      if (n == 0) return 0;
+      const mask = sys_wait_any(changetype<usize>(handles), n, timeoutMs);
+      if (mask < 0) return mask;
+      // The ready handles first: a callback may change the registrations.
+      let readyCount = 0;
+      for (let i = 0; i < n; i++) if ((mask & (1 << i)) != 0) ready[readyCount++] = handles[i];
+      for (let k = 0; k < readyCount && !stopping; k++) {
+        const handle = ready[k];
+        const at = indexOf(handle);
+        if (at < 0) continue;
+        const value = sys_wait(handle, 0);
+        if (value < 0) continue;
+        callbacks[at](handle, value);
+      }
+    }
+    return 0;
+  }
+}
 
 export namespace memory_usage {
   export function quotaBytes(): i32 { return sys_mem_quota_bytes(); }
