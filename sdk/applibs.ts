@@ -95,75 +95,81 @@ export function takeEvent(handle: i32, timeoutMs: i32 = 0): i32 { return sys_wai
 
 /**
  * An event loop over handles, in the manner of Azure Sphere's EventLoop_Create / RegisterIo / Run /
- * Stop: register each handle with a callback, then run(). run() waits on every registered handle
- * at once (one wait_any: this app alone is suspended), and for each that is ready takes its event
- * (a timer's expirations, the level a GPIO input's change left) and calls its callback with the
- * handle and that value, until a callback calls stop(). A callback may register and unregister
- * handles; one unregistered before its turn is not called.
+ * Stop: `const loop = eventLoop.create()`, register each handle with a callback, then `loop.run()`.
+ * run() waits on every registered handle at once (one wait_any: this app alone is suspended), and
+ * for each that is ready takes its event (a timer's expirations, the level a GPIO input's change
+ * left) and calls its callback with the loop, the handle and that value, until a callback calls
+ * `loop.stop()`. A callback may register and unregister handles; one unregistered before its turn
+ * is not called. The loop is an object the app creates, so an app that has none pays nothing.
  */
 export namespace eventLoop {
   export const MAX_HANDLES: i32 = 16;
-  export type Callback = (handle: i32, value: i32) => void;
+  export type Callback = (loop: Loop, handle: i32, value: i32) => void;
 
-  const handles = new StaticArray<i32>(MAX_HANDLES);
-  const ready = new StaticArray<i32>(MAX_HANDLES);
-  const callbacks: Callback[] = [];
-  let stopping = false;
+  export class Loop {
+    private handles: StaticArray<i32> = new StaticArray<i32>(MAX_HANDLES);
+    private ready: StaticArray<i32> = new StaticArray<i32>(MAX_HANDLES);
+    private callbacks: Callback[] = [];
+    private stopping: bool = false;
 
-  function indexOf(handle: i32): i32 {
-    for (let i = 0; i < callbacks.length; i++) if (handles[i] == handle) return i;
-    return -1;
-  }
-
-  /** Calls `callback(handle, value)` for each event of `handle`: 0, -EEXIST (registered already), -ENOSPC (16 are). */
-  export function register(handle: i32, callback: Callback): i32 {
-    if (indexOf(handle) >= 0) return EEXIST;
-    if (callbacks.length >= MAX_HANDLES) return ENOSPC;
-    handles[callbacks.length] = handle;
-    callbacks.push(callback);
-    return 0;
-  }
-
-  /** Forgets `handle`: 0, or -ENOENT when it is not registered. */
-  export function unregister(handle: i32): i32 {
-    const at = indexOf(handle);
-    if (at < 0) return ENOENT;
-    for (let i = at; i + 1 < callbacks.length; i++) handles[i] = handles[i + 1];
-    callbacks.splice(at, 1);
-    return 0;
-  }
-
-  /** How many handles are registered. */
-  export function count(): i32 { return callbacks.length; }
-
-  /** Asks run() to return once the callback that called this returns. */
-  export function stop(): void { stopping = true; }
-
-  /**
-   * Runs until a callback calls stop() (0), no handle is registered (0), or a wait fails: its
-   * negative errno (-ETIMEDOUT when nothing happened for `timeoutMs`; -1 waits forever).
-   */
-  export function run(timeoutMs: i32 = -1): i32 {
-    stopping = false;
-    while (!stopping) {
-      const n = callbacks.length;
-      if (n == 0) return 0;
-      const mask = sys_wait_any(changetype<usize>(handles), n, timeoutMs);
-      if (mask < 0) return mask;
-      // The ready handles first: a callback may change the registrations.
-      let readyCount = 0;
-      for (let i = 0; i < n; i++) if ((mask & (1 << i)) != 0) ready[readyCount++] = handles[i];
-      for (let k = 0; k < readyCount && !stopping; k++) {
-        const handle = ready[k];
-        const at = indexOf(handle);
-        if (at < 0) continue;
-        const value = sys_wait(handle, 0);
-        if (value < 0) continue;
-        callbacks[at](handle, value);
-      }
+    private indexOf(handle: i32): i32 {
+      for (let i = 0; i < this.callbacks.length; i++) if (this.handles[i] == handle) return i;
+      return -1;
     }
-    return 0;
+
+    /** Calls `callback(loop, handle, value)` for each event of `handle`: 0, -EEXIST (registered already), -ENOSPC (16 are). */
+    register(handle: i32, callback: Callback): i32 {
+      if (this.indexOf(handle) >= 0) return EEXIST;
+      if (this.callbacks.length >= MAX_HANDLES) return ENOSPC;
+      this.handles[this.callbacks.length] = handle;
+      this.callbacks.push(callback);
+      return 0;
+    }
+
+    /** Forgets `handle`: 0, or -ENOENT when it is not registered. */
+    unregister(handle: i32): i32 {
+      const at = this.indexOf(handle);
+      if (at < 0) return ENOENT;
+      for (let i = at; i + 1 < this.callbacks.length; i++) this.handles[i] = this.handles[i + 1];
+      this.callbacks.splice(at, 1);
+      return 0;
+    }
+
+    /** How many handles are registered. */
+    get count(): i32 { return this.callbacks.length; }
+
+    /** Asks run() to return once the callback that called this returns. */
+    stop(): void { this.stopping = true; }
+
+    /**
+     * Runs until a callback calls stop() (0), no handle is registered (0), or a wait fails: its
+     * negative errno (-ETIMEDOUT when nothing happened for `timeoutMs`; -1 waits forever).
+     */
+    run(timeoutMs: i32 = -1): i32 {
+      this.stopping = false;
+      while (!this.stopping) {
+        const n = this.callbacks.length;
+        if (n == 0) return 0;
+        const mask = sys_wait_any(changetype<usize>(this.handles), n, timeoutMs);
+        if (mask < 0) return mask;
+        // The ready handles first: a callback may change the registrations.
+        let readyCount = 0;
+        for (let i = 0; i < n; i++) if ((mask & (1 << i)) != 0) this.ready[readyCount++] = this.handles[i];
+        for (let k = 0; k < readyCount && !this.stopping; k++) {
+          const handle = this.ready[k];
+          const at = this.indexOf(handle);
+          if (at < 0) continue;
+          const value = sys_wait(handle, 0);
+          if (value < 0) continue;
+          this.callbacks[at](this, handle, value);
+        }
+      }
+      return 0;
+    }
   }
+
+  /** A new loop with no handles (EventLoop_Create). */
+  export function create(): Loop { return new Loop(); }
 }
 
 export namespace memory_usage {

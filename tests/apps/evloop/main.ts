@@ -10,18 +10,18 @@ let led: i32 = 0;
 let ticks: i32 = 0;
 let presses: i32 = 0;
 
-function onButton(handle: i32, level: i32): void {
+function onButton(loop: eventLoop.Loop, handle: i32, level: i32): void {
   gpio.set(led, level == 1);
   if (level == 1) presses++;
   log(level == 1 ? "pressed" : "released");
 }
 
-function onTick(handle: i32, expirations: i32): void {
+function onTick(loop: eventLoop.Loop, handle: i32, expirations: i32): void {
   ticks += expirations;
   log("tick " + ticks.toString());
   if (ticks >= 5) {
     log("done: " + presses.toString() + " presses");
-    eventLoop.stop();
+    loop.stop();
   }
 }
 
@@ -30,10 +30,11 @@ export function main(): i32 {
   led = gpio.openOutput(LED_PIN);
   const tick = timer.create(100);
   if (button < 0 || led < 0 || tick < 0) return 1;
-  if (eventLoop.register(button, onButton) != 0 || eventLoop.register(tick, onTick) != 0) return 2;
+  const loop = eventLoop.create();
+  if (loop.register(button, onButton) != 0 || loop.register(tick, onTick) != 0) return 2;
   // A handle registered twice is refused.
-  if (eventLoop.register(tick, onTick) >= 0) return 3;
-  const rc = eventLoop.run();
+  if (loop.register(tick, onTick) >= 0) return 3;
+  const rc = loop.run();
   log("run returned " + rc.toString());
   return 0;
 }
