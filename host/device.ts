@@ -495,7 +495,8 @@ export class Device {
 
   /**
    * Runs the scheduler until `untilMs` of device time, `maxSlices` slices, or the signal aborts.
-   * When nothing is ready it waits (really or virtually) for the core's next deadline.
+   * When nothing is ready it waits (really or virtually) for the core's next deadline; on a real
+   * clock an input change or an app start (wake()) ends that wait at once, with no poll.
    */
   async run(opts: { untilMs?: number; maxSlices?: number; signal?: AbortSignal } = {}): Promise<void> {
     const untilMs = opts.untilMs ?? Infinity;
