@@ -15,8 +15,9 @@
 // TASK_BACKOFF task is in the deadline list iff it has a deadline, and armed with the units of its
 // wait set iff it waits on handles (WAIT_ONE, WAIT_ANY); at most one task is TASK_RUNNING (currentTask), between sched_next and its
 // sched_report. Core time (schedNowMs) never goes backwards.
-// Budget: SCHED_TABLE_BYTES static bytes; per sched_next O(ready tasks) plus O(1) per timer or
-// sleeper it wakes (the armed timers and the sleepers are each one list in due order); no heap.
+// Budget: SCHED_TABLE_BYTES static bytes; per sched_next O(ready tasks) plus, per timer or sleeper
+// it wakes, O(its waiter's wait set) (at most WAIT_ANY_MAX_HANDLES; the armed timers and the
+// sleepers are each one list in due order); no heap.
 // Must not: allocate, call the host except for the clock, or decide policy about crashes
 // (appmgr/lifecycle.ts does).
 import { PRIORITY_LEVELS, TASK_READY, TASK_RUNNING, TASK_BLOCKED, TASK_BACKOFF, ETIMEDOUT, EAGAIN, AGING_STEP_MS, YIELD_DEFER_MS, WAKE_CREDIT_MS } from "../abi";
