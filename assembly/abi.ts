@@ -60,7 +60,9 @@ export const SYS_MEM_QUOTA_BYTES = 12;
 export const SYS_MEM_IN_USE_BYTES = 13;
 export const SYS_MEM_PEAK_BYTES = 14;
 export const SYS_ARGS_GET = 15;
-// 16..31 are reserved (no call: -ENOSYS).
+// The event loop (ABI.md "Event loop"): wait on up to WAIT_ANY_MAX_HANDLES handles at once.
+export const SYS_WAIT_ANY = 16;
+// 17..31 are reserved (no call: -ENOSYS).
 // Storage (ABI.md "Storage"): an app's mutable files and its own package's files.
 export const SYS_STORAGE_OPEN = 32;
 export const SYS_STORAGE_READ = 33;
@@ -195,6 +197,8 @@ export const FS_IO_CHUNK_BYTES = 2048;
 export const APP_NAME_MAX_BYTES = 64;
 export const ENTRY_POINT_MAX_BYTES = 128;
 export const CMD_ARGS_MAX_BYTES = 512;
+// The most handles one wait_any names (its result is a bitmask of their indexes).
+export const WAIT_ANY_MAX_HANDLES = 16;
 
 // ---- App memory.
 export const WASM_PAGE_BYTES = 65536;

@@ -21,7 +21,7 @@ import { AUDIT_TABLE_BYTES, auditCount, auditField, auditTimeMs } from "./audit/
 import { HANDLE_TABLE_BYTES, HANDLE_ROW_BYTES, handlesHeldBy } from "./handles/table";
 import { TASK_TABLE_BYTES, TASK_ROW_BYTES, taskAt, taskValid, taskLive } from "./task/table";
 import { dispatchSyscall, taskTakeFuel } from "./drivers/dispatch";
-import { SCHED_TABLE_BYTES, schedNext, schedNextDeadlineMs, schedNotifyPin, schedNow } from "./sched/scheduler";
+import { SCHED_TABLE_BYTES, schedNext, schedNextDeadlineMs, schedNow } from "./sched/scheduler";
 import { budgetWindowFuel, budgetThrottledMs } from "./sched/budget";
 import { TIMER_TABLE_BYTES } from "./sched/timers";
 import { SHARE_TABLE_BYTES } from "./sched/share";
@@ -29,7 +29,9 @@ import { STORAGE_OPEN_TABLE_BYTES, storageUsage } from "./storage/open";
 import { RATE_TABLE_BYTES } from "./audit/rate";
 import { CAPS_TABLE_BYTES, CAPS_ROW_BYTES, capsOf } from "./lsm/caps";
 import { DRIVERS_TABLE_BYTES } from "./drivers/registry";
-import { GPIO_TABLE_BYTES } from "./drivers/gpio";
+import { GPIO_TABLE_BYTES, gpioNotify } from "./drivers/gpio";
+import { HANDLE_UNIT_TABLE_BYTES } from "./drivers/handle";
+import { WAITSET_TABLE_BYTES } from "./drivers/waitset";
 import { APPS_TABLE_BYTES, APPS_ROW_BYTES, appAt, appValid, appNamePtr, appEntryPtr, appArgsPtr, deviceGpioPinCount, appsInstalledCount } from "./appmgr/apps";
 import { BOARD_TABLE_BYTES, boardAdd } from "./board/board";
 import { PERIPH_TABLE_BYTES } from "./drivers/periph";
@@ -75,13 +77,14 @@ export function mem_heap_span_bytes(): i32 { return <i32>heapSpanBytes(); }
 export function mem_app_reserved_bytes(): i32 { return <i32>appReservedTotalBytes(); }
 export function mem_free_bytes(): i32 { return <i32>freeBytes(); }
 /** The kernel's fixed tables: tasks, apps (with crash history and pin owners), capabilities,
- *  handles, timers, per-app pool shares, scheduler queues, syscall routing and policy, open pins, the audit ring,
- *  the per-app rate limits, the open storage files, the board's interfaces and their open state, the channel table. */
+ *  handles, timers, per-app pool shares, scheduler queues, syscall routing and policy, open pins and their
+ *  latches, the wait sets of blocked tasks, the audit ring, the per-app rate limits, the open storage
+ *  files, the board's interfaces and their open state, the channel table. */
 export function mem_cabi_arena_bytes(): i32 { return CABI_ARENA_BYTES; }
 export function mem_table_bytes(): i32 {
   return TASK_TABLE_BYTES + APPS_TABLE_BYTES + CAPS_TABLE_BYTES + HANDLE_TABLE_BYTES + TIMER_TABLE_BYTES +
-    SHARE_TABLE_BYTES + SCHED_TABLE_BYTES + DRIVERS_TABLE_BYTES + GPIO_TABLE_BYTES + AUDIT_TABLE_BYTES + RATE_TABLE_BYTES +
-    STORAGE_OPEN_TABLE_BYTES + BOARD_TABLE_BYTES + PERIPH_TABLE_BYTES + CHANNEL_TABLE_BYTES;
+    SHARE_TABLE_BYTES + SCHED_TABLE_BYTES + DRIVERS_TABLE_BYTES + GPIO_TABLE_BYTES + HANDLE_UNIT_TABLE_BYTES + WAITSET_TABLE_BYTES +
+    AUDIT_TABLE_BYTES + RATE_TABLE_BYTES + STORAGE_OPEN_TABLE_BYTES + BOARD_TABLE_BYTES + PERIPH_TABLE_BYTES + CHANNEL_TABLE_BYTES;
 }
 
 // ---- Apps.
@@ -180,7 +183,7 @@ export function task_take_fuel(task: i32): i32 { return taskTakeFuel(task); }
 
 export function gpio_notify(pin: i32, value: i32): i32 {
   if (pin < 0 || pin >= deviceGpioPinCount() || pin >= MAX_GPIO_PINS) return -ENODEV;
-  return schedNotifyPin(pin, value != 0 ? 1 : 0);
+  return gpioNotify(pin, value != 0 ? 1 : 0);
 }
 
 // ---- Audit ring.

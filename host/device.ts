@@ -190,6 +190,8 @@ export class Device {
   private readonly packages = new Map<number, AppPackage>();
   private readonly live = new Map<number, LiveTask>();
   private running: LiveTask | null = null;
+  /** Ends run()'s idle wait, while there is one (wake()). */
+  private endIdle: (() => void) | null = null;
   private auditSeen = 0;
   /** Told of every slice as it ends, before the core is (the conformance trace listens here). */
   onSlice: ((slice: SliceRecord) => void) | null = null;
@@ -206,7 +208,8 @@ export class Device {
     this.flash = config.flashDevice ?? (config.flash ? new Flash(config.flash) : null);
     this.events = new EventRing(config.eventCapacity ?? 4096);
     this.gpio.observe((pin, level, source) => this.events.push(this.clock.nowMs(), { kind: "gpio", pin, level, source }));
-    this.gpio.onInputChange = (pin, level) => this.core.exports.gpio_notify(pin, level);
+    // The core latches the change and wakes its waiter; the idle loop runs it now, not at a poll.
+    this.gpio.onInputChange = (pin, level) => { this.core.exports.gpio_notify(pin, level); this.wake(); };
     const hal: Hal = {
       clockNowMs: () => this.clock.nowMs(),
       gpioConfigure: (pin, dir, initial) => this.gpio.configure(pin, dir, initial),
@@ -411,7 +414,20 @@ export class Device {
     this.drainAudit();
     if (task < 0) throw new InstallError(app.name, task, `cannot start (${errnoName(task)}): ${printable(this.core.lastError() || "no detail")}`);
     this.events.push(this.clock.nowMs(), { kind: "app", app: app.name, what: "started" });
+    this.wake();
     return task;
+  }
+
+  /**
+   * Something outside the core's deadlines happened (an input changed, an app started): an idle
+   * run() asks the core again now instead of sleeping to its next deadline. Anything that changes
+   * what the core could run, other than time passing, calls this. A virtual-clock run never
+   * sleeps on the wall, so this changes nothing there (its runs stay the same every time).
+   */
+  wake(): void {
+    const end = this.endIdle;
+    this.endIdle = null;
+    end?.();
   }
 
   stop(app: InstalledApp): void {
@@ -509,7 +525,8 @@ export class Device {
 
   /**
    * Runs the scheduler until `untilMs` of device time, `maxSlices` slices, or the signal aborts.
-   * When nothing is ready it waits (really or virtually) for the core's next deadline.
+   * When nothing is ready it waits (really or virtually) for the core's next deadline; on a real
+   * clock an input change or an app start (wake()) ends that wait at once, with no poll.
    */
   async run(opts: { untilMs?: number; maxSlices?: number; signal?: AbortSignal } = {}): Promise<void> {
     const untilMs = opts.untilMs ?? Infinity;
@@ -526,8 +543,30 @@ export class Device {
       if (deadline < 0 && this.clock.virtual) break; // nothing will ever be ready: idle for good
       const target = Math.min(deadline < 0 ? Infinity : deadline, untilMs);
       if (this.clock.virtual) await this.clock.waitUntil(target);
-      else await waitAbortable(this.clock, Math.min(target, this.clock.nowMs() + 50), opts.signal);
+      else {
+        const woken = this.idleWoken(opts.signal);
+        await this.clock.waitUntil(target, woken.promise);
+        woken.end();
+      }
     }
+  }
+
+  /**
+   * What ends an idle wait before its deadline: `promise` settles at the next wake() or when
+   * `signal` aborts; `end` settles it now (idempotent), and takes its listener off the signal.
+   */
+  private idleWoken(signal?: AbortSignal): { promise: Promise<void>; end: () => void } {
+    let end = () => {};
+    const promise = new Promise<void>((resolve) => {
+      end = () => {
+        signal?.removeEventListener("abort", end);
+        if (this.endIdle === end) this.endIdle = null;
+        resolve();
+      };
+    });
+    this.endIdle = end;
+    signal?.addEventListener("abort", end);
+    return { promise, end };
   }
 
   /** The core's audit ring, oldest retained entry first. */
@@ -716,13 +755,4 @@ async function sha256Hex(bytes: Uint8Array): Promise<string> {
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
-
-function waitAbortable(clock: Clock, deadlineMs: number, signal?: AbortSignal): Promise<void> {
-  if (!signal) return clock.waitUntil(deadlineMs);
-  return new Promise((resolve) => {
-    const done = () => { signal.removeEventListener("abort", done); resolve(); };
-    signal.addEventListener("abort", done);
-    clock.waitUntil(deadlineMs).then(done);
-  });
 }

@@ -154,7 +154,7 @@ export class Recorder {
       get virtual() { return inner.virtual; },
       nowMs: () => { const t = inner.nowMs(); if (b.active) { readings.push(t); readingsAt.push(b.crossingCount); b.readCount++; } return t; },
       chargeFuel: inner.chargeFuel ? (fuel: number) => inner.chargeFuel!(fuel) : undefined,
-      waitUntil: (deadlineMs: number) => inner.waitUntil(deadlineMs),
+      waitUntil: (deadlineMs: number, woken?: Promise<void>) => inner.waitUntil(deadlineMs, woken),
     };
     // The slice's wall budget is read on the same clock, so its readings are recorded and replayed too.
     return { ...base, clock, coreTap: this.boundary, wallClockMs: () => clock.nowMs() };

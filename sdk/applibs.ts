@@ -18,6 +18,7 @@
 @external("applibs", "close") declare function sys_close(handle: i32): i32;
 @external("applibs", "timer_create") declare function sys_timer_create(periodMs: i32): i32;
 @external("applibs", "wait") declare function sys_wait(handle: i32, timeoutMs: i32): i32;
+@external("applibs", "wait_any") declare function sys_wait_any(handlesPtr: usize, count: i32, timeoutMs: i32): i32;
 @external("applibs", "mem_quota_bytes") declare function sys_mem_quota_bytes(): i32;
 @external("applibs", "mem_in_use_bytes") declare function sys_mem_in_use_bytes(): i32;
 @external("applibs", "mem_peak_bytes") declare function sys_mem_peak_bytes(): i32;
@@ -59,6 +60,9 @@ export const EAGAIN: i32 = -11;
 export const ENXIO: i32 = -6;
 export const EPIPE: i32 = -32;
 export const EMSGSIZE: i32 = -90;
+export const EEXIST: i32 = -17;
+export const EINVAL: i32 = -22;
+export const ENOSPC: i32 = -28;
 
 /** Writes a line to the device log (UTF-8). Returns bytes logged or a negative errno. */
 export function log(message: string): i32 {
@@ -85,7 +89,11 @@ export namespace gpio {
   export function openInput(pin: i32): i32 { return sys_gpio_open_input(pin); }
   export function set(handle: i32, high: bool): i32 { return sys_gpio_set(handle, high ? 1 : 0); }
   export function get(handle: i32): i32 { return sys_gpio_get(handle); }
-  /** Blocks until the input's level changes (or `timeoutMs` passes; -1 waits forever). */
+  /**
+   * The level the input's oldest change not yet taken left (0 or 1), blocking until there is one
+   * (or `timeoutMs` passes: -ETIMEDOUT; -1 waits forever). No change is lost while the app is
+   * busy: a press and a release meanwhile are two calls, 1 then 0.
+   */
   export function waitChange(handle: i32, timeoutMs: i32 = -1): i32 { return sys_wait(handle, timeoutMs); }
 }
 
@@ -96,6 +104,97 @@ export namespace timer {
 }
 
 export function close(handle: i32): i32 { return sys_close(handle); }
+
+/**
+ * Waits on several handles at once (timers, GPIO inputs): the mask of those ready (bit i: the
+ * i-th of `handles`), at most 16; -ETIMEDOUT after `timeoutMs` (-1: never), -EBADF for a handle
+ * that is not this app's. Takes nothing: take each ready handle's event with `wait(h, 0)`.
+ */
+export function waitAny(handles: StaticArray<i32>, count: i32 = -1, timeoutMs: i32 = -1): i32 {
+  return sys_wait_any(changetype<usize>(handles), count < 0 ? handles.length : count, timeoutMs);
+}
+
+/** Takes one event of a waitable handle (wait_any said it is ready): its value, or -ETIMEDOUT. */
+export function takeEvent(handle: i32, timeoutMs: i32 = 0): i32 { return sys_wait(handle, timeoutMs); }
+
+/**
+ * An event loop over handles, in the manner of Azure Sphere's EventLoop_Create / RegisterIo / Run /
+ * Stop: `const loop = eventLoop.create()`, register each handle with a callback, then `loop.run()`.
+ * run() waits on every registered handle at once (one wait_any: this app alone is suspended), and
+ * for each that is ready takes its event (a timer's expirations, the level a GPIO input's change
+ * left) and calls its callback with the loop, the handle and that value, until a callback calls
+ * `loop.stop()`. A callback may register and unregister handles; one unregistered before its turn
+ * is not called. The loop is an object the app creates, so an app that has none pays nothing.
+ */
+export namespace eventLoop {
+  export const MAX_HANDLES: i32 = 16;
+  export type Callback = (loop: Loop, handle: i32, value: i32) => void;
+
+  export class Loop {
+    private handles: StaticArray<i32> = new StaticArray<i32>(MAX_HANDLES);
+    private ready: StaticArray<i32> = new StaticArray<i32>(MAX_HANDLES);
+    private callbacks: Callback[] = [];
+    private stopping: bool = false;
+
+    private indexOf(handle: i32): i32 {
+      for (let i = 0; i < this.callbacks.length; i++) if (this.handles[i] == handle) return i;
+      return -1;
+    }
+
+    /** Calls `callback(loop, handle, value)` for each event of `handle`: 0, -EEXIST (registered already), -ENOSPC (16 are). */
+    register(handle: i32, callback: Callback): i32 {
+      if (this.indexOf(handle) >= 0) return EEXIST;
+      if (this.callbacks.length >= MAX_HANDLES) return ENOSPC;
+      this.handles[this.callbacks.length] = handle;
+      this.callbacks.push(callback);
+      return 0;
+    }
+
+    /** Forgets `handle`: 0, or -ENOENT when it is not registered. */
+    unregister(handle: i32): i32 {
+      const at = this.indexOf(handle);
+      if (at < 0) return ENOENT;
+      for (let i = at; i + 1 < this.callbacks.length; i++) this.handles[i] = this.handles[i + 1];
+      this.callbacks.splice(at, 1);
+      return 0;
+    }
+
+    /** How many handles are registered. */
+    get count(): i32 { return this.callbacks.length; }
+
+    /** Asks run() to return once the callback that called this returns. */
+    stop(): void { this.stopping = true; }
+
+    /**
+     * Runs until a callback calls stop() (0), no handle is registered (0), or a wait fails: its
+     * negative errno (-ETIMEDOUT when nothing happened for `timeoutMs`; -1 waits forever).
+     */
+    run(timeoutMs: i32 = -1): i32 {
+      this.stopping = false;
+      while (!this.stopping) {
+        const n = this.callbacks.length;
+        if (n == 0) return 0;
+        const mask = sys_wait_any(changetype<usize>(this.handles), n, timeoutMs);
+        if (mask < 0) return mask;
+        // The ready handles first: a callback may change the registrations.
+        let readyCount = 0;
+        for (let i = 0; i < n; i++) if ((mask & (1 << i)) != 0) this.ready[readyCount++] = this.handles[i];
+        for (let k = 0; k < readyCount && !this.stopping; k++) {
+          const handle = this.ready[k];
+          const at = this.indexOf(handle);
+          if (at < 0) continue;
+          const value = sys_wait(handle, 0);
+          if (value < 0) continue;
+          this.callbacks[at](this, handle, value);
+        }
+      }
+      return 0;
+    }
+  }
+
+  /** A new loop with no handles (EventLoop_Create). */
+  export function create(): Loop { return new Loop(); }
+}
 
 export namespace memory_usage {
   export function quotaBytes(): i32 { return sys_mem_quota_bytes(); }

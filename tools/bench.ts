@@ -16,7 +16,7 @@ import { fileURLToPath } from "node:url";
 import * as abi from "../assembly/abi.js";
 import { APP_FEATURES, instrumentApp, instrumentVariant, type InstrumentPassMs } from "../host/apps/instrument.js";
 import { Device, type InstalledApp } from "../host/device.js";
-import { VirtualClock, VIRTUAL_FUEL_PER_MS } from "../host/peripherals/clock.js";
+import { RealClock, VirtualClock, VIRTUAL_FUEL_PER_MS } from "../host/peripherals/clock.js";
 import { appFromBytes } from "../host/apps/package.js";
 import { APP_IMPORTS, appInstrumentOptions } from "../host/apps/imports.js";
 import { InstrumentCache, MemoryModuleStore } from "../host/apps/instrument-cache.js";
@@ -220,6 +220,58 @@ async function wakeUps(): Promise<Row[]> {
   const rows: Row[] = [];
   for (const n of [1, 4, 12]) rows.push(await wakeUp(n));
   return rows;
+}
+
+/**
+ * Event-loop wake-up on a real clock: an app blocked in `wait` on an input, the device idle; each
+ * sample is one input change (GpioBank.drive), timed from the drive to the app's gpio_set of the
+ * level it read (the LED's change), with idle gaps of 2..6 ms between samples so the changes come
+ * at every phase of the device's idle wait. The floor is the mechanism's own cost: a pending
+ * promise resolved, to its continuation.
+ */
+async function eventLoopWake(): Promise<Row[]> {
+  const waiter = wat(`(module
+    (import "applibs" "gpio_open_input" (func $in (param i32) (result i32)))
+    (import "applibs" "gpio_open_output" (func $out (param i32 i32) (result i32)))
+    (import "applibs" "gpio_set" (func $set (param i32 i32) (result i32)))
+    (import "applibs" "wait" (func $wait (param i32 i32) (result i32)))
+    (memory (export "memory") 1)
+    (func (export "main") (result i32) (local $b i32) (local $led i32)
+      (local.set $b (call $in (i32.const 12)))
+      (local.set $led (call $out (i32.const 8) (i32.const 0)))
+      (loop $l (drop (call $set (local.get $led) (call $wait (local.get $b) (i32.const -1)))) (br $l))
+      (i32.const 0)))`);
+  const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+  const dev = new Device({ clock: new RealClock() });
+  dev.start(await install(dev, "waiter", waiter, { Capabilities: { Gpio: [8, 12] } }));
+  let reacted: () => void = () => {};
+  dev.gpio.observe((pin, _level, source) => { if (pin === 8 && source === "core") reacted(); });
+  const stop = new AbortController();
+  const running = dev.run({ signal: stop.signal });
+  await sleep(50); // the app has opened its pins and blocks: the device is idle
+  const samples: number[] = [];
+  for (let i = 0; i < 200; i++) {
+    await sleep(2 + (i % 5));
+    const seen = new Promise<void>((r) => { reacted = r; });
+    const t0 = nowNs();
+    dev.gpio.drive(12, (i + 1) & 1);
+    await seen;
+    samples.push(nowNs() - t0);
+  }
+  stop.abort();
+  await running;
+  const floor: number[] = [];
+  for (let i = 0; i < 200; i++) {
+    let resolve: () => void = () => {};
+    const p = new Promise<void>((r) => { resolve = r; });
+    const t0 = nowNs();
+    resolve();
+    await p;
+    floor.push(nowNs() - t0);
+  }
+  return [latencyRow("evloop.wake", "event-loop wake-up: an input change on an idle device (real clock) to its waiter's reaction", "ms",
+    samples.map((x) => x / 1e6), floor.map((x) => x / 1e6),
+    "each change timed alone, drive to the waiter's gpio_set, after idle gaps of 2..6 ms; floor: a pending promise resolved, to its continuation (the idle loop used to poll every 50 ms)")];
 }
 
 const exampleModule = (name: string) => readFileSync(join(ROOT, "examples", name, "build", `${name}.wasm`));
@@ -484,6 +536,7 @@ export const GROUPS: { name: string; flags: string[]; run: () => Promise<Row[]> 
   { name: "switch", flags: USER_NODE_FLAGS, run: contextSwitch },
   { name: "periph", flags: USER_NODE_FLAGS, run: peripheralRoundTrips },
   { name: "wakeup", flags: USER_NODE_FLAGS, run: wakeUps },
+  { name: "evloop", flags: USER_NODE_FLAGS, run: eventLoopWake },
   { name: "load", flags: USER_NODE_FLAGS, run: appLoad },
   { name: "scale", flags: USER_NODE_FLAGS, run: scale },
   { name: "firstslice", flags: USER_NODE_FLAGS, run: firstSlice },

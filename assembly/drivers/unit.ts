@@ -3,7 +3,8 @@
 // What it is: the operation codes the registry (registry.ts) passes to a unit's one entry point
 // `xOp(op, task, app, nr, a0, a1, a2, a3): i32`, and what each means. A unit answers only the ops
 // that concern it and returns 0 to the rest, so a unit without handle kinds needs no close or
-// wait code. The refusal helpers record EV_FAULT / EV_LIMIT exactly as every unit must.
+// wait code. A waitable kind (OP_WAITABLE) keeps a latch per object and answers OP_TAKE, OP_READY
+// and OP_ARM (drivers/waitset.ts says how a wait uses them). The refusal helpers record EV_FAULT / EV_LIMIT exactly as every unit must.
 // Invariants: OP_OWNS, OP_CHECKS, OP_OWNS_KIND and OP_WAITABLE answer 1 or 0 and do nothing else;
 // OP_NEEDS answers a CAP_* class mask; they are asked once per reset, never on the hot path.
 // Budget: no memory of its own.
@@ -29,11 +30,20 @@ export const OP_OWNS_KIND: i32 = 6;
 export const OP_CLOSE: i32 = 7;
 /** Can a handle of kind `a0` be waited on? (1 or 0) */
 export const OP_WAITABLE: i32 = 8;
-/** `wait` on the object `a1` of a handle of kind `a0` with timeout `a2` ms (< 0: none). */
-export const OP_WAIT: i32 = 9;
+/**
+ * Takes one event from the latch of object `a1` of a handle of kind `a0` (for `task`): the value
+ * `wait` returns (>= 0), or -EAGAIN when the latch is empty. Only for waitable kinds.
+ */
+export const OP_TAKE: i32 = 9;
 /** Puts the unit's own tables back to their boot state (kernel reset). */
 export const OP_RESET: i32 = 10;
-
+/** Is the latch of object `a1` of a handle of kind `a0` set? (1 or 0; takes nothing) */
+export const OP_READY: i32 = 11;
+/**
+ * `a2` 1: arms object `a1` of kind `a0` to tell `task` of its next event (waitset.ts's
+ * waitSetEvent); `a2` 0: disarms it if `task` is the one armed.
+ */
+export const OP_ARM: i32 = 12;
 /** Records a bad app pointer for syscall `nr` and returns `rc`. */
 export function fault(task: i32, app: i32, nr: i32, ptr: i32, rc: i32): i32 {
   auditRecord(EV_FAULT, task, app, nr, ptr, rc);

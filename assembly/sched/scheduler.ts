@@ -1,7 +1,8 @@
 // sched: who runs next, and when blocked tasks wake.
 //
 // What it is: a ready queue per priority (FIFO), one deadline list sorted by wake-up time (sleeps,
-// wait timeouts, restart backoff), a wait queue per GPIO pin, and the timer pool (timers.ts). All
+// wait timeouts, restart backoff), and the due waited-on timers (timers.ts's armed list). A task
+// blocked on handles is registered with their units (drivers/waitset.ts), which wake it; all
 // links are task ids stored in the task rows, so queueing never allocates.
 // The choice among ready tasks is priority with aging: a task's effective priority is its
 // priority minus one level per AGING_STEP_MS it has been ready, and the lowest effective value
@@ -11,26 +12,27 @@
 // YIELD_DEFER_MS after the yield, so it goes behind every other ready task, of any priority,
 // until it has aged back: an app that only yields cannot hold the CPU.
 // Invariants: a task is in the ready queue iff its state is TASK_READY; a TASK_BLOCKED or
-// TASK_BACKOFF task is in the deadline list iff it has a deadline, and in a pin's queue iff it
-// waits on that pin; at most one task is TASK_RUNNING (currentTask), between sched_next and its
+// TASK_BACKOFF task is in the deadline list iff it has a deadline, and armed with the units of its
+// wait set iff it waits on handles (WAIT_ONE, WAIT_ANY); at most one task is TASK_RUNNING (currentTask), between sched_next and its
 // sched_report. Core time (schedNowMs) never goes backwards.
-// Budget: SCHED_TABLE_BYTES static bytes; per sched_next O(ready tasks) plus O(1) per timer or
-// sleeper it wakes (the armed timers and the sleepers are each one list in due order); no heap.
+// Budget: SCHED_TABLE_BYTES static bytes; per sched_next O(ready tasks) plus, per timer or sleeper
+// it wakes, O(its waiter's wait set) (at most WAIT_ANY_MAX_HANDLES; the armed timers and the
+// sleepers are each one list in due order); no heap.
 // Must not: allocate, call the host except for the clock, or decide policy about crashes
 // (appmgr/lifecycle.ts does).
-import { PRIORITY_LEVELS, MAX_GPIO_PINS, TASK_READY, TASK_RUNNING, TASK_BLOCKED, TASK_BACKOFF, ETIMEDOUT, EAGAIN, MAX_TASKS, AGING_STEP_MS, YIELD_DEFER_MS, WAKE_CREDIT_MS } from "../abi";
+import { PRIORITY_LEVELS, TASK_READY, TASK_RUNNING, TASK_BLOCKED, TASK_BACKOFF, ETIMEDOUT, EAGAIN, AGING_STEP_MS, YIELD_DEFER_MS, WAKE_CREDIT_MS } from "../abi";
 import { clock_now_ms } from "../hal/index";
 import {
-  NO_TASK, Task, taskAt, taskValid, QUEUED_READY, QUEUED_SLEEP, QUEUED_PIN,
-  WAIT_NONE, WAIT_SLEEP, WAIT_TIMER, WAIT_GPIO, WAIT_BACKOFF,
+  NO_TASK, Task, taskAt, taskValid, QUEUED_READY, QUEUED_SLEEP,
+  WAIT_NONE, WAIT_SLEEP, WAIT_ONE, WAIT_ANY, WAIT_BACKOFF,
 } from "../task/table";
 import { budgetAllows, budgetResumeMs } from "./budget";
-import { NO_TIMER, timerCatchUp, timerInUse, timerWaiter, timerSetWaiter, timerTakePending, timerDueMs, timerArmedHead } from "./timers";
+import { NO_TIMER, timerWaiter, timerSetWaiter, timerDueMs, timerArmedHead } from "./timers";
+import { waitSetEvent, waitSetDisarm } from "../drivers/waitset";
 
 const readyHead = memory.data(PRIORITY_LEVELS * 4, 4);
 const readyTail = memory.data(PRIORITY_LEVELS * 4, 4);
-const pinWaitHead = memory.data(MAX_GPIO_PINS * 4, 4);
-export const SCHED_TABLE_BYTES: i32 = PRIORITY_LEVELS * 8 + MAX_GPIO_PINS * 4;
+export const SCHED_TABLE_BYTES: i32 = PRIORITY_LEVELS * 8;
 let sleepHead: i32 = NO_TASK;
 let currentTask: i32 = NO_TASK;
 let schedNowMs: f64 = 0;
@@ -40,7 +42,6 @@ export function schedReset(): void {
     store<i32>(readyHead + (<usize>p << 2), NO_TASK);
     store<i32>(readyTail + (<usize>p << 2), NO_TASK);
   }
-  for (let pin = 0; pin < MAX_GPIO_PINS; pin++) store<i32>(pinWaitHead + (<usize>pin << 2), NO_TASK);
   sleepHead = NO_TASK;
   currentTask = NO_TASK;
   schedNowMs = 0;
@@ -177,40 +178,12 @@ function sleepRemove(t: i32): void {
   task.queued &= ~QUEUED_SLEEP;
 }
 
-// ---- Pin wait queues (FIFO).
-
-function pinWaitAppend(pin: i32, t: i32): void {
-  const task = taskAt(t);
-  const head = pinWaitHead + (<usize>pin << 2);
-  task.waitNext = NO_TASK;
-  let cur = load<i32>(head);
-  if (cur == NO_TASK) store<i32>(head, t);
-  else {
-    while (taskAt(cur).waitNext != NO_TASK) cur = taskAt(cur).waitNext;
-    taskAt(cur).waitNext = t;
-  }
-  task.queued |= QUEUED_PIN;
-}
-
-function pinWaitRemove(t: i32): void {
-  const task = taskAt(t);
-  if (!(task.queued & QUEUED_PIN)) return;
-  const head = pinWaitHead + (<usize>task.waitObject << 2);
-  let prev = NO_TASK;
-  let cur = load<i32>(head);
-  while (cur != NO_TASK && cur != t) { prev = cur; cur = taskAt(cur).waitNext; }
-  if (cur == t) {
-    if (prev == NO_TASK) store<i32>(head, task.waitNext); else taskAt(prev).waitNext = task.waitNext;
-  }
-  task.waitNext = NO_TASK;
-  task.queued &= ~QUEUED_PIN;
-}
-
 // ---- Blocking and waking.
 
 /**
  * Blocks `t` (the running task, inside a syscall) on `waitKind`/`object` until woken or until
- * `timeoutMs` from now (< 0: no timeout).
+ * `timeoutMs` from now (< 0: no timeout). A wait on handles is armed with their units by its
+ * caller (drivers/waitset.ts), after this.
  */
 export function schedBlock(t: i32, waitKind: i32, object: i32, timeoutMs: f64): void {
   const task = taskAt(t);
@@ -220,8 +193,6 @@ export function schedBlock(t: i32, waitKind: i32, object: i32, timeoutMs: f64): 
   task.waitObject = object;
   task.result = 0;
   task.blockedAtMs = schedNow();
-  if (waitKind == WAIT_GPIO) pinWaitAppend(object, t);
-  if (waitKind == WAIT_TIMER) timerSetWaiter(object, t);
   if (timeoutMs >= 0) sleepInsert(t, schedNow() + timeoutMs);
 }
 
@@ -240,8 +211,7 @@ export function schedDetach(t: i32): void {
   const task = taskAt(t);
   readyRemove(t);
   sleepRemove(t);
-  pinWaitRemove(t);
-  if (task.waitKind == WAIT_TIMER && timerInUse(task.waitObject) && timerWaiter(task.waitObject) == t) timerSetWaiter(task.waitObject, NO_TASK);
+  if (task.waitKind == WAIT_ONE || task.waitKind == WAIT_ANY) waitSetDisarm(t, task.waitObject);
   task.waitKind = WAIT_NONE;
   task.waitObject = -1;
   if (currentTask == t) currentTask = NO_TASK;
@@ -260,19 +230,6 @@ function wakeOnDeadline(t: i32): void {
   schedWake(t, task.waitKind == WAIT_SLEEP ? 0 : -ETIMEDOUT);
 }
 
-/** Wakes the tasks waiting on `pin` with the new level; returns how many woke. */
-export function schedNotifyPin(pin: i32, level: i32): i32 {
-  let woken = 0;
-  let t = load<i32>(pinWaitHead + (<usize>pin << 2));
-  // Each wake unlinks the head, so this walks the queue once, bounded by MAX_TASKS.
-  while (t != NO_TASK && woken < MAX_TASKS) {
-    schedWake(t, level);
-    woken++;
-    t = load<i32>(pinWaitHead + (<usize>pin << 2));
-  }
-  return woken;
-}
-
 /**
  * The scheduling decision: advances core time to `nowMs`, fires due timers that have a waiter,
  * wakes every task whose deadline passed (earliest first), then takes the first READY task of
@@ -287,11 +244,11 @@ export function schedNext(nowMs: f64): i32 {
     currentTask = NO_TASK;
     if (taskAt(cur).state == TASK_RUNNING) readyPush(cur);
   }
-  // Due armed timers, earliest first; waking the waiter disarms the head, so each is seen once.
+  // Due armed timers, earliest first: each tells its waiter's wait set, whose wake disarms it, so
+  // each is seen once.
   while (timerArmedHead() != NO_TIMER && timerDueMs(timerArmedHead()) <= now) {
     const i = timerArmedHead();
-    timerCatchUp(i, now);
-    schedWake(timerWaiter(i), timerTakePending(i));
+    waitSetEvent(timerWaiter(i));
     if (timerArmedHead() == i) timerSetWaiter(i, NO_TASK); // a waiter not waiting on it: never loop
   }
   while (sleepHead != NO_TASK && taskAt(sleepHead).deadlineMs <= now) wakeOnDeadline(sleepHead);

@@ -6,9 +6,11 @@
 // on it (it is armed); otherwise `timerCatchUp` counts what passed when the owner next asks. So
 // the scheduler looks only at the head of the armed list, never at every slot.
 // Invariants: dueMs of a live timer is the first expiration not yet counted; waiter is the one
-// task blocked in `wait` on it (its owner) or NO_TASK; a timer is in the armed list iff it is in
-// use and has a waiter, and its dueMs does not change while it is there (only a wait's catch-up
-// moves it, and its waiter is blocked); the list holds at most min(TIMER_SLOTS, MAX_TASKS) rows.
+// task blocked in `wait` or `wait_any` on it (its owner) or NO_TASK; a timer is in the armed list
+// iff it is in use and has a waiter, and its dueMs does not change while it is there (only a take
+// catches up, and the one a blocked waiter's wake makes is followed at once by the wake's disarm;
+// timerReady moves nothing); the list holds at most min(TIMER_SLOTS, MAX_TASKS *
+// WAIT_ANY_MAX_HANDLES) rows.
 // Each app draws at most its share of the slots (share.ts), so no app, nor two, can empty the pool.
 // Budget: TIMER_TABLE_BYTES static bytes; nothing on the heap; creating a timer allocates nothing.
 // Must not: allocate, or count an expiration twice.
@@ -118,6 +120,13 @@ export function timerTakePending(slot: i32): i32 {
   const n = t.pending;
   t.pending = 0;
   return n;
+}
+
+/** Has the timer an expiration not yet taken at nowMs (counted, or due)? Moves nothing. */
+export function timerReady(slot: i32, nowMs: f64): bool {
+  if (!timerInUse(slot)) return false;
+  const t = rowAt(slot);
+  return t.pending > 0 || t.dueMs <= nowMs;
 }
 
 export function timerInUse(slot: i32): bool { return slot >= 0 && slot < TIMER_SLOTS && rowAt(slot).inUse != 0; }

@@ -15,8 +15,10 @@ export const NO_TASK: i32 = -1;
 // Why a blocked task is blocked (what wakes it).
 export const WAIT_NONE: i32 = 0;
 export const WAIT_SLEEP: i32 = 1;
-export const WAIT_TIMER: i32 = 2;
-export const WAIT_GPIO: i32 = 3;
+// A wait on handles (drivers/waitset.ts): WAIT_ONE takes the one handle's event when it comes
+// (`wait`), WAIT_ANY is woken with the mask of its handles that are ready (`wait_any`).
+export const WAIT_ONE: i32 = 2;
+export const WAIT_ANY: i32 = 3;
 export const WAIT_BACKOFF: i32 = 4;
 
 @unmanaged
@@ -29,27 +31,24 @@ export class Task {
   idLo: u64;           // ComponentId, bytes 8..15
   runNext: i32;        // link in its priority's ready queue
   sleepNext: i32;      // link in the deadline list
-  waitNext: i32;       // link in a pin's wait queue
   waitKind: i32;       // WAIT_*
-  waitObject: i32;     // the pin or timer slot it waits on
+  waitObject: i32;     // WAIT_ONE / WAIT_ANY: how many handles its wait set holds
   result: i32;         // what the blocking syscall returns once woken
   needsInstance: i32;  // 1 from (re)start until the host reports its first stop
   handleCount: i32;    // handles held, bounded per task
   queued: i32;         // QUEUED_* bits: which lists hold it
   memPeakBytes: i32;   // most instance memory seen
+  fuelOwed: i32;       // fuel its syscalls cost that the host has not yet taken off its slice
   deadlineMs: f64;     // when it wakes (sleep, wait timeout, restart backoff)
   fuelUsed: f64;       // fuel consumed since spawn (an f64 counts exactly past 2^53 slices of fuel)
   readySinceMs: f64;   // when it became READY (later than that after a yield; earlier after a wake): its age for aging
   blockedAtMs: f64;    // when it last blocked: the end of the slice it blocked in (its wake credit starts there)
   slicesRun: i32;
   exitCode: i32;
-  fuelOwed: i32;       // fuel its syscalls cost that the host has not yet taken off its slice
-  pad: i32;
 }
 
 export const QUEUED_READY: i32 = 1;
 export const QUEUED_SLEEP: i32 = 2;
-export const QUEUED_PIN: i32 = 4;
 
 const ROW_BYTES: usize = offsetof<Task>();
 export const TASK_ROW_BYTES: i32 = <i32>ROW_BYTES;
@@ -76,7 +75,6 @@ function clearRow(t: i32): void {
   task.parent = NO_TASK;
   task.runNext = NO_TASK;
   task.sleepNext = NO_TASK;
-  task.waitNext = NO_TASK;
   task.waitObject = -1;
   task.priority = DEFAULT_PRIORITY;
 }

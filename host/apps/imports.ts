@@ -27,6 +27,7 @@ export const APP_IMPORTS: readonly AppImport[] = [
   { name: "mem_in_use_bytes", nr: abi.SYS_MEM_IN_USE_BYTES, params: 0, results: 1, blocking: false },
   { name: "mem_peak_bytes", nr: abi.SYS_MEM_PEAK_BYTES, params: 0, results: 1, blocking: false },
   { name: "args_get", nr: abi.SYS_ARGS_GET, params: 2, results: 1, blocking: false },
+  { name: "wait_any", nr: abi.SYS_WAIT_ANY, params: 3, results: 1, blocking: true },
   { name: "storage_open", nr: abi.SYS_STORAGE_OPEN, params: 3, results: 1, blocking: false },
   { name: "storage_read", nr: abi.SYS_STORAGE_READ, params: 3, results: 1, blocking: false },
   { name: "storage_write", nr: abi.SYS_STORAGE_WRITE, params: 3, results: 1, blocking: false },

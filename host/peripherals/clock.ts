@@ -8,8 +8,13 @@ export interface Clock {
   nowMs(): number;
   /** Virtual clocks charge app work to time; real clocks need not (time passes by itself). */
   chargeFuel?(fuel: number): void;
-  /** Waits (really or virtually) until `deadlineMs`; returns when that time has come. */
-  waitUntil(deadlineMs: number): Promise<void>;
+  /**
+   * Waits (really or virtually) until `deadlineMs`; returns when that time has come, or, on a real
+   * clock, as soon as `woken` settles (the device was told of an event: an input changed), dropping
+   * its timer. A virtual clock ignores `woken`: its time moves only to deadlines, so a run on it
+   * is the same every time.
+   */
+  waitUntil(deadlineMs: number, woken?: Promise<void>): Promise<void>;
   readonly virtual: boolean;
 }
 
@@ -17,9 +22,13 @@ export class RealClock implements Clock {
   readonly virtual = false;
   private readonly startMs = wallMs();
   nowMs(): number { return wallMs() - this.startMs; }
-  waitUntil(deadlineMs: number): Promise<void> {
+  waitUntil(deadlineMs: number, woken?: Promise<void>): Promise<void> {
     const delay = Math.max(0, deadlineMs - this.nowMs());
-    return new Promise((resolve) => setTimeout(resolve, Math.min(delay, 2 ** 31 - 1)));
+    return new Promise((resolve) => {
+      // Even an infinite deadline has a timer: it keeps the process alive while the device waits.
+      const timer = setTimeout(resolve, Math.min(delay, 2 ** 31 - 1));
+      woken?.then(() => { clearTimeout(timer); resolve(); });
+    });
   }
 }
 

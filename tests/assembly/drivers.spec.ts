@@ -1,7 +1,7 @@
 // The driver registry: every syscall number in abi.ts (0..SYS_COUNT-1, which tests/host/abi.test
 // ties to the SYS_* names) is routed to exactly one unit, nothing past them is, and no handle kind
 // or number is claimed twice.
-import { SYS_COUNT, SYS_GPIO_OPEN_OUTPUT, SYS_GPIO_GET, SYS_CLOSE, SYS_WAIT, SYS_LOG, SYS_TIMER_CREATE, SYS_EXIT, SYS_ARGS_GET, SYS_STORAGE_OPEN, SYS_STORAGE_WRITE, SYS_PACKAGE_OPEN } from "../../assembly/abi";
+import { SYS_COUNT, SYS_GPIO_OPEN_OUTPUT, SYS_GPIO_GET, SYS_CLOSE, SYS_WAIT, SYS_LOG, SYS_TIMER_CREATE, SYS_EXIT, SYS_WAIT_ANY, SYS_STORAGE_OPEN, SYS_STORAGE_WRITE, SYS_PACKAGE_OPEN } from "../../assembly/abi";
 import {
   driversOwning, driversConflicts, driverOf, kindsAll, kindsWaitable,
   UNIT_NONE, UNIT_PROCESS, UNIT_LOG, UNIT_GPIO, UNIT_TIMER, UNIT_HANDLE, UNIT_STORAGE,
@@ -22,8 +22,8 @@ describe("drivers: routing", () => {
     boot();
     expect(driversConflicts()).toBe(0);
     for (let nr = 0; nr < SYS_COUNT; nr++) {
-      // SYS_ARGS_GET + 1 .. SYS_STORAGE_OPEN - 1 are reserved (abi.ts).
-      const reserved = nr > SYS_ARGS_GET && nr < SYS_STORAGE_OPEN;
+      // SYS_WAIT_ANY + 1 .. SYS_STORAGE_OPEN - 1 are reserved (abi.ts).
+      const reserved = nr > SYS_WAIT_ANY && nr < SYS_STORAGE_OPEN;
       expect(driversOwning(nr)).toBe(reserved ? 0 : 1, "units owning syscall " + nr.toString());
       if (reserved) expect(driverOf(nr)).toBe(UNIT_NONE, "syscall " + nr.toString());
       else expect(driverOf(nr)).not.toBe(UNIT_NONE, "syscall " + nr.toString());
@@ -41,6 +41,7 @@ describe("drivers: routing", () => {
     expect(driverOf(SYS_TIMER_CREATE)).toBe(UNIT_TIMER);
     expect(driverOf(SYS_CLOSE)).toBe(UNIT_HANDLE);
     expect(driverOf(SYS_WAIT)).toBe(UNIT_HANDLE);
+    expect(driverOf(SYS_WAIT_ANY)).toBe(UNIT_HANDLE);
     expect(driverOf(SYS_STORAGE_OPEN)).toBe(UNIT_STORAGE);
     expect(driverOf(SYS_STORAGE_WRITE)).toBe(UNIT_STORAGE);
     expect(driverOf(SYS_PACKAGE_OPEN)).toBe(UNIT_STORAGE);

@@ -60,6 +60,7 @@ export const IMPORT = {
   get: `(import "applibs" "gpio_get" (func $get (param i32) (result i32)))`,
   close: `(import "applibs" "close" (func $close (param i32) (result i32)))`,
   wait: `(import "applibs" "wait" (func $wait (param i32 i32) (result i32)))`,
+  waitAny: `(import "applibs" "wait_any" (func $waitAny (param i32 i32 i32) (result i32)))`,
   timer: `(import "applibs" "timer_create" (func $timer (param i32) (result i32)))`,
   quota: `(import "applibs" "mem_quota_bytes" (func $quota (result i32)))`,
 };

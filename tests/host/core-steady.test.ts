@@ -107,7 +107,9 @@ test("10,000 syscalls and scheduler rounds leave the core heap's in-use and peak
   }
 
   assert.ok(counts.rounds > 1000, `scheduler rounds: ${counts.rounds}`);
-  assert.ok(counts.suspended > 1000 && counts.badf > 500 && counts.denied > 500 && counts.ok > 5000, JSON.stringify(counts));
+  // A wait on the button that finds an edge latched while the task slept returns at once, so
+  // fewer than one round in two suspends.
+  assert.ok(counts.suspended > 800 && counts.badf > 500 && counts.denied > 500 && counts.ok > 5000, JSON.stringify(counts));
   // Log lines are rate-limited per app (LOG_LINES_PER_WINDOW a RATE_WINDOW_MS of device time).
   assert.ok(logs.length >= abi.LOG_LINES_PER_WINDOW && logs.every((l) => l === "tick"), `${logs.length} log lines`);
   assert.equal(e.mem_heap_in_use_bytes(), inUse);

@@ -53,7 +53,8 @@ class VirtualClock:
 
 
 class GpioBank:
-    """Pins with a direction and a level; observers see every change (as peripherals/gpio.ts)."""
+    """Pins with a direction and a level, as peripherals/gpio.ts: observers hear of a level change or
+    of a pin becoming an output, never of a write that leaves the level as it was."""
     ENODEV, EINVAL = -19, -22
 
     def __init__(self, pin_count: int, dir_input: int, dir_output: int):
@@ -72,9 +73,10 @@ class GpioBank:
             return self.ENODEV
         if direction not in (self.dir_input, self.dir_output):
             return self.EINVAL
+        becomes_output = direction == self.dir_output and self.directions[pin] != self.dir_output
         self.directions[pin] = direction
         if direction == self.dir_output:
-            self._set(pin, 1 if initial else 0, "core")
+            self._set(pin, 1 if initial else 0, "core", announce=becomes_output)
         return 0
 
     def write(self, pin: int, value: int) -> int:
@@ -99,10 +101,10 @@ class GpioBank:
         if self.directions[pin] == self.dir_input and self.on_input_change:
             self.on_input_change(pin, level)
 
-    def _set(self, pin: int, level: int, source: str) -> None:
+    def _set(self, pin: int, level: int, source: str, announce: bool = False) -> None:
         changed = self.levels[pin] != level
         self.levels[pin] = level
-        if changed or source == "core":
+        if changed or announce:
             for o in self.observers:
                 o(pin, level, source)
 
