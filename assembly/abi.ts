@@ -307,6 +307,7 @@ export const PERIPH_OP_CLOSE = 15;
 export const UART_OP_CONFIGURE = 1;
 export const UART_OP_WRITE = 2;
 export const UART_OP_READ = 3;
+export const UART_OP_PENDING = 4;
 export const I2C_OP_CONFIGURE = 1;
 export const I2C_OP_WRITE = 2;
 export const I2C_OP_READ = 3;

@@ -34,7 +34,7 @@ import { HANDLE_UNIT_TABLE_BYTES } from "./drivers/handle";
 import { WAITSET_TABLE_BYTES } from "./drivers/waitset";
 import { APPS_TABLE_BYTES, APPS_ROW_BYTES, appAt, appValid, appNamePtr, appEntryPtr, appArgsPtr, deviceGpioPinCount, appsInstalledCount } from "./appmgr/apps";
 import { BOARD_TABLE_BYTES, boardAdd } from "./board/board";
-import { PERIPH_TABLE_BYTES } from "./drivers/periph";
+import { PERIPH_TABLE_BYTES, periphNotify } from "./drivers/periph";
 import { CHANNEL_TABLE_BYTES } from "./drivers/channel";
 import { coreBoot, coreBooted, appInstall, appInstallRefused, appUninstall, appStart, appStop, appState, schedReport } from "./appmgr/lifecycle";
 
@@ -180,6 +180,9 @@ export function syscall(task: i32, nr: i32, a0: i32, a1: i32, a2: i32, a3: i32):
   return dispatchSyscall(task, nr, a0, a1, a2, a3);
 }
 export function task_take_fuel(task: i32): i32 { return taskTakeFuel(task); }
+
+/** periph-notify(id): the host has input for board interface `id` (a UART received bytes). Tasks woken (0 or 1). */
+export function periph_notify(id: i32): i32 { return periphNotify(id); }
 
 export function gpio_notify(pin: i32, value: i32): i32 {
   if (pin < 0 || pin >= deviceGpioPinCount() || pin >= MAX_GPIO_PINS) return -ENODEV;

@@ -234,6 +234,11 @@ export class Device {
     };
     this.board = config.board ?? new Board(defaultBoardSpecs(this.config.gpioPinCount));
     this.board.observe((iface, text) => this.events.push(this.clock.nowMs(), { kind: "periph", iface: iface.name, text }));
+    // Input for an interface (a UART's bytes) reaches the core, and ends an idle wait, as a pin
+    // change does; input that arrives while the board answers the core (a part wired to another's
+    // output) is told right after that call returns, as the core is not re-entrant.
+    const notify = (id: number) => { this.core.exports.periph_notify(id); this.wake(); };
+    this.board.onInput = (id) => { if (this.board.inCall) void Promise.resolve().then(() => notify(id)); else notify(id); };
     this.core = config.createCore ? config.createCore(hal, config.coreTap) : new ModuleCore(hal, config.coreModule ?? coreModule(), config.coreTap);
     const rc = this.core.exports.core_boot(this.config.gpioPinCount, this.config.appQuotaCeilingBytes, this.config.defaultAppQuotaBytes);
     if (rc < 0) throw new Error(`core_boot failed: ${errnoName(rc)} ${this.core.lastError()}`);

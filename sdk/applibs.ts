@@ -302,6 +302,8 @@ export namespace uart {
   export function write(handle: i32, buf: ArrayBuffer, len: i32 = -1): i32 { return sys_uart_write(handle, changetype<usize>(buf), len < 0 ? buf.byteLength : len); }
   /** Writes the UTF-8 of `text`: bytes taken, or a negative errno. */
   export function writeString(handle: i32, text: string): i32 { return write(handle, String.UTF8.encode(text)); }
+  /** Blocks until received bytes wait to be read (their count), or -ETIMEDOUT; only this app waits. */
+  export function waitReadable(handle: i32, timeoutMs: i32 = -1): i32 { return sys_wait(handle, timeoutMs); }
 }
 
 /** I2C masters: 7-bit target addresses 0x08..0x77; a target that does not answer is -ENXIO. */
@@ -394,6 +396,8 @@ export namespace channel {
   export function sendString(handle: i32, text: string): i32 { return send(handle, String.UTF8.encode(text)); }
   /** Receives the oldest message into `buf`: its length, -EAGAIN when none, -EPIPE when none will come. */
   export function recv(handle: i32, buf: ArrayBuffer): i32 { return sys_channel_recv(handle, changetype<usize>(buf), buf.byteLength); }
+  /** Blocks until a message waits (its length), the partner closed (-EPIPE), or -ETIMEDOUT. */
+  export function waitMessage(handle: i32, timeoutMs: i32 = -1): i32 { return sys_wait(handle, timeoutMs); }
 }
 
 /** The app's `abort`: log why, then trap, which ends this app only. */

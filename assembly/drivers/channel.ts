@@ -15,6 +15,8 @@
 // The class check (CAP_APP_CONNECTIONS) is the hook's; the partner check needs the ComponentId
 // the app names, so it is made here after copying it in, and a refusal is recorded as EV_DENIED
 // like the hook's.
+// A channel handle is waitable (wait, wait_any): ready while a message is queued for it or the
+// other end has closed; a send or the other end's close tells the task armed on it.
 // Fuel: SYSCALL_FUEL; a send or receive that moved a message also COPY_BYTE_FUEL a byte.
 // Invariants: a row's end is open through at most one handle; both ends' apps list each other;
 // every row with an open end holds its two queues; each open end is one row of its app's share
@@ -25,17 +27,17 @@
 import {
   SYS_CHANNEL_OPEN, SYS_CHANNEL_SEND, SYS_CHANNEL_RECV, CHANNEL_MAX, CHANNEL_DEPTH, CHANNEL_MSG_MAX_BYTES, CHANNEL_PEER_ID_BYTES,
   EACCES, EAGAIN, EBUSY, EINVAL, ENFILE, ENOMEM, EPIPE, EMSGSIZE, EV_DENIED, EV_CORE_NOMEM, LIMIT_CHANNELS, SYSCALL_FUEL, COPY_BYTE_FUEL,
-  MAX_APPS,
 } from "../abi";
 import { app_copy_in, app_copy_out } from "../hal/index";
 import { CAP_APP_CONNECTIONS, CAP_COMPUTE, capsOf, capsListsPeer } from "../lsm/caps";
-import { appAt, appValid, appWithId } from "../appmgr/apps";
+import { appAt, appWithId } from "../appmgr/apps";
 import { auditRecord } from "../audit/ring";
-import { handleAlloc, handleIndexOf, handleResolve, handleObject } from "../handles/table";
+import { handleAlloc, handleResolve, handleObject } from "../handles/table";
 import { POOL_CHANNELS, shareAllows, shareTake, shareGive } from "../sched/share";
-import { taskAt, taskValid } from "../task/table";
+import { NO_TASK } from "../task/table";
 import { chanQueueAlloc, chanQueueFree, chanQueuePush, chanQueuePeekBytes, chanQueuePeekAt, chanQueueDrop, chanQueueCount } from "../channels/queue";
-import { OP_OWNS, OP_NEEDS, OP_CALL, OP_FUEL, OP_OWNS_KIND, OP_CLOSE, OP_RESET, fault, refuseForLimit, refuseHandle } from "./unit";
+import { OP_OWNS, OP_NEEDS, OP_CALL, OP_FUEL, OP_OWNS_KIND, OP_CLOSE, OP_WAITABLE, OP_TAKE, OP_READY, OP_ARM, OP_RESET, fault, refuseForLimit, refuseHandle } from "./unit";
+import { waitSetEvent } from "./waitset";
 
 export const HANDLE_CHANNEL: i32 = 11;
 export const KIND_CHANNEL: i32 = 1 << HANDLE_CHANNEL;
@@ -45,7 +47,8 @@ const END_NONE: i32 = 0;   // its app has not opened it yet
 const END_OPEN: i32 = 1;
 const END_CLOSED: i32 = 2; // it was open and is closed: the other end sees -EPIPE once drained
 
-// Row: per end e (0, 1): app slot i32, state i32, ComponentId hi u64, lo u64, the queue it receives from usize.
+// Row: per end e (0, 1): app slot i32, state i32, ComponentId hi u64, lo u64, the queue it
+// receives from u32, the task armed to hear of its next message i32 (NO_TASK: none).
 const END_BYTES: usize = 32;
 const ROW: usize = 2 * END_BYTES;
 const rows = memory.data(CHANNEL_MAX * <i32>ROW, 8);
@@ -58,6 +61,13 @@ let rowsInUse: i32 = 0;
 @inline function endState(row: i32, e: i32): i32 { return load<i32>(endAt(row, e), 4); }
 @inline function setState(row: i32, e: i32, state: i32): void { store<i32>(endAt(row, e), state, 4); }
 @inline function inbox(row: i32, e: i32): usize { return <usize>load<u32>(endAt(row, e), 24); }
+@inline function armed(row: i32, e: i32): i32 { return load<i32>(endAt(row, e), 28); }
+@inline function setArmed(row: i32, e: i32, task: i32): void { store<i32>(endAt(row, e), task, 28); }
+/** Tells the task armed on end `e` of `row`, if any, that it has something to read. */
+function notify(row: i32, e: i32): void {
+  const t = armed(row, e);
+  if (t != NO_TASK) waitSetEvent(t);
+}
 function rowFree(row: i32): bool { return inbox(row, 0) == 0; }
 function sameId(row: i32, e: i32, hi: u64, lo: u64): bool { return load<u64>(endAt(row, e), 8) == hi && load<u64>(endAt(row, e), 16) == lo; }
 
@@ -120,7 +130,7 @@ function sysOpen(task: i32, app: i32, idPtr: i32, idLen: i32): i32 {
   for (let row = 0; row < CHANNEL_MAX && free < 0; row++) if (rowFree(row)) free = row;
   if (free < 0) return refuseForLimit(task, app, nr, LIMIT_CHANNELS, -ENFILE);
   const a = chanQueueAlloc(<u32>CHANNEL_DEPTH, <u32>CHANNEL_MSG_MAX_BYTES);
-  const b = a == 0 ? 0 : chanQueueAlloc(<u32>CHANNEL_DEPTH, <u32>CHANNEL_MSG_MAX_BYTES);
+  const b: usize = a == 0 ? 0 : chanQueueAlloc(<u32>CHANNEL_DEPTH, <u32>CHANNEL_MSG_MAX_BYTES);
   if (b == 0) {
     chanQueueFree(a);
     auditRecord(EV_CORE_NOMEM, task, app, nr, CHANNEL_MSG_MAX_BYTES, -ENOMEM);
@@ -134,6 +144,7 @@ function sysOpen(task: i32, app: i32, idPtr: i32, idLen: i32): i32 {
     store<u64>(at, who.idHi, 8);
     store<u64>(at, who.idLo, 16);
     store<u32>(at, <u32>(e == 0 ? a : b), 24);
+    store<i32>(at, NO_TASK, 28);
   }
   rowsInUse++;
   const h = openEnd(task, app, objectOf(free, 0));
@@ -176,9 +187,11 @@ function closeEnd(object: i32): void {
   const row = object >> 1, e = object & 1;
   if (row < 0 || row >= CHANNEL_MAX || rowFree(row) || endState(row, e) != END_OPEN) return;
   setState(row, e, END_CLOSED);
+  setArmed(row, e, NO_TASK);
   shareGive(POOL_CHANNELS, endApp(row, e));
   const theirs = endState(row, 1 - e);
-  if (theirs == END_OPEN) return;
+  // An open other end can read what is left, then -EPIPE: a wait on it is answered now.
+  if (theirs == END_OPEN) { notify(row, 1 - e); return; }
   if (theirs == END_NONE && chanQueueCount(inbox(row, 1 - e)) > 0) return;
   release(row);
 }
@@ -197,7 +210,9 @@ function sysSend(task: i32, app: i32, handle: i32, ptr: i32, len: i32): i32 {
     if (rc < 0) return fault(task, app, SYS_CHANNEL_SEND, ptr, rc);
   }
   const pushed = chanQueuePush(peerInbox, staging, len);
-  return pushed < 0 ? pushed : len;
+  if (pushed < 0) return pushed;
+  notify(row, 1 - e);
+  return len;
 }
 
 function sysRecv(task: i32, app: i32, handle: i32, ptr: i32, cap: i32): i32 {
@@ -223,6 +238,26 @@ function call(task: i32, app: i32, nr: i32, a0: i32, a1: i32, a2: i32): i32 {
   return sysRecv(task, app, a0, a1, a2);
 }
 
+/**
+ * The latch of end `object` (wait, wait_any): the next message's length while one is queued;
+ * -EPIPE when none is and the other end closed; else -EAGAIN. Nothing is taken: the message stays
+ * for channel_recv (a wait answers "there is one", as a readable socket does).
+ */
+function latch(object: i32): i32 {
+  const row = object >> 1, e = object & 1;
+  if (row < 0 || row >= CHANNEL_MAX || rowFree(row)) return -EAGAIN;
+  const len = chanQueuePeekBytes(inbox(row, e));
+  if (len >= 0) return len;
+  return endState(row, 1 - e) == END_CLOSED ? -EPIPE : -EAGAIN;
+}
+
+function arm(task: i32, object: i32, on: bool): void {
+  const row = object >> 1, e = object & 1;
+  if (row < 0 || row >= CHANNEL_MAX || rowFree(row)) return;
+  if (on) setArmed(row, e, task);
+  else if (armed(row, e) == task) setArmed(row, e, NO_TASK);
+}
+
 function reset(): void {
   memory.fill(rows, 0, <usize>(CHANNEL_MAX * <i32>ROW));
   rowsInUse = 0;
@@ -236,6 +271,10 @@ export function channelOp(op: i32, task: i32, app: i32, nr: i32, a0: i32, a1: i3
     case OP_NEEDS: return <i32>(nr == SYS_CHANNEL_OPEN ? CAP_APP_CONNECTIONS : CAP_COMPUTE);
     case OP_OWNS_KIND: return a0 == HANDLE_CHANNEL ? 1 : 0;
     case OP_CLOSE: closeEnd(a1); return 0;
+    case OP_WAITABLE: return a0 == HANDLE_CHANNEL ? 1 : 0;
+    case OP_TAKE: return latch(a1);
+    case OP_READY: return latch(a1) != -EAGAIN ? 1 : 0;
+    case OP_ARM: arm(task, a1, a2 != 0); return 0;
     case OP_RESET: reset(); return 0;
   }
   return 0;

@@ -9,7 +9,7 @@
 // only for the one function its app was granted; the host is told of every open and close
 // (PERIPH_OP_OPEN / PERIPH_OP_CLOSE), so it can put the part back to its idle state when an app
 // closes, stops or crashes.
-// Budget: PERIPH_TABLE_BYTES static bytes: BOARD_MAX_INTERFACES rows of 20 bytes, the
+// Budget: PERIPH_TABLE_BYTES static bytes: BOARD_MAX_INTERFACES rows of 24 bytes, the
 // PERIPH_IO_MAX_BYTES buffer and SPI's descriptor copy (one call at a time uses them; the core is
 // not re-entrant).
 // Must not: allocate, or let a call reach an interface through anything but a resolved handle.
@@ -22,9 +22,12 @@ import { capsOf, capsHasInterface } from "../lsm/caps";
 import { boardServes } from "../board/board";
 import { handleAlloc, handleResolve, handleClose, handleIndexOf, handleObject } from "../handles/table";
 import { fault, refuseHandle } from "./unit";
+import { waitSetEvent } from "./waitset";
+import { NO_TASK } from "../task/table";
 
-// Row: open handle index i32, function i32, SPI chip select i32, SPI speed Hz i32, SPI mode u8, SPI LSB-first u8.
-const ROW: usize = 20;
+// Row: open handle index i32, function i32, SPI chip select i32, SPI speed Hz i32, SPI mode u8,
+// SPI LSB-first u8, 2 bytes pad, the task armed to hear of the interface's next input i32.
+const ROW: usize = 24;
 const rows = memory.data(BOARD_MAX_INTERFACES * <i32>ROW, 4);
 /** Where a call stages the bytes it moves (PERIPH_IO_MAX_BYTES). */
 export const periphBuf: usize = memory.data(PERIPH_IO_MAX_BYTES, 8);
@@ -57,6 +60,7 @@ export function periphOpen(task: i32, app: i32, nr: i32, fn: i32, kind: i32, id:
   memory.fill(row, 0, ROW);
   store<i32>(row, handleIndexOf(h));
   store<i32>(row, fn, 4);
+  store<i32>(row, NO_TASK, 20);
   const rc = periph_control(id, fn, PERIPH_OP_OPEN, 0, 0, 0);
   if (rc < 0) { handleClose(handleIndexOf(h)); return rc; }
   return h;
@@ -70,6 +74,23 @@ export function periphClose(id: i32): void {
   const fn = load<i32>(row, 4);
   memory.fill(row, 0, ROW);
   periph_control(id, fn, PERIPH_OP_CLOSE, 0, 0, 0);
+}
+
+/** Arms (`on`) or disarms `task` to hear of interface `id`'s next input (OP_ARM). */
+export function periphArm(task: i32, id: i32, on: bool): void {
+  if (id < 0 || id >= BOARD_MAX_INTERFACES || load<i32>(rowAt(id)) == 0) return;
+  if (on) store<i32>(rowAt(id), task, 20);
+  else if (load<i32>(rowAt(id), 20) == task) store<i32>(rowAt(id), NO_TASK, 20);
+}
+
+/**
+ * The host has input for interface `id` (periph-notify: a UART received bytes): tells the task
+ * armed on it. 1 when one woke, 0 when none was armed or its wait is not answered yet.
+ */
+export function periphNotify(id: i32): i32 {
+  if (id < 0 || id >= BOARD_MAX_INTERFACES || load<i32>(rowAt(id)) == 0) return 0;
+  const task = load<i32>(rowAt(id), 20);
+  return task == NO_TASK ? 0 : waitSetEvent(task);
 }
 
 /** The interface id of `handle` if `task` holds it with a kind in `kindMask`, else -EBADF (audited). */

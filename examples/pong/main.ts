@@ -1,5 +1,6 @@
-// pong: answers each "ping N" that comes over its channel from ping with "pong N".
-import { channel, log, sleepMs, close, EAGAIN, EPIPE } from "@wasphere/sdk";
+// pong: answers each "ping N" that comes over its channel from ping with "pong N", waiting on the
+// channel's handle between messages.
+import { channel, log, close, EAGAIN, EPIPE } from "@wasphere/sdk";
 
 const PING = "3f6a2c1e-8b4d-4e7f-9a02-5c1d7e3b9f41";
 
@@ -10,7 +11,7 @@ export function main(): i32 {
   let answered = 0;
   while (true) {
     const got = channel.recv(ch, message);
-    if (got == EAGAIN) { sleepMs(10); continue; }
+    if (got == EAGAIN) { channel.waitMessage(ch); continue; }
     if (got == EPIPE) {
       close(ch);
       ch = channel.open(PING);

@@ -1,6 +1,7 @@
 // uart-echo: echoes each line it receives on its UART (ISU0, 115200 8N1) back as "echo: LINE".
 // On a device whose parts.json bridges ISU0 to a loopback TCP port, `nc 127.0.0.1 PORT` talks
-// to it. Reads never block: with nothing received it sleeps 10 ms and looks again.
+// to it. Reads never block; with nothing received it waits on the UART's handle, so it is
+// suspended (and costs nothing) until bytes arrive.
 import { uart, board, log, sleepMs, EAGAIN } from "@wasphere/sdk";
 
 const LINE_MAX = 256;
@@ -14,7 +15,7 @@ export function main(): i32 {
   let lineLen = 0;
   while (true) {
     const n = uart.read(port, chunk);
-    if (n == EAGAIN) { sleepMs(10); continue; }
+    if (n == EAGAIN) { uart.waitReadable(port); continue; }
     if (n < 0) { log("read failed (error " + n.toString() + ")"); return 1; }
     for (let i = 0; i < n; i++) {
       const c = load<u8>(changetype<usize>(chunk) + <usize>i);

@@ -51,6 +51,8 @@ const FLOW = ["none", "rts-cts", "xon-xoff"] as const;
 export class Board {
   readonly interfaces: BoardInterface[] = [];
   private readonly observers = new Set<BoardObserver>();
+  /** Told when an interface has new input for the core (a UART received bytes); the Device sets it. */
+  onInput: ((id: number) => void) | null = null;
 
   constructor(specs: BoardInterfaceSpec[] = []) {
     for (const s of specs) this.add(s);
@@ -68,6 +70,7 @@ export class Board {
       pwm: f & abi.PERIPH_PWM ? new PwmController(spec.name, channels) : null,
     };
     iface.pwm?.observe((channel) => this.tell(iface, `channel ${channel}: ${iface.pwm!.describe(channel)}`));
+    iface.uart?.onReceive(() => this.onInput?.(iface.id));
     this.interfaces.push(iface);
     return iface;
   }
@@ -101,8 +104,23 @@ export class Board {
     return i && (i.functions & fn) !== 0 ? i : null;
   }
 
+  private callDepth = 0;
+  /** True while a call from the core is being answered (input then must wait until it returns: the core is not re-entrant). */
+  get inCall(): boolean { return this.callDepth > 0; }
+
   /** periph-control: a value >= 0 or a negative errno. */
   control(id: number, fn: number, op: number, arg: number, data: Uint8Array, nowMs: number): number {
+    this.callDepth++;
+    try { return this.controlNow(id, fn, op, arg, data, nowMs); } finally { this.callDepth--; }
+  }
+
+  /** periph-read: at most `maxLen` bytes, or a negative errno. */
+  read(id: number, fn: number, op: number, arg: number, data: Uint8Array, maxLen: number, nowMs: number): Uint8Array | number {
+    this.callDepth++;
+    try { return this.readNow(id, fn, op, arg, data, maxLen, nowMs); } finally { this.callDepth--; }
+  }
+
+  private controlNow(id: number, fn: number, op: number, arg: number, data: Uint8Array, nowMs: number): number {
     const i = this.at(id, fn);
     if (!i) return -abi.ENODEV;
     const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
@@ -118,6 +136,7 @@ export class Board {
           return 0;
         }
         if (op === abi.UART_OP_WRITE) return i.uart!.transmit(data);
+        if (op === abi.UART_OP_PENDING) return i.uart!.pendingBytes;
         break;
       case abi.PERIPH_I2C:
         if (op === abi.I2C_OP_CONFIGURE && data.length === 8) {
@@ -141,8 +160,7 @@ export class Board {
     return -abi.EINVAL;
   }
 
-  /** periph-read: at most `maxLen` bytes, or a negative errno. */
-  read(id: number, fn: number, op: number, arg: number, data: Uint8Array, maxLen: number, nowMs: number): Uint8Array | number {
+  private readNow(id: number, fn: number, op: number, arg: number, data: Uint8Array, maxLen: number, nowMs: number): Uint8Array | number {
     const i = this.at(id, fn);
     if (!i) return -abi.ENODEV;
     if (fn === abi.PERIPH_UART && op === abi.UART_OP_READ) return i.uart!.config ? i.uart!.receive(maxLen) : -abi.EINVAL;

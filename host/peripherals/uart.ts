@@ -22,6 +22,7 @@ export class UartPort {
   private rx: Uint8Array[] = [];
   private rxBytes = 0;
   private readonly listeners = new Set<(bytes: Uint8Array) => void>();
+  private receiveListener: (() => void) | null = null;
 
   constructor(readonly name: string, readonly rxCapacityBytes = 4096) {}
 
@@ -31,6 +32,9 @@ export class UartPort {
     return () => this.listeners.delete(listener);
   }
 
+  /** Told after bytes from the other end reached the receive buffer (the board tells the core). */
+  onReceive(listener: () => void): void { this.receiveListener = listener; }
+
   /** The other end sends `bytes` to the app; what does not fit the receive buffer is dropped. */
   send(bytes: Uint8Array): void {
     const room = this.rxCapacityBytes - this.rxBytes;
@@ -39,6 +43,7 @@ export class UartPort {
     if (taken.length === 0) return;
     this.rx.push(taken.slice());
     this.rxBytes += taken.length;
+    this.receiveListener?.();
   }
 
   /** Bytes waiting for the app. */

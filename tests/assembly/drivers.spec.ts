@@ -51,6 +51,6 @@ describe("drivers: routing", () => {
     boot();
     expect(kindsAll()).toBe((1 << HANDLE_GPIO_OUT) | (1 << HANDLE_GPIO_IN) | (1 << HANDLE_TIMER) | (1 << HANDLE_STORAGE) | (1 << HANDLE_PACKAGE_FILE)
       | (1 << HANDLE_UART) | (1 << HANDLE_I2C) | (1 << HANDLE_SPI) | (1 << HANDLE_ADC) | (1 << HANDLE_PWM) | (1 << HANDLE_CHANNEL));
-    expect(kindsWaitable()).toBe((1 << HANDLE_GPIO_IN) | (1 << HANDLE_TIMER));
+    expect(kindsWaitable()).toBe((1 << HANDLE_GPIO_IN) | (1 << HANDLE_TIMER) | (1 << HANDLE_UART) | (1 << HANDLE_CHANNEL));
   });
 });

@@ -171,3 +171,36 @@ test("examples/ping and examples/pong talk over their channel, each manifest lis
   await dev.run({ untilMs: 3700 });
   assert.match(logs("ping").at(-1)!, /^got "pong \d+"$/);
 });
+
+test("a channel handle is waitable: wait blocks until a message comes and answers its length; the partner's exit answers -EPIPE", async () => {
+  const WAIT = `(import "applibs" "wait" (func $wait (param i32 i32) (result i32)))`;
+  const dev = device();
+  const sender = wat(`(module ${IMPORTS} (memory (export "memory") 1) (data (i32.const ${DATA}) "${ID_B}") (data (i32.const ${DATA + 64}) "hello")
+    (func (export "main") (result i32) (local $h i32)
+      (local.set $h (call $open (i32.const ${DATA}) (i32.const 36)))
+      (drop (call $sleep (i32.const 200)))
+      (drop (call $send (local.get $h) (i32.const ${DATA + 64}) (i32.const 5)))
+      (drop (call $sleep (i32.const 200)))
+      (i32.const 0)))`);
+  const receiver = wat(`(module ${IMPORTS} ${WAIT} (import "applibs" "clock_ms" (func $clock (result i32))) (memory (export "memory") 1) (data (i32.const ${DATA}) "${ID_A}")
+    (func (export "main") (result i32) (local $h i32) (local $r i32) (local $at i32)
+      (drop (call $sleep (i32.const 50)))
+      (local.set $h (call $open (i32.const ${DATA}) (i32.const 36)))
+      (local.set $r (call $wait (local.get $h) (i32.const -1)))
+      (if (i32.ne (local.get $r) (i32.const 5)) (then (call $exit (i32.sub (i32.const -1000) (local.get $r)))))
+      (local.set $at (call $clock))
+      (local.set $r (call $recv (local.get $h) (i32.const ${DATA + 128}) (i32.const 64)))
+      (if (i32.ne (local.get $r) (i32.const 5)) (then (call $exit (i32.sub (i32.const -2000) (local.get $r)))))
+      (local.set $r (call $wait (local.get $h) (i32.const -1)))
+      (if (i32.ne (local.get $r) (i32.const ${-abi.EPIPE})) (then (call $exit (i32.sub (i32.const -3000) (local.get $r)))))
+      (call $exit (i32.add (i32.mul (local.get $at) (i32.const 10000)) (call $clock))) (i32.const 0)))`);
+  const a = await dev.install(appFromBytes("a", manifest("a", { ComponentId: ID_A, Capabilities: { AllowedApplicationConnections: [ID_B] } }), sender));
+  const b = await dev.install(appFromBytes("b", manifest("b", { ComponentId: ID_B, Capabilities: { AllowedApplicationConnections: [ID_A] } }), receiver));
+  dev.start(a);
+  dev.start(b);
+  await dev.run({ untilMs: 1000 });
+  const [code] = exitCodes(dev, "b");
+  // Woken at the send (200 ms), then at a's exit (400 ms).
+  assert.equal(Math.floor(code / 10000), 200, String(code));
+  assert.equal(code % 10000, 400, String(code));
+});

@@ -343,3 +343,46 @@ test("bad pointers and lengths: -EFAULT (audited with the pointer) or -EINVAL, a
   const r = await exitOf(probe(`(call $uread (call $uopen (i32.const ${ISU0}) (i32.const ${DATA})) (i32.const ${DATA + 64}) (i32.const 8))`, UART_9600_8N1), { Uart: ["ISU0"] }, greedy);
   assert.equal(r.code, -abi.EIO);
 });
+
+test("a UART handle is waitable: wait blocks until bytes arrive and answers their count, taking nothing; wait_any sees it beside a timer", async () => {
+  const { board } = boardWithParts();
+  const port = board.uart("ISU0");
+  const dev = device({ board });
+  // wait(h, -1) until bytes come; then wait(h, 0) again answers the same count (nothing taken); read them.
+  const waiter = wat(`(module ${IMPORTS}
+    (import "applibs" "wait" (func $wait (param i32 i32) (result i32)))
+    (import "applibs" "wait_any" (func $waitany (param i32 i32 i32) (result i32)))
+    (import "applibs" "timer_create" (func $timer (param i32) (result i32)))
+    (import "applibs" "clock_ms" (func $clock (result i32)))
+    (memory (export "memory") 1)
+    (data (i32.const ${DATA}) "${hex(UART_9600_8N1)}")
+    (func (export "main") (result i32) (local $h i32) (local $t i32) (local $r i32)
+      (local.set $h (call $uopen (i32.const ${ISU0}) (i32.const ${DATA})))
+      (local.set $r (call $wait (local.get $h) (i32.const -1)))
+      (if (i32.ne (local.get $r) (i32.const 3)) (then (call $exit (i32.sub (i32.const -1000) (local.get $r)))))
+      (local.set $r (call $wait (local.get $h) (i32.const 0)))
+      (if (i32.ne (local.get $r) (i32.const 3)) (then (call $exit (i32.sub (i32.const -2000) (local.get $r)))))
+      (local.set $r (call $uread (local.get $h) (i32.const ${DATA + 64}) (i32.const 16)))
+      (if (i32.ne (local.get $r) (i32.const 3)) (then (call $exit (i32.sub (i32.const -3000) (local.get $r)))))
+      (local.set $r (call $wait (local.get $h) (i32.const 0)))
+      (if (i32.ne (local.get $r) (i32.const ${-abi.ETIMEDOUT})) (then (call $exit (i32.sub (i32.const -4000) (local.get $r)))))
+      ;; wait_any over [timer 1000 ms, uart]: the uart (bit 1) comes first
+      (local.set $t (call $timer (i32.const 1000)))
+      (i32.store (i32.const ${DATA + 128}) (local.get $t))
+      (i32.store (i32.const ${DATA + 132}) (local.get $h))
+      (local.set $r (call $waitany (i32.const ${DATA + 128}) (i32.const 2) (i32.const -1)))
+      (if (i32.ne (local.get $r) (i32.const 2)) (then (call $exit (i32.sub (i32.const -5000) (local.get $r)))))
+      (call $exit (call $clock)) (i32.const 0)))`);
+  await installAndStart(dev, "waiter", waiter, { Capabilities: { Uart: ["ISU0"] } });
+  await dev.run({ untilMs: 100 });
+  assert.deepEqual(exitCodes(dev, "waiter"), []);
+  port.send(Uint8Array.of(7, 8, 9));
+  await dev.run({ untilMs: 300 });
+  assert.deepEqual(exitCodes(dev, "waiter"), []);
+  port.send(Uint8Array.of(1));
+  await dev.run({ untilMs: 2000 });
+  const codes = exitCodes(dev, "waiter");
+  assert.equal(codes.length, 1);
+  // Woken by the byte, not by the timer (due 1000 ms after wait_any began).
+  assert.ok(codes[0] >= 0 && codes[0] < 1000, `woken by the byte, not the timer: ${codes[0]}`);
+});
