@@ -7,6 +7,7 @@ import test from "node:test";
 import assert from "node:assert/strict";
 import * as abi from "../../assembly/abi.js";
 import { openSecurityProcessor, memoryStore, type SecurityProcessorLink } from "../../host/pluton/link.js";
+import { componentCoreFactory } from "../../host/core-component.js";
 import { device, exitCodes, installAndStart, app, IMPORT } from "./support.js";
 
 const RANDOM = `(import "applibs" "random_bytes" (func $random (param i32 i32) (result i32)))`;
@@ -179,4 +180,37 @@ test("an app holds at most its share of outstanding requests (-EAGAIN, EV_LIMIT)
   await dev.run({ untilMs: 100 });
   assert.deepEqual(exitCodes(dev, "a"), [-abi.EAGAIN, 16]);
   assert.deepEqual(logs(dev), [`a: ${"ab".repeat(16)}`]);
+});
+
+test("the device-wide bound: with MAILBOX_MAX_OUTSTANDING requests out, an app that holds none is refused too", async () => {
+  const { link, posts } = heldProcessor();
+  const dev = device({ securityProcessor: link });
+  const share = abi.MAILBOX_MAX_OUTSTANDING / abi.SHARE_MAX_DIVISOR;
+  for (let n = 0; n < abi.MAILBOX_MAX_OUTSTANDING / share; n++) {
+    const a = await installAndStart(dev, `a${n}`, asker(8));
+    for (let i = 0; i < share; i++) {
+      runSteps(dev);
+      dev.stop(a);
+      if (i + 1 < share) dev.start(a);
+    }
+  }
+  assert.equal(posts.length, abi.MAILBOX_MAX_OUTSTANDING);
+  assert.equal(new Set(posts.map((p) => p.readUInt16LE(2))).size, abi.MAILBOX_MAX_OUTSTANDING);
+  await installAndStart(dev, "late", asker(8));
+  runSteps(dev);
+  assert.deepEqual(exitCodes(dev, "late"), [-abi.EAGAIN]);
+  assert.equal(posts.length, abi.MAILBOX_MAX_OUTSTANDING);
+  const limits = dev.audit().filter((e) => e.kind === abi.EV_LIMIT);
+  assert.deepEqual(limits.map((e) => [e.app, e.syscall, e.arg, e.result]), [[abi.MAILBOX_MAX_OUTSTANDING / share, abi.SYS_RANDOM_BYTES, abi.LIMIT_MAILBOX, -abi.EAGAIN]]);
+});
+
+test("the component core crosses the mailbox the same way: the bytes the processor answered reach the app", async () => {
+  const { spy, answers } = await recordedProcessor();
+  const dev = device({ securityProcessor: spy, createCore: await componentCoreFactory() });
+  await installAndStart(dev, "a", asker(24));
+  await dev.run({ untilMs: 1000 });
+  assert.deepEqual(exitCodes(dev, "a"), [24]);
+  assert.equal(answers.length, 1);
+  assert.deepEqual(logs(dev), [`a: ${answers[0].subarray(8).toString("hex")}`]);
+  assert.equal(dev.core.exports.mailbox_deliver(answers[0]), -abi.ENOENT);
 });
