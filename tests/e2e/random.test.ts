@@ -7,6 +7,9 @@ import test from "node:test";
 import assert from "node:assert/strict";
 import * as abi from "../../assembly/abi.js";
 import { openSecurityProcessor, memoryStore, type SecurityProcessorLink } from "../../host/pluton/link.js";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { buildApp, REPO_ROOT } from "../../host/apps/build.js";
 import { componentCoreFactory } from "../../host/core-component.js";
 import { device, exitCodes, installAndStart, app, IMPORT } from "./support.js";
 
@@ -213,4 +216,17 @@ test("the component core crosses the mailbox the same way: the bytes the process
   assert.equal(answers.length, 1);
   assert.deepEqual(logs(dev), [`a: ${answers[0].subarray(8).toString("hex")}`]);
   assert.equal(dev.core.exports.mailbox_deliver(answers[0]), -abi.ENOENT);
+});
+
+test("the SDK's random.bytes fills a 600-byte buffer in pieces of 256, 256 and 88 bytes from the processor", async () => {
+  const wasm = await buildApp(join(REPO_ROOT, "tests/apps/random/main.ts"), (p) => { try { return readFileSync(p, "utf8"); } catch { return null; } });
+  const { spy, answers, posts } = await recordedProcessor();
+  const dev = device({ securityProcessor: spy });
+  await installAndStart(dev, "sdk", wasm);
+  await dev.run({ untilMs: 1000 });
+  assert.deepEqual(exitCodes(dev, "sdk"), [0]);
+  assert.deepEqual(posts.map((p) => p.readUInt32LE(8)), [256, 256, 88]);
+  assert.deepEqual(answers.map((a) => a.length - 8), [256, 256, 88]);
+  const first4 = (i: number) => answers[i].subarray(8, 12).toString("hex");
+  assert.deepEqual(dev.events.of("log").map((e) => e.text), [`got 600 ${first4(0)} ${first4(1)} ${first4(2)}`]);
 });
