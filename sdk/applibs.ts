@@ -51,6 +51,7 @@
 @external("applibs", "channel_send") declare function sys_channel_send(handle: i32, ptr: usize, len: i32): i32;
 @external("applibs", "channel_recv") declare function sys_channel_recv(handle: i32, ptr: usize, len: i32): i32;
 @external("applibs", "random_bytes") declare function sys_random_bytes(ptr: usize, len: i32): i32;
+@external("applibs", "sha256") declare function sys_sha256(dataPtr: usize, len: i32, outPtr: usize): i32;
 
 export const EACCES: i32 = -13;
 export const EBADF: i32 = -9;
@@ -421,6 +422,21 @@ export namespace random {
       if (rc < 0) return rc;
     }
     return total;
+  }
+}
+
+/** SHA-256 by the security processor; no capability needed. Blocks this app only. */
+export namespace sha256 {
+  export const MAX_BYTES: i32 = 4092;
+  export const DIGEST_BYTES: i32 = 32;
+  /**
+   * The digest of the first `len` bytes of `data` (all by default, at most MAX_BYTES) into the
+   * first 32 bytes of `digest`: 32, or -errno (-EINVAL: too long, or `digest` shorter than 32).
+   */
+  export function digest(data: ArrayBuffer, digest: ArrayBuffer, len: i32 = -1): i32 {
+    const n = len < 0 ? data.byteLength : len;
+    if (n > data.byteLength || digest.byteLength < DIGEST_BYTES) return EINVAL;
+    return sys_sha256(changetype<usize>(data), n, changetype<usize>(digest));
   }
 }
 

@@ -6,12 +6,13 @@
 import test from "node:test";
 import assert from "node:assert/strict";
 import * as abi from "../../assembly/abi.js";
-import { openSecurityProcessor, memoryStore, type SecurityProcessorLink } from "../../host/pluton/link.js";
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { buildApp, REPO_ROOT } from "../../host/apps/build.js";
 import { componentCoreFactory } from "../../host/core-component.js";
 import { device, exitCodes, installAndStart, app, IMPORT } from "./support.js";
+import { recordedProcessor, heldProcessor, response, logs, runSteps, hexLoop } from "./mailbox-support.js";
 
 const RANDOM = `(import "applibs" "random_bytes" (func $random (param i32 i32) (result i32)))`;
 const DATA = 8192;
@@ -23,16 +24,7 @@ function asker(len: number, ptr = DATA): Uint8Array {
     (local $r i32) (local $i i32) (local $b i32) (local $d i32)
     (local.set $r (call $random (i32.const ${ptr}) (i32.const ${len})))
     (if (i32.gt_s (local.get $r) (i32.const 0)) (then
-      (loop $hex
-        (local.set $b (i32.load8_u (i32.add (i32.const ${ptr}) (local.get $i))))
-        (local.set $d (i32.shr_u (local.get $b) (i32.const 4)))
-        (i32.store8 (i32.add (i32.const ${HEX}) (i32.shl (local.get $i) (i32.const 1)))
-          (i32.add (local.get $d) (select (i32.const 48) (i32.const 87) (i32.lt_u (local.get $d) (i32.const 10)))))
-        (local.set $d (i32.and (local.get $b) (i32.const 15)))
-        (i32.store8 (i32.add (i32.const ${HEX + 1}) (i32.shl (local.get $i) (i32.const 1)))
-          (i32.add (local.get $d) (select (i32.const 48) (i32.const 87) (i32.lt_u (local.get $d) (i32.const 10)))))
-        (local.set $i (i32.add (local.get $i) (i32.const 1)))
-        (br_if $hex (i32.lt_s (local.get $i) (local.get $r))))
+      ${hexLoop(ptr, HEX, "(local.get $r)")}
       ;; In lines of 128 hex digits (the core cuts a longer log line).
       (local.set $i (i32.const 0))
       (loop $lines
@@ -47,38 +39,6 @@ function asker(len: number, ptr = DATA): Uint8Array {
 /** An app that logs "ran" and exits 5: it runs while another app waits. */
 const bystander = app(`${IMPORT.exit} ${IMPORT.log}`, `(drop (call $log (i32.const ${DATA}) (i32.const 3))) (call $exit (i32.const 5)) (i32.const 0)`, `(data (i32.const ${DATA}) "ran")`);
 
-/** The real processor behind a link that records every response it sends. */
-async function recordedProcessor() {
-  const { link } = await openSecurityProcessor(memoryStore());
-  const answers: Buffer[] = [];
-  const posts: Buffer[] = [];
-  const spy: SecurityProcessorLink = {
-    post: (f) => { posts.push(Buffer.from(f)); link.post(f); },
-    get answer() { return link.answer; },
-    set answer(fn) { link.answer = fn && ((f: Uint8Array) => { answers.push(Buffer.from(f)); fn(f); }); },
-  };
-  return { spy, answers, posts };
-}
-
-/** A processor that answers nothing: it keeps what the core posted, for the test to answer. */
-function heldProcessor() {
-  const posts: Buffer[] = [];
-  const link: SecurityProcessorLink = { post: (f) => { posts.push(Buffer.from(f)); }, answer: null };
-  return { link, posts };
-}
-
-const response = (id: number, status: number, payload: Uint8Array) => {
-  const h = Buffer.alloc(8);
-  h.writeUInt16LE(id, 0); h.writeUInt16LE(status, 2); h.writeUInt32LE(payload.length, 4);
-  return new Uint8Array(Buffer.concat([h, Buffer.from(payload)]));
-};
-/** Each app's log lines joined, in the order the apps first logged. */
-const logs = (dev: ReturnType<typeof device>) => {
-  const by = new Map<string, string>();
-  for (const e of dev.events.of("log")) by.set(e.app, (by.get(e.app) ?? "") + e.text);
-  return [...by].map(([name, text]) => `${name}: ${text}`);
-};
-const runSteps = (dev: ReturnType<typeof device>) => { while (dev.step()) { /* until nothing is ready */ } };
 
 test("random_bytes fills the buffer with exactly the bytes the processor answered, and blocks only its caller", async () => {
   const { spy, answers, posts } = await recordedProcessor();
@@ -218,15 +178,19 @@ test("the component core crosses the mailbox the same way: the bytes the process
   assert.equal(dev.core.exports.mailbox_deliver(answers[0]), -abi.ENOENT);
 });
 
-test("the SDK's random.bytes fills a 600-byte buffer in pieces of 256, 256 and 88 bytes from the processor", async () => {
+test("the SDK's random.bytes fills a 600-byte buffer in pieces of 256, 256 and 88 bytes from the processor; sha256.digest hashes them", async () => {
   const wasm = await buildApp(join(REPO_ROOT, "tests/apps/random/main.ts"), (p) => { try { return readFileSync(p, "utf8"); } catch { return null; } });
   const { spy, answers, posts } = await recordedProcessor();
   const dev = device({ securityProcessor: spy });
   await installAndStart(dev, "sdk", wasm);
   await dev.run({ untilMs: 1000 });
   assert.deepEqual(exitCodes(dev, "sdk"), [0]);
-  assert.deepEqual(posts.map((p) => p.readUInt32LE(8)), [256, 256, 88]);
-  assert.deepEqual(answers.map((a) => a.length - 8), [256, 256, 88]);
+  assert.deepEqual(posts.slice(0, 3).map((p) => p.readUInt32LE(8)), [256, 256, 88]);
+  assert.deepEqual(posts.slice(3).map((p) => p.readUInt16LE(0)), [abi.MAILBOX_CMD_SHA256_INIT, abi.MAILBOX_CMD_SHA256_UPDATE, abi.MAILBOX_CMD_SHA256_FINAL]);
+  assert.deepEqual(answers.slice(0, 3).map((a) => a.length - 8), [256, 256, 88]);
   const first4 = (i: number) => answers[i].subarray(8, 12).toString("hex");
-  assert.deepEqual(dev.events.of("log").map((e) => e.text), [`got 600 ${first4(0)} ${first4(1)} ${first4(2)}`]);
+  const all = Buffer.concat(answers.slice(0, 3).map((a) => a.subarray(8)));
+  assert.deepEqual(dev.events.of("log").map((e) => e.text), [
+    `got 600 ${first4(0)} ${first4(1)} ${first4(2)}`, `sha256 32 ${createHash("sha256").update(all).digest("hex")}`,
+  ]);
 });
