@@ -245,9 +245,6 @@ export function cryptoDeliver(ptr: usize, len: i32): i32 {
   return finish(slot, asked);
 }
 
-/** Requests the processor has not answered (waiting and orphaned), device-wide. */
-export function cryptoOutstanding(): i32 { return usedSlots(); }
-
 export function cryptoOp(op: i32, task: i32, app: i32, nr: i32, a0: i32, a1: i32, a2: i32, a3: i32): i32 {
   switch (op) {
     case OP_CALL: return nr == SYS_RANDOM_BYTES ? sysRandomBytes(task, app, a0, a1) : sysSha256(task, app, a0, a1, a2);
