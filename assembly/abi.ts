@@ -95,8 +95,11 @@ export const SYS_PWM_APPLY = 56;
 export const SYS_CHANNEL_OPEN = 57;
 export const SYS_CHANNEL_SEND = 58;
 export const SYS_CHANNEL_RECV = 59;
+// The security processor, through the mailbox (ABI.md "Security processor").
+export const SYS_RANDOM_BYTES = 60;
+export const SYS_SHA256 = 61;
 // One more than the highest number: the size of the security hook's table.
-export const SYS_COUNT = 60;
+export const SYS_COUNT = 62;
 
 // ---- Scheduler: why an app stopped running (host -> core, sched_report).
 export const STOP_YIELDED = 0;
@@ -159,6 +162,8 @@ export const LIMIT_CPU_BUDGET = 7;
 export const LIMIT_STORAGE_OPEN = 8;
 // The app's share of the channel ends (CHANNEL_MAX * 2) is used up, or every channel row is taken (channel_open: -ENFILE).
 export const LIMIT_CHANNELS = 9;
+// The app's share of the MAILBOX_MAX_OUTSTANDING requests to the security processor is used up, or every one is (random_bytes, sha256: -EAGAIN).
+export const LIMIT_MAILBOX = 10;
 
 // Fields of an audit entry (audit_field).
 export const AUDIT_SEQ = 0;
@@ -378,3 +383,24 @@ export const PART_APPS = 3;
 export const PART_STAGING = 4;
 export const PART_DATA = 5;
 export const PART_FLAG_ACTIVE = 1;
+
+// ---- Security processor mailbox (SPEC.md "Security processor mailbox"; drivers/crypto.ts).
+// Frame header: u16 command or request id, u16 request id or status, u32 payload bytes.
+export const MAILBOX_HEADER_BYTES = 8;
+export const MAILBOX_MAX_PAYLOAD_BYTES = 4096;
+// Requests the processor holds at once (its MAX_OUTSTANDING); the core never posts more.
+export const MAILBOX_MAX_OUTSTANDING = 16;
+export const MAILBOX_CMD_RANDOM = 1;
+export const MAILBOX_CMD_SHA256_INIT = 2;
+export const MAILBOX_CMD_SHA256_UPDATE = 3;
+export const MAILBOX_CMD_SHA256_FINAL = 4;
+export const MAILBOX_STATUS_OK = 0;
+// The processor has no free hash context.
+export const MAILBOX_STATUS_NO_CONTEXT = 7;
+// sha256: at most this many bytes a call (one SHA256_UPDATE: its payload is the u32 context and the data).
+export const SHA256_MAX_BYTES = 4092;
+export const SHA256_DIGEST_BYTES = 32;
+// random_bytes: at most this many bytes a call (the processor's RANDOM limit).
+export const RANDOM_MAX_BYTES = 256;
+// Host work a mailbox request causes beyond SYSCALL_FUEL (the processor's answer), and per byte COPY_BYTE_FUEL.
+export const MAILBOX_CALL_FUEL = 20000;

@@ -36,6 +36,7 @@ import { APPS_TABLE_BYTES, APPS_ROW_BYTES, appAt, appValid, appNamePtr, appEntry
 import { BOARD_TABLE_BYTES, boardAdd } from "./board/board";
 import { PERIPH_TABLE_BYTES, periphNotify } from "./drivers/periph";
 import { CHANNEL_TABLE_BYTES } from "./drivers/channel";
+import { CRYPTO_TABLE_BYTES, cryptoDeliver } from "./drivers/crypto";
 import { coreBoot, coreBooted, appInstall, appInstallRefused, appUninstall, appStart, appStop, appState, schedReport } from "./appmgr/lifecycle";
 
 // ---- Boot, identity, buffers.
@@ -79,12 +80,14 @@ export function mem_free_bytes(): i32 { return <i32>freeBytes(); }
 /** The kernel's fixed tables: tasks, apps (with crash history and pin owners), capabilities,
  *  handles, timers, per-app pool shares, scheduler queues, syscall routing and policy, open pins and their
  *  latches, the wait sets of blocked tasks, the audit ring, the per-app rate limits, the open storage
- *  files, the board's interfaces and their open state, the channel table. */
+ *  files, the board's interfaces and their open state, the channel table, the security processor's
+ *  outstanding requests. */
 export function mem_cabi_arena_bytes(): i32 { return CABI_ARENA_BYTES; }
 export function mem_table_bytes(): i32 {
   return TASK_TABLE_BYTES + APPS_TABLE_BYTES + CAPS_TABLE_BYTES + HANDLE_TABLE_BYTES + TIMER_TABLE_BYTES +
     SHARE_TABLE_BYTES + SCHED_TABLE_BYTES + DRIVERS_TABLE_BYTES + GPIO_TABLE_BYTES + HANDLE_UNIT_TABLE_BYTES + WAITSET_TABLE_BYTES +
-    AUDIT_TABLE_BYTES + RATE_TABLE_BYTES + STORAGE_OPEN_TABLE_BYTES + BOARD_TABLE_BYTES + PERIPH_TABLE_BYTES + CHANNEL_TABLE_BYTES;
+    AUDIT_TABLE_BYTES + RATE_TABLE_BYTES + STORAGE_OPEN_TABLE_BYTES + BOARD_TABLE_BYTES + PERIPH_TABLE_BYTES + CHANNEL_TABLE_BYTES +
+    CRYPTO_TABLE_BYTES;
 }
 
 // ---- Apps.
@@ -183,6 +186,17 @@ export function task_take_fuel(task: i32): i32 { return taskTakeFuel(task); }
 
 /** periph-notify(id): the host has input for board interface `id` (a UART received bytes). Tasks woken (0 or 1). */
 export function periph_notify(id: i32): i32 { return periphNotify(id); }
+
+/**
+ * mailbox-deliver(frame): the security processor's response to a request the core posted
+ * (drivers/crypto.ts): 1 when it woke the task waiting for it, 0 when that task ended (dropped),
+ * or -errno changing nothing (-EINVAL malformed, -ENOENT not outstanding, -EMSGSIZE wrong length).
+ */
+export function mailbox_deliver(framePtr: usize, frameLen: i32): i32 {
+  const rc = arenaHolds(framePtr, frameLen) ? cryptoDeliver(framePtr, frameLen) : -EINVAL;
+  arenaReset();
+  return rc;
+}
 
 export function gpio_notify(pin: i32, value: i32): i32 {
   if (pin < 0 || pin >= deviceGpioPinCount() || pin >= MAX_GPIO_PINS) return -ENODEV;

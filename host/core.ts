@@ -57,6 +57,8 @@ export interface Hal {
   periphControl?(id: number, fn: number, op: number, arg: number, data: Uint8Array): number;
   /** A peripheral operation answering at most `maxLen` bytes, or -errno. */
   periphRead?(id: number, fn: number, op: number, arg: number, data: Uint8Array, maxLen: number): OrErrno<Uint8Array>;
+  /** Queues a request frame for the security processor (SPEC.md "Security processor mailbox"): 0 or -errno. */
+  mailboxPost?(frame: Uint8Array): number;
   /** Told of a core panic (UTF-16LE texts) before CorePanic is thrown. */
   panic?(messageUtf16: Uint8Array, fileUtf16: Uint8Array, line: number, column: number): void;
 }
@@ -65,7 +67,7 @@ export interface Hal {
 export type HalFunctions = Record<HalName, (...args: any[]) => any>;
 export const HAL_NAMES = [
   "clock-now-ms", "gpio-configure", "gpio-write", "gpio-read", "log-write", "app-copy-in", "app-copy-out",
-  "app-memory-bytes", "flash-read", "flash-prog", "flash-erase", "flash-sync", "periph-control", "periph-read", "panic",
+  "app-memory-bytes", "flash-read", "flash-prog", "flash-erase", "flash-sync", "periph-control", "periph-read", "mailbox-post", "panic",
 ] as const;
 export type HalName = typeof HAL_NAMES[number];
 
@@ -105,6 +107,7 @@ export function effectiveHal(hal: Hal): HalFunctions {
     "flash-sync": () => (hal.flashSync ? hal.flashSync() : 0),
     "periph-control": (id: number, fn: number, op: number, arg: number, data: Uint8Array) => (hal.periphControl ? hal.periphControl(id, fn, op, arg, data) : -ENODEV),
     "periph-read": (id: number, fn: number, op: number, arg: number, data: Uint8Array, maxLen: number) => (hal.periphRead ? hal.periphRead(id, fn, op, arg, data, maxLen) : -ENODEV),
+    "mailbox-post": (frame: Uint8Array) => (hal.mailboxPost ? hal.mailboxPost(frame) : -ENODEV),
     "panic": (message: Uint8Array, file: Uint8Array, line: number, column: number) => {
       hal.panic?.(message, file, line, column);
       throw new CorePanic(`core panic: ${utf16(message)} at ${utf16(file)}:${line}:${column}`);
@@ -142,7 +145,7 @@ export interface CoreExports {
   sched_report(task: N, reason: N, value: N, fuelUsed: N): N;
   task_state(task: N): N; task_app(task: N): N; task_needs_instance(task: N): N; task_take_result(task: N): N;
   syscall(task: N, nr: N, a0: N, a1: N, a2: N, a3: N): N;
-  task_take_fuel(task: N): N; gpio_notify(pin: N, value: N): N; periph_notify(id: N): N;
+  task_take_fuel(task: N): N; gpio_notify(pin: N, value: N): N; periph_notify(id: N): N; mailbox_deliver(frame: Uint8Array): N;
   audit_total(): N; audit_field(seq: N, field: N): N; audit_time_ms(seq: N): N;
   pkg_parse(flashBlockBytes: N, firstBlock: N, packageBytes: N): OrErrno<PkgInfoRecord>;
   ptable_parse(eraseBlockBytes: N, blockCount: N): OrErrno<PartitionEntryRecord[]>;
@@ -218,7 +221,7 @@ export const EXPORT_SHAPES: Record<ExportName, [iface: "kernel" | "fs", params: 
   sched_next: ["kernel", "n", "n"], sched_slice_fuel: ["kernel", "", "n"], sched_next_deadline_ms: ["kernel", "", "n"],
   sched_report: ["kernel", "nnnn", "n"], task_state: ["kernel", "n", "n"], task_app: ["kernel", "n", "n"],
   task_needs_instance: ["kernel", "n", "n"], task_take_result: ["kernel", "n", "n"], syscall: ["kernel", "nnnnnn", "n"],
-  task_take_fuel: ["kernel", "n", "n"], gpio_notify: ["kernel", "nn", "n"], periph_notify: ["kernel", "n", "n"],
+  task_take_fuel: ["kernel", "n", "n"], gpio_notify: ["kernel", "nn", "n"], periph_notify: ["kernel", "n", "n"], mailbox_deliver: ["kernel", "L", "n"],
   audit_total: ["kernel", "", "n"], audit_field: ["kernel", "nn", "n"], audit_time_ms: ["kernel", "n", "n"],
   pkg_parse: ["kernel", "nnn", "result-pkg"], ptable_parse: ["kernel", "nn", "result-partitions"],
   fs_config: ["fs", "nnnnnnnnn", "n"], fs_format: ["fs", "", "n"], fs_mount: ["fs", "", "n"], fs_unmount: ["fs", "", "n"],
@@ -323,6 +326,7 @@ export class ModuleCore implements Core {
       "periph-control": (id, fn, op, arg, ptr, len) => h["periph-control"](id >>> 0, fn >>> 0, op >>> 0, arg >>> 0, bytesAt(ptr, len)),
       "periph-read": (id, fn, op, arg, ptr, len, maxLen, ret) =>
         returnList(ret, h["periph-read"](id >>> 0, fn >>> 0, op >>> 0, arg >>> 0, bytesAt(ptr, len), maxLen >>> 0), maxLen, true),
+      "mailbox-post": (ptr, len) => h["mailbox-post"](bytesAt(ptr, len)),
       "panic": (msgPtr, msgLen, filePtr, fileLen, line, column) =>
         h.panic(bytesAt(msgPtr, msgLen), bytesAt(filePtr, fileLen), line >>> 0, column >>> 0),
     };

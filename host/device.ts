@@ -10,6 +10,7 @@
 // the app is stopped and the error leaves step() as a HostError.
 import * as abi from "../assembly/abi.js";
 import { Board, defaultBoardSpecs } from "./peripherals/board.js";
+import type { SecurityProcessorLink } from "./pluton/link.js";
 import { ModuleCore, CorePanic, coreModule, flashHal, type Core, type CoreTap, type Hal } from "./core.js";
 import { EventRing } from "./events.js";
 import { Flash, type FlashGeometry } from "./flash.js";
@@ -71,9 +72,15 @@ export interface DeviceConfig {
    * the board `device create` describes (defaultBoardSpecs) with nothing attached.
    */
   board?: Board;
+  /**
+   * The security processor behind the mailbox (host/pluton/link.ts): the core's mailbox-post goes
+   * to it and its responses come back through mailbox-deliver. None by default: mailbox-post
+   * answers -ENODEV.
+   */
+  securityProcessor?: SecurityProcessorLink;
 }
 
-type ConfigFigures = Required<Omit<DeviceConfig, "clock" | "flash" | "flashDevice" | "eventCapacity" | "coreModule" | "wallClockMs" | "sliceWallBudgetMs" | "coreTap" | "createCore" | "instrumentCache" | "board">>;
+type ConfigFigures = Required<Omit<DeviceConfig, "clock" | "flash" | "flashDevice" | "eventCapacity" | "coreModule" | "wallClockMs" | "sliceWallBudgetMs" | "coreTap" | "createCore" | "instrumentCache" | "board" | "securityProcessor">>;
 
 export const DEFAULT_DEVICE: ConfigFigures = {
   gpioPinCount: 96,
@@ -192,6 +199,11 @@ export class Device {
   private running: LiveTask | null = null;
   /** Ends run()'s idle wait, while there is one (wake()). */
   private endIdle: (() => void) | null = null;
+  /** The security processor (DeviceConfig.securityProcessor), or null. */
+  readonly securityProcessor: SecurityProcessorLink | null;
+  /** Requests posted to it and not answered yet; the waiters for its next answer. */
+  private mailboxInFlight = 0;
+  private mailboxWaiters: (() => void)[] = [];
   private auditSeen = 0;
   /** Told of every slice as it ends, before the core is (the conformance trace listens here). */
   onSlice: ((slice: SliceRecord) => void) | null = null;
@@ -230,8 +242,10 @@ export class Device {
       appMemoryBytes: (task) => this.memoryOfTask(task)?.buffer.byteLength ?? 0,
       periphControl: (id, fn, op, arg, data) => this.board.control(id, fn, op, arg, data, this.clock.nowMs()),
       periphRead: (id, fn, op, arg, data, maxLen) => this.board.read(id, fn, op, arg, data, maxLen, this.clock.nowMs()),
+      ...(config.securityProcessor ? { mailboxPost: (frame: Uint8Array) => this.mailboxPost(frame) } : {}),
       ...(this.flash ? flashHal(this.flash) : {}),
     };
+    this.securityProcessor = config.securityProcessor ?? null;
     this.board = config.board ?? new Board(defaultBoardSpecs(this.config.gpioPinCount));
     this.board.observe((iface, text) => this.events.push(this.clock.nowMs(), { kind: "periph", iface: iface.name, text }));
     // Input for an interface (a UART's bytes) reaches the core, and ends an idle wait, as a pin
@@ -247,6 +261,8 @@ export class Device {
       const id = this.core.exports.board_add(Uint8Array.from(i.name, (c) => c.charCodeAt(0) & 0xff), i.functions, i.channels, Uint8Array.from(i.pins));
       if (id !== i.id) throw new Error(`board_add ${i.name}: ${id < 0 ? `${errnoName(id)} ${this.core.lastError()}` : `the core gave it id ${id}, not ${i.id}`}`);
     }
+    // Responses reach the core from the processor's own promises, so never inside a core call.
+    if (this.securityProcessor) this.securityProcessor.answer = (frame) => { this.mailboxDeliver(frame); };
   }
 
   get coreVersion(): string {
@@ -435,6 +451,34 @@ export class Device {
     end?.();
   }
 
+  /**
+   * The core's mailbox-post: the frame goes to the security processor, which answers later, so
+   * the core is never re-entered from inside its own call. Counted until its response comes.
+   */
+  private mailboxPost(frame: Uint8Array): number {
+    this.mailboxInFlight++;
+    this.securityProcessor!.post(frame);
+    return 0;
+  }
+
+  /**
+   * Hands a response frame of the security processor to the core (mailbox-deliver), outside any
+   * core call, and wakes an idle run: what the core answered (1 woke a task, 0 dropped for a task
+   * that ended, or -errno: refused, changing nothing).
+   */
+  mailboxDeliver(frame: Uint8Array): number {
+    if (this.mailboxInFlight > 0) this.mailboxInFlight--;
+    const rc = this.core.exports.mailbox_deliver(frame);
+    this.wake();
+    for (const w of this.mailboxWaiters.splice(0)) w();
+    return rc;
+  }
+
+  /** Settles at the next response of the security processor. */
+  private mailboxAnswered(): Promise<void> {
+    return new Promise((resolve) => this.mailboxWaiters.push(resolve));
+  }
+
   stop(app: InstalledApp): void {
     const task = this.core.exports.app_field(app.slot, abi.APP_FIELD_TASK);
     const rc = this.core.exports.app_stop(app.slot);
@@ -544,6 +588,9 @@ export class Device {
         if (!this.clock.virtual && hostYield.due()) await hostYield.yield();
         continue;
       }
+      // On a virtual clock the security processor answers in no device time: before time moves,
+      // its outstanding answers come in (so a run is the same every time).
+      if (this.clock.virtual && this.mailboxInFlight > 0) { await this.mailboxAnswered(); continue; }
       const deadline = this.core.exports.sched_next_deadline_ms();
       if (deadline < 0 && this.clock.virtual) break; // nothing will ever be ready: idle for good
       const target = Math.min(deadline < 0 ? Infinity : deadline, untilMs);

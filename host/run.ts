@@ -74,9 +74,14 @@ export async function runDevice(appDirs: string[], opts: RunOptions, out: (line:
     try { entries = JSON.parse(readFileSync(opts.parts, "utf8")); } catch (err) { throw new RunOptionError(`--parts ${printable(opts.parts)}: cannot be read (${(err as Error).message})`); }
     try { wired = wireParts(board, entries, printable(opts.parts)); } catch (err) { throw new RunOptionError((err as Error).message); }
   }
+  // A security processor with its state in memory (a fresh device key each run), so random_bytes
+  // answers. Not under --record: a recording holds no processor answers to replay (its
+  // random_bytes is -ENODEV, as on a host without one).
+  const { openSecurityProcessor, memoryStore } = await import("./pluton/link.js");
+  const securityProcessor = recorder ? undefined : (await openSecurityProcessor(memoryStore())).link;
   const device = recorder
     ? new Device({ ...recorder.config({ clock: new RealClock(), instrumentCache }), createCore, board })
-    : new Device({ createCore, instrumentCache, board });
+    : new Device({ createCore, instrumentCache, board, securityProcessor });
   recorder?.attach(device);
   for (const line of wired.lines) out(`parts: ${printable(line)}`);
   const { bridgeUarts } = await import("./device-boot.js");

@@ -50,6 +50,8 @@
 @external("applibs", "channel_open") declare function sys_channel_open(idPtr: usize, idLen: i32): i32;
 @external("applibs", "channel_send") declare function sys_channel_send(handle: i32, ptr: usize, len: i32): i32;
 @external("applibs", "channel_recv") declare function sys_channel_recv(handle: i32, ptr: usize, len: i32): i32;
+@external("applibs", "random_bytes") declare function sys_random_bytes(ptr: usize, len: i32): i32;
+@external("applibs", "sha256") declare function sys_sha256(dataPtr: usize, len: i32, outPtr: usize): i32;
 
 export const EACCES: i32 = -13;
 export const EBADF: i32 = -9;
@@ -398,6 +400,44 @@ export namespace channel {
   export function recv(handle: i32, buf: ArrayBuffer): i32 { return sys_channel_recv(handle, changetype<usize>(buf), buf.byteLength); }
   /** Blocks until a message waits (its length), the partner closed (-EPIPE), or -ETIMEDOUT. */
   export function waitMessage(handle: i32, timeoutMs: i32 = -1): i32 { return sys_wait(handle, timeoutMs); }
+}
+
+/**
+ * Random bytes from the security processor (ABI.md, "Security processor"); no capability needed.
+ * Each call blocks this app only, until the processor answers.
+ */
+export namespace random {
+  /** The most bytes one request asks for; bytes() asks in pieces of this size. */
+  export const MAX_BYTES: i32 = 256;
+  /**
+   * Fills all of `buf` with random bytes: its length, or the first -errno (-EAGAIN: too many
+   * requests outstanding; -ENODEV: no security processor). On an error the rest of `buf` is unchanged.
+   */
+  export function bytes(buf: ArrayBuffer): i32 {
+    const total = buf.byteLength;
+    const base = changetype<usize>(buf);
+    for (let at = 0; at < total; at += MAX_BYTES) {
+      const n = total - at < MAX_BYTES ? total - at : MAX_BYTES;
+      const rc = sys_random_bytes(base + <usize>at, n);
+      if (rc < 0) return rc;
+    }
+    return total;
+  }
+}
+
+/** SHA-256 by the security processor; no capability needed. Blocks this app only. */
+export namespace sha256 {
+  export const MAX_BYTES: i32 = 4092;
+  export const DIGEST_BYTES: i32 = 32;
+  /**
+   * The digest of the first `len` bytes of `data` (all by default, at most MAX_BYTES) into the
+   * first 32 bytes of `digest`: 32, or -errno (-EINVAL: too long, or `digest` shorter than 32).
+   */
+  export function digest(data: ArrayBuffer, digest: ArrayBuffer, len: i32 = -1): i32 {
+    const n = len < 0 ? data.byteLength : len;
+    if (n > data.byteLength || digest.byteLength < DIGEST_BYTES) return EINVAL;
+    return sys_sha256(changetype<usize>(data), n, changetype<usize>(digest));
+  }
 }
 
 /** The app's `abort`: log why, then trap, which ends this app only. */

@@ -44,6 +44,8 @@ declare function hal_flash_sync(): i32;
 declare function hal_periph_control(id: u32, fn: u32, op: u32, arg: u32, dataPtr: usize, dataLen: u32): i32;
 @external("wasphere:core/hal@0.1.0", "periph-read")
 declare function hal_periph_read(id: u32, fn: u32, op: u32, arg: u32, dataPtr: usize, dataLen: u32, maxLen: u32, retPtr: usize): void;
+@external("wasphere:core/hal@0.1.0", "mailbox-post")
+declare function hal_mailbox_post(framePtr: usize, frameLen: u32): i32;
 @external("wasphere:core/hal@0.1.0", "panic")
 declare function hal_panic(msgPtr: usize, msgLen: i32, filePtr: usize, fileLen: i32, line: u32, column: u32): void;
 
@@ -165,6 +167,13 @@ export function periph_read(id: i32, fn: i32, op: i32, arg: i32, ptr: usize, len
   arenaRelease(mark);
   return rc;
 }
+
+/**
+ * Posts one request frame (SPEC.md "Security processor mailbox", `len` bytes at core address
+ * `ptr`) to the security processor. 0 when the host queued it (its answer comes later, through
+ * the kernel export mailbox-deliver, never inside this call), or -errno (-ENODEV: no processor).
+ */
+export function mailbox_post(ptr: usize, len: i32): i32 { return hal_mailbox_post(ptr, <u32>len); }
 
 /** Byte length of an AssemblyScript string (UTF-16 code units, the length in its header). */
 function utf16Bytes(str: usize): i32 { return str == 0 ? 0 : load<i32>(str - 4); }

@@ -24,11 +24,12 @@ import { PRIORITY_LEVELS, TASK_READY, TASK_RUNNING, TASK_BLOCKED, TASK_BACKOFF, 
 import { clock_now_ms } from "../hal/index";
 import {
   NO_TASK, Task, taskAt, taskValid, QUEUED_READY, QUEUED_SLEEP,
-  WAIT_NONE, WAIT_SLEEP, WAIT_ONE, WAIT_ANY, WAIT_BACKOFF,
+  WAIT_NONE, WAIT_SLEEP, WAIT_ONE, WAIT_ANY, WAIT_BACKOFF, WAIT_MAILBOX,
 } from "../task/table";
 import { budgetAllows, budgetResumeMs } from "./budget";
 import { NO_TIMER, timerWaiter, timerSetWaiter, timerDueMs, timerArmedHead } from "./timers";
 import { waitSetEvent, waitSetDisarm } from "../drivers/waitset";
+import { cryptoForget } from "../drivers/crypto";
 
 const readyHead = memory.data(PRIORITY_LEVELS * 4, 4);
 const readyTail = memory.data(PRIORITY_LEVELS * 4, 4);
@@ -212,6 +213,8 @@ export function schedDetach(t: i32): void {
   readyRemove(t);
   sleepRemove(t);
   if (task.waitKind == WAIT_ONE || task.waitKind == WAIT_ANY) waitSetDisarm(t, task.waitObject);
+  // A task that ends (or is woken) while its request is out: the answer, when it comes, is dropped.
+  else if (task.waitKind == WAIT_MAILBOX) cryptoForget(t, task.waitObject);
   task.waitKind = WAIT_NONE;
   task.waitObject = -1;
   if (currentTask == t) currentTask = NO_TASK;

@@ -20,6 +20,8 @@ export const WAIT_SLEEP: i32 = 1;
 export const WAIT_ONE: i32 = 2;
 export const WAIT_ANY: i32 = 3;
 export const WAIT_BACKOFF: i32 = 4;
+// Waiting for the security processor's answer (drivers/crypto.ts): waitObject is the request's slot.
+export const WAIT_MAILBOX: i32 = 5;
 
 @unmanaged
 export class Task {

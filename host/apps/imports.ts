@@ -56,6 +56,9 @@ export const APP_IMPORTS: readonly AppImport[] = [
   { name: "channel_open", nr: abi.SYS_CHANNEL_OPEN, params: 2, results: 1, blocking: false },
   { name: "channel_send", nr: abi.SYS_CHANNEL_SEND, params: 3, results: 1, blocking: false },
   { name: "channel_recv", nr: abi.SYS_CHANNEL_RECV, params: 3, results: 1, blocking: false },
+  // Blocks until the security processor answers (drivers/crypto.ts).
+  { name: "random_bytes", nr: abi.SYS_RANDOM_BYTES, params: 2, results: 1, blocking: true },
+  { name: "sha256", nr: abi.SYS_SHA256, params: 3, results: 1, blocking: true },
 ];
 
 /** The imports asyncify must let suspend their caller, as the instrumenter names them. */
