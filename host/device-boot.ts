@@ -13,6 +13,8 @@ import { printable } from "./printable.js";
 import { readTable } from "./flash-layout.js";
 import { serveControl } from "./control/server.js";
 import { UartTcpBridge } from "./peripherals/uart-tcp.js";
+import { openSecurityProcessor } from "./pluton/link.js";
+import { fileStore } from "./pluton/store-node.js";
 import type { Board } from "./peripherals/board.js";
 
 /** A loopback TCP port for each UART parts.json bridges; each says where it listens. */
@@ -37,7 +39,9 @@ export async function bootDevice(dir: string, opts: BootCliOptions, out: (line: 
     const startMs = performance.now();
     const board = deviceBoard(dir);
     const parts = deviceParts(dir, board);
-    const dev = await FlashDevice.boot(flash, { startApps: true, gpioPinCount: devicePins(dir), board, instrumentCache: deviceCache(dir) });
+    // The device's security processor keeps its key and counters in DEV/pluton.json (mode 0600).
+    const { link: securityProcessor } = await openSecurityProcessor(fileStore(dir));
+    const dev = await FlashDevice.boot(flash, { startApps: true, gpioPinCount: devicePins(dir), board, instrumentCache: deviceCache(dir), securityProcessor });
     const device = dev.device;
     out(`wasphere core ${device.coreVersion} booted from ${printable(dir)} in ${(performance.now() - startMs).toFixed(0)} ms`);
     for (const line of parts.lines) out(`parts: ${printable(line)}`);
