@@ -9,7 +9,7 @@
 // told why every slice ended; an error of the host's own (not a trap) is never charged to the app:
 // the app is stopped and the error leaves step() as a HostError.
 import * as abi from "../assembly/abi.js";
-import { Board, defaultBoardSpecs } from "./peripherals/board.js";
+import { Board, addBoardToCore, defaultBoardSpecs } from "./peripherals/board.js";
 import type { SecurityProcessorLink } from "./pluton/link.js";
 import { ModuleCore, CorePanic, coreModule, flashHal, type Core, type CoreTap, type Hal } from "./core.js";
 import { EventRing } from "./events.js";
@@ -256,11 +256,8 @@ export class Device {
     this.core = config.createCore ? config.createCore(hal, config.coreTap) : new ModuleCore(hal, config.coreModule ?? coreModule(), config.coreTap);
     const rc = this.core.exports.core_boot(this.config.gpioPinCount, this.config.appQuotaCeilingBytes, this.config.defaultAppQuotaBytes);
     if (rc < 0) throw new Error(`core_boot failed: ${errnoName(rc)} ${this.core.lastError()}`);
-    for (const i of this.board.interfaces) {
-      // Interface names are ASCII (the core refuses anything else), and some engines have no TextEncoder.
-      const id = this.core.exports.board_add(Uint8Array.from(i.name, (c) => c.charCodeAt(0) & 0xff), i.functions, i.channels, Uint8Array.from(i.pins));
-      if (id !== i.id) throw new Error(`board_add ${i.name}: ${id < 0 ? `${errnoName(id)} ${this.core.lastError()}` : `the core gave it id ${id}, not ${i.id}`}`);
-    }
+    const boardRefused = addBoardToCore(this.core.exports.board_add, () => this.core.lastError(), this.board.interfaces);
+    if (boardRefused) throw new Error(boardRefused);
     // Responses reach the core from the processor's own promises, so never inside a core call.
     if (this.securityProcessor) this.securityProcessor.answer = (frame) => { this.mailboxDeliver(frame); };
   }

@@ -18,6 +18,7 @@ import {
 } from "../abi";
 import { boardFind, boardCount, boardFunctions, boardNamePtr, boardNameLen } from "../board/board";
 import { msgClear, msgStr, msgInt, msgBytes, msgUserBytes } from "../util/msg";
+import { GUID_TEXT_BYTES, guidParse } from "../util/guid";
 import {
   CapSet, capsOf, capsClear, capsHasPin, capsAddPin, capsAddInterface, capsInterfaceFunction, capsListsPeer, capsAddPeer, CAPS_STAGING, CAP_BASELINE, CAP_UART, CAP_I2C,
   CAP_SPI, CAP_ADC, CAP_PWM, CAP_NETWORK, CAP_APP_CONNECTIONS, CAP_STORAGE,
@@ -28,7 +29,6 @@ const QUOTA_STEP_KIB: i32 = 64;
 const KEY_MAX_BYTES: i32 = 64;
 const SCRATCH_BYTES: i32 = 64;
 const PATH_MAX_BYTES: i32 = 96;
-const GUID_TEXT_BYTES: i32 = 36;
 
 const nameBuf = memory.data(APP_NAME_MAX_BYTES);
 const entryBuf = memory.data(ENTRY_POINT_MAX_BYTES);
@@ -382,19 +382,11 @@ let guidLo: u64 = 0;
 
 /** Parses 8-4-4-4-12 hex from scratch[0..len) into (guidHi, guidLo), big-endian. */
 function parseGuid(len: i32): bool {
-  if (len != GUID_TEXT_BYTES) return false;
-  let hi: u64 = 0, lo: u64 = 0;
-  let digits = 0;
-  for (let i = 0; i < GUID_TEXT_BYTES; i++) {
-    const c = <i32>load<u8>(scratch + <usize>i);
-    if (i == 8 || i == 13 || i == 18 || i == 23) { if (c != 0x2d) return false; continue; }
-    const h = hexVal(c);
-    if (h < 0) return false;
-    if (digits < 16) hi = (hi << 4) | <u64>h; else lo = (lo << 4) | <u64>h;
-    digits++;
-  }
-  guidHi = hi;
-  guidLo = lo;
+  // The 16 bytes land after the text in scratch (SCRATCH_BYTES holds both).
+  const parsed = scratch + <usize>GUID_TEXT_BYTES + 4;
+  if (len != GUID_TEXT_BYTES || !guidParse(scratch, parsed)) return false;
+  guidHi = load<u64>(parsed);
+  guidLo = load<u64>(parsed, 8);
   return true;
 }
 

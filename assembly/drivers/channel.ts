@@ -35,6 +35,7 @@ import { auditRecord } from "../audit/ring";
 import { handleAlloc, handleResolve, handleObject } from "../handles/table";
 import { POOL_CHANNELS, shareAllows, shareTake, shareGive } from "../sched/share";
 import { NO_TASK } from "../task/table";
+import { guidParse } from "../util/guid";
 import { chanQueueAlloc, chanQueueFree, chanQueuePush, chanQueuePeekBytes, chanQueuePeekAt, chanQueueDrop, chanQueueCount } from "../channels/queue";
 import { OP_OWNS, OP_NEEDS, OP_CALL, OP_FUEL, OP_OWNS_KIND, OP_CLOSE, OP_WAITABLE, OP_TAKE, OP_READY, OP_ARM, OP_RESET, fault, refuseForLimit, refuseHandle } from "./unit";
 import { waitSetEvent } from "./waitset";
@@ -54,7 +55,6 @@ const ROW: usize = 2 * END_BYTES;
 const rows = memory.data(CHANNEL_MAX * <i32>ROW, 8);
 const staging = memory.data(CHANNEL_MSG_MAX_BYTES, 8);
 export const CHANNEL_TABLE_BYTES: i32 = CHANNEL_MAX * <i32>ROW + CHANNEL_MSG_MAX_BYTES;
-let rowsInUse: i32 = 0;
 
 @inline function endAt(row: i32, e: i32): usize { return rows + <usize>row * ROW + <usize>e * END_BYTES; }
 @inline function endApp(row: i32, e: i32): i32 { return load<i32>(endAt(row, e)); }
@@ -74,25 +74,6 @@ function sameId(row: i32, e: i32, hi: u64, lo: u64): bool { return load<u64>(end
 // A handle's object: row << 1 | end.
 @inline function objectOf(row: i32, e: i32): i32 { return (row << 1) | e; }
 
-/** The ComponentId in the CHANNEL_PEER_ID_BYTES of text at `p`, as (hi, lo) into `out` (16 bytes); false if not one. */
-function parseId(p: usize, out: usize): bool {
-  let hi: u64 = 0, lo: u64 = 0, digits = 0;
-  for (let i = 0; i < CHANNEL_PEER_ID_BYTES; i++) {
-    const c = <i32>load<u8>(p + <usize>i);
-    if (i == 8 || i == 13 || i == 18 || i == 23) { if (c != 0x2d) return false; continue; }
-    let h = -1;
-    if (c >= 0x30 && c <= 0x39) h = c - 0x30;
-    else if (c >= 0x61 && c <= 0x66) h = c - 0x57;
-    else if (c >= 0x41 && c <= 0x46) h = c - 0x37;
-    if (h < 0) return false;
-    if (digits < 16) hi = (hi << 4) | <u64>h; else lo = (lo << 4) | <u64>h;
-    digits++;
-  }
-  store<u64>(out, hi);
-  store<u64>(out, lo, 8);
-  return true;
-}
-
 function denied(task: i32, app: i32, nr: i32, ptr: i32): i32 {
   auditRecord(EV_DENIED, task, app, nr, ptr, -EACCES);
   return -EACCES;
@@ -104,7 +85,7 @@ function sysOpen(task: i32, app: i32, idPtr: i32, idLen: i32): i32 {
   const rc = app_copy_in(task, idPtr, idLen, staging);
   if (rc < 0) return fault(task, app, nr, idPtr, rc);
   const id = staging + <usize>CHANNEL_PEER_ID_BYTES; // 16 bytes after the text
-  if (!parseId(staging, id)) return -EINVAL;
+  if (!guidParse(staging, id)) return -EINVAL;
   const peerHi = load<u64>(id), peerLo = load<u64>(id, 8);
   const me = appAt(app);
   // Both apps list each other, and the partner is installed; anything else is one refusal, so an
@@ -146,7 +127,6 @@ function sysOpen(task: i32, app: i32, idPtr: i32, idLen: i32): i32 {
     store<u32>(at, <u32>(e == 0 ? a : b), 24);
     store<i32>(at, NO_TASK, 28);
   }
-  rowsInUse++;
   const h = openEnd(task, app, objectOf(free, 0));
   if (h < 0) release(free);
   return h;
@@ -176,7 +156,6 @@ function release(row: i32): void {
   chanQueueFree(inbox(row, 0));
   chanQueueFree(inbox(row, 1));
   memory.fill(rows + <usize>row * ROW, 0, ROW);
-  rowsInUse--;
 }
 
 /**
@@ -260,7 +239,6 @@ function arm(task: i32, object: i32, on: bool): void {
 
 function reset(): void {
   memory.fill(rows, 0, <usize>(CHANNEL_MAX * <i32>ROW));
-  rowsInUse = 0;
 }
 
 export function channelOp(op: i32, task: i32, app: i32, nr: i32, a0: i32, a1: i32, a2: i32, a3: i32): i32 {

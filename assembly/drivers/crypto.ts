@@ -30,12 +30,12 @@ import {
   MAILBOX_CMD_SHA256_FINAL, MAILBOX_STATUS_OK, MAILBOX_STATUS_NO_CONTEXT, RANDOM_MAX_BYTES, SHA256_MAX_BYTES, SHA256_DIGEST_BYTES,
   LIMIT_MAILBOX, TASK_BLOCKED, EINVAL, EAGAIN, EFAULT, ENOENT, EMSGSIZE, EIO,
 } from "../abi";
-import { mailbox_post, app_copy_in, app_copy_out, app_memory_bytes } from "../hal/index";
+import { mailbox_post, app_copy_in, app_copy_out } from "../hal/index";
 import { CAP_COMPUTE } from "../lsm/caps";
 import { taskAt, taskValid, WAIT_MAILBOX } from "../task/table";
 import { schedBlock, schedWake } from "../sched/scheduler";
 import { POOL_MAILBOX, shareAllows, shareTake, shareGive } from "../sched/share";
-import { OP_OWNS, OP_NEEDS, OP_CALL, OP_FUEL, OP_RESET, fault, refuseForLimit } from "./unit";
+import { OP_OWNS, OP_NEEDS, OP_CALL, OP_FUEL, OP_RESET, fault, rangeRefused, refuseForLimit } from "./unit";
 
 const SLOT_FREE: u8 = 0;
 const SLOT_WAITING: u8 = 1;
@@ -101,13 +101,6 @@ function post(slot: i32, command: i32, payloadBytes: i32): i32 {
   return 0;
 }
 
-/** 0 when [ptr, ptr + len) is in the task's memory, else -EFAULT (recorded). */
-function bufferRefused(task: i32, app: i32, nr: i32, ptr: i32, len: i32): i32 {
-  const memBytes = app_memory_bytes(task);
-  if (memBytes < 0 || <u64><u32>ptr + <u64><u32>len > <u64><u32>memBytes) return fault(task, app, nr, ptr, -EFAULT);
-  return 0;
-}
-
 /**
  * Takes a slot for `task` and posts `command` (payload at frame + 8), then blocks the task:
  * SYSCALL_SUSPEND, or -EAGAIN (the share or the pool is used up, recorded) or the post's -errno.
@@ -138,7 +131,7 @@ function start(task: i32, app: i32, nr: i32, command: i32, payloadBytes: i32, bu
 /** random_bytes(buf, len): RANDOM for `len` (1..RANDOM_MAX_BYTES) bytes; the buffer is checked before anything is posted. */
 function sysRandomBytes(task: i32, app: i32, bufPtr: i32, len: i32): i32 {
   if (len < 1 || len > RANDOM_MAX_BYTES) return -EINVAL;
-  const bad = bufferRefused(task, app, SYS_RANDOM_BYTES, bufPtr, len);
+  const bad = rangeRefused(task, app, SYS_RANDOM_BYTES, bufPtr, len);
   if (bad < 0) return bad;
   store<u32>(frame + <usize>MAILBOX_HEADER_BYTES, <u32>len);
   return start(task, app, SYS_RANDOM_BYTES, MAILBOX_CMD_RANDOM, 4, bufPtr, len, 0);
@@ -147,8 +140,8 @@ function sysRandomBytes(task: i32, app: i32, bufPtr: i32, len: i32): i32 {
 /** sha256(data, len, out): the digest of `len` (0..SHA256_MAX_BYTES) bytes into the 32 at `out`; both checked first. */
 function sysSha256(task: i32, app: i32, dataPtr: i32, len: i32, outPtr: i32): i32 {
   if (len < 0 || len > SHA256_MAX_BYTES) return -EINVAL;
-  let bad = bufferRefused(task, app, SYS_SHA256, dataPtr, len);
-  if (bad == 0) bad = bufferRefused(task, app, SYS_SHA256, outPtr, SHA256_DIGEST_BYTES);
+  let bad = rangeRefused(task, app, SYS_SHA256, dataPtr, len);
+  if (bad == 0) bad = rangeRefused(task, app, SYS_SHA256, outPtr, SHA256_DIGEST_BYTES);
   if (bad < 0) return bad;
   return start(task, app, SYS_SHA256, MAILBOX_CMD_SHA256_INIT, 0, outPtr, len, dataPtr);
 }

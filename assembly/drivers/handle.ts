@@ -20,13 +20,13 @@
 // Must not: act on a handle that did not resolve, or block with a refused one.
 import {
   SYS_CLOSE, SYS_WAIT, SYS_WAIT_ANY, SYSCALL_FUEL, SYSCALL_SUSPEND, COPY_BYTE_FUEL, WAIT_ANY_MAX_HANDLES,
-  EAGAIN, EINVAL, EFAULT, ETIMEDOUT,
+  EAGAIN, EINVAL, ETIMEDOUT,
 } from "../abi";
-import { app_copy_in, app_memory_bytes } from "../hal/index";
+import { app_copy_in } from "../hal/index";
 import { CAP_COMPUTE } from "../lsm/caps";
 import { handleResolve, handleClose, handleKind, handleObject } from "../handles/table";
 import { WAIT_ONE, WAIT_ANY } from "../task/table";
-import { OP_OWNS, OP_NEEDS, OP_CALL, OP_FUEL, OP_TAKE, fault } from "./unit";
+import { OP_OWNS, OP_NEEDS, OP_CALL, OP_FUEL, OP_TAKE, fault, rangeRefused } from "./unit";
 import { kindsAll, kindsWaitable, kindOp } from "./registry";
 import { waitSetPut, waitSetBlock, waitSetReadyMask } from "./waitset";
 
@@ -48,8 +48,8 @@ function sysWait(task: i32, app: i32, handle: i32, timeoutMs: i32): i32 {
 function sysWaitAny(task: i32, app: i32, ptr: i32, count: i32, timeoutMs: i32): i32 {
   if (count < 1 || count > WAIT_ANY_MAX_HANDLES) return -EINVAL;
   const bytes = count * 4;
-  const memBytes = app_memory_bytes(task);
-  if (memBytes < 0 || <u64><u32>ptr + <u64>bytes > <u64><u32>memBytes) return fault(task, app, SYS_WAIT_ANY, ptr, -EFAULT);
+  const refused = rangeRefused(task, app, SYS_WAIT_ANY, ptr, bytes);
+  if (refused < 0) return refused;
   const rc = app_copy_in(task, ptr, bytes, handlesIn);
   if (rc < 0) return fault(task, app, SYS_WAIT_ANY, ptr, rc);
   // Every handle first: a refused one leaves nothing half armed.

@@ -18,8 +18,8 @@ import {
 } from "../abi";
 import { periph_control, periph_read } from "../hal/index";
 import { CAP_I2C, CAP_COMPUTE } from "../lsm/caps";
-import { OP_OWNS, OP_NEEDS, OP_CHECKS, OP_ALLOWS, OP_CALL, OP_FUEL, OP_OWNS_KIND, OP_CLOSE } from "./unit";
-import { periphAllows, periphOpen, periphClose, periphResolve, periphCopyIn, periphCopyOut, periphCheckOut, periphFuel, periphBuf } from "./periph";
+import { OP_OWNS, OP_NEEDS, OP_CHECKS, OP_ALLOWS, OP_CALL, OP_FUEL, OP_OWNS_KIND, OP_CLOSE, rangeRefused } from "./unit";
+import { periphAllows, periphOpen, periphClose, periphResolve, periphCopyIn, periphCopyOut, periphFuel, periphBuf } from "./periph";
 
 export const HANDLE_I2C: i32 = 7;
 export const KIND_I2C: i32 = 1 << HANDLE_I2C;
@@ -50,7 +50,7 @@ function sysRead(task: i32, app: i32, handle: i32, address: i32, bufPtr: i32, le
   const id = periphResolve(task, app, handle, KIND_I2C, SYS_I2C_READ);
   if (id < 0) return id;
   if (!addressOk(address) || len < 1 || len > PERIPH_IO_MAX_BYTES) return -EINVAL;
-  const room = periphCheckOut(task, app, SYS_I2C_READ, bufPtr, len);
+  const room = rangeRefused(task, app, SYS_I2C_READ, bufPtr, len);
   if (room < 0) return room;
   const n = periph_read(id, PERIPH_I2C, I2C_OP_READ, address, 0, 0, periphBuf, len);
   if (n < 0) return n;
@@ -72,7 +72,7 @@ function sysWriteRead(task: i32, app: i32, handle: i32, address: i32, descPtr: i
   if (writeLen < 1 || readLen < 1 || writeLen > PERIPH_IO_MAX_BYTES || readLen > PERIPH_IO_MAX_BYTES - writeLen) return -EINVAL;
   const written = periphCopyIn(task, app, SYS_I2C_WRITE_READ, writePtr, writeLen, 0);
   if (written < 0) return written;
-  const room = periphCheckOut(task, app, SYS_I2C_WRITE_READ, readPtr, readLen);
+  const room = rangeRefused(task, app, SYS_I2C_WRITE_READ, readPtr, readLen);
   if (room < 0) return room;
   const n = periph_read(id, PERIPH_I2C, I2C_OP_WRITE_READ, address, periphBuf, writeLen, periphBuf + <usize>writeLen, readLen);
   if (n < 0) return n;

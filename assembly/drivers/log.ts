@@ -7,13 +7,13 @@
 // Invariants: a line is bounded by LOG_MAX_BYTES; the whole range named must be the app's.
 // Budget: LOG_MAX_BYTES static bytes.
 // Must not: copy more than LOG_MAX_BYTES, or hand an app pointer to anything but the host's copy.
-import { SYS_LOG, EINVAL, EFAULT, EV_LOG_DROPPED, LOG_LINES_PER_WINDOW, SYSCALL_FUEL, LOG_LINE_FUEL, LOG_BYTE_FUEL } from "../abi";
+import { SYS_LOG, EINVAL, EV_LOG_DROPPED, LOG_LINES_PER_WINDOW, SYSCALL_FUEL, LOG_LINE_FUEL, LOG_BYTE_FUEL } from "../abi";
 import { RATE_LOG, rateAdmit, rateTakeDroppedIfDue } from "../audit/rate";
 import { auditRecord } from "../audit/ring";
-import { log_write, app_copy_in, app_memory_bytes } from "../hal/index";
+import { log_write, app_copy_in } from "../hal/index";
 import { CAP_LOG } from "../lsm/caps";
 import { schedNow } from "../sched/scheduler";
-import { OP_OWNS, OP_NEEDS, OP_CALL, OP_FUEL, fault } from "./unit";
+import { OP_OWNS, OP_NEEDS, OP_CALL, OP_FUEL, fault, rangeRefused } from "./unit";
 
 export const LOG_MAX_BYTES: i32 = 256;
 const logBuf = memory.data(LOG_MAX_BYTES);
@@ -21,8 +21,8 @@ const logBuf = memory.data(LOG_MAX_BYTES);
 function sysLog(task: i32, app: i32, ptr: i32, len: i32): i32 {
   if (len < 0) return -EINVAL;
   // The whole range must be the app's, even though only LOG_MAX_BYTES of it are copied.
-  const memBytes = app_memory_bytes(task);
-  if (memBytes < 0 || <u64><u32>ptr + <u64><u32>len > <u64><u32>memBytes) return fault(task, app, SYS_LOG, ptr, -EFAULT);
+  const refused = rangeRefused(task, app, SYS_LOG, ptr, len);
+  if (refused < 0) return refused;
   const now = schedNow();
   const dropped = rateTakeDroppedIfDue(app, RATE_LOG, now);
   if (dropped > 0) auditRecord(EV_LOG_DROPPED, task, app, SYS_LOG, dropped, 0);

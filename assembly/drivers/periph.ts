@@ -14,10 +14,10 @@
 // not re-entrant).
 // Must not: allocate, or let a call reach an interface through anything but a resolved handle.
 import {
-  BOARD_MAX_INTERFACES, PERIPH_IO_MAX_BYTES, PERIPH_OP_OPEN, PERIPH_OP_CLOSE, EBUSY, ENODEV, EINVAL, EFAULT,
+  BOARD_MAX_INTERFACES, PERIPH_IO_MAX_BYTES, PERIPH_OP_OPEN, PERIPH_OP_CLOSE, EBUSY, ENODEV, EINVAL,
   SYSCALL_FUEL, PERIPH_CALL_FUEL, COPY_BYTE_FUEL, SPI_MAX_TRANSFERS, SPI_TRANSFER_BYTES,
 } from "../abi";
-import { app_copy_in, app_copy_out, app_memory_bytes, periph_control } from "../hal/index";
+import { app_copy_in, app_copy_out, periph_control } from "../hal/index";
 import { capsOf, capsHasInterface } from "../lsm/caps";
 import { boardServes } from "../board/board";
 import { handleAlloc, handleResolve, handleClose, handleIndexOf, handleObject } from "../handles/table";
@@ -121,17 +121,6 @@ export function periphCopyIn(task: i32, app: i32, nr: i32, appPtr: i32, len: i32
   if (len == 0) return 0;
   const rc = app_copy_in(task, appPtr, len, periphBuf + <usize>at);
   return rc < 0 ? fault(task, app, nr, appPtr, rc) : 0;
-}
-
-/**
- * 0 when `len` bytes at `appPtr` lie inside the task's memory, else -EFAULT (recorded). Checked
- * before a read reaches the part, so bytes taken from a UART or a bus are never lost to a bad
- * pointer.
- */
-export function periphCheckOut(task: i32, app: i32, nr: i32, appPtr: i32, len: i32): i32 {
-  const memBytes = app_memory_bytes(task);
-  if (len < 0 || memBytes < 0 || <u64><u32>appPtr + <u64><u32>len > <u64><u32>memBytes) return fault(task, app, nr, appPtr, -EFAULT);
-  return 0;
 }
 
 /** Copies `len` bytes of periphBuf + `at` out to the app at `appPtr`: 0 or -EFAULT (recorded). */

@@ -16,12 +16,12 @@ import {
   SYS_SPI_OPEN, SYS_SPI_CONFIGURE, SYS_SPI_TRANSFER, PERIPH_SPI, SPI_OP_TRANSFER, SPI_CONFIG_BYTES, SPI_MAX_SPEED_HZ,
   SPI_MAX_CHIP_SELECTS, SPI_TRANSFER_BYTES, SPI_MAX_TRANSFERS, SPI_TRANSFER_WRITE, SPI_TRANSFER_READ, PERIPH_IO_MAX_BYTES, EINVAL,
 } from "../abi";
-import { periph_read } from "../hal/index";
+import { periph_read, app_copy_in } from "../hal/index";
 import { CAP_SPI, CAP_COMPUTE } from "../lsm/caps";
 import { handleClose, handleIndexOf } from "../handles/table";
-import { OP_OWNS, OP_NEEDS, OP_CHECKS, OP_ALLOWS, OP_CALL, OP_FUEL, OP_OWNS_KIND, OP_CLOSE } from "./unit";
+import { OP_OWNS, OP_NEEDS, OP_CHECKS, OP_ALLOWS, OP_CALL, OP_FUEL, OP_OWNS_KIND, OP_CLOSE, fault, rangeRefused } from "./unit";
 import {
-  periphAllows, periphOpen, periphClose, periphResolve, periphCopyIn, periphCopyOut, periphCheckOut, periphFuel, periphBuf, periphDesc,
+  periphAllows, periphOpen, periphClose, periphResolve, periphCopyIn, periphCopyOut, periphFuel, periphBuf, periphDesc,
   periphSpiSet, periphSpiChipSelect, periphSpiSpeedHz, periphSpiMode, periphSpiLsbFirst,
 } from "./periph";
 
@@ -62,9 +62,8 @@ function sysTransfer(task: i32, app: i32, handle: i32, transfersPtr: i32, count:
   if (count < 1 || count > SPI_MAX_TRANSFERS) return -EINVAL;
   // The descriptors first (they name the app's buffers), then each one's bytes.
   const descBytes = count * SPI_TRANSFER_BYTES;
-  const copied = periphCopyIn(task, app, SYS_SPI_TRANSFER, transfersPtr, descBytes, PERIPH_IO_MAX_BYTES - descBytes);
-  if (copied < 0) return copied;
-  memory.copy(periphDesc, periphBuf + <usize>(PERIPH_IO_MAX_BYTES - descBytes), <usize>descBytes);
+  const copied = app_copy_in(task, transfersPtr, descBytes, periphDesc);
+  if (copied < 0) return fault(task, app, SYS_SPI_TRANSFER, transfersPtr, copied);
   let encoded = SPI_CONFIG_BYTES, readTotal = 0, moved = 0;
   for (let i = 0; i < count; i++) {
     const d = periphDesc + <usize>(i * SPI_TRANSFER_BYTES);
@@ -80,7 +79,7 @@ function sysTransfer(task: i32, app: i32, handle: i32, transfersPtr: i32, count:
       const w = periphCopyIn(task, app, SYS_SPI_TRANSFER, load<i32>(d, 4), len, encoded + 4);
       if (w < 0) return w;
     } else {
-      const room = periphCheckOut(task, app, SYS_SPI_TRANSFER, load<i32>(d, 4), len);
+      const room = rangeRefused(task, app, SYS_SPI_TRANSFER, load<i32>(d, 4), len);
       if (room < 0) return room;
       readTotal += len;
     }

@@ -19,8 +19,8 @@ import {
 import { periph_control, periph_read } from "../hal/index";
 import { CAP_UART, CAP_COMPUTE } from "../lsm/caps";
 import { handleClose, handleIndexOf } from "../handles/table";
-import { OP_OWNS, OP_NEEDS, OP_CHECKS, OP_ALLOWS, OP_CALL, OP_FUEL, OP_OWNS_KIND, OP_CLOSE, OP_RESET, OP_WAITABLE, OP_TAKE, OP_READY, OP_ARM } from "./unit";
-import { periphReset, periphArm, periphAllows, periphOpen, periphClose, periphResolve, periphCopyIn, periphCopyOut, periphCheckOut, periphFuel, periphBuf } from "./periph";
+import { OP_OWNS, OP_NEEDS, OP_CHECKS, OP_ALLOWS, OP_CALL, OP_FUEL, OP_OWNS_KIND, OP_CLOSE, OP_RESET, OP_WAITABLE, OP_TAKE, OP_READY, OP_ARM, rangeRefused } from "./unit";
+import { periphReset, periphArm, periphAllows, periphOpen, periphClose, periphResolve, periphCopyIn, periphCopyOut, periphFuel, periphBuf } from "./periph";
 
 export const HANDLE_UART: i32 = 6;
 export const KIND_UART: i32 = 1 << HANDLE_UART;
@@ -52,7 +52,7 @@ function sysRead(task: i32, app: i32, handle: i32, bufPtr: i32, len: i32): i32 {
   if (id < 0) return id;
   if (len <= 0) return -EINVAL;
   const max = len < PERIPH_IO_MAX_BYTES ? len : PERIPH_IO_MAX_BYTES;
-  const room = periphCheckOut(task, app, SYS_UART_READ, bufPtr, max);
+  const room = rangeRefused(task, app, SYS_UART_READ, bufPtr, max);
   if (room < 0) return room;
   const n = periph_read(id, PERIPH_UART, UART_OP_READ, 0, 0, 0, periphBuf, max);
   if (n <= 0) return n < 0 ? n : -EAGAIN;

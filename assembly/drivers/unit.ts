@@ -9,8 +9,9 @@
 // OP_NEEDS answers a CAP_* class mask; they are asked once per reset, never on the hot path.
 // Budget: no memory of its own.
 // Must not: allocate, or hold state (a unit keeps its own state in its own file).
-import { EMFILE, EV_FAULT, EV_LIMIT, LIMIT_TASK_HANDLES, LIMIT_APP_HANDLES } from "../abi";
+import { EMFILE, EFAULT, EV_FAULT, EV_LIMIT, LIMIT_TASK_HANDLES, LIMIT_APP_HANDLES } from "../abi";
 import { auditRecord } from "../audit/ring";
+import { app_memory_bytes } from "../hal/index";
 
 /** Does the unit implement syscall `nr`? (1 or 0) */
 export const OP_OWNS: i32 = 0;
@@ -44,6 +45,17 @@ export const OP_READY: i32 = 11;
  * waitSetEvent); `a2` 0: disarms it if `task` is the one armed.
  */
 export const OP_ARM: i32 = 12;
+/**
+ * 0 when the `len` bytes at `ptr` (both read as unsigned) lie in `task`'s memory, else -EFAULT,
+ * recorded as `fault` records it. For calls that must refuse a bad range before they do anything
+ * (a read whose bytes would be lost, a wait that must not block on a bad array).
+ */
+export function rangeRefused(task: i32, app: i32, nr: i32, ptr: i32, len: i32): i32 {
+  const memBytes = app_memory_bytes(task);
+  if (memBytes < 0 || <u64><u32>ptr + <u64><u32>len > <u64><u32>memBytes) return fault(task, app, nr, ptr, -EFAULT);
+  return 0;
+}
+
 /** Records a bad app pointer for syscall `nr` and returns `rc`. */
 export function fault(task: i32, app: i32, nr: i32, ptr: i32, rc: i32): i32 {
   auditRecord(EV_FAULT, task, app, nr, ptr, rc);

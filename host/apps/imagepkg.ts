@@ -14,7 +14,7 @@
 // Must not: read anything but the bytes it is given, or print app text unescaped (callers print
 // through host/printable.ts).
 import { createHash } from "node:crypto";
-import { defaultBoardSpecs } from "../peripherals/board.js";
+import { addBoardToCore, defaultBoardSpecs } from "../peripherals/board.js";
 import * as abi from "../../assembly/abi.js";
 import { ModuleCore, flashHal } from "../core.js";
 import { Flash } from "../flash.js";
@@ -302,10 +302,8 @@ export function checkManifest(manifestBytes: Uint8Array, where: string): { name:
   if (booted < 0) throw new PackageError(`core_boot failed: ${core.lastError()}`);
   // The interfaces `device create` describes, without the pins they mux: which pins those are is a
   // device's, and a device checks them again at install.
-  for (const spec of defaultBoardSpecs(abi.MAX_GPIO_PINS)) {
-    const id = core.exports.board_add(Uint8Array.from(spec.name, (c) => c.charCodeAt(0)), spec.functions, spec.channels ?? 0, new Uint8Array(0));
-    if (id < 0) throw new PackageError(`board_add ${spec.name} failed: ${core.lastError()}`);
-  }
+  const boardRefused = addBoardToCore(core.exports.board_add, () => core.lastError(), defaultBoardSpecs(abi.MAX_GPIO_PINS).map((s) => ({ ...s, pins: [] })));
+  if (boardRefused) throw new PackageError(boardRefused);
   const slot = core.exports.app_install(manifestBytes);
   if (slot < 0) throw new PackageError(`${where}: ${core.lastError()}`);
   const str = (which: number) => {

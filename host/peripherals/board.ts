@@ -208,6 +208,22 @@ function spiTransfer(bus: SpiBus, chipSelect: number, data: Uint8Array, readTota
 }
 
 /**
+ * Gives a booted core the interfaces of `specs`, in order (kernel board-add), so that each one's
+ * id there is its index here. Returns null, or what went wrong (`lastError` is the core's text).
+ */
+export function addBoardToCore(boardAdd: (name: Uint8Array, functions: number, channels: number, pins: Uint8Array) => number,
+  lastError: () => string, specs: readonly BoardInterfaceSpec[]): string | null {
+  for (let index = 0; index < specs.length; index++) {
+    const s = specs[index];
+    // Interface names are ASCII (the core refuses anything else), and some engines have no TextEncoder.
+    const id = boardAdd(Uint8Array.from(s.name, (c) => c.charCodeAt(0) & 0xff), s.functions, s.channels ?? 0, Uint8Array.from(s.pins ?? []));
+    if (id < 0) return `board_add ${s.name}: ${lastError() || `refused (${id})`}`;
+    if (id !== index) return `board_add ${s.name}: the core gave it id ${id}, not ${index}`;
+  }
+  return null;
+}
+
+/**
  * The board `device create` describes (SPEC.md, "Hardware definition"), after the MT3620's
  * layout: ISU0..ISU4, each a UART, an I2C master or an SPI master, muxing five pins each; an ADC
  * controller with 8 channels on pins 41..48; a PWM controller with 4 channels on pins 0..3.
