@@ -38,7 +38,13 @@ export const ENOSYS = 38;
 export const ENOTEMPTY = 39;
 export const ENODATA = 61;
 export const EMSGSIZE = 90;
+export const ENETDOWN = 100;
+export const ECONNRESET = 104;
+export const ENOTCONN = 107;
 export const ETIMEDOUT = 110;
+export const ECONNREFUSED = 111;
+export const EHOSTUNREACH = 113;
+export const EADDRINUSE = 98;
 export const ECORRUPT = 84;
 export const EDQUOT = 122;
 
@@ -98,8 +104,19 @@ export const SYS_CHANNEL_RECV = 59;
 // The security processor, through the mailbox (ABI.md "Security processor").
 export const SYS_RANDOM_BYTES = 60;
 export const SYS_SHA256 = 61;
+// Networking (ABI.md "Networking"; drivers/net.ts).
+export const SYS_NET_CONNECT = 62;
+export const SYS_NET_LISTEN = 63;
+export const SYS_NET_ACCEPT = 64;
+export const SYS_NET_SEND = 65;
+export const SYS_NET_RECV = 66;
+export const SYS_NET_STATE = 67;
+export const SYS_NET_SENDTO = 68;
+export const SYS_NET_RECVFROM = 69;
+export const SYS_NET_STATUS = 70;
+export const SYS_NET_ADMIN = 71;
 // One more than the highest number: the size of the security hook's table.
-export const SYS_COUNT = 62;
+export const SYS_COUNT = 72;
 
 // ---- Scheduler: why an app stopped running (host -> core, sched_report).
 export const STOP_YIELDED = 0;
@@ -164,6 +181,8 @@ export const LIMIT_STORAGE_OPEN = 8;
 export const LIMIT_CHANNELS = 9;
 // The app's share of the MAILBOX_MAX_OUTSTANDING requests to the security processor is used up, or every one is (random_bytes, sha256: -EAGAIN).
 export const LIMIT_MAILBOX = 10;
+// The app's share of the NET_MAX_SOCKETS sockets is used up, or every one is (net_connect, net_listen, net_accept: -ENFILE).
+export const LIMIT_SOCKETS = 11;
 
 // Fields of an audit entry (audit_field).
 export const AUDIT_SEQ = 0;
@@ -402,5 +421,49 @@ export const SHA256_MAX_BYTES = 4092;
 export const SHA256_DIGEST_BYTES = 32;
 // random_bytes: at most this many bytes a call (the processor's RANDOM limit).
 export const RANDOM_MAX_BYTES = 256;
+// ---- Networking (ABI.md "Networking"; SPEC.md "Network calls"; drivers/net.ts).
+// net_connect's and net_listen's protocol.
+export const NET_TCP = 1;
+export const NET_UDP = 2;
+// Sockets open at once, device-wide (each app its share, sched/share.ts): connections, listeners and accepted ones.
+export const NET_MAX_SOCKETS = 32;
+// The most bytes one net_send or net_recv moves (the call returns how many), and the largest datagram.
+export const NET_IO_MAX_BYTES = 2048;
+// A socket address (net_sendto, net_recvfrom; SPEC.md "Network calls"): family u8 (4 or 6), 0 u8,
+// port u16, 16 address bytes (IPv4 in the first 4).
+export const NET_ADDR_BYTES = 20;
+// net_status's record (SPEC.md "Network calls"): ready u8, interface up u8, 2 bytes 0, IPv4 address
+// 4 bytes, interface name (NUL-padded) 24 bytes.
+export const NET_STATUS_BYTES = 32;
+// A manifest's AllowedConnections: at most NET_ALLOW_MAX_ENTRIES entries whose canonical forms
+// (net/allow.ts) take at most NET_ALLOW_MAX_BYTES with a length byte each.
+export const NET_ALLOW_MAX_ENTRIES = 32;
+export const NET_ALLOW_MAX_BYTES = 1024;
+// A host name or address a manifest or net_connect names: at most this many bytes.
+export const NET_HOST_MAX_BYTES = 253;
+// AllowedTcpServerPorts, AllowedUdpServerPorts: at most this many ports each.
+export const NET_SERVER_PORTS_MAX = 4;
+// net_state's bits (a non-negative result); a negative one is the socket's error.
+export const NET_STATE_CONNECTED = 1;
+export const NET_STATE_READABLE = 2;
+export const NET_STATE_WRITABLE = 4;
+export const NET_STATE_EOF = 8;
+export const NET_STATE_LISTENING = 16;
+// net_admin's ops (the network manager's; CAP_NET_ADMIN).
+export const NET_ADMIN_PROBE = 1;
+export const NET_ADMIN_PUBLISH = 2;
+// The ops of net-control and net-read (SPEC.md "Network calls").
+export const NET_OP_CONNECT = 1;
+export const NET_OP_LISTEN = 2;
+export const NET_OP_ACCEPT = 3;
+export const NET_OP_SEND = 4;
+export const NET_OP_STATE = 5;
+export const NET_OP_CLOSE = 6;
+export const NET_OP_SENDTO = 7;
+export const NET_OP_PROBE = 8;
+export const NET_OP_RECV = 9;
+export const NET_OP_RECVFROM = 10;
+// Host work a network call causes beyond SYSCALL_FUEL (a socket operation), and per byte COPY_BYTE_FUEL.
+export const NET_CALL_FUEL = 20000;
 // Host work a mailbox request causes beyond SYSCALL_FUEL (the processor's answer), and per byte COPY_BYTE_FUEL.
 export const MAILBOX_CALL_FUEL = 20000;

@@ -37,6 +37,7 @@ import { BOARD_TABLE_BYTES, boardAdd } from "./board/board";
 import { PERIPH_TABLE_BYTES, periphNotify } from "./drivers/periph";
 import { CHANNEL_TABLE_BYTES } from "./drivers/channel";
 import { CRYPTO_TABLE_BYTES, cryptoDeliver } from "./drivers/crypto";
+import { NET_TABLE_BYTES, netNotify } from "./drivers/net";
 import { coreBoot, coreBooted, appInstall, appInstallRefused, appUninstall, appStart, appStop, appState, schedReport } from "./appmgr/lifecycle";
 
 // ---- Boot, identity, buffers.
@@ -87,13 +88,22 @@ export function mem_table_bytes(): i32 {
   return TASK_TABLE_BYTES + APPS_TABLE_BYTES + CAPS_TABLE_BYTES + HANDLE_TABLE_BYTES + TIMER_TABLE_BYTES +
     SHARE_TABLE_BYTES + SCHED_TABLE_BYTES + DRIVERS_TABLE_BYTES + GPIO_TABLE_BYTES + HANDLE_UNIT_TABLE_BYTES + WAITSET_TABLE_BYTES +
     AUDIT_TABLE_BYTES + RATE_TABLE_BYTES + STORAGE_OPEN_TABLE_BYTES + BOARD_TABLE_BYTES + PERIPH_TABLE_BYTES + CHANNEL_TABLE_BYTES +
-    CRYPTO_TABLE_BYTES;
+    CRYPTO_TABLE_BYTES + NET_TABLE_BYTES;
 }
 
 // ---- Apps.
 
 export function app_install(manifestPtr: usize, manifestLen: i32): i32 {
-  const rc = arenaHolds(manifestPtr, manifestLen) ? appInstall(manifestPtr, manifestLen) : appInstallRefused(manifestLen);
+  const rc = arenaHolds(manifestPtr, manifestLen) ? appInstall(manifestPtr, manifestLen, false) : appInstallRefused(manifestLen);
+  arenaReset();
+  return rc;
+}
+/**
+ * app-install-system(manifest): a system app of the OS image (the network manager): as
+ * app-install, and its manifest may hold the system capabilities (SPEC.md, "Capabilities").
+ */
+export function app_install_system(manifestPtr: usize, manifestLen: i32): i32 {
+  const rc = arenaHolds(manifestPtr, manifestLen) ? appInstall(manifestPtr, manifestLen, true) : appInstallRefused(manifestLen);
   arenaReset();
   return rc;
 }
@@ -197,6 +207,9 @@ export function mailbox_deliver(framePtr: usize, frameLen: i32): i32 {
   arenaReset();
   return rc;
 }
+
+/** net-notify(socket): the host has news for socket `socket` (drivers/net.ts). Tasks woken (0 or 1), or -EINVAL. */
+export function net_notify(socket: i32): i32 { return netNotify(socket); }
 
 export function gpio_notify(pin: i32, value: i32): i32 {
   if (pin < 0 || pin >= deviceGpioPinCount() || pin >= MAX_GPIO_PINS) return -ENODEV;

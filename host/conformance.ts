@@ -83,6 +83,7 @@ function eventLine(e: RecordedEvent): string | null {
     case "log": return traceLine(e.timeMs, "log", { app: e.app, text: e.text });
     case "audit": return e.entry ? traceLine(e.timeMs, "audit", auditFields(e.entry)) : null;
     case "periph": return traceLine(e.timeMs, "periph", { iface: e.iface, text: e.text });
+    case "net": return traceLine(e.timeMs, "net", { text: e.text });
     case "app": return null; // the slice and audit lines say the same, without engine-specific detail
   }
 }

@@ -59,6 +59,10 @@ export interface Hal {
   periphRead?(id: number, fn: number, op: number, arg: number, data: Uint8Array, maxLen: number): OrErrno<Uint8Array>;
   /** Queues a request frame for the security processor (SPEC.md "Security processor mailbox"): 0 or -errno. */
   mailboxPost?(frame: Uint8Array): number;
+  /** A network operation answering a number (SPEC.md "Network calls"): >= 0 or -errno. */
+  netControl?(socket: number, op: number, arg: number, data: Uint8Array): number;
+  /** A network operation answering at most `maxLen` bytes, or -errno. */
+  netRead?(socket: number, op: number, arg: number, maxLen: number): OrErrno<Uint8Array>;
   /** Told of a core panic (UTF-16LE texts) before CorePanic is thrown. */
   panic?(messageUtf16: Uint8Array, fileUtf16: Uint8Array, line: number, column: number): void;
 }
@@ -67,7 +71,8 @@ export interface Hal {
 export type HalFunctions = Record<HalName, (...args: any[]) => any>;
 export const HAL_NAMES = [
   "clock-now-ms", "gpio-configure", "gpio-write", "gpio-read", "log-write", "app-copy-in", "app-copy-out",
-  "app-memory-bytes", "flash-read", "flash-prog", "flash-erase", "flash-sync", "periph-control", "periph-read", "mailbox-post", "panic",
+  "app-memory-bytes", "flash-read", "flash-prog", "flash-erase", "flash-sync", "periph-control", "periph-read", "mailbox-post",
+  "net-control", "net-read", "panic",
 ] as const;
 export type HalName = typeof HAL_NAMES[number];
 
@@ -108,6 +113,8 @@ export function effectiveHal(hal: Hal): HalFunctions {
     "periph-control": (id: number, fn: number, op: number, arg: number, data: Uint8Array) => (hal.periphControl ? hal.periphControl(id, fn, op, arg, data) : -ENODEV),
     "periph-read": (id: number, fn: number, op: number, arg: number, data: Uint8Array, maxLen: number) => (hal.periphRead ? hal.periphRead(id, fn, op, arg, data, maxLen) : -ENODEV),
     "mailbox-post": (frame: Uint8Array) => (hal.mailboxPost ? hal.mailboxPost(frame) : -ENODEV),
+    "net-control": (socket: number, op: number, arg: number, data: Uint8Array) => (hal.netControl ? hal.netControl(socket, op, arg, data) : -ENODEV),
+    "net-read": (socket: number, op: number, arg: number, maxLen: number) => (hal.netRead ? hal.netRead(socket, op, arg, maxLen) : -ENODEV),
     "panic": (message: Uint8Array, file: Uint8Array, line: number, column: number) => {
       hal.panic?.(message, file, line, column);
       throw new CorePanic(`core panic: ${utf16(message)} at ${utf16(file)}:${line}:${column}`);
@@ -137,7 +144,7 @@ export interface CoreExports {
   core_error_message(): Uint8Array;
   mem_static_bytes(): N; mem_heap_in_use_bytes(): N; mem_heap_peak_bytes(): N; mem_heap_span_bytes(): N;
   mem_app_reserved_bytes(): N; mem_free_bytes(): N; mem_table_bytes(): N; mem_cabi_arena_bytes(): N;
-  app_install(manifest: Uint8Array): N;
+  app_install(manifest: Uint8Array): N; app_install_system(manifest: Uint8Array): N;
   app_uninstall(slot: N): N; app_start(slot: N): N; app_stop(slot: N): N;
   app_field(slot: N, field: N): N; app_core_bytes(slot: N): N;
   app_string(slot: N, which: N): OrErrno<Uint8Array>;
@@ -145,7 +152,7 @@ export interface CoreExports {
   sched_report(task: N, reason: N, value: N, fuelUsed: N): N;
   task_state(task: N): N; task_app(task: N): N; task_needs_instance(task: N): N; task_take_result(task: N): N;
   syscall(task: N, nr: N, a0: N, a1: N, a2: N, a3: N): N;
-  task_take_fuel(task: N): N; gpio_notify(pin: N, value: N): N; periph_notify(id: N): N; mailbox_deliver(frame: Uint8Array): N;
+  task_take_fuel(task: N): N; gpio_notify(pin: N, value: N): N; periph_notify(id: N): N; net_notify(socket: N): N; mailbox_deliver(frame: Uint8Array): N;
   audit_total(): N; audit_field(seq: N, field: N): N; audit_time_ms(seq: N): N;
   pkg_parse(flashBlockBytes: N, firstBlock: N, packageBytes: N): OrErrno<PkgInfoRecord>;
   ptable_parse(eraseBlockBytes: N, blockCount: N): OrErrno<PartitionEntryRecord[]>;
@@ -216,12 +223,12 @@ export const EXPORT_SHAPES: Record<ExportName, [iface: "kernel" | "fs", params: 
   mem_static_bytes: ["kernel", "", "n"], mem_heap_in_use_bytes: ["kernel", "", "n"], mem_heap_peak_bytes: ["kernel", "", "n"],
   mem_heap_span_bytes: ["kernel", "", "n"], mem_app_reserved_bytes: ["kernel", "", "n"], mem_free_bytes: ["kernel", "", "n"],
   mem_table_bytes: ["kernel", "", "n"], mem_cabi_arena_bytes: ["kernel", "", "n"],
-  app_install: ["kernel", "L", "n"], app_uninstall: ["kernel", "n", "n"], app_start: ["kernel", "n", "n"], app_stop: ["kernel", "n", "n"],
+  app_install: ["kernel", "L", "n"], app_install_system: ["kernel", "L", "n"], app_uninstall: ["kernel", "n", "n"], app_start: ["kernel", "n", "n"], app_stop: ["kernel", "n", "n"],
   app_field: ["kernel", "nn", "n"], app_core_bytes: ["kernel", "n", "n"], app_string: ["kernel", "nn", "result-list"],
   sched_next: ["kernel", "n", "n"], sched_slice_fuel: ["kernel", "", "n"], sched_next_deadline_ms: ["kernel", "", "n"],
   sched_report: ["kernel", "nnnn", "n"], task_state: ["kernel", "n", "n"], task_app: ["kernel", "n", "n"],
   task_needs_instance: ["kernel", "n", "n"], task_take_result: ["kernel", "n", "n"], syscall: ["kernel", "nnnnnn", "n"],
-  task_take_fuel: ["kernel", "n", "n"], gpio_notify: ["kernel", "nn", "n"], periph_notify: ["kernel", "n", "n"], mailbox_deliver: ["kernel", "L", "n"],
+  task_take_fuel: ["kernel", "n", "n"], gpio_notify: ["kernel", "nn", "n"], periph_notify: ["kernel", "n", "n"], net_notify: ["kernel", "n", "n"], mailbox_deliver: ["kernel", "L", "n"],
   audit_total: ["kernel", "", "n"], audit_field: ["kernel", "nn", "n"], audit_time_ms: ["kernel", "n", "n"],
   pkg_parse: ["kernel", "nnn", "result-pkg"], ptable_parse: ["kernel", "nn", "result-partitions"],
   fs_config: ["fs", "nnnnnnnnn", "n"], fs_format: ["fs", "", "n"], fs_mount: ["fs", "", "n"], fs_unmount: ["fs", "", "n"],
@@ -327,6 +334,8 @@ export class ModuleCore implements Core {
       "periph-read": (id, fn, op, arg, ptr, len, maxLen, ret) =>
         returnList(ret, h["periph-read"](id >>> 0, fn >>> 0, op >>> 0, arg >>> 0, bytesAt(ptr, len), maxLen >>> 0), maxLen, true),
       "mailbox-post": (ptr, len) => h["mailbox-post"](bytesAt(ptr, len)),
+      "net-control": (socket, op, arg, ptr, len) => h["net-control"](socket >>> 0, op >>> 0, arg >>> 0, bytesAt(ptr, len)),
+      "net-read": (socket, op, arg, maxLen, ret) => returnList(ret, h["net-read"](socket >>> 0, op >>> 0, arg >>> 0, maxLen >>> 0), maxLen, true),
       "panic": (msgPtr, msgLen, filePtr, fileLen, line, column) =>
         h.panic(bytesAt(msgPtr, msgLen), bytesAt(filePtr, fileLen), line >>> 0, column >>> 0),
     };

@@ -41,7 +41,10 @@ export async function bootDevice(dir: string, opts: BootCliOptions, out: (line: 
     const parts = deviceParts(dir, board);
     // The device's security processor keeps its key and counters in DEV/pluton.json (mode 0600).
     const { link: securityProcessor } = await openSecurityProcessor(fileStore(dir));
-    const dev = await FlashDevice.boot(flash, { startApps: true, gpioPinCount: devicePins(dir), board, instrumentCache: deviceCache(dir), securityProcessor });
+    // Real sockets on the host, reached only through the network manager's status and each app's allowlist.
+    const { Network } = await import("./net/network.js");
+    const network = new Network();
+    const dev = await FlashDevice.boot(flash, { startApps: true, gpioPinCount: devicePins(dir), board, instrumentCache: deviceCache(dir), securityProcessor, network, networkManager: true });
     const device = dev.device;
     out(`wasphere core ${device.coreVersion} booted from ${printable(dir)} in ${(performance.now() - startMs).toFixed(0)} ms`);
     for (const line of parts.lines) out(`parts: ${printable(line)}`);
@@ -73,6 +76,7 @@ export async function bootDevice(dir: string, opts: BootCliOptions, out: (line: 
       stopListening();
       await control.close();
       for (const b of bridges) await b.close();
+      network.closeAll();
     }
     out(`stopped after ${(device.clock.nowMs() / 1000).toFixed(1)} s`);
     return dev;

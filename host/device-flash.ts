@@ -51,6 +51,8 @@ export function decodeEntry(index: number, r: Uint8Array): StoreEntry {
 export interface BootOptions extends Omit<DeviceConfig, "flashDevice" | "flash"> {
   /** Start every admitted app (a booted device); false: the verbs on a stopped device. */
   startApps: boolean;
+  /** With a network (DeviceConfig.network) and startApps: install and start the network manager (host/net/system-apps.ts). */
+  networkManager?: boolean;
 }
 
 /** What boot did, a line per package and app. */
@@ -99,6 +101,11 @@ export class FlashDevice implements DeviceControl {
         log.refused++;
         log.lines.push(`package ${entry.componentId}: not started: ${printable(err instanceof Error ? err.message : String(err))}`);
       }
+    }
+    if (opts.networkManager && opts.network && opts.startApps) {
+      const { startNetworkManager } = await import("./net/system-apps.js");
+      const app = await startNetworkManager(device);
+      log.lines.push(`system app "${printable(app.name)}": started`);
     }
     return me;
   }

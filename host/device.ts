@@ -11,6 +11,7 @@
 import * as abi from "../assembly/abi.js";
 import { Board, addBoardToCore, defaultBoardSpecs } from "./peripherals/board.js";
 import type { SecurityProcessorLink } from "./pluton/link.js";
+import type { NetworkLink } from "./net/link.js";
 import { ModuleCore, CorePanic, coreModule, flashHal, type Core, type CoreTap, type Hal } from "./core.js";
 import { EventRing } from "./events.js";
 import { Flash, type FlashGeometry } from "./flash.js";
@@ -78,9 +79,16 @@ export interface DeviceConfig {
    * answers -ENODEV.
    */
   securityProcessor?: SecurityProcessorLink;
+  /**
+   * The network (host/net/network.ts on Node: real sockets): the core's net-control and net-read
+   * go to it and its news comes back through net-notify. None by default: every connect and
+   * listen answers -ENODEV. Apps reach it only once the network manager (a system app,
+   * installSystem) has published networking as ready.
+   */
+  network?: NetworkLink;
 }
 
-type ConfigFigures = Required<Omit<DeviceConfig, "clock" | "flash" | "flashDevice" | "eventCapacity" | "coreModule" | "wallClockMs" | "sliceWallBudgetMs" | "coreTap" | "createCore" | "instrumentCache" | "board" | "securityProcessor">>;
+type ConfigFigures = Required<Omit<DeviceConfig, "clock" | "flash" | "flashDevice" | "eventCapacity" | "coreModule" | "wallClockMs" | "sliceWallBudgetMs" | "coreTap" | "createCore" | "instrumentCache" | "board" | "securityProcessor" | "network">>;
 
 export const DEFAULT_DEVICE: ConfigFigures = {
   gpioPinCount: 96,
@@ -201,6 +209,8 @@ export class Device {
   private endIdle: (() => void) | null = null;
   /** The security processor (DeviceConfig.securityProcessor), or null. */
   readonly securityProcessor: SecurityProcessorLink | null;
+  /** The network (DeviceConfig.network), or null. */
+  readonly network: NetworkLink | null;
   /** Requests posted to it and not answered yet; the waiters for its next answer. */
   private mailboxInFlight = 0;
   private mailboxWaiters: (() => void)[] = [];
@@ -243,9 +253,14 @@ export class Device {
       periphControl: (id, fn, op, arg, data) => this.board.control(id, fn, op, arg, data, this.clock.nowMs()),
       periphRead: (id, fn, op, arg, data, maxLen) => this.board.read(id, fn, op, arg, data, maxLen, this.clock.nowMs()),
       ...(config.securityProcessor ? { mailboxPost: (frame: Uint8Array) => this.mailboxPost(frame) } : {}),
+      ...(config.network ? {
+        netControl: (socket: number, op: number, arg: number, data: Uint8Array) => config.network!.control(socket, op, arg, data),
+        netRead: (socket: number, op: number, arg: number, maxLen: number) => config.network!.read(socket, op, arg, maxLen),
+      } : {}),
       ...(this.flash ? flashHal(this.flash) : {}),
     };
     this.securityProcessor = config.securityProcessor ?? null;
+    this.network = config.network ?? null;
     this.board = config.board ?? new Board(defaultBoardSpecs(this.config.gpioPinCount));
     this.board.observe((iface, text) => this.events.push(this.clock.nowMs(), { kind: "periph", iface: iface.name, text }));
     // Input for an interface (a UART's bytes) reaches the core, and ends an idle wait, as a pin
@@ -260,6 +275,12 @@ export class Device {
     if (boardRefused) throw new Error(boardRefused);
     // Responses reach the core from the processor's own promises, so never inside a core call.
     if (this.securityProcessor) this.securityProcessor.answer = (frame) => { this.mailboxDeliver(frame); };
+    // A socket's news reaches the core from the network's own events, so never inside a core call.
+    if (this.network) {
+      this.network.closeAll();
+      this.network.onNotify = (socket) => { this.core.exports.net_notify(socket); this.wake(); };
+      this.network.observe((text) => this.events.push(this.clock.nowMs(), { kind: "net", text }));
+    }
   }
 
   get coreVersion(): string {
@@ -285,9 +306,18 @@ export class Device {
    * Installs an app: the core validates the manifest and the device's hardware claims, then the
    * host checks and instruments the module. Throws InstallError with the core's message.
    */
-  async install(pkg: AppPackage): Promise<InstalledApp> {
+  async install(pkg: AppPackage): Promise<InstalledApp> { return this.installApp(pkg, false); }
+
+  /**
+   * Installs a system app of the OS image (the network manager, sdk/system/): as install, and
+   * its manifest may hold the system capabilities no user manifest can (SPEC.md, "Capabilities").
+   * Only the boot loader calls this, with apps it took from the OS image.
+   */
+  async installSystem(pkg: AppPackage): Promise<InstalledApp> { return this.installApp(pkg, true); }
+
+  private async installApp(pkg: AppPackage, system: boolean): Promise<InstalledApp> {
     const cache = this.instrumentCache;
-    return this.installWith(pkg, async (wasm, quotaBytes) => {
+    return this.installWith(pkg, system, async (wasm, quotaBytes) => {
       if (cache) return cache.load(wasm, appInstrumentOptions(quotaBytes));
       const { instrumentOffThread } = await loadInstrumenter();
       // In a worker where the host has one: the apps already running keep their schedule meanwhile.
@@ -303,7 +333,7 @@ export class Device {
    * this way only from a build you trust. Never loads binaryen.
    */
   async installInstrumented(pkg: AppPackage): Promise<InstalledApp> {
-    return this.installWith(pkg, async (wasm, quotaBytes) => {
+    return this.installWith(pkg, false, async (wasm, quotaBytes) => {
       checkInstrumentedModule(wasm, quotaBytes);
       return { bytes: wasm, originalBytes: wasm.length };
     });
@@ -327,19 +357,19 @@ export class Device {
   }
 
   /** The core validates the manifest and takes a slot for it, or the install is refused. */
-  private admit(origin: string, manifestBytes: Uint8Array): number {
+  private admit(origin: string, manifestBytes: Uint8Array, system = false): number {
     if (manifestBytes.length > abi.MANIFEST_MAX_BYTES) {
       throw new InstallError(origin, -abi.EINVAL, `app_manifest.json is ${manifestBytes.length} bytes; the limit is ${abi.MANIFEST_MAX_BYTES}`);
     }
-    const slot = this.core.exports.app_install(manifestBytes);
+    const slot = system ? this.core.exports.app_install_system(manifestBytes) : this.core.exports.app_install(manifestBytes);
     this.drainAudit();
     if (slot < 0) throw new InstallError(origin, slot, `app_manifest.json refused (${errnoName(slot)}): ${printable(this.core.lastError() || "no detail")}`);
     return slot;
   }
 
-  private async installWith(pkg: AppPackage, prepare: (wasm: Uint8Array, quotaBytes: number) => Promise<PreparedModule>): Promise<InstalledApp> {
+  private async installWith(pkg: AppPackage, system: boolean, prepare: (wasm: Uint8Array, quotaBytes: number) => Promise<PreparedModule>): Promise<InstalledApp> {
     const e = this.core.exports;
-    const slot = this.admit(pkg.origin, pkg.manifestBytes);
+    const slot = this.admit(pkg.origin, pkg.manifestBytes, system);
     let loading = true;
     try {
       const entryPoint = this.appString(slot, abi.APP_STRING_ENTRY_POINT);
@@ -588,6 +618,8 @@ export class Device {
       // On a virtual clock the security processor answers in no device time: before time moves,
       // its outstanding answers come in (so a run is the same every time).
       if (this.clock.virtual && this.mailboxInFlight > 0) { await this.mailboxAnswered(); continue; }
+      // Likewise a connect or a name being resolved finishes before virtual time moves on.
+      if (this.clock.virtual && this.network && this.network.pendingOperations > 0) { await this.network.settled(); continue; }
       const deadline = this.core.exports.sched_next_deadline_ms();
       if (deadline < 0 && this.clock.virtual) break; // nothing will ever be ready: idle for good
       const target = Math.min(deadline < 0 ? Infinity : deadline, untilMs);

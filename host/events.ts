@@ -8,7 +8,9 @@ export type DeviceEvent =
   | { kind: "app"; app: string; what: "installed" | "started" | "exited" | "trapped" | "restarting" | "gave-up" | "stopped" | "refused" | "host error"; detail?: string }
   | { kind: "audit"; app: string; text: string; entry?: AuditEntry }
   /** A peripheral's visible change (a PWM output's new state, a UART's configuration): `iface` is its board name. */
-  | { kind: "periph"; iface: string; text: string };
+  | { kind: "periph"; iface: string; text: string }
+  /** A socket's event on the host network (a connect, a listen, an error): addresses and ports. */
+  | { kind: "net"; text: string };
 
 export type RecordedEvent = DeviceEvent & { seq: number; timeMs: number };
 

@@ -45,6 +45,7 @@ export function formatEvent(e: RecordedEvent): string {
     case "app": return `${t} ${printable(e.app)}: ${e.what}${e.detail ? ` (${printable(e.detail)})` : ""}`;
     case "audit": return `${t} audit: ${printable(e.text)}`;
     case "periph": return `${t} ${printable(e.iface)}: ${printable(e.text)}`;
+    case "net": return `${t} net: ${printable(e.text)}`;
   }
 }
 
@@ -79,9 +80,12 @@ export async function runDevice(appDirs: string[], opts: RunOptions, out: (line:
   // random_bytes is -ENODEV, as on a host without one).
   const { openSecurityProcessor, memoryStore } = await import("./pluton/link.js");
   const securityProcessor = recorder ? undefined : (await openSecurityProcessor(memoryStore())).link;
+  // Real sockets on the host, under each app's allowlist, once the network manager says networking
+  // is ready. Not under --record: a recording holds no network to replay (connects are -ENODEV).
+  const network = recorder ? undefined : new (await import("./net/network.js")).Network();
   const device = recorder
     ? new Device({ ...recorder.config({ clock: new RealClock(), instrumentCache }), createCore, board })
-    : new Device({ createCore, instrumentCache, board, securityProcessor });
+    : new Device({ createCore, instrumentCache, board, securityProcessor, network });
   recorder?.attach(device);
   for (const line of wired.lines) out(`parts: ${printable(line)}`);
   const { bridgeUarts } = await import("./device-boot.js");
@@ -91,6 +95,11 @@ export async function runDevice(appDirs: string[], opts: RunOptions, out: (line:
   }
   out(`wasphere core ${device.coreVersion} booted${opts.core === "component" ? " (as a component)" : ""}`);
   out(formatMemoryMap(device.memoryMap()));
+  if (network) {
+    const { startNetworkManager } = await import("./net/system-apps.js");
+    const manager = await startNetworkManager(device);
+    out(`system app ${printable(manager.name)} started`);
+  }
   const apps: InstalledApp[] = [];
   for (const dir of appDirs) {
     const app = await device.install(appFromDirectory(dir));
@@ -125,6 +134,7 @@ export async function runDevice(appDirs: string[], opts: RunOptions, out: (line:
     process.removeListener("SIGINT", onSigint);
     stopListening();
     for (const b of bridges) await b.close();
+    network?.closeAll();
   }
   if (recorder && opts.record) {
     const { recordingToJson } = await import("./replay.js");

@@ -22,6 +22,7 @@
 @external("applibs", "mem_quota_bytes") declare function sys_mem_quota_bytes(): i32;
 @external("applibs", "mem_in_use_bytes") declare function sys_mem_in_use_bytes(): i32;
 @external("applibs", "mem_peak_bytes") declare function sys_mem_peak_bytes(): i32;
+@external("applibs", "args_get") declare function sys_args_get(ptr: usize, len: i32): i32;
 @external("applibs", "storage_open") declare function sys_storage_open(namePtr: usize, nameLen: i32, flags: i32): i32;
 @external("applibs", "storage_read") declare function sys_storage_read(handle: i32, ptr: usize, len: i32): i32;
 @external("applibs", "storage_write") declare function sys_storage_write(handle: i32, ptr: usize, len: i32): i32;
@@ -52,6 +53,16 @@
 @external("applibs", "channel_recv") declare function sys_channel_recv(handle: i32, ptr: usize, len: i32): i32;
 @external("applibs", "random_bytes") declare function sys_random_bytes(ptr: usize, len: i32): i32;
 @external("applibs", "sha256") declare function sys_sha256(dataPtr: usize, len: i32, outPtr: usize): i32;
+@external("applibs", "net_connect") declare function sys_net_connect(protocol: i32, hostPtr: usize, hostLen: i32, port: i32): i32;
+@external("applibs", "net_listen") declare function sys_net_listen(protocol: i32, port: i32): i32;
+@external("applibs", "net_accept") declare function sys_net_accept(handle: i32): i32;
+@external("applibs", "net_send") declare function sys_net_send(handle: i32, ptr: usize, len: i32): i32;
+@external("applibs", "net_recv") declare function sys_net_recv(handle: i32, ptr: usize, len: i32): i32;
+@external("applibs", "net_state") declare function sys_net_state(handle: i32): i32;
+@external("applibs", "net_sendto") declare function sys_net_sendto(handle: i32, ptr: usize, len: i32, addrPtr: usize): i32;
+@external("applibs", "net_recvfrom") declare function sys_net_recvfrom(handle: i32, ptr: usize, len: i32, addrPtr: usize): i32;
+@external("applibs", "net_status") declare function sys_net_status(ptr: usize, len: i32): i32;
+@external("applibs", "net_admin") declare function sys_net_admin(op: i32, ptr: usize, len: i32): i32;
 
 export const EACCES: i32 = -13;
 export const EBADF: i32 = -9;
@@ -65,6 +76,8 @@ export const EMSGSIZE: i32 = -90;
 export const EEXIST: i32 = -17;
 export const EINVAL: i32 = -22;
 export const ENOSPC: i32 = -28;
+export const ENETDOWN: i32 = -100;
+export const ECONNREFUSED: i32 = -111;
 
 /** Writes a line to the device log (UTF-8). Returns bytes logged or a negative errno. */
 export function log(message: string): i32 {
@@ -106,6 +119,22 @@ export namespace timer {
 }
 
 export function close(handle: i32): i32 { return sys_close(handle); }
+
+/** The manifest's CmdArgs, as UTF-8 strings. */
+export function args(): string[] {
+  const out = new Array<string>();
+  const total = sys_args_get(0, 0);
+  if (total <= 0) return out;
+  const buf = new ArrayBuffer(total);
+  sys_args_get(changetype<usize>(buf), total);
+  let start = 0;
+  for (let i = 0; i < total; i++) {
+    if (load<u8>(changetype<usize>(buf) + <usize>i) != 0) continue;
+    out.push(String.UTF8.decode(buf.slice(start, i)));
+    start = i + 1;
+  }
+  return out;
+}
 
 /**
  * Waits on several handles at once (timers, GPIO inputs): the mask of those ready (bit i: the
@@ -438,6 +467,78 @@ export namespace sha256 {
     if (n > data.byteLength || digest.byteLength < DIGEST_BYTES) return EINVAL;
     return sys_sha256(changetype<usize>(data), n, changetype<usize>(digest));
   }
+}
+
+/**
+ * Sockets (ABI.md, "Networking"): TCP and UDP to the hosts the manifest's AllowedConnections
+ * lists (anything else is -EACCES before a packet leaves), and servers on the ports its
+ * AllowedTcpServerPorts / AllowedUdpServerPorts list. Nothing blocks but the waits: a connect
+ * returns a handle at once and becomes writable (or fails) later; sends and receives that cannot
+ * move bytes now are -EAGAIN. A socket handle works with wait, waitAny and eventLoop.
+ */
+export namespace net {
+  export const TCP: i32 = 1;
+  export const UDP: i32 = 2;
+  export const STATE_CONNECTED: i32 = 1;
+  export const STATE_READABLE: i32 = 2;
+  export const STATE_WRITABLE: i32 = 4;
+  export const STATE_EOF: i32 = 8;
+  export const STATE_LISTENING: i32 = 16;
+  export const ADDR_BYTES: i32 = 20;
+  export const STATUS_BYTES: i32 = 32;
+
+  /** A socket to `host` (a name or an address) on `port`: its handle, or -errno (-EACCES: not allowed; -ENETDOWN: networking not ready). */
+  export function connect(host: string, port: i32, protocol: i32 = TCP): i32 {
+    const b = String.UTF8.encode(host);
+    return sys_net_connect(protocol, changetype<usize>(b), b.byteLength, port);
+  }
+  /** Listens on `port` (declared in the manifest): a handle, or -errno. */
+  export function listen(port: i32, protocol: i32 = TCP): i32 { return sys_net_listen(protocol, port); }
+  /** A connection waiting on TCP listener `handle`: its handle, or -EAGAIN. */
+  export function accept(handle: i32): i32 { return sys_net_accept(handle); }
+  /** Sends from `buf` (`len` bytes, all by default): bytes taken (perhaps fewer), -EAGAIN, or -errno. */
+  export function send(handle: i32, buf: ArrayBuffer, len: i32 = -1): i32 { return sys_net_send(handle, changetype<usize>(buf), len < 0 ? buf.byteLength : len); }
+  export function sendString(handle: i32, text: string): i32 { return send(handle, String.UTF8.encode(text)); }
+  /** Receives into `buf`: bytes, 0 at the end of the stream, -EAGAIN when none yet, or the socket's -errno. */
+  export function recv(handle: i32, buf: ArrayBuffer, len: i32 = -1): i32 { return sys_net_recv(handle, changetype<usize>(buf), len < 0 ? buf.byteLength : len); }
+  /** send and recv on the bytes of a typed array (a view anywhere in its buffer). */
+  export function sendBytes(handle: i32, data: Uint8Array): i32 { return sys_net_send(handle, data.dataStart, data.length); }
+  export function recvBytes(handle: i32, data: Uint8Array): i32 { return sys_net_recv(handle, data.dataStart, data.length); }
+  /** STATE_* bits, or the socket's -errno (-ECONNREFUSED, ...). */
+  export function state(handle: i32): i32 { return sys_net_state(handle); }
+  /** Blocks until the socket is readable, at its end, failed, or writable after a connect or a refused send: its state, or -ETIMEDOUT. */
+  export function waitReady(handle: i32, timeoutMs: i32 = -1): i32 { return sys_wait(handle, timeoutMs); }
+  /** UDP listeners: a datagram to the ADDR_BYTES address `addr` (the last sender, or an allowed host). */
+  export function sendTo(handle: i32, buf: ArrayBuffer, addr: ArrayBuffer, len: i32 = -1): i32 {
+    return sys_net_sendto(handle, changetype<usize>(buf), len < 0 ? buf.byteLength : len, changetype<usize>(addr));
+  }
+  /** UDP listeners: the next datagram into `buf`, its sender into `addr` (ADDR_BYTES): its length, or -EAGAIN. */
+  export function recvFrom(handle: i32, buf: ArrayBuffer, addr: ArrayBuffer): i32 {
+    if (addr.byteLength < ADDR_BYTES) return EINVAL;
+    return sys_net_recvfrom(handle, changetype<usize>(buf), buf.byteLength, changetype<usize>(addr));
+  }
+  const statusAt: usize = memory.data(32, 8);
+  /** Networking_IsNetworkingReady: has the network manager said networking is up? */
+  export function isReady(): bool { return sys_net_status(statusAt, STATUS_BYTES) == STATUS_BYTES && load<u8>(statusAt) == 1; }
+  /** The interface the network manager published: its name and IPv4 address, as "name a.b.c.d" ("" when none). */
+  export function interfaceText(): string {
+    if (sys_net_status(statusAt, STATUS_BYTES) != STATUS_BYTES || load<u8>(statusAt, 1) == 0) return "";
+    let name = "";
+    for (let i = 8; i < 32 && load<u8>(statusAt + <usize>i) != 0; i++) name += String.fromCharCode(load<u8>(statusAt + <usize>i));
+    return name + " " + load<u8>(statusAt, 4).toString() + "." + load<u8>(statusAt, 5).toString() + "." + load<u8>(statusAt, 6).toString() + "." + load<u8>(statusAt, 7).toString();
+  }
+  /** Waits (sleeping, so only this app waits) until networking is ready: true, or false after `timeoutMs`. */
+  export function waitUntilReady(timeoutMs: i32, pollMs: i32 = 50): bool {
+    const start = sys_clock_ms();
+    while (!isReady()) {
+      if (sys_clock_ms() - start >= timeoutMs) return false;
+      sys_sleep_ms(pollMs);
+    }
+    return true;
+  }
+  /** The network manager's (a system app's) own calls; any other app is refused with -EACCES. */
+  export function adminProbe(record: ArrayBuffer): i32 { return sys_net_admin(1, changetype<usize>(record), record.byteLength); }
+  export function adminPublish(record: ArrayBuffer): i32 { return sys_net_admin(2, changetype<usize>(record), record.byteLength); }
 }
 
 /** The app's `abort`: log why, then trap, which ends this app only. */

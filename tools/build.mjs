@@ -95,7 +95,7 @@ export const STEPS = [
   {
     // The example apps from their main.ts, into examples/*/build (host/apps/package.ts stamps each).
     name: "apps",
-    inputs: ["examples", "sdk", "asconfig.json", "dist/tools/build-apps.js", "dist/host/apps/build.js", "dist/host/apps/package.js"],
+    inputs: ["examples", "system", "sdk", "asconfig.json", "dist/tools/build-apps.js", "dist/host/apps/build.js", "dist/host/apps/package.js"],
     tools: ["assemblyscript"],
     outputs: exampleApps().map((a) => a.module),
     after: ["tsc"],

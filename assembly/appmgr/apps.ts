@@ -2,11 +2,11 @@
 //
 // What it is: MAX_APPS fixed rows, one per installed app: its identity (ComponentId), quota,
 // priority, lifecycle counters, crash history, and one kalloc'd block holding its strings
-// (Name, EntryPoint, CmdArgs), sized by its manifest. pinOwner maps each GPIO pin to the one
+// (Name, EntryPoint, CmdArgs, the canonical AllowedConnections), sized by its manifest. pinOwner maps each GPIO pin to the one
 // installed app that may use it.
 // Invariants: a row with inUse == 0 owns no pin, no strings block, no task and no quota; every
 // pin owned by slot s is granted in capsOf(s); ComponentIds of installed apps are distinct.
-// Budget: APPS_TABLE_BYTES static bytes; Name + EntryPoint + CmdArgs (+ 8 bytes of header) of
+// Budget: APPS_TABLE_BYTES static bytes; Name + EntryPoint + CmdArgs + allowlist (+ 8 bytes of header) of
 // heap per installed app, taken at install and returned at uninstall.
 // Must not: allocate after install, or keep a pointer into the I/O buffer.
 import { MAX_APPS, MAX_GPIO_PINS, RESTART_MAX_CRASHES, TASK_FREE, DEFAULT_APP_QUOTA_BYTES } from "../abi";
@@ -122,6 +122,8 @@ export function pinSetOwner(pin: i32, slot: i32): void { store<i32>(pinOwner + (
 export function appNamePtr(slot: i32): usize { return appAt(slot).strings; }
 export function appEntryPtr(slot: i32): usize { const a = appAt(slot); return a.strings + <usize>a.nameLen; }
 export function appArgsPtr(slot: i32): usize { const a = appAt(slot); return a.strings + <usize>a.nameLen + <usize>a.entryLen; }
+/** AllowedConnections' canonical forms (capsOf(slot).allowBytes bytes), after the CmdArgs. */
+export function appAllowPtr(slot: i32): usize { const a = appAt(slot); return a.strings + <usize>a.nameLen + <usize>a.entryLen + <usize>a.argsLen; }
 
 /** Row `i` (0..RESTART_MAX_CRASHES-1) of the app's crash history: when it crashed, -Infinity if never. */
 export function crashLogAt(slot: i32, i: i32): usize {

@@ -22,6 +22,7 @@ import {
   EV_APP_INSTALLED, EV_INSTALL_REFUSED, EV_APP_STARTED, EV_APP_STOPPED, EV_APP_EXITED, EV_APP_TRAPPED,
   EV_APP_RESTART, EV_APP_GAVE_UP, EV_CORE_NOMEM, EV_LOG_DROPPED, EV_LIMIT, SYS_LOG, LIMIT_APPS, LIMIT_TASKS, LIMIT_APP_RAM,
   RESTART_BACKOFF_BASE_MS, RESTART_BACKOFF_MAX_MS, RESTART_MAX_CRASHES, RESTART_WINDOW_MS,
+  NET_TCP, NET_UDP, NET_SERVER_PORTS_MAX,
 } from "../abi";
 import { app_memory_bytes } from "../hal/index";
 import { kalloc, reserveAppBytes, releaseAppBytes, freeBytes } from "../kmem";
@@ -36,7 +37,7 @@ import { shareReset } from "../sched/share";
 import { budgetInstall, budgetCharge } from "../sched/budget";
 import { schedReset, schedNow, schedCurrent, schedClearCurrent, schedDetach, schedBackoff, readyPush, readyPushYielded, schedBlockedSliceEnded } from "../sched/scheduler";
 import { NO_TASK, taskAt, taskValid, taskLive, taskTableReset, taskSpawnMain } from "../task/table";
-import { capsResetAll, capsCopy, capsHasPin, capsOf, capsInterfaceFunction, CAPS_STAGING } from "../lsm/caps";
+import { capsResetAll, capsCopy, capsHasPin, capsOf, capsInterfaceFunction, capsServesPort, capsPortAt, CAPS_STAGING } from "../lsm/caps";
 import {
   App, appAt, appValid, appsReset, appFreeSlot, appRelease, appWithId, pinOwnerOf, pinSetOwner,
   crashLogAt, deviceGpioPinCount, deviceQuotaCeilingBytes, deviceDefaultQuotaBytes,
@@ -44,6 +45,7 @@ import {
 import {
   parseManifest, manifestNamePtr, manifestNameLen, manifestEntryPtr, manifestEntryLen, manifestArgsPtr,
   manifestArgsLen, manifestIdHi, manifestIdLo, manifestQuotaBytes, manifestPriority, manifestCaps, manifestCpuBudgetFuel,
+  manifestAllowPtr, manifestAllowLen,
 } from "./manifest";
 
 const MEMORY_BYTES: i32 = 64 * WASM_PAGE_BYTES;
@@ -117,14 +119,14 @@ export function appInstallRefused(manifestBytes: i32): i32 {
 }
 
 /** Installs the manifest of `manifestBytes` bytes at `manifestPtr` (in the cabi arena). The slot, or -errno. */
-export function appInstall(manifestPtr: usize, manifestBytes: i32): i32 {
+export function appInstall(manifestPtr: usize, manifestBytes: i32, system: bool): i32 {
   msgClear();
   if (!booted) { msgStr("app_install: the core is not booted"); return -EPERM; }
   if (manifestBytes < 0 || manifestBytes > MANIFEST_MAX_BYTES) {
     msgStr("manifest: "); msgInt(manifestBytes); msgStr(" bytes; the limit is "); msgInt(MANIFEST_MAX_BYTES);
     return refuseInstall(-EINVAL);
   }
-  const rc = parseManifest(manifestPtr, manifestBytes, deviceGpioPinCount(), deviceQuotaCeilingBytes(), deviceDefaultQuotaBytes());
+  const rc = parseManifest(manifestPtr, manifestBytes, deviceGpioPinCount(), deviceQuotaCeilingBytes(), deviceDefaultQuotaBytes(), system);
   if (rc < 0) return refuseInstall(rc);
 
   const idHi = manifestIdHi(), idLo = manifestIdLo();
@@ -143,6 +145,8 @@ export function appInstall(manifestPtr: usize, manifestBytes: i32): i32 {
   }
   const claim = interfaceClaimRefused(pins);
   if (claim < 0) return refuseInstall(claim);
+  const portClaim = portClaimRefused();
+  if (portClaim < 0) return refuseInstall(portClaim);
   const slot = appFreeSlot();
   if (slot < 0) {
     msgClear(); msgStr("manifest: app table full (MAX_APPS="); msgInt(MAX_APPS); msgStr("): uninstall an app first");
@@ -150,7 +154,8 @@ export function appInstall(manifestPtr: usize, manifestBytes: i32): i32 {
     return refuseInstall(-ENOSPC);
   }
   const nameLen = manifestNameLen(), entryLen = manifestEntryLen(), argsLen = manifestArgsLen();
-  const stringsLen = nameLen + entryLen + argsLen;
+  const allowLen = manifestAllowLen();
+  const stringsLen = nameLen + entryLen + argsLen + allowLen;
   const strings = kalloc(<usize>stringsLen);
   if (strings == 0) {
     auditRecord(EV_CORE_NOMEM, NO_TASK, -1, -1, stringsLen, -ENOMEM);
@@ -160,6 +165,7 @@ export function appInstall(manifestPtr: usize, manifestBytes: i32): i32 {
   memory.copy(strings, manifestNamePtr(), <usize>nameLen);
   memory.copy(strings + <usize>nameLen, manifestEntryPtr(), <usize>entryLen);
   memory.copy(strings + <usize>(nameLen + entryLen), manifestArgsPtr(), <usize>argsLen);
+  memory.copy(strings + <usize>(nameLen + entryLen + argsLen), manifestAllowPtr(), <usize>allowLen);
 
   const app = appAt(slot);
   app.inUse = 1;
@@ -213,6 +219,27 @@ function interfaceClaimRefused(pins: i32): i32 {
       msgClear(); msgStr("Capabilities: interface "); msgBytes(boardNamePtr(id), boardNameLen(id));
       msgStr(" muxes pin "); msgInt(pin); msgStr(", which \""); msgAppName(owner); msgStr("\" owns");
       return -EBUSY;
+    }
+  }
+  return 0;
+}
+
+/**
+ * Refuses a staged manifest's server ports that another installed app declared for the same
+ * protocol (a port serves one app). 0, or -EBUSY with the message set.
+ */
+function portClaimRefused(): i32 {
+  const caps = manifestCaps();
+  for (let protocol = NET_TCP; protocol <= NET_UDP; protocol++) {
+    for (let i = 0; i < NET_SERVER_PORTS_MAX; i++) {
+      const port = capsPortAt(caps, protocol, i);
+      if (port == 0) continue;
+      for (let s = 0; s < MAX_APPS; s++) {
+        if (!appValid(s) || !capsServesPort(capsOf(s), protocol, port)) continue;
+        msgClear(); msgStr(protocol == NET_TCP ? "Capabilities.AllowedTcpServerPorts: port " : "Capabilities.AllowedUdpServerPorts: port ");
+        msgInt(port); msgStr(" is owned by \""); msgAppName(s); msgStr("\", which is installed");
+        return -EBUSY;
+      }
     }
   }
   return 0;

@@ -12,16 +12,18 @@
 // Budget: MANIFEST_STAGING_BYTES static bytes; no heap.
 // Must not: allocate, trap on any input, or read past the manifest's length.
 import {
-  EINVAL, ENODEV, APP_NAME_MAX_BYTES, ENTRY_POINT_MAX_BYTES, CMD_ARGS_MAX_BYTES, PRIORITY_LEVELS,
+  EINVAL, ENODEV, EPERM, APP_NAME_MAX_BYTES, ENTRY_POINT_MAX_BYTES, CMD_ARGS_MAX_BYTES, PRIORITY_LEVELS,
   DEFAULT_PRIORITY, MAX_GPIO_PINS, CPU_BUDGET_MIN_FUEL, CPU_BUDGET_MAX_FUEL, STORAGE_MAX_KIB,
   PERIPH_UART, PERIPH_I2C, PERIPH_SPI, PERIPH_ADC, PERIPH_PWM, CHANNEL_PEERS_MAX,
+  NET_ALLOW_MAX_ENTRIES, NET_ALLOW_MAX_BYTES, NET_HOST_MAX_BYTES, NET_SERVER_PORTS_MAX, NET_TCP, NET_UDP,
 } from "../abi";
+import { netCanonical, NET_CANON_MAX_BYTES } from "../net/allow";
 import { boardFind, boardCount, boardFunctions, boardNamePtr, boardNameLen } from "../board/board";
 import { msgClear, msgStr, msgInt, msgBytes, msgUserBytes } from "../util/msg";
 import { GUID_TEXT_BYTES, guidParse } from "../util/guid";
 import {
   CapSet, capsOf, capsClear, capsHasPin, capsAddPin, capsAddInterface, capsInterfaceFunction, capsListsPeer, capsAddPeer, CAPS_STAGING, CAP_BASELINE, CAP_UART, CAP_I2C,
-  CAP_SPI, CAP_ADC, CAP_PWM, CAP_NETWORK, CAP_APP_CONNECTIONS, CAP_STORAGE,
+  CAP_SPI, CAP_ADC, CAP_PWM, CAP_NETWORK, CAP_APP_CONNECTIONS, CAP_STORAGE, CAP_NET_SERVER, CAP_NET_ADMIN, capsServesPort, capsAddPort,
 } from "../lsm/caps";
 
 const KIB: i32 = 1024;
@@ -36,7 +38,13 @@ const argsBuf = memory.data(CMD_ARGS_MAX_BYTES);
 const keyBuf = memory.data(KEY_MAX_BYTES);
 const scratch = memory.data(SCRATCH_BYTES);
 const pathBuf = memory.data(PATH_MAX_BYTES);
-export const MANIFEST_STAGING_BYTES: i32 = APP_NAME_MAX_BYTES + ENTRY_POINT_MAX_BYTES + CMD_ARGS_MAX_BYTES + KEY_MAX_BYTES + SCRATCH_BYTES + PATH_MAX_BYTES;
+// An AllowedConnections entry as written (a name may be longer than the scratch), and the
+// canonical forms of the whole list, each after a length byte (net/allow.ts).
+const HOST_TEXT_BYTES: i32 = NET_HOST_MAX_BYTES + 3;
+const hostText = memory.data(HOST_TEXT_BYTES);
+const allowBuf = memory.data(NET_ALLOW_MAX_BYTES + NET_CANON_MAX_BYTES);
+export const MANIFEST_STAGING_BYTES: i32 = APP_NAME_MAX_BYTES + ENTRY_POINT_MAX_BYTES + CMD_ARGS_MAX_BYTES + KEY_MAX_BYTES + SCRATCH_BYTES + PATH_MAX_BYTES
+  + HOST_TEXT_BYTES + NET_ALLOW_MAX_BYTES + NET_CANON_MAX_BYTES;
 
 // ---- The result (valid after parseManifest returned 0).
 let nameLen: i32 = 0;
@@ -47,6 +55,9 @@ let idLo: u64 = 0;
 let quotaBytes: i32 = 0;
 let priority: i32 = DEFAULT_PRIORITY;
 let cpuBudgetFuel: f64 = 0;
+let allowLen: i32 = 0;
+// The call's own input: may this manifest hold system capabilities (app_install_system)?
+let systemManifest: bool = false;
 
 export function manifestNamePtr(): usize { return nameBuf; }
 export function manifestNameLen(): i32 { return nameLen; }
@@ -61,6 +72,9 @@ export function manifestPriority(): i32 { return priority; }
 /** CpuBudget.FuelPerSecond, or 0 when the manifest sets no budget. */
 export function manifestCpuBudgetFuel(): f64 { return cpuBudgetFuel; }
 export function manifestCaps(): CapSet { return capsOf(CAPS_STAGING); }
+/** AllowedConnections' canonical forms, each after its length byte (caps.allowBytes of them). */
+export function manifestAllowPtr(): usize { return allowBuf; }
+export function manifestAllowLen(): i32 { return allowLen; }
 
 // ---- Reader state.
 let src: usize = 0;
@@ -534,6 +548,88 @@ function parsePeers(caps: CapSet): void {
   }
 }
 
+/**
+ * `AllowedConnections`: host names (`*.name` wildcards too) and IPv4/IPv6 addresses, kept as
+ * their canonical forms (net/allow.ts) so that a connection's target is compared byte for byte.
+ * An entry that is none of those forms is refused naming it; so is one listed twice.
+ */
+function parseConnections(caps: CapSet): void {
+  const k = valueKind();
+  if (k == V_INVALID) { syntaxError("a value"); return; }
+  if (k != V_ARRAY) { typeError("an array of host names and IP addresses"); return; }
+  pos++;
+  skipWs();
+  caps.classMask |= CAP_NETWORK;
+  if (peek() == 0x5d) { pos++; return; }
+  for (let i = 0; ; i++) {
+    const saved = pushIndex(i);
+    const n = readStringValue(hostText, HOST_TEXT_BYTES, "a host name or IP address (a string)");
+    if (n < 0) return;
+    if (i >= NET_ALLOW_MAX_ENTRIES) { failAt(EINVAL); msgStr("at most "); msgInt(NET_ALLOW_MAX_ENTRIES); msgStr(" entries may be listed"); return; }
+    const shown = n < HOST_TEXT_BYTES ? n : HOST_TEXT_BYTES;
+    const at = allowBuf + <usize>allowLen;
+    const canonLen = n <= NET_HOST_MAX_BYTES + 2 ? netCanonical(hostText, n, at + 1, true) : -EINVAL;
+    if (canonLen < 0) {
+      failAt(EINVAL); msgStr("\""); msgUserBytes(hostText, shown, 64);
+      msgStr("\" is not a host name (letters, digits, '-', labels of 1 to 63), a *.name wildcard or an IP address");
+      return;
+    }
+    for (let p = 0; p < allowLen; p += 1 + <i32>load<u8>(allowBuf + <usize>p)) {
+      const len = <i32>load<u8>(allowBuf + <usize>p);
+      if (len == canonLen && memory.compare(allowBuf + <usize>(p + 1), at + 1, <usize>len) == 0) {
+        failAt(EINVAL); msgStr("\""); msgUserBytes(hostText, shown, 64); msgStr("\" is listed twice (as written or in another spelling)");
+        return;
+      }
+    }
+    if (allowLen + 1 + canonLen > NET_ALLOW_MAX_BYTES) {
+      failAt(EINVAL); msgStr("the list takes more than "); msgInt(NET_ALLOW_MAX_BYTES); msgStr(" bytes; list fewer or shorter names");
+      return;
+    }
+    store<u8>(at, <u8>canonLen);
+    allowLen += 1 + canonLen;
+    caps.connectionCount = i + 1;
+    caps.allowBytes = allowLen;
+    pathLen = saved;
+    const more = afterMember(0x5d, "',' or ']'");
+    if (more <= 0) return;
+  }
+}
+
+/**
+ * `AllowedTcpServerPorts`, `AllowedUdpServerPorts`: up to NET_SERVER_PORTS_MAX ports (1..65535),
+ * each once, that the app may listen on.
+ */
+function parsePorts(caps: CapSet, protocol: i32): void {
+  const k = valueKind();
+  if (k == V_INVALID) { syntaxError("a value"); return; }
+  if (k != V_ARRAY) { typeError("an array of port numbers"); return; }
+  pos++;
+  skipWs();
+  if (peek() == 0x5d) { pos++; return; }
+  for (let i = 0; ; i++) {
+    const saved = pushIndex(i);
+    const v = readIntegerValue("a port number (an integer 1 to 65535)");
+    if (errno != 0) return;
+    if (v < 1 || v > 65535) { failAt(EINVAL); msgStr("must be a port number 1 to 65535, not "); msgNumberText(); return; }
+    if (capsServesPort(caps, protocol, <i32>v)) { failAt(EINVAL); msgStr("port "); msgInt(<i32>v); msgStr(" is listed twice"); return; }
+    if (!capsAddPort(caps, protocol, <i32>v)) { failAt(EINVAL); msgStr("at most "); msgInt(NET_SERVER_PORTS_MAX); msgStr(" ports may be listed"); return; }
+    pathLen = saved;
+    const more = afterMember(0x5d, "',' or ']'");
+    if (more <= 0) return;
+  }
+}
+
+/** `NetworkManager`: true. A system app's (app_install_system); a user manifest is refused. */
+function parseNetworkManager(caps: CapSet): void {
+  const k = valueKind();
+  if (k == V_INVALID) { syntaxError("a value"); return; }
+  const isTrue = k == V_LITERAL && end - pos >= 4 && load<u32>(pos) == 0x65757274; // "true"
+  if (!isTrue) { typeError("true"); return; }
+  pos += 4;
+  if (!systemManifest) { failAt(EPERM); msgStr("only the network manager, a system app in the OS image, may hold this"); return; }
+  caps.classMask |= CAP_NET_ADMIN;
+}
+
 /** An array of strings for a capability the device does not support yet; counts its entries. */
 function parseStringList(): i32 {
   const k = valueKind();
@@ -607,7 +703,7 @@ function parseCpuBudget(): void {
  * naming one is refused as not supported, not as unknown, so its author knows it is not a typo.
  */
 function isKnownUnsupported(keyLen: i32): bool {
-  return keyIs(keyLen, "AllowedTcpServerPorts") || keyIs(keyLen, "AllowedUdpServerPorts") || keyIs(keyLen, "SystemTime")
+  return keyIs(keyLen, "SystemTime")
     || keyIs(keyLen, "PowerControls") || keyIs(keyLen, "SystemEventNotifications") || keyIs(keyLen, "SoftwareUpdateDeferral")
     || keyIs(keyLen, "DeviceAuthentication") || keyIs(keyLen, "CertStore") || keyIs(keyLen, "EnterpriseWifiConfig")
     || keyIs(keyLen, "NetworkConfig") || keyIs(keyLen, "WifiConfig") || keyIs(keyLen, "HardwareAddressConfig")
@@ -642,6 +738,9 @@ function parseCapabilities(): void {
     else if (keyIs(keyLen, "AllowedConnections")) bit = CAP_NETWORK;
     else if (keyIs(keyLen, "AllowedApplicationConnections")) bit = CAP_APP_CONNECTIONS;
     else if (keyIs(keyLen, "MutableStorage")) bit = CAP_STORAGE;
+    else if (keyIs(keyLen, "AllowedTcpServerPorts")) bit = 1 << 29;
+    else if (keyIs(keyLen, "AllowedUdpServerPorts")) bit = 1 << 30;
+    else if (keyIs(keyLen, "NetworkManager")) bit = CAP_NET_ADMIN;
     else if (isKnownUnsupported(keyLen)) { notSupportedYet(); return; }
     else { failAt(EINVAL); msgStr("unknown capability"); return; }
     if ((<u32>seen & bit) != 0) { failAt(EINVAL); msgStr("duplicate field"); return; }
@@ -655,6 +754,15 @@ function parseCapabilities(): void {
       caps.classMask |= bit;
     } else if (bit == CAP_APP_CONNECTIONS) {
       parsePeers(caps);
+      if (errno != 0) return;
+    } else if (bit == CAP_NETWORK) {
+      parseConnections(caps);
+      if (errno != 0) return;
+    } else if (bit == 1 << 29 || bit == 1 << 30) {
+      parsePorts(caps, bit == 1 << 29 ? NET_TCP : NET_UDP);
+      if (errno != 0) return;
+    } else if (bit == CAP_NET_ADMIN) {
+      parseNetworkManager(caps);
       if (errno != 0) return;
     } else if (bit == CAP_UART || bit == CAP_I2C || bit == CAP_SPI || bit == CAP_ADC || bit == CAP_PWM) {
       parseInterfaces(caps, bit == CAP_UART ? PERIPH_UART : bit == CAP_I2C ? PERIPH_I2C : bit == CAP_SPI ? PERIPH_SPI : bit == CAP_ADC ? PERIPH_ADC : PERIPH_PWM);
@@ -799,7 +907,9 @@ function missing(field: string): void {
  * describe the device; `defaultQuotaBytes` is the quota when the manifest names none. Returns 0,
  * or -EINVAL / -ENODEV with the message set.
  */
-export function parseManifest(ptr: usize, len: i32, gpioPinCount: i32, quotaCeilingBytes: i32, defaultQuotaBytes: i32): i32 {
+export function parseManifest(ptr: usize, len: i32, gpioPinCount: i32, quotaCeilingBytes: i32, defaultQuotaBytes: i32, system: bool): i32 {
+  systemManifest = system;
+  allowLen = 0;
   src = ptr;
   end = ptr + (len > 0 ? <usize>len : 0);
   pos = ptr;

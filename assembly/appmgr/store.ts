@@ -248,7 +248,7 @@ function admit(i: i32, first: u32, bytes: u32, listed: bool): i32 {
   rc = readManifest(m, manifest);
   let slot: i32 = -1;
   if (rc >= 0) {
-    slot = appInstall(manifest, rc);
+    slot = appInstall(manifest, rc, false);
     if (slot < 0) { prefixMsg("image package: app_manifest.json"); rc = slot; }
   }
   kfree(manifest);
@@ -441,7 +441,7 @@ function reinstate(i: i32): void {
   const manifest = kalloc(<usize>MANIFEST_MAX_BYTES);
   if (manifest == 0) return;
   const len = readManifest(m, manifest);
-  const slot = len >= 0 ? appInstall(manifest, len) : len;
+  const slot = len >= 0 ? appInstall(manifest, len, false) : len;
   kfree(manifest);
   store<i32>(entryAt(i) + E_APP_SLOT, slot >= 0 ? slot : -1);
   store<i32>(entryAt(i) + E_STATUS, slot >= 0 ? 0 : slot);

@@ -46,6 +46,10 @@ declare function hal_periph_control(id: u32, fn: u32, op: u32, arg: u32, dataPtr
 declare function hal_periph_read(id: u32, fn: u32, op: u32, arg: u32, dataPtr: usize, dataLen: u32, maxLen: u32, retPtr: usize): void;
 @external("wasphere:core/hal@0.1.0", "mailbox-post")
 declare function hal_mailbox_post(framePtr: usize, frameLen: u32): i32;
+@external("wasphere:core/hal@0.1.0", "net-control")
+declare function hal_net_control(socket: u32, op: u32, arg: u32, dataPtr: usize, dataLen: u32): i32;
+@external("wasphere:core/hal@0.1.0", "net-read")
+declare function hal_net_read(socket: u32, op: u32, arg: u32, maxLen: u32, retPtr: usize): void;
 @external("wasphere:core/hal@0.1.0", "panic")
 declare function hal_panic(msgPtr: usize, msgLen: i32, filePtr: usize, fileLen: i32, line: u32, column: u32): void;
 
@@ -151,19 +155,50 @@ export function periph_read(id: i32, fn: i32, op: i32, arg: i32, ptr: usize, len
   if (maxLen > arenaFreeBytes()) return -ENOMEM;
   const mark = arenaMark();
   hal_periph_read(<u32>id, <u32>fn, <u32>op, <u32>arg, ptr, <u32>len, <u32>maxLen, importRet);
-  let rc: i32;
+  const rc = takeBoundedListResult(dst, maxLen);
+  arenaRelease(mark);
+  return rc;
+}
+
+/**
+ * Lifts the result<list<u8>, s32> of a call that answers at most `maxLen` bytes into `dst`: their
+ * count, the host's negative errno, or -EIO when it described something else (more bytes than
+ * asked, a list outside the arena, an unknown tag, an errno that is not negative).
+ */
+function takeBoundedListResult(dst: usize, maxLen: i32): i32 {
   const tag = load<u8>(importRet);
   if (tag == 1) {
     const errno = load<i32>(importRet, 4);
-    rc = errno < 0 ? errno : -EIO;
-  } else if (tag != 0) {
-    rc = -EIO;
-  } else {
-    const at = <usize>load<u32>(importRet, 4);
-    const got = load<u32>(importRet, 8);
-    if (got > <u32>maxLen || !arenaHolds(at, <i32>got)) rc = -EIO;
-    else { memory.copy(dst, at, <usize>got); rc = <i32>got; }
+    return errno < 0 ? errno : -EIO;
   }
+  if (tag != 0) return -EIO;
+  const at = <usize>load<u32>(importRet, 4);
+  const got = load<u32>(importRet, 8);
+  if (got > <u32>maxLen || !arenaHolds(at, <i32>got)) return -EIO;
+  memory.copy(dst, at, <usize>got);
+  return <i32>got;
+}
+
+/**
+ * A network operation that answers a number (SPEC.md "Network calls"): socket `socket` (a row
+ * of drivers/net.ts), its op (NET_OP_*), a number and `len` bytes at core address `ptr`. The
+ * host's answer: a value >= 0 or a negative errno.
+ */
+export function net_control(socket: i32, op: i32, arg: i32, ptr: usize, len: i32): i32 {
+  return hal_net_control(<u32>socket, <u32>op, <u32>arg, ptr, <u32>len);
+}
+
+/**
+ * A network operation that answers bytes (a receive, an interface probe): at most `maxLen` of them
+ * land at core address `dst`. Their count, the host's negative errno, -ENOMEM when the arena
+ * cannot hold `maxLen` now, or -EIO when the host described something else.
+ */
+export function net_read(socket: i32, op: i32, arg: i32, dst: usize, maxLen: i32): i32 {
+  if (maxLen < 0) return -EIO;
+  if (maxLen > arenaFreeBytes()) return -ENOMEM;
+  const mark = arenaMark();
+  hal_net_read(<u32>socket, <u32>op, <u32>arg, <u32>maxLen, importRet);
+  const rc = takeBoundedListResult(dst, maxLen);
   arenaRelease(mark);
   return rc;
 }

@@ -9,7 +9,7 @@
 // CAP_COMPUTE and CAP_LOG are set for every installed app.
 // Budget: CAPS_TABLE_BYTES static bytes (MAX_APPS rows + one staging row for the parser).
 // Must not: allocate, or grant anything the manifest did not list.
-import { MAX_APPS, MAX_GPIO_PINS, CHANNEL_PEERS_MAX, BOARD_MAX_INTERFACES, PERIPH_UART, PERIPH_I2C, PERIPH_SPI, PERIPH_ADC, PERIPH_PWM } from "../abi";
+import { MAX_APPS, MAX_GPIO_PINS, CHANNEL_PEERS_MAX, NET_SERVER_PORTS_MAX, NET_TCP, BOARD_MAX_INTERFACES, PERIPH_UART, PERIPH_I2C, PERIPH_SPI, PERIPH_ADC, PERIPH_PWM } from "../abi";
 
 // Classes (bits of CapSet.classMask).
 export const CAP_COMPUTE: u32 = 1 << 0;   // exit, yield, sleep, clock, timers, wait, mem_*, args_get
@@ -23,6 +23,11 @@ export const CAP_PWM: u32 = 1 << 7;
 export const CAP_NETWORK: u32 = 1 << 8;
 export const CAP_APP_CONNECTIONS: u32 = 1 << 9;
 export const CAP_STORAGE: u32 = 1 << 10;
+// AllowedTcpServerPorts / AllowedUdpServerPorts: the ports are in the row (capsServesPort).
+export const CAP_NET_SERVER: u32 = 1 << 11;
+// The network manager's: publishing the device's networking status (net_admin). Only a system
+// app installed from the OS image (app_install_system) can hold it; no user manifest can ask.
+export const CAP_NET_ADMIN: u32 = 1 << 12;
 // What every installed app holds without asking.
 export const CAP_BASELINE: u32 = CAP_COMPUTE | CAP_LOG;
 
@@ -37,7 +42,11 @@ export class CapSet {
   adcMask: u32;
   pwmMask: u32;
   storageQuotaBytes: i32; // MutableStorage.SizeKB
-  connectionCount: i32;   // AllowedConnections entries (a host list, when networking exists)
+  connectionCount: i32;   // AllowedConnections entries (their canonical forms are in the app's strings block)
+  allowBytes: i32;        // the bytes of those forms there, a length byte each (net/allow.ts)
+  // AllowedTcpServerPorts then AllowedUdpServerPorts: NET_SERVER_PORTS_MAX u16 each, 0 unused.
+  tcpPorts: u64;
+  udpPorts: u64;
   appConnectionCount: i32; // AllowedApplicationConnections entries (ComponentIds, below)
   // AllowedApplicationConnections: CHANNEL_PEERS_MAX ComponentIds (hi, lo), the first appConnectionCount used.
   peer0Hi: u64; peer0Lo: u64; peer1Hi: u64; peer1Lo: u64;
@@ -146,4 +155,30 @@ export function capsAddInterface(caps: CapSet, fn: i32, id: i32): void {
   if (addr == 0) return;
   store<u32>(addr, load<u32>(addr) | (1 << id));
   caps.classMask |= capClassOf(fn);
+}
+
+/** Does `caps` declare server port `port` (1..65535) for protocol NET_TCP or NET_UDP? */
+export function capsServesPort(caps: CapSet, protocol: i32, port: i32): bool {
+  if (port <= 0 || port > 0xffff) return false;
+  const at = changetype<usize>(caps) + (protocol == NET_TCP ? offsetof<CapSet>("tcpPorts") : offsetof<CapSet>("udpPorts"));
+  for (let i = 0; i < NET_SERVER_PORTS_MAX; i++) if (<i32>load<u16>(at + <usize>(i << 1)) == port) return true;
+  return false;
+}
+
+/** Declares server port `port` (1..65535) for `protocol`: false when the list is full. */
+export function capsAddPort(caps: CapSet, protocol: i32, port: i32): bool {
+  const at = changetype<usize>(caps) + (protocol == NET_TCP ? offsetof<CapSet>("tcpPorts") : offsetof<CapSet>("udpPorts"));
+  for (let i = 0; i < NET_SERVER_PORTS_MAX; i++) {
+    if (load<u16>(at + <usize>(i << 1)) != 0) continue;
+    store<u16>(at + <usize>(i << 1), <u16>port);
+    caps.classMask |= CAP_NET_SERVER;
+    return true;
+  }
+  return false;
+}
+
+/** The `i`th (0..NET_SERVER_PORTS_MAX-1) server port `caps` declares for `protocol`, 0 when none. */
+export function capsPortAt(caps: CapSet, protocol: i32, i: i32): i32 {
+  const at = changetype<usize>(caps) + (protocol == NET_TCP ? offsetof<CapSet>("tcpPorts") : offsetof<CapSet>("udpPorts"));
+  return <i32>load<u16>(at + <usize>(i << 1));
 }

@@ -1,5 +1,5 @@
 // share: each app's share of the core's shared pools (handle rows, timer slots, open storage files,
-// channel ends, security processor requests).
+// channel ends, security processor requests, sockets).
 //
 // What it is: a count per (pool, app slot) of the rows the app's tasks hold, and the rule that
 // decides whether an app may take one more. For a pool of `capacity` rows:
@@ -12,7 +12,7 @@
 // (callers pair shareTake/shareGive with every take/free); all counts are 0 after reset.
 // Budget: SHARE_TABLE_BYTES static bytes; O(MAX_APPS) per take, O(1) per give; no heap.
 // Must not: allocate, or decide anything but the share (the pools keep their own rows).
-import { MAX_APPS, LIMIT_APP_HANDLES, LIMIT_APP_TIMERS, LIMIT_STORAGE_OPEN, LIMIT_CHANNELS, LIMIT_MAILBOX, SHARE_MAX_DIVISOR } from "../abi";
+import { MAX_APPS, LIMIT_APP_HANDLES, LIMIT_APP_TIMERS, LIMIT_STORAGE_OPEN, LIMIT_CHANNELS, LIMIT_MAILBOX, LIMIT_SOCKETS, SHARE_MAX_DIVISOR } from "../abi";
 import { appValid } from "../appmgr/apps";
 
 export const POOL_HANDLES: i32 = 0;
@@ -20,7 +20,8 @@ export const POOL_TIMERS: i32 = 1;
 export const POOL_STORAGE: i32 = 2;
 export const POOL_CHANNELS: i32 = 3;
 export const POOL_MAILBOX: i32 = 4;
-const POOLS: i32 = 5;
+export const POOL_SOCKETS: i32 = 5;
+const POOLS: i32 = 6;
 export const SHARE_TABLE_BYTES: i32 = POOLS * MAX_APPS * 4;
 const counts = memory.data(SHARE_TABLE_BYTES, 4);
 
@@ -40,7 +41,7 @@ export function shareFloor(capacity: i32): i32 { return capacity / MAX_APPS; }
 
 /** The LIMIT_* an app's share of `pool` is reported as. */
 export function shareLimitId(pool: i32): i32 {
-  return pool == POOL_TIMERS ? LIMIT_APP_TIMERS : pool == POOL_STORAGE ? LIMIT_STORAGE_OPEN : pool == POOL_CHANNELS ? LIMIT_CHANNELS : pool == POOL_MAILBOX ? LIMIT_MAILBOX : LIMIT_APP_HANDLES;
+  return pool == POOL_TIMERS ? LIMIT_APP_TIMERS : pool == POOL_STORAGE ? LIMIT_STORAGE_OPEN : pool == POOL_CHANNELS ? LIMIT_CHANNELS : pool == POOL_MAILBOX ? LIMIT_MAILBOX : pool == POOL_SOCKETS ? LIMIT_SOCKETS : LIMIT_APP_HANDLES;
 }
 
 /**

@@ -59,6 +59,16 @@ export const APP_IMPORTS: readonly AppImport[] = [
   // Blocks until the security processor answers (drivers/crypto.ts).
   { name: "random_bytes", nr: abi.SYS_RANDOM_BYTES, params: 2, results: 1, blocking: true },
   { name: "sha256", nr: abi.SYS_SHA256, params: 3, results: 1, blocking: true },
+  { name: "net_connect", nr: abi.SYS_NET_CONNECT, params: 4, results: 1, blocking: false },
+  { name: "net_listen", nr: abi.SYS_NET_LISTEN, params: 2, results: 1, blocking: false },
+  { name: "net_accept", nr: abi.SYS_NET_ACCEPT, params: 1, results: 1, blocking: false },
+  { name: "net_send", nr: abi.SYS_NET_SEND, params: 3, results: 1, blocking: false },
+  { name: "net_recv", nr: abi.SYS_NET_RECV, params: 3, results: 1, blocking: false },
+  { name: "net_state", nr: abi.SYS_NET_STATE, params: 1, results: 1, blocking: false },
+  { name: "net_sendto", nr: abi.SYS_NET_SENDTO, params: 4, results: 1, blocking: false },
+  { name: "net_recvfrom", nr: abi.SYS_NET_RECVFROM, params: 4, results: 1, blocking: false },
+  { name: "net_status", nr: abi.SYS_NET_STATUS, params: 2, results: 1, blocking: false },
+  { name: "net_admin", nr: abi.SYS_NET_ADMIN, params: 3, results: 1, blocking: false },
 ];
 
 /** The imports asyncify must let suspend their caller, as the instrumenter names them. */

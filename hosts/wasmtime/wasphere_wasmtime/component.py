@@ -144,6 +144,9 @@ class ComponentCore:
             "periph-read": lambda store, *args: ENODEV,
             # This host has no security processor: a mailbox request is refused, so nothing waits on it.
             "mailbox-post": lambda store, *args: ENODEV,
+            # This host has no network: a connect or listen is refused, so no socket exists.
+            "net-control": lambda store, *args: ENODEV,
+            "net-read": lambda store, *args: ENODEV,
             "panic": panic,
         }
 

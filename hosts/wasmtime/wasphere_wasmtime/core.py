@@ -272,6 +272,9 @@ class Core:
         define("periph-read", [i32] * 8, [], lambda c, *args: return_list(c, args[7], ENODEV, args[6]))
         # This host has no security processor: a mailbox request is refused, so nothing waits on it.
         define("mailbox-post", [i32, i32], [i32], lambda c, *args: ENODEV)
+        # This host has no network: a connect or listen is refused, so no socket exists.
+        define("net-control", [i32] * 5, [i32], lambda c, *args: ENODEV)
+        define("net-read", [i32] * 5, [], lambda c, *args: return_list(c, args[4], ENODEV, args[3]))
         define("panic", [i32, i32, i32, i32, i32, i32], [], panic)
         self.instance = linker.instantiate(self.store, module)
         raw = self.instance.exports(self.store)
