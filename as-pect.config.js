@@ -70,6 +70,9 @@ export default {
       "periph-read": (id, fn, op, arg, ptr, len, maxLen, ret) => returnList(ret, -19),
       // No security processor in the specs: tests/e2e/random covers the mailbox end to end.
       "mailbox-post": () => -19,
+      // No network in the specs: tests/e2e/net covers the sockets end to end.
+      "net-control": () => -19,
+      "net-read": (socket, op, arg, maxLen, ret) => returnList(ret, -19),
       "panic": () => { throw new Error("core panic"); },
     };
     const spec = {

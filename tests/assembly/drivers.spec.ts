@@ -15,6 +15,7 @@ import { HANDLE_SPI } from "../../assembly/drivers/spi";
 import { HANDLE_ADC } from "../../assembly/drivers/adc";
 import { HANDLE_PWM } from "../../assembly/drivers/pwm";
 import { HANDLE_CHANNEL } from "../../assembly/drivers/channel";
+import { HANDLE_SOCKET } from "../../assembly/drivers/net";
 import { boot } from "./kernel-support";
 
 describe("drivers: routing", () => {
@@ -50,7 +51,7 @@ describe("drivers: routing", () => {
   it("knows exactly the units' handle kinds, and which of them offer a wake source", () => {
     boot();
     expect(kindsAll()).toBe((1 << HANDLE_GPIO_OUT) | (1 << HANDLE_GPIO_IN) | (1 << HANDLE_TIMER) | (1 << HANDLE_STORAGE) | (1 << HANDLE_PACKAGE_FILE)
-      | (1 << HANDLE_UART) | (1 << HANDLE_I2C) | (1 << HANDLE_SPI) | (1 << HANDLE_ADC) | (1 << HANDLE_PWM) | (1 << HANDLE_CHANNEL));
-    expect(kindsWaitable()).toBe((1 << HANDLE_GPIO_IN) | (1 << HANDLE_TIMER) | (1 << HANDLE_UART) | (1 << HANDLE_CHANNEL));
+      | (1 << HANDLE_UART) | (1 << HANDLE_I2C) | (1 << HANDLE_SPI) | (1 << HANDLE_ADC) | (1 << HANDLE_PWM) | (1 << HANDLE_CHANNEL) | (1 << HANDLE_SOCKET));
+    expect(kindsWaitable()).toBe((1 << HANDLE_GPIO_IN) | (1 << HANDLE_TIMER) | (1 << HANDLE_UART) | (1 << HANDLE_CHANNEL) | (1 << HANDLE_SOCKET));
   });
 });

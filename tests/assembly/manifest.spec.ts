@@ -1,7 +1,8 @@
 // The manifest parser: what it accepts, and for every rule the exact sentence it refuses with.
-import { EINVAL, ENODEV, EEXIST, EBUSY, APP_STRING_NAME, APP_STRING_COMPONENT_ID, APP_STRING_ENTRY_POINT, APP_STRING_CMD_ARGS, APP_FIELD_QUOTA_BYTES, APP_FIELD_PRIORITY, DEFAULT_PRIORITY, EV_INSTALL_REFUSED, EV_APP_INSTALLED, AUDIT_KIND, AUDIT_RESULT, AUDIT_APP, APP_FIELD_CPU_BUDGET_KFUEL } from "../../assembly/abi";
+import { EINVAL, EPERM, NET_TCP, NET_UDP, ENODEV, EEXIST, EBUSY, APP_STRING_NAME, APP_STRING_COMPONENT_ID, APP_STRING_ENTRY_POINT, APP_STRING_CMD_ARGS, APP_FIELD_QUOTA_BYTES, APP_FIELD_PRIORITY, DEFAULT_PRIORITY, EV_INSTALL_REFUSED, EV_APP_INSTALLED, AUDIT_KIND, AUDIT_RESULT, AUDIT_APP, APP_FIELD_CPU_BUDGET_KFUEL } from "../../assembly/abi";
 import { app_string, app_field, audit_total, audit_field } from "../../assembly/exports";
-import { capsOf, capsListsPeer, CAP_STORAGE, CAP_UART, CAP_I2C, CAP_ADC } from "../../assembly/lsm/caps";
+import { capsOf, capsListsPeer, capsServesPort, CAP_STORAGE, CAP_UART, CAP_I2C, CAP_ADC, CAP_NETWORK } from "../../assembly/lsm/caps";
+import { appAllowPtr } from "../../assembly/appmgr/apps";
 import { boardAdd } from "../../assembly/board/board";
 import { PERIPH_UART, PERIPH_I2C, PERIPH_SPI, PERIPH_ADC } from "../../assembly/abi";
 
@@ -194,7 +195,6 @@ describe("manifest: capabilities", () => {
   it("refuses Azure Sphere's capabilities it does not give yet as not supported, whatever their value", () => {
     refuses(withField("\"Capabilities\": {\"SystemTime\": true}"), EINVAL, "Capabilities.SystemTime: not supported by this device yet");
     refuses(withField("\"Capabilities\": {\"PowerControls\": [\"ForceReboot\"]}"), EINVAL, "Capabilities.PowerControls: not supported by this device yet");
-    refuses(withField("\"Capabilities\": {\"AllowedTcpServerPorts\": [80]}"), EINVAL, "Capabilities.AllowedTcpServerPorts: not supported by this device yet");
     refuses(withField("\"Capabilities\": {\"SystemEventNotifications\": true}"), EINVAL, "Capabilities.SystemEventNotifications: not supported by this device yet");
     refuses(withField("\"Capabilities\": {\"systemtime\": true}"), EINVAL, "Capabilities.systemtime: unknown capability");
   });
@@ -206,8 +206,41 @@ describe("manifest: capabilities", () => {
   it("Gpio pins are not negative", () => { refuses(withField("\"Capabilities\": {\"Gpio\": [-3]}"), EINVAL, "Capabilities.Gpio[0]: pin -3 is not a pin number (pins count from 0)"); });
   it("Gpio lists a pin once", () => { refuses(withField("\"Capabilities\": {\"Gpio\": [4, 5, 4]}"), EINVAL, "Capabilities.Gpio[2]: pin 4 is listed twice"); });
   it("a duplicate capability is refused", () => { refuses(withField("\"Capabilities\": {\"Gpio\": [1], \"Gpio\": [2]}"), EINVAL, "Capabilities.Gpio: duplicate field"); });
-  it("recognises the network capability and refuses it for now; grants app connections as ComponentIds", () => {
-    refuses(withField("\"Capabilities\": {\"AllowedConnections\": [\"example.com\"]}"), EINVAL, "Capabilities.AllowedConnections: not supported by this device yet");
+  it("keeps AllowedConnections in canonical form after the app's strings; refuses what is not a name or address, and a host listed twice in any spelling", () => {
+    boot();
+    const slot = install(withField("\"Capabilities\": {\"AllowedConnections\": [\"Example.COM.\", \"*.sensors.example\", \"10.0.0.1\", \"::ffff:10.0.0.2\"]}"));
+    expect(slot).toBe(0);
+    expect(capsOf(slot).connectionCount).toBe(4);
+    expect((capsOf(slot).classMask & CAP_NETWORK) != 0).toBe(true);
+    // 'n' example.com (12 bytes), 'w' sensors.example (16), '4' 10.0.0.1 (5), '4' 10.0.0.2 (5), each after a length byte.
+    expect(capsOf(slot).allowBytes).toBe(13 + 17 + 6 + 6);
+    const p = appAllowPtr(slot);
+    expect(load<u8>(p)).toBe(12);
+    expect(String.UTF8.decodeUnsafe(p + 1, 12)).toBe("nexample.com");
+    expect(String.UTF8.decodeUnsafe(p + 14, 16)).toBe("wsensors.example");
+    expect(load<u8>(p + 30)).toBe(5);
+    expect(load<u8>(p + 31)).toBe(0x34);
+    expect(load<u32>(p + 32)).toBe(0x0100000a);
+    expect(load<u32>(p + 38)).toBe(0x0200000a);
+    refuses(withField("\"Capabilities\": {\"AllowedConnections\": [\"127.1\"]}"), EINVAL, "Capabilities.AllowedConnections[0]: \"127.1\" is not a host name (letters, digits, '-', labels of 1 to 63), a *.name wildcard or an IP address");
+    refuses(withField("\"Capabilities\": {\"AllowedConnections\": [\"a\", \"http://x\"]}"), EINVAL, "Capabilities.AllowedConnections[1]: \"http://x\" is not a host name (letters, digits, '-', labels of 1 to 63), a *.name wildcard or an IP address");
+    refuses(withField("\"Capabilities\": {\"AllowedConnections\": [\"10.0.0.1\", \"::FFFF:a00:1\"]}"), EINVAL, "Capabilities.AllowedConnections[1]: \"::FFFF:a00:1\" is listed twice (as written or in another spelling)");
+    refuses(withField("\"Capabilities\": {\"AllowedConnections\": \"a.com\"}"), EINVAL, "Capabilities.AllowedConnections: expected an array of host names and IP addresses");
+  });
+  it("AllowedTcpServerPorts and AllowedUdpServerPorts: up to 4 ports each, 1..65535, once; NetworkManager only for a system app", () => {
+    boot();
+    const slot = install(withField("\"Capabilities\": {\"AllowedTcpServerPorts\": [80, 8080], \"AllowedUdpServerPorts\": [80]}"));
+    expect(slot).toBe(0);
+    expect(capsServesPort(capsOf(slot), NET_TCP, 8080)).toBe(true);
+    expect(capsServesPort(capsOf(slot), NET_UDP, 80)).toBe(true);
+    expect(capsServesPort(capsOf(slot), NET_UDP, 8080)).toBe(false);
+    refuses(withField("\"Capabilities\": {\"AllowedTcpServerPorts\": [0]}"), EINVAL, "Capabilities.AllowedTcpServerPorts[0]: must be a port number 1 to 65535, not 0");
+    refuses(withField("\"Capabilities\": {\"AllowedUdpServerPorts\": [5, 5]}"), EINVAL, "Capabilities.AllowedUdpServerPorts[1]: port 5 is listed twice");
+    refuses(withField("\"Capabilities\": {\"AllowedTcpServerPorts\": [1, 2, 3, 4, 5]}"), EINVAL, "Capabilities.AllowedTcpServerPorts[4]: at most 4 ports may be listed");
+    refuses(withField("\"Capabilities\": {\"NetworkManager\": true}"), EPERM, "Capabilities.NetworkManager: only the network manager, a system app in the OS image, may hold this");
+    refuses(withField("\"Capabilities\": {\"NetworkManager\": 1}"), EINVAL, "Capabilities.NetworkManager: expected true");
+  });
+  it("grants app connections as ComponentIds", () => {
     boot();
     const slot = install(manifest("talker", VALID, ", \"Capabilities\": {\"AllowedApplicationConnections\": [\"3b1f5e2a-7c44-4d8e-9a61-0f2d8c7b5e13\"]}"));
     expect(slot).toBe(0);

@@ -27,7 +27,7 @@ function rawCore(flashRead?: FlashRead) {
     "app-copy-in": (_t: number, _p: number, _n: number, ret: number) => { view().setUint8(ret, 1); view().setInt32(ret + 4, -abi.EFAULT, true); },
     "app-copy-out": () => -abi.EFAULT, "app-memory-bytes": () => 0,
     "flash-read": (b: number, o: number, len: number, ret: number) => (flashRead ? flashRead(view(), lower, ret, len, b, o) : erased(ret, len)),
-    "flash-prog": () => 0, "flash-erase": () => 0, "flash-sync": () => 0, "periph-control": () => -22, "periph-read": () => {}, "mailbox-post": () => -19, "panic": () => { throw new Error("panic"); },
+    "flash-prog": () => 0, "flash-erase": () => 0, "flash-sync": () => 0, "periph-control": () => -22, "periph-read": () => {}, "mailbox-post": () => -19, "net-control": () => -19, "net-read": () => {}, "panic": () => { throw new Error("panic"); },
   };
   x = new WebAssembly.Instance(coreModule(), { [HAL_MODULE]: hal }).exports as Record<string, any>;
   const call = (name: ExportName, ...args: number[]) => x[loweredExportName(name)](...args) as number;

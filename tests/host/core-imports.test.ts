@@ -15,7 +15,7 @@ const halSource = readFileSync(new URL("../../../assembly/hal/index.ts", import.
 const PINNED = [
   "app-copy-in", "app-copy-out", "app-memory-bytes", "clock-now-ms",
   "flash-erase", "flash-prog", "flash-read", "flash-sync", "gpio-configure", "gpio-read",
-  "gpio-write", "log-write", "mailbox-post", "panic", "periph-control", "periph-read",
+  "gpio-write", "log-write", "mailbox-post", "net-control", "net-read", "panic", "periph-control", "periph-read",
 ];
 const WRITERS = ["flash-erase", "flash-prog", "flash-sync"];
 const FLASH = ["flash-erase", "flash-prog", "flash-read", "flash-sync"];

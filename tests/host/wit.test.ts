@@ -220,7 +220,7 @@ function layoutPair(flash: Flash): (name: ExportName, ...args: (number | Uint8Ar
       const bytes = new Uint8Array(n); flash.read(b, o, bytes); mem().set(bytes, p);
       const v = new DataView(mem().buffer); v.setUint8(ret, 0); v.setUint32(ret + 4, p, true); v.setUint32(ret + 8, n, true);
     },
-    "flash-prog": () => 0, "flash-erase": () => 0, "flash-sync": () => 0, "periph-control": () => -abi.ENODEV, "periph-read": () => {}, "mailbox-post": () => -abi.ENODEV,
+    "flash-prog": () => 0, "flash-erase": () => 0, "flash-sync": () => 0, "periph-control": () => -abi.ENODEV, "periph-read": () => {}, "mailbox-post": () => -abi.ENODEV, "net-control": () => -abi.ENODEV, "net-read": () => {},
   };
   raw = new WebAssembly.Instance(coreModule(), { [HAL_MODULE]: rawHal }).exports as Record<string, any>;
   const lower = (bytes: Uint8Array): number[] => { const p = raw.cabi_realloc(0, 0, 1, bytes.length) >>> 0; mem().set(bytes, p); return [p, bytes.length]; };
