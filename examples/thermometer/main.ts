@@ -1,8 +1,11 @@
 // thermometer: reads a Sensirion SHT3x on I2C (ISU1, address 0x44) once a second, checks each
 // word's CRC-8 as the datasheet gives it, logs the temperature and humidity, and keeps the running
 // average of its readings in its mutable file, so the average carries across restarts and reboots
-// (on a device without a data partition, for the run only).
-import { i2c, board, log, sleepMs, storage } from "@wasphere/sdk";
+// (on a device without a data partition, for the run only). When its CmdArgs name an http:// URL,
+// it posts each reading there as JSON ({"celsius":..,"humidity":..,"average":..}); the manifest's
+// AllowedConnections must list the URL's host. A post's outcome is logged when it changes (the
+// first success, each failure after a success), so a missing server does not flood the log.
+import { i2c, board, log, sleepMs, storage, args, httpPost } from "@wasphere/sdk";
 
 const SENSOR_ADDRESS = 0x44;
 // Single shot, high repeatability, no clock stretching (datasheet 4.3); it takes at most 15 ms.
@@ -28,7 +31,18 @@ function fixed2(hundredths: i32): string {
   return sign + (v / 100).toString() + "." + (frac < 10 ? "0" : "") + frac.toString();
 }
 
+/** Posts one reading as JSON to `url`: "200" or the error's text. */
+function post(url: string, centiC: i32, centiRH: i32, averageCentiC: i32): string {
+  const body = "{\"celsius\":" + fixed2(centiC) + ",\"humidity\":" + fixed2(centiRH) + ",\"average\":" + fixed2(averageCentiC) + "}";
+  const r = httpPost(url, body, "application/json", 2000, 4096);
+  if (r.error != 0) return "error " + r.error.toString() + (r.error == -100 ? " (networking not ready)" : r.error == -13 ? " (the host is not in AllowedConnections)" : "");
+  return r.response!.status.toString();
+}
+
 export function main(): i32 {
+  const cmd = args();
+  const url = cmd.length > 0 ? cmd[0] : "";
+  let lastPost = "";
   const bus = i2c.open(board.ISU1);
   if (bus < 0) { log("cannot open ISU1 as I2C (error " + bus.toString() + ")"); return 1; }
   i2c.configure(bus, i2c.SPEED_FAST, 100);
@@ -71,7 +85,13 @@ export function main(): i32 {
         storage.seek(file, 0);
         storage.writeAll(file, state);
       }
-      log(fixed2(centiC) + " C, " + fixed2(centiRH) + " %RH (average of " + count.toString() + ": " + fixed2(<i32>(sum / <i64>count)) + " C)");
+      const average = <i32>(sum / <i64>count);
+      log(fixed2(centiC) + " C, " + fixed2(centiRH) + " %RH (average of " + count.toString() + ": " + fixed2(average) + " C)");
+      if (url.length > 0) {
+        const outcome = post(url, centiC, centiRH, average);
+        if (outcome != lastPost) log("post to " + url + ": " + outcome);
+        lastPost = outcome;
+      }
     }
     sleepMs(PERIOD_MS - MEASURE_MS);
   }

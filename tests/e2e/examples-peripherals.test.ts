@@ -4,7 +4,14 @@
 // dimmer (an ADC knob drives a PWM duty cycle). Each manifest holds exactly what its app uses.
 import test from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readFileSync, mkdtempSync, cpSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { createServer as createHttpServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Device } from "../../host/device.js";
+import { RealClock } from "../../host/peripherals/clock.js";
+import { Network } from "../../host/net/network.js";
+import { startNetworkManager } from "../../host/net/system-apps.js";
 import { join } from "node:path";
 import { connect } from "node:net";
 import { Board, defaultBoardSpecs } from "../../host/peripherals/board.js";
@@ -19,7 +26,7 @@ import { cache, freshFlash } from "../host/device-flash-support.js";
 const capsOf = (name: string) => JSON.parse(readFileSync(join(example(name), "app_manifest.json"), "utf8")).Capabilities;
 
 test("examples/thermometer logs each SHT3x reading once a second and keeps their average in its mutable file across a reboot", async () => {
-  assert.deepEqual(capsOf("thermometer"), { I2cMaster: ["ISU1"], MutableStorage: { SizeKB: 8 } });
+  assert.deepEqual(capsOf("thermometer"), { I2cMaster: ["ISU1"], AllowedConnections: ["127.0.0.1"], MutableStorage: { SizeKB: 8 } });
   const { packDirectory } = await import("../../host/imagepkg-cli.js");
   const { bytes } = await packDirectory(example("thermometer"));
   let celsius = 21.5;
@@ -33,8 +40,10 @@ test("examples/thermometer logs each SHT3x reading once a second and keeps their
   await dev.deploy(bytes);
   const logs = async (d: FlashDevice, untilMs: number) => { await d.device.run({ untilMs }); return d.device.events.of("log").filter((e) => e.app === "thermometer").map((e) => e.text); };
   // -45 + 175 * round((21.5 + 45) / 175 * 65535) / 65535 = 21.49..., in hundredths 21.49; RH 52.00 (51.99 after rounding the word).
+  // This device has no network: the first post says so, once.
   assert.deepEqual(await logs(dev, 2_500), [
     "21.49 C, 51.99 %RH (average of 1: 21.49 C)",
+    "post to http://127.0.0.1:8080/readings: error -100 (networking not ready)",
     "21.49 C, 51.99 %RH (average of 2: 21.49 C)",
     "21.49 C, 51.99 %RH (average of 3: 21.49 C)",
   ]);
@@ -42,6 +51,47 @@ test("examples/thermometer logs each SHT3x reading once a second and keeps their
   dev = await FlashDevice.boot(flash.clone(), { startApps: true, instrumentCache: cache, gpioPinCount: 96, clock: new VirtualClock(), board: boardAt() });
   // (3 x 21.49 + 31.49) / 4 = 23.99
   assert.deepEqual((await logs(dev, 500))[0], "31.49 C, 51.99 %RH (average of 4: 23.99 C)");
+});
+
+test("examples/thermometer posts each reading as JSON to the HTTP endpoint its CmdArgs name, through its allowlist", async () => {
+  const bodies: string[] = [];
+  const server = createHttpServer((req, res) => {
+    let body = "";
+    req.on("data", (d) => { body += d; });
+    req.on("end", () => { bodies.push(`${req.method} ${req.url} ${req.headers["content-type"]} ${body}`); res.end("ok"); });
+  });
+  await new Promise<void>((res) => server.listen(0, "127.0.0.1", res));
+  const port = (server.address() as AddressInfo).port;
+  // The example as shipped, its URL pointed at this server.
+  const dir = mkdtempSync(join(tmpdir(), "thermometer-"));
+  cpSync(example("thermometer"), dir, { recursive: true });
+  const m = JSON.parse(readFileSync(join(dir, "app_manifest.json"), "utf8"));
+  m.CmdArgs = [`http://127.0.0.1:${port}/readings`];
+  writeFileSync(join(dir, "app_manifest.json"), JSON.stringify(m));
+  const board = new Board(defaultBoardSpecs(96));
+  board.i2c("ISU1").attach(SHT3X_ADDRESS, new Sht3x({ temperatureC: () => 21.5, humidityPercent: 52 }));
+  const network = new Network();
+  const dev = new Device({ clock: new RealClock(), board, network });
+  await startNetworkManager(dev);
+  dev.start(await dev.install(appFromDirectory(dir)));
+  const stop = new AbortController();
+  const running = dev.run({ signal: stop.signal });
+  try {
+    const deadline = Date.now() + 15000;
+    const ok = () => dev.events.of("log").some((e) => e.app === "thermometer" && e.text.endsWith("/readings: 200"));
+    while ((bodies.length < 2 || !ok()) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
+  } finally {
+    stop.abort();
+    await running;
+    network.closeAll();
+    server.close();
+  }
+  const reading = 'POST /readings application/json {"celsius":21.49,"humidity":51.99,"average":21.49}';
+  assert.deepEqual(bodies.slice(0, 2), [reading, reading]);
+  const lines = dev.events.of("log").filter((e) => e.app === "thermometer").map((e) => e.text);
+  // The first reading may come before the network manager published: then its post says so.
+  const posted = lines.filter((l) => l.startsWith("post to"));
+  assert.equal(posted[posted.length - 1], `post to http://127.0.0.1:${port}/readings: 200`);
 });
 
 test("examples/uart-echo echoes lines from the UART's other end, and over a loopback TCP port", async () => {
