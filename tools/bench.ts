@@ -530,6 +530,93 @@ async function peripheralRoundTrips(): Promise<Row[]> {
   ];
 }
 
+/**
+ * A socket round trip through the allowlist: an app connected to a loopback echo server sends 16
+ * bytes and waits (wait on the socket: its task blocks, the device idles) until the 16 come back,
+ * ROUNDS times; each sample is one such exchange seen from the host, the app's send to its receive
+ * (the host's Network logs every send and receive it makes for the app). The floor is the same
+ * exchange from a plain Node socket to the same server.
+ */
+async function socketRoundTrip(): Promise<Row[]> {
+  const { createServer, connect } = await import("node:net");
+  const { Network } = await import("../host/net/network.js");
+  const { startNetworkManager } = await import("../host/net/system-apps.js");
+  const ROUNDS = 400;
+  const server = createServer((s) => { s.setNoDelay(true); s.on("data", (d) => s.write(d)); s.on("error", () => s.destroy()); });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as { port: number }).port;
+  const DATA = 8192;
+  const text = "127.0.0.1";
+  const app = wat(`(module
+    (import "applibs" "net_connect" (func $connect (param i32 i32 i32 i32) (result i32)))
+    (import "applibs" "net_send" (func $send (param i32 i32 i32) (result i32)))
+    (import "applibs" "net_recv" (func $recv (param i32 i32 i32) (result i32)))
+    (import "applibs" "wait" (func $wait (param i32 i32) (result i32)))
+    (import "applibs" "sleep_ms" (func $sleep (param i32) (result i32)))
+    (import "applibs" "net_status" (func $status (param i32 i32) (result i32)))
+    (import "applibs" "exit" (func $exit (param i32)))
+    (memory (export "memory") 1)
+    (data (i32.const ${DATA}) "${text}")
+    (func (export "main") (result i32) (local $h i32) (local $i i32) (local $got i32) (local $r i32)
+      ;; networking ready (the network manager published)
+      (block $ready (loop $w
+        (drop (call $status (i32.const ${DATA + 256}) (i32.const 32)))
+        (br_if $ready (i32.eq (i32.load8_u (i32.const ${DATA + 256})) (i32.const 1)))
+        (drop (call $sleep (i32.const 5))) (br $w)))
+      (local.set $h (call $connect (i32.const 1) (i32.const ${DATA}) (i32.const ${text.length}) (i32.const ${port})))
+      (if (i32.lt_s (local.get $h) (i32.const 0)) (then (call $exit (local.get $h))))
+      (drop (call $wait (local.get $h) (i32.const -1)))
+      (loop $round
+        (drop (call $send (local.get $h) (i32.const ${DATA + 64}) (i32.const 16)))
+        (local.set $got (i32.const 0))
+        (loop $more
+          (local.set $r (call $recv (local.get $h) (i32.const ${DATA + 128}) (i32.const 64)))
+          (if (i32.gt_s (local.get $r) (i32.const 0)) (then (local.set $got (i32.add (local.get $got) (local.get $r))))
+            (else (if (i32.eq (local.get $r) (i32.const ${-abi.EAGAIN})) (then (drop (call $wait (local.get $h) (i32.const -1)))) (else (call $exit (local.get $r))))))
+          (br_if $more (i32.lt_s (local.get $got) (i32.const 16))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br_if $round (i32.lt_u (local.get $i) (i32.const ${ROUNDS}))))
+      (i32.const 0)))`);
+  const network = new Network();
+  // Each exchange, timed where the host sees it: the app's send to the receive that completes it.
+  const samples: number[] = [];
+  let sentAt = 0, received = 0;
+  const control = network.control.bind(network), read = network.read.bind(network);
+  network.control = (socket, op, arg, data) => { const rc = control(socket, op, arg, data); if (op === abi.NET_OP_SEND && rc > 0) { sentAt = nowNs(); received = 0; } return rc; };
+  network.read = (socket, op, arg, maxLen) => {
+    const r = read(socket, op, arg, maxLen);
+    if (op === abi.NET_OP_RECV && typeof r !== "number" && r.length > 0) { received += r.length; if (received >= 16) samples.push(nowNs() - sentAt); }
+    return r;
+  };
+  const dev = new Device({ clock: new RealClock(), network });
+  await startNetworkManager(dev);
+  dev.start(await install(dev, "echoer", app, { Capabilities: { AllowedConnections: ["127.0.0.1"] } }));
+  const stop = new AbortController();
+  const running = dev.run({ signal: stop.signal });
+  const deadline = Date.now() + 60_000;
+  while (samples.length < ROUNDS && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  stop.abort();
+  await running;
+  network.closeAll();
+  if (samples.length < ROUNDS) throw new Error(`bench: the socket app made ${samples.length} of ${ROUNDS} round trips`);
+  // The floor: the same exchange from a plain Node socket.
+  const floor: number[] = [];
+  await new Promise<void>((resolve, reject) => {
+    const c = connect(port, "127.0.0.1");
+    c.setNoDelay(true);
+    const payload = Buffer.alloc(16, 7);
+    let t0 = 0, got = 0;
+    const next = () => { if (floor.length >= ROUNDS) { c.end(); resolve(); return; } got = 0; t0 = nowNs(); c.write(payload); };
+    c.on("connect", next);
+    c.on("data", (d) => { got += d.length; if (got >= 16) { floor.push(nowNs() - t0); next(); } });
+    c.on("error", reject);
+  });
+  server.close();
+  return [latencyRow("net.echo", "socket round trip through the allowlist: 16 bytes to a loopback echo server and back (app send to app receive, real clock)", "us",
+    samples.slice(10).map((x) => x / 1e3), floor.slice(10).map((x) => x / 1e3),
+    `${ROUNDS - 10} exchanges after 10 warm-up ones; the app waits on its socket between send and receive; floor: a plain Node socket to the same server`)];
+}
+
 /** The groups, each run in its own process under `flags`. */
 export const GROUPS: { name: string; flags: string[]; run: () => Promise<Row[]> }[] = [
   { name: "syscall", flags: USER_NODE_FLAGS, run: syscallRoundTrip },
@@ -537,6 +624,7 @@ export const GROUPS: { name: string; flags: string[]; run: () => Promise<Row[]> 
   { name: "periph", flags: USER_NODE_FLAGS, run: peripheralRoundTrips },
   { name: "wakeup", flags: USER_NODE_FLAGS, run: wakeUps },
   { name: "evloop", flags: USER_NODE_FLAGS, run: eventLoopWake },
+  { name: "net", flags: USER_NODE_FLAGS, run: socketRoundTrip },
   { name: "load", flags: USER_NODE_FLAGS, run: appLoad },
   { name: "scale", flags: USER_NODE_FLAGS, run: scale },
   { name: "firstslice", flags: USER_NODE_FLAGS, run: firstSlice },
