@@ -19,7 +19,7 @@ import { Device, InstallError } from "../../host/device.js";
 import { RealClock } from "../../host/peripherals/clock.js";
 import { Network } from "../../host/net/network.js";
 import { startNetworkManager } from "../../host/net/system-apps.js";
-import { manifest } from "./support.js";
+import { manifest, wat } from "./support.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
 const probeWasm = buildApp(join(root, "tests/apps/net-probe/main.ts"), (p) => { try { return readFileSync(p, "utf8"); } catch { return null; } });
@@ -262,6 +262,47 @@ test("the SDK's HTTP client GETs and POSTs JSON through the allowlist; a socket 
   } finally {
     await r.stop();
     http.close();
+    echo.server.close();
+  }
+});
+
+test("sockets are a shared pool: an app gets its share and no more (-ENFILE, EV_LIMIT); a forged socket handle is -EBADF, audited", async () => {
+  const echo = await echoServer();
+  const r = await boot();
+  try {
+    const DATA = 8192;
+    // Opens sockets until one is refused; exits with (opened << 8) | -errno. Then a forged handle.
+    const opener = wat(`(module
+      (import "applibs" "net_connect" (func $connect (param i32 i32 i32 i32) (result i32)))
+      (import "applibs" "net_send" (func $send (param i32 i32 i32) (result i32)))
+      (import "applibs" "net_status" (func $status (param i32 i32) (result i32)))
+      (import "applibs" "sleep_ms" (func $sleep (param i32) (result i32)))
+      (import "applibs" "exit" (func $exit (param i32)))
+      (memory (export "memory") 1)
+      (data (i32.const ${DATA}) "127.0.0.1")
+      (func (export "main") (result i32) (local $n i32) (local $h i32)
+        (block $ready (loop $w
+          (drop (call $status (i32.const ${DATA + 256}) (i32.const 32)))
+          (br_if $ready (i32.eq (i32.load8_u (i32.const ${DATA + 256})) (i32.const 1)))
+          (drop (call $sleep (i32.const 5))) (br $w)))
+        (block $done (loop $more
+          (local.set $h (call $connect (i32.const 1) (i32.const ${DATA}) (i32.const 9) (i32.const ${echo.port})))
+          (br_if $done (i32.lt_s (local.get $h) (i32.const 0)))
+          (local.set $n (i32.add (local.get $n) (i32.const 1)))
+          (br $more)))
+        (if (i32.ne (call $send (i32.const ${(5 << abi.HANDLE_INDEX_BITS) | 7}) (i32.const ${DATA}) (i32.const 1)) (i32.const ${-abi.EBADF})) (then (call $exit (i32.const -1))))
+        (i32.or (i32.shl (local.get $n) (i32.const 8)) (i32.sub (i32.const 0) (local.get $h)))))`);
+    const app = await r.dev.install(appFromBytes("opener", manifest("opener", { Capabilities: { AllowedConnections: ["127.0.0.1"] } }), opener));
+    r.dev.start(app);
+    await exited(r, "opener");
+    const code = Number(r.dev.events.of("app").find((e) => e.app === "opener" && e.what === "exited")!.detail!.replace("code ", ""));
+    // A quarter of the pool, then the refusal.
+    assert.deepEqual([code >> 8, code & 0xff], [abi.NET_MAX_SOCKETS / abi.SHARE_MAX_DIVISOR, abi.ENFILE]);
+    const audit = r.dev.audit();
+    assert.ok(audit.some((e) => e.kind === abi.EV_LIMIT && e.syscall === abi.SYS_NET_CONNECT && e.arg === abi.LIMIT_SOCKETS));
+    assert.ok(audit.some((e) => e.kind === abi.EV_BAD_HANDLE && e.syscall === abi.SYS_NET_SEND));
+  } finally {
+    await r.stop();
     echo.server.close();
   }
 });
