@@ -95,10 +95,13 @@ export async function runDevice(appDirs: string[], opts: RunOptions, out: (line:
   }
   out(`wasphere core ${device.coreVersion} booted${opts.core === "component" ? " (as a component)" : ""}`);
   out(formatMemoryMap(device.memoryMap()));
+  // The system apps of the OS image run first, and are listed in the memory map like any app.
+  const systemApps: InstalledApp[] = [];
   if (network) {
     const { startNetworkManager } = await import("./net/system-apps.js");
     const manager = await startNetworkManager(device);
-    out(`system app ${printable(manager.name)} started`);
+    out(`system app ${printable(manager.name)} started: quota ${manager.quotaBytes / 1024} KiB`);
+    systemApps.push(manager);
   }
   const apps: InstalledApp[] = [];
   for (const dir of appDirs) {
@@ -115,7 +118,7 @@ export async function runDevice(appDirs: string[], opts: RunOptions, out: (line:
     }
   }
   // Only apps with a live task hold a reservation: one that exited or was given up gave it back.
-  const reserving = () => apps.filter((a) => device.core.exports.app_field(a.slot, APP_FIELD_TASK) >= 0);
+  const reserving = () => [...systemApps, ...apps].filter((a) => device.core.exports.app_field(a.slot, APP_FIELD_TASK) >= 0);
   out(formatMemoryMap(device.memoryMap(), reserving()));
   const stopListening = device.events.listen((e) => {
     if (e.kind === "app" && (e.what === "installed" || e.what === "started")) return;
