@@ -24,7 +24,7 @@ import {
   PTABLE_MAX_ENTRIES, PART_APPS, PART_DATA, FS_IO_CHUNK_BYTES, EV_INSTALL_REFUSED, EV_IMAGE_REFUSED, EPERM, EBUSY, EINPROGRESS,
   IMAGE_REFUSED_UNSIGNED, IMAGE_REFUSED_BAD_SIGNATURE, IMAGE_REFUSED_FIELD_MODE, SHA256_DIGEST_BYTES,
 } from "../abi";
-import { verifyGate, verifyReason, verifyDevelopment, verifyDigest, verifyRunning, attestGate } from "./verify";
+import { verifyGate, verifyReason, verifyDevelopment, verifyDigest, verifyRunning, attestGate, attestMeasurementsPtr } from "./verify";
 import { msgClear, msgStr, msgInt, msgPtr, msgLen, msgBytes, msgUserBytes } from "../util/msg";
 import { crc32 } from "../fs/crc";
 import { flash_prog, flash_erase } from "../hal/index";
@@ -78,11 +78,10 @@ const info = memory.data(PKG_INFO_BYTES, 8);
 const partBuf = memory.data(PTABLE_MAX_ENTRIES * 12, 4);
 const savedMsg = memory.data(256, 4);
 // Each entry's measurement: the SHA-256 of its package's signed bytes, as the security processor
-// computed it when it verified the package (zero until then); and the running ones, compacted for ATTEST.
+// computed it when it verified the package (zero until then).
 const measurements = memory.data(MAX_APPS * SHA256_DIGEST_BYTES, 8);
-const attestList = memory.data(MAX_APPS * SHA256_DIGEST_BYTES, 8);
 export const STORE_STATIC_BYTES: i32 = <i32>(<u32>MAX_APPS * STORE_ENTRY_BYTES + LIST_MAX_BYTES) + FS_IO_CHUNK_BYTES + PKG_INFO_BYTES + PTABLE_MAX_ENTRIES * 12 + 256 + GUID_TEXT_BYTES
-  + 2 * MAX_APPS * SHA256_DIGEST_BYTES;
+  + MAX_APPS * SHA256_DIGEST_BYTES;
 
 let count: i32 = 0;
 let booted: bool = false;
@@ -602,12 +601,14 @@ export function storeMeasurementPtr(i: i32): usize { return measurements + <usiz
  */
 export function storeAttest(nonce: usize): i32 {
   if (!booted) return notBooted();
+  // The running entries' measurements go straight to where ATTEST's payload takes them.
+  const list = attestMeasurementsPtr();
   let n = 0;
   for (let i = 0; i < count; i++) {
     const slot = ei32(i, E_APP_SLOT);
     if (slot < 0 || !appValid(slot) || appAt(slot).task == NO_TASK) continue;
-    memory.copy(attestList + <usize>(n * SHA256_DIGEST_BYTES), storeMeasurementPtr(i), SHA256_DIGEST_BYTES);
+    memory.copy(list + <usize>(n * SHA256_DIGEST_BYTES), storeMeasurementPtr(i), SHA256_DIGEST_BYTES);
     n++;
   }
-  return attestGate(nonce, attestList, n);
+  return attestGate(nonce, n);
 }

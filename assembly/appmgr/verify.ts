@@ -223,12 +223,15 @@ export function verifyDevelopment(): bool { return vMode == MAILBOX_MODE_DEVELOP
 export function verifyDigest(): usize { return digest; }
 export function verifyRunning(): bool { return vState == V_RUNNING; }
 
+/** Where the caller of attestGate puts its measurements: ATTEST's payload, after the nonce (the request frame is only a build buffer). */
+export function attestMeasurementsPtr(): usize { return payload() + <usize>ATTEST_NONCE_BYTES; }
+
 /**
- * An attestation over the 32-byte nonce at `nonce` and `count` measurements of 32 bytes at
- * `measurements`: -EINPROGRESS until the answer is in; then the call with the same nonce returns
- * its length (the statement and signature at attestPtr()) or -errno, once.
+ * An attestation over the 32-byte nonce at `nonce` and the `count` measurements of 32 bytes at
+ * attestMeasurementsPtr(): -EINPROGRESS until the answer is in; then the call with the same nonce
+ * returns its length (the statement and signature at attestPtr()) or -errno, once.
  */
-export function attestGate(nonce: usize, measurements: usize, count: i32): i32 {
+export function attestGate(nonce: usize, count: i32): i32 {
   if (count < 0 || count > MAX_APPS) return -EINVAL;
   if (aState == V_RUNNING) return -EINPROGRESS;
   if (aState == V_DONE && memory.compare(attestNonce, nonce, ATTEST_NONCE_BYTES) == 0) {
@@ -237,9 +240,7 @@ export function attestGate(nonce: usize, measurements: usize, count: i32): i32 {
     return aResult;
   }
   memory.copy(attestNonce, nonce, ATTEST_NONCE_BYTES);
-  const p = payload();
-  memory.copy(p, nonce, ATTEST_NONCE_BYTES);
-  memory.copy(p + <usize>ATTEST_NONCE_BYTES, measurements, <usize>(count * 32));
+  memory.copy(payload(), nonce, ATTEST_NONCE_BYTES);
   aExpected = 24 + ATTEST_NONCE_BYTES + (count + 1) * 32 + 64;
   const id = post(MAILBOX_CMD_ATTEST, ATTEST_NONCE_BYTES + count * 32);
   if (id < 0) { aState = V_IDLE; msgClear(); msgStr("attestation: this device has no security processor"); return -EPERM; }
