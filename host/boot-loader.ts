@@ -169,7 +169,11 @@ export function activeOsSlot(flash: Flash): Partition {
 export async function loadVerifiedCore(flash: Flash, link: SecurityProcessorLink): Promise<{ module: WebAssembly.Module; image: CoreImage; slot: string; digest: Uint8Array }> {
   const slot = activeOsSlot(flash);
   const where = `secure boot: ${slot.name}`;
-  const image = parseCoreImage(flash.bytes.subarray(slot.offsetBytes, slot.offsetBytes + slot.sizeBytes), where);
+  const bytes = flash.bytes.subarray(slot.offsetBytes, slot.offsetBytes + slot.sizeBytes);
+  if (bytes.length >= 4 && new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0, true) === 0xffffffff) {
+    throw new BootError(`${where}: holds no core image (erased); write one signed by a key the device trusts for the OS: wasphere core sign --key OS.pem --output core.img; wasphere device write-core DEV core.img`);
+  }
+  const image = parseCoreImage(bytes, where);
   if (image.algorithm === abi.PKG_SIG_NONE) throw new BootError(`${where}: the core image is unsigned; the device boots only a core signed by a key it trusts for the OS`);
   if (image.algorithm !== abi.PKG_SIG_ECDSA_P256_SHA256) throw new BootError(`${where}: unknown signature algorithm ${image.algorithm}`);
   const v = await verifyThroughProcessor(link, ROLE.OS, image.keyId, image.signature, image.signed);

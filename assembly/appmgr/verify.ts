@@ -114,6 +114,13 @@ function closeThenFail(rc: i32): void {
   if (id < 0) vState = V_DONE; else vId = id;
 }
 
+/** The message of a check the processor could not answer: its status, or -1 for an answer of the wrong length. */
+function ioMessage(status: i32): void {
+  msgClear();
+  if (status < 0) { msgStr("image package: cannot be verified: the security processor's answer is malformed"); return; }
+  msgStr("image package: cannot be verified: the security processor answered status "); msgInt(status);
+}
+
 function failIo(status: i32): void {
   msgClear();
   if (status == MAILBOX_STATUS_NO_CONTEXT) {
@@ -121,7 +128,7 @@ function failIo(status: i32): void {
     done(-EAGAIN, 0);
     return;
   }
-  msgStr("image package: cannot be verified: the security processor answered status "); msgInt(status);
+  ioMessage(status);
   done(-EIO, 0);
 }
 
@@ -275,7 +282,7 @@ export function verifyDeliver(id: i32, status: i32, p: usize, len: i32): i32 {
   }
   if (vCmd == MAILBOX_CMD_SHA256_UPDATE) {
     if (!ok || len != 0) {
-      msgClear(); msgStr("image package: cannot be verified: the security processor answered status "); msgInt(ok ? -1 : status);
+      ioMessage(ok ? -1 : status);
       closeThenFail(-EIO);
       return 0;
     }

@@ -74,7 +74,7 @@ test("the boot loader compiles only a core signed by a key trusted for the OS; t
   const flash = await freshFlash();
   const { link } = await trustedProcessor();
   assert.throws(() => parseCoreImage(flash.bytes.subarray(4096, 4096 + 200), "os-a"), { message: "os-a: holds no core image (erased)" });
-  await assert.rejects(loadVerifiedCore(flash, link), { message: "secure boot: os-a: holds no core image (erased)" });
+  await assert.rejects(loadVerifiedCore(flash, link), { message: "secure boot: os-a: holds no core image (erased); write one signed by a key the device trusts for the OS: wasphere core sign --key OS.pem --output core.img; wasphere device write-core DEV core.img" });
   const image = await signCoreImage(CORE, testSigner);
   writeCoreImage(flash, image);
   const good = await loadVerifiedCore(flash, link);
@@ -128,9 +128,13 @@ test("at boot, a tampered, unsigned or untrusted package is refused alone: the b
   await dev.deploy(A1);
   await dev.deploy(B1);
   const [a, b] = await dev.listInstalled();
+  const other = await newSigner();
+  const foreignB = await signed(unsigned(B1), other);
+  assert.equal(foreignB.length, B1.length);
   const cases: [string, (f: Flash) => void, string, string][] = [
     ["tampered", (f) => f.bytes.set(tampered(B1), b.offsetBytes), `image package: its signature does not verify with trusted key ${KEY} (the package was altered after it was signed)`, "its signature does not verify (altered after signing)"],
     ["unsigned", (f) => f.bytes.set(unsigned(B1), b.offsetBytes), "image package: unsigned: every package must be signed by a key this device trusts for apps (image-package pack-application --sign KEY.pem)", "unsigned"],
+    ["wrong key", (f) => f.bytes.set(foreignB, b.offsetBytes), `image package: signed by key ${hex(other.keyId)}, which this device does not trust for apps`, "signed by a key the device does not trust for apps"],
   ];
   for (const [what, hurt, line, audit] of cases) {
     const f = flash.clone();
@@ -219,7 +223,7 @@ test("the CLI: a device made with --trust is in field mode; capability create + 
   assert.equal(bare.status, 0, bare.stderr);
   assert.match(bare.stdout, /\nos-a: no core yet: write one signed by an OS key: wasphere core sign --key OS.pem --output core.img; wasphere device write-core .*\/bare core.img\n/);
   const booted = run("device", "boot", join(tmp, "bare"), "--seconds", "0.1");
-  assert.deepEqual([booted.status, booted.stderr], [1, "wasphere device boot: secure boot: os-a: holds no core image (erased)\n"]);
+  assert.deepEqual([booted.status, booted.stderr], [1, "wasphere device boot: secure boot: os-a: holds no core image (erased); write one signed by a key the device trusts for the OS: wasphere core sign --key OS.pem --output core.img; wasphere device write-core DEV core.img\n"]);
   const img = join(tmp, "core.img");
   assert.equal(run("core", "sign", "--key", keyFile, "--output", img).status, 0);
   assert.equal(run("device", "write-core", join(tmp, "bare"), img).status, 0);
@@ -260,4 +264,35 @@ test("attestation over a nonce: the boot measurement and each running package's,
   const again = await dev.attest(nonce);
   assert.equal(again.statement[6], 2);
   await assert.rejects(dev.attest(new Uint8Array(31)), /EINVAL/);
+});
+
+test("a processor that answers a check wrongly never gets a package admitted, its hash context is closed, and the next check works", async () => {
+  const { link: real } = await trustedProcessor();
+  const posted: number[] = [];
+  const byId = new Map<number, number>();
+  let mangle: ((cmd: number, frame: Uint8Array) => Uint8Array) | null = null;
+  const link = {
+    answer: null as ((frame: Uint8Array) => void) | null,
+    post(frame: Uint8Array) {
+      const cmd = frame[0] | (frame[1] << 8);
+      posted.push(cmd);
+      byId.set(frame[2] | (frame[3] << 8), cmd);
+      real.post(frame);
+    },
+  };
+  real.answer = (frame) => link.answer?.(mangle ? mangle(byId.get(frame[0] | (frame[1] << 8)) ?? 0, frame) : frame);
+  const dev = await FlashDevice.boot(await freshFlash(), { startApps: false, instrumentCache: cache, gpioPinCount: 96, securityProcessor: link });
+  const status = (s: number) => (cmd: number, f: Uint8Array) => cmd === 11 ? Uint8Array.of(f[0], f[1], s, 0, 0, 0, 0, 0) : f;
+  mangle = status(6);
+  assert.equal(await refusal(dev, A1), "image package: cannot be verified: the security processor answered status 6");
+  mangle = (cmd, f) => (cmd === 11 ? (() => { const g = f.slice(0, f.length - 1); g[4] = 39; return g; })() : f);
+  assert.equal(await refusal(dev, A1), "image package: cannot be verified: the security processor's answer is malformed");
+  // An UPDATE refused: the core still closes the context (SHA256_FINAL) before it reports.
+  posted.length = 0;
+  mangle = (cmd, f) => (cmd === 3 ? Uint8Array.of(f[0], f[1], 3, 0, 0, 0, 0, 0) : f);
+  assert.equal(await refusal(dev, A1), "image package: cannot be verified: the security processor answered status 3");
+  assert.deepEqual(posted, [2, 3, 4]);
+  assert.deepEqual(await dev.listInstalled(), []);
+  mangle = null;
+  assert.equal((await dev.deploy(A1)).name, "blink");
 });
