@@ -24,7 +24,7 @@ import {
   PTABLE_MAX_ENTRIES, PART_APPS, PART_DATA, FS_IO_CHUNK_BYTES, EV_INSTALL_REFUSED, EV_IMAGE_REFUSED, EPERM, EBUSY, EINPROGRESS,
   IMAGE_REFUSED_UNSIGNED, IMAGE_REFUSED_BAD_SIGNATURE, IMAGE_REFUSED_FIELD_MODE, SHA256_DIGEST_BYTES,
 } from "../abi";
-import { verifyGate, verifyReason, verifyDevelopment, verifyDigest, verifyRunning, attestGate, attestMeasurementsPtr } from "./verify";
+import { verifyGate, verifyHolds, verifyReason, verifyDevelopment, verifyDigest, verifyRunning, attestGate, attestMeasurementsPtr } from "./verify";
 import { msgClear, msgStr, msgInt, msgPtr, msgLen, msgBytes, msgUserBytes } from "../util/msg";
 import { crc32 } from "../fs/crc";
 import { flash_prog, flash_erase } from "../hal/index";
@@ -229,7 +229,8 @@ export function storeActivate(i: i32): i32 {
   }
   // Secure boot: the package's signature is checked through the security processor before it is
   // mounted; that takes the mailbox's answers, so the host calls again on -EINPROGRESS.
-  if (rc == 0) rc = pkgParse(flashBlockBytes, first, bytes, info);
+  // The check needs the package's signature fields once, when it starts; admit parses it again.
+  if (rc == 0 && !verifyHolds(i, first, bytes)) rc = pkgParse(flashBlockBytes, first, bytes, info);
   if (rc == 0) {
     rc = verifyGate(i, flashBlockBytes, first, bytes, info);
     if (rc == -EINPROGRESS || rc == -EBUSY) return rc;

@@ -222,6 +222,11 @@ export function verifyGate(target: i32, blockBytes: u32, first: u32, bytes: u32,
   return -EINPROGRESS;
 }
 
+/** Whether a check of this extent is running or has its verdict waiting (verifyGate then needs no pkg-info). */
+export function verifyHolds(target: i32, first: u32, bytes: u32): bool {
+  return vState != V_IDLE && vTarget == target && vFirst == first && vBytes == bytes;
+}
+
 /** The IMAGE_REFUSED_* reason of the verdict verifyGate last returned (0: none). */
 export function verifyReason(): i32 { return vReason; }
 /** Whether the processor reported development mode with that verdict. */
