@@ -47,6 +47,8 @@ export const EHOSTUNREACH = 113;
 export const EADDRINUSE = 98;
 export const ECORRUPT = 84;
 export const EDQUOT = 122;
+// A call whose work waits for the security processor: call it again once the mailbox has answered.
+export const EINPROGRESS = 115;
 
 // ---- App syscalls (module "applibs"). The host trampoline for import NAME calls
 // core.syscall(task, SYS_NAME, a0, a1, a2, a3). Numbers are stable; never reuse one.
@@ -162,6 +164,14 @@ export const EV_LOG_DROPPED = 13;
 export const EV_AUDIT_DROPPED = 14;
 // A call was refused because a limit on a shared pool was reached; `arg` is the LIMIT_* hit.
 export const EV_LIMIT = 15;
+// An image package was refused by its signature check (appmgr/verify.ts): `arg` is the list entry
+// (-1: a sideload), `syscall` the IMAGE_REFUSED_* reason, `result` the -errno.
+export const EV_IMAGE_REFUSED = 16;
+export const IMAGE_REFUSED_UNSIGNED = 1;
+export const IMAGE_REFUSED_UNTRUSTED_KEY = 2;
+export const IMAGE_REFUSED_BAD_SIGNATURE = 3;
+export const IMAGE_REFUSED_FIELD_MODE = 4;
+export const IMAGE_REFUSED_NO_PROCESSOR = 5;
 
 // Which limit an EV_LIMIT entry names.
 export const LIMIT_TASK_HANDLES = 1;
@@ -413,6 +423,19 @@ export const MAILBOX_CMD_RANDOM = 1;
 export const MAILBOX_CMD_SHA256_INIT = 2;
 export const MAILBOX_CMD_SHA256_UPDATE = 3;
 export const MAILBOX_CMD_SHA256_FINAL = 4;
+export const MAILBOX_CMD_ATTEST = 8;
+export const MAILBOX_CMD_VERIFY_TRUSTED = 11;
+// VERIFY_TRUSTED: the role whose roots a signature is checked against, its verdicts, the modes.
+export const MAILBOX_ROLE_OS = 1;
+export const MAILBOX_ROLE_APP = 2;
+export const MAILBOX_VERDICT_VERIFIED = 0;
+export const MAILBOX_VERDICT_UNTRUSTED_KEY = 1;
+export const MAILBOX_VERDICT_BAD_SIGNATURE = 2;
+export const MAILBOX_MODE_FIELD = 0;
+export const MAILBOX_MODE_DEVELOPMENT = 1;
+// ATTEST: a 32-byte nonce; its statement has the boot measurement and one per running package.
+export const ATTEST_NONCE_BYTES = 32;
+export const ATTEST_MAX_BYTES = 24 + 32 + (MAX_APPS + 1) * 32 + 64;
 export const MAILBOX_STATUS_OK = 0;
 // The processor has no free hash context.
 export const MAILBOX_STATUS_NO_CONTEXT = 7;

@@ -11,6 +11,7 @@ import { registerDeviceCommands } from "./device-cli.js";
 import { registerNewCommand } from "./new-cli.js";
 import { registerFeedCommands } from "./feed-cli.js";
 import { registerKeysCommands } from "./keys-cli.js";
+import { registerCoreCommands } from "./secure-cli.js";
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerNewCommand(program);
   registerFeedCommands(program);
   registerKeysCommands(program);
+  registerCoreCommands(program);
   return program;
 }
 

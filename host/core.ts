@@ -191,6 +191,7 @@ export interface CoreExports {
   fs_store_deploy_commit(): N;
   fs_store_remove(entry: N): N;
   fs_store_read_entry_point(entry: N, offset: N, len: N): OrErrno<Uint8Array>;
+  fs_store_attest(nonce: Uint8Array): OrErrno<Uint8Array>;
 }
 export type ExportName = keyof CoreExports;
 
@@ -244,6 +245,7 @@ export const EXPORT_SHAPES: Record<ExportName, [iface: "kernel" | "fs", params: 
   fs_store_boot: ["fs", "nn", "n"], fs_store_count: ["fs", "", "n"], fs_store_activate: ["fs", "n", "n"],
   fs_store_entry: ["fs", "n", "result-list"], fs_store_deploy_begin: ["fs", "n", "n"], fs_store_deploy_write: ["fs", "L", "n"],
   fs_store_deploy_commit: ["fs", "", "n"], fs_store_remove: ["fs", "n", "n"], fs_store_read_entry_point: ["fs", "nnn", "result-list"],
+  fs_store_attest: ["fs", "L", "result-list"],
 };
 
 /** The core-wasm export name of a WIT function (`wasphere:core/fs@0.1.0#fs-open`). */

@@ -13,8 +13,7 @@ import { printable } from "./printable.js";
 import { readTable } from "./flash-layout.js";
 import { serveControl } from "./control/server.js";
 import { UartTcpBridge } from "./peripherals/uart-tcp.js";
-import { openSecurityProcessor } from "./pluton/link.js";
-import { fileStore } from "./pluton/store-node.js";
+import { secureBootFolder } from "./secure-device.js";
 import type { Board } from "./peripherals/board.js";
 
 /** A loopback TCP port for each UART parts.json bridges; each says where it listens. */
@@ -39,16 +38,18 @@ export async function bootDevice(dir: string, opts: BootCliOptions, out: (line: 
     const startMs = performance.now();
     const board = deviceBoard(dir);
     const parts = deviceParts(dir, board);
-    // The device's security processor keeps its key and counters in DEV/pluton.json (mode 0600).
-    const { link: securityProcessor } = await openSecurityProcessor(fileStore(dir));
+    // The device's security processor keeps its key, counters and trusted roots in DEV/pluton.json
+    // (mode 0600); the boot loader has it verify the core in the active OS slot before it runs.
+    const { securityProcessor, coreModule, line: bootLine } = await secureBootFolder(dir, flash);
     // Real sockets on the host, reached only through the network manager's status and each app's allowlist.
     const { Network } = await import("./net/network.js");
     const network = new Network();
-    const dev = await FlashDevice.boot(flash, { startApps: true, gpioPinCount: devicePins(dir), board, instrumentCache: deviceCache(dir), securityProcessor, network, networkManager: true });
+    const dev = await FlashDevice.boot(flash, { startApps: true, gpioPinCount: devicePins(dir), board, instrumentCache: deviceCache(dir), securityProcessor, coreModule, network, networkManager: true });
     const device = dev.device;
     out(`wasphere core ${device.coreVersion} booted from ${printable(dir)} in ${(performance.now() - startMs).toFixed(0)} ms`);
     for (const line of parts.lines) out(`parts: ${printable(line)}`);
     const bridges = await bridgeUarts(board, parts.uartPorts, out);
+    out(`secure boot: ${bootLine}`);
     for (const line of dev.bootReport.lines) out(`boot: ${line}`);
     const running = device.installedApps().filter((a) => device.core.exports.app_field(a.slot, abi.APP_FIELD_TASK) >= 0);
     out(formatMemoryMap(device.memoryMap(), running));

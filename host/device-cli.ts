@@ -18,6 +18,13 @@ import { ImageError, loadImage, saveImage } from "./fs/image.js";
 import { checkHardwareDefinition, createFlash, dataFsConfig, ERASE_BLOCK_BYTES, hardwareDefinition, LayoutError, MAX_FLASH_BYTES, partitionFlash, readTable, type Partition } from "./flash-layout.js";
 import { printable } from "./printable.js";
 import { registerDeviceVerbs } from "./device-verbs-cli.js";
+import { provisionNewDevice, type TrustOptions } from "./secure-device.js";
+import { registerSecureDeviceCommands } from "./secure-cli.js";
+import { TrustError } from "./pluton/processor.js";
+import { KeyError } from "./pluton/keys.js";
+import { BootError } from "./boot-loader.js";
+import { DeviceFolderError } from "./device-folder.js";
+import { CapabilityError } from "./pluton/capability.js";
 
 export const FLASH_FILE = "flash.bin";
 export const HARDWARE_FILE = "hardware-definition.json";
@@ -32,7 +39,7 @@ export function parseSize(value: string): number {
   return Number(m[1]) * mult;
 }
 
-export async function createDevice(dir: string, flashBytes = DEFAULT_FLASH_BYTES, pins = DEFAULT_PINS): Promise<Partition[]> {
+export async function createDevice(dir: string, flashBytes = DEFAULT_FLASH_BYTES, pins = DEFAULT_PINS, trust: TrustOptions = {}): Promise<Partition[] & { securityLines?: string[] }> {
   let existing: string[] | null = null;
   try { existing = readdirSync(dir); } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw new LayoutError(`${printable(dir)}: ${(err as NodeJS.ErrnoException).code === "ENOTDIR" ? "exists and is not a folder" : (err as Error).message}`);
@@ -41,11 +48,13 @@ export async function createDevice(dir: string, flashBytes = DEFAULT_FLASH_BYTES
   if (!Number.isInteger(pins) || pins < 0 || pins > abi.MAX_GPIO_PINS) throw new LayoutError(`--pins ${pins}: must be 0 to ${abi.MAX_GPIO_PINS}`);
   const { flash, partitions } = await createFlash(flashBytes);
   mkdirSync(dir, { recursive: true });
+  // The security processor is provisioned before the flash is saved: the core goes into os-a.
+  const securityLines = await provisionNewDevice(dir, flash, trust);
   saveImage(join(dir, FLASH_FILE), flash.bytes);
   const hw = hardwareDefinition(`wasphere device (${pins} GPIO pins, ${flashBytes / (1024 * 1024)} MiB flash)`, pins);
   const fd = openSync(join(dir, HARDWARE_FILE), "wx");
   try { writeSync(fd, JSON.stringify(hw, null, 2) + "\n"); } finally { closeSync(fd); }
-  return partitions;
+  return Object.assign(partitions, { securityLines });
 }
 
 export interface PartitionReport extends Partition {
@@ -147,8 +156,9 @@ export function registerDeviceCommands(program: Command): void {
     try {
       await fn(...args);
     } catch (err) {
-      if (err instanceof LayoutError || err instanceof ImageError) {
-        process.stderr.write(`wasphere: ${printable(err.message.split("\n")[0])}\n`);
+      if (err instanceof LayoutError || err instanceof ImageError || err instanceof TrustError || err instanceof KeyError || err instanceof BootError
+        || err instanceof DeviceFolderError || err instanceof CapabilityError || (err as NodeJS.ErrnoException).code === "EEXIST") {
+        process.stderr.write(`wasphere: ${printable((err as Error).message.split("\n")[0])}\n`);
         process.exitCode = 1;
         return;
       }
@@ -160,9 +170,15 @@ export function registerDeviceCommands(program: Command): void {
     .argument("<DEV>", "the folder to create (must not exist, or be empty)")
     .option("--flash-size <SIZE>", "flash size, a power of two from 2MiB to 256MiB", parseSize, DEFAULT_FLASH_BYTES)
     .option("--pins <N>", `GPIO pin count (default ${DEFAULT_PINS})`, intOption("--pins", 0, abi.MAX_GPIO_PINS), DEFAULT_PINS)
-    .action(action(async (dir: string, opts: { flashSize: number; pins: number }) => {
-      const parts = await createDevice(dir, opts.flashSize, opts.pins);
+    .option("--trust <KEY.pub>", "trust this public key for the OS and for apps (repeatable); the device starts in field mode", collect, [])
+    .option("--trust-os <KEY.pub>", "trust this public key for the OS (core images) only (repeatable)", collect, [])
+    .option("--trust-app <KEY.pub>", "trust this public key for app packages only (repeatable)", collect, [])
+    .option("--core <IMG>", "write this signed core image (wasphere core sign) into the active OS slot")
+    .addHelpText("after", "\nWithout --trust*: a development device: a key pair is made in DEV/development-key.pem/.pub, trusted for the OS and apps,\nthe build's core is signed with it, and the device is in development mode. Sign packages with --sign DEV/development-key.pem.")
+    .action(action(async (dir: string, opts: { flashSize: number; pins: number; trust: string[]; trustOs: string[]; trustApp: string[]; core?: string }) => {
+      const parts = await createDevice(dir, opts.flashSize, opts.pins, { trust: opts.trust, trustOs: opts.trustOs, trustApp: opts.trustApp, core: opts.core });
       process.stdout.write(`${printable(dir)}: ${sizeText(opts.flashSize)} flash, ${parts.length} partitions, ${opts.pins} GPIO pins\n`);
+      for (const line of parts.securityLines ?? []) process.stdout.write(`${line}\n`);
     }));
   device.command("boot")
     .description("boot the device from its flash: mount its data partition and every installed package, start the apps, print the boot log and memory map; run until Ctrl-C")
@@ -203,4 +219,7 @@ export function registerDeviceCommands(program: Command): void {
       process.stdout.write(opts.json ? JSON.stringify(r, null, 1) + "\n" : deviceText(r));
     }));
   registerDeviceVerbs(device);
+  registerSecureDeviceCommands(device, action);
 }
+
+const collect = (v: string, prev: string[]) => [...prev, v];

@@ -81,7 +81,7 @@ export class FlashDevice implements DeviceControl {
     const log = me.bootReport;
     log.lines.push(`installed-app list: ${n} package${n === 1 ? "" : "s"}`);
     for (let i = 0; i < n; i++) {
-      const slot = e.fs_store_activate(i);
+      const slot = await me.untilAnswered(() => e.fs_store_activate(i));
       const entry = me.entry(i);
       if (slot < 0) {
         log.refused++;
@@ -108,6 +108,34 @@ export class FlashDevice implements DeviceControl {
       log.lines.push(`system app "${printable(app.name)}": started`);
     }
     return me;
+  }
+
+  /**
+   * Calls `call` until it stops answering -EINPROGRESS: the core checks a package's signature
+   * through the security processor (appmgr/verify.ts), whose answers come between calls.
+   */
+  async untilAnswered(call: () => number): Promise<number> {
+    let rc = call();
+    while (rc === -abi.EINPROGRESS) {
+      await this.device.mailboxIdle();
+      rc = call();
+    }
+    return rc;
+  }
+
+  /**
+   * The security processor's attestation over `nonce` (32 bytes): its statement (SPEC.md,
+   * "Attestation": the boot measurement, then each running package's) and its signature.
+   */
+  async attest(nonce: Uint8Array): Promise<{ statement: Uint8Array; signature: Uint8Array }> {
+    const e = this.device.core.exports;
+    let r = e.fs_store_attest(nonce);
+    while (r === -abi.EINPROGRESS) {
+      await this.device.mailboxIdle();
+      r = e.fs_store_attest(nonce);
+    }
+    if (typeof r === "number") throw new Error(printable(this.device.core.lastError() || `attestation refused (${errnoName(r)})`));
+    return { statement: r.slice(0, r.length - 64), signature: r.slice(r.length - 64) };
   }
 
   entries(): StoreEntry[] {
@@ -179,7 +207,7 @@ export class FlashDevice implements DeviceControl {
     // A running app about to be replaced loses its instance in the core's commit; whether the
     // commit happens is the core's decision, so its state is noted to restore it if it does not.
     const wasRunning = new Set(this.device.installedApps().filter((a) => this.isRunning(a)).map((a) => a.componentId));
-    const idx = e.fs_store_deploy_commit();
+    const idx = await this.untilAnswered(() => e.fs_store_deploy_commit());
     const message = idx < 0 ? printable(this.device.core.lastError() || errnoName(idx)) : "";
     await this.sync();
     if (idx < 0) {

@@ -7,13 +7,17 @@
 import { FlashDevice } from "./device-flash.js";
 import { FolderFlash, deviceBoard, deviceCache, deviceFlashPath, devicePins, lockDevice } from "./device-folder.js";
 import type { DeviceControl } from "./device-control.js";
+import { secureBootFolder } from "./secure-device.js";
 
 export async function openStoppedDevice(dir: string): Promise<DeviceControl & { close(): Promise<void>; readonly flashDevice: FlashDevice }> {
   const release = lockDevice(dir);
   let flash: FolderFlash | null = null;
   try {
     flash = new FolderFlash(deviceFlashPath(dir));
-    const dev = await FlashDevice.boot(flash, { startApps: false, gpioPinCount: devicePins(dir), board: deviceBoard(dir), instrumentCache: deviceCache(dir) });
+    // The same secure boot as `device boot`: the verified core decides, and checks every package
+    // through the device's security processor.
+    const { securityProcessor, coreModule } = await secureBootFolder(dir, flash);
+    const dev = await FlashDevice.boot(flash, { startApps: false, gpioPinCount: devicePins(dir), board: deviceBoard(dir), instrumentCache: deviceCache(dir), securityProcessor, coreModule });
     const f = flash;
     return {
       flashDevice: dev,

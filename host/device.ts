@@ -181,6 +181,15 @@ const STOP_REASONS: Record<SliceResult["reason"], number> = {
   exited: abi.STOP_EXITED, trapped: abi.STOP_TRAPPED,
 };
 
+/** What each IMAGE_REFUSED_* reason of an EV_IMAGE_REFUSED entry means. */
+const IMAGE_REFUSED_TEXT: Record<number, string> = {
+  [abi.IMAGE_REFUSED_UNSIGNED]: "unsigned",
+  [abi.IMAGE_REFUSED_UNTRUSTED_KEY]: "signed by a key the device does not trust for apps",
+  [abi.IMAGE_REFUSED_BAD_SIGNATURE]: "its signature does not verify (altered after signing)",
+  [abi.IMAGE_REFUSED_FIELD_MODE]: "the device is in field mode (no sideloading)",
+  [abi.IMAGE_REFUSED_NO_PROCESSOR]: "no security processor to verify it",
+};
+
 const SYSCALL_NAMES = new Map<number, string>(APP_IMPORTS.map((i) => [i.nr, i.name]));
 export const errnoName = (code: number): string => {
   const entry = Object.entries(abi).find(([k, v]) => v === -code && /^E[A-Z]+$/.test(k));
@@ -501,6 +510,11 @@ export class Device {
     return rc;
   }
 
+  /** Settles once no request the core posted is outstanding at the security processor. */
+  async mailboxIdle(): Promise<void> {
+    while (this.mailboxInFlight > 0) await this.mailboxAnswered();
+  }
+
   /** Settles at the next response of the security processor. */
   private mailboxAnswered(): Promise<void> {
     return new Promise((resolve) => this.mailboxWaiters.push(resolve));
@@ -678,6 +692,7 @@ export class Device {
       case abi.EV_FAULT: return `${app}: ${call} passed a pointer outside its memory (EFAULT)`;
       case abi.EV_APP_INSTALLED: return `${app}: installed`;
       case abi.EV_INSTALL_REFUSED: return `install refused: ${errnoName(a.result)}`;
+      case abi.EV_IMAGE_REFUSED: return `image package ${a.arg < 0 ? "sideloaded" : `entry ${a.arg}`} refused (${errnoName(a.result)}): ${IMAGE_REFUSED_TEXT[a.syscall] ?? `reason ${a.syscall}`}`;
       case abi.EV_APP_STARTED: return `${app}: started`;
       case abi.EV_APP_EXITED: return `${app}: exited with code ${a.arg}`;
       case abi.EV_APP_TRAPPED: return `${app}: trapped`;

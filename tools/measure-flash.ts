@@ -8,6 +8,10 @@
 // core, Device.adopt through the cache: key, entry read, checks, compile) and then the instance;
 // every side instantiates with the same imports. Bytes V8 compiled before in this process are
 // compiled again from V8's own cache, on every side alike (the raw floor included).
+// Secure boot: every package is signed and the device's security processor (in memory) trusts
+// the key. Sign and verify times, each against raw WebCrypto over the same bytes; and the
+// secure-boot cost per app at boot (the signature check of fs_store_activate, through the mailbox)
+// against a raw WebCrypto verify of the same package, in the same run.
 // Must not: write outside memory (the flashes and the cache's store are in RAM), but for the one
 // temporary directory of the cache-on-disk figure, removed at its end.
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -22,6 +26,23 @@ import { AppRunner } from "../host/apps/runner.js";
 import { createFlash } from "../host/flash-layout.js";
 import { FlashDevice } from "../host/device-flash.js";
 import type { Flash } from "../host/flash.js";
+import { parsePackage, signPackage } from "../host/apps/imagepkg.js";
+import { createKeyPairPem, publicKeyDerFromPem, signerFromPem } from "../host/pluton/keys.js";
+import { memoryStore, openSecurityProcessor } from "../host/pluton/link.js";
+import { createCapability } from "../host/pluton/capability.js";
+import { verifyThroughProcessor } from "../host/boot-loader.js";
+import { ROLE } from "../host/pluton/frame.js";
+
+const KEY = await createKeyPairPem();
+const signer = await signerFromPem(KEY.privatePem, "measure key");
+const SPKI = await publicKeyDerFromPem(KEY.publicPem, "measure key");
+/** A development-mode processor trusting the measure key (a link answers one device: one per boot). */
+async function processor() {
+  const { link, processor: p } = await openSecurityProcessor(memoryStore());
+  await p.provision([{ role: "os", spkiDer: SPKI }, { role: "app", spkiDer: SPKI }]);
+  await p.applyCapability(await createCapability(p.identity().deviceId, signer));
+  return link;
+}
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const MODULE = new Uint8Array(readFileSync(`${root}examples/blink/build/blink.wasm`));
@@ -34,14 +55,53 @@ const cache = newCache();
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 const guid = (i: number) => `${(0x10000000 + i).toString(16)}-0000-4000-8000-000000000001`;
 const enc = new TextEncoder();
-const pkgOf = (i: number, pins: number[] = []) => packImage({
+const pkgOf = async (i: number, pins: number[] = []) => signPackage(await packImage({
   files: [
     { path: "app_manifest.json", bytes: enc.encode(JSON.stringify({ SchemaVersion: 1, Name: `app${i}`, ComponentId: guid(i), EntryPoint: "blink.wasm", Capabilities: { Gpio: pins }, MemoryQuotaKiB: QUOTA_BYTES / 1024 })) },
     { path: "blink.wasm", bytes: MODULE },
   ],
   componentId: guid(i), imageVersion: 1, buildTimeSeconds: 0, name: `app${i}`,
-});
-const boot = (flash: Flash, startApps = false, instrumentCache = cache) => FlashDevice.boot(flash, { startApps, instrumentCache, gpioPinCount: 96 });
+}), signer);
+const boot = async (flash: Flash, startApps = false, instrumentCache = cache) => FlashDevice.boot(flash, { startApps, instrumentCache, gpioPinCount: 96, securityProcessor: await processor() });
+
+/** Time spent in fs_store_activate's signature checks (each activation less its final, admitting call), and their count. */
+const secureBoot = { ms: 0, checks: 0 };
+const untilAnswered = FlashDevice.prototype.untilAnswered;
+FlashDevice.prototype.untilAnswered = async function (call: () => number) {
+  let lastMs = 0;
+  const t = performance.now();
+  const rc = await untilAnswered.call(this, () => { const s = performance.now(); const r = call(); lastMs = performance.now() - s; return r; });
+  secureBoot.ms += performance.now() - t - lastMs;
+  secureBoot.checks++;
+  return rc;
+};
+
+/** Sign and verify of one package: the device's paths against raw WebCrypto over the same bytes, alternated. */
+async function signVerify(pkg: Uint8Array): Promise<void> {
+  const subtle = globalThis.crypto.subtle;
+  const signedBytes = pkg.subarray(0, parsePackage(pkg).signedBytes) as unknown as BufferSource;
+  const raw = await subtle.importKey("pkcs8", new Uint8Array(Buffer.from(KEY.privatePem.replace(/-----[^-]+-----|\s/g, ""), "base64")), { name: "ECDSA", namedCurve: "P-256" }, false, ["sign"]);
+  const pub = await subtle.importKey("spki", SPKI as unknown as BufferSource, { name: "ECDSA", namedCurve: "P-256" }, false, ["verify"]);
+  const ALG = { name: "ECDSA", hash: "SHA-256" };
+  const sig = await subtle.sign(ALG, raw, signedBytes);
+  const link = await processor();
+  const info = parsePackage(pkg);
+  const keyId = Buffer.from(info.signature.keyId, "hex"), sigBytes = Buffer.from(info.signature.signature, "hex");
+  const sides: Record<string, number[]> = { sign: [], rawSign: [], verify: [], rawVerify: [] };
+  for (let r = 0; r < 41; r++) {
+    const order: [string, () => Promise<unknown>][] = [
+      ["sign", () => signPackage(pkg, signer)], ["rawSign", () => subtle.sign(ALG, raw, signedBytes)],
+      ["verify", async () => { const v = await verifyThroughProcessor(link, ROLE.APP, keyId, sigBytes, pkg.subarray(0, info.signedBytes)); if (v.verdict !== 0) throw new Error("not verified"); }],
+      ["rawVerify", () => subtle.verify(ALG, pub, sig, signedBytes)],
+    ];
+    for (let i = 0; i < order.length; i++) { const [k, f] = order[(r + i) % order.length]; sides[k].push(await timed(f)); }
+  }
+  const m = (k: string) => median(sides[k]);
+  console.log(`sign a ${pkg.length} B package (pack-application --sign: parse, sign, CRC, read back by the core): ${m("sign").toFixed(3)} ms (x${(m("sign") / m("rawSign")).toFixed(2)} of a raw WebCrypto sign of its ${info.signedBytes} signed bytes, ${m("rawSign").toFixed(3)} ms)`);
+  console.log(`verify it through the security processor (SHA256_INIT, ${Math.ceil(info.signedBytes / 4092)} UPDATE frames, VERIFY_TRUSTED): ${m("verify").toFixed(3)} ms (x${(m("verify") / m("rawVerify")).toFixed(2)} of a raw WebCrypto verify, ${m("rawVerify").toFixed(3)} ms)`);
+  rawVerifyMs = m("rawVerify");
+}
+let rawVerifyMs = 0;
 
 /** The stub imports of a raw instance: a function for every import. */
 const importsFor = (m: WebAssembly.Module) => {
@@ -63,6 +123,7 @@ async function timed(f: () => Promise<unknown>): Promise<number> {
 async function main() {
   const one = await pkgOf(0);
   console.log(`package size: ${one.length} B holding a ${MODULE.length} B module (${(one.length / MODULE.length).toFixed(2)}x; littlefs 512-byte blocks + metadata)`);
+  await signVerify(one);
   const base = (await createFlash(16 * 1024 * 1024)).flash;
   await (await boot(base.clone())).deploy(one); // warms the cache: instrumented once
   const sideload: number[] = [];
@@ -77,6 +138,7 @@ async function main() {
     for (let i = 0; i < n; i++) await dev.deploy(await pkgOf(i));
     const times: number[] = [];
     let ramLine = "";
+    secureBoot.ms = 0; secureBoot.checks = 0;
     for (let r = 0; r < 9; r++) {
       const f = flash.clone();
       const fresh = newCache(); // a boot is a new process: nothing compiled yet
@@ -88,6 +150,8 @@ async function main() {
       ramLine = `${Math.min(...mountRam)}..${Math.max(...mountRam)} B per mounted package, ${mountRam.reduce((a, b) => a + b, 0)} B for ${n}`;
     }
     console.log(`boot from flash with ${n} installed apps (mount, admit, stream, cache, compile, start; the apps share one module): ${median(times).toFixed(1)} ms; RAM: ${ramLine}`);
+    const perApp = secureBoot.ms / secureBoot.checks;
+    console.log(`  secure boot: ${perApp.toFixed(3)} ms per app (its signature checked through the mailbox; x${(perApp / rawVerifyMs).toFixed(2)} of a raw WebCrypto verify of the package, ${rawVerifyMs.toFixed(3)} ms, measured in this run), ${(100 * secureBoot.ms / times.reduce((a, b) => a + b, 0)).toFixed(1)} % of the boot`);
   }
 
   // App start of an installed package, alternating the sides in each run.

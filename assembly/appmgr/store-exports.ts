@@ -5,13 +5,14 @@
 // reset on every return of the export that took it; a list returned points into store's static
 // records, valid until the next call into the core.
 // Budget: none of its own. Must not: trap on any argument.
-import { EINVAL, ENOENT, FS_IO_CHUNK_BYTES } from "../abi";
+import { EINVAL, ENOENT, FS_IO_CHUNK_BYTES, ATTEST_NONCE_BYTES } from "../abi";
 import { arenaHolds, arenaReset, retErr, retList } from "../cabi";
 import { msgClear, msgStr } from "../util/msg";
 import {
   storeBoot, storeActivate, storeDeployBegin, storeDeployWrite, storeDeployCommit, storeRemove, storeCount,
-  storeEntryPtr, storeEntryValid, storeReadEntryPoint, storeChunkPtr, STORE_ENTRY_BYTES,
+  storeEntryPtr, storeEntryValid, storeReadEntryPoint, storeChunkPtr, storeAttest, STORE_ENTRY_BYTES,
 } from "./store";
+import { attestPtr } from "./verify";
 
 export function fs_store_boot(eraseBlockBytes: i32, blockCount: i32): i32 {
   if (eraseBlockBytes <= 0 || blockCount <= 0) return -EINVAL;
@@ -37,4 +38,15 @@ export function fs_store_remove(entry: i32): i32 { return storeRemove(entry); }
 export function fs_store_read_entry_point(entry: i32, offset: i32, len: i32): usize {
   const n = storeReadEntryPoint(entry, offset, len);
   return n < 0 ? retErr(n) : retList(storeChunkPtr(), n);
+}
+/**
+ * result<list<u8>, s32>: the security processor's attestation over a 32-byte nonce, with the boot
+ * measurement and each running package's (SPEC.md, "Attestation"): err -EINPROGRESS until the
+ * mailbox answered, then the statement and its signature once; -EINVAL for another nonce length.
+ */
+export function fs_store_attest(noncePtr: usize, nonceLen: i32): usize {
+  if (nonceLen != ATTEST_NONCE_BYTES || !arenaHolds(noncePtr, nonceLen)) { arenaReset(); return retErr(-EINVAL); }
+  const n = storeAttest(noncePtr);
+  arenaReset();
+  return n < 0 ? retErr(n) : retList(attestPtr(), n);
 }

@@ -21,8 +21,10 @@
 // package the core has not admitted.
 import {
   EINVAL, EFBIG, ENOSPC, ENOENT, ECORRUPT, EIO, ENOMEM, MAX_APPS, MANIFEST_MAX_BYTES, PKG_MAX_BYTES,
-  PTABLE_MAX_ENTRIES, PART_APPS, PART_DATA, FS_IO_CHUNK_BYTES, EV_INSTALL_REFUSED,
+  PTABLE_MAX_ENTRIES, PART_APPS, PART_DATA, FS_IO_CHUNK_BYTES, EV_INSTALL_REFUSED, EV_IMAGE_REFUSED, EPERM, EBUSY, EINPROGRESS,
+  IMAGE_REFUSED_UNSIGNED, IMAGE_REFUSED_BAD_SIGNATURE, IMAGE_REFUSED_FIELD_MODE, SHA256_DIGEST_BYTES,
 } from "../abi";
+import { verifyGate, verifyHolds, verifyReason, verifyDevelopment, verifyDigest, verifyRunning, attestGate, attestMeasurementsPtr } from "./verify";
 import { msgClear, msgStr, msgInt, msgPtr, msgLen, msgBytes, msgUserBytes } from "../util/msg";
 import { crc32 } from "../fs/crc";
 import { flash_prog, flash_erase } from "../hal/index";
@@ -75,7 +77,11 @@ const chunkBuf = memory.data(FS_IO_CHUNK_BYTES, 8);
 const info = memory.data(PKG_INFO_BYTES, 8);
 const partBuf = memory.data(PTABLE_MAX_ENTRIES * 12, 4);
 const savedMsg = memory.data(256, 4);
-export const STORE_STATIC_BYTES: i32 = <i32>(<u32>MAX_APPS * STORE_ENTRY_BYTES + LIST_MAX_BYTES) + FS_IO_CHUNK_BYTES + PKG_INFO_BYTES + PTABLE_MAX_ENTRIES * 12 + 256 + GUID_TEXT_BYTES;
+// Each entry's measurement: the SHA-256 of its package's signed bytes, as the security processor
+// computed it when it verified the package (zero until then).
+const measurements = memory.data(MAX_APPS * SHA256_DIGEST_BYTES, 8);
+export const STORE_STATIC_BYTES: i32 = <i32>(<u32>MAX_APPS * STORE_ENTRY_BYTES + LIST_MAX_BYTES) + FS_IO_CHUNK_BYTES + PKG_INFO_BYTES + PTABLE_MAX_ENTRIES * 12 + 256 + GUID_TEXT_BYTES
+  + MAX_APPS * SHA256_DIGEST_BYTES;
 
 let count: i32 = 0;
 let booted: bool = false;
@@ -221,9 +227,26 @@ export function storeActivate(i: i32): i32 {
       rc = failNum(-ECORRUPT, "installed-app list", "its extent overlaps entry ", j, "'s");
     }
   }
+  // Secure boot: the package's signature is checked through the security processor before it is
+  // mounted; that takes the mailbox's answers, so the host calls again on -EINPROGRESS.
+  // The check needs the package's signature fields once, when it starts; admit parses it again.
+  if (rc == 0 && !verifyHolds(i, first, bytes)) rc = pkgParse(flashBlockBytes, first, bytes, info);
+  if (rc == 0) {
+    rc = verifyGate(i, flashBlockBytes, first, bytes, info);
+    if (rc == -EINPROGRESS || rc == -EBUSY) return rc;
+    if (rc < 0) {
+      store<i32>(entryAt(i) + E_STATUS, rc);
+      auditRecord(EV_IMAGE_REFUSED, NO_TASK, -1, verifyReason(), i, rc);
+      return rc;
+    }
+    memory.copy(measurements + <usize>(i * SHA256_DIGEST_BYTES), verifyDigest(), SHA256_DIGEST_BYTES);
+  }
   if (rc == 0) rc = admit(i, first, bytes, true);
   store<i32>(entryAt(i) + E_STATUS, rc < 0 ? rc : 0);
-  if (rc < 0) auditRecord(EV_INSTALL_REFUSED, NO_TASK, -1, -1, i, rc);
+  if (rc < 0) {
+    memory.fill(measurements + <usize>(i * SHA256_DIGEST_BYTES), 0, SHA256_DIGEST_BYTES);
+    auditRecord(EV_INSTALL_REFUSED, NO_TASK, -1, -1, i, rc);
+  }
   return rc;
 }
 
@@ -324,6 +347,7 @@ function blocksFor(bytes: u32): u32 { return (bytes + flashBlockBytes - 1) / fla
  */
 export function storeDeployBegin(packageBytes: i32): i32 {
   if (!booted) return notBooted();
+  if (verifyRunning()) return fail(-EBUSY, "deploy", "a package is being verified; try again when it is done");
   pendBytes = 0;
   if (packageBytes <= 0) return failNum(-EINVAL, "deploy", "a package of ", packageBytes, " bytes");
   if (packageBytes > PKG_MAX_BYTES) return failNum(-EFBIG, "deploy", "the package is ", packageBytes, " bytes; the limit is 2097152 (PKG_MAX_BYTES)");
@@ -356,6 +380,7 @@ export function storeDeployBegin(packageBytes: i32): i32 {
 export function storeDeployWrite(ptr: usize, len: u32): i32 {
   if (!booted) return notBooted();
   if (pendBytes == 0) return fail(-EINVAL, "deploy", "no deploy in progress (store_deploy_begin first)");
+  if (verifyRunning()) return fail(-EBUSY, "deploy", "a package is being verified; its bytes cannot change now");
   if (len > pendBytes - pendWritten) {
     const announced = pendBytes;
     pendBytes = 0;
@@ -395,11 +420,28 @@ export function storeDeployCommit(): i32 {
   if (!booted) return notBooted();
   if (pendBytes == 0) return fail(-EINVAL, "deploy", "no deploy in progress (store_deploy_begin first)");
   const bytes = pendBytes, first = pendFirst;
-  pendBytes = 0;
-  if (pendWritten != bytes) return failNum(-EINVAL, "deploy", "the package was announced as ", bytes, " bytes and not all of them came");
+  if (pendWritten != bytes) { pendBytes = 0; return failNum(-EINVAL, "deploy", "the package was announced as ", bytes, " bytes and not all of them came"); }
   // Which entry it replaces is known only once the package is parsed.
   const rcParse = pkgParse(flashBlockBytes, first, bytes, info);
-  if (rcParse < 0) return rcParse;
+  if (rcParse < 0) { pendBytes = 0; return rcParse; }
+  // A sideload: the device must be in development mode, and the package signed by a key it
+  // trusts for apps (both the security processor's to say); the host calls again on -EINPROGRESS.
+  const verified = verifyGate(-1, flashBlockBytes, first, bytes, info);
+  if (verified == -EINPROGRESS || verified == -EBUSY) return verified;
+  pendBytes = 0;
+  const reason = verifyReason();
+  const modeKnown = verified == 0 || (verified == -EPERM && reason >= IMAGE_REFUSED_UNSIGNED && reason <= IMAGE_REFUSED_BAD_SIGNATURE);
+  if (modeKnown && !verifyDevelopment()) {
+    msgClear();
+    msgStr("sideload: refused: the device is in field mode and runs only what its update feed signs; to sideload, put it in development mode: wasphere device enable-development DEV --capability FILE");
+    auditRecord(EV_IMAGE_REFUSED, NO_TASK, -1, IMAGE_REFUSED_FIELD_MODE, -1, -EPERM);
+    return -EPERM;
+  }
+  if (verified < 0) {
+    if (reason != 0) auditRecord(EV_IMAGE_REFUSED, NO_TASK, -1, reason, -1, verified);
+    return verified;
+  }
+  memory.copy(pendDigest, verifyDigest(), SHA256_DIGEST_BYTES);
   const twin = findComponent(info + PKG_INFO_COMPONENT_ID);
   const idx = twin >= 0 ? twin : count;
   if (idx >= MAX_APPS) return fail(-ENOSPC, "installed-app list", "64 apps are installed (MAX_APPS): delete one first");
@@ -427,9 +469,11 @@ export function storeDeployCommit(): i32 {
     return rc;
   }
   if (oldMount >= 0) { const om = mountAt(oldMount); if (om != null) fsRelease(changetype<Mount>(om)); }
+  memory.copy(measurements + <usize>(idx * SHA256_DIGEST_BYTES), pendDigest, SHA256_DIGEST_BYTES);
   return idx;
 }
 const savedEntry = memory.data(<i32>STORE_ENTRY_BYTES, 8);
+const pendDigest = memory.data(SHA256_DIGEST_BYTES, 8);
 
 /** Puts entry `i`'s app back in the table from its still-mounted package (a replacement failed). */
 function reinstate(i: i32): void {
@@ -501,7 +545,10 @@ export function storeRemove(i: i32): i32 {
   if (slot >= 0 && appValid(slot)) appUninstall(slot);
   const mm = mount >= 0 ? mountAt(mount) : null;
   if (mm != null) fsRelease(changetype<Mount>(mm));
-  for (let j = i; j < count - 1; j++) memory.copy(entryAt(j), entryAt(j + 1), STORE_ENTRY_BYTES);
+  for (let j = i; j < count - 1; j++) {
+    memory.copy(entryAt(j), entryAt(j + 1), STORE_ENTRY_BYTES);
+    memory.copy(measurements + <usize>(j * SHA256_DIGEST_BYTES), measurements + <usize>((j + 1) * SHA256_DIGEST_BYTES), SHA256_DIGEST_BYTES);
+  }
   count--;
   return 0;
 }
@@ -544,3 +591,25 @@ export function storeReadEntryPoint(i: i32, offset: i32, len: i32): i32 {
   return r;
 }
 export function storeChunkPtr(): usize { return chunkBuf; }
+
+/** Entry `i`'s measurement (32 bytes; zero unless its package was verified and admitted). */
+export function storeMeasurementPtr(i: i32): usize { return measurements + <usize>(i * SHA256_DIGEST_BYTES); }
+
+/**
+ * An attestation over the 32-byte nonce at `nonce`: the processor's statement with the boot
+ * measurement first, then the measurement of each entry whose app is running, in list order.
+ * As attestGate: -EINPROGRESS until it is answered, then its length (at attestPtr()) or -errno.
+ */
+export function storeAttest(nonce: usize): i32 {
+  if (!booted) return notBooted();
+  // The running entries' measurements go straight to where ATTEST's payload takes them.
+  const list = attestMeasurementsPtr();
+  let n = 0;
+  for (let i = 0; i < count; i++) {
+    const slot = ei32(i, E_APP_SLOT);
+    if (slot < 0 || !appValid(slot) || appAt(slot).task == NO_TASK) continue;
+    memory.copy(list + <usize>(n * SHA256_DIGEST_BYTES), storeMeasurementPtr(i), SHA256_DIGEST_BYTES);
+    n++;
+  }
+  return attestGate(nonce, n);
+}

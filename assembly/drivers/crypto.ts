@@ -36,6 +36,7 @@ import { taskAt, taskValid, WAIT_MAILBOX } from "../task/table";
 import { schedBlock, schedWake } from "../sched/scheduler";
 import { POOL_MAILBOX, shareAllows, shareTake, shareGive } from "../sched/share";
 import { OP_OWNS, OP_NEEDS, OP_CALL, OP_FUEL, OP_RESET, fault, rangeRefused, refuseForLimit } from "./unit";
+import { verifyOwnsId, verifyDeliver } from "../appmgr/verify";
 
 const SLOT_FREE: u8 = 0;
 const SLOT_WAITING: u8 = 1;
@@ -63,12 +64,16 @@ function usedSlots(): i32 {
 }
 
 function idInUse(id: i32): bool {
+  if (verifyOwnsId(id)) return true;
   for (let i = 0; i < MAILBOX_MAX_OUTSTANDING; i++) if (slotState(i) != SLOT_FREE && slotId(i) == id) return true;
   return false;
 }
 
-/** A request id no used slot has (at most MAILBOX_MAX_OUTSTANDING are taken, so this ends). */
-function nextId(): i32 {
+/** The request frame buffer, shared with appmgr/verify (posting copies it, so one is enough). */
+export function mailboxFrame(): usize { return frame; }
+
+/** A request id no used slot and no request of appmgr/verify has (at most MAILBOX_MAX_OUTSTANDING + 2 are taken, so this ends). */
+export function nextId(): i32 {
   let id = lastId;
   do { id = id >= 0xffff ? 1 : id + 1; } while (idInUse(id));
   lastId = id;
@@ -219,6 +224,7 @@ export function cryptoDeliver(ptr: usize, len: i32): i32 {
   if (payloadBytes > <u32>MAILBOX_MAX_PAYLOAD_BYTES || payloadBytes != <u32>(len - MAILBOX_HEADER_BYTES)) return -EINVAL;
   const id = <i32>load<u16>(ptr);
   const status = <i32>load<u16>(ptr, 2);
+  if (id != 0 && verifyOwnsId(id)) return verifyDeliver(id, status, ptr + <usize>MAILBOX_HEADER_BYTES, <i32>payloadBytes);
   let slot = -1;
   for (let i = 0; i < MAILBOX_MAX_OUTSTANDING; i++) {
     if (slotState(i) != SLOT_FREE && slotId(i) == id && id != 0) { slot = i; break; }

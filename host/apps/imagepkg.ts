@@ -358,7 +358,13 @@ export interface PackageSigner { keyId: Uint8Array; sign(bytes: Uint8Array): Pro
  * The result is read back by the core before it is returned.
  */
 export async function signPackage(pkg: Uint8Array, signer: PackageSigner): Promise<Uint8Array> {
-  const info = parsePackage(pkg);
+  const out = await withSignature(pkg, parsePackage(pkg), signer);
+  await inspectPackage(out);
+  return out;
+}
+
+/** A copy of the parsed `pkg` with its signature section filled by `signer` and the trailer's CRC recomputed; no other check. */
+export async function withSignature(pkg: Uint8Array, info: PackageInfo, signer: PackageSigner): Promise<Uint8Array> {
   const signature = await signer.sign(pkg.subarray(0, info.signedBytes));
   if (signature.length !== 64 || signer.keyId.length !== 16) throw new PackageError("the signer gave a signature or key id of the wrong size");
   const out = pkg.slice();
@@ -369,7 +375,6 @@ export async function signPackage(pkg: Uint8Array, signer: PackageSigner): Promi
   out.set(signer.keyId, payload + 4);
   out.set(signature, payload + 20);
   dv.setUint32(out.length - 8, crc32(out.subarray(info.metadataOffset, info.metadataOffset + info.metadataBytes)), true);
-  await inspectPackage(out);
   return out;
 }
 

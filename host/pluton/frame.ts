@@ -8,13 +8,20 @@ export const MAILBOX_MAX_PAYLOAD_BYTES = 4096;
 
 export const CMD = {
   RANDOM: 1, SHA256_INIT: 2, SHA256_UPDATE: 3, SHA256_FINAL: 4, ECDSA_VERIFY: 5,
-  SIGN: 6, DEVICE_ID: 7, ATTEST: 8, COUNTER_READ: 9, COUNTER_ADVANCE: 10,
+  SIGN: 6, DEVICE_ID: 7, ATTEST: 8, COUNTER_READ: 9, COUNTER_ADVANCE: 10, VERIFY_TRUSTED: 11,
 } as const;
 
 export const STATUS = {
   OK: 0, SHORT: 1, LENGTH: 2, OVERSIZED: 3, UNKNOWN_COMMAND: 4, DUPLICATE_ID: 5,
   BAD_PAYLOAD: 6, NO_CONTEXT: 7, BUSY: 8, NO_COUNTER: 9, COUNTER_BACKWARDS: 10, BAD_ID: 11,
 } as const;
+
+/** VERIFY_TRUSTED's roles (which trusted roots a signature is checked against), verdicts and modes. */
+export const ROLE = { OS: 1, APP: 2 } as const;
+export const VERDICT = { VERIFIED: 0, UNTRUSTED_KEY: 1, BAD_SIGNATURE: 2 } as const;
+export const MODE = { FIELD: 0, DEVELOPMENT: 1 } as const;
+export const VERIFY_TRUSTED_REQUEST_BYTES = 88;
+export const VERIFY_TRUSTED_RESPONSE_BYTES = 40;
 
 /** Both frame kinds share one header shape: two u16 fields, the u32 payload length, the payload. */
 function frameOf(first: number, second: number, payload: Uint8Array): Uint8Array {

@@ -86,6 +86,12 @@ export async function verifierFromPem(text: string, where: string): Promise<Veri
   return { keyId: await keyIdOf(spki), verify: verifyWith(key) };
 }
 
+/** The SPKI DER of a P-256 public key in PEM; refused for anything else. */
+export async function publicKeyDerFromPem(text: string, where: string): Promise<Uint8Array> {
+  await verifierFromPem(text, where);
+  return unpem(text, "PUBLIC KEY", where);
+}
+
 /** Writes NAME.pem (0600) and NAME.pub; refuses if either exists. Returns the two paths. */
 export async function createKeyFiles(name: string): Promise<{ privatePath: string; publicPath: string; keyId: string }> {
   const privatePath = `${name}.pem`, publicPath = `${name}.pub`;

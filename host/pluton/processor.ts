@@ -7,25 +7,53 @@
 // Memory budget: at most MAX_OUTSTANDING requests of MAILBOX_MAX_PAYLOAD_BYTES, and at most
 // SHA256_MAX_CONTEXTS contexts of SHA256_CONTEXT_MAX_BYTES each (WebCrypto's digest is one-shot,
 // so a streamed hash buffers its input until final).
-// Must not: throw out of post, reveal the private key, or let a counter go backwards.
-import { CMD, decodeRequest, encodeResponse, MAILBOX_MAX_PAYLOAD_BYTES, STATUS } from "./frame.js";
+// Trust: the roots (public keys, each for the OS or for apps) and the mode (field or development)
+// are set only through the host-side management calls below (`provision` when the device is made,
+// `applyCapability` / `clearCapability` for the mode), never through the mailbox. VERIFY_TRUSTED
+// checks a signature over a hash context's bytes against the roots of one role; the first OS image
+// it verifies after power-on is latched as the boot measurement, which ATTEST puts first.
+// Must not: throw out of post, reveal the private key, let a counter go backwards, or let a
+// mailbox request change the roots, the mode or the boot measurement once latched.
+import {
+  CMD, decodeRequest, encodeResponse, MAILBOX_MAX_PAYLOAD_BYTES, STATUS, ROLE, VERDICT, MODE, VERIFY_TRUSTED_REQUEST_BYTES,
+} from "./frame.js";
+import { decodeCapability, CapabilityError, CAPABILITY_SIGNED_BYTES } from "./capability.js";
 
 const subtle = globalThis.crypto.subtle;
 const EC = { name: "ECDSA", namedCurve: "P-256" } as const;
 const SIGN = { name: "ECDSA", hash: "SHA-256" } as const;
 const buf = (b: Uint8Array): BufferSource => b as unknown as BufferSource;
 
-export const MAX_OUTSTANDING = 16;
+// The apps' MAILBOX_MAX_OUTSTANDING (16) and the core's own two (appmgr/verify: a package check, an attestation).
+export const MAX_OUTSTANDING = 18;
 export const SHA256_MAX_CONTEXTS = 4;
-export const SHA256_CONTEXT_MAX_BYTES = 1 << 20;
+// A whole image package (PKG_MAX_BYTES) or OS image streams through one context to VERIFY_TRUSTED.
+export const SHA256_CONTEXT_MAX_BYTES = 2 << 20;
 export const COUNTER_COUNT = 8;
 export const RANDOM_MAX_BYTES = 256;
 export const ATTEST_NONCE_BYTES = 32;
-export const ATTEST_MAX_MEASUREMENTS = 16;
+// The caller's measurements (one per running app package, MAX_APPS); the boot measurement comes first.
+export const ATTEST_MAX_MEASUREMENTS = 64;
 export const ATTEST_MAGIC = 0x54415357; // "WSAT" little-endian
 
+export type RootRole = "os" | "app";
+/** A trusted root: a P-256 public key (SPKI DER, base64) and what it may sign. */
+export interface TrustedRoot { role: RootRole; spki: string }
+
 /** What the processor keeps across power cycles. */
-export interface PlutonState { format: 1; devicePkcs8: string; counters: string[]; trustedRoots: string[] }
+export interface PlutonState {
+  format: 1; devicePkcs8: string; counters: string[]; trustedRoots: TrustedRoot[];
+  /** Absent in a store written before modes existed: field. */
+  mode?: "field" | "development";
+  /** The device capability (base64) that put the device in development mode. */
+  capability?: string;
+}
+
+/** A refused management call (provision, capability): a one-line reason. */
+export class TrustError extends Error {}
+
+interface LoadedRoot { role: RootRole; keyId: string; key: CryptoKey }
+const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 
 /** Where the state lives: a file beside the flash image on node (./store-node.ts), anything in a browser. */
 export interface PlutonStore { load(): Promise<PlutonState | null>; save(state: PlutonState): Promise<void> }
@@ -35,11 +63,67 @@ export class PlutonProcessor {
   private contexts = new Map<number, Uint8Array[]>();
   private contextBytes = new Map<number, number>();
   private nextContext = 1;
+  private roots: LoadedRoot[] = [];
+  /** SHA-256 of the OS image the boot loader had verified since power-on (latched once), or null. */
+  private bootMeasurement: Uint8Array | null = null;
 
   private constructor(
     private state: PlutonState, private store: PlutonStore, private key: CryptoKey,
     private publicRaw: Uint8Array, private deviceId: Uint8Array, private deliver: (frame: Uint8Array) => void,
   ) {}
+
+  private async loadRoots(): Promise<void> {
+    const roots: LoadedRoot[] = [];
+    for (const r of this.state.trustedRoots ?? []) {
+      if (typeof r !== "object" || (r.role !== "os" && r.role !== "app") || typeof r.spki !== "string") throw new TrustError("security processor store: a trusted root is not {role: os|app, spki}");
+      const spki = new Uint8Array(Buffer.from(r.spki, "base64"));
+      const key = await subtle.importKey("spki", buf(spki), EC, false, ["verify"]).catch(() => { throw new TrustError("security processor store: a trusted root is not a P-256 public key"); });
+      roots.push({ role: r.role, keyId: hex(new Uint8Array(await subtle.digest("SHA-256", buf(spki))).slice(0, 16)), key });
+    }
+    this.roots = roots;
+  }
+
+  /** The device id (16 bytes) and public key (SEC1 uncompressed, 65 bytes). */
+  identity(): { deviceId: Uint8Array; publicKey: Uint8Array } { return { deviceId: this.deviceId.slice(), publicKey: this.publicRaw.slice() }; }
+  get mode(): "field" | "development" { return this.state.mode ?? "field"; }
+  /** The trusted roots: role and key id (hex). */
+  trustedRoots(): { role: RootRole; keyId: string }[] { return this.roots.map((r) => ({ role: r.role, keyId: r.keyId })); }
+
+  /**
+   * Provisioning (the factory's step, `device create --trust-*`): the roots replace any there were,
+   * and the device goes to field mode. Refused for a key that is not P-256.
+   */
+  async provision(roots: { role: RootRole; spkiDer: Uint8Array }[]): Promise<void> {
+    const next: PlutonState = { ...this.state, trustedRoots: roots.map((r) => ({ role: r.role, spki: Buffer.from(r.spkiDer).toString("base64") })), mode: "field" };
+    delete next.capability;
+    const before = this.state;
+    this.state = next;
+    try { await this.loadRoots(); } catch (err) { this.state = before; await this.loadRoots(); throw err; }
+    await this.store.save(next);
+  }
+
+  /** Development mode from a device capability (SPEC.md, "Device capability"): for this device, signed by a trusted root. */
+  async applyCapability(bytes: Uint8Array): Promise<{ signerKeyId: string; role: RootRole }> {
+    let cap;
+    try { cap = decodeCapability(bytes); } catch (err) { throw new TrustError((err as CapabilityError).message); }
+    if (hex(cap.deviceId) !== hex(this.deviceId)) throw new TrustError(`the capability is for device ${hex(cap.deviceId)}, not this one (${hex(this.deviceId)})`);
+    const root = this.roots.find((r) => r.keyId === hex(cap.keyId));
+    if (!root) throw new TrustError(`the capability is signed by key ${hex(cap.keyId)}, which this device does not trust`);
+    const ok = await subtle.verify(SIGN, root.key, buf(cap.signature), buf(bytes.subarray(0, CAPABILITY_SIGNED_BYTES)));
+    if (!ok) throw new TrustError(`the capability's signature does not verify with key ${root.keyId} (the file was altered)`);
+    const next: PlutonState = { ...this.state, mode: "development", capability: Buffer.from(bytes).toString("base64") };
+    await this.store.save(next);
+    this.state = next;
+    return { signerKeyId: root.keyId, role: root.role };
+  }
+
+  /** Back to field mode; the capability is dropped. */
+  async clearCapability(): Promise<void> {
+    const next: PlutonState = { ...this.state, mode: "field" };
+    delete next.capability;
+    await this.store.save(next);
+    this.state = next;
+  }
 
   /** Loads the store, making the device key on first use; `deliver` receives every response. */
   static async open(store: PlutonStore, deliver: (frame: Uint8Array) => void): Promise<PlutonProcessor> {
@@ -57,7 +141,9 @@ export class PlutonProcessor {
     const publicRaw = new Uint8Array(await subtle.exportKey("raw", pub));
     const spki = new Uint8Array(await subtle.exportKey("spki", pub));
     const deviceId = new Uint8Array(await subtle.digest("SHA-256", buf(spki))).slice(0, 16);
-    return new PlutonProcessor(state, store, key, publicRaw, deviceId, deliver);
+    const me = new PlutonProcessor(state, store, key, publicRaw, deviceId, deliver);
+    await me.loadRoots();
+    return me;
   }
 
   /** Takes one request frame; its response arrives later through deliver. Never throws. */
@@ -81,6 +167,16 @@ export class PlutonProcessor {
   private finish(requestId: number, status: number, payload: Uint8Array | undefined): void {
     this.outstanding.delete(requestId);
     this.deliver(encodeResponse(requestId, status, payload));
+  }
+
+  /** Frees context `id`, giving back its bytes in one piece. */
+  private takeContext(id: number, parts: Uint8Array[]): Uint8Array {
+    this.contexts.delete(id);
+    const all = new Uint8Array(this.contextBytes.get(id)!);
+    this.contextBytes.delete(id);
+    let at = 0;
+    for (const part of parts) { all.set(part, at); at += part.length; }
+    return all;
   }
 
   private async run(command: number, p: Uint8Array): Promise<{ status: number; payload?: Uint8Array }> {
@@ -118,12 +214,28 @@ export class PlutonProcessor {
         if (p.length !== 4) return bad();
         const id = dv.getUint32(0, true), parts = this.contexts.get(id);
         if (!parts) return bad(STATUS.NO_CONTEXT);
-        this.contexts.delete(id);
-        const all = new Uint8Array(this.contextBytes.get(id)!);
-        this.contextBytes.delete(id);
-        let at = 0;
-        for (const part of parts) { all.set(part, at); at += part.length; }
-        return ok(new Uint8Array(await subtle.digest("SHA-256", buf(all))));
+        return ok(new Uint8Array(await subtle.digest("SHA-256", buf(this.takeContext(id, parts)))));
+      }
+      case CMD.VERIFY_TRUSTED: {
+        // u32 context, u16 role, u16 reserved, u8[16] key id, u8[64] signature: the context's bytes
+        // are the message; the context is freed whatever the verdict.
+        if (p.length !== VERIFY_TRUSTED_REQUEST_BYTES) return bad();
+        const id = dv.getUint32(0, true), role = dv.getUint16(4, true), parts = this.contexts.get(id);
+        if (role !== ROLE.OS && role !== ROLE.APP || dv.getUint16(6, true) !== 0) return bad();
+        if (!parts) return bad(STATUS.NO_CONTEXT);
+        const all = this.takeContext(id, parts);
+        const digest = new Uint8Array(await subtle.digest("SHA-256", buf(all)));
+        const keyId = hex(p.subarray(8, 24));
+        const root = this.roots.find((r) => r.keyId === keyId && r.role === (role === ROLE.OS ? "os" : "app"));
+        const verdict = !root ? VERDICT.UNTRUSTED_KEY
+          : await subtle.verify(SIGN, root.key, buf(p.subarray(24, 88)), buf(all)) ? VERDICT.VERIFIED : VERDICT.BAD_SIGNATURE;
+        if (verdict === VERDICT.VERIFIED && role === ROLE.OS && !this.bootMeasurement) this.bootMeasurement = digest;
+        const out = new Uint8Array(40);
+        out.set(digest);
+        const odv = new DataView(out.buffer);
+        odv.setUint32(32, verdict, true);
+        odv.setUint32(36, this.mode === "development" ? MODE.DEVELOPMENT : MODE.FIELD, true);
+        return ok(out);
       }
       case CMD.ECDSA_VERIFY: {
         if (p.length < 65 + 64) return bad();
@@ -142,15 +254,19 @@ export class PlutonProcessor {
         return ok(out);
       }
       case CMD.ATTEST: {
+        // The boot measurement (zeros when no verified OS image booted) is the first measurement:
+        // the processor vouches for it itself; the rest are the caller's.
         const m = p.length - ATTEST_NONCE_BYTES;
         if (m < 0 || m % 32 !== 0 || m / 32 > ATTEST_MAX_MEASUREMENTS) return bad();
-        const statement = new Uint8Array(8 + 16 + p.length);
+        const statement = new Uint8Array(8 + 16 + p.length + 32);
         const sdv = new DataView(statement.buffer);
         sdv.setUint32(0, ATTEST_MAGIC, true);
         sdv.setUint16(4, 1, true);
-        sdv.setUint16(6, m / 32, true);
+        sdv.setUint16(6, m / 32 + 1, true);
         statement.set(this.deviceId, 8);
-        statement.set(p, 24);
+        statement.set(p.subarray(0, ATTEST_NONCE_BYTES), 24);
+        if (this.bootMeasurement) statement.set(this.bootMeasurement, 24 + ATTEST_NONCE_BYTES);
+        statement.set(p.subarray(ATTEST_NONCE_BYTES), 24 + ATTEST_NONCE_BYTES + 32);
         const sig = new Uint8Array(await subtle.sign(SIGN, this.key, buf(statement)));
         const out = new Uint8Array(statement.length + 64);
         out.set(statement);

@@ -19,7 +19,12 @@ test("create makes flash.bin (table written, data formatted) and hardware-defini
   const dev = join(tmp, "dev");
   const r = wasphere("device", "create", dev, "--flash-size", "4MiB", "--pins", "12");
   assert.equal(r.status, 0, r.stderr);
-  assert.equal(r.stdout, `${dev}: 4 MiB flash, 5 partitions, 12 GPIO pins\n`);
+  // No --trust: a development device with a key of its own, the build's core signed with it in os-a.
+  assert.match(r.stdout, new RegExp(`^${dev}: 4 MiB flash, 5 partitions, 12 GPIO pins\n`
+    + `no --trust given: a development device: key [0-9a-f]{32} \\(${dev}/development-key\\.pem\\) is trusted for the OS and apps; sign packages with --sign ${dev}/development-key\\.pem\n`
+    + `os-a: the build's core, signed with it\ndevice [0-9a-f]{32}: development mode\n$`));
+  assert.equal(statSync(join(dev, "development-key.pem")).mode & 0o777, 0o600);
+  const osA = [...readFileSync(join(dev, "flash.bin")).subarray(0x1000, 0x41000)].filter((b) => b !== 0xff).length;
   assert.equal(statSync(join(dev, "flash.bin")).size, 4 * 1024 * 1024);
   const hw = JSON.parse(readFileSync(join(dev, "hardware-definition.json"), "utf8"));
   assert.equal(hw.Peripherals.filter((p: { Type: string }) => p.Type === "Gpio").length, 12);
@@ -39,7 +44,7 @@ test("create makes flash.bin (table written, data formatted) and hardware-defini
     "Partitions:",
     "  name     offset     size       holds",
     "  table    0x00000000 4 KiB      the partition table",
-    "  os-a     0x00001000 256 KiB    erased (active OS slot)",
+    `  os-a     0x00001000 256 KiB    ${osA} bytes programmed (active OS slot)`,
     "  os-b     0x00041000 256 KiB    erased",
     "  apps     0x00081000 2044 KiB   erased",
     "  staging  0x00280000 512 KiB    erased",
@@ -62,7 +67,7 @@ test("create makes flash.bin (table written, data formatted) and hardware-defini
   const j = JSON.parse(wasphere("device", "show", dev, "--json").stdout);
   assert.deepEqual(j.flash, { sizeBytes: 4194304, eraseBlockBytes: 4096, blockCount: 1024 });
   assert.deepEqual(j.partitions.map((p: { name: string; holds: unknown }) => [p.name, p.holds]), [
-    ["os-a", { erased: true }], ["os-b", { erased: false, programmedBytes: 1 }], ["apps", { erased: true }], ["staging", { erased: true }],
+    ["os-a", { erased: false, programmedBytes: osA }], ["os-b", { erased: false, programmedBytes: 1 }], ["apps", { erased: true }], ["staging", { erased: true }],
     ["data", { littlefs: { version: "2.1", blockSizeBytes: 4096, blockCount: 256, blocksInUse: j.partitions[4].holds.littlefs.blocksInUse, files: 1, directories: 1, bytes: 1 } }],
   ]);
   assert.equal(j.hardware.gpioPins, 12);

@@ -7,7 +7,7 @@ import { mkdtempSync, mkdirSync, copyFileSync, writeFileSync, readFileSync, stat
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { createDevice } from "../../host/device-cli.js";
+import { createTrustedDevice, signed } from "../host/trust-support.js";
 import { openStoppedDevice } from "../../host/device-offline.js";
 import { bootDevice } from "../../host/device-boot.js";
 import { packDirectory } from "../../host/imagepkg-cli.js";
@@ -18,7 +18,7 @@ test("device boot answers an app's random_bytes and sha256 from the device's sec
   const tmp = mkdtempSync(join(tmpdir(), "wasphere-pluton-"));
   try {
     const dev = join(tmp, "dev");
-    await createDevice(dev, 2 * 1024 * 1024, 16);
+    await createTrustedDevice(dev, 2 * 1024 * 1024, 16);
     const app = join(tmp, "random");
     mkdirSync(app);
     copyFileSync(join(RANDOM_APP, "main.ts"), join(app, "main.ts"));
@@ -27,7 +27,7 @@ test("device boot answers an app's random_bytes and sha256 from the device's sec
     }));
     const { bytes } = await packDirectory(app);
     const stopped = await openStoppedDevice(dev);
-    await stopped.deploy(bytes);
+    await stopped.deploy(await signed(bytes));
     await stopped.close();
     const lines: string[] = [];
     await bootDevice(dev, { seconds: 1, quiet: true }, (l) => lines.push(l));

@@ -18,6 +18,7 @@ import { Board, defaultBoardSpecs } from "../../host/peripherals/board.js";
 import { Sht3x, SHT3X_ADDRESS } from "../../host/peripherals/sht3x.js";
 import { UartTcpBridge } from "../../host/peripherals/uart-tcp.js";
 import { FlashDevice } from "../../host/device-flash.js";
+import { trustedBoot, signed } from "../host/trust-support.js";
 import { VirtualClock } from "../../host/peripherals/clock.js";
 import { appFromDirectory } from "../../host/apps/package.js";
 import { device, example } from "./support.js";
@@ -36,8 +37,8 @@ test("examples/thermometer logs each SHT3x reading once a second and keeps their
     return board;
   };
   const flash = await freshFlash();
-  let dev = await FlashDevice.boot(flash, { startApps: true, instrumentCache: cache, gpioPinCount: 96, clock: new VirtualClock(), board: boardAt() });
-  await dev.deploy(bytes);
+  let dev = await trustedBoot(flash, { startApps: true, instrumentCache: cache, gpioPinCount: 96, clock: new VirtualClock(), board: boardAt() });
+  await dev.deploy(await signed(bytes));
   const logs = async (d: FlashDevice, untilMs: number) => { await d.device.run({ untilMs }); return d.device.events.of("log").filter((e) => e.app === "thermometer").map((e) => e.text); };
   // -45 + 175 * round((21.5 + 45) / 175 * 65535) / 65535 = 21.49..., in hundredths 21.49; RH 52.00 (51.99 after rounding the word).
   // This device has no network: the first post says so, once.
@@ -48,7 +49,7 @@ test("examples/thermometer logs each SHT3x reading once a second and keeps their
     "21.49 C, 51.99 %RH (average of 3: 21.49 C)",
   ]);
   celsius = 31.5;
-  dev = await FlashDevice.boot(flash.clone(), { startApps: true, instrumentCache: cache, gpioPinCount: 96, clock: new VirtualClock(), board: boardAt() });
+  dev = await trustedBoot(flash.clone(), { startApps: true, instrumentCache: cache, gpioPinCount: 96, clock: new VirtualClock(), board: boardAt() });
   // (3 x 21.49 + 31.49) / 4 = 23.99
   assert.deepEqual((await logs(dev, 500))[0], "31.49 C, 51.99 %RH (average of 4: 23.99 C)");
 });

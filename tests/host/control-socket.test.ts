@@ -26,9 +26,9 @@ test("the socket is DEV/control.sock, a socket of mode 0600, and nothing of its 
   const st = lstatSync(served.address);
   assert.ok(st.isSocket());
   assert.equal(st.mode & 0o777, 0o600);
-  assert.deepEqual(readdirSync(dev).sort(), ["control.sock", "flash.bin", "hardware-definition.json"]);
+  assert.deepEqual(readdirSync(dev).sort(), ["control.sock", "flash.bin", "hardware-definition.json", "pluton.json"]);
   await served.close();
-  assert.deepEqual(readdirSync(dev).sort(), ["flash.bin", "hardware-definition.json"]);
+  assert.deepEqual(readdirSync(dev).sort(), ["flash.bin", "hardware-definition.json", "pluton.json"]);
 });
 
 test("a folder writable by group or others is refused, and no socket is made", async () => {
@@ -37,7 +37,7 @@ test("a folder writable by group or others is refused, and no socket is made", a
   assert.equal(await refusal(serveControl(dev, control)), `${dev}: writable by group or others (mode 0770); the control endpoint needs a folder only its owner can change (chmod go-w)`);
   chmodSync(dev, 0o702);
   assert.match(await refusal(serveControl(dev, control)), /\(mode 0702\)/);
-  assert.deepEqual(readdirSync(dev).sort(), ["flash.bin", "hardware-definition.json"]);
+  assert.deepEqual(readdirSync(dev).sort(), ["flash.bin", "hardware-definition.json", "pluton.json"]);
 });
 
 test("a killed device's socket is stale: the client sees no device, and the next serve replaces it", async () => {

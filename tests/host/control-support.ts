@@ -28,10 +28,10 @@ export const SLEEPER = wat(`(module (import "applibs" "sleep_ms" (func $sleep (p
 const enc = new TextEncoder();
 export async function tinyPackage(name: string, componentId: string, opts: { version?: number; manifest?: Record<string, unknown>; module?: Uint8Array } = {}): Promise<Uint8Array> {
   const manifest = { SchemaVersion: 1, Name: name, ComponentId: componentId, EntryPoint: "app.wasm", MemoryQuotaKiB: 128, ...opts.manifest };
-  return packImage({
+  return signed(await packImage({
     files: [{ path: "app_manifest.json", bytes: enc.encode(JSON.stringify(manifest)) }, { path: "app.wasm", bytes: opts.module ?? SLEEPER }],
     componentId, imageVersion: opts.version ?? 1, buildTimeSeconds: 1764633600, name,
-  });
+  }));
 }
 
 interface Held { app: InstalledApp; image: ImageReport; pkg: AppPackage; quotaBytes: number }
@@ -148,12 +148,12 @@ import { chmodSync, mkdtempSync } from "node:fs";
 import { createConnection, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createDevice } from "../../host/device-cli.js";
+import { createTrustedDevice, signed } from "./trust-support.js";
 
 /** A device folder (2 MiB flash: an apps partition of 1,044,480 bytes) in a fresh private folder. */
 export async function deviceFolder(): Promise<string> {
   const dev = join(mkdtempSync(join(tmpdir(), "wsc-")), "dev");
-  await createDevice(dev, 2 * 1024 * 1024, 16);
+  await createTrustedDevice(dev, 2 * 1024 * 1024, 16);
   chmodSync(dev, 0o700);
   return dev;
 }

@@ -7,6 +7,7 @@ import { InstrumentCache, MemoryModuleStore } from "../../host/apps/instrument-c
 import { createFlash } from "../../host/flash-layout.js";
 import { FlashDevice } from "../../host/device-flash.js";
 import type { Flash } from "../../host/flash.js";
+import { devLink, signed, signedRaw } from "./trust-support.js";
 
 export const MODULE = new Uint8Array(readFileSync(new URL("../../../examples/blink/build/blink.wasm", import.meta.url)));
 export const ID_A = "1689d8b2-c835-2e27-27ad-e894d6d15fa9";
@@ -19,10 +20,10 @@ export const manifestOf = (name: string, id: string, pins: number[], over: Recor
 }));
 
 export async function pkg(name: string, id: string, pins: number[], opts: { version?: number; extra?: PackFile[]; manifest?: Uint8Array } = {}): Promise<Uint8Array> {
-  return packImage({
+  return signed(await packImage({
     files: [{ path: "app_manifest.json", bytes: opts.manifest ?? manifestOf(name, id, pins) }, { path: "blink.wasm", bytes: MODULE }, ...(opts.extra ?? [])],
     componentId: id, imageVersion: opts.version ?? 1, buildTimeSeconds: 1764633600, name,
-  });
+  }));
 }
 
 export const cache = new InstrumentCache(new MemoryModuleStore(), { instrumenterVersion: "device-flash tests" });
@@ -30,7 +31,7 @@ export const cache = new InstrumentCache(new MemoryModuleStore(), { instrumenter
 export async function freshFlash(bytes = 2 * 1024 * 1024): Promise<Flash> { return (await createFlash(bytes)).flash; }
 
 /** A stopped device over `flash` (the verbs, no app running). */
-export const boot = (flash: Flash, startApps = false) => FlashDevice.boot(flash, { startApps, instrumentCache: cache, gpioPinCount: 96 });
+export const boot = async (flash: Flash, startApps = false) => FlashDevice.boot(flash, { startApps, instrumentCache: cache, gpioPinCount: 96, securityProcessor: await devLink() });
 
 /** What is installed: name@version, in list order. */
 export async function installed(dev: FlashDevice): Promise<string[]> {
@@ -44,5 +45,5 @@ export async function rawPkg(files: PackFile[], id: string, name: string): Promi
   const meta = metadataFor(image, 512, { componentId: id, imageVersion: 1, buildTimeSeconds: 0, name });
   const out = new Uint8Array(image.length + meta.length);
   out.set(image); out.set(meta, image.length);
-  return out;
+  return signedRaw(out);
 }

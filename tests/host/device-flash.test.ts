@@ -5,6 +5,7 @@ import test from "node:test";
 import assert from "node:assert/strict";
 import { ControlError } from "../../host/device-control.js";
 import { ID_A, ID_B, ID_C, MODULE, boot, freshFlash, installed, manifestOf, pkg, rawPkg } from "./device-flash-support.js";
+import { signedRaw } from "./trust-support.js";
 import type { FlashDevice } from "../../host/device-flash.js";
 
 const A1 = await pkg("blink", ID_A, [8]);
@@ -118,7 +119,7 @@ test("damaged littlefs inside a package: refused at deploy; at boot that package
   image.fill(0, 0, 1024);
   const meta = metadataFor(image, 512, { componentId: ID_C, imageVersion: 1, buildTimeSeconds: 0, name: "dmg" });
   const damaged = new Uint8Array(image.length + meta.length); damaged.set(image); damaged.set(meta, image.length);
-  assert.match(await refusal(dev, damaged), /^image package: littlefs image: cannot be mounted \(littlefs error -84\)$/);
+  assert.match(await refusal(dev, await signedRaw(damaged)), /^image package: littlefs image: cannot be mounted \(littlefs error -84\)$/);
   await dev.deploy(A1);
   await dev.deploy(B1);
   // Damage blink's package where it lies: the next boot refuses it and runs button.

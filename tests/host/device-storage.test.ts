@@ -6,6 +6,7 @@ import test from "node:test";
 import assert from "node:assert/strict";
 import { packImage, type PackFile } from "../../host/apps/imagepkg.js";
 import { FlashDevice } from "../../host/device-flash.js";
+import { trustedBoot, signed } from "./trust-support.js";
 import { VirtualClock } from "../../host/peripherals/clock.js";
 import type { Flash } from "../../host/flash.js";
 import * as abi from "../../assembly/abi.js";
@@ -51,13 +52,13 @@ function manifest(name: string, id: string, caps: Record<string, unknown>): Uint
   return enc.encode(JSON.stringify({ SchemaVersion: 1, Name: name, ComponentId: id, EntryPoint: "main.wasm", Capabilities: caps, MemoryQuotaKiB: 64 }));
 }
 async function pkgOf(name: string, id: string, module: Uint8Array, caps: Record<string, unknown> = { MutableStorage: { SizeKB: 8 } }, opts: { version?: number; extra?: PackFile[] } = {}) {
-  return packImage({
+  return signed(await packImage({
     files: [{ path: "app_manifest.json", bytes: manifest(name, id, caps) }, { path: "main.wasm", bytes: module }, ...(opts.extra ?? [])],
     componentId: id, imageVersion: opts.version ?? 1, buildTimeSeconds: 1764633600, name,
-  });
+  }));
 }
 
-const bootOn = (flash: Flash) => FlashDevice.boot(flash, { startApps: true, instrumentCache: cache, gpioPinCount: 96, clock: new VirtualClock() });
+const bootOn = (flash: Flash) => trustedBoot(flash, { startApps: true, instrumentCache: cache, gpioPinCount: 96, clock: new VirtualClock() });
 /** Boots `flash` with its apps started, runs until they are idle; the exit codes of `name`. */
 async function runExits(dev: FlashDevice, name: string): Promise<number[]> {
   await dev.device.run({ untilMs: 10_000 });
@@ -227,7 +228,7 @@ test("examples/counter, packed from its directory: counts its boots across a res
   const { bytes } = await packDirectory(example("counter"));
   const flash = await freshFlash();
   let dev = await bootOn(flash);
-  await dev.deploy(bytes);
+  await dev.deploy(await signed(bytes));
   const logs = async (d: FlashDevice) => { await d.device.run({ untilMs: 10_000 }); return d.device.events.of("log").filter((e) => e.app === "counter").map((e) => e.text); };
   // "mutable": 4 bytes inline, its 7-byte name, 16 of tags.
   assert.deepEqual(await logs(dev), ["boot 1 (storage: 27 bytes used)"]);
@@ -252,7 +253,7 @@ test("examples/blink, packed from its directory, takes its half period from peri
       writeFileSync(join(dir, "period.txt"), period);
       const { bytes } = await packDirectory(dir);
       const dev = await bootOn(await freshFlash());
-      await dev.deploy(bytes);
+      await dev.deploy(await signed(bytes));
       await dev.device.run({ untilMs: 2_000 });
       // The first event is the pin's configuration at open, at the same instant as the first set.
       const edges = dev.device.events.of("gpio").filter((e) => e.pin === 8 && e.source === "core").map((e) => e.timeMs).slice(1);

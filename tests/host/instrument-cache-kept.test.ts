@@ -10,6 +10,7 @@ import { nodeSha256 } from "../../host/apps/instrument-cache-node.js";
 import { appInstrumentOptions } from "../../host/apps/imports.js";
 import { packImage } from "../../host/apps/imagepkg.js";
 import { FlashDevice } from "../../host/device-flash.js";
+import { trustedBoot, signed } from "./trust-support.js";
 import type { Flash } from "../../host/flash.js";
 import { ID_A, ID_B, MODULE, freshFlash, manifestOf } from "./device-flash-support.js";
 
@@ -122,17 +123,17 @@ test("keptModules bounds what is kept (least recently used out); 0 keeps none", 
   assert.deepEqual([a.reused, b.reused, a.module === b.module, none.keeps(a.key!)], [false, false, false, false]);
 });
 
-const pkgWith = (id: string, module: Uint8Array, version = 1) => packImage({
+const pkgWith = async (id: string, module: Uint8Array, version = 1) => signed(await packImage({
   files: [{ path: "app_manifest.json", bytes: manifestOf(`app-${id.slice(0, 4)}`, id, []) }, { path: "blink.wasm", bytes: module }],
   componentId: id, imageVersion: version, buildTimeSeconds: 0, name: `app-${id.slice(0, 4)}`,
-});
+}));
 
 test("a device drops the kept module of a package replaced or deleted, and keeps one another app still shares", async () => {
   const cache = new InstrumentCache(new MemoryModuleStore(), { instrumenterVersion: "kept tests", sha256: nodeSha256 });
   const keyOf = (m: Uint8Array) => cache.key(m, OPTS);
   const [k1, k2] = [await keyOf(MODULE), await keyOf(variant(MODULE, 2))];
   const flash: Flash = await freshFlash();
-  const dev = await FlashDevice.boot(flash, { startApps: false, instrumentCache: cache, gpioPinCount: 96 });
+  const dev = await trustedBoot(flash, { startApps: false, instrumentCache: cache, gpioPinCount: 96 });
   await dev.deploy(await pkgWith(ID_A, MODULE));
   await dev.deploy(await pkgWith(ID_B, MODULE));
   assert.equal(cache.keeps(k1), true);
@@ -149,12 +150,12 @@ test("a boot whose cache kept the module still rebuilds a damaged entry, and run
   const store = new MemoryModuleStore();
   const cache = new InstrumentCache(store, { instrumenterVersion: "kept tests", instrument: counting(calls), sha256: nodeSha256 });
   const flash = await freshFlash();
-  await (await FlashDevice.boot(flash, { startApps: false, instrumentCache: cache, gpioPinCount: 96 })).deploy(await pkgWith(ID_A, MODULE));
+  await (await trustedBoot(flash, { startApps: false, instrumentCache: cache, gpioPinCount: 96 })).deploy(await pkgWith(ID_A, MODULE));
   const key = await cache.key(MODULE, OPTS);
   assert.deepEqual([calls.n, cache.keeps(key)], [1, true]);
   const entry = store.entries.get(key)!;
   entry[entry.length - 1] ^= 0xff;
-  const dev = await FlashDevice.boot(flash.clone(), { startApps: true, instrumentCache: cache, gpioPinCount: 96 });
+  const dev = await trustedBoot(flash.clone(), { startApps: true, instrumentCache: cache, gpioPinCount: 96 });
   assert.deepEqual([dev.bootReport.started, calls.n, cache.counts.unusable], [1, 2, 1]);
   assert.equal(dev.device.step(), true, "its first slice ran");
   assert.equal(dev.device.sliceCounts.trapped, 0);

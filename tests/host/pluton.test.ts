@@ -108,9 +108,10 @@ test("ECDSA verify agrees with node:crypto signatures; sign and attestation veri
   const nonce = Buffer.alloc(32, 0xab), m1 = createHash("sha256").update("core").digest(), m2 = createHash("sha256").update("app").digest();
   const att = (await call(req(8, 4, Buffer.concat([nonce, m1, m2])))).payload;
   const statement = att.subarray(0, att.length - 64);
-  assert.deepEqual(statement.subarray(0, 8), Buffer.from([0x57, 0x53, 0x41, 0x54, 1, 0, 2, 0]));
+  // The boot measurement comes first: zeros, as no OS image was verified since power-on.
+  assert.deepEqual(statement.subarray(0, 8), Buffer.from([0x57, 0x53, 0x41, 0x54, 1, 0, 3, 0]));
   assert.deepEqual(statement.subarray(8, 24), dev.subarray(0, 16));
-  assert.deepEqual(statement.subarray(24), Buffer.concat([nonce, m1, m2]));
+  assert.deepEqual(statement.subarray(24), Buffer.concat([nonce, Buffer.alloc(32), m1, m2]));
   assert.ok(nodeVerify("sha256", statement, { key: devKey, dsaEncoding: "ieee-p1363" }, att.subarray(att.length - 64)));
   assert.equal((await call(req(8, 5, Buffer.alloc(31)))).status, 6);
   assert.equal((await call(req(8, 5, Buffer.alloc(32 + 33)))).status, 6);
@@ -128,4 +129,42 @@ test("counters read, advance, refuse to go backwards, and persist in the 0600 st
   ({ call } = await open(fileStore(dir)));
   assert.deepEqual((await call(req(9, 5, u32(3)))).payload, Buffer.from(u64(5n)));
   assert.deepEqual((await call(req(7, 6))).payload, dev1, "the same device key after a power cycle");
+});
+
+test("VERIFY_TRUSTED: a streamed message's signature checked against the roots of one role (node:crypto signs); the first OS image verified is the boot measurement", async () => {
+  const store = memStore();
+  const { p, call } = await open(store);
+  const pair = (() => { const k = generateKeyPairSync("ec", { namedCurve: "P-256" }); return { ...k, spki: k.publicKey.export({ type: "spki", format: "der" }) }; })();
+  const other = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const keyId = createHash("sha256").update(pair.spki).digest().subarray(0, 16);
+  await p.provision([{ role: "app", spkiDer: new Uint8Array(pair.spki) }]);
+  assert.equal(store.saved!.mode, "field");
+  const message = Buffer.alloc(10_000, 7);
+  const sig = (key = pair.privateKey, m = message) => nodeSign("sha256", m, { key, dsaEncoding: "ieee-p1363" });
+  let id = 1;
+  const verify = async (role: number, m: Buffer, signature: Buffer, kid: Buffer = keyId) => {
+    const ctx = (await call(req(2, id++))).payload;
+    for (let at = 0; at < m.length; at += 4092) assert.equal((await call(req(3, id++, Buffer.concat([ctx, m.subarray(at, at + 4092)])))).status, 0);
+    const r = await call(req(11, id++, Buffer.concat([ctx, Buffer.from([role, 0, 0, 0]), kid, signature])));
+    return { status: r.status, digest: r.payload.subarray(0, 32), verdict: r.payload.length === 40 ? r.payload.readUInt32LE(32) : -1, mode: r.payload.length === 40 ? r.payload.readUInt32LE(36) : -1 };
+  };
+  const good = await verify(2, message, sig());
+  assert.deepEqual([good.status, good.verdict, good.mode], [0, 0, 0]);
+  assert.deepEqual(good.digest, createHash("sha256").update(message).digest());
+  const altered = Buffer.from(message); altered[5000] ^= 1;
+  assert.equal((await verify(2, altered, sig())).verdict, 2, "bad signature");
+  assert.equal((await verify(2, message, sig(other.privateKey))).verdict, 2, "another key under the trusted key's id");
+  assert.equal((await verify(1, message, sig())).verdict, 1, "an app root is no OS root");
+  assert.equal((await verify(2, message, sig(), Buffer.alloc(16))).verdict, 1, "no root with that key id");
+  assert.equal((await call(req(11, id++, Buffer.concat([Buffer.from(u32(999)), Buffer.from([2, 0, 0, 0]), Buffer.alloc(80)])))).status, 7, "no such context");
+  assert.equal((await call(req(11, id++, Buffer.alloc(88)))).status, 6, "role 0");
+  assert.equal((await call(req(11, id++, Buffer.alloc(87)))).status, 6);
+  // The boot measurement: latched by the first OS image verified, never by a later one.
+  await p.provision([{ role: "os", spkiDer: new Uint8Array(pair.spki) }]);
+  const first = await verify(1, message, sig());
+  assert.equal(first.verdict, 0);
+  assert.equal((await verify(1, Buffer.from("another core"), sig(pair.privateKey, Buffer.from("another core")))).verdict, 0);
+  const att = (await call(req(8, id++, Buffer.alloc(32, 1)))).payload;
+  assert.deepEqual(att.subarray(56, 88), first.digest);
+  assert.equal(att.readUInt16LE(6), 1);
 });

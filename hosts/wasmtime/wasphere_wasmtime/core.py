@@ -152,7 +152,7 @@ RESULT_SHAPES = {
     "core_error_message": "list", "app_string": "result-list", "fs_read": "result-list", "fs_getattr": "result-list",
     "fs_listattrs": "result-list", "fs_stat": "result-stat", "fs_dir_read": "result-dir", "fs_fsinfo": "result-info",
     "fs_check": "result-fault", "fs_mount_info": "result-mount",
-    "fs_store_entry": "result-list", "fs_store_read_entry_point": "result-list",
+    "fs_store_entry": "result-list", "fs_store_read_entry_point": "result-list", "fs_store_attest": "result-list",
     "pkg_parse": "result-pkg", "ptable_parse": "result-partitions",
 }
 
