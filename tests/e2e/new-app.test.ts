@@ -33,7 +33,7 @@ test("new app: scaffolded outside the repo, it packs, shows and runs", () => {
   assert.equal(shown.identity.componentId, manifest.ComponentId);
   assert.deepEqual(shown.files.map((f: { path: string }) => f.path), ["/app_manifest.json", "/hello.wasm"]);
   const stamp = JSON.parse(readFileSync(join(dir, "build", "hello.wasm.stamp.json"), "utf8"));
-  assert.deepEqual(stamp.inputs, ["app:main.ts", "sdk:index.ts", "sdk:applibs.ts"]);
+  assert.deepEqual(stamp.inputs, ["app:main.ts", "sdk:index.ts", "sdk:applibs.ts", "sdk:http.ts", "sdk:web.ts"]);
 
   const run = wasphere(dir, "run", "--seconds", "1.5", ".");
   assert.equal(run.status, 0, run.stderr);
