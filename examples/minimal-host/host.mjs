@@ -26,6 +26,7 @@ export async function runMinimalHost({ coreBytes, manifestBytes, appBytes, until
     "flash-read": (b, o, n, r) => ret(r, 1, ENODEV), "flash-prog": () => ENODEV, "flash-erase": () => ENODEV,
     "periph-control": () => ENODEV, "periph-read": (id, fn, op, arg, p, n, max, r) => ret(r, 1, ENODEV), // no peripherals here
     "mailbox-post": () => ENODEV, // nor a security processor
+    "net-control": () => ENODEV, "net-read": (s, op, arg, max, r) => ret(r, 1, ENODEV), // nor a network
     "panic": () => { throw new Error("core panic"); },
   };
   const x = (await WebAssembly.instantiate(coreBytes, { "wasphere:core/hal@0.1.0": hal })).instance.exports;

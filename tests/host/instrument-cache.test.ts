@@ -203,7 +203,7 @@ test("wasphere run of an app run before installs it without loading binaryen", (
     const run = (extra: string[]) => spawnSync(process.execPath, [...extra, "bin/wasphere.js", "run", "--seconds", "0.3", "examples/blink"], { cwd: ROOT, env, encoding: "utf8", timeout: 120_000 });
     const cold = run([]);
     assert.equal(cold.status, 0, cold.stderr);
-    assert.equal(readdirSync(join(dir, "cache", "instrumented")).length, 1, "the cold run stored blink");
+    assert.equal(readdirSync(join(dir, "cache", "instrumented")).length, 2, "the cold run stored blink and the network manager");
     const refused = run(["--import", register]);
     assert.equal(refused.status, 0, refused.stderr);
     assert.match(refused.stdout, /GPIO 8 -> high/);
