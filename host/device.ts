@@ -18,7 +18,7 @@ import { GpioBank } from "./peripherals/gpio.js";
 import { type Clock, RealClock } from "./peripherals/clock.js";
 import { type AppPackage } from "./apps/package.js";
 import { checkInstrumentedModule } from "./apps/protocol.js";
-import { AppInstantiateError, AppRunner, type SliceResult } from "./apps/runner.js";
+import { AppInstantiateError, AppRunner, type SliceResult, type SyscallBinding } from "./apps/runner.js";
 import { APP_IMPORTS, appInstrumentOptions } from "./apps/imports.js";
 import { printable, printableLines } from "./printable.js";
 import { HostYield, wallMs } from "./yield.js";
@@ -699,7 +699,7 @@ export class Device {
       return null;
     }
     const owner: { runner: AppRunner | null } = { runner: null };
-    const runner = new AppRunner(app.module, this.trampolines(task, owner));
+    const runner = new AppRunner(app.module, this.trampolines(task, owner), { syscalls: this.syscallBinding(task, owner) });
     owner.runner = runner;
     const liveTask = { task, app, runner };
     this.live.set(task, liveTask);
@@ -707,21 +707,33 @@ export class Device {
   }
 
   /**
-   * The `applibs` imports of one task: each calls the core's syscall with the caller's task id
-   * (the core checks that it is the running task, the hook, the handle; it counts the fuel).
+   * How one task's instance reaches the core: the core's own `syscall` and `task_take_fuel`
+   * (Wasm exports of a module core, so the runner's fast path calls them Wasm-to-Wasm), and,
+   * with a wall budget, the check after each call that ends the slice once host work has spent it.
+   */
+  private syscallBinding(task: number, owner: { runner: AppRunner | null }): SyscallBinding {
+    const e = this.core.exports;
+    const budgetMs = this.sliceWallBudgetMs;
+    const wallCheck = budgetMs === Infinity ? null : () => {
+      if (this.wallClockMs() - this.sliceWallStartMs >= budgetMs) owner.runner?.endSliceSoon();
+    };
+    return { task, syscall: e.syscall, takeFuel: e.task_take_fuel, wallCheck };
+  }
+
+  /**
+   * The `applibs` imports of one task in JS: each calls the core's syscall with the caller's task
+   * id (the core checks that it is the running task, the hook, the handle; it counts the fuel)
+   * through the runner (AppRunner.syscall: the fuel charged, the wall budget checked).
    * `owner.runner` is the instance the imports belong to, set once it exists: an import of an
    * instance that is not the one running the slice now answers -EPERM without asking the core
    * (which would refuse it as well: the task is not the running one).
-   * A non-blocking call never suspends, so it has no rewind to finish (runner.ts).
+   * The runner takes the non-blocking ones (but exit) through its fast path instead where it can
+   * (host/apps/fastpath.ts); there, that refusal is the core's. A non-blocking call never
+   * suspends, so it has no rewind to finish (runner.ts).
    */
   private trampolines(task: number, owner: { runner: AppRunner | null }): Record<string, (a0?: number, a1?: number, a2?: number, a3?: number) => number> {
     const e = this.core.exports;
     const imports: Record<string, (a0?: number, a1?: number, a2?: number, a3?: number) => number> = {};
-    /** The call's host work is charged to the slice, and host work cannot stretch a slice past its wall budget. */
-    const settle = (runner: AppRunner) => {
-      runner.charge(e.task_take_fuel(task));
-      if (this.sliceWallBudgetMs !== Infinity && this.wallClockMs() - this.sliceWallStartMs >= this.sliceWallBudgetMs) runner.endSliceSoon();
-    };
     for (const imp of APP_IMPORTS) {
       const nr = imp.nr;
       imports[imp.name] = imp.blocking
@@ -729,8 +741,7 @@ export class Device {
           const runner = owner.runner;
           if (runner !== this.running?.runner || runner === null) return -abi.EPERM;
           if (runner.isRewinding()) return runner.finishRewind(e.task_take_result(task));
-          const rc = e.syscall(task, nr, a0 | 0, a1 | 0, a2 | 0, a3 | 0);
-          settle(runner);
+          const rc = runner.syscall(nr, a0 | 0, a1 | 0, a2 | 0, a3 | 0);
           if (nr === abi.SYS_YIELD && rc >= 0) return runner.suspend("yielded");
           if (rc === abi.SYSCALL_SUSPEND) return runner.suspend("blocked");
           return rc;
@@ -738,8 +749,7 @@ export class Device {
         : (a0 = 0, a1 = 0, a2 = 0, a3 = 0) => {
           const runner = owner.runner;
           if (runner !== this.running?.runner || runner === null) return -abi.EPERM;
-          const rc = e.syscall(task, nr, a0 | 0, a1 | 0, a2 | 0, a3 | 0);
-          settle(runner);
+          const rc = runner.syscall(nr, a0 | 0, a1 | 0, a2 | 0, a3 | 0);
           if (nr === abi.SYS_EXIT) runner.exit(a0 | 0);
           return rc;
         };

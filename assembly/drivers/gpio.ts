@@ -10,7 +10,8 @@
 // after the latest. `wait` takes the oldest edge and returns the level it left, so an app sees
 // every change in order however late it waits (a press and a release between two of its slices
 // are two waits: 1, then 0). gpio_get reads the level now and takes nothing: the level does not
-// say which edges came before it. Past GPIO_EDGES_MAX pending edges the oldest pulses (pairs) are
+// say which edges came before it. On an input handle that level is the latch's (the host tells
+// every change of an input's level: DESIGN.md, "The call order"), with no hal call. Past GPIO_EDGES_MAX pending edges the oldest pulses (pairs) are
 // dropped, which keeps the levels of the rest right.
 // Fuel: SYSCALL_FUEL; an open or a set that succeeded also GPIO_WRITE_FUEL.
 // Invariants: a pin is open through at most one handle (pinHandle), so at most one task (its
@@ -126,7 +127,11 @@ function call(task: i32, app: i32, nr: i32, a0: i32, a1: i32): i32 {
   const index = handleResolve(task, app, a0, nr == SYS_GPIO_SET ? KIND_GPIO_OUT : KIND_GPIO, nr);
   if (index < 0) return index;
   if (nr == SYS_GPIO_SET) return gpio_write(handleObject(index), a1 != 0 ? 1 : 0);
-  return gpio_read(handleObject(index));
+  const pin = handleObject(index);
+  // An input's level is its latch's: read from the pin at open, then told of every change
+  // (gpio_notify), so no hal call is needed; an output reads back what the pin carries.
+  if (handleKind(index) == HANDLE_GPIO_IN) return <i32>load<u8>(pinLevel + <usize>pin);
+  return gpio_read(pin);
 }
 
 function close(kind: i32, pin: i32): void {
