@@ -18,7 +18,7 @@ import { GpioBank } from "./peripherals/gpio.js";
 import { type Clock, RealClock } from "./peripherals/clock.js";
 import { type AppPackage } from "./apps/package.js";
 import { checkInstrumentedModule } from "./apps/protocol.js";
-import { AppInstantiateError, AppRunner, type SliceResult, type SyscallBinding } from "./apps/runner.js";
+import { AppInstantiateError, AppRunner, SLICE_REASONS, type SliceResult, type SyscallBinding } from "./apps/runner.js";
 import { APP_IMPORTS, appInstrumentOptions } from "./apps/imports.js";
 import { printable, printableLines } from "./printable.js";
 import { HostYield, wallMs } from "./yield.js";
@@ -167,12 +167,6 @@ interface LiveTask {
   runner: AppRunner;
 }
 
-/** The core's STOP_* for each way a slice ends (one table, not one per step). */
-const STOP_REASONS: Record<SliceResult["reason"], number> = {
-  yielded: abi.STOP_YIELDED, blocked: abi.STOP_BLOCKED, out_of_fuel: abi.STOP_OUT_OF_FUEL,
-  exited: abi.STOP_EXITED, trapped: abi.STOP_TRAPPED,
-};
-
 const SYSCALL_NAMES = new Map<number, string>(APP_IMPORTS.map((i) => [i.nr, i.name]));
 export const errnoName = (code: number): string => {
   const entry = Object.entries(abi).find(([k, v]) => v === -code && /^E[A-Z]+$/.test(k));
@@ -239,7 +233,7 @@ export class Device {
         new Uint8Array(mem.buffer).set(bytes, ptr);
         return 0;
       },
-      appMemoryBytes: (task) => this.memoryOfTask(task)?.buffer.byteLength ?? 0,
+      appMemoryBytes: (task) => this.live.get(task)?.runner.memoryBytes() ?? 0,
       periphControl: (id, fn, op, arg, data) => this.board.control(id, fn, op, arg, data, this.clock.nowMs()),
       periphRead: (id, fn, op, arg, data, maxLen) => this.board.read(id, fn, op, arg, data, maxLen, this.clock.nowMs()),
       ...(config.securityProcessor ? { mailboxPost: (frame: Uint8Array) => this.mailboxPost(frame) } : {}),
@@ -530,28 +524,35 @@ export class Device {
     this.running = liveTask;
     // Read only when a budget is set: a virtual-clock run never reads the wall clock (nor records it).
     if (this.sliceWallBudgetMs !== Infinity) this.sliceWallStartMs = this.wallClockMs();
-    let result: SliceResult;
+    const runner = liveTask.runner;
+    let code: number;
     try {
-      result = liveTask.runner.runSlice(fuel);
+      code = runner.run(fuel);
     } catch (err: unknown) {
       this.running = null;
       throw this.hostFailed(liveTask, err);
     } finally {
       this.running = null;
     }
-    const reason = STOP_REASONS[result.reason];
-    this.sliceCounts[result.reason]++;
-    if (result.reason === "exited" || result.reason === "trapped") this.live.delete(task);
-    if (result.reason === "trapped") {
-      this.events.push(this.clock.nowMs(), { kind: "app", app: liveTask.app.name, what: "trapped", detail: result.error?.message });
+    const value = runner.lastValue;
+    switch (code) {
+      case abi.STOP_YIELDED: this.sliceCounts.yielded++; break;
+      case abi.STOP_BLOCKED: this.sliceCounts.blocked++; break;
+      case abi.STOP_OUT_OF_FUEL: this.sliceCounts.out_of_fuel++; break;
+      case abi.STOP_EXITED:
+        this.sliceCounts.exited++;
+        this.live.delete(task);
+        this.events.push(this.clock.nowMs(), { kind: "app", app: liveTask.app.name, what: "exited", detail: `code ${value}` });
+        break;
+      default:
+        this.sliceCounts.trapped++;
+        this.live.delete(task);
+        this.events.push(this.clock.nowMs(), { kind: "app", app: liveTask.app.name, what: "trapped", detail: runner.lastError?.message });
     }
-    if (result.reason === "exited") {
-      this.events.push(this.clock.nowMs(), { kind: "app", app: liveTask.app.name, what: "exited", detail: `code ${result.value ?? 0}` });
-    }
-    const fuelUsed = Math.max(0, Math.min(result.fuelUsed, 0x7fffffff));
-    this.onSlice?.({ task, app: liveTask.app.name, reason: result.reason, fuelUsed, value: result.value ?? 0 });
+    const fuelUsed = Math.max(0, Math.min(runner.lastFuelUsed, 0x7fffffff));
+    if (this.onSlice !== null) this.onSlice({ task, app: liveTask.app.name, reason: SLICE_REASONS[code], fuelUsed, value });
     this.clock.chargeFuel?.(fuelUsed);
-    e.sched_report(task, reason, result.value ?? 0, fuelUsed);
+    e.sched_report(task, code, value, fuelUsed);
     this.drainAudit();
     return true;
   }

@@ -34,7 +34,7 @@ const I32 = 0x7f, I64 = 0x7e, FUNCREF = 0x70;
 const OP = {
   if: 0x04, else: 0x05, end: 0x0b, call: 0x10, callIndirect: 0x11,
   localGet: 0x20, localSet: 0x21, localTee: 0x22, globalGet: 0x23, globalSet: 0x24,
-  i32Store: 0x36, i32Const: 0x41, i64Const: 0x42, i32Eq: 0x46, i32GtS: 0x4a, i64LtS: 0x53,
+  i32Store: 0x36, memorySize: 0x3f, i32Const: 0x41, i64Const: 0x42, i32Eq: 0x46, i32GtS: 0x4a, i64LtS: 0x53,
   i64Sub: 0x7d, i32WrapI64: 0xa7, i64ExtendI32S: 0xac, i64ExtendI32U: 0xad,
 } as const;
 const VOID = 0x40;
@@ -100,8 +100,8 @@ export function linkModuleBytes(): Uint8Array {
     [...name("stub"), ...name("table"), 0x01, FUNCREF, 0x00, 0x01],
   ];
   const IMPORTED_FUNCS = 9;
-  const own = { call: IMPORTED_FUNCS, slice: IMPORTED_FUNCS + 1, unwind: IMPORTED_FUNCS + 2, ret: IMPORTED_FUNCS + 3, idle: IMPORTED_FUNCS + 4 };
-  const funcs = [[T_CALL], [T_SLICE], [T_V_V], [T_V_I], [T_V_I]];
+  const own = { call: IMPORTED_FUNCS, slice: IMPORTED_FUNCS + 1, unwind: IMPORTED_FUNCS + 2, ret: IMPORTED_FUNCS + 3, idle: IMPORTED_FUNCS + 4, pages: IMPORTED_FUNCS + 5 };
+  const funcs = [[T_CALL], [T_SLICE], [T_V_V], [T_V_I], [T_V_I], [T_V_I]];
   const globals = [[I32, 1, OP.i32Const, 0, OP.end]]; // ret
   const exports = Object.entries(own).map(([n, i]) => [...name(n), 0x00, ...uleb(i)]);
   const elem = [[0x00, OP.i32Const, 0, OP.end, ...uleb(1), ...uleb(own.call)]];
@@ -137,6 +137,7 @@ export function linkModuleBytes(): Uint8Array {
   const idleCode = [...gget(G.fuel), OP.i32Const, ...sleb(FUEL_IDLE), ...gset(G.fuel)];
   const code = [
     body([[2, I32], [1, I64]], callCode), body([], sliceCode), body([], unwindCode), body([], gget(G.ret)), body([], idleCode),
+    body([], [OP.memorySize, 0x00]),
   ];
   return moduleBytes([section(1, types), section(2, imports), section(3, funcs), section(6, globals), section(7, exports), section(9, elem), section(10, code)]);
 }
@@ -147,6 +148,8 @@ export interface LinkExports {
   unwind(): void;
   ret(): number;
   idle(): number;
+  /** The app memory's size in pages. */
+  pages(): number;
 }
 
 let compiled: { stub: WebAssembly.Module; link: WebAssembly.Module } | null | undefined;

@@ -29,6 +29,13 @@ import { fastModules, type LinkExports } from "./fastpath.js";
 
 export type SliceReason = "exited" | "yielded" | "blocked" | "out_of_fuel" | "trapped";
 export type SuspendKind = "yielded" | "blocked";
+/** Each STOP_* code's SliceReason. */
+export const SLICE_REASONS: readonly SliceReason[] = (() => {
+  const names: SliceReason[] = [];
+  names[abi.STOP_YIELDED] = "yielded"; names[abi.STOP_BLOCKED] = "blocked"; names[abi.STOP_OUT_OF_FUEL] = "out_of_fuel";
+  names[abi.STOP_EXITED] = "exited"; names[abi.STOP_TRAPPED] = "trapped";
+  return names;
+})();
 
 export interface SliceResult {
   reason: SliceReason;
@@ -100,10 +107,16 @@ export class AppRunner {
   private overCharge = 0;
   /** Fuel left when the slice was asked to end early, given back in `used` (see endSliceSoon). */
   private refund = 0;
-  /** Why the unwind in progress was started. */
-  private unwindReason: "out_of_fuel" | SuspendKind = "out_of_fuel";
+  /** Why the unwind in progress was started: STOP_OUT_OF_FUEL, STOP_YIELDED or STOP_BLOCKED. */
+  private unwindReason: number = abi.STOP_OUT_OF_FUEL;
+  /** The last slice's figures (run): fuel charged, exit code (0 unless it exited), what trapped. */
+  lastFuelUsed = 0;
+  lastValue = 0;
+  lastError: Error | null = null;
   /** The `applibs` import running now (only these may suspend). */
   private currentImport: string | null = null;
+  /** Whether currentImport was instrumented as blocking (may suspend). */
+  private currentMayBlock = false;
   /** A value resumeWith delivered for the suspended import (valid while `hasDelivered`). */
   private deliveredValue = 0;
   private hasDelivered = false;
@@ -197,6 +210,9 @@ export class AppRunner {
     }
   }
 
+  /** Bytes of the app's memory now. */
+  memoryBytes(): number { return this.link !== null ? this.link.pages() * 65536 : this.memory.buffer.byteLength; }
+
   /** True once the app exited or trapped. */
   get ended(): boolean { return this.phase === "ended"; }
   /** True between a slice that ended in a suspension or preemption and the next slice. */
@@ -204,11 +220,26 @@ export class AppRunner {
 
   /** Runs the app for up to `fuel` units (see instrument.ts: about one Wasm instruction each). */
   runSlice(fuel: number): SliceResult {
+    const code = this.run(fuel);
+    const reason = SLICE_REASONS[code];
+    if (code === abi.STOP_EXITED) return { reason, value: this.lastValue, fuelUsed: this.lastFuelUsed };
+    if (code === abi.STOP_TRAPPED) return { reason, error: this.lastError ?? undefined, fuelUsed: this.lastFuelUsed };
+    return { reason, fuelUsed: this.lastFuelUsed };
+  }
+
+  /**
+   * runSlice without its result object (what Device.step calls): the slice's STOP_* code, with
+   * lastFuelUsed, lastValue (the exit code when STOP_EXITED, else 0) and lastError (when
+   * STOP_TRAPPED) set. Throws what runSlice throws.
+   */
+  run(fuel: number): number {
     if (this.phase === "ended") throw new Error("the app's instance has ended; start a new one");
     if (this.inSlice) throw new Error("runSlice called from inside a slice");
     this.sliceFuel = Math.max(0, Math.min(Math.floor(fuel), FUEL_IDLE));
     this.overCharge = 0;
     this.refund = 0;
+    this.lastValue = 0;
+    this.lastError = null;
     this.inSlice = true;
     const rewinding = this.phase === "suspended";
     const link = this.link;
@@ -226,7 +257,8 @@ export class AppRunner {
           // The link stopped the unwind (a save area too small traps there, caught below).
           this.asyncState = STATE_NORMAL;
           this.phase = "suspended";
-          return { reason: this.unwindReason, fuelUsed: this.usedOf(left) };
+          this.lastFuelUsed = this.usedOf(left);
+          return this.unwindReason;
         }
         ret = link.ret();
       } else {
@@ -240,29 +272,40 @@ export class AppRunner {
           } catch (err) {
             // asyncify checks the save area's bound only here, after the frames were written.
             this.phase = "ended";
-            return { reason: "trapped", error: this.tooDeep(err as Error), fuelUsed: this.used() };
+            return this.trapped(this.tooDeep(err as Error));
           }
           this.phase = "suspended";
-          return { reason: this.unwindReason, fuelUsed: this.used() };
+          this.lastFuelUsed = this.used();
+          return this.unwindReason;
         }
         left = this.fuel.value as number;
       }
       this.phase = "ended";
-      return { reason: "exited", value: (ret ?? 0) | 0, fuelUsed: this.usedOf(left) };
+      this.lastValue = (ret ?? 0) | 0;
+      this.lastFuelUsed = this.usedOf(left);
+      return abi.STOP_EXITED;
     } catch (err) {
       this.phase = "ended";
-      if (err instanceof AppExit) return { reason: "exited", value: err.code | 0, fuelUsed: this.used() };
+      if (err instanceof AppExit) {
+        this.lastValue = err.code | 0;
+        this.lastFuelUsed = this.used();
+        return abi.STOP_EXITED;
+      }
       // A RangeError is the app's only when it is V8's stack overflow (deep recursion); any other
       // one came from host code the app called into (the GPIO model, a copy) and is rethrown.
-      if (err instanceof WebAssembly.RuntimeError || isStackOverflow(err)) {
-        return { reason: "trapped", error: this.explainTrap(err), fuelUsed: this.used() };
-      }
+      if (err instanceof WebAssembly.RuntimeError || isStackOverflow(err)) return this.trapped(this.explainTrap(err));
       throw err;
     } finally {
       this.inSlice = false;
       this.currentImport = null;
       if (idleDue) this.fuel.value = FUEL_IDLE;
     }
+  }
+
+  private trapped(error: Error): number {
+    this.lastError = error;
+    this.lastFuelUsed = this.used();
+    return abi.STOP_TRAPPED;
   }
 
   /**
@@ -287,16 +330,16 @@ export class AppRunner {
    */
   suspend(kind: SuspendKind): number {
     if (!this.inSlice || this.currentImport === null) throw new Error("suspend() is only valid inside an applibs import, during a slice");
-    if (!this.blocking.has(`applibs.${this.currentImport}`)) {
+    if (!this.currentMayBlock) {
       throw new Error(`applibs.${this.currentImport} cannot suspend its caller: it was not instrumented as a blocking import`);
     }
-    this.startUnwind(kind);
+    this.startUnwind(kind === "yielded" ? abi.STOP_YIELDED : abi.STOP_BLOCKED);
     return 0;
   }
 
   /** The value the suspended import returns when the app is resumed (call before runSlice). */
   resumeWith(value: number): void {
-    if (this.phase !== "suspended" || this.unwindReason === "out_of_fuel") throw new Error("resumeWith: the app is not suspended in an import");
+    if (this.phase !== "suspended" || this.unwindReason === abi.STOP_OUT_OF_FUEL) throw new Error("resumeWith: the app is not suspended in an import");
     this.deliveredValue = value | 0;
     this.hasDelivered = true;
   }
@@ -347,30 +390,31 @@ export class AppRunner {
 
   private wrapImport(name: string, impl: ImportFn): ImportFn {
     if (!this.blocking.has(`applibs.${name}`)) {
-      // The fast path: no asyncify state to look at (see the file header). An exception leaves
-      // currentImport set, and runSlice's finally clears it (imports never nest: none calls the app).
+      // No asyncify state to look at (see the file header). An exception leaves currentImport
+      // set, and run's finally clears it (imports never nest: none calls the app).
       return (a0?: number, a1?: number, a2?: number, a3?: number) => {
         this.currentImport = name;
+        this.currentMayBlock = false;
         const r = impl(a0 as number, a1 as number, a2 as number, a3 as number);
         this.currentImport = null;
         return r;
       };
     }
-    return (...args: number[]) => {
+    return (a0?: number, a1?: number, a2?: number, a3?: number) => {
       if (this.asyncState === STATE_REWINDING && this.hasDelivered) {
         this.hasDelivered = false;
         this.stopRewind();
         return this.deliveredValue;
       }
-      const outer = this.currentImport;
       this.currentImport = name;
+      this.currentMayBlock = true;
       try {
-        const r = impl(...args);
+        const r = impl(a0 as number, a1 as number, a2 as number, a3 as number);
         // An implementation that does not finish the rewind itself returns what it returned.
         if (this.asyncState === STATE_REWINDING) this.stopRewind();
         return r;
       } finally {
-        this.currentImport = outer;
+        this.currentImport = null;
       }
     };
   }
@@ -378,10 +422,10 @@ export class AppRunner {
   private preempt(): void {
     if (this.asyncState === STATE_REWINDING) { this.stopRewind(); return; }
     if (!this.inSlice) { this.fuel.value = FUEL_IDLE; return; }
-    this.startUnwind("out_of_fuel");
+    this.startUnwind(abi.STOP_OUT_OF_FUEL);
   }
 
-  private startUnwind(reason: "out_of_fuel" | SuspendKind): void {
+  private startUnwind(reason: number): void {
     this.unwindReason = reason;
     this.asyncState = STATE_UNWINDING;
     if (this.link !== null) { this.link.unwind(); return; }
