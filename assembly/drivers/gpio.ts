@@ -29,7 +29,7 @@ import { CAP_GPIO, CAP_COMPUTE, capsOf, capsHasPin } from "../lsm/caps";
 import { handleAlloc, handleResolve, handleClose, handleIndexOf, handleObject, handleKind } from "../handles/table";
 import { NO_TASK } from "../task/table";
 import { waitSetEvent } from "./waitset";
-import { OP_OWNS, OP_NEEDS, OP_CHECKS, OP_ALLOWS, OP_CALL, OP_FUEL, OP_OWNS_KIND, OP_CLOSE, OP_WAITABLE, OP_TAKE, OP_READY, OP_ARM, OP_RESET, refuseHandle } from "./unit";
+import { OP_OWNS, OP_NEEDS, OP_CHECKS, OP_ALLOWS, OP_CALL, OP_FUEL, OP_FUEL_FLAT, OP_OWNS_KIND, OP_CLOSE, OP_WAITABLE, OP_TAKE, OP_READY, OP_ARM, OP_RESET, refuseHandle } from "./unit";
 
 export const HANDLE_GPIO_OUT: i32 = 1;
 export const HANDLE_GPIO_IN: i32 = 2;
@@ -149,6 +149,7 @@ export function gpioOp(op: i32, task: i32, app: i32, nr: i32, a0: i32, a1: i32, 
     case OP_CALL: return call(task, app, nr, a0, a1);
     case OP_ALLOWS: return capsHasPin(capsOf(app), a0) ? 1 : 0;
     case OP_FUEL: return (nr == SYS_GPIO_SET || isOpen(nr)) && a2 >= 0 ? SYSCALL_FUEL + GPIO_WRITE_FUEL : SYSCALL_FUEL;
+    case OP_FUEL_FLAT: return nr == SYS_GPIO_GET ? 1 : 0;
     case OP_OWNS: return isOpen(nr) || nr == SYS_GPIO_SET || nr == SYS_GPIO_GET ? 1 : 0;
     case OP_NEEDS: return <i32>(isOpen(nr) ? CAP_GPIO : CAP_COMPUTE);
     case OP_CHECKS: return isOpen(nr) ? 1 : 0;
