@@ -3,24 +3,24 @@
 // runs Wasm-to-Wasm from the app into the core, and a slice is one call from JS.
 //
 // - The stub module (one instance per app instance, made before the app's): one function per
-//   fast import (FAST_IMPORTS: every non-blocking `applibs` import but `exit`), with the import's
+//   fast import the app has (FAST_IMPORTS: every non-blocking `applibs` import but `exit`), with the import's
 //   own signature, which calls the link's `call(nr, a0, a1, a2, a3)` through its one-slot table.
 //   The app imports these functions instead of JS ones.
 // - The link module (one instance per app instance, made after the app's, as it imports the app's
-//   fuel global, memory and asyncify exports): its element segment fills the stub's table slot.
+//   fuel global, memory and asyncify exports): its `call` is put in the stub's table slot.
 //   `call` is the whole syscall: the core's `syscall(task, nr, a0..a3)`, then `task_take_fuel(task)`
 //   charged to the app's fuel global (a charge that would take the fuel below -1 goes to the JS
 //   `over`, which keeps the excess exactly, as AppRunner.charge does), then, when the device has a
 //   wall budget, the JS `wall` (a clock reading). `slice(fuel, rewinding)` sets the fuel, starts
 //   the rewind, runs the entry, stops the unwind and leaves the fuel at FUEL_IDLE, returning the
 //   fuel left; `unwind()` writes the asyncify header and starts an unwind; `ret()` is the entry's
-//   result; `idle()` sets FUEL_IDLE and returns the fuel left (after a trap).
+//   result; `pages()` the app memory's size in pages (cheaper than its buffer's length from JS).
 // Invariants: the task id is an immutable global of the link, fixed when the host makes it; the
 // core still checks every call (running task, hook, handle); nothing here reads or writes any
 // memory but the app's own asyncify header. A blocking import never takes the stub path: it must
 // be able to suspend (runner.ts).
-// Budget: the modules are compiled once a process (a few hundred bytes each); two small
-// instances per app instance.
+// Budget: the link is compiled once a process, a stub once per set of fast imports (at most
+// STUBS_KEPT sets kept; a few hundred bytes each); two small instances per app instance.
 // Must not: import binaryen (the host builds these bytes itself), or touch core memory.
 import { APP_IMPORTS } from "./imports.js";
 import { SYS_EXIT } from "../../assembly/abi.js";
@@ -62,15 +62,24 @@ const body = (locals: [count: number, type: number][], code: number[]) => {
 };
 const moduleBytes = (sections: number[][]) => new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, ...sections.flat()]);
 
-/** The stub module's bytes: types 0..4 are (i32 x n) -> i32, type 5 the link's call. */
-export function stubModuleBytes(): Uint8Array {
+/**
+ * The stub module's bytes for the fast imports `names` (each in FAST_IMPORTS; only those an app
+ * imports: an instance costs about a microsecond per export): types 0..4 are (i32 x n) -> i32,
+ * type 5 the link's call.
+ */
+export function stubModuleBytes(names: readonly string[]): Uint8Array {
+  const imports = names.map((n) => {
+    const imp = FAST_IMPORTS.find((i) => i.name === n);
+    if (!imp) throw new Error(`applibs.${n} is not a fast import`);
+    return imp;
+  });
   const types = [0, 1, 2, 3, 4].map((n) => funcType(n, 1));
   const CALL_TYPE = 5;
   types.push(funcType(5, 1));
-  const funcs = FAST_IMPORTS.map((imp) => [...uleb(imp.params)]);
+  const funcs = imports.map((imp) => [...uleb(imp.params)]);
   const table = [FUNCREF, 0x00, ...uleb(1)];
-  const exports = [[...name("table"), 0x01, 0x00], ...FAST_IMPORTS.map((imp, i) => [...name(imp.name), 0x00, ...uleb(i)])];
-  const code = FAST_IMPORTS.map((imp) => body([], [
+  const exports = [[...name("table"), 0x01, 0x00], ...imports.map((imp, i) => [...name(imp.name), 0x00, ...uleb(i)])];
+  const code = imports.map((imp) => body([], [
     OP.i32Const, ...sleb(imp.nr),
     ...Array.from({ length: 4 }, (_, a) => a < imp.params ? [OP.localGet, ...uleb(a)] : [OP.i32Const, 0]).flat(),
     OP.i32Const, 0, OP.callIndirect, ...uleb(CALL_TYPE), 0x00,
@@ -82,7 +91,8 @@ export function stubModuleBytes(): Uint8Array {
  * The link module's bytes. Imports, in index order: functions core.syscall, core.take_fuel,
  * host.over, host.wall, app.start_rewind, app.stop_unwind, app.start_unwind, app.get_state,
  * app.entry; globals host.task, host.walled, host.area (the asyncify save area's end), app.fuel
- * (mutable); the app's memory; the stub's table.
+ * (mutable); the app's memory. Its `call` goes into the stub's table from JS (Table.set): an
+ * element segment into an imported table costs more at instantiation than the rest of the link.
  */
 export function linkModuleBytes(): Uint8Array {
   const T_SYSCALL = 0, T_I_I = 1, T_I_V = 2, T_V_V = 3, T_V_I = 4, T_CALL = 5, T_SLICE = 6;
@@ -97,14 +107,13 @@ export function linkModuleBytes(): Uint8Array {
     fn("app", "entry", T_V_I),
     global("host", "task", false), global("host", "walled", false), global("host", "area", false), global("app", "fuel", true),
     [...name("app"), ...name("memory"), 0x02, 0x00, 0x00],
-    [...name("stub"), ...name("table"), 0x01, FUNCREF, 0x00, 0x01],
   ];
   const IMPORTED_FUNCS = 9;
   const own = { call: IMPORTED_FUNCS, slice: IMPORTED_FUNCS + 1, unwind: IMPORTED_FUNCS + 2, ret: IMPORTED_FUNCS + 3, idle: IMPORTED_FUNCS + 4, pages: IMPORTED_FUNCS + 5 };
   const funcs = [[T_CALL], [T_SLICE], [T_V_V], [T_V_I], [T_V_I], [T_V_I]];
   const globals = [[I32, 1, OP.i32Const, 0, OP.end]]; // ret
-  const exports = Object.entries(own).map(([n, i]) => [...name(n), 0x00, ...uleb(i)]);
-  const elem = [[0x00, OP.i32Const, 0, OP.end, ...uleb(1), ...uleb(own.call)]];
+  // idle is the slice's own; an export costs about a microsecond at each instantiation.
+  const exports = Object.entries(own).filter(([n]) => n !== "idle").map(([n, i]) => [...name(n), 0x00, ...uleb(i)]);
   const gget = (g: number) => [OP.globalGet, ...uleb(g)], gset = (g: number) => [OP.globalSet, ...uleb(g)];
   const lget = (l: number) => [OP.localGet, ...uleb(l)];
   const call = (f: number) => [OP.call, ...uleb(f)];
@@ -139,7 +148,7 @@ export function linkModuleBytes(): Uint8Array {
     body([[2, I32], [1, I64]], callCode), body([], sliceCode), body([], unwindCode), body([], gget(G.ret)), body([], idleCode),
     body([], [OP.memorySize, 0x00]),
   ];
-  return moduleBytes([section(1, types), section(2, imports), section(3, funcs), section(6, globals), section(7, exports), section(9, elem), section(10, code)]);
+  return moduleBytes([section(1, types), section(2, imports), section(3, funcs), section(6, globals), section(7, exports), section(10, code)]);
 }
 
 export interface LinkExports {
@@ -147,24 +156,34 @@ export interface LinkExports {
   slice(fuel: number, rewinding: number): number;
   unwind(): void;
   ret(): number;
-  idle(): number;
   /** The app memory's size in pages. */
   pages(): number;
 }
 
-let compiled: { stub: WebAssembly.Module; link: WebAssembly.Module } | null | undefined;
+let link: WebAssembly.Module | null | undefined;
+const stubs = new Map<string, WebAssembly.Module>();
+/** How many import sets' stubs are kept compiled (a few per device in practice). */
+const STUBS_KEPT = 64;
 
 /**
- * The two modules, compiled once a process; null where this engine cannot compile them
+ * The link module, compiled once a process; null where this engine cannot compile it
  * synchronously (the host then runs every import through JS, as before).
  */
-export function fastModules(): { stub: WebAssembly.Module; link: WebAssembly.Module } | null {
-  if (compiled === undefined) {
-    try {
-      compiled = { stub: new WebAssembly.Module(stubModuleBytes() as Uint8Array<ArrayBuffer>), link: new WebAssembly.Module(linkModuleBytes() as Uint8Array<ArrayBuffer>) };
-    } catch {
-      compiled = null;
-    }
+export function linkModule(): WebAssembly.Module | null {
+  if (link === undefined) {
+    try { link = new WebAssembly.Module(linkModuleBytes() as Uint8Array<ArrayBuffer>); } catch { link = null; }
   }
-  return compiled;
+  return link;
+}
+
+/** The stub module for the fast imports `names`, compiled once per set (null where it cannot be). */
+export function stubModule(names: readonly string[]): WebAssembly.Module | null {
+  const key = names.join(",");
+  let mod = stubs.get(key);
+  if (!mod) {
+    try { mod = new WebAssembly.Module(stubModuleBytes(names) as Uint8Array<ArrayBuffer>); } catch { return null; }
+    if (stubs.size >= STUBS_KEPT) stubs.delete(stubs.keys().next().value as string);
+    stubs.set(key, mod);
+  }
+  return mod;
 }

@@ -25,7 +25,9 @@
 import * as abi from "../../assembly/abi.js";
 import { BLOCKING_IMPORT_NAMES } from "./imports.js";
 import { ASYNCIFY_DATA_ADDR, ASYNCIFY_HEADER_ADDR, ENTRY_EXPORT, FUEL_GLOBAL, FUEL_IDLE, PREEMPT_FIELD, PREEMPT_MODULE } from "./protocol.js";
-import { fastModules, type LinkExports } from "./fastpath.js";
+import { FAST_IMPORTS, linkModule, stubModule, type LinkExports } from "./fastpath.js";
+
+const FAST_NAMES = new Set(FAST_IMPORTS.map((i) => i.name));
 
 export type SliceReason = "exited" | "yielded" | "blocked" | "out_of_fuel" | "trapped";
 export type SuspendKind = "yielded" | "blocked";
@@ -174,20 +176,17 @@ export class AppRunner {
    */
   private instantiateFast(module: WebAssembly.Module, shape: ModuleShape, wrapped: Record<string, ImportFn>,
     preempt: Record<string, () => void>, binding: SyscallBinding): WebAssembly.Instance | null {
-    const modules = fastModules();
-    if (!modules) return null;
+    const fast = shape.applibs.filter((name) => FAST_NAMES.has(name) && !this.blocking.has(`applibs.${name}`));
+    const linkMod = linkModule();
+    const stubMod = linkMod ? stubModule(fast) : null;
+    if (!linkMod || !stubMod) return null;
     try {
-      const stub = new WebAssembly.Instance(modules.stub, {}).exports as Record<string, unknown>;
+      const stub = new WebAssembly.Instance(stubMod, {}).exports as Record<string, unknown>;
       const applibs: Record<string, unknown> = { ...wrapped };
-      const fast: string[] = [];
-      for (const name of shape.applibs) {
-        if (this.blocking.has(`applibs.${name}`) || typeof stub[name] !== "function") continue;
-        applibs[name] = stub[name];
-        fast.push(name);
-      }
+      for (const name of fast) applibs[name] = stub[name];
       const instance = new WebAssembly.Instance(module, { applibs: applibs as WebAssembly.ModuleImports, [PREEMPT_MODULE]: preempt });
       const ex = instance.exports as Record<string, unknown>;
-      const link = new WebAssembly.Instance(modules.link, {
+      const link = new WebAssembly.Instance(linkMod, {
         core: { syscall: binding.syscall, take_fuel: binding.takeFuel },
         host: {
           over: (fuel: number) => this.charge(fuel), wall: binding.wallCheck ?? (() => {}),
@@ -198,8 +197,8 @@ export class AppRunner {
           get_state: ex.asyncify_get_state, entry: ex[ENTRY_EXPORT] ?? ex.main ?? ex._start, fuel: ex[FUEL_GLOBAL],
           memory: shape.memoryExport === null ? undefined : ex[shape.memoryExport],
         },
-        stub: { table: stub.table },
       } as WebAssembly.Imports);
+      (stub.table as WebAssembly.Table).set(0, link.exports.call as () => number);
       this.link = link.exports as unknown as LinkExports;
       this.fastImports = fast;
       return instance;
