@@ -22,7 +22,7 @@ import { APP_IMPORTS, appInstrumentOptions } from "../host/apps/imports.js";
 import { InstrumentCache, MemoryModuleStore } from "../host/apps/instrument-cache.js";
 import { nodeInstrumenterVersion, nodeSha256 } from "../host/apps/instrument-cache-node.js";
 import { CORE_WASM_PATH, ModuleCore } from "../host/core.js";
-import { AppRunner } from "../host/apps/runner.js";
+import { AppRunner, type SyscallBinding } from "../host/apps/runner.js";
 import { benchInstrument } from "./bench-instrument.js";
 import { benchFs, ramFigures } from "./bench-fs.js";
 
@@ -120,6 +120,8 @@ const manifestFor = (name: string, fields: Record<string, unknown> = {}) => ({
 const virtualDevice = (cache?: InstrumentCache) => new Device({ clock: new VirtualClock(), instrumentCache: cache });
 const install = (dev: Device, name: string, wasm: Uint8Array, fields: Record<string, unknown> = {}) => dev.install(appFromBytes(name, manifestFor(name, fields), wasm));
 const stubImports = () => ({ applibs: Object.fromEntries(APP_IMPORTS.map((i) => [i.name, () => 0])), wasphere: { preempt: () => undefined } });
+/** A syscall binding to a core that answers 0 and charges nothing: the instance is made as a device makes it (with the fast path's stub and link). */
+export const STUB_SYSCALLS: SyscallBinding = { task: 0, syscall: () => 0, takeFuel: () => 0, wallCheck: null };
 
 const CALLS = 200_000;
 const loopApp = (imports: string, call: string) => wat(`(module ${imports} (memory (export "memory") 1)
@@ -342,8 +344,8 @@ async function appLoad(): Promise<Row[]> {
     for (let r = 0; r < 3 * REPEATS; r++) {
       const sides: [number[], () => Promise<unknown>][] = [
         [floorCache, () => WebAssembly.instantiate(instrumented as Uint8Array<ArrayBuffer>, stubImports())],
-        [fromCache, async () => { new AppRunner((await new InstrumentCache(store, { instrumenterVersion: version, sha256: nodeSha256 }).load(wasm, opts)).module, stubImports().applibs); }],
-        [fromKept, async () => { new AppRunner((await kept.load(wasm, opts)).module, stubImports().applibs); }],
+        [fromCache, async () => { new AppRunner((await new InstrumentCache(store, { instrumenterVersion: version, sha256: nodeSha256 }).load(wasm, opts)).module, stubImports().applibs, { syscalls: STUB_SYSCALLS }); }],
+        [fromKept, async () => { new AppRunner((await kept.load(wasm, opts)).module, stubImports().applibs, { syscalls: STUB_SYSCALLS }); }],
       ];
       for (let i = 0; i < sides.length; i++) { const [out, side] = sides[(r + i) % sides.length]; const t0 = nowNs(); await side(); out.push(nowNs() - t0); }
     }
