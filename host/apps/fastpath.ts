@@ -100,12 +100,12 @@ export function linkModuleBytes(): Uint8Array {
   const F = { syscall: 0, takeFuel: 1, over: 2, wall: 3, startRewind: 4, stopUnwind: 5, startUnwind: 6, getState: 7, entry: 8 };
   const G = { task: 0, walled: 1, area: 2, fuel: 3, ret: 4 };
   const fn = (mod: string, field: string, type: number) => [...name(mod), ...name(field), 0x00, ...uleb(type)];
-  const global = (mod: string, field: string, mutable: boolean) => [...name(mod), ...name(field), 0x03, I32, mutable ? 1 : 0];
+  const globalImport = (mod: string, field: string, mutable: boolean) => [...name(mod), ...name(field), 0x03, I32, mutable ? 1 : 0];
   const imports = [
     fn("core", "syscall", T_SYSCALL), fn("core", "take_fuel", T_I_I), fn("host", "over", T_I_V), fn("host", "wall", T_V_V),
     fn("app", "start_rewind", T_I_V), fn("app", "stop_unwind", T_V_V), fn("app", "start_unwind", T_I_V), fn("app", "get_state", T_V_I),
     fn("app", "entry", T_V_I),
-    global("host", "task", false), global("host", "walled", false), global("host", "area", false), global("app", "fuel", true),
+    globalImport("host", "task", false), globalImport("host", "walled", false), globalImport("host", "area", false), globalImport("app", "fuel", true),
     [...name("app"), ...name("memory"), 0x02, 0x00, 0x00],
   ];
   const IMPORTED_FUNCS = 9;
