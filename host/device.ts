@@ -19,7 +19,7 @@ import { GpioBank } from "./peripherals/gpio.js";
 import { type Clock, RealClock } from "./peripherals/clock.js";
 import { type AppPackage } from "./apps/package.js";
 import { checkInstrumentedModule } from "./apps/protocol.js";
-import { AppInstantiateError, AppRunner, type SliceResult } from "./apps/runner.js";
+import { AppInstantiateError, AppRunner, SLICE_REASONS, type SliceResult, type SyscallBinding } from "./apps/runner.js";
 import { APP_IMPORTS, appInstrumentOptions } from "./apps/imports.js";
 import { printable, printableLines } from "./printable.js";
 import { HostYield, wallMs } from "./yield.js";
@@ -175,12 +175,6 @@ interface LiveTask {
   runner: AppRunner;
 }
 
-/** The core's STOP_* for each way a slice ends (one table, not one per step). */
-const STOP_REASONS: Record<SliceResult["reason"], number> = {
-  yielded: abi.STOP_YIELDED, blocked: abi.STOP_BLOCKED, out_of_fuel: abi.STOP_OUT_OF_FUEL,
-  exited: abi.STOP_EXITED, trapped: abi.STOP_TRAPPED,
-};
-
 /** What each IMAGE_REFUSED_* reason of an EV_IMAGE_REFUSED entry means. */
 const IMAGE_REFUSED_TEXT: Record<number, string> = {
   [abi.IMAGE_REFUSED_UNSIGNED]: "unsigned",
@@ -258,7 +252,7 @@ export class Device {
         new Uint8Array(mem.buffer).set(bytes, ptr);
         return 0;
       },
-      appMemoryBytes: (task) => this.memoryOfTask(task)?.buffer.byteLength ?? 0,
+      appMemoryBytes: (task) => this.live.get(task)?.runner.memoryBytes() ?? 0,
       periphControl: (id, fn, op, arg, data) => this.board.control(id, fn, op, arg, data, this.clock.nowMs()),
       periphRead: (id, fn, op, arg, data, maxLen) => this.board.read(id, fn, op, arg, data, maxLen, this.clock.nowMs()),
       ...(config.securityProcessor ? { mailboxPost: (frame: Uint8Array) => this.mailboxPost(frame) } : {}),
@@ -574,28 +568,35 @@ export class Device {
     this.running = liveTask;
     // Read only when a budget is set: a virtual-clock run never reads the wall clock (nor records it).
     if (this.sliceWallBudgetMs !== Infinity) this.sliceWallStartMs = this.wallClockMs();
-    let result: SliceResult;
+    const runner = liveTask.runner;
+    let code: number;
     try {
-      result = liveTask.runner.runSlice(fuel);
+      code = runner.run(fuel);
     } catch (err: unknown) {
       this.running = null;
       throw this.hostFailed(liveTask, err);
     } finally {
       this.running = null;
     }
-    const reason = STOP_REASONS[result.reason];
-    this.sliceCounts[result.reason]++;
-    if (result.reason === "exited" || result.reason === "trapped") this.live.delete(task);
-    if (result.reason === "trapped") {
-      this.events.push(this.clock.nowMs(), { kind: "app", app: liveTask.app.name, what: "trapped", detail: result.error?.message });
+    const value = runner.lastValue;
+    switch (code) {
+      case abi.STOP_YIELDED: this.sliceCounts.yielded++; break;
+      case abi.STOP_BLOCKED: this.sliceCounts.blocked++; break;
+      case abi.STOP_OUT_OF_FUEL: this.sliceCounts.out_of_fuel++; break;
+      case abi.STOP_EXITED:
+        this.sliceCounts.exited++;
+        this.live.delete(task);
+        this.events.push(this.clock.nowMs(), { kind: "app", app: liveTask.app.name, what: "exited", detail: `code ${value}` });
+        break;
+      default:
+        this.sliceCounts.trapped++;
+        this.live.delete(task);
+        this.events.push(this.clock.nowMs(), { kind: "app", app: liveTask.app.name, what: "trapped", detail: runner.lastError?.message });
     }
-    if (result.reason === "exited") {
-      this.events.push(this.clock.nowMs(), { kind: "app", app: liveTask.app.name, what: "exited", detail: `code ${result.value ?? 0}` });
-    }
-    const fuelUsed = Math.max(0, Math.min(result.fuelUsed, 0x7fffffff));
-    this.onSlice?.({ task, app: liveTask.app.name, reason: result.reason, fuelUsed, value: result.value ?? 0 });
+    const fuelUsed = Math.max(0, Math.min(runner.lastFuelUsed, 0x7fffffff));
+    if (this.onSlice !== null) this.onSlice({ task, app: liveTask.app.name, reason: SLICE_REASONS[code], fuelUsed, value });
     this.clock.chargeFuel?.(fuelUsed);
-    e.sched_report(task, reason, result.value ?? 0, fuelUsed);
+    e.sched_report(task, code, value, fuelUsed);
     this.drainAudit();
     return true;
   }
@@ -746,7 +747,7 @@ export class Device {
       return null;
     }
     const owner: { runner: AppRunner | null } = { runner: null };
-    const runner = new AppRunner(app.module, this.trampolines(task, owner));
+    const runner = new AppRunner(app.module, this.trampolines(task, owner), { syscalls: this.syscallBinding(task, owner) });
     owner.runner = runner;
     const liveTask = { task, app, runner };
     this.live.set(task, liveTask);
@@ -754,21 +755,33 @@ export class Device {
   }
 
   /**
-   * The `applibs` imports of one task: each calls the core's syscall with the caller's task id
-   * (the core checks that it is the running task, the hook, the handle; it counts the fuel).
+   * How one task's instance reaches the core: the core's own `syscall` and `task_take_fuel`
+   * (Wasm exports of a module core, so the runner's fast path calls them Wasm-to-Wasm), and,
+   * with a wall budget, the check after each call that ends the slice once host work has spent it.
+   */
+  private syscallBinding(task: number, owner: { runner: AppRunner | null }): SyscallBinding {
+    const e = this.core.exports;
+    const budgetMs = this.sliceWallBudgetMs;
+    const wallCheck = budgetMs === Infinity ? null : () => {
+      if (this.wallClockMs() - this.sliceWallStartMs >= budgetMs) owner.runner?.endSliceSoon();
+    };
+    return { task, syscall: e.syscall, takeFuel: e.task_take_fuel, wallCheck };
+  }
+
+  /**
+   * The `applibs` imports of one task in JS: each calls the core's syscall with the caller's task
+   * id (the core checks that it is the running task, the hook, the handle; it counts the fuel)
+   * through the runner (AppRunner.syscall: the fuel charged, the wall budget checked).
    * `owner.runner` is the instance the imports belong to, set once it exists: an import of an
    * instance that is not the one running the slice now answers -EPERM without asking the core
    * (which would refuse it as well: the task is not the running one).
-   * A non-blocking call never suspends, so it has no rewind to finish (runner.ts).
+   * The runner takes the non-blocking ones (but exit) through its fast path instead where it can
+   * (host/apps/fastpath.ts); there, that refusal is the core's. A non-blocking call never
+   * suspends, so it has no rewind to finish (runner.ts).
    */
   private trampolines(task: number, owner: { runner: AppRunner | null }): Record<string, (a0?: number, a1?: number, a2?: number, a3?: number) => number> {
     const e = this.core.exports;
     const imports: Record<string, (a0?: number, a1?: number, a2?: number, a3?: number) => number> = {};
-    /** The call's host work is charged to the slice, and host work cannot stretch a slice past its wall budget. */
-    const settle = (runner: AppRunner) => {
-      runner.charge(e.task_take_fuel(task));
-      if (this.sliceWallBudgetMs !== Infinity && this.wallClockMs() - this.sliceWallStartMs >= this.sliceWallBudgetMs) runner.endSliceSoon();
-    };
     for (const imp of APP_IMPORTS) {
       const nr = imp.nr;
       imports[imp.name] = imp.blocking
@@ -776,8 +789,7 @@ export class Device {
           const runner = owner.runner;
           if (runner !== this.running?.runner || runner === null) return -abi.EPERM;
           if (runner.isRewinding()) return runner.finishRewind(e.task_take_result(task));
-          const rc = e.syscall(task, nr, a0 | 0, a1 | 0, a2 | 0, a3 | 0);
-          settle(runner);
+          const rc = runner.syscall(nr, a0 | 0, a1 | 0, a2 | 0, a3 | 0);
           if (nr === abi.SYS_YIELD && rc >= 0) return runner.suspend("yielded");
           if (rc === abi.SYSCALL_SUSPEND) return runner.suspend("blocked");
           return rc;
@@ -785,8 +797,7 @@ export class Device {
         : (a0 = 0, a1 = 0, a2 = 0, a3 = 0) => {
           const runner = owner.runner;
           if (runner !== this.running?.runner || runner === null) return -abi.EPERM;
-          const rc = e.syscall(task, nr, a0 | 0, a1 | 0, a2 | 0, a3 | 0);
-          settle(runner);
+          const rc = runner.syscall(nr, a0 | 0, a1 | 0, a2 | 0, a3 | 0);
           if (nr === abi.SYS_EXIT) runner.exit(a0 | 0);
           return rc;
         };

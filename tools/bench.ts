@@ -22,7 +22,7 @@ import { APP_IMPORTS, appInstrumentOptions } from "../host/apps/imports.js";
 import { InstrumentCache, MemoryModuleStore } from "../host/apps/instrument-cache.js";
 import { nodeInstrumenterVersion, nodeSha256 } from "../host/apps/instrument-cache-node.js";
 import { CORE_WASM_PATH, ModuleCore } from "../host/core.js";
-import { AppRunner } from "../host/apps/runner.js";
+import { AppRunner, type SyscallBinding } from "../host/apps/runner.js";
 import { benchInstrument } from "./bench-instrument.js";
 import { benchFs, ramFigures } from "./bench-fs.js";
 
@@ -120,6 +120,8 @@ const manifestFor = (name: string, fields: Record<string, unknown> = {}) => ({
 const virtualDevice = (cache?: InstrumentCache) => new Device({ clock: new VirtualClock(), instrumentCache: cache });
 const install = (dev: Device, name: string, wasm: Uint8Array, fields: Record<string, unknown> = {}) => dev.install(appFromBytes(name, manifestFor(name, fields), wasm));
 const stubImports = () => ({ applibs: Object.fromEntries(APP_IMPORTS.map((i) => [i.name, () => 0])), wasphere: { preempt: () => undefined } });
+/** A syscall binding to a core that answers 0 and charges nothing: the instance is made as a device makes it (with the fast path's stub and link). */
+export const STUB_SYSCALLS: SyscallBinding = { task: 0, syscall: () => 0, takeFuel: () => 0, wallCheck: null };
 
 const CALLS = 200_000;
 const loopApp = (imports: string, call: string) => wat(`(module ${imports} (memory (export "memory") 1)
@@ -132,32 +134,58 @@ const yielder = () => wat(`(module (import "applibs" "yield" (func $y (result i3
 const spinner = () => wat(`(module (memory (export "memory") 1) (func (export "main") (result i32) (loop $l (br $l)) (i32.const 0)))`);
 
 async function syscallRoundTrip(): Promise<Row[]> {
-  // Floor: the same loop calling a bare JS import that reads the same GPIO model value.
+  // Floor: the same loop calling a bare JS import (of the import's arity) that returns a value.
   const bare = new WebAssembly.Instance(new WebAssembly.Module(loopApp(`(import "applibs" "gpio_get" (func $get (param i32) (result i32)))`, `(drop (call $get (i32.const 1)))`)),
     { applibs: { gpio_get: (_h: number) => 0 } });
-  const floor = perOp(() => (bare.exports.main as () => number)(), CALLS);
-  const full = wat(`(module
+  const floorRound = () => { (bare.exports.main as () => number)(); };
+  /** CALLS gpio_get calls, then `pause` (sleep_ms(1000) or yield), forever. */
+  const full = (pause: string) => wat(`(module
     (import "applibs" "gpio_open_input" (func $in (param i32) (result i32)))
     (import "applibs" "gpio_get" (func $get (param i32) (result i32)))
     (import "applibs" "sleep_ms" (func $sleep (param i32) (result i32)))
+    (import "applibs" "yield" (func $yield (result i32)))
     (memory (export "memory") 1)
     (func (export "main") (result i32) (local $i i32) (local $h i32)
       (local.set $h (call $in (i32.const 12)))
       (loop $forever
         (local.set $i (i32.const 0))
         (loop $l (drop (call $get (local.get $h))) (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $l (i32.lt_u (local.get $i) (i32.const ${CALLS}))))
-        (drop (call $sleep (i32.const 1000)))
+        (drop ${pause})
         (br $forever))
       (i32.const 0)))`);
   const dev = virtualDevice();
-  dev.start(await install(dev, "bench", full, { Capabilities: { Gpio: [12] } }));
+  dev.start(await install(dev, "bench", full(`(call $sleep (i32.const 1000))`), { Capabilities: { Gpio: [12] } }));
   const clock = dev.clock as VirtualClock;
   // Each round: run until the app sleeps (CALLS syscalls and a few preemptions), then jump time.
-  const samples = await perOpAsync(async () => {
-    while (dev.step()) { /* until the app blocks */ }
-    clock.advance(1000);
-  }, CALLS);
-  return [row("syscall round trip (gpio_get: app -> core -> host -> app)", "ns/call", samples, floor, "floor: bare Wasm->JS import call", "syscall")];
+  const virtualRound = () => { while (dev.step()) { /* until the app blocks */ } clock.advance(1000); };
+  // The same on a real clock, whose slices have a wall budget (each call also reads the wall
+  // clock), the app yielding where the other sleeps: a round runs to its yield.
+  const real = new Device({ clock: new RealClock() });
+  real.start(await install(real, "bench", full(`(call $yield)`), { Capabilities: { Gpio: [12] } }));
+  let yielded = false;
+  real.onSlice = (sl) => { if (sl.reason === "yielded") yielded = true; };
+  const realRound = () => { yielded = false; while (!yielded) real.step(); };
+  // Floor and paths measured in turn within each repeat, so the machine's load weighs on all alike.
+  const [floor, samples, realSamples] = sideBySide([floorRound, virtualRound, realRound], CALLS);
+  return [
+    row("syscall round trip (gpio_get: app -> core -> host -> app)", "ns/call", samples, floor, "virtual clock; floor: bare Wasm->JS import call, same repeats", "syscall"),
+    row("syscall round trip on a real clock (gpio_get, the slice's wall budget read after each call)", "ns/call", realSamples, floor, "floor: bare Wasm->JS import call, same repeats", "syscall.real"),
+  ];
+}
+
+/** Each of `fns` (each does `n` operations) timed in every repeat, in turn, after two warm-ups: ns per operation each. */
+function sideBySide(fns: (() => void)[], n: number): number[][] {
+  for (const fn of fns) { fn(); fn(); }
+  const out = fns.map(() => [] as number[]);
+  for (let r = 0; r < REPEATS; r++) {
+    for (let i = 0; i < fns.length; i++) {
+      const k = (r + i) % fns.length;
+      const t0 = nowNs();
+      fns[k]();
+      out[k].push((nowNs() - t0) / n);
+    }
+  }
+  return out;
 }
 
 async function contextSwitch(): Promise<Row[]> {
@@ -316,8 +344,8 @@ async function appLoad(): Promise<Row[]> {
     for (let r = 0; r < 3 * REPEATS; r++) {
       const sides: [number[], () => Promise<unknown>][] = [
         [floorCache, () => WebAssembly.instantiate(instrumented as Uint8Array<ArrayBuffer>, stubImports())],
-        [fromCache, async () => { new AppRunner((await new InstrumentCache(store, { instrumenterVersion: version, sha256: nodeSha256 }).load(wasm, opts)).module, stubImports().applibs); }],
-        [fromKept, async () => { new AppRunner((await kept.load(wasm, opts)).module, stubImports().applibs); }],
+        [fromCache, async () => { new AppRunner((await new InstrumentCache(store, { instrumenterVersion: version, sha256: nodeSha256 }).load(wasm, opts)).module, stubImports().applibs, { syscalls: STUB_SYSCALLS }); }],
+        [fromKept, async () => { new AppRunner((await kept.load(wasm, opts)).module, stubImports().applibs, { syscalls: STUB_SYSCALLS }); }],
       ];
       for (let i = 0; i < sides.length; i++) { const [out, side] = sides[(r + i) % sides.length]; const t0 = nowNs(); await side(); out.push(nowNs() - t0); }
     }

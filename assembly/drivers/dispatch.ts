@@ -6,8 +6,9 @@
 // and resource check; the unit (registry.ts) then resolves its handles with owner, kind and
 // generation, and only then calls a hal mechanism. Blocking calls queue the task and return
 // SYSCALL_SUSPEND; task_take_result later delivers their real result.
-// Every call is charged fuel for the host work it causes: SYSCALL_FUEL for a refused one, else
-// the unit's fuel rule (OP_FUEL; the figures are in abi.ts), added to the task's fuelOwed, which
+// Every call is charged fuel for the host work it causes: SYSCALL_FUEL for a refused one or one
+// whose unit says it always costs that (OP_FUEL_FLAT), else the unit's fuel rule (OP_FUEL; the
+// figures are in abi.ts), added to the task's fuelOwed, which
 // the host takes off the running slice (task_take_fuel), so a loop of syscalls ends its slice like
 // a loop of instructions.
 // Invariants: nothing here allocates; a number with no unit is -ENOSYS (the hook says so).
@@ -17,7 +18,7 @@ import { TASK_RUNNING, EPERM, SYSCALL_FUEL } from "../abi";
 import { lsmCheck } from "../lsm/hook";
 import { schedCurrent } from "../sched/scheduler";
 import { taskAt, taskValid } from "../task/table";
-import { driverOf, unitOp } from "./registry";
+import { driverOf, driverFuelFlat, unitOp } from "./registry";
 import { OP_CALL, OP_FUEL } from "./unit";
 
 /** syscall(task, nr, a0..a3): the result, a negative errno, or SYSCALL_SUSPEND. */
@@ -30,7 +31,8 @@ export function dispatchSyscall(task: i32, nr: i32, a0: i32, a1: i32, a2: i32, a
     const unit = driverOf(nr);
     const app = taskAt(task).app;
     rc = unitOp(unit, OP_CALL, task, app, nr, a0, a1, a2, a3);
-    fuel = unitOp(unit, OP_FUEL, task, app, nr, a0, a1, rc, a3);
+    // A number whose unit said it always costs SYSCALL_FUEL is not asked again (registry.ts).
+    if (!driverFuelFlat(nr)) fuel = unitOp(unit, OP_FUEL, task, app, nr, a0, a1, rc, a3);
   }
   const t = taskAt(task);
   const owed = <i64>t.fuelOwed + <i64>fuel;

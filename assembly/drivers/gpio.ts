@@ -10,7 +10,8 @@
 // after the latest. `wait` takes the oldest edge and returns the level it left, so an app sees
 // every change in order however late it waits (a press and a release between two of its slices
 // are two waits: 1, then 0). gpio_get reads the level now and takes nothing: the level does not
-// say which edges came before it. Past GPIO_EDGES_MAX pending edges the oldest pulses (pairs) are
+// say which edges came before it. On an input handle that level is the latch's (the host tells
+// every change of an input's level: DESIGN.md, "The call order"), with no hal call. Past GPIO_EDGES_MAX pending edges the oldest pulses (pairs) are
 // dropped, which keeps the levels of the rest right.
 // Fuel: SYSCALL_FUEL; an open or a set that succeeded also GPIO_WRITE_FUEL.
 // Invariants: a pin is open through at most one handle (pinHandle), so at most one task (its
@@ -28,7 +29,7 @@ import { CAP_GPIO, CAP_COMPUTE, capsOf, capsHasPin } from "../lsm/caps";
 import { handleAlloc, handleResolve, handleClose, handleIndexOf, handleObject, handleKind } from "../handles/table";
 import { NO_TASK } from "../task/table";
 import { waitSetEvent } from "./waitset";
-import { OP_OWNS, OP_NEEDS, OP_CHECKS, OP_ALLOWS, OP_CALL, OP_FUEL, OP_OWNS_KIND, OP_CLOSE, OP_WAITABLE, OP_TAKE, OP_READY, OP_ARM, OP_RESET, refuseHandle } from "./unit";
+import { OP_OWNS, OP_NEEDS, OP_CHECKS, OP_ALLOWS, OP_CALL, OP_FUEL, OP_FUEL_FLAT, OP_OWNS_KIND, OP_CLOSE, OP_WAITABLE, OP_TAKE, OP_READY, OP_ARM, OP_RESET, refuseHandle } from "./unit";
 
 export const HANDLE_GPIO_OUT: i32 = 1;
 export const HANDLE_GPIO_IN: i32 = 2;
@@ -126,7 +127,11 @@ function call(task: i32, app: i32, nr: i32, a0: i32, a1: i32): i32 {
   const index = handleResolve(task, app, a0, nr == SYS_GPIO_SET ? KIND_GPIO_OUT : KIND_GPIO, nr);
   if (index < 0) return index;
   if (nr == SYS_GPIO_SET) return gpio_write(handleObject(index), a1 != 0 ? 1 : 0);
-  return gpio_read(handleObject(index));
+  const pin = handleObject(index);
+  // An input's level is its latch's: read from the pin at open, then told of every change
+  // (gpio_notify), so no hal call is needed; an output reads back what the pin carries.
+  if (handleKind(index) == HANDLE_GPIO_IN) return <i32>load<u8>(pinLevel + <usize>pin);
+  return gpio_read(pin);
 }
 
 function close(kind: i32, pin: i32): void {
@@ -144,6 +149,7 @@ export function gpioOp(op: i32, task: i32, app: i32, nr: i32, a0: i32, a1: i32, 
     case OP_CALL: return call(task, app, nr, a0, a1);
     case OP_ALLOWS: return capsHasPin(capsOf(app), a0) ? 1 : 0;
     case OP_FUEL: return (nr == SYS_GPIO_SET || isOpen(nr)) && a2 >= 0 ? SYSCALL_FUEL + GPIO_WRITE_FUEL : SYSCALL_FUEL;
+    case OP_FUEL_FLAT: return nr == SYS_GPIO_GET ? 1 : 0;
     case OP_OWNS: return isOpen(nr) || nr == SYS_GPIO_SET || nr == SYS_GPIO_GET ? 1 : 0;
     case OP_NEEDS: return <i32>(isOpen(nr) ? CAP_GPIO : CAP_COMPUTE);
     case OP_CHECKS: return isOpen(nr) ? 1 : 0;

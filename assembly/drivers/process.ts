@@ -15,7 +15,7 @@ import { CAP_COMPUTE } from "../lsm/caps";
 import { schedBlock } from "../sched/scheduler";
 import { taskAt, WAIT_SLEEP } from "../task/table";
 import { appAt, appArgsPtr } from "../appmgr/apps";
-import { OP_OWNS, OP_NEEDS, OP_CALL, OP_FUEL, fault } from "./unit";
+import { OP_OWNS, OP_NEEDS, OP_CALL, OP_FUEL, OP_FUEL_FLAT, fault } from "./unit";
 
 function owns(nr: i32): bool {
   return nr == SYS_EXIT || nr == SYS_YIELD || nr == SYS_SLEEP_MS || nr == SYS_CLOCK_MS || nr == SYS_MEM_QUOTA_BYTES ||
@@ -81,5 +81,6 @@ export function processOp(op: i32, task: i32, app: i32, nr: i32, a0: i32, a1: i3
   if (op == OP_FUEL) return fuel(nr, a1, a2);
   if (op == OP_OWNS) return owns(nr) ? 1 : 0;
   if (op == OP_NEEDS) return <i32>CAP_COMPUTE;
+  if (op == OP_FUEL_FLAT) return owns(nr) && nr != SYS_ARGS_GET ? 1 : 0;
   return 0;
 }

@@ -11,7 +11,7 @@
 // Budget: DRIVERS_TABLE_BYTES static bytes; the tables are built in O(SYS_COUNT * UNIT_COUNT).
 // Must not: allocate, or be asked anything on the hot path but the tables and unitOp.
 import { SYS_COUNT } from "../abi";
-import { OP_OWNS, OP_NEEDS, OP_CHECKS, OP_OWNS_KIND, OP_WAITABLE, OP_RESET } from "./unit";
+import { OP_OWNS, OP_NEEDS, OP_CHECKS, OP_OWNS_KIND, OP_WAITABLE, OP_RESET, OP_FUEL_FLAT } from "./unit";
 import { processOp } from "./process";
 import { logOp } from "./log";
 import { gpioOp } from "./gpio";
@@ -68,12 +68,15 @@ export function unitOp(unit: i32, op: i32, task: i32, app: i32, nr: i32, a0: i32
 const KIND_LIMIT: i32 = 32;
 // Per syscall number: its unit (u8).
 const routes = memory.data(SYS_COUNT);
-// Per syscall number: the CAP_* class it needs, with NEEDS_CHECK set when it has a resource check.
+// Per syscall number: the CAP_* class it needs, with NEEDS_CHECK set when it has a resource check
+// and FUEL_FLAT when it always costs SYSCALL_FUEL (its unit's OP_FUEL_FLAT).
 const needs = memory.data(SYS_COUNT * 4, 4);
 // Per handle kind: its unit (u8).
 const kindUnits = memory.data(KIND_LIMIT);
 export const DRIVERS_TABLE_BYTES: i32 = SYS_COUNT * 5 + KIND_LIMIT;
 const NEEDS_CHECK: u32 = 1 << 31;
+const FUEL_FLAT: u32 = 1 << 30;
+const NEEDS_FLAGS: u32 = NEEDS_CHECK | FUEL_FLAT;
 let kindMaskAll: i32 = 0;
 let kindMaskWaitable: i32 = 0;
 let conflicts: i32 = 0;
@@ -92,8 +95,9 @@ export function driversReset(): void {
     store<u8>(routes + <usize>nr, <u8>owner);
     let need: u32 = 0;
     if (owner != UNIT_NONE) {
-      need = <u32>unitOp(owner, OP_NEEDS, -1, -1, nr, 0, 0, 0, 0) & ~NEEDS_CHECK;
+      need = <u32>unitOp(owner, OP_NEEDS, -1, -1, nr, 0, 0, 0, 0) & ~NEEDS_FLAGS;
       if (unitOp(owner, OP_CHECKS, -1, -1, nr, 0, 0, 0, 0) != 0) need |= NEEDS_CHECK;
+      if (unitOp(owner, OP_FUEL_FLAT, -1, -1, nr, 0, 0, 0, 0) != 0) need |= FUEL_FLAT;
     }
     store<u32>(needs + (<usize>nr << 2), need);
   }
@@ -116,10 +120,14 @@ export function driversReset(): void {
 @inline export function driverOf(nr: i32): i32 { return load<u8>(routes + <usize>nr); }
 /** The CAP_* class syscall `nr` (0..SYS_COUNT-1) needs. */
 // @ts-ignore: decorator
-@inline export function driverNeeds(nr: i32): u32 { return load<u32>(needs + (<usize>nr << 2)) & ~NEEDS_CHECK; }
+@inline export function driverNeeds(nr: i32): u32 { return load<u32>(needs + (<usize>nr << 2)) & ~NEEDS_FLAGS; }
 /** Does syscall `nr` (0..SYS_COUNT-1) need its unit's resource check? */
 // @ts-ignore: decorator
 @inline export function driverChecks(nr: i32): bool { return (load<u32>(needs + (<usize>nr << 2)) & NEEDS_CHECK) != 0; }
+
+/** Does syscall `nr` (0..SYS_COUNT-1) always cost SYSCALL_FUEL (no OP_FUEL to ask)? */
+// @ts-ignore: decorator
+@inline export function driverFuelFlat(nr: i32): bool { return (load<u32>(needs + (<usize>nr << 2)) & FUEL_FLAT) != 0; }
 
 /** Every kind some unit owns (what close accepts). */
 export function kindsAll(): i32 { return kindMaskAll; }

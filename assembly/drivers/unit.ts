@@ -5,7 +5,7 @@
 // that concern it and returns 0 to the rest, so a unit without handle kinds needs no close or
 // wait code. A waitable kind (OP_WAITABLE) keeps a latch per object and answers OP_TAKE, OP_READY
 // and OP_ARM (drivers/waitset.ts says how a wait uses them). The refusal helpers record EV_FAULT / EV_LIMIT exactly as every unit must.
-// Invariants: OP_OWNS, OP_CHECKS, OP_OWNS_KIND and OP_WAITABLE answer 1 or 0 and do nothing else;
+// Invariants: OP_OWNS, OP_CHECKS, OP_OWNS_KIND, OP_WAITABLE and OP_FUEL_FLAT answer 1 or 0 and do nothing else;
 // OP_NEEDS answers a CAP_* class mask; they are asked once per reset, never on the hot path.
 // Budget: no memory of its own.
 // Must not: allocate, or hold state (a unit keeps its own state in its own file).
@@ -45,6 +45,12 @@ export const OP_READY: i32 = 11;
  * waitSetEvent); `a2` 0: disarms it if `task` is the one armed.
  */
 export const OP_ARM: i32 = 12;
+/**
+ * Does syscall `nr` cost SYSCALL_FUEL whatever its arguments and result? (1 or 0; a unit that does
+ * not answer is asked OP_FUEL after every call). Asked once per reset: the dispatcher then skips
+ * OP_FUEL for the number (one unit call fewer on its hot path).
+ */
+export const OP_FUEL_FLAT: i32 = 13;
 /**
  * 0 when the `len` bytes at `ptr` (both read as unsigned) lie in `task`'s memory, else -EFAULT,
  * recorded as `fault` records it. For calls that must refuse a bad range before they do anything

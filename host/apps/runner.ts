@@ -11,6 +11,12 @@
 // asyncify state functions, so the flag is exact and a slice makes no asyncify_get_state call.
 // A non-blocking import can never run during a rewind (it is never on a saved stack: asyncify
 // did not instrument it as one that unwinds), so its wrapper checks no asyncify state at all.
+// With a syscall binding (RunnerOptions.syscalls), the non-blocking imports are not JS at all:
+// the app calls the stub functions of fastpath.ts, which reach the core's syscall Wasm-to-Wasm
+// and charge the fuel in Wasm; and a slice is one call of the link's `slice` (fuel, rewind,
+// entry, stop of the unwind, FUEL_IDLE), so it touches no WebAssembly.Global from JS. Where the
+// link cannot be made (an engine that cannot compile it, an app whose import or export
+// signatures are not the protocol's), every import runs through JS as without a binding.
 // Memory: the asyncify save area is [ASYNCIFY_DATA_ADDR, runtimeAreaBytes) of the app's own memory.
 // Must not: let an exception of the host (anything but AppExit, a Wasm trap or a stack overflow)
 // pass for an app failure: those are rethrown. A module that cannot be instantiated is the app's
@@ -19,9 +25,19 @@
 import * as abi from "../../assembly/abi.js";
 import { BLOCKING_IMPORT_NAMES } from "./imports.js";
 import { ASYNCIFY_DATA_ADDR, ASYNCIFY_HEADER_ADDR, ENTRY_EXPORT, FUEL_GLOBAL, FUEL_IDLE, PREEMPT_FIELD, PREEMPT_MODULE } from "./protocol.js";
+import { FAST_IMPORTS, linkModule, stubModule, type LinkExports } from "./fastpath.js";
+
+const FAST_NAMES = new Set(FAST_IMPORTS.map((i) => i.name));
 
 export type SliceReason = "exited" | "yielded" | "blocked" | "out_of_fuel" | "trapped";
 export type SuspendKind = "yielded" | "blocked";
+/** Each STOP_* code's SliceReason. */
+export const SLICE_REASONS: readonly SliceReason[] = (() => {
+  const names: SliceReason[] = [];
+  names[abi.STOP_YIELDED] = "yielded"; names[abi.STOP_BLOCKED] = "blocked"; names[abi.STOP_OUT_OF_FUEL] = "out_of_fuel";
+  names[abi.STOP_EXITED] = "exited"; names[abi.STOP_TRAPPED] = "trapped";
+  return names;
+})();
 
 export interface SliceResult {
   reason: SliceReason;
@@ -47,6 +63,21 @@ export interface RunnerOptions {
   /** Imports instrumented as blocking, as `module.field`; only these may call `suspend`. */
   blockingImports?: string[];
   runtimeAreaBytes?: number;
+  /** The core's syscall for this instance's task: the non-blocking imports then take the fast path. */
+  syscalls?: SyscallBinding;
+}
+
+/**
+ * How an instance reaches the core (Device's trampolines): the task it runs as, the core's
+ * `syscall` and `task_take_fuel` (Wasm exports where the core is a module, so the fast path is
+ * Wasm-to-Wasm; any functions elsewhere), and what checks the wall budget after each call.
+ */
+export interface SyscallBinding {
+  task: number;
+  syscall: (task: number, nr: number, a0: number, a1: number, a2: number, a3: number) => number;
+  takeFuel: (task: number) => number;
+  /** Called after every syscall, fast or not; null when the device has no wall budget. */
+  wallCheck: (() => void) | null;
 }
 
 interface AsyncifyExports {
@@ -78,10 +109,16 @@ export class AppRunner {
   private overCharge = 0;
   /** Fuel left when the slice was asked to end early, given back in `used` (see endSliceSoon). */
   private refund = 0;
-  /** Why the unwind in progress was started. */
-  private unwindReason: "out_of_fuel" | SuspendKind = "out_of_fuel";
+  /** Why the unwind in progress was started: STOP_OUT_OF_FUEL, STOP_YIELDED or STOP_BLOCKED. */
+  private unwindReason: number = abi.STOP_OUT_OF_FUEL;
+  /** The last slice's figures (run): fuel charged, exit code (0 unless it exited), what trapped. */
+  lastFuelUsed = 0;
+  lastValue = 0;
+  lastError: Error | null = null;
   /** The `applibs` import running now (only these may suspend). */
   private currentImport: string | null = null;
+  /** Whether currentImport was instrumented as blocking (may suspend). */
+  private currentMayBlock = false;
   /** A value resumeWith delivered for the suspended import (valid while `hasDelivered`). */
   private deliveredValue = 0;
   private hasDelivered = false;
@@ -89,10 +126,16 @@ export class AppRunner {
   private asyncState = STATE_NORMAL;
   /** An Int32Array over the app's memory, renewed when the memory grows (its buffer changes). */
   private header: Int32Array | null = null;
+  private readonly binding: SyscallBinding | null;
+  /** The link instance (fastpath.ts), null when the instance runs on JS imports only. */
+  private link: LinkExports | null = null;
+  /** The `applibs` imports this instance takes through the stub module (none without the link). */
+  fastImports: readonly string[] = [];
 
   constructor(module: WebAssembly.Module, applibs: Record<string, ImportFn>, options: RunnerOptions = {}) {
     this.blocking = new Set(options.blockingImports ?? BLOCKING_IMPORT_NAMES);
     this.runtimeAreaBytes = options.runtimeAreaBytes ?? abi.APP_RUNTIME_AREA_BYTES;
+    this.binding = options.syscalls ?? null;
     const wrapped: Record<string, ImportFn> = {};
     const shape = moduleShape(module);
     for (const name of shape.applibs) {
@@ -100,15 +143,17 @@ export class AppRunner {
       if (!impl) throw new Error(`the app imports applibs.${name}, which the host does not provide`);
       wrapped[name] = this.wrapImport(name, impl);
     }
-    try {
-      this.instance = new WebAssembly.Instance(module, {
-        applibs: wrapped,
-        [PREEMPT_MODULE]: { [PREEMPT_FIELD]: () => this.preempt() },
-      });
-    } catch (err) {
-      // LinkError, RuntimeError (a segment out of bounds), RangeError (no memory for it), ...
-      throw new AppInstantiateError(`cannot instantiate the app: ${(err as Error).message ?? String(err)}`);
+    const preempt = { [PREEMPT_FIELD]: () => this.preempt() };
+    let instance = this.binding ? this.instantiateFast(module, shape, wrapped, preempt, this.binding) : null;
+    if (!instance) {
+      try {
+        instance = new WebAssembly.Instance(module, { applibs: wrapped, [PREEMPT_MODULE]: preempt });
+      } catch (err) {
+        // LinkError, RuntimeError (a segment out of bounds), RangeError (no memory for it), ...
+        throw new AppInstantiateError(`cannot instantiate the app: ${(err as Error).message ?? String(err)}`);
+      }
     }
+    this.instance = instance;
     const ex = this.instance.exports as Record<string, unknown>;
     const memory = shape.memoryExport === null ? undefined : ex[shape.memoryExport];
     if (!(memory instanceof WebAssembly.Memory)) throw new AppInstantiateError("the app module exports no memory (was it instrumented?)");
@@ -123,6 +168,50 @@ export class AppRunner {
     this.fuel.value = FUEL_IDLE;
   }
 
+  /**
+   * The instance with the fast path (fastpath.ts): the stub's functions for the non-blocking
+   * imports, then the link over the app's exports. Null when any step fails: the caller then
+   * makes the instance with JS imports only, which reports an app that cannot be instantiated at
+   * all (the app has no start function, so the instance given up here ran nothing).
+   */
+  private instantiateFast(module: WebAssembly.Module, shape: ModuleShape, wrapped: Record<string, ImportFn>,
+    preempt: Record<string, () => void>, binding: SyscallBinding): WebAssembly.Instance | null {
+    const fast = shape.applibs.filter((name) => FAST_NAMES.has(name) && !this.blocking.has(`applibs.${name}`));
+    const linkMod = linkModule();
+    const stubMod = linkMod ? stubModule(fast) : null;
+    if (!linkMod || !stubMod) return null;
+    try {
+      const stub = new WebAssembly.Instance(stubMod, {}).exports as Record<string, unknown>;
+      const applibs: Record<string, unknown> = { ...wrapped };
+      for (const name of fast) applibs[name] = stub[name];
+      const instance = new WebAssembly.Instance(module, { applibs: applibs as WebAssembly.ModuleImports, [PREEMPT_MODULE]: preempt });
+      const ex = instance.exports as Record<string, unknown>;
+      const link = new WebAssembly.Instance(linkMod, {
+        core: { syscall: binding.syscall, take_fuel: binding.takeFuel },
+        host: {
+          over: (fuel: number) => this.charge(fuel), wall: binding.wallCheck ?? (() => {}),
+          task: binding.task, walled: binding.wallCheck ? 1 : 0, area: this.runtimeAreaBytes,
+        },
+        app: {
+          start_rewind: ex.asyncify_start_rewind, stop_unwind: ex.asyncify_stop_unwind, start_unwind: ex.asyncify_start_unwind,
+          get_state: ex.asyncify_get_state, entry: ex[ENTRY_EXPORT] ?? ex.main ?? ex._start, fuel: ex[FUEL_GLOBAL],
+          memory: shape.memoryExport === null ? undefined : ex[shape.memoryExport],
+        },
+      } as WebAssembly.Imports);
+      (stub.table as WebAssembly.Table).set(0, link.exports.call as () => number);
+      this.link = link.exports as unknown as LinkExports;
+      this.fastImports = fast;
+      return instance;
+    } catch {
+      this.link = null;
+      this.fastImports = [];
+      return null;
+    }
+  }
+
+  /** Bytes of the app's memory now. */
+  memoryBytes(): number { return this.link !== null ? this.link.pages() * 65536 : this.memory.buffer.byteLength; }
+
   /** True once the app exited or trapped. */
   get ended(): boolean { return this.phase === "ended"; }
   /** True between a slice that ended in a suspension or preemption and the next slice. */
@@ -130,45 +219,107 @@ export class AppRunner {
 
   /** Runs the app for up to `fuel` units (see instrument.ts: about one Wasm instruction each). */
   runSlice(fuel: number): SliceResult {
+    const code = this.run(fuel);
+    const reason = SLICE_REASONS[code];
+    if (code === abi.STOP_EXITED) return { reason, value: this.lastValue, fuelUsed: this.lastFuelUsed };
+    if (code === abi.STOP_TRAPPED) return { reason, error: this.lastError ?? undefined, fuelUsed: this.lastFuelUsed };
+    return { reason, fuelUsed: this.lastFuelUsed };
+  }
+
+  /**
+   * runSlice without its result object (what Device.step calls): the slice's STOP_* code, with
+   * lastFuelUsed, lastValue (the exit code when STOP_EXITED, else 0) and lastError (when
+   * STOP_TRAPPED) set. Throws what runSlice throws.
+   */
+  run(fuel: number): number {
     if (this.phase === "ended") throw new Error("the app's instance has ended; start a new one");
     if (this.inSlice) throw new Error("runSlice called from inside a slice");
     this.sliceFuel = Math.max(0, Math.min(Math.floor(fuel), FUEL_IDLE));
-    this.fuel.value = this.sliceFuel;
     this.overCharge = 0;
     this.refund = 0;
+    this.lastValue = 0;
+    this.lastError = null;
     this.inSlice = true;
     const rewinding = this.phase === "suspended";
+    const link = this.link;
+    /** Whether the fuel global still needs its FUEL_IDLE (the link's slice leaves it there when it returns). */
+    let idleDue = true;
     try {
-      if (rewinding) { this.asyncify.asyncify_start_rewind(ASYNCIFY_HEADER_ADDR); this.asyncState = STATE_REWINDING; }
-      const ret = this.entry();
-      if (this.asyncState === STATE_UNWINDING) {
-        try {
+      let ret: number | undefined;
+      let left: number;
+      if (link !== null) {
+        // start_rewind runs inside the link, before the entry: nothing of the host's runs between.
+        if (rewinding) this.asyncState = STATE_REWINDING;
+        left = link.slice(this.sliceFuel, rewinding ? 1 : 0);
+        idleDue = false;
+        if (this.asyncState === STATE_UNWINDING) {
+          // The link stopped the unwind (a save area too small traps there, caught below).
           this.asyncState = STATE_NORMAL;
-          this.asyncify.asyncify_stop_unwind();
-        } catch (err) {
-          // asyncify checks the save area's bound only here, after the frames were written.
-          this.phase = "ended";
-          return { reason: "trapped", error: this.tooDeep(err as Error), fuelUsed: this.used() };
+          this.phase = "suspended";
+          this.lastFuelUsed = this.usedOf(left);
+          return this.unwindReason;
         }
-        this.phase = "suspended";
-        return { reason: this.unwindReason, fuelUsed: this.used() };
+        ret = link.ret();
+      } else {
+        this.fuel.value = this.sliceFuel;
+        if (rewinding) { this.asyncify.asyncify_start_rewind(ASYNCIFY_HEADER_ADDR); this.asyncState = STATE_REWINDING; }
+        ret = this.entry();
+        if (this.asyncState === STATE_UNWINDING) {
+          try {
+            this.asyncState = STATE_NORMAL;
+            this.asyncify.asyncify_stop_unwind();
+          } catch (err) {
+            // asyncify checks the save area's bound only here, after the frames were written.
+            this.phase = "ended";
+            return this.trapped(this.tooDeep(err as Error));
+          }
+          this.phase = "suspended";
+          this.lastFuelUsed = this.used();
+          return this.unwindReason;
+        }
+        left = this.fuel.value as number;
       }
       this.phase = "ended";
-      return { reason: "exited", value: (ret ?? 0) | 0, fuelUsed: this.used() };
+      this.lastValue = (ret ?? 0) | 0;
+      this.lastFuelUsed = this.usedOf(left);
+      return abi.STOP_EXITED;
     } catch (err) {
       this.phase = "ended";
-      if (err instanceof AppExit) return { reason: "exited", value: err.code | 0, fuelUsed: this.used() };
+      if (err instanceof AppExit) {
+        this.lastValue = err.code | 0;
+        this.lastFuelUsed = this.used();
+        return abi.STOP_EXITED;
+      }
       // A RangeError is the app's only when it is V8's stack overflow (deep recursion); any other
       // one came from host code the app called into (the GPIO model, a copy) and is rethrown.
-      if (err instanceof WebAssembly.RuntimeError || isStackOverflow(err)) {
-        return { reason: "trapped", error: this.explainTrap(err), fuelUsed: this.used() };
-      }
+      if (err instanceof WebAssembly.RuntimeError || isStackOverflow(err)) return this.trapped(this.explainTrap(err));
       throw err;
     } finally {
       this.inSlice = false;
       this.currentImport = null;
-      this.fuel.value = FUEL_IDLE;
+      if (idleDue) this.fuel.value = FUEL_IDLE;
     }
+  }
+
+  private trapped(error: Error): number {
+    this.lastError = error;
+    this.lastFuelUsed = this.used();
+    return abi.STOP_TRAPPED;
+  }
+
+  /**
+   * One syscall of this instance's task with its host work charged to the slice and the wall
+   * budget checked (the link's `call` where there is one): what every import calls that does
+   * not take the stub path. Needs a syscall binding.
+   */
+  syscall(nr: number, a0: number, a1: number, a2: number, a3: number): number {
+    if (this.link !== null) return this.link.call(nr, a0, a1, a2, a3);
+    const b = this.binding;
+    if (b === null) throw new Error("syscall: this runner has no syscall binding");
+    const rc = b.syscall(b.task, nr, a0, a1, a2, a3);
+    this.charge(b.takeFuel(b.task));
+    b.wallCheck?.();
+    return rc;
   }
 
   /**
@@ -178,16 +329,16 @@ export class AppRunner {
    */
   suspend(kind: SuspendKind): number {
     if (!this.inSlice || this.currentImport === null) throw new Error("suspend() is only valid inside an applibs import, during a slice");
-    if (!this.blocking.has(`applibs.${this.currentImport}`)) {
+    if (!this.currentMayBlock) {
       throw new Error(`applibs.${this.currentImport} cannot suspend its caller: it was not instrumented as a blocking import`);
     }
-    this.startUnwind(kind);
+    this.startUnwind(kind === "yielded" ? abi.STOP_YIELDED : abi.STOP_BLOCKED);
     return 0;
   }
 
   /** The value the suspended import returns when the app is resumed (call before runSlice). */
   resumeWith(value: number): void {
-    if (this.phase !== "suspended" || this.unwindReason === "out_of_fuel") throw new Error("resumeWith: the app is not suspended in an import");
+    if (this.phase !== "suspended" || this.unwindReason === abi.STOP_OUT_OF_FUEL) throw new Error("resumeWith: the app is not suspended in an import");
     this.deliveredValue = value | 0;
     this.hasDelivered = true;
   }
@@ -228,7 +379,8 @@ export class AppRunner {
     this.fuel.value = -1;
   }
 
-  private used(): number { return this.sliceFuel - (this.fuel.value as number) + this.overCharge - this.refund; }
+  private used(): number { return this.usedOf(this.fuel.value as number); }
+  private usedOf(left: number): number { return this.sliceFuel - left + this.overCharge - this.refund; }
 
   private stopRewind(): void {
     this.asyncState = STATE_NORMAL;
@@ -237,30 +389,31 @@ export class AppRunner {
 
   private wrapImport(name: string, impl: ImportFn): ImportFn {
     if (!this.blocking.has(`applibs.${name}`)) {
-      // The fast path: no asyncify state to look at (see the file header). An exception leaves
-      // currentImport set, and runSlice's finally clears it (imports never nest: none calls the app).
+      // No asyncify state to look at (see the file header). An exception leaves currentImport
+      // set, and run's finally clears it (imports never nest: none calls the app).
       return (a0?: number, a1?: number, a2?: number, a3?: number) => {
         this.currentImport = name;
+        this.currentMayBlock = false;
         const r = impl(a0 as number, a1 as number, a2 as number, a3 as number);
         this.currentImport = null;
         return r;
       };
     }
-    return (...args: number[]) => {
+    return (a0?: number, a1?: number, a2?: number, a3?: number) => {
       if (this.asyncState === STATE_REWINDING && this.hasDelivered) {
         this.hasDelivered = false;
         this.stopRewind();
         return this.deliveredValue;
       }
-      const outer = this.currentImport;
       this.currentImport = name;
+      this.currentMayBlock = true;
       try {
-        const r = impl(...args);
+        const r = impl(a0 as number, a1 as number, a2 as number, a3 as number);
         // An implementation that does not finish the rewind itself returns what it returned.
         if (this.asyncState === STATE_REWINDING) this.stopRewind();
         return r;
       } finally {
-        this.currentImport = outer;
+        this.currentImport = null;
       }
     };
   }
@@ -268,10 +421,13 @@ export class AppRunner {
   private preempt(): void {
     if (this.asyncState === STATE_REWINDING) { this.stopRewind(); return; }
     if (!this.inSlice) { this.fuel.value = FUEL_IDLE; return; }
-    this.startUnwind("out_of_fuel");
+    this.startUnwind(abi.STOP_OUT_OF_FUEL);
   }
 
-  private startUnwind(reason: "out_of_fuel" | SuspendKind): void {
+  private startUnwind(reason: number): void {
+    this.unwindReason = reason;
+    this.asyncState = STATE_UNWINDING;
+    if (this.link !== null) { this.link.unwind(); return; }
     const buffer = this.memory.buffer;
     let header = this.header;
     if (!LITTLE_ENDIAN) {
@@ -283,8 +439,6 @@ export class AppRunner {
       header[ASYNCIFY_HEADER_ADDR >> 2] = ASYNCIFY_DATA_ADDR;
       header[(ASYNCIFY_HEADER_ADDR >> 2) + 1] = this.runtimeAreaBytes;
     }
-    this.unwindReason = reason;
-    this.asyncState = STATE_UNWINDING;
     this.asyncify.asyncify_start_unwind(ASYNCIFY_HEADER_ADDR);
   }
 

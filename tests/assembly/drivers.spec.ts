@@ -1,9 +1,11 @@
 // The driver registry: every syscall number in abi.ts (0..SYS_COUNT-1, which tests/host/abi.test
 // ties to the SYS_* names) is routed to exactly one unit, nothing past them is, and no handle kind
 // or number is claimed twice.
-import { SYS_COUNT, SYS_GPIO_OPEN_OUTPUT, SYS_GPIO_GET, SYS_CLOSE, SYS_WAIT, SYS_LOG, SYS_TIMER_CREATE, SYS_EXIT, SYS_WAIT_ANY, SYS_STORAGE_OPEN, SYS_STORAGE_WRITE, SYS_PACKAGE_OPEN } from "../../assembly/abi";
+import { SYS_COUNT, SYS_GPIO_OPEN_OUTPUT, SYS_GPIO_GET, SYS_CLOSE, SYS_WAIT, SYS_LOG, SYS_TIMER_CREATE, SYS_EXIT, SYS_WAIT_ANY, SYS_STORAGE_OPEN, SYS_STORAGE_WRITE, SYS_PACKAGE_OPEN,
+  SYS_YIELD, SYS_SLEEP_MS, SYS_CLOCK_MS, SYS_MEM_QUOTA_BYTES, SYS_MEM_IN_USE_BYTES, SYS_MEM_PEAK_BYTES, SYSCALL_FUEL } from "../../assembly/abi";
+import { OP_FUEL } from "../../assembly/drivers/unit";
 import {
-  driversOwning, driversConflicts, driverOf, kindsAll, kindsWaitable,
+  driversOwning, driversConflicts, driverOf, driverFuelFlat, unitOp, kindsAll, kindsWaitable,
   UNIT_NONE, UNIT_PROCESS, UNIT_LOG, UNIT_GPIO, UNIT_TIMER, UNIT_HANDLE, UNIT_STORAGE,
 } from "../../assembly/drivers/registry";
 import { HANDLE_GPIO_OUT, HANDLE_GPIO_IN } from "../../assembly/drivers/gpio";
@@ -53,5 +55,27 @@ describe("drivers: routing", () => {
     expect(kindsAll()).toBe((1 << HANDLE_GPIO_OUT) | (1 << HANDLE_GPIO_IN) | (1 << HANDLE_TIMER) | (1 << HANDLE_STORAGE) | (1 << HANDLE_PACKAGE_FILE)
       | (1 << HANDLE_UART) | (1 << HANDLE_I2C) | (1 << HANDLE_SPI) | (1 << HANDLE_ADC) | (1 << HANDLE_PWM) | (1 << HANDLE_CHANNEL) | (1 << HANDLE_SOCKET));
     expect(kindsWaitable()).toBe((1 << HANDLE_GPIO_IN) | (1 << HANDLE_TIMER) | (1 << HANDLE_UART) | (1 << HANDLE_CHANNEL) | (1 << HANDLE_SOCKET));
+  });
+
+  it("skips the fuel rule only for numbers whose unit's rule answers SYSCALL_FUEL for every argument and result", () => {
+    boot();
+    const flat: i32[] = [];
+    for (let nr = 0; nr < SYS_COUNT; nr++) {
+      if (!driverFuelFlat(nr)) continue;
+      flat.push(nr);
+      const a1s: i32[] = [0, 1, 7, 100, 65536, -1];
+      const results: i32[] = [0, 1, 4, 100, 65536, -9, -14, -22];
+      for (let i = 0; i < a1s.length; i++) {
+        for (let j = 0; j < results.length; j++) {
+          expect(unitOp(driverOf(nr), OP_FUEL, 1, 0, nr, 3, a1s[i], results[j], 0)).toBe(SYSCALL_FUEL, "fuel of syscall " + nr.toString());
+        }
+      }
+    }
+    // The ones asked once per reset, and no number whose fuel depends on what happened.
+    const expected: i32[] = [SYS_EXIT, SYS_YIELD, SYS_SLEEP_MS, SYS_CLOCK_MS, SYS_GPIO_GET, SYS_MEM_QUOTA_BYTES, SYS_MEM_IN_USE_BYTES, SYS_MEM_PEAK_BYTES];
+    expect(flat.length).toBe(expected.length);
+    for (let i = 0; i < flat.length; i++) expect(flat[i]).toBe(expected[i]);
+    expect(driverFuelFlat(SYS_LOG)).toBe(false);
+    expect(driverFuelFlat(SYS_GPIO_OPEN_OUTPUT)).toBe(false);
   });
 });

@@ -67,10 +67,11 @@ test("a fast import called from an instance that is not running the slice gets -
   const live = (dev as unknown as { live: Map<number, { runner: AppRunner }> }).live;
   const [[task, { runner }]] = [...live.entries()];
   const probe = runner.instance.exports.probe as () => number;
-  // Between slices no task runs: the import refuses without reaching the core ...
+  // Between slices no task runs: the import is refused (on the fast path by the core, which
+  // knows no task is running; on the JS path by the trampoline) and charges nothing ...
   assert.equal(probe(), -abi.EPERM);
   assert.equal(dev.core.exports.task_take_fuel(task), 0);
-  // ... and the core refuses the same call for a task it is not running.
+  // ... and the core refuses the same call made to it directly.
   assert.equal(dev.core.exports.syscall(task, abi.SYS_GPIO_GET, 0, 0, 0, 0), -abi.EPERM);
   assert.equal(dev.core.exports.task_take_fuel(task), 0);
   // The refused probe did not disturb the app: it runs on.

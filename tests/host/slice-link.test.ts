@@ -1,0 +1,170 @@
+// The slice protocol through the link module (host/apps/fastpath.ts): an AppRunner with a syscall
+// binding runs each slice as one call of the link, and its non-blocking imports through the stub.
+// Each test compares with the same module run without a binding (every import and the slice in
+// JS), or checks a property that would break if the link left something out: the fuel of every
+// slice, an exit code, the FUEL_IDLE between slices, a save area too small, a charge beyond the
+// fuel left, a binding the module cannot be linked to.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as abi from "../../assembly/abi.js";
+import { instrumentApp } from "../../host/apps/instrument.js";
+import { AppRunner, type ImportFn, type SyscallBinding } from "../../host/apps/runner.js";
+import { FUEL_IDLE, FUEL_GLOBAL } from "../../host/apps/protocol.js";
+import { wat } from "../e2e/support.js";
+import { OPTS } from "./instrument-support.js";
+
+const compile = (text: string, opts = {}) => new WebAssembly.Module(instrumentApp(wat(text), { ...OPTS, ...opts }).bytes as Uint8Array<ArrayBuffer>);
+
+/** A core stand-in: every call answers a0 + nr and costs `fuelPerCall`; calls are counted. */
+function fakeCore(fuelPerCall: number) {
+  const calls: number[][] = [];
+  const binding: SyscallBinding = {
+    task: 5,
+    syscall: (task, nr, a0, a1, a2, a3) => { calls.push([task, nr, a0, a1, a2, a3]); return a0 + nr; },
+    takeFuel: () => fuelPerCall,
+    wallCheck: null,
+  };
+  return { calls, binding };
+}
+
+/** JS applibs for the same fake core, as Device's trampolines call it (through the runner). */
+function jsApplibs(get: () => AppRunner, nrOf: Record<string, number>): Record<string, ImportFn> {
+  return Object.fromEntries(Object.entries(nrOf).map(([name, nr]) => [name, (a0 = 0, a1 = 0, a2 = 0, a3 = 0) => get().syscall(nr, a0, a1, a2, a3)]));
+}
+
+/** A loop of `n` gpio_get calls on an argument that grows, summed, with compute between; returns the sum. */
+const getLoop = (n: number) => `(module (import "applibs" "gpio_get" (func $get (param i32) (result i32))) (memory (export "memory") 1)
+  (func (export "main") (result i32) (local $i i32) (local $acc i32)
+    (loop $l
+      (local.set $acc (i32.add (local.get $acc) (call $get (local.get $i))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (i32.const ${n}))))
+    (local.get $acc)))`;
+
+function slices(runner: AppRunner, fuel: number): { reasons: string[]; fuel: number[]; value: number } {
+  const reasons: string[] = [], used: number[] = [];
+  for (;;) {
+    const r = runner.runSlice(fuel);
+    reasons.push(r.reason);
+    used.push(r.fuelUsed);
+    assert.equal((runner.instance.exports[FUEL_GLOBAL] as WebAssembly.Global).value, FUEL_IDLE, "FUEL_IDLE between slices");
+    if (r.reason !== "out_of_fuel") return { reasons, fuel: used, value: r.value ?? -1 };
+  }
+}
+
+test("through the link, every slice charges the fuel it charges through JS, calls included, and the exit code comes back", () => {
+  const mod = compile(getLoop(3000));
+  const linked = fakeCore(7);
+  let a: AppRunner;
+  a = new AppRunner(mod, jsApplibs(() => a, { gpio_get: abi.SYS_GPIO_GET }), { syscalls: linked.binding });
+  assert.deepEqual(a.fastImports, ["gpio_get"]);
+  const plain = fakeCore(7);
+  let b: AppRunner;
+  // The same binding's functions, called from JS imports: no link at all.
+  b = new AppRunner(mod, { gpio_get: (h = 0) => { const rc = plain.binding.syscall(5, abi.SYS_GPIO_GET, h, 0, 0, 0); b.charge(plain.binding.takeFuel(5)); return rc; } });
+  assert.deepEqual(b.fastImports, []);
+  const viaLink = slices(a, 5000);
+  const viaJs = slices(b, 5000);
+  assert.deepEqual(viaLink, viaJs);
+  assert.ok(viaLink.reasons.length > 5, `preempted ${viaLink.reasons.length - 1} times`);
+  // sum over i of (i + SYS_GPIO_GET), as the fake core answers; the link passed the task and the arguments.
+  assert.equal(viaLink.value, (2999 * 3000) / 2 + 3000 * abi.SYS_GPIO_GET);
+  assert.equal(linked.calls.length, 3000);
+  assert.deepEqual(linked.calls[17], [5, abi.SYS_GPIO_GET, 17, 0, 0, 0]);
+});
+
+test("a call charged more than the slice has left is charged in full, and the slice ends at the next check", () => {
+  const mod = compile(getLoop(10));
+  const core = fakeCore(1_000_000);
+  let r: AppRunner;
+  r = new AppRunner(mod, jsApplibs(() => r, { gpio_get: abi.SYS_GPIO_GET }), { syscalls: core.binding });
+  const first = r.runSlice(5000);
+  assert.equal(first.reason, "out_of_fuel");
+  assert.equal(core.calls.length, 1, "one call, then preempted");
+  // Its fuel is the instructions before and after the call plus the whole call: more than the slice had.
+  assert.ok(first.fuelUsed > 1_000_000 && first.fuelUsed < 1_000_000 + 5000, `charged ${first.fuelUsed}`);
+  assert.equal((r.instance.exports[FUEL_GLOBAL] as WebAssembly.Global).value, FUEL_IDLE);
+});
+
+test("a blocking import still suspends through the link, and resumes with its value", () => {
+  const mod = compile(`(module (import "applibs" "gpio_get" (func $get (param i32) (result i32)))
+    (import "applibs" "sleep_ms" (func $sleep (param i32) (result i32))) (memory (export "memory") 1)
+    (func (export "main") (result i32)
+      (i32.add (i32.mul (call $sleep (call $get (i32.const 40))) (i32.const 100)) (call $get (i32.const 1)))))`);
+  const core = fakeCore(10);
+  let r: AppRunner;
+  r = new AppRunner(mod, {
+    ...jsApplibs(() => r, { gpio_get: abi.SYS_GPIO_GET }),
+    sleep_ms: (ms = 0) => {
+      if (r.isRewinding()) return r.finishRewind(ms === 40 + abi.SYS_GPIO_GET ? 3 : -1);
+      return r.suspend("blocked");
+    },
+  }, { syscalls: core.binding });
+  assert.deepEqual(r.fastImports, ["gpio_get"]);
+  const first = r.runSlice(100_000);
+  assert.equal(first.reason, "blocked");
+  assert.equal(core.calls.length, 1);
+  const second = r.runSlice(100_000);
+  assert.equal(second.reason, "exited");
+  // 3 from the rewound sleep, then one more fast call after it.
+  assert.equal(second.value, 300 + 1 + abi.SYS_GPIO_GET);
+  assert.equal(core.calls.length, 2);
+});
+
+test("a save area too small for the stack still traps as too deep through the link", () => {
+  const text = `(module (import "applibs" "gpio_get" (func $get (param i32) (result i32))) (memory (export "memory") 1)
+    (func $down (param $n i32) (result i32) (i32.add (call $down (i32.add (local.get $n) (call $get (i32.const 1)))) (i32.const 1)))
+    (func (export "main") (result i32) (call $down (i32.const 0))))`;
+  const mod = compile(text);
+  let r: AppRunner;
+  r = new AppRunner(mod, jsApplibs(() => r, { gpio_get: abi.SYS_GPIO_GET }), { syscalls: fakeCore(1).binding });
+  assert.deepEqual(r.fastImports, ["gpio_get"]);
+  let last = r.runSlice(100);
+  let preempted = 0;
+  while (last.reason === "out_of_fuel") { preempted++; last = r.runSlice(100); }
+  assert.ok(preempted > 10);
+  assert.equal(last.reason, "trapped");
+  assert.match(last.error!.message, /too deep to save/);
+  assert.equal(r.ended, true);
+});
+
+test("a module whose import has another signature than the protocol's runs with JS imports, with the same results", () => {
+  // A module of the instrumented shape (as installInstrumented takes them: their signatures are
+  // not checked) whose gpio_get has two parameters: the stub's function cannot be linked to it.
+  const mod = new WebAssembly.Module(wat(`(module (import "applibs" "gpio_get" (func $get (param i32 i32) (result i32)))
+    (import "applibs" "clock_ms" (func $clock (result i32))) (import "wasphere" "preempt" (func $preempt))
+    (memory (export "memory") 1) (global (export "${FUEL_GLOBAL}") (mut i32) (i32.const 0))
+    (func (export "asyncify_start_unwind") (param i32)) (func (export "asyncify_stop_unwind"))
+    (func (export "asyncify_start_rewind") (param i32)) (func (export "asyncify_stop_rewind"))
+    (func (export "asyncify_get_state") (result i32) (i32.const 0))
+    (func (export "__wasphere_entry") (result i32) (i32.add (call $get (i32.const 4) (i32.const 9)) (call $clock))))`));
+  const core = fakeCore(3);
+  let r: AppRunner;
+  r = new AppRunner(mod, jsApplibs(() => r, { gpio_get: abi.SYS_GPIO_GET, clock_ms: abi.SYS_CLOCK_MS }), { syscalls: core.binding });
+  assert.deepEqual(r.fastImports, [], "no stub at all: the whole instance falls back");
+  const res = r.runSlice(100_000);
+  assert.equal(res.reason, "exited");
+  assert.equal(res.value, 4 + abi.SYS_GPIO_GET + abi.SYS_CLOCK_MS);
+  assert.equal(res.fuelUsed, 6, "the two calls' fuel, charged through JS");
+  assert.deepEqual(core.calls, [[5, abi.SYS_GPIO_GET, 4, 9, 0, 0], [5, abi.SYS_CLOCK_MS, 0, 0, 0, 0]]);
+});
+
+test("the wall check runs after every fast call, and a spent budget ends the slice at the next fuel check", () => {
+  const mod = compile(getLoop(1000));
+  const core = fakeCore(1);
+  let checks = 0;
+  let r: AppRunner;
+  r = new AppRunner(mod, jsApplibs(() => r, { gpio_get: abi.SYS_GPIO_GET }), {
+    syscalls: { ...core.binding, wallCheck: () => { if (++checks === 50) r.endSliceSoon(); } },
+  });
+  const first = r.runSlice(1_000_000);
+  assert.equal(first.reason, "out_of_fuel");
+  // Each call checked once; the 50th spent the budget, and the loop stopped at its next check.
+  assert.equal(core.calls.length, 50);
+  assert.equal(checks, 50);
+  // Charged what it ran, not the slice's million.
+  assert.ok(first.fuelUsed > 50 && first.fuelUsed < 5000, `charged ${first.fuelUsed}`);
+  const rest = slices(r, 1_000_000);
+  assert.deepEqual(rest.reasons, ["exited"]);
+  assert.equal(checks, 1000);
+});
