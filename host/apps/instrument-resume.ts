@@ -1,27 +1,38 @@
-// Suspension for instrumented apps: every function that can be on the stack when the app is
-// suspended (it calls `wasphere.preempt`, a blocking import, a table, or such a function) is
-// rewritten so that it can save its frame and return (unwind) and later be re-entered to the
-// same call (rewind). It speaks binaryen asyncify's protocol exactly (the five `asyncify_*`
-// exports, the {current, end} header, state 0 normal / 1 unwinding / 2 rewinding), so every
-// host runs the result unchanged, but costs far less on the path that does not suspend:
+// Suspension for recursion: a loop-free recursive function of at most RESUMABLE_MAX_CALLS calls
+// that can unwind, that can be on the stack when the app is suspended (it calls
+// `wasphere.preempt`, a blocking import, a table, or such a function) and that only direct calls
+// reach is rewritten to save its own frame and return (unwind) and to be
+// re-entered later at the same call (rewind), in place of binaryen asyncify's rewrite of it.
+// asyncify still rewrites every other function, and both run on asyncify's own state and data
+// globals, save area and exports: a frame is private to the function that wrote it, so frames of
+// both kinds sit on one stack and the slice protocol is unchanged for every host. What it saves
+// on the path that does not suspend (recursion is where it shows):
 // - after a call that can unwind, one test of the state global (`br_if` to the function's one
-//   save block), where asyncify guards every statement and local write;
+//   save block), where asyncify also guards each statement and local write around it;
 // - while rewinding, a local `resumeAt` (the id of the call to re-enter, 0 when running
 //   normally) steers execution there: statements that hold no resume point are skipped as groups
 //   (`if resumeAt == 0`), an `if` takes the arm that holds the call, and the call is made again,
-//   which re-enters the callee's own saved frame; `resumeAt` is then 0 again.
-// A frame is [resume id: i32][every local of the function, in index order] (params included),
-// pushed at `current` by unwinding callee first, popped in reverse by rewinding callers.
+//   which re-enters the callee's own saved frame; `resumeAt` is then 0 again. In small functions
+//   statements that only compute a local without trapping run unguarded, and each local they
+//   write is reloaded from the frame before the call.
+// A frame is [resume id: i32][every local of the function at its aligned offset] (params
+// included), rounded to 16 bytes, pushed at `current` by the unwinding callee first and popped in
+// reverse by the rewinding callers, as asyncify's are.
 // Invariants: only statement-position calls (Flat IR, binaryen's `flatten`) are resume points, and
-// the final walk proves every call that can unwind is one; while `resumeAt != 0` no statement with
-// a side effect runs and no branch is taken, so a rewind runs a bounded straight path to its call
-// whatever the saved frame holds (a frame is the app's own memory: a forged one can only send the
-// app to one of its own resume points with locals of its choosing, as under asyncify). A frame
-// that does not fit the save area is not written; `current` still advances, so
-// `asyncify_stop_unwind` traps as asyncify's does.
-// Memory: no data; two globals; three locals per rewritten function; frames in the app's save area.
-// Must not: rewrite a function it cannot resume exactly (reference- or tuple-typed locals, several
-// results): `makeResumable` then returns false and the caller falls back to binaryen's asyncify.
+// the final walk proves every call that can unwind is one (else InstrumentError); while
+// `resumeAt != 0` no statement with a side effect runs and no branch is taken, so a rewind runs a
+// bounded straight path to its call whatever the saved frame holds (a frame is the app's own
+// memory: a forged one can only send the app to one of its own resume points with locals of its
+// choosing, as under asyncify); a call counts as able to unwind by asyncify's own rule or a wider
+// one, never a narrower. A frame that does not fit the save area is not written; `current` still
+// moves past `end`, so asyncify_stop_unwind traps as it does for asyncify's own frames.
+// Memory: no data, no globals of its own; two locals per rewritten function; frames in the app's
+// save area.
+// Must not: rewrite a function reached other than by a direct call (its calls are redirected to
+// the rewrite), one with loops (asyncify's form is smaller there and as fast: loop headers only
+// preempt outside the loop), one that is not recursive or has more calls (asyncify's form is the
+// smaller, see RESUMABLE_MAX_CALLS), or one with a local it cannot store (references, tuples):
+// those keep asyncify's rewrite.
 import binaryen from "binaryen";
 import { InstrumentError } from "./instrument-errors.js";
 
@@ -91,9 +102,10 @@ function isSafeStatement(e: number, children: Children): boolean {
 /**
  * The most calls that can unwind a function may hold to be made resumable. Each resume point
  * costs code (its unwind test, its reloads) and a frame saves every local, where asyncify saves
- * only those live at the call: past a few calls asyncify's form is the smaller (blink: +0.5 %
- * with 1, +3.4 % with 4, +6 % with any number), while the per-call saving matters most in small,
- * call-dense functions (recursion).
+ * only those live at the call, so asyncify's form is the smaller one (on blink's loop-free
+ * functions: +0.5 % of the module with those of one call rewritten, +3.4 % with four, +6 % with
+ * all), while the saving per call counts in small functions that call themselves: so only
+ * recursive functions of a few calls are rewritten.
  */
 const RESUMABLE_MAX_CALLS = 4;
 
@@ -116,6 +128,20 @@ const hasLoop = (body: number, children: Children): boolean => {
   return false;
 };
 
+/** `name` can call itself again through direct calls. */
+function recursive(name: string, funcs: Map<string, Info>): boolean {
+  const seen = new Set<string>();
+  const stack = [...(funcs.get(name)?.callees ?? [])];
+  while (stack.length) {
+    const c = stack.pop()!;
+    if (c === name) return true;
+    if (seen.has(c)) continue;
+    seen.add(c);
+    stack.push(...(funcs.get(c)?.callees ?? []));
+  }
+  return false;
+}
+
 /** Calls in `body` that can unwind. */
 function unwindingCalls(body: number, children: Children, funcs: Map<string, Info>): number {
   let n = 0;
@@ -130,8 +156,8 @@ function unwindingCalls(body: number, children: Children, funcs: Map<string, Inf
 }
 
 /**
- * Before asyncify runs: picks the functions this file makes resumable (loop-free, so call-dense
- * code such as recursion, and reached only by direct calls, so calls can be redirected) and adds
+ * Before asyncify runs: picks the functions this file makes resumable (loop-free recursion of a
+ * few calls, reached only by direct calls, so calls can be redirected) and adds
  * an untouched copy of each, for asyncify's removelist. `unwinding` is the `module.field` of each
  * import that may unwind (wasphere.preempt and the blocking imports); `escaping` the functions
  * reached other than by a direct call (exports, tables, ref.func, the start).
@@ -160,7 +186,7 @@ export function planResumable(mod: binaryen.Module, unwinding: string[], childre
     if (!f.unwinds || f.importKey || escaping.has(f.name)) continue;
     const fi = B.getFunctionInfo(f.ref);
     if (B.expandType(fi.results).length > 1 || hasLoop(fi.body, children)) continue;
-    if (unwindingCalls(fi.body, children, funcs) > RESUMABLE_MAX_CALLS) continue;
+    if (unwindingCalls(fi.body, children, funcs) > RESUMABLE_MAX_CALLS || !recursive(f.name, funcs)) continue;
     if (![...B.expandType(fi.params), ...fi.vars].every((t) => SAVABLE.has(t))) continue;
     const copy = `__wasphere_resumable${copies.size}`;
     mod.addFunction(copy, fi.params, fi.results, fi.vars, mod.copyExpression(fi.body));
