@@ -4,19 +4,9 @@
 // against the same module suspended by binaryen's asyncify alone.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import binaryen from "binaryen";
-import { APP_FEATURES, instrumentApp, instrumentVariant } from "../../host/apps/instrument.js";
+import { instrumentApp, instrumentVariant } from "../../host/apps/instrument.js";
 import { AppRunner, type ImportFn } from "../../host/apps/runner.js";
-import { OPTS } from "./instrument-support.js";
-
-function wat(text: string): Uint8Array {
-  const mod = binaryen.parseText(text);
-  mod.setFeatures(APP_FEATURES);
-  assert.ok(mod.validate(), "test WAT is valid");
-  const bytes = mod.emitBinary();
-  mod.dispose();
-  return bytes;
-}
+import { OPTS, wat } from "./instrument-support.js";
 
 type Make = (imports: (r: () => AppRunner) => Record<string, ImportFn>) => AppRunner;
 const compile = (bytes: Uint8Array) => new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
