@@ -1,5 +1,5 @@
-// Suspension for recursion: a loop-free recursive function of at most RESUMABLE_MAX_CALLS calls
-// that can unwind, that can be on the stack when the app is suspended (it calls
+// Suspension for recursion: a small (RESUMABLE_MAX_EXPRESSIONS) loop-free recursive function of at
+// most RESUMABLE_MAX_CALLS calls that can unwind, that can be on the stack when the app is suspended (it calls
 // `wasphere.preempt`, a blocking import, a table, or such a function) and that only direct calls
 // reach is rewritten to save its own frame and return (unwind) and to be
 // re-entered later at the same call (rewind), in place of binaryen asyncify's rewrite of it.
@@ -30,8 +30,8 @@
 // save area.
 // Must not: rewrite a function reached other than by a direct call (its calls are redirected to
 // the rewrite), one with loops (asyncify's form is smaller there and as fast: loop headers only
-// preempt outside the loop), one that is not recursive or has more calls (asyncify's form is the
-// smaller, see RESUMABLE_MAX_CALLS), or one with a local it cannot store (references, tuples):
+// preempt outside the loop), one that is not recursive, larger or has more calls (asyncify's form is
+// the smaller, see RESUMABLE_MAX_CALLS), or one with a local it cannot store (references, tuples):
 // those keep asyncify's rewrite.
 import binaryen from "binaryen";
 import { InstrumentError } from "./instrument-errors.js";
@@ -108,6 +108,13 @@ function isSafeStatement(e: number, children: Children): boolean {
  * recursive functions of a few calls are rewritten.
  */
 const RESUMABLE_MAX_CALLS = 4;
+/**
+ * The largest function (in expressions, metering included) made resumable: the per-call saving
+ * is a share of the work only in small functions (fib is 25), and each rewritten function costs
+ * code beside asyncify's form (blink's four recursive loop-free functions of 30 to 120
+ * expressions: +380 B of 18,936 when all are rewritten).
+ */
+const RESUMABLE_MAX_EXPRESSIONS = 48;
 
 /** The most frame reloads (locals x resume points) a function takes to run safe statements unguarded. */
 const RELOADS_PER_FUNCTION = 16;
@@ -140,6 +147,13 @@ function recursive(name: string, funcs: Map<string, Info>): boolean {
     stack.push(...(funcs.get(c)?.callees ?? []));
   }
   return false;
+}
+
+/** Expressions in `body`, all kinds. */
+function expressions(body: number, children: Children): number {
+  let n = 0;
+  for (const stack = [body]; stack.length; n++) stack.push(...children(stack.pop()!));
+  return n;
 }
 
 /** Calls in `body` that can unwind. */
@@ -186,7 +200,7 @@ export function planResumable(mod: binaryen.Module, unwinding: string[], childre
     if (!f.unwinds || f.importKey || escaping.has(f.name)) continue;
     const fi = B.getFunctionInfo(f.ref);
     if (B.expandType(fi.results).length > 1 || hasLoop(fi.body, children)) continue;
-    if (unwindingCalls(fi.body, children, funcs) > RESUMABLE_MAX_CALLS || !recursive(f.name, funcs)) continue;
+    if (!recursive(f.name, funcs) || unwindingCalls(fi.body, children, funcs) > RESUMABLE_MAX_CALLS || expressions(fi.body, children) > RESUMABLE_MAX_EXPRESSIONS) continue;
     if (![...B.expandType(fi.params), ...fi.vars].every((t) => SAVABLE.has(t))) continue;
     const copy = `__wasphere_resumable${copies.size}`;
     mod.addFunction(copy, fi.params, fi.results, fi.vars, mod.copyExpression(fi.body));
