@@ -16,8 +16,10 @@
 //   The exported global `__wasphere_fuel` holds the count at every call boundary; a function
 //   with loops keeps it in a local in between (see `meter`), so hot loops count in a register.
 // - Suspension: binaryen's asyncify, told that only `wasphere.preempt` and the blocking `applibs`
-//   imports unwind, so one app's instance can be left mid-call and resumed later. Indirect calls
-//   are assumed to unwind (the asyncify default), so a call through a table is preemptible too.
+//   imports unwind, so one app's instance can be left mid-call and resumed later; small loop-free
+//   recursive functions save and resume their own frames instead (instrument-resume.ts, on
+//   asyncify's state and save area). Indirect calls are assumed to unwind (the asyncify default),
+//   so a call through a table is preemptible too.
 //   The save area is the app's own memory [16, runtimeAreaBytes); its {current, end} header is at
 //   8. A call stack deeper than the save area holds cannot be suspended: the app traps.
 // - A start function would run during instantiation, outside any slice, so it is dropped from the
