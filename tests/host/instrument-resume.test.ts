@@ -181,3 +181,18 @@ test("a function reached through a table keeps asyncify's frames and still resum
     for (const fuel of [2, 11]) assert.equal(runToEnd(make(() => ({})), fuel).value, plain, `${name}, slices of ${fuel}`);
   }
 });
+
+test("i64, f32 and f64 locals and results come back from a frame exactly", () => {
+  const text = `(module (memory (export "memory") 1)
+    (func $mix (param $n i32) (param $x i64) (param $f f32) (result f64) (local $y f64)
+      (local.set $y (f64.add (f64.convert_i64_s (local.get $x)) (f64.promote_f32 (local.get $f))))
+      (if (result f64) (i32.eqz (local.get $n)) (then (local.get $y))
+        (else (f64.add (f64.mul (local.get $y) (f64.const 0.5))
+          (call $mix (i32.sub (local.get $n) (i32.const 1)) (i64.mul (local.get $x) (i64.const 3)) (f32.mul (local.get $f) (f32.const 1.5)))))))
+    (func (export "main") (result i32) (i32.trunc_f64_s (f64.div (call $mix (i32.const 30) (i64.const 7) (f32.const 0.25)) (f64.const 1e9)))))`;
+  const plain = (new WebAssembly.Instance(compile(wat(text))).exports as { main(): number }).main();
+  assert.ok(plain > 1000, `the computation is not trivial (${plain})`);
+  for (const { name, make } of both(text)) {
+    for (const fuel of [1, 5, 23]) assert.equal(runToEnd(make(() => ({})), fuel).value, plain, `${name}, slices of ${fuel}`);
+  }
+});
