@@ -2,10 +2,11 @@
 // instrumented ones through an AppRunner refilled with SLICE_FUEL per slice, so they are preempted
 // (unwound and rewound) all along. Prints the slowdown (median of the repeats, spread min..max)
 // and the code growth. Figures, not asserts.
-//   node dist/tools/bench-instrument.js [--repeats N] [--json] [--ablation] [--tiering]
+//   node dist/tools/bench-instrument.js [--repeats N] [--json] [--asyncify] [--ablation] [--tiering]
 // "instrumented, one slice" gives the kernel all the fuel it needs: the cost of the rewrite
 // alone, without preemptions. --ablation also times the module with metering only (no
-// asyncify) and asyncify only (no metering), to show where the cost comes from.
+// asyncify) and asyncify only (no metering), to show where the cost comes from; --asyncify (and
+// --ablation) also times the module suspended by binaryen's asyncify instead of instrument-resume.ts.
 // Run on its own, Wasm is compiled by TurboFan up front (--no-liftoff) so every variant is timed
 // in its optimised code; --tiering keeps V8's default tiering (a single long call then stays in
 // the baseline code, which blurs the comparison). Imported (`npm run bench`), it sets no flag:
@@ -23,6 +24,7 @@ const args = process.argv.slice(2);
 const REPEATS = (args.includes("--repeats") && Number(args[args.indexOf("--repeats") + 1])) || 9;
 const JSON_OUT = args.includes("--json");
 const ABLATION = args.includes("--ablation");
+const WITH_ASYNCIFY = args.includes("--asyncify");
 
 /** Compiles tests/apps/instrument/kernels.ts the way the SDK builds apps (data from 8192). */
 export async function buildKernels(): Promise<Uint8Array> {
@@ -89,7 +91,7 @@ function runSliced(mod: WebAssembly.Module, k: Kernel, fuel = abi.SLICE_FUEL): {
  * `withOptimize`: also times the module as instrumented with the final whole-module -O2 that
  * installs no longer run (instrument.ts, InstrumentParts), to show what it would change.
  */
-export async function benchInstrument(options: { withOptimize?: boolean } = {}): Promise<{ rows: BenchRow[]; originalBytes: number; instrumentedBytes: number; optimizedBytes?: number }> {
+export async function benchInstrument(options: { withOptimize?: boolean; withAsyncify?: boolean } = {}): Promise<{ rows: BenchRow[]; originalBytes: number; instrumentedBytes: number; optimizedBytes?: number; asyncifyBytes?: number }> {
   const plainBytes = await buildKernels();
   const instrumented = instrumentApp(plainBytes, OPTS);
   const plain = new WebAssembly.Module(plainBytes as Uint8Array<ArrayBuffer>);
@@ -100,11 +102,18 @@ export async function benchInstrument(options: { withOptimize?: boolean } = {}):
     { name: "instrumented, one slice", run: (k) => runSliced(full, k, 0x7fffffff) },
   ];
   let optimizedBytes: number | undefined;
+  let asyncifyBytes: number | undefined;
   if (options.withOptimize || ABLATION) {
     const optimized = instrumentVariant(plainBytes, OPTS, { metering: true, asyncify: true, optimize: true });
     optimizedBytes = optimized.instrumentedBytes;
     const withO2 = new WebAssembly.Module(optimized.bytes as Uint8Array<ArrayBuffer>);
     variants.push({ name: "instrumented + final -O2", run: (k) => runSliced(withO2, k) });
+  }
+  if (options.withAsyncify || ABLATION) {
+    const viaAsyncify = instrumentVariant(plainBytes, OPTS, { metering: true, asyncify: true, suspension: "asyncify" });
+    asyncifyBytes = viaAsyncify.instrumentedBytes;
+    const asyncified = new WebAssembly.Module(viaAsyncify.bytes as Uint8Array<ArrayBuffer>);
+    variants.push({ name: "instrumented, binaryen asyncify", run: (k) => runSliced(asyncified, k) });
   }
   if (ABLATION) {
     const meterOnly = new WebAssembly.Module(instrumentVariant(plainBytes, OPTS, { metering: true, asyncify: false }).bytes as Uint8Array<ArrayBuffer>);
@@ -153,12 +162,12 @@ export async function benchInstrument(options: { withOptimize?: boolean } = {}):
       rows.push({ kernel: k.name, variant: v.name, medianMs: s.median, minMs: s.min, maxMs: s.max, slowdown: stats(ratios[i]).median, slices: last[i].slices, result: last[i].result });
     });
   }
-  return { rows, originalBytes: instrumented.originalBytes, instrumentedBytes: instrumented.instrumentedBytes, optimizedBytes };
+  return { rows, originalBytes: instrumented.originalBytes, instrumentedBytes: instrumented.instrumentedBytes, optimizedBytes, asyncifyBytes };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   if (!args.includes("--tiering")) setFlagsFromString("--no-liftoff");
-  const out = await benchInstrument();
+  const out = await benchInstrument({ withAsyncify: WITH_ASYNCIFY });
   if (JSON_OUT) {
     process.stdout.write(JSON.stringify(out, null, 2) + "\n");
   } else {
@@ -167,6 +176,6 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     for (const r of out.rows) {
       console.log(`${r.kernel.padEnd(54)} ${r.variant.padEnd(24)} ${f(r.medianMs).padStart(9)} [${f(r.minMs)}..${f(r.maxMs)}]  x${r.slowdown.toFixed(2)}${r.slices > 1 ? `  (${r.slices} slices)` : ""}`);
     }
-    console.log(`code: ${out.originalBytes} B -> ${out.instrumentedBytes} B (x${(out.instrumentedBytes / out.originalBytes).toFixed(2)})${out.optimizedBytes ? `; with the final -O2 ${out.optimizedBytes} B` : ""}`);
+    console.log(`code: ${out.originalBytes} B -> ${out.instrumentedBytes} B (x${(out.instrumentedBytes / out.originalBytes).toFixed(2)})${out.optimizedBytes ? `; with the final -O2 ${out.optimizedBytes} B` : ""}${out.asyncifyBytes ? `; with binaryen asyncify ${out.asyncifyBytes} B` : ""}`);
   }
 }

@@ -463,18 +463,19 @@ async function instrumentPasses(): Promise<Row[]> {
 }
 
 async function instrumentation(): Promise<Row[]> {
-  const out = await benchInstrument({ withOptimize: true });
+  const out = await benchInstrument({ withOptimize: true, withAsyncify: true });
   const rows: Row[] = [];
+  const suffix: Record<string, string> = { "instrumented": "", "instrumented + final -O2": ".O2", "instrumented, binaryen asyncify": ".asyncify" };
   for (const kernel of [...new Set(out.rows.map((r) => r.kernel))]) {
     const plain = out.rows.find((r) => r.kernel === kernel && r.variant === "plain")!;
-    for (const variant of ["instrumented", "instrumented + final -O2"]) {
+    for (const variant of Object.keys(suffix)) {
       const inst = out.rows.find((r) => r.kernel === kernel && r.variant === variant)!;
-      rows.push({ id: `kernel.${kernel.split(/[^a-z]/)[0]}${variant === "instrumented" ? "" : ".O2"}`, name: `${variant} compute: ${kernel}`, unit: "ms", median: inst.medianMs, min: inst.minMs, max: inst.maxMs, floor: plain.medianMs, ratio: inst.slowdown,
+      rows.push({ id: `kernel.${kernel.split(/[^a-z]/)[0]}${suffix[variant]}`, name: `${variant} compute: ${kernel}`, unit: "ms", median: inst.medianMs, min: inst.minMs, max: inst.maxMs, floor: plain.medianMs, ratio: inst.slowdown,
         note: `${inst.slices} slices of ${abi.SLICE_FUEL} fuel; floor: the same module uninstrumented; ratio: median of per-round ratios` });
     }
   }
   rows.push({ id: "size.kernels", name: "instrumented code size (kernels module)", unit: "bytes", median: out.instrumentedBytes, min: out.instrumentedBytes, max: out.instrumentedBytes,
-    floor: out.originalBytes, ratio: out.instrumentedBytes / out.originalBytes, note: `floor: uninstrumented; with the final -O2: ${out.optimizedBytes} B` });
+    floor: out.originalBytes, ratio: out.instrumentedBytes / out.originalBytes, note: `floor: uninstrumented; with the final -O2: ${out.optimizedBytes} B; with binaryen asyncify alone: ${out.asyncifyBytes} B` });
   return rows;
 }
 

@@ -16,8 +16,10 @@
 //   The exported global `__wasphere_fuel` holds the count at every call boundary; a function
 //   with loops keeps it in a local in between (see `meter`), so hot loops count in a register.
 // - Suspension: binaryen's asyncify, told that only `wasphere.preempt` and the blocking `applibs`
-//   imports unwind, so one app's instance can be left mid-call and resumed later. Indirect calls
-//   are assumed to unwind (the asyncify default), so a call through a table is preemptible too.
+//   imports unwind, so one app's instance can be left mid-call and resumed later; small loop-free
+//   recursive functions save and resume their own frames instead (instrument-resume.ts, on
+//   asyncify's state and save area). Indirect calls are assumed to unwind (the asyncify default),
+//   so a call through a table is preemptible too.
 //   The save area is the app's own memory [16, runtimeAreaBytes); its {current, end} header is at
 //   8. A call stack deeper than the save area holds cannot be suspended: the app traps.
 // - A start function would run during instantiation, outside any slice, so it is dropped from the
@@ -65,9 +67,21 @@ export interface InstrumentPassMs { check: number; read: number; metering: numbe
  * while taking about 40 % of an install, so an install (undefined) runs it only when the module
  * would otherwise outgrow the install budget; true runs it always, false never.
  */
-export interface InstrumentParts { metering: boolean; asyncify: boolean; optimize?: boolean }
+export interface InstrumentParts {
+  metering: boolean;
+  /** Suspension at all (named for binaryen's pass, which `suspension: "asyncify"` selects). */
+  asyncify: boolean;
+  optimize?: boolean;
+  /** How frames are saved and resumed: instrument-resume.ts (the default) or binaryen's asyncify. */
+  suspension?: "resumable" | "asyncify";
+}
 
 import { InstrumentError, InstrumenterCrash } from "./instrument-errors.js";
+import { finishResumable, planResumable } from "./instrument-resume.js";
+
+/** The globals binaryen's asyncify adds: its state (0 normal, 1 unwinding, 2 rewinding) and the address of its {current, end} header. */
+const ASYNCIFY_STATE = "__asyncify_state";
+const ASYNCIFY_DATA = "__asyncify_data";
 export { InstrumentError, InstrumenterCrash };
 
 // The slice protocol's names and addresses are protocol.ts's: the instrumenter writes what the hosts run.
@@ -649,6 +663,8 @@ export interface MeterStats {
   leaves: number;
   /** memory.fill/copy/init and table/memory.grow sites charged by their operand. */
   bulk: number;
+  /** Functions reached other than by a direct call (exports, tables, ref.func, the start). */
+  escaping: Set<string>;
 }
 
 /**
@@ -687,7 +703,7 @@ function meter(mod: binaryen.Module, fuelGlobal: string, quotaBytes: number, app
   for (let i = 0; i < mod.getNumTables(); i++) tables.push(B.getTableInfo(mod.getTableByIndex(i)).name);
   const guardMemoryGrow = funcs.some((f) => f.tableGrow);
   const flat = (f: FunctionFacts) => f.hasLoop || f.bulk || (guardMemoryGrow && f.memoryGrow);
-  const stats: MeterStats = { functions: 0, localFuel: 0, loops: 0, leaves: leafNodes.size, bulk: 0 };
+  const stats: MeterStats = { functions: 0, localFuel: 0, loops: 0, leaves: leafNodes.size, bulk: 0, escaping: escapes };
   if (!apply) return stats;
   let labels = 0;
   const isLeafCall = (e: number) => B.getExpressionId(e) === B.CallId && leafNodes.has(X.Call.getTarget(e));
@@ -929,7 +945,7 @@ function instrumentChecked(wasm: Uint8Array, opts: InstrumentOptions, parts: Ins
     mod.addGlobal(FUEL_GLOBAL, B.i32, true, mod.i32.const(FUEL_IDLE));
     mod.addGlobalExport(FUEL_GLOBAL, FUEL_GLOBAL);
 
-    meter(mod, FUEL_GLOBAL, opts.quotaBytes, parts.metering);
+    const meterStats = meter(mod, FUEL_GLOBAL, opts.quotaBytes, parts.metering);
     mod.setFeatures(APP_FEATURES);
 
     // The entry: the former start function (if any), then main or _start.
@@ -953,11 +969,27 @@ function instrumentChecked(wasm: Uint8Array, opts: InstrumentOptions, parts: Ins
     lap("metering");
 
     const unwinding = [`${PREEMPT_MODULE}.${PREEMPT_FIELD}`, ...opts.blockingImports];
-    B.setPassArgument("asyncify-imports", unwinding.join(","));
     B.setOptimizeLevel(2);
     B.setShrinkLevel(0);
-    if (parts.asyncify) mod.runPasses(["asyncify"]);
-    B.setPassArgument("asyncify-imports", null);
+    // Loop-free functions that only direct calls reach are made resumable by instrument-resume.ts
+    // (far cheaper per call than asyncify's guards); asyncify does the rest, and both share its
+    // state, its save area and its exports.
+    const walk = (e: number) => children(e, "(suspension)");
+    const plan = parts.asyncify && parts.suspension !== "asyncify" ? planResumable(mod, unwinding, walk, new Set([...meterStats.escaping, ENTRY_EXPORT])) : null;
+    if (parts.asyncify) {
+      B.setPassArgument("asyncify-imports", unwinding.join(","));
+      if (plan?.copies.size) B.setPassArgument("asyncify-removelist", [...plan.copies.values()].join(","));
+      try {
+        mod.runPasses(["asyncify"]);
+      } finally {
+        B.setPassArgument("asyncify-imports", null);
+        B.setPassArgument("asyncify-removelist", null);
+      }
+    }
+    if (plan?.copies.size) {
+      if (!mod.getGlobal(ASYNCIFY_STATE) || !mod.getGlobal(ASYNCIFY_DATA)) throw new InstrumentError("asyncify added no state or data global (an instrumentation bug)");
+      finishResumable(mod, plan, walk, ASYNCIFY_STATE, ASYNCIFY_DATA);
+    }
     lap("asyncify");
     const allowed = MODULE_LIMITS.growthFactor * wasm.length + MODULE_LIMITS.growthSlackBytes;
     const emit = () => {

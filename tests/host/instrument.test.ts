@@ -8,23 +8,15 @@ import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 import { mkdirSync, readFileSync } from "node:fs";
 import * as abi from "../../assembly/abi.js";
-import { APP_FEATURES, instrumentApp, InstrumentError, type InstrumentOptions } from "../../host/apps/instrument.js";
+import { instrumentApp, InstrumentError, type InstrumentOptions } from "../../host/apps/instrument.js";
 import { AppRunner, type ImportFn } from "../../host/apps/runner.js";
 import { appInstrumentOptions } from "../../host/apps/imports.js";
+import { wat } from "./instrument-support.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 const OPTS: InstrumentOptions = appInstrumentOptions(4 * 65536);
 /** Where test apps keep what a test reads back: above the runtime area. */
 const OUT = 9000;
-
-function wat(text: string): Uint8Array {
-  const mod = binaryen.parseText(text);
-  mod.setFeatures(APP_FEATURES);
-  assert.ok(mod.validate(), "test WAT is valid");
-  const bytes = mod.emitBinary();
-  mod.dispose();
-  return bytes;
-}
 
 function runner(text: string, imports: Record<string, ImportFn> = {}, opts: Partial<InstrumentOptions> = {}): AppRunner {
   const out = instrumentApp(wat(text), { ...OPTS, ...opts });
