@@ -47,7 +47,7 @@ import { auditRecord } from "../audit/ring";
 import { handleAlloc, handleResolve, handleObject, handleClose, handleIndexOf } from "../handles/table";
 import { POOL_SOCKETS, shareAllows, shareTake, shareGive } from "../sched/share";
 import { NO_TASK } from "../task/table";
-import { netCanonical, netEntryMatches, NET_CANON_MAX_BYTES } from "../net/allow";
+import { netCanonical, netCanonicalOfSocketAddress, netEntryMatches, NET_CANON_MAX_BYTES } from "../net/allow";
 import {
   OP_OWNS, OP_NEEDS, OP_CALL, OP_FUEL, OP_OWNS_KIND, OP_CLOSE, OP_WAITABLE, OP_TAKE, OP_READY, OP_ARM, OP_RESET,
   fault, rangeRefused, refuseForLimit, refuseHandle,
@@ -225,12 +225,7 @@ function addrValid(a: usize): bool {
 }
 
 /** Does the allowlist of `app` name the address at `a` (a valid socket address)? */
-function addrAllowed(app: i32, a: usize): bool {
-  const v4 = load<u8>(a) == 4;
-  store<u8>(canon, v4 ? 0x34 : 0x36);
-  memory.copy(canon + 1, a + 4, v4 ? 4 : 16);
-  return allowed(app, v4 ? 5 : 17);
-}
+function addrAllowed(app: i32, a: usize): bool { return allowed(app, netCanonicalOfSocketAddress(a, canon)); }
 
 function sysSendTo(task: i32, app: i32, handle: i32, ptr: i32, len: i32, addrPtr: i32): i32 {
   const nr = SYS_NET_SENDTO;

@@ -194,6 +194,22 @@ export function netCanonical(p: usize, n: i32, dst: usize, wildcardOk: bool): i3
 }
 
 /**
+ * The canonical form of a socket address's IP (NET_ADDR_BYTES at `addr`: family 4 or 6, then its
+ * address bytes from offset 4) into dst: its length (5 or 17). A family-6 address is kept as
+ * IPv6 bytes, mapped or not (the host gives a mapped sender as family 4).
+ */
+export function netCanonicalOfSocketAddress(addr: usize, dst: usize): i32 {
+  if (load<u8>(addr) == 4) {
+    store<u8>(dst, KIND_V4);
+    memory.copy(dst + 1, addr + 4, 4);
+    return 5;
+  }
+  store<u8>(dst, KIND_V6);
+  memory.copy(dst + 1, addr + 4, 16);
+  return 17;
+}
+
+/**
  * Whether the canonical target [t, t+tn) is allowed by the canonical entry [e, e+en): the same
  * address, the same name, or a name ending in "." + the wildcard's suffix.
  */

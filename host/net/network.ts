@@ -67,12 +67,15 @@ export function targetText(canon: Uint8Array): { name: string | null; address: s
   const kind = canon[0];
   if (kind === 0x6e) return { name: Buffer.from(canon.subarray(1)).toString("latin1"), address: null };
   if (kind === 0x34 && canon.length === 5) return { name: null, address: Array.from(canon.subarray(1)).join(".") };
-  if (kind === 0x36 && canon.length === 17) {
-    const groups: string[] = [];
-    for (let i = 1; i < 17; i += 2) groups.push(((canon[i] << 8) | canon[i + 1]).toString(16));
-    return { name: null, address: groups.join(":") };
-  }
+  if (kind === 0x36 && canon.length === 17) return { name: null, address: v6Text(canon.subarray(1)) };
   return null;
+}
+
+/** 16 IPv6 address bytes as eight hex groups joined by ':' (what Node's sockets accept). */
+function v6Text(bytes: Uint8Array): string {
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(((bytes[i] << 8) | bytes[i + 1]).toString(16));
+  return groups.join(":");
 }
 
 /** A socket address record (NET_ADDR_BYTES: family, 0, port LE, 16 address bytes) of an address and port. */
@@ -99,9 +102,7 @@ export function addrOfRecord(rec: Uint8Array): { address: string; port: number; 
   if (rec.length < abi.NET_ADDR_BYTES || (rec[0] !== 4 && rec[0] !== 6) || rec[1] !== 0) return null;
   const port = rec[2] | (rec[3] << 8);
   if (rec[0] === 4) return { address: Array.from(rec.subarray(4, 8)).join("."), port, family: 4 };
-  const groups: string[] = [];
-  for (let i = 4; i < 20; i += 2) groups.push(((rec[i] << 8) | rec[i + 1]).toString(16));
-  return { address: groups.join(":"), port, family: 6 };
+  return { address: v6Text(rec.subarray(4, 20)), port, family: 6 };
 }
 
 export class Network implements NetworkLink {
@@ -187,21 +188,10 @@ export class Network implements NetworkLink {
         const sock = createConnection({ host: address, port });
         s.sock = sock;
         sock.on("connect", () => { s.connected = true; this.log(`tcp ${shown} connected (${address})`); this.end(s); this.notify(id); });
-        sock.on("data", (chunk: Buffer) => {
-          s.rx.push(chunk);
-          s.rxBytes += chunk.length;
-          if (s.rxBytes >= RX_MAX_BYTES) sock.pause();
-          this.notify(id);
-        });
-        sock.on("end", () => { s.eof = true; this.notify(id); });
-        sock.on("drain", () => this.notify(id));
-        sock.on("error", (err) => {
+        this.wireStream(id, s, sock, (err) => {
           this.end(s);
-          s.error = errnoOf(err);
           this.log(`tcp ${shown}: ${(err as NodeJS.ErrnoException).code ?? err.message}`);
-          this.notify(id);
         });
-        sock.on("close", () => { s.eof = true; this.notify(id); });
       }, (err) => {
         if (this.sockets.get(id) !== s) return;
         this.end(s);
@@ -283,18 +273,26 @@ export class Network implements NetworkLink {
     if (!sock) return -abi.EAGAIN;
     const s: StreamSocket = { kind: "tcp", sock, connected: true, rx: [], rxBytes: 0, eof: false, error: 0, opening: false };
     this.sockets.set(newId, s);
+    this.wireStream(newId, s, sock);
+    sock.resume();
+    return 0;
+  }
+
+  /**
+   * Queues what stream `sock` receives in `s` (pausing the peer at RX_MAX_BYTES) and tells the
+   * core of every byte, end, drain, error and close of socket `id`; `onError` runs first on an error.
+   */
+  private wireStream(id: number, s: StreamSocket, sock: Socket, onError?: (err: Error) => void): void {
     sock.on("data", (chunk: Buffer) => {
       s.rx.push(chunk);
       s.rxBytes += chunk.length;
       if (s.rxBytes >= RX_MAX_BYTES) sock.pause();
-      this.notify(newId);
+      this.notify(id);
     });
-    sock.on("end", () => { s.eof = true; this.notify(newId); });
-    sock.on("drain", () => this.notify(newId));
-    sock.on("error", (err) => { s.error = errnoOf(err); this.notify(newId); });
-    sock.on("close", () => { s.eof = true; this.notify(newId); });
-    sock.resume();
-    return 0;
+    sock.on("end", () => { s.eof = true; this.notify(id); });
+    sock.on("drain", () => this.notify(id));
+    sock.on("error", (err) => { onError?.(err); s.error = errnoOf(err); this.notify(id); });
+    sock.on("close", () => { s.eof = true; this.notify(id); });
   }
 
   private send(id: number, data: Uint8Array): number {
