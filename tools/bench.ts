@@ -474,8 +474,37 @@ async function instrumentation(): Promise<Row[]> {
         note: `${inst.slices} slices of ${abi.SLICE_FUEL} fuel; floor: the same module uninstrumented; ratio: median of per-round ratios` });
     }
   }
+  rows.push(...wasmtimeFuel(rows.find((r) => r.id === "kernel.fib")));
   rows.push({ id: "size.kernels", name: "instrumented code size (kernels module)", unit: "bytes", median: out.instrumentedBytes, min: out.instrumentedBytes, max: out.instrumentedBytes,
     floor: out.originalBytes, ratio: out.instrumentedBytes / out.originalBytes, note: `floor: uninstrumented; with the final -O2: ${out.optimizedBytes} B; with binaryen asyncify alone: ${out.asyncifyBytes} B` });
+  return rows;
+}
+
+/**
+ * wasmtime's own fuel metering (Config.consume_fuel) on the same fib kernel, through the wasmtime
+ * host (`python -m wasphere_wasmtime fuel`, PYTHON or python3 with wasmtime-py): the figure issue
+ * 13 holds the instrumented fib against ("never worse than wasmtime's own fuel metering"), and our
+ * fib ratio over wasmtime's. Rows only when that Python runs; otherwise a line on stderr says why.
+ */
+function wasmtimeFuel(ours: Row | undefined): Row[] {
+  const python = process.env.PYTHON ?? "python3";
+  const pkg = join(ROOT, "hosts", "wasmtime");
+  const kernels = join(ROOT, "build", "bench-instrument", "kernels.wasm");
+  const r = spawnSync(python, ["-m", "wasphere_wasmtime", "fuel", kernels, "--kernel", "1", "--n", "30", "--runs", "9"],
+    { cwd: pkg, encoding: "utf8", env: { ...process.env, PYTHONPATH: pkg, PYTHONDONTWRITEBYTECODE: "1" } });
+  if (r.status !== 0) {
+    process.stderr.write(`bench: no wasmtime fuel row (${python} -m wasphere_wasmtime fuel: ${(r.error?.message ?? r.stderr ?? "").trim().split("\n").pop()})\n`);
+    return [];
+  }
+  const out = JSON.parse(r.stdout) as { plainMs: number[]; fuelMs: number[]; ratios: number[]; result: number; fuelUsed: number };
+  const fuel = stats(out.fuelMs);
+  const ratio = stats(out.ratios).median;
+  const rows: Row[] = [{ id: "kernel.fib.wasmtime", name: "wasmtime fuel metering compute: fib(30), recursive", unit: "ms", median: fuel.median, min: fuel.min, max: fuel.max,
+    floor: stats(out.plainMs).median, ratio, note: `wasmtime-py, Config.consume_fuel, ${out.fuelUsed} fuel; floor: the same module in wasmtime without fuel; ratio: median of per-round ratios` }];
+  if (ours?.ratio !== undefined) {
+    rows.push({ id: "kernel.fib.vs-wasmtime", name: "instrumented fib(30) slowdown over wasmtime fuel metering's", unit: "x", median: ours.ratio, min: ours.ratio, max: ours.ratio,
+      floor: ratio, ratio: ours.ratio / ratio, note: "median: our slowdown; floor: wasmtime's slowdown, each against its own uninstrumented run" });
+  }
   return rows;
 }
 

@@ -9,6 +9,11 @@
                                                             instrumented blink's compile, with and
                                                             without the Module.serialize cache; the
                                                             same for build/core.component.wasm
+    fuel KERNELS.wasm [--kernel ID --n N --runs R]        one compute kernel (tests/apps/instrument/
+                                                            kernels.ts: configure(id, n), main())
+                                                            timed without and with wasmtime's own
+                                                            fuel metering (Config.consume_fuel), in
+                                                            alternating rounds; JSON on stdout
 --core PATH takes core.wasm or the component (build/core.component.wasm): the device runs either.
 """
 from __future__ import annotations
@@ -147,6 +152,49 @@ def _bench_component(engine, component_wasm: bytes, abi, runs: int, cache_dir) -
     return rows
 
 
+def cmd_fuel(args) -> int:
+    """wasmtime's own metering on the kernel `npm run bench` instruments: the figure its fib row is
+    held against. Each round times the plain store and the fueled one back to back, so a noisy
+    machine slows both; the ratio is taken per round."""
+    import json
+    kernels = Path(args.kernels).read_bytes()
+    plain_engine = wasmtime.Engine()
+    fuel_config = wasmtime.Config()
+    fuel_config.consume_fuel = True
+    fuel_engine = wasmtime.Engine(fuel_config)
+    plain_module = wasmtime.Module(plain_engine, kernels)
+    fuel_module = wasmtime.Module(fuel_engine, kernels)
+
+    def once(engine, module, fueled: bool):
+        store = wasmtime.Store(engine)
+        if fueled:
+            store.set_fuel(2**62)
+        inst = wasmtime.Instance(store, module, [])
+        ex = inst.exports(store)
+        ex["configure"](store, args.kernel, args.n)
+        t0 = time.perf_counter()
+        result = ex["main"](store)
+        ms = (time.perf_counter() - t0) * 1000
+        used = (2**62 - store.get_fuel()) if fueled else 0
+        return ms, result, used
+
+    once(plain_engine, plain_module, False)
+    once(fuel_engine, fuel_module, True)
+    plain, fueled, ratios, results, fuel_used = [], [], [], set(), 0
+    for _ in range(args.runs):
+        p_ms, p_res, _ = once(plain_engine, plain_module, False)
+        f_ms, f_res, fuel_used = once(fuel_engine, fuel_module, True)
+        plain.append(p_ms)
+        fueled.append(f_ms)
+        ratios.append(f_ms / p_ms)
+        results.update((p_res, f_res))
+    if len(results) != 1:
+        sys.exit(f"wasphere-wasmtime: the kernel answered differently with fuel ({sorted(results)})")
+    print(json.dumps({"wasmtime": wasmtime.__version__ if hasattr(wasmtime, "__version__") else "",
+                      "plainMs": plain, "fuelMs": fueled, "ratios": ratios, "result": results.pop(), "fuelUsed": fuel_used}))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="wasphere-wasmtime", description="a wasphere device under wasmtime")
     ap.add_argument("--core", help="core.wasm, or the core as a component (default: the repository's build/core.wasm)")
@@ -162,8 +210,13 @@ def main(argv: list[str] | None = None) -> int:
     b = sub.add_parser("bench", help="compile, instantiate and boot times")
     b.add_argument("--cache")
     b.add_argument("--runs", type=int, default=20)
+    f = sub.add_parser("fuel", help="a compute kernel without and with wasmtime's fuel metering (JSON)")
+    f.add_argument("kernels", metavar="KERNELS.wasm")
+    f.add_argument("--kernel", type=int, default=1, help="the kernel id configure() takes (1: fib)")
+    f.add_argument("--n", type=int, default=30)
+    f.add_argument("--runs", type=int, default=9)
     args = ap.parse_args(argv)
-    return {"run": cmd_run, "conformance": cmd_conformance, "bench": cmd_bench}[args.verb](args)
+    return {"run": cmd_run, "conformance": cmd_conformance, "bench": cmd_bench, "fuel": cmd_fuel}[args.verb](args)
 
 
 if __name__ == "__main__":
