@@ -195,13 +195,14 @@ export function netCanonical(p: usize, n: i32, dst: usize, wildcardOk: bool): i3
 
 /**
  * The canonical form of a socket address's IP (NET_ADDR_BYTES at `addr`: family 4 or 6, then its
- * address bytes from offset 4) into dst: its length (5 or 17). A family-6 address is kept as
- * IPv6 bytes, mapped or not (the host gives a mapped sender as family 4).
+ * address bytes from offset 4) into dst: its length (5 or 17). A family-6 IPv4-mapped address
+ * (::ffff:a.b.c.d) is the IPv4 address, as it is for a connect target: the same host either way,
+ * so an app cannot reach by one spelling what the allowlist refuses by the other.
  */
 export function netCanonicalOfSocketAddress(addr: usize, dst: usize): i32 {
-  if (load<u8>(addr) == 4) {
+  if (load<u8>(addr) == 4 || isV4Mapped(addr + 4)) {
     store<u8>(dst, KIND_V4);
-    memory.copy(dst + 1, addr + 4, 4);
+    memory.copy(dst + 1, addr + (load<u8>(addr) == 4 ? 4 : 16), 4);
     return 5;
   }
   store<u8>(dst, KIND_V6);

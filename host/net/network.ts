@@ -102,6 +102,8 @@ export function addrOfRecord(rec: Uint8Array): { address: string; port: number; 
   if (rec.length < abi.NET_ADDR_BYTES || (rec[0] !== 4 && rec[0] !== 6) || rec[1] !== 0) return null;
   const port = rec[2] | (rec[3] << 8);
   if (rec[0] === 4) return { address: Array.from(rec.subarray(4, 8)).join("."), port, family: 4 };
+  // ::ffff:a.b.c.d is the IPv4 host, as the core's allowlist check takes it (net/allow.ts).
+  if (rec.subarray(4, 14).every((b) => b === 0) && rec[14] === 0xff && rec[15] === 0xff) return { address: Array.from(rec.subarray(16, 20)).join("."), port, family: 4 };
   return { address: v6Text(rec.subarray(4, 20)), port, family: 6 };
 }
 

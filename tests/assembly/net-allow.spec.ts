@@ -2,7 +2,7 @@
 // address is one form, every spelling a resolver reads as an address is refused as a name, and a
 // target matches only what its entry names.
 import { EINVAL } from "../../assembly/abi";
-import { netCanonical, netEntryMatches, NET_CANON_MAX_BYTES } from "../../assembly/net/allow";
+import { netCanonical, netCanonicalOfSocketAddress, netEntryMatches, NET_CANON_MAX_BYTES } from "../../assembly/net/allow";
 
 const a = memory.data(NET_CANON_MAX_BYTES);
 const b = memory.data(NET_CANON_MAX_BYTES);
@@ -131,5 +131,28 @@ describe("net/allow: what an entry allows", () => {
     expect(allows("*.example.com", "badexample.com")).toBe(false);
     expect(allows("*.example.com", "a.example.com.evil")).toBe(false);
     expect(allows("*.example.com", "93.184.216.34")).toBe(false);
+  });
+});
+
+/** The canonical form of a socket address record (family, 0, port, then address bytes from offset 4) as canon() prints it. */
+function sockCanon(family: u8, bytes: u8[]): string {
+  const rec = memory.data(20);
+  memory.fill(rec, 0, 20);
+  store<u8>(rec, family);
+  for (let i = 0; i < bytes.length; i++) store<u8>(rec + 4 + <usize>i, bytes[i]);
+  const n = netCanonicalOfSocketAddress(rec, a);
+  let out = String.fromCharCode(load<u8>(a)) + ":";
+  for (let i = 1; i < n; i++) { const c = load<u8>(a + <usize>i); out += (c < 16 ? "0" : "") + c.toString(16); }
+  return out;
+}
+
+describe("net/allow: a datagram's socket address", () => {
+  it("takes an IPv4-mapped IPv6 address as the IPv4 address, as a connect target is", () => {
+    expect(sockCanon(4, [127, 0, 0, 1])).toBe(canon("127.0.0.1"));
+    expect(sockCanon(6, [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1])).toBe(canon("127.0.0.1"));
+    expect(sockCanon(6, [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1])).toBe(canon("::1"));
+    // Only ::ffff:0:0/96 is mapped: ::a.b.c.d (deprecated IPv4-compatible) and 0:0:0:0:0:fffe:... stay IPv6.
+    expect(sockCanon(6, [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 127, 0, 0, 1])).toBe(canon("::127.0.0.1"));
+    expect(sockCanon(6, [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xfe, 127, 0, 0, 1])).not.toBe(canon("127.0.0.1"));
   });
 });
