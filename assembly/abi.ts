@@ -117,8 +117,13 @@ export const SYS_NET_SENDTO = 68;
 export const SYS_NET_RECVFROM = 69;
 export const SYS_NET_STATUS = 70;
 export const SYS_NET_ADMIN = 71;
+// System events and update deferral (ABI.md "System events"; drivers/sysevent.ts).
+export const SYS_SYSEVENT_REGISTER = 84;
+export const SYS_SYSEVENT_INFO = 85;
+export const SYS_SYSEVENT_DEFER = 86;
+export const SYS_SYSEVENT_RESUME = 87;
 // One more than the highest number: the size of the security hook's table.
-export const SYS_COUNT = 72;
+export const SYS_COUNT = 88;
 
 // ---- Scheduler: why an app stopped running (host -> core, sched_report).
 export const STOP_YIELDED = 0;
@@ -490,3 +495,23 @@ export const NET_OP_RECVFROM = 10;
 export const NET_CALL_FUEL = 20000;
 // Host work a mailbox request causes beyond SYSCALL_FUEL (the processor's answer), and per byte COPY_BYTE_FUEL.
 export const MAILBOX_CALL_FUEL = 20000;
+
+// ---- System events (ABI.md "System events"; drivers/sysevent.ts).
+/** The event `sysevent_register` takes in its mask (the only one): an update is ready to install. */
+export const SYSEVENT_UPDATE_READY_FOR_INSTALL = 1;
+/** The status of the announced update: none announced, pending (may be deferred), final (being applied), deferred, complete. */
+export const SYSEVENT_STATUS_NONE = 0;
+export const SYSEVENT_STATUS_PENDING = 1;
+export const SYSEVENT_STATUS_FINAL = 2;
+export const SYSEVENT_STATUS_DEFERRED = 3;
+export const SYSEVENT_STATUS_COMPLETE = 4;
+/** What is updated: an app package, or the OS (the core image). */
+export const SYSEVENT_UPDATE_APP = 1;
+export const SYSEVENT_UPDATE_OS = 2;
+/** `sysevent_info`'s record: u32 event, u32 status, u32 update type, u32 minutes a deferral may still take (pending only). */
+export const SYSEVENT_INFO_BYTES = 16;
+/** How long a pending update waits for a deferral before it goes on (device ms). */
+export const SYSEVENT_NOTICE_MS = 10000;
+/** Every deferral of one update ends within this many minutes of its first notice. */
+export const SYSEVENT_MAX_DEFER_MINUTES = 1440;
+

@@ -38,6 +38,7 @@ import { PERIPH_TABLE_BYTES, periphNotify } from "./drivers/periph";
 import { CHANNEL_TABLE_BYTES } from "./drivers/channel";
 import { CRYPTO_TABLE_BYTES, cryptoDeliver } from "./drivers/crypto";
 import { NET_TABLE_BYTES, netNotify } from "./drivers/net";
+import { SYSEVENT_TABLE_BYTES } from "./drivers/sysevent";
 import { coreBoot, coreBooted, appInstall, appInstallRefused, appUninstall, appStart, appStop, appState, schedReport } from "./appmgr/lifecycle";
 
 // ---- Boot, identity, buffers.
@@ -88,7 +89,7 @@ export function mem_table_bytes(): i32 {
   return TASK_TABLE_BYTES + APPS_TABLE_BYTES + CAPS_TABLE_BYTES + HANDLE_TABLE_BYTES + TIMER_TABLE_BYTES +
     SHARE_TABLE_BYTES + SCHED_TABLE_BYTES + DRIVERS_TABLE_BYTES + GPIO_TABLE_BYTES + HANDLE_UNIT_TABLE_BYTES + WAITSET_TABLE_BYTES +
     AUDIT_TABLE_BYTES + RATE_TABLE_BYTES + STORAGE_OPEN_TABLE_BYTES + BOARD_TABLE_BYTES + PERIPH_TABLE_BYTES + CHANNEL_TABLE_BYTES +
-    CRYPTO_TABLE_BYTES + NET_TABLE_BYTES;
+    CRYPTO_TABLE_BYTES + NET_TABLE_BYTES + SYSEVENT_TABLE_BYTES;
 }
 
 // ---- Apps.

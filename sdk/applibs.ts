@@ -63,6 +63,10 @@
 @external("applibs", "net_recvfrom") declare function sys_net_recvfrom(handle: i32, ptr: usize, len: i32, addrPtr: usize): i32;
 @external("applibs", "net_status") declare function sys_net_status(ptr: usize, len: i32): i32;
 @external("applibs", "net_admin") declare function sys_net_admin(op: i32, ptr: usize, len: i32): i32;
+@external("applibs", "sysevent_register") declare function sys_sysevent_register(mask: i32): i32;
+@external("applibs", "sysevent_info") declare function sys_sysevent_info(handle: i32, ptr: usize): i32;
+@external("applibs", "sysevent_defer") declare function sys_sysevent_defer(handle: i32, minutes: i32): i32;
+@external("applibs", "sysevent_resume") declare function sys_sysevent_resume(handle: i32): i32;
 
 export const EACCES: i32 = -13;
 export const EBADF: i32 = -9;
@@ -539,6 +543,36 @@ export namespace net {
   /** The network manager's (a system app's) own calls; any other app is refused with -EACCES. */
   export function adminProbe(record: ArrayBuffer): i32 { return sys_net_admin(1, changetype<usize>(record), record.byteLength); }
   export function adminPublish(record: ArrayBuffer): i32 { return sys_net_admin(2, changetype<usize>(record), record.byteLength); }
+}
+
+/**
+ * System events (ABI.md, "System events"; Azure Sphere's sysevent.h): with
+ * `SystemEventNotifications: true` an app registers for the update-ready event and is told each
+ * status of an update (pending, final, deferred, complete); with `SoftwareUpdateDeferral: true`
+ * too, it may defer a pending update (up to the minutes the info says) or resume a deferred one.
+ * A registration is a handle: wait on it (wait, waitAny, eventLoop) for the next status, then
+ * read it with `info`.
+ */
+export namespace sysevent {
+  export const UPDATE_READY_FOR_INSTALL: i32 = 1;
+  export const STATUS_PENDING: i32 = 1;
+  export const STATUS_FINAL: i32 = 2;
+  export const STATUS_DEFERRED: i32 = 3;
+  export const STATUS_COMPLETE: i32 = 4;
+  export const UPDATE_APP: i32 = 1;
+  export const UPDATE_OS: i32 = 2;
+  const infoAt: usize = memory.data(16, 4);
+  /** Registers this app's task for the update-ready event: a handle, or -errno (-EACCES without the capability, -EBUSY registered already). */
+  export function register(): i32 { return sys_sysevent_register(UPDATE_READY_FOR_INSTALL); }
+  /** Reads the status not yet read: the event, or -EAGAIN when nothing changed; then status(), updateType(), maxDeferralMinutes() tell it. */
+  export function info(handle: i32): i32 { return sys_sysevent_info(handle, infoAt); }
+  export function status(): i32 { return load<i32>(infoAt, 4); }
+  export function updateType(): i32 { return load<i32>(infoAt, 8); }
+  export function maxDeferralMinutes(): i32 { return load<i32>(infoAt, 12); }
+  /** Defers the pending update by `minutes` (1 to maxDeferralMinutes): 0, or -errno. */
+  export function defer(handle: i32, minutes: i32): i32 { return sys_sysevent_defer(handle, minutes); }
+  /** Lets a deferred update go on now: 0, or -errno. */
+  export function resume(handle: i32): i32 { return sys_sysevent_resume(handle); }
 }
 
 /** The app's `abort`: log why, then trap, which ends this app only. */

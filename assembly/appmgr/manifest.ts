@@ -23,7 +23,7 @@ import { msgClear, msgStr, msgInt, msgBytes, msgUserBytes } from "../util/msg";
 import { GUID_TEXT_BYTES, guidParse } from "../util/guid";
 import {
   CapSet, capsOf, capsClear, capsHasPin, capsAddPin, capsAddInterface, capsInterfaceFunction, capsListsPeer, capsAddPeer, CAPS_STAGING, CAP_BASELINE, CAP_UART, CAP_I2C,
-  CAP_SPI, CAP_ADC, CAP_PWM, CAP_NETWORK, CAP_APP_CONNECTIONS, CAP_STORAGE, CAP_NET_SERVER, CAP_NET_ADMIN, capsServesPort, capsAddPort,
+  CAP_SPI, CAP_ADC, CAP_PWM, CAP_NETWORK, CAP_APP_CONNECTIONS, CAP_STORAGE, CAP_NET_SERVER, CAP_NET_ADMIN, CAP_SYSEVENT, CAP_UPDATE_DEFERRAL, capsServesPort, capsAddPort,
 } from "../lsm/caps";
 
 const KIB: i32 = 1024;
@@ -630,6 +630,20 @@ function parseNetworkManager(caps: CapSet): void {
   caps.classMask |= CAP_NET_ADMIN;
 }
 
+/**
+ * A capability whose value is `true` or `false` (`SystemEventNotifications`,
+ * `SoftwareUpdateDeferral`): `true` grants `bit`.
+ */
+function parseFlag(caps: CapSet, bit: u32): void {
+  const k = valueKind();
+  if (k == V_INVALID) { syntaxError("a value"); return; }
+  const isTrue = k == V_LITERAL && end - pos >= 4 && load<u32>(pos) == 0x65757274; // "true"
+  const isFalse = k == V_LITERAL && end - pos >= 5 && load<u32>(pos) == 0x736c6166 && load<u8>(pos, 4) == 0x65; // "false"
+  if (!isTrue && !isFalse) { typeError("true or false"); return; }
+  pos += isTrue ? 4 : 5;
+  if (isTrue) caps.classMask |= bit;
+}
+
 /** An array of strings for a capability the device does not support yet; counts its entries. */
 function parseStringList(): i32 {
   const k = valueKind();
@@ -704,7 +718,7 @@ function parseCpuBudget(): void {
  */
 function isKnownUnsupported(keyLen: i32): bool {
   return keyIs(keyLen, "SystemTime")
-    || keyIs(keyLen, "PowerControls") || keyIs(keyLen, "SystemEventNotifications") || keyIs(keyLen, "SoftwareUpdateDeferral")
+    || keyIs(keyLen, "PowerControls")
     || keyIs(keyLen, "DeviceAuthentication") || keyIs(keyLen, "CertStore") || keyIs(keyLen, "EnterpriseWifiConfig")
     || keyIs(keyLen, "NetworkConfig") || keyIs(keyLen, "WifiConfig") || keyIs(keyLen, "HardwareAddressConfig")
     || keyIs(keyLen, "SntpService") || keyIs(keyLen, "ReadNetworkProxyConfig") || keyIs(keyLen, "MutableStorageEncrypted");
@@ -741,6 +755,8 @@ function parseCapabilities(): void {
     else if (keyIs(keyLen, "AllowedTcpServerPorts")) bit = 1 << 29;
     else if (keyIs(keyLen, "AllowedUdpServerPorts")) bit = 1 << 30;
     else if (keyIs(keyLen, "NetworkManager")) bit = CAP_NET_ADMIN;
+    else if (keyIs(keyLen, "SystemEventNotifications")) bit = CAP_SYSEVENT;
+    else if (keyIs(keyLen, "SoftwareUpdateDeferral")) bit = CAP_UPDATE_DEFERRAL;
     else if (isKnownUnsupported(keyLen)) { notSupportedYet(); return; }
     else { failAt(EINVAL); msgStr("unknown capability"); return; }
     if ((<u32>seen & bit) != 0) { failAt(EINVAL); msgStr("duplicate field"); return; }
@@ -764,6 +780,9 @@ function parseCapabilities(): void {
     } else if (bit == CAP_NET_ADMIN) {
       parseNetworkManager(caps);
       if (errno != 0) return;
+    } else if (bit == CAP_SYSEVENT || bit == CAP_UPDATE_DEFERRAL) {
+      parseFlag(caps, bit);
+      if (errno != 0) return;
     } else if (bit == CAP_UART || bit == CAP_I2C || bit == CAP_SPI || bit == CAP_ADC || bit == CAP_PWM) {
       parseInterfaces(caps, bit == CAP_UART ? PERIPH_UART : bit == CAP_I2C ? PERIPH_I2C : bit == CAP_SPI ? PERIPH_SPI : bit == CAP_ADC ? PERIPH_ADC : PERIPH_PWM);
       if (errno != 0) return;
@@ -778,7 +797,13 @@ function parseCapabilities(): void {
     }
     pathLen = saved;
     const more = afterMember(0x7d, "',' or '}'");
-    if (more <= 0) return;
+    if (more < 0) return;
+    if (more == 0) break;
+  }
+  // Deferring needs the notifications that say what to defer (sysevent.h asks for both).
+  if ((caps.classMask & CAP_UPDATE_DEFERRAL) != 0 && (caps.classMask & CAP_SYSEVENT) == 0) {
+    failAt(EINVAL);
+    msgStr("SoftwareUpdateDeferral needs SystemEventNotifications: true");
   }
 }
 

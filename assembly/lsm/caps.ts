@@ -28,6 +28,10 @@ export const CAP_NET_SERVER: u32 = 1 << 11;
 // The network manager's: publishing the device's networking status (net_admin). Only a system
 // app installed from the OS image (app_install_system) can hold it; no user manifest can ask.
 export const CAP_NET_ADMIN: u32 = 1 << 12;
+// SystemEventNotifications: true: sysevent_register and sysevent_info (drivers/sysevent.ts).
+export const CAP_SYSEVENT: u32 = 1 << 20;
+// SoftwareUpdateDeferral: true (with SystemEventNotifications): sysevent_defer and sysevent_resume.
+export const CAP_UPDATE_DEFERRAL: u32 = 1 << 21;
 // What every installed app holds without asking.
 export const CAP_BASELINE: u32 = CAP_COMPUTE | CAP_LOG;
 

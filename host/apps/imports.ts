@@ -69,6 +69,10 @@ export const APP_IMPORTS: readonly AppImport[] = [
   { name: "net_recvfrom", nr: abi.SYS_NET_RECVFROM, params: 4, results: 1, blocking: false },
   { name: "net_status", nr: abi.SYS_NET_STATUS, params: 2, results: 1, blocking: false },
   { name: "net_admin", nr: abi.SYS_NET_ADMIN, params: 3, results: 1, blocking: false },
+  { name: "sysevent_register", nr: abi.SYS_SYSEVENT_REGISTER, params: 1, results: 1, blocking: false },
+  { name: "sysevent_info", nr: abi.SYS_SYSEVENT_INFO, params: 2, results: 1, blocking: false },
+  { name: "sysevent_defer", nr: abi.SYS_SYSEVENT_DEFER, params: 2, results: 1, blocking: false },
+  { name: "sysevent_resume", nr: abi.SYS_SYSEVENT_RESUME, params: 1, results: 1, blocking: false },
 ];
 
 /** The imports asyncify must let suspend their caller, as the instrumenter names them. */

@@ -195,7 +195,7 @@ describe("manifest: capabilities", () => {
   it("refuses Azure Sphere's capabilities it does not give yet as not supported, whatever their value", () => {
     refuses(withField("\"Capabilities\": {\"SystemTime\": true}"), EINVAL, "Capabilities.SystemTime: not supported by this device yet");
     refuses(withField("\"Capabilities\": {\"PowerControls\": [\"ForceReboot\"]}"), EINVAL, "Capabilities.PowerControls: not supported by this device yet");
-    refuses(withField("\"Capabilities\": {\"SystemEventNotifications\": true}"), EINVAL, "Capabilities.SystemEventNotifications: not supported by this device yet");
+    refuses(withField("\"Capabilities\": {\"CertStore\": true}"), EINVAL, "Capabilities.CertStore: not supported by this device yet");
     refuses(withField("\"Capabilities\": {\"systemtime\": true}"), EINVAL, "Capabilities.systemtime: unknown capability");
   });
   it("Gpio must be an array of integers", () => {
