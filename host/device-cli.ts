@@ -20,6 +20,8 @@ import { printable } from "./printable.js";
 import { registerDeviceVerbs } from "./device-verbs-cli.js";
 import { provisionNewDevice, type TrustOptions } from "./secure-device.js";
 import { registerSecureDeviceCommands } from "./secure-cli.js";
+import { registerOsUpdateCommands } from "./os-update-cli.js";
+import { BootStateError } from "./boot-state.js";
 import { TrustError } from "./pluton/processor.js";
 import { KeyError } from "./pluton/keys.js";
 import { BootError } from "./boot-loader.js";
@@ -157,7 +159,7 @@ export function registerDeviceCommands(program: Command): void {
       await fn(...args);
     } catch (err) {
       if (err instanceof LayoutError || err instanceof ImageError || err instanceof TrustError || err instanceof KeyError || err instanceof BootError
-        || err instanceof DeviceFolderError || err instanceof CapabilityError || (err as NodeJS.ErrnoException).code === "EEXIST") {
+        || err instanceof DeviceFolderError || err instanceof CapabilityError || err instanceof BootStateError || (err as NodeJS.ErrnoException).code === "EEXIST") {
         process.stderr.write(`wasphere: ${printable((err as Error).message.split("\n")[0])}\n`);
         process.exitCode = 1;
         return;
@@ -220,6 +222,7 @@ export function registerDeviceCommands(program: Command): void {
     }));
   registerDeviceVerbs(device);
   registerSecureDeviceCommands(device, action);
+  registerOsUpdateCommands(device, action);
 }
 
 const collect = (v: string, prev: string[]) => [...prev, v];
