@@ -8,50 +8,21 @@
 // counter's advance, repaired by the next boot.
 import test from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { bootOs, readCounter, readOsSlots, signCoreImage, stageCoreUpdate, writeCoreImage, type VerifiedCore } from "../../host/boot-loader.js";
+import { readOsSlots, stageCoreUpdate } from "../../host/boot-loader.js";
 import { BOOT_STATE, appendRecord } from "../../host/boot-state.js";
-import { FlashDevice } from "../../host/device-flash.js";
-import { CORE_WASM_PATH } from "../../host/core.js";
 import { Flash, PowerCut, type PowerCutMode } from "../../host/flash.js";
-import { openSecurityProcessor, memoryStore, type SecurityProcessorLink } from "../../host/pluton/link.js";
-import { createCapability } from "../../host/pluton/capability.js";
+import { memoryStore, type SecurityProcessorLink } from "../../host/pluton/link.js";
 import type { PlutonStore } from "../../host/pluton/processor.js";
-import { cache, freshFlash } from "../host/device-flash-support.js";
-import { testSigner } from "../host/trust-support.js";
+import { V2, boot, counter0, factoryV1, powerOn } from "../host/os-update-support.js";
 
-const CORE = new Uint8Array(readFileSync(CORE_WASM_PATH));
-const V1 = await signCoreImage(CORE, testSigner, 1);
-const V2 = await signCoreImage(CORE, testSigner, 2);
-
-async function processorStore(): Promise<PlutonStore> {
-  const store = memoryStore();
-  const { processor } = await openSecurityProcessor(store);
-  await processor.provision([{ role: "os", spkiDer: testSigner.spkiDer }, { role: "app", spkiDer: testSigner.spkiDer }]);
-  await processor.applyCapability(await createCapability(processor.identity().deviceId, testSigner));
-  return store;
-}
 /** A copy of `store` (the processor's persisted state: counters, roots, mode). */
 async function copyStore(store: PlutonStore): Promise<PlutonStore> {
   const copy = memoryStore();
   await copy.save((await store.load())!);
   return copy;
 }
-const powerOn = (store: PlutonStore) => async () => (await openSecurityProcessor(store)).link;
-const counter0 = async (store: PlutonStore) => readCounter(await powerOn(store)(), 0);
-const boot = (flash: Flash, store: PlutonStore, on = powerOn(store)) => bootOs(flash, on, (core: VerifiedCore, link: SecurityProcessorLink) =>
-  FlashDevice.boot(flash, { startApps: true, instrumentCache: cache, gpioPinCount: 96, securityProcessor: link, coreModule: core.module }));
 /** The flash powered again: the bytes as the cut left them, no fault armed. */
 const repowered = (f: Flash) => new Flash({ blockSizeBytes: f.blockSizeBytes, blockCount: f.blockCount }, f.bytes);
-
-async function factoryV1(): Promise<{ flash: Flash; store: PlutonStore }> {
-  const flash = await freshFlash();
-  const store = await processorStore();
-  writeCoreImage(flash, V1);
-  assert.equal((await boot(flash, store)).core.image.version, 1);
-  assert.equal(await counter0(store), 1);
-  return { flash, store };
-}
 
 /**
  * Runs `work` on copies of `base` and `baseStore`, cut at its 1st, 2nd, ... program or erase

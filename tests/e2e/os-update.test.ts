@@ -11,26 +11,16 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import {
-  bootOs, readCounter, advanceCounter, readOsSlots, signCoreImage, stageCoreUpdate, writeCoreImage, CORE_IMAGE_HEADER_BYTES, type VerifiedCore,
-} from "../../host/boot-loader.js";
+import { advanceCounter, readOsSlots, signCoreImage, stageCoreUpdate, CORE_IMAGE_HEADER_BYTES } from "../../host/boot-loader.js";
 import { BOOT_STATE, appendRecord, lastUpdate } from "../../host/boot-state.js";
-import { FlashDevice } from "../../host/device-flash.js";
-import { CORE_WASM_PATH, HAL_MODULE } from "../../host/core.js";
-import { openSecurityProcessor, memoryStore, type SecurityProcessorLink } from "../../host/pluton/link.js";
-import { createCapability } from "../../host/pluton/capability.js";
-import type { PlutonStore } from "../../host/pluton/processor.js";
+import { HAL_MODULE } from "../../host/core.js";
 import type { Flash } from "../../host/flash.js";
-import { cache, freshFlash } from "../host/device-flash-support.js";
 import { newSigner, testSigner } from "../host/trust-support.js";
+import { CORE, V1, V2, V3, boot, counter0, factoryV1, powerOn } from "../host/os-update-support.js";
 
 const { PENDING, TRYING, CONFIRMED, REJECTED } = BOOT_STATE;
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 const root = fileURLToPath(new URL("../../../", import.meta.url));
-const CORE = new Uint8Array(readFileSync(CORE_WASM_PATH));
-const V1 = await signCoreImage(CORE, testSigner, 1);
-const V2 = await signCoreImage(CORE, testSigner, 2);
-const V3 = await signCoreImage(CORE, testSigner, 3);
 
 /** A valid Wasm module that is not a core: it imports a hal function no host provides, so it does not instantiate. */
 function notACore(): Uint8Array {
@@ -42,37 +32,10 @@ function notACore(): Uint8Array {
 const BAD_V2 = await signCoreImage(notACore(), testSigner, 2);
 const NOT_A_CORE_REASON = `WebAssembly.Instance(): Import #0 module="${HAL_MODULE}" function="os-self-test" error: function import requires a callable`;
 
-/** The device's processor store (its counters survive power-offs), trusting the test key, in development mode. */
-async function processorStore(): Promise<PlutonStore> {
-  const store = memoryStore();
-  const { processor } = await openSecurityProcessor(store);
-  await processor.provision([{ role: "os", spkiDer: testSigner.spkiDer }, { role: "app", spkiDer: testSigner.spkiDer }]);
-  await processor.applyCapability(await createCapability(processor.identity().deviceId, testSigner));
-  return store;
-}
-const powerOn = (store: PlutonStore) => async () => (await openSecurityProcessor(store)).link;
-const counter0 = async (store: PlutonStore) => readCounter(await powerOn(store)(), 0);
-
-/** A boot of `flash` as `device boot` does it: the core instantiated, the device booted over it. */
-const boot = (flash: Flash, store: PlutonStore) => bootOs(flash, powerOn(store), (core: VerifiedCore, link: SecurityProcessorLink) =>
-  FlashDevice.boot(flash, { startApps: true, instrumentCache: cache, gpioPinCount: 96, securityProcessor: link, coreModule: core.module }));
-
 /** Each slot's log as [state, sequence] pairs. */
 const logs = (flash: Flash) => readOsSlots(flash).views.map((v) => v.log.records.map((r) => [r.state, r.sequence]));
 const sha = async (b: Uint8Array) => hex(new Uint8Array(await globalThis.crypto.subtle.digest("SHA-256", b as unknown as BufferSource)));
 const measurementOf = (image: Uint8Array) => sha(new Uint8Array([...image.subarray(0, 16), ...image.subarray(CORE_IMAGE_HEADER_BYTES)]));
-
-/** A device in the factory state holding v1 in os-a, booted once (counter 0 is then 1). */
-async function factoryV1(): Promise<{ flash: Flash; store: PlutonStore }> {
-  const flash = await freshFlash();
-  const store = await processorStore();
-  assert.equal(writeCoreImage(flash, V1), "os-a");
-  const first = await boot(flash, store);
-  assert.deepEqual([first.core.slot, first.core.image.version, first.lines, first.trial], ["os-a", 1, ["counter 0 advanced from 0 to 1 (os-a, the primary slot, v1)"], null]);
-  assert.equal(await counter0(store), 1);
-  assert.deepEqual(logs(flash), [[], []]);
-  return { flash, store };
-}
 
 test("v2 staged into os-b boots on trial and is confirmed; counter 0 becomes 2; the next boot is v2 without a trial; v3 then goes into os-a", async () => {
   const { flash, store } = await factoryV1();
