@@ -175,7 +175,7 @@ export function registerDeviceCommands(program: Command): void {
     .option("--trust <KEY.pub>", "trust this public key for the OS and for apps (repeatable); the device starts in field mode", collect, [])
     .option("--trust-os <KEY.pub>", "trust this public key for the OS (core images) only (repeatable)", collect, [])
     .option("--trust-app <KEY.pub>", "trust this public key for app packages only (repeatable)", collect, [])
-    .option("--core <IMG>", "write this signed core image (wasphere core sign) into the active OS slot")
+    .option("--core <IMG>", "write this signed core image (wasphere core sign) into the factory OS slot (os-a)")
     .addHelpText("after", "\nWithout --trust*: a development device: a key pair is made in DEV/development-key.pem/.pub, trusted for the OS and apps,\nthe build's core is signed with it, and the device is in development mode. Sign packages with --sign DEV/development-key.pem.")
     .action(action(async (dir: string, opts: { flashSize: number; pins: number; trust: string[]; trustOs: string[]; trustApp: string[]; core?: string }) => {
       const parts = await createDevice(dir, opts.flashSize, opts.pins, { trust: opts.trust, trustOs: opts.trustOs, trustApp: opts.trustApp, core: opts.core });

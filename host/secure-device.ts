@@ -7,7 +7,7 @@
 // until a capability signed by one of its roots enables development; its core must be written
 // signed by an OS root (`--core IMG`, or `device write-core` later). Without any: a development
 // device: a key pair is made in the folder (DEV/development-key.pem, .pub), trusted for the OS
-// and for apps, the build's core is signed with it and written to the active OS slot, and a
+// and for apps, the build's core is signed with it and written to the factory OS slot, and a
 // capability signed with it puts the device in development mode. Either way every image the
 // device runs is signed by a key it trusts; only who holds the key differs.
 // Invariants: the processor's store is written only through PlutonProcessor's management calls;
@@ -35,7 +35,7 @@ export interface TrustOptions {
   trust?: string[];
   trustOs?: string[];
   trustApp?: string[];
-  /** A signed core image to write into the active OS slot. */
+  /** A signed core image to write into the factory OS slot. */
   core?: string;
 }
 
