@@ -261,11 +261,16 @@ export async function loadVerifiedCore(flash: Flash, link: SecurityProcessorLink
   return { module, image, slot: slot.name, digest: v.digest, counter };
 }
 
-/** Erases all of `slot` (its trailer too) and programs `image` from its first byte; then reads it back. */
+/**
+ * Erases all of `slot` and programs `image` from its first byte; then reads it back. The trailer
+ * goes first: from the first erase on, the slot's old records (a PENDING update being replaced)
+ * no longer speak for an image that is half erased.
+ */
 function eraseAndProgram(flash: Flash, slot: Partition, image: Uint8Array): void {
-  const first = slot.offsetBytes / flash.blockSizeBytes;
-  for (let b = 0; b < slot.sizeBytes / flash.blockSizeBytes; b++) {
-    if (flash.erase(first + b) !== 0) throw new BootError(`${slot.name}: flash erase of block ${first + b} failed`);
+  const first = slot.offsetBytes / flash.blockSizeBytes, count = slot.sizeBytes / flash.blockSizeBytes;
+  for (let i = 0; i < count; i++) {
+    const b = first + (i + count - 1) % count;
+    if (flash.erase(b) !== 0) throw new BootError(`${slot.name}: flash erase of block ${b} failed`);
   }
   for (let at = 0; at < image.length; at += flash.blockSizeBytes) {
     if (flash.prog(first + at / flash.blockSizeBytes, 0, image.subarray(at, at + flash.blockSizeBytes)) !== 0) throw new BootError(`${slot.name}: flash program failed`);

@@ -3,7 +3,8 @@
 // 2nd, ... program or erase, the operation lost or torn half-written, until they run uncut. After
 // each cut the device is powered again from the bytes as they were left and booted twice: it
 // always boots, into v1 or v2 (never neither), the second boot agrees with the first without a
-// trial, and counter 0 is never ahead of the version that booted. Also: the boot that rejects a
+// trial, and counter 0 is never ahead of the version that booted. Also: an update over one staged
+// and not yet booted (its old PENDING never makes a half-erased image tried); the boot that rejects a
 // trial left TRYING, cut at each of its writes; and a power loss between CONFIRMED and the
 // counter's advance, repaired by the next boot.
 import test from "node:test";
@@ -13,7 +14,7 @@ import { BOOT_STATE, appendRecord } from "../../host/boot-state.js";
 import { Flash, PowerCut, type PowerCutMode } from "../../host/flash.js";
 import { memoryStore, type SecurityProcessorLink } from "../../host/pluton/link.js";
 import type { PlutonStore } from "../../host/pluton/processor.js";
-import { V2, boot, counter0, factoryV1, powerOn } from "../host/os-update-support.js";
+import { V2, V3, boot, counter0, factoryV1, powerOn } from "../host/os-update-support.js";
 
 /** A copy of `store` (the processor's persisted state: counters, roots, mode). */
 async function copyStore(store: PlutonStore): Promise<PlutonStore> {
@@ -30,7 +31,7 @@ const repowered = (f: Flash) => new Flash({ blockSizeBytes: f.blockSizeBytes, bl
  * `versions`, twice alike, with counter 0 never ahead of it. The cuts made, and what the uncut
  * run left.
  */
-async function sweep(base: Flash, baseStore: PlutonStore, mode: PowerCutMode, work: (flash: Flash, store: PlutonStore) => Promise<unknown>, versions: number[]): Promise<{ cuts: number; booted: Map<number, number> }> {
+async function sweep(base: Flash, baseStore: PlutonStore, mode: PowerCutMode, work: (flash: Flash, store: PlutonStore) => Promise<unknown>, versions: number[], check?: (first: Awaited<ReturnType<typeof boot>>, where: string) => void): Promise<{ cuts: number; booted: Map<number, number> }> {
   const booted = new Map<number, number>();
   for (let at = 1; ; at++) {
     const flash = base.clone();
@@ -52,6 +53,7 @@ async function sweep(base: Flash, baseStore: PlutonStore, mode: PowerCutMode, wo
     assert.ok(versions.includes(v), `${where}: booted v${v}, none of ${versions.join(", ")}`);
     assert.ok(atCut <= v, `${where}: counter 0 was ${atCut} at the cut, ahead of v${v}, which booted`);
     assert.equal(await counter0(store), v, `${where}: counter 0 after booting v${v}`);
+    check?.(first, where);
     const second = await boot(after, store);
     assert.deepEqual([second.core.image.version, second.trial, second.lines], [v, null, []], `${where}: the second boot`);
     booted.set(v, (booted.get(v) ?? 0) + 1);
@@ -81,6 +83,24 @@ test("power cut at every program and erase of update-core v2 and the boot that f
   }
   t.diagnostic(`cuts: ${total}`);
   console.log(`os update power-loss sweep: ${summary.join("; ")}; ${total} cuts in all`);
+});
+
+test("power cut at every write of an update that replaces one staged but not yet booted: v1, the staged v2 or the new v3, and no half-erased image is ever tried", async (t) => {
+  const { flash: base, store } = await factoryV1();
+  await stageCoreUpdate(base, await powerOn(store)(), V2);
+  let total = 0;
+  for (const mode of ["lost", "torn"] as const) {
+    const { cuts, booted } = await sweep(base, store, mode, async (flash, s) => {
+      assert.deepEqual(await stageCoreUpdate(flash, await powerOn(s)(), V3), { slot: "os-b", version: 3, sequence: 2 });
+      assert.equal((await boot(flash, s)).core.image.version, 3);
+    }, [1, 2, 3], (first, where) => assert.notEqual(first.trial?.confirmed, false, `${where}: ${first.lines.join("; ")}`));
+    // Cut at the first erase (os-b's trailer) lost: v2 is still whole and PENDING, so it is tried and kept.
+    // Torn, the erase cleared the trailer's first half, where the records are: v1.
+    assert.equal(booted.get(2) ?? 0, mode === "lost" ? 1 : 0, mode);
+    assert.equal(booted.get(3), 1, mode);
+    total += cuts;
+  }
+  t.diagnostic(`cuts: ${total}`);
 });
 
 test("power cut at each write of the boot that rejects a trial left TRYING: v1 boots every time", async (t) => {
