@@ -1,21 +1,31 @@
-// The boot loader: secure boot of the core. It reads the signed core image from the active OS slot
-// of the device's flash (SPEC.md, "Core image"), has the security processor verify it against the
-// roots the device trusts for the OS (SHA256_INIT / SHA256_UPDATE / VERIFY_TRUSTED frames over the
-// processor's link, before any core exists), and only then compiles the core from the bytes that
-// were verified. The processor latches that image's digest as the boot measurement (ATTEST's
-// first). Also: the signed core image's format (sign, parse) and writing one into the OS slot.
+// The boot loader: secure boot of the core, and which OS slot it boots. It reads the signed core
+// image from an OS slot of the device's flash (SPEC.md, "Core image"), has the security processor
+// verify it against the roots the device trusts for the OS (SHA256_INIT / SHA256_UPDATE /
+// VERIFY_TRUSTED frames over the processor's link, before any core exists), refuses a version
+// below the processor's counter 0 (anti-rollback), and only then compiles the core from the bytes
+// that were verified. The processor latches that image's digest as the boot measurement (ATTEST's
+// first). The slot is chosen by the boot-state logs in the slots' trailer blocks (host/boot-state.ts,
+// SPEC.md "Boot state"): the primary, or a PENDING update booted on trial and confirmed once the
+// device reached a healthy state, or rejected and the primary booted in the same boot
+// (test-and-confirm). Also: the signed core image's format (sign, parse), provisioning the primary
+// slot (write-core) and staging an update into the other one (update-core).
 // Invariants: the module compiled is exactly the bytes streamed to the processor (one copy, read
-// once from flash); an image that is unsigned, signed by a key not trusted for the OS, or altered
-// is never compiled, and the refusal is one line (BootError).
+// once from flash); an image that is unsigned, signed by a key not trusted for the OS, altered or
+// below counter 0 is never compiled, and the refusal is one line (BootError); counter 0 advances
+// only after the slot of that version booted healthy and, for a trial, after its CONFIRMED record;
+// a power cut (PowerCut) ends a boot where it happens, nothing is written after it.
 // The core is stored deflate-raw compressed (a 2 MiB device's OS slot is 128 KiB); the signature
 // covers the stored bytes, and only verified bytes are inflated.
-// Memory: the image (at most an OS slot), the inflated core (at most CORE_MAX_BYTES), one frame.
-// Must not: compile anything but verified bytes, or keep the link's answer callback after loading.
+// Memory: the image (at most an OS slot), the inflated core (at most CORE_MAX_BYTES), one frame,
+// the two trailer blocks' records.
+// Must not: compile anything but verified bytes, rewrite the partition table or a boot-state
+// record, or keep the link's answer callback after loading (it hands it back).
 import * as abi from "../assembly/abi.js";
-import type { Flash } from "./flash.js";
+import { PowerCut, type Flash } from "./flash.js";
 import { readTable, type Partition } from "./flash-layout.js";
 import type { SecurityProcessorLink } from "./pluton/link.js";
 import { CMD, STATUS, ROLE, VERDICT, MODE, encodeRequest, decodeResponse, MAILBOX_MAX_PAYLOAD_BYTES } from "./pluton/frame.js";
+import { BOOT_STATE, TRAILER_BYTES, appendRecord, imageCapacity, maxSequence, planBoot, readSlotLog, type SlotView } from "./boot-state.js";
 
 export const CORE_IMAGE_MAGIC = 0x49435357; // "WSCI" little-endian
 export const CORE_IMAGE_FORMAT = 1;
@@ -106,21 +116,55 @@ export function parseCoreImage(bytes: Uint8Array, where: string): CoreImage {
   };
 }
 
-/** A request/response client over the processor's link, for the boot loader (no core runs yet). */
-function bootMailbox(link: SecurityProcessorLink) {
-  let nextId = 1;
+/**
+ * A request/response client over the processor's link, for the boot loader. Before a core runs it
+ * has the link to itself; after a boot (the counter advance) the device's core holds the link, so
+ * frames for other ids go on to whoever answered before, which gets the link back on close. Its
+ * ids start at `firstId`: high (BOOT_LOADER_LATE_ID) once a core may have ids of its own out.
+ */
+function bootMailbox(link: SecurityProcessorLink, firstId = 1) {
+  let nextId = firstId;
+  const before = link.answer;
   const waiting = new Map<number, (r: { status: number; payload: Uint8Array }) => void>();
   link.answer = (frame) => {
     const r = decodeResponse(frame);
-    if (r) waiting.get(r.requestId)?.(r);
-    if (r) waiting.delete(r.requestId);
+    const mine = r ? waiting.get(r.requestId) : undefined;
+    if (r && mine) { waiting.delete(r.requestId); mine(r); } else before?.(frame);
   };
   const call = (command: number, payload: Uint8Array) => new Promise<{ status: number; payload: Uint8Array }>((resolve) => {
     const id = nextId++;
     waiting.set(id, resolve);
     link.post(encodeRequest(command, id, payload));
   });
-  return { call, close: () => { link.answer = null; } };
+  return { call, close: () => { link.answer = before; } };
+}
+/** The boot loader's first request id once a core runs over the link (the core counts from 1). */
+const BOOT_LOADER_LATE_ID = 0xf000;
+
+/** Security processor counter `index` (COUNTER_READ). */
+export async function readCounter(link: SecurityProcessorLink, index: number, late = false): Promise<number> {
+  const mb = bootMailbox(link, late ? BOOT_LOADER_LATE_ID : 1);
+  try {
+    const p = new Uint8Array(4);
+    new DataView(p.buffer).setUint32(0, index, true);
+    const r = await mb.call(CMD.COUNTER_READ, p);
+    if (r.status !== STATUS.OK || r.payload.length !== 8) throw new BootError(`secure boot: the security processor refused to read counter ${index} (status ${r.status})`);
+    return Number(new DataView(r.payload.buffer, r.payload.byteOffset, 8).getBigUint64(0, true));
+  } finally { mb.close(); }
+}
+
+/** Advances security processor counter `index` to `value` (COUNTER_ADVANCE; persisted before it answers). */
+export async function advanceCounter(link: SecurityProcessorLink, index: number, value: number, late = false): Promise<number> {
+  const mb = bootMailbox(link, late ? BOOT_LOADER_LATE_ID : 1);
+  try {
+    const p = new Uint8Array(12);
+    const dv = new DataView(p.buffer);
+    dv.setUint32(0, index, true);
+    dv.setBigUint64(4, BigInt(value), true);
+    const r = await mb.call(CMD.COUNTER_ADVANCE, p);
+    if (r.status !== STATUS.OK || r.payload.length !== 8) throw new BootError(`secure boot: the security processor refused to advance counter ${index} to ${value} (status ${r.status})`);
+    return Number(new DataView(r.payload.buffer, r.payload.byteOffset, 8).getBigUint64(0, true));
+  } finally { mb.close(); }
 }
 
 export interface BootVerdict { digest: Uint8Array; verdict: number; development: boolean }
@@ -155,21 +199,48 @@ export async function verifyThroughProcessor(link: SecurityProcessorLink, role: 
   }
 }
 
-/** The active OS slot of `flash` (the partition table's OS partition flagged active). */
+/** The table's ACTIVE OS slot of `flash`: the factory slot (SPEC.md, "Boot state"). */
 export function activeOsSlot(flash: Flash): Partition {
   const slot = readTable(flash).find((p) => (p.type === abi.PART_OS_A || p.type === abi.PART_OS_B) && (p.flags & abi.PART_FLAG_ACTIVE) !== 0);
   if (!slot) throw new BootError("secure boot: the partition table has no active OS slot");
   return slot;
 }
 
+/** Both OS slots (os-a, os-b) and their boot-state logs. */
+export function readOsSlots(flash: Flash): { parts: [Partition, Partition]; views: [SlotView, SlotView] } {
+  const table = readTable(flash);
+  const a = table.find((p) => p.type === abi.PART_OS_A), b = table.find((p) => p.type === abi.PART_OS_B);
+  if (!a || !b) throw new BootError("secure boot: the partition table lacks an OS slot");
+  const view = (p: Partition): SlotView => ({ name: p.name, factory: (p.flags & abi.PART_FLAG_ACTIVE) !== 0, log: readSlotLog(flash, p) });
+  return { parts: [a, b], views: [view(a), view(b)] };
+}
+
+/** The slot that boots when no trial is due: the primary (SPEC.md, "Boot state"). */
+export function primaryOsSlot(flash: Flash): Partition {
+  const { parts, views } = readOsSlots(flash);
+  return parts[planBoot(views).primary];
+}
+
+/** The bytes a core image may take in `slot` (all but its trailer block). */
+const imageArea = (flash: Flash, slot: Partition) => flash.bytes.subarray(slot.offsetBytes, slot.offsetBytes + imageCapacity(slot));
+
+/** The version in `slot`'s image header (unverified: for log lines only), or null without an image. */
+function headerVersion(flash: Flash, slot: Partition): number | null {
+  try { return parseCoreImage(imageArea(flash, slot), slot.name).version; } catch { return null; }
+}
+
+export interface VerifiedCore { module: WebAssembly.Module; image: CoreImage; slot: string; digest: Uint8Array; counter: number }
+
+const belowCounter = (version: number, counter: number) => `core image version ${version} is below the security processor's counter 0 (${counter}): a rolled-back image never boots`;
+
 /**
- * Secure boot: the core image in the active OS slot, verified by the security processor against
- * the roots it trusts for the OS, compiled. Throws BootError with the one-line reason.
+ * Secure boot: the core image in `slot` (by default the primary), verified by the security
+ * processor against the roots it trusts for the OS, its version not below counter 0, compiled.
+ * Throws BootError with the one-line reason.
  */
-export async function loadVerifiedCore(flash: Flash, link: SecurityProcessorLink): Promise<{ module: WebAssembly.Module; image: CoreImage; slot: string; digest: Uint8Array }> {
-  const slot = activeOsSlot(flash);
+export async function loadVerifiedCore(flash: Flash, link: SecurityProcessorLink, slot: Partition = primaryOsSlot(flash)): Promise<VerifiedCore> {
   const where = `secure boot: ${slot.name}`;
-  const bytes = flash.bytes.subarray(slot.offsetBytes, slot.offsetBytes + slot.sizeBytes);
+  const bytes = imageArea(flash, slot);
   if (bytes.length >= 4 && new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0, true) === 0xffffffff) {
     throw new BootError(`${where}: holds no core image (erased); write one signed by a key the device trusts for the OS: wasphere core sign --key OS.pem --output core.img; wasphere device write-core DEV core.img`);
   }
@@ -179,25 +250,157 @@ export async function loadVerifiedCore(flash: Flash, link: SecurityProcessorLink
   const v = await verifyThroughProcessor(link, ROLE.OS, image.keyId, image.signature, image.signed);
   if (v.verdict === VERDICT.UNTRUSTED_KEY) throw new BootError(`${where}: the core image is signed by key ${hex(image.keyId)}, which this device does not trust for the OS; not booted`);
   if (v.verdict !== VERDICT.VERIFIED) throw new BootError(`${where}: the core image's signature does not verify with trusted key ${hex(image.keyId)} (altered after signing); not booted`);
+  // The version is among the signed bytes, so it is checked once the signature is.
+  const counter = await readCounter(link, 0);
+  if (image.version < counter) throw new BootError(`${where}: ${belowCounter(image.version, counter)}`);
   let module: WebAssembly.Module;
   const core = await inflate(image.stored, where);
   try { module = await WebAssembly.compile(core as unknown as BufferSource); } catch (err) {
     throw new BootError(`${where}: the verified core does not compile (${(err as Error).message.split("\n")[0]})`);
   }
-  return { module, image, slot: slot.name, digest: v.digest };
+  return { module, image, slot: slot.name, digest: v.digest, counter };
 }
 
-/** Writes `image` (a signed core image) into the active OS slot, erasing what it spans. */
-export function writeCoreImage(flash: Flash, image: Uint8Array): string {
-  parseCoreImage(image, "core image");
-  const slot = activeOsSlot(flash);
-  if (image.length > slot.sizeBytes) throw new BootError(`core image: ${image.length} bytes does not fit ${slot.name} (${slot.sizeBytes} bytes)`);
-  const first = slot.offsetBytes / flash.blockSizeBytes;
-  for (let b = 0; b < slot.sizeBytes / flash.blockSizeBytes; b++) {
-    if (flash.erase(first + b) !== 0) throw new BootError(`${slot.name}: flash erase of block ${first + b} failed`);
+/**
+ * Erases all of `slot` and programs `image` from its first byte; then reads it back. The trailer
+ * goes first: from the first erase on, the slot's old records (a PENDING update being replaced)
+ * no longer speak for an image that is half erased.
+ */
+function eraseAndProgram(flash: Flash, slot: Partition, image: Uint8Array): void {
+  const first = slot.offsetBytes / flash.blockSizeBytes, count = slot.sizeBytes / flash.blockSizeBytes;
+  for (let i = 0; i < count; i++) {
+    const b = first + (i + count - 1) % count;
+    if (flash.erase(b) !== 0) throw new BootError(`${slot.name}: flash erase of block ${b} failed`);
   }
   for (let at = 0; at < image.length; at += flash.blockSizeBytes) {
     if (flash.prog(first + at / flash.blockSizeBytes, 0, image.subarray(at, at + flash.blockSizeBytes)) !== 0) throw new BootError(`${slot.name}: flash program failed`);
   }
+  const back = new Uint8Array(image.length);
+  for (let at = 0; at < image.length; at += flash.blockSizeBytes) {
+    if (flash.read(first + at / flash.blockSizeBytes, 0, back.subarray(at, at + flash.blockSizeBytes)) !== 0) throw new BootError(`${slot.name}: flash read failed`);
+  }
+  if (!back.every((x, i) => x === image[i])) throw new BootError(`${slot.name}: the core image read back differs from what was programmed`);
+}
+
+function fits(image: Uint8Array, slot: Partition): void {
+  if (image.length > imageCapacity(slot)) throw new BootError(`core image: ${image.length} bytes does not fit ${slot.name} (${imageCapacity(slot)} bytes: the slot's ${slot.sizeBytes} less its ${TRAILER_BYTES}-byte boot-state trailer)`);
+}
+
+/**
+ * Provisioning (`device create --core`, `device write-core`): writes `image` (a signed core
+ * image) into the primary slot, erasing the whole slot. On a device whose logs are empty (the
+ * factory state) that is the table's ACTIVE slot and no record is written; otherwise the slot gets
+ * CONFIRMED with a sequence above both logs, so it stays primary and a staged update not yet
+ * booted is dropped. A cut before that record leaves the other slot primary (or the factory slot):
+ * write again.
+ */
+export function writeCoreImage(flash: Flash, image: Uint8Array): string {
+  parseCoreImage(image, "core image");
+  const { parts, views } = readOsSlots(flash);
+  const slot = parts[planBoot(views).primary];
+  fits(image, slot);
+  const recorded = views.some((v) => v.log.records.length > 0);
+  const sequence = maxSequence(views) + 1;
+  eraseAndProgram(flash, slot, image);
+  if (recorded) appendRecord(flash, slot, BOOT_STATE.CONFIRMED, sequence);
   return slot.name;
+}
+
+/** The reason of a refusal without its `secure boot: SLOT: ` prefix (the boot log line names the slot). */
+const reasonOf = (err: unknown, slot: string) => String(err instanceof Error ? err.message : err).split("\n")[0].replace(`secure boot: ${slot}: `, "");
+
+/**
+ * Stages an OS update (SPEC.md, "Boot state"): `image` checked (signed by a key trusted for the
+ * OS, version not below counter 0) before anything is erased, then written into the non-primary
+ * slot (erased whole), read back and verified through the processor again, then PENDING appended
+ * with a sequence above both logs. A cut anywhere before PENDING leaves that slot not bootable.
+ * Refused while the other slot's trial is unresolved (its last record TRYING: EBUSY).
+ */
+export async function stageCoreUpdate(flash: Flash, link: SecurityProcessorLink, image: Uint8Array): Promise<{ slot: string; version: number; sequence: number }> {
+  const parsed = parseCoreImage(image, "core image");
+  const { parts, views } = readOsSlots(flash);
+  const plan = planBoot(views);
+  const target = 1 - plan.primary;
+  const slot = parts[target];
+  if (views[target].log.last?.state === BOOT_STATE.TRYING) {
+    throw new BootError(`update-core: ${slot.name} is on trial (its last boot-state record is TRYING), busy (EBUSY): boot the device so the boot loader confirms or rejects it, then update`);
+  }
+  fits(image, slot);
+  if (parsed.algorithm !== abi.PKG_SIG_ECDSA_P256_SHA256) throw new BootError("update-core: the core image is unsigned; the device boots only a core signed by a key it trusts for the OS");
+  const check = async (img: CoreImage, what: string) => {
+    const v = await verifyThroughProcessor(link, ROLE.OS, img.keyId, img.signature, img.signed);
+    if (v.verdict === VERDICT.UNTRUSTED_KEY) throw new BootError(`update-core: ${what} is signed by key ${hex(img.keyId)}, which this device does not trust for the OS; refused`);
+    if (v.verdict !== VERDICT.VERIFIED) throw new BootError(`update-core: ${what}'s signature does not verify with trusted key ${hex(img.keyId)} (altered after signing); refused`);
+  };
+  await check(parsed, "the core image");
+  const counter = await readCounter(link, 0);
+  if (parsed.version < counter) throw new BootError(`update-core: core image version ${parsed.version} is below the security processor's counter 0 (${counter}): refused (anti-rollback)`);
+  const sequence = maxSequence(views) + 1;
+  eraseAndProgram(flash, slot, image);
+  await check(parseCoreImage(imageArea(flash, slot), slot.name), `the core image read back from ${slot.name}`);
+  appendRecord(flash, slot, BOOT_STATE.PENDING, sequence);
+  return { slot: slot.name, version: parsed.version, sequence };
+}
+
+/** What the boot loader did: the booted device, its verified core, and a line per boot-state step. */
+export interface OsBoot<T> {
+  booted: T;
+  core: VerifiedCore;
+  /** The security processor link the booted core holds. */
+  link: SecurityProcessorLink;
+  lines: string[];
+  /** The trial this boot ran, or null. */
+  trial: { slot: string; version: number | null; confirmed: boolean; reason?: string } | null;
+}
+
+/**
+ * Boots the OS by the boot-state rules (SPEC.md, "Boot state"): leftover TRYING records become
+ * REJECTED; a PENDING slot above the primary gets TRYING and boots on trial: verified, version not
+ * below counter 0, then `start` (instantiate the core, start the system apps) must resolve; it
+ * then gets CONFIRMED and counter 0 advances to its version. A failed trial gets REJECTED and the
+ * primary boots in the same call, from a fresh power-on of the processor (`powerOn`). After the
+ * primary boots (confirmed, or the factory slot), counter 0 advances to its version when below.
+ * A power cut (the flash's PowerCut) ends the boot where it happens.
+ */
+export async function bootOs<T>(flash: Flash, powerOn: () => Promise<SecurityProcessorLink>, start: (core: VerifiedCore, link: SecurityProcessorLink) => Promise<T>): Promise<OsBoot<T>> {
+  const { parts, views } = readOsSlots(flash);
+  const plan = planBoot(views);
+  const lines: string[] = [];
+  const label = (i: number) => { const v = headerVersion(flash, parts[i]); return `${parts[i].name} (${v === null ? "no core image" : `v${v}`})`; };
+  for (const i of plan.rejectLeftover) {
+    appendRecord(flash, parts[i], BOOT_STATE.REJECTED, views[i].log.last!.sequence);
+    lines.push(`${label(i)} failed its trial (cut before it was confirmed: a power loss or crash); rolled back to ${label(plan.primary)}`);
+  }
+  let trial: OsBoot<T>["trial"] = null;
+  if (plan.trial !== null) {
+    const t = parts[plan.trial], sequence = views[plan.trial].log.last!.sequence;
+    appendRecord(flash, t, BOOT_STATE.TRYING, sequence);
+    const link = await powerOn();
+    let ok: { core: VerifiedCore; booted: T } | null = null, reason = "";
+    try {
+      const core = await loadVerifiedCore(flash, link, t);
+      ok = { core, booted: await start(core, link) };
+    } catch (err) {
+      if (err instanceof PowerCut) throw err;
+      reason = reasonOf(err, t.name);
+    }
+    if (ok) {
+      appendRecord(flash, t, BOOT_STATE.CONFIRMED, sequence);
+      const { version } = ok.core.image;
+      let advanced = "";
+      if (version > ok.core.counter) advanced = `; counter 0 advanced from ${ok.core.counter} to ${await advanceCounter(link, 0, version, true)}`;
+      lines.push(`${t.name} (v${version}) confirmed after its trial: the primary slot now${advanced}`);
+      return { booted: ok.booted, core: ok.core, link, lines, trial: { slot: t.name, version, confirmed: true } };
+    }
+    appendRecord(flash, t, BOOT_STATE.REJECTED, sequence);
+    lines.push(`${label(plan.trial)} failed its trial (${reason}); rolled back to ${label(plan.primary)}`);
+    trial = { slot: t.name, version: headerVersion(flash, t), confirmed: false, reason };
+  }
+  const link = await powerOn();
+  const p = parts[plan.primary];
+  const core = await loadVerifiedCore(flash, link, p);
+  const booted = await start(core, link);
+  const { version } = core.image;
+  if (version > core.counter) lines.push(`counter 0 advanced from ${core.counter} to ${await advanceCounter(link, 0, version, true)} (${p.name}, the primary slot, v${version})`);
+  return { booted, core, link, lines, trial };
 }

@@ -1,8 +1,9 @@
 // `wasphere device boot DEV`: boots a device folder from its flash (host/device-flash.ts over the
 // folder's write-through flash, host/device-folder.ts), prints the boot log (each package mounted or
 // refused, each app started) and the memory map with each mount's RAM, then runs until Ctrl-C or
-// SIGTERM. Every flash write reaches flash.bin before the call returns, so a SIGKILL loses nothing
-// littlefs committed; the next boot brings the same apps back.
+// SIGTERM. The boot loader picks the OS slot (a staged update on trial, or the primary) and prints
+// what it decided (`boot: os-b (v2) ...`). Every flash write reaches flash.bin before the call
+// returns, so a SIGKILL loses nothing littlefs committed; the next boot brings the same apps back.
 // Invariants: the device's lock is held while it runs and released on a clean stop.
 // Must not: decide what is installed (the core's list does).
 import * as abi from "../assembly/abi.js";
@@ -13,7 +14,11 @@ import { printable } from "./printable.js";
 import { readTable } from "./flash-layout.js";
 import { serveControl } from "./control/server.js";
 import { UartTcpBridge } from "./peripherals/uart-tcp.js";
-import { secureBootFolder } from "./secure-device.js";
+import { bootOs } from "./boot-loader.js";
+import { openSecurityProcessor } from "./pluton/link.js";
+import { fileStore } from "./pluton/store-node.js";
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 import type { Board } from "./peripherals/board.js";
 
 /** A loopback TCP port for each UART parts.json bridges; each says where it listens. */
@@ -36,20 +41,34 @@ export async function bootDevice(dir: string, opts: BootCliOptions, out: (line: 
   const flash = new FolderFlash(deviceFlashPath(dir));
   try {
     const startMs = performance.now();
-    const board = deviceBoard(dir);
-    const parts = deviceParts(dir, board);
-    // The device's security processor keeps its key, counters and trusted roots in DEV/pluton.json
-    // (mode 0600); the boot loader has it verify the core in the active OS slot before it runs.
-    const { securityProcessor, coreModule, line: bootLine } = await secureBootFolder(dir, flash);
-    // Real sockets on the host, reached only through the network manager's status and each app's allowlist.
+    // The boot loader (host/boot-loader.ts): the device's security processor keeps its key,
+    // counters and trusted roots in DEV/pluton.json (mode 0600), and each power-on opens it anew;
+    // the slot booted is the boot state's (a PENDING update on trial, confirmed only once the core
+    // is instantiated and the system apps started; else the primary, in the same boot).
     const { Network } = await import("./net/network.js");
-    const network = new Network();
-    const dev = await FlashDevice.boot(flash, { startApps: true, gpioPinCount: devicePins(dir), board, instrumentCache: deviceCache(dir), securityProcessor, coreModule, network, networkManager: true });
+    // The board and its parts are the host's, not the OS image's: a bad parts.json stops the boot
+    // here, before any trial, so it never counts against an update. Each attempt wires a fresh board.
+    deviceParts(dir, deviceBoard(dir));
+    const os = await bootOs(flash, async () => (await openSecurityProcessor(fileStore(dir))).link, async (core, link) => {
+      const board = deviceBoard(dir);
+      const parts = deviceParts(dir, board);
+      // Real sockets on the host, reached only through the network manager's status and each app's allowlist.
+      const network = new Network();
+      try {
+        const dev = await FlashDevice.boot(flash, { startApps: true, gpioPinCount: devicePins(dir), board, instrumentCache: deviceCache(dir), securityProcessor: link, coreModule: core.module, network, networkManager: true });
+        return { dev, board, parts, network };
+      } catch (err) {
+        network.closeAll();
+        throw err;
+      }
+    });
+    const { dev, board, parts, network } = os.booted;
     const device = dev.device;
     out(`wasphere core ${device.coreVersion} booted from ${printable(dir)} in ${(performance.now() - startMs).toFixed(0)} ms`);
     for (const line of parts.lines) out(`parts: ${printable(line)}`);
     const bridges = await bridgeUarts(board, parts.uartPorts, out);
-    out(`secure boot: ${bootLine}`);
+    out(`secure boot: ${os.core.slot}: core image version ${os.core.image.version}, signed by key ${hex(os.core.image.keyId)}, verified (measurement ${hex(os.core.digest)})`);
+    for (const line of os.lines) out(`boot: ${line}`);
     for (const line of dev.bootReport.lines) out(`boot: ${line}`);
     const running = device.installedApps().filter((a) => device.core.exports.app_field(a.slot, abi.APP_FIELD_TASK) >= 0);
     out(formatMemoryMap(device.memoryMap(), running));

@@ -20,6 +20,8 @@ import { printable } from "./printable.js";
 import { registerDeviceVerbs } from "./device-verbs-cli.js";
 import { provisionNewDevice, type TrustOptions } from "./secure-device.js";
 import { registerSecureDeviceCommands } from "./secure-cli.js";
+import { registerOsUpdateCommands } from "./os-update-cli.js";
+import { BootStateError } from "./boot-state.js";
 import { TrustError } from "./pluton/processor.js";
 import { KeyError } from "./pluton/keys.js";
 import { BootError } from "./boot-loader.js";
@@ -157,7 +159,7 @@ export function registerDeviceCommands(program: Command): void {
       await fn(...args);
     } catch (err) {
       if (err instanceof LayoutError || err instanceof ImageError || err instanceof TrustError || err instanceof KeyError || err instanceof BootError
-        || err instanceof DeviceFolderError || err instanceof CapabilityError || (err as NodeJS.ErrnoException).code === "EEXIST") {
+        || err instanceof DeviceFolderError || err instanceof CapabilityError || err instanceof BootStateError || (err as NodeJS.ErrnoException).code === "EEXIST") {
         process.stderr.write(`wasphere: ${printable((err as Error).message.split("\n")[0])}\n`);
         process.exitCode = 1;
         return;
@@ -173,7 +175,7 @@ export function registerDeviceCommands(program: Command): void {
     .option("--trust <KEY.pub>", "trust this public key for the OS and for apps (repeatable); the device starts in field mode", collect, [])
     .option("--trust-os <KEY.pub>", "trust this public key for the OS (core images) only (repeatable)", collect, [])
     .option("--trust-app <KEY.pub>", "trust this public key for app packages only (repeatable)", collect, [])
-    .option("--core <IMG>", "write this signed core image (wasphere core sign) into the active OS slot")
+    .option("--core <IMG>", "write this signed core image (wasphere core sign) into the factory OS slot (os-a)")
     .addHelpText("after", "\nWithout --trust*: a development device: a key pair is made in DEV/development-key.pem/.pub, trusted for the OS and apps,\nthe build's core is signed with it, and the device is in development mode. Sign packages with --sign DEV/development-key.pem.")
     .action(action(async (dir: string, opts: { flashSize: number; pins: number; trust: string[]; trustOs: string[]; trustApp: string[]; core?: string }) => {
       const parts = await createDevice(dir, opts.flashSize, opts.pins, { trust: opts.trust, trustOs: opts.trustOs, trustApp: opts.trustApp, core: opts.core });
@@ -220,6 +222,7 @@ export function registerDeviceCommands(program: Command): void {
     }));
   registerDeviceVerbs(device);
   registerSecureDeviceCommands(device, action);
+  registerOsUpdateCommands(device, action);
 }
 
 const collect = (v: string, prev: string[]) => [...prev, v];

@@ -36,7 +36,7 @@ export function registerSecureDeviceCommands(device: Command, action: Action): v
       if (r.trustedRoots.length === 0) out("trusts:     no key (nothing can boot or be installed)");
     }));
   device.command("write-core")
-    .description("write a signed core image (wasphere core sign) into the stopped device's active OS slot; the boot loader verifies it at every boot")
+    .description("write a signed core image (wasphere core sign) into the stopped device's primary OS slot (provisioning; an update goes through device update-core); the boot loader verifies it at every boot")
     .argument("<DEV>", "the device folder")
     .argument("<IMG>", "the signed core image")
     .action(action(async (dir: string, img: string) => {

@@ -1,13 +1,13 @@
 // secure-device: a device folder's trust, as its security processor holds it (SPEC.md, "Device
 // folder", "Device capability", "Core image"): provisioning the trusted roots when the device is
-// made, writing a signed core into its OS slot, its development and field modes.
+// made, writing a signed core into its primary OS slot, its development and field modes.
 //
 // Two ways a device is made. With --trust / --trust-os / --trust-app: the given public keys are
 // its roots and it starts in field mode (a device as it leaves the factory): sideload is refused
 // until a capability signed by one of its roots enables development; its core must be written
 // signed by an OS root (`--core IMG`, or `device write-core` later). Without any: a development
 // device: a key pair is made in the folder (DEV/development-key.pem, .pub), trusted for the OS
-// and for apps, the build's core is signed with it and written to the active OS slot, and a
+// and for apps, the build's core is signed with it and written to the factory OS slot, and a
 // capability signed with it puts the device in development mode. Either way every image the
 // device runs is signed by a key it trusts; only who holds the key differs.
 // Invariants: the processor's store is written only through PlutonProcessor's management calls;
@@ -22,7 +22,7 @@ import { fileStore } from "./pluton/store-node.js";
 import { TrustError, type PlutonProcessor, type RootRole } from "./pluton/processor.js";
 import { createKeyFiles, publicKeyDerFromPem, readKeyText, signerFromPem } from "./pluton/keys.js";
 import { createCapability } from "./pluton/capability.js";
-import { loadVerifiedCore, signCoreImage, writeCoreImage } from "./boot-loader.js";
+import { BootError, loadVerifiedCore, parseCoreImage, readCounter, signCoreImage, writeCoreImage } from "./boot-loader.js";
 import type { SecurityProcessorLink } from "./pluton/link.js";
 import { CORE_WASM_PATH } from "./core.js";
 import { lockDevice } from "./device-folder.js";
@@ -35,7 +35,7 @@ export interface TrustOptions {
   trust?: string[];
   trustOs?: string[];
   trustApp?: string[];
-  /** A signed core image to write into the active OS slot. */
+  /** A signed core image to write into the factory OS slot. */
   core?: string;
 }
 
@@ -116,15 +116,21 @@ export async function securityReport(dir: string): Promise<{ deviceId: string; p
   return { deviceId: hex(deviceId), publicKey: hex(publicKey), mode: processor.mode, trustedRoots: processor.trustedRoots() };
 }
 
-/** Writes a signed core image into the stopped device's active OS slot. */
+/**
+ * Writes a signed core image into the stopped device's primary OS slot (provisioning: see
+ * writeCoreImage); an image below the processor's counter 0 is refused, as it would never boot.
+ */
 export async function writeCoreToDevice(dir: string, imagePath: string, flash: Flash): Promise<string> {
   const image = new Uint8Array(readKeyBytes(imagePath));
+  const { version } = parseCoreImage(image, "core image");
+  const counter = await readCounter((await openSecurityProcessor(fileStore(dir))).link, 0);
+  if (version < counter) throw new BootError(`write-core: core image version ${version} is below the security processor's counter 0 (${counter}): refused (anti-rollback; it would never boot)`);
   return `${writeCoreImage(flash, image)}: core image from ${printable(imagePath)} (${image.length} bytes); the boot loader verifies it at every boot`;
 }
 
 /**
- * Secure boot of a device folder: its security processor opened, the core in its active OS slot
- * verified by it and compiled. Throws BootError with the one-line reason a core is refused.
+ * Secure boot of a device folder for the verbs on a stopped device: its security processor
+ * opened, the core in its primary OS slot verified by it and compiled; no trial, no record written. Throws BootError with the one-line reason a core is refused.
  */
 export async function secureBootFolder(dir: string, flash: Flash): Promise<{ securityProcessor: SecurityProcessorLink; coreModule: WebAssembly.Module; line: string }> {
   const { link } = await openSecurityProcessor(fileStore(dir));
