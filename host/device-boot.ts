@@ -15,6 +15,8 @@ import { serveControl } from "./control/server.js";
 import { UartTcpBridge } from "./peripherals/uart-tcp.js";
 import { secureBootFolder } from "./secure-device.js";
 import type { Board } from "./peripherals/board.js";
+import { folderRtc, saveFolderRtc, type Rtc } from "./rtc.js";
+import { RebootGuard, type RebootDecision } from "./reboot.js";
 
 /** A loopback TCP port for each UART parts.json bridges; each says where it listens. */
 export async function bridgeUarts(board: Board, ports: { iface: string; port: number }[], out: (line: string) => void): Promise<UartTcpBridge[]> {
@@ -30,59 +32,107 @@ export async function bridgeUarts(board: Board, ports: { iface: string; port: nu
 
 export interface BootCliOptions { seconds?: number; press?: { pin: number; periodMs: number }[]; quiet?: boolean }
 
-/** Boots `dir`; resolves when it stopped (the signal, or `seconds`). */
+/** Boots `dir`; resolves when it stopped (the signal, or `seconds`). A reboot request boots it again (host/reboot.ts). */
 export async function bootDevice(dir: string, opts: BootCliOptions, out: (line: string) => void, signal?: AbortSignal): Promise<FlashDevice> {
   const release = lockDevice(dir);
   const flash = new FolderFlash(deviceFlashPath(dir));
   try {
-    const startMs = performance.now();
+    let startMs = performance.now();
+    // The hardware carries over a reboot: the board and its parts, the network, the RTC.
     const board = deviceBoard(dir);
     const parts = deviceParts(dir, board);
-    // The device's security processor keeps its key, counters and trusted roots in DEV/pluton.json
-    // (mode 0600); the boot loader has it verify the core in the active OS slot before it runs.
-    const { securityProcessor, coreModule, line: bootLine } = await secureBootFolder(dir, flash);
     // Real sockets on the host, reached only through the network manager's status and each app's allowlist.
     const { Network } = await import("./net/network.js");
     const network = new Network();
-    const dev = await FlashDevice.boot(flash, { startApps: true, gpioPinCount: devicePins(dir), board, instrumentCache: deviceCache(dir), securityProcessor, coreModule, network, networkManager: true });
-    const device = dev.device;
-    out(`wasphere core ${device.coreVersion} booted from ${printable(dir)} in ${(performance.now() - startMs).toFixed(0)} ms`);
-    for (const line of parts.lines) out(`parts: ${printable(line)}`);
-    const bridges = await bridgeUarts(board, parts.uartPorts, out);
-    out(`secure boot: ${bootLine}`);
-    for (const line of dev.bootReport.lines) out(`boot: ${line}`);
-    const running = device.installedApps().filter((a) => device.core.exports.app_field(a.slot, abi.APP_FIELD_TASK) >= 0);
-    out(formatMemoryMap(device.memoryMap(), running));
-    for (const x of dev.entries().filter((y) => y.mount >= 0)) {
-      out(`  mount ${String(x.mount).padStart(2)} (package ${x.componentId})  ${device.core.exports.fs_mount_ram_bytes(x.mount)} B of core RAM`);
-    }
-    out(`  mount  0 (data partition)  ${device.core.exports.fs_mount_ram_bytes(0)} B of core RAM`);
-    for (const { pin } of opts.press ?? []) {
-      if (pin >= device.gpio.pinCount) throw new Error(`--press ${pin}: GPIO ${pin} does not exist on this device`);
-    }
-    // The verbs of `wasphere device` reach the running device here (SPEC.md, "Control endpoint"); a
-    // deploy is bounded by the apps partition, as the core bounds it.
-    const apps = readTable(flash).find((p) => p.type === abi.PART_APPS);
-    const control = await serveControl(dir, dev, { maxPackageBytes: Math.min(apps?.sizeBytes ?? 0, abi.PKG_MAX_BYTES) });
-    out(`control endpoint: ${printable(control.address)}`);
-    const timers = (opts.press ?? []).map(({ pin, periodMs }) => setInterval(() => device.gpio.drive(pin, device.gpio.level(pin) ? 0 : 1), periodMs / 2));
-    const stopListening = device.events.listen((e) => {
-      if (e.kind === "app" && (e.what === "installed" || e.what === "started")) return;
-      if (e.kind !== "gpio" || !opts.quiet) out(formatEvent(e));
-    });
+    // The device's real-time clock (DEV/rtc.json): where the core's UTC clock starts at each boot.
+    const { rtc, note: rtcNote } = folderRtc(dir);
+    const guard = new RebootGuard();
+    // --seconds counts the whole run, reboots included (each boot's device clock starts at 0).
+    const endWallMs = opts.seconds !== undefined ? performance.now() + opts.seconds * 1000 : Infinity;
+    let bridges: UartTcpBridge[] | null = null;
+    let dev: FlashDevice;
     try {
-      await device.run({ untilMs: opts.seconds !== undefined ? device.clock.nowMs() + opts.seconds * 1000 : undefined, signal });
+      while (true) {
+        // The device's security processor keeps its key, counters and trusted roots in DEV/pluton.json
+        // (mode 0600); the boot loader has it verify the core in the active OS slot before it runs.
+        const { securityProcessor, coreModule, line: bootLine } = await secureBootFolder(dir, flash);
+        dev = await FlashDevice.boot(flash, { startApps: true, gpioPinCount: devicePins(dir), board, instrumentCache: deviceCache(dir), securityProcessor, coreModule, network, networkManager: true, utcMs: rtc.nowMs() });
+        const device = dev.device;
+        out(`wasphere core ${device.coreVersion} booted from ${printable(dir)} in ${(performance.now() - startMs).toFixed(0)} ms`);
+        if (bridges === null) {
+          for (const line of parts.lines) out(`parts: ${printable(line)}`);
+          bridges = await bridgeUarts(board, parts.uartPorts, out);
+        }
+        out(`secure boot: ${bootLine}`);
+        if (rtcNote) out(`boot: rtc: ${rtcNote}`);
+        for (const line of dev.bootReport.lines) out(`boot: ${line}`);
+        const running = device.installedApps().filter((a) => device.core.exports.app_field(a.slot, abi.APP_FIELD_TASK) >= 0);
+        out(formatMemoryMap(device.memoryMap(), running));
+        for (const x of dev.entries().filter((y) => y.mount >= 0)) {
+          out(`  mount ${String(x.mount).padStart(2)} (package ${x.componentId})  ${device.core.exports.fs_mount_ram_bytes(x.mount)} B of core RAM`);
+        }
+        out(`  mount  0 (data partition)  ${device.core.exports.fs_mount_ram_bytes(0)} B of core RAM`);
+        for (const { pin } of opts.press ?? []) {
+          if (pin >= device.gpio.pinCount) throw new Error(`--press ${pin}: GPIO ${pin} does not exist on this device`);
+        }
+        // The verbs of `wasphere device` reach the running device here (SPEC.md, "Control endpoint"); a
+        // deploy is bounded by the apps partition, as the core bounds it.
+        const apps = readTable(flash).find((p) => p.type === abi.PART_APPS);
+        const control = await serveControl(dir, dev, { maxPackageBytes: Math.min(apps?.sizeBytes ?? 0, abi.PKG_MAX_BYTES) });
+        out(`control endpoint: ${printable(control.address)}`);
+        const timers = (opts.press ?? []).map(({ pin, periodMs }) => setInterval(() => device.gpio.drive(pin, device.gpio.level(pin) ? 0 : 1), periodMs / 2));
+        const stopListening = device.events.listen((e) => {
+          // An app set the clock: the RTC takes it, and the folder keeps it for the next boot.
+          if (e.kind === "audit" && e.entry?.kind === abi.EV_TIME_SET) keepClock(dir, rtc, device.core.exports.clock_utc_ms(), out);
+          if (e.kind === "app" && (e.what === "installed" || e.what === "started")) return;
+          if (e.kind !== "gpio" || !opts.quiet) out(formatEvent(e));
+        });
+        let decision: RebootDecision | null = null;
+        try {
+          while (true) {
+            await device.run({ untilMs: Number.isFinite(endWallMs) ? device.clock.nowMs() + Math.max(0, endWallMs - performance.now()) : undefined, signal });
+            const req = device.rebootRequest;
+            if (req === null || signal?.aborted) break;
+            decision = guard.decide(req);
+            out(decision.line);
+            if (decision.reboot) break;
+            device.refuseReboot();
+            decision = null;
+          }
+        } finally {
+          for (const t of timers) clearInterval(t);
+          stopListening();
+          await control.close();
+        }
+        if (decision === null) break;
+        keepClock(dir, rtc, device.core.exports.clock_utc_ms(), out);
+        device.shutdown();
+        if (decision.downMs > 0) await downFor(Math.min(decision.downMs, Math.max(0, endWallMs - performance.now())), signal);
+        if (signal?.aborted || performance.now() >= endWallMs) break;
+        startMs = performance.now();
+      }
     } finally {
-      for (const t of timers) clearInterval(t);
-      stopListening();
-      await control.close();
-      for (const b of bridges) await b.close();
+      for (const b of bridges ?? []) await b.close();
       network.closeAll();
     }
-    out(`stopped after ${(device.clock.nowMs() / 1000).toFixed(1)} s`);
+    out(`stopped after ${(dev.device.clock.nowMs() / 1000).toFixed(1)} s`);
     return dev;
   } finally {
     flash.close();
     release();
   }
+}
+
+/** The RTC reads `utcMs` from now on, and DEV/rtc.json says so (a failure to write it is one line). */
+function keepClock(dir: string, rtc: Rtc, utcMs: number, out: (line: string) => void): void {
+  rtc.set(utcMs);
+  try { saveFolderRtc(dir, rtc); } catch (err) { out(`device: the clock could not be kept in ${printable(dir)} (${printable((err as Error).message)})`); }
+}
+
+/** Waits `ms` (a power-down's time down), or until `signal` aborts. */
+function downFor(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener("abort", () => { clearTimeout(t); resolve(); }, { once: true });
+  });
 }

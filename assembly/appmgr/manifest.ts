@@ -23,7 +23,7 @@ import { msgClear, msgStr, msgInt, msgBytes, msgUserBytes } from "../util/msg";
 import { GUID_TEXT_BYTES, guidParse } from "../util/guid";
 import {
   CapSet, capsOf, capsClear, capsHasPin, capsAddPin, capsAddInterface, capsInterfaceFunction, capsListsPeer, capsAddPeer, CAPS_STAGING, CAP_BASELINE, CAP_UART, CAP_I2C,
-  CAP_SPI, CAP_ADC, CAP_PWM, CAP_NETWORK, CAP_APP_CONNECTIONS, CAP_STORAGE, CAP_NET_SERVER, CAP_NET_ADMIN, capsServesPort, capsAddPort,
+  CAP_SPI, CAP_ADC, CAP_PWM, CAP_NETWORK, CAP_APP_CONNECTIONS, CAP_STORAGE, CAP_NET_SERVER, CAP_NET_ADMIN, CAP_SYSTEM_TIME, CAP_POWER_CONTROLS, capsServesPort, capsAddPort,
 } from "../lsm/caps";
 
 const KIB: i32 = 1024;
@@ -630,6 +630,20 @@ function parseNetworkManager(caps: CapSet): void {
   caps.classMask |= CAP_NET_ADMIN;
 }
 
+/**
+ * `SystemTime` / `PowerControls`: true grants `bit`, false grants nothing (Azure Sphere's
+ * manifest takes a boolean); anything else is a type error.
+ */
+function parseBooleanGrant(caps: CapSet, bit: u32): void {
+  const k = valueKind();
+  if (k == V_INVALID) { syntaxError("a value"); return; }
+  const isTrue = k == V_LITERAL && end - pos >= 4 && load<u32>(pos) == 0x65757274; // "true"
+  const isFalse = k == V_LITERAL && end - pos >= 5 && load<u32>(pos) == 0x736c6166 && load<u8>(pos, 4) == 0x65; // "false"
+  if (!isTrue && !isFalse) { typeError("true or false"); return; }
+  pos += isTrue ? 4 : 5;
+  if (isTrue) caps.classMask |= bit;
+}
+
 /** An array of strings for a capability the device does not support yet; counts its entries. */
 function parseStringList(): i32 {
   const k = valueKind();
@@ -703,8 +717,7 @@ function parseCpuBudget(): void {
  * naming one is refused as not supported, not as unknown, so its author knows it is not a typo.
  */
 function isKnownUnsupported(keyLen: i32): bool {
-  return keyIs(keyLen, "SystemTime")
-    || keyIs(keyLen, "PowerControls") || keyIs(keyLen, "SystemEventNotifications") || keyIs(keyLen, "SoftwareUpdateDeferral")
+  return keyIs(keyLen, "SystemEventNotifications") || keyIs(keyLen, "SoftwareUpdateDeferral")
     || keyIs(keyLen, "DeviceAuthentication") || keyIs(keyLen, "CertStore") || keyIs(keyLen, "EnterpriseWifiConfig")
     || keyIs(keyLen, "NetworkConfig") || keyIs(keyLen, "WifiConfig") || keyIs(keyLen, "HardwareAddressConfig")
     || keyIs(keyLen, "SntpService") || keyIs(keyLen, "ReadNetworkProxyConfig") || keyIs(keyLen, "MutableStorageEncrypted");
@@ -741,6 +754,8 @@ function parseCapabilities(): void {
     else if (keyIs(keyLen, "AllowedTcpServerPorts")) bit = 1 << 29;
     else if (keyIs(keyLen, "AllowedUdpServerPorts")) bit = 1 << 30;
     else if (keyIs(keyLen, "NetworkManager")) bit = CAP_NET_ADMIN;
+    else if (keyIs(keyLen, "SystemTime")) bit = CAP_SYSTEM_TIME;
+    else if (keyIs(keyLen, "PowerControls")) bit = CAP_POWER_CONTROLS;
     else if (isKnownUnsupported(keyLen)) { notSupportedYet(); return; }
     else { failAt(EINVAL); msgStr("unknown capability"); return; }
     if ((<u32>seen & bit) != 0) { failAt(EINVAL); msgStr("duplicate field"); return; }
@@ -763,6 +778,9 @@ function parseCapabilities(): void {
       if (errno != 0) return;
     } else if (bit == CAP_NET_ADMIN) {
       parseNetworkManager(caps);
+      if (errno != 0) return;
+    } else if (bit == CAP_SYSTEM_TIME || bit == CAP_POWER_CONTROLS) {
+      parseBooleanGrant(caps, bit);
       if (errno != 0) return;
     } else if (bit == CAP_UART || bit == CAP_I2C || bit == CAP_SPI || bit == CAP_ADC || bit == CAP_PWM) {
       parseInterfaces(caps, bit == CAP_UART ? PERIPH_UART : bit == CAP_I2C ? PERIPH_I2C : bit == CAP_SPI ? PERIPH_SPI : bit == CAP_ADC ? PERIPH_ADC : PERIPH_PWM);
