@@ -9,6 +9,7 @@ import { APP_FIELD_TASK, APP_FIELD_SLICES, APP_FIELD_FUEL_KILO, APP_FIELD_CPU_BU
 /** A command-line option the device cannot honour (a --press pin it does not have). */
 export class RunOptionError extends Error {}
 import { RealClock } from "./peripherals/clock.js";
+import type { RebootDecision } from "./reboot.js";
 
 export interface RunOptions {
   seconds?: number;
@@ -147,16 +148,23 @@ export async function runDevice(appDirs: string[], opts: RunOptions, out: (line:
         if (e.kind === "gpio" && e.source === "core" && !opts.quiet) out(formatEvent(e));
         else if (e.kind !== "gpio" || !opts.quiet) out(formatEvent(e));
       });
+      let decision: RebootDecision | null = null;
       try {
-        await device.run({ untilMs: Number.isFinite(endWallMs) ? device.clock.nowMs() + Math.max(0, endWallMs - performance.now()) : undefined, signal: controller.signal });
+        while (true) {
+          await device.run({ untilMs: Number.isFinite(endWallMs) ? device.clock.nowMs() + Math.max(0, endWallMs - performance.now()) : undefined, signal: controller.signal });
+          const req = device.rebootRequest;
+          if (req === null || controller.signal.aborted) break;
+          decision = guard.decide(req);
+          out(decision.line);
+          if (decision.reboot) break;
+          // A reboot loop: the app that asked is stopped, the others run on.
+          device.refuseReboot();
+          decision = null;
+        }
       } finally {
         stopListening();
       }
-      const req = device.rebootRequest;
-      if (req === null || controller.signal.aborted) break;
-      const decision = guard.decide(req);
-      out(decision.line);
-      if (!decision.reboot) { device.refuseReboot(); continue; }
+      if (decision === null) break;
       if (recorder) { out("wasphere run: a recording holds one boot; it ends here"); break; }
       // The RTC runs on from the core's clock (an app may have set it); the core's memory is gone.
       rtc.set(device.core.exports.clock_utc_ms());
