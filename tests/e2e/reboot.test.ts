@@ -5,13 +5,21 @@
 // set clock kept), and the reboot-loop bound.
 import test from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as abi from "../../assembly/abi.js";
 import type { RebootRequest } from "../../host/device.js";
 import { RebootGuard, REBOOT_LOOP_MAX, REBOOT_QUICK_UPTIME_MS } from "../../host/reboot.js";
 import { runDevice } from "../../host/run.js";
+import { bootDevice } from "../../host/device-boot.js";
+import { createDevice } from "../../host/device-cli.js";
+import { packDirectory } from "../../host/imagepkg-cli.js";
+import { openStoppedDevice } from "../../host/device-offline.js";
+import { signPackage } from "../../host/apps/imagepkg.js";
+import { readKeyText, signerFromPem } from "../../host/pluton/keys.js";
+import { DEVELOPMENT_KEY } from "../../host/secure-device.js";
+import { RTC_FILE, RTC_FORMAT } from "../../host/rtc.js";
 import { device, exitCodes, installAndStart, app, wat, IMPORT } from "./support.js";
 
 const POWER = `(import "applibs" "power_reboot" (func $reboot (result i32))) (import "applibs" "power_down" (func $down (param i32) (result i32)))`;
@@ -190,5 +198,49 @@ test("wasphere run: a reboot restarts the apps on a new core, and the clock an a
     assert.equal(after.filter((l) => /\] once: clock kept$/.test(l)).length, 1);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("wasphere device boot: a reboot goes through secure boot and the flash again, and the device folder keeps the set clock for the next boot", async () => {
+  const app = appDir("once", "5d1f0a3e-1b2c-4d3e-8f40-5a6b7c8d9e03", once, { PowerControls: true, SystemTime: true });
+  const dev = join(mkdtempSync(join(tmpdir(), "wasphere-reboot-")), "dev");
+  try {
+    await createDevice(dev);
+    const keyPath = join(dev, `${DEVELOPMENT_KEY}.pem`);
+    const signer = await signerFromPem(readKeyText(keyPath), keyPath);
+    const stopped = await openStoppedDevice(dev);
+    try { await stopped.deploy(await signPackage((await packDirectory(app)).bytes, signer)); } finally { await stopped.close(); }
+    const bootUntil = async (until: RegExp) => {
+      const lines: string[] = [];
+      const ctl = new AbortController();
+      await bootDevice(dev, { seconds: 120, quiet: true }, (l) => { lines.push(l); if (until.test(l)) ctl.abort(); }, ctl.signal);
+      return lines;
+    };
+    const lines = await bootUntil(/once: clock kept$/);
+    const i = lines.indexOf("device: reboot requested by 'once' (PowerControls); rebooting (simulated)");
+    assert.ok(i > 0, lines.join("\n"));
+    const [before, after] = [lines.slice(0, i), lines.slice(i + 1)];
+    for (const part of [before, after]) {
+      assert.equal(part.filter((l) => l.startsWith(`wasphere core 0.1.0 booted from ${dev} in `)).length, 1);
+      assert.equal(part.filter((l) => /^secure boot: os-a: core image version 1, signed by key [0-9a-f]{32}, verified/.test(l)).length, 1);
+      assert.equal(part.filter((l) => l === 'boot: app "once": started').length, 1);
+    }
+    assert.equal(before.filter((l) => /\] once: before$/.test(l)).length, 1);
+    assert.equal(after.filter((l) => /\] once: before$/.test(l)).length, 0);
+    assert.equal(after.filter((l) => /\] once: clock kept$/.test(l)).length, 1);
+    const kept = JSON.parse(readFileSync(join(dev, RTC_FILE), "utf8"));
+    assert.equal(kept.format, RTC_FORMAT);
+    assert.ok(Date.now() + kept.offsetMs >= FAR_UTC, JSON.stringify(kept));
+    // Booted again in a new process's place: the folder's RTC still reads after FAR_UTC.
+    const third = await bootUntil(/once: clock kept$/);
+    assert.equal(third.filter((l) => /\] once: before$/.test(l)).length, 0);
+    assert.equal(third.filter((l) => l.startsWith("device: ")).length, 0);
+    // A damaged rtc.json is named in one line, and the clock starts from the host's time.
+    writeFileSync(join(dev, RTC_FILE), "{not json");
+    const fourth = await bootUntil(/once: before$/);
+    assert.equal(fourth.filter((l) => l.startsWith(`boot: rtc: ${join(dev, RTC_FILE)} cannot be used (`)).length, 1);
+  } finally {
+    rmSync(app, { recursive: true, force: true });
+    rmSync(join(dev, ".."), { recursive: true, force: true });
   }
 });
