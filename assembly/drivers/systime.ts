@@ -20,7 +20,7 @@
 // PowerControls take the device down (the hook refuses them by class: CAP_SYSTEM_TIME,
 // CAP_POWER_CONTROLS).
 import {
-  SYS_TIME_GET, SYS_TIME_SET, SYS_POWER_REBOOT, SYS_POWER_DOWN, SYSCALL_SUSPEND, TIME_BYTES, TIME_MAX_MS,
+  SYS_TIME_GET, SYS_TIME_SET, SYS_POWER_REBOOT, SYS_POWER_DOWN, SYSCALL_SUSPEND, SYSCALL_FUEL, TIME_BYTES, TIME_MAX_MS,
   POWER_DOWN_MAX_S, EV_TIME_SET, EV_REBOOT_REQUESTED, REBOOT_REASON_POWER_CONTROLS, REBOOT_REASON_POWER_DOWN, EINVAL,
 } from "../abi";
 import { clock_now_ms, app_copy_in, app_copy_out } from "../hal/index";
@@ -28,7 +28,7 @@ import { CAP_COMPUTE, CAP_SYSTEM_TIME, CAP_POWER_CONTROLS } from "../lsm/caps";
 import { auditRecord } from "../audit/ring";
 import { schedBlock } from "../sched/scheduler";
 import { WAIT_REBOOT } from "../task/table";
-import { OP_OWNS, OP_NEEDS, OP_CALL, OP_FUEL_FLAT, OP_RESET, fault } from "./unit";
+import { OP_OWNS, OP_NEEDS, OP_CALL, OP_FUEL, OP_FUEL_FLAT, OP_RESET, fault } from "./unit";
 
 // UTC milliseconds at monotonic 0 (an integer; exact in an f64 up to 2^53).
 let utcBaseMs: f64 = 0;
@@ -94,6 +94,7 @@ export function systimeOp(op: i32, task: i32, app: i32, nr: i32, a0: i32, a1: i3
     case OP_CALL: return call(task, app, nr, a0);
     case OP_OWNS: return nr >= SYS_TIME_GET && nr <= SYS_POWER_DOWN ? 1 : 0;
     case OP_NEEDS: return <i32>needs(nr);
+    case OP_FUEL: return SYSCALL_FUEL;
     case OP_FUEL_FLAT: return 1;
     case OP_RESET: utcBaseMs = 0; return 0;
   }
