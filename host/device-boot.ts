@@ -16,7 +16,7 @@ import { UartTcpBridge } from "./peripherals/uart-tcp.js";
 import { secureBootFolder } from "./secure-device.js";
 import type { Board } from "./peripherals/board.js";
 import { folderRtc, saveFolderRtc, type Rtc } from "./rtc.js";
-import { RebootGuard, type RebootDecision } from "./reboot.js";
+import { RebootGuard, runUntilReboot, downFor, type RebootDecision } from "./reboot.js";
 
 /** A loopback TCP port for each UART parts.json bridges; each says where it listens. */
 export async function bridgeUarts(board: Board, ports: { iface: string; port: number }[], out: (line: string) => void): Promise<UartTcpBridge[]> {
@@ -87,18 +87,9 @@ export async function bootDevice(dir: string, opts: BootCliOptions, out: (line: 
           if (e.kind === "app" && (e.what === "installed" || e.what === "started")) return;
           if (e.kind !== "gpio" || !opts.quiet) out(formatEvent(e));
         });
-        let decision: RebootDecision | null = null;
+        let decision: RebootDecision | null;
         try {
-          while (true) {
-            await device.run({ untilMs: Number.isFinite(endWallMs) ? device.clock.nowMs() + Math.max(0, endWallMs - performance.now()) : undefined, signal });
-            const req = device.rebootRequest;
-            if (req === null || signal?.aborted) break;
-            decision = guard.decide(req);
-            out(decision.line);
-            if (decision.reboot) break;
-            device.refuseReboot();
-            decision = null;
-          }
+          decision = await runUntilReboot(device, guard, endWallMs, out, signal);
         } finally {
           for (const t of timers) clearInterval(t);
           stopListening();
@@ -107,7 +98,7 @@ export async function bootDevice(dir: string, opts: BootCliOptions, out: (line: 
         if (decision === null) break;
         keepClock(dir, rtc, device.core.exports.clock_utc_ms(), out);
         device.shutdown();
-        if (decision.downMs > 0) await downFor(Math.min(decision.downMs, Math.max(0, endWallMs - performance.now())), signal);
+        await downFor(decision.downMs, endWallMs, signal);
         if (signal?.aborted || performance.now() >= endWallMs) break;
         startMs = performance.now();
       }
@@ -127,12 +118,4 @@ export async function bootDevice(dir: string, opts: BootCliOptions, out: (line: 
 function keepClock(dir: string, rtc: Rtc, utcMs: number, out: (line: string) => void): void {
   rtc.set(utcMs);
   try { saveFolderRtc(dir, rtc); } catch (err) { out(`device: the clock could not be kept in ${printable(dir)} (${printable((err as Error).message)})`); }
-}
-
-/** Waits `ms` (a power-down's time down), or until `signal` aborts. */
-function downFor(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener("abort", () => { clearTimeout(t); resolve(); }, { once: true });
-  });
 }

@@ -15,7 +15,7 @@
 // Invariants: every request gets exactly one run-log line; app-supplied names are escaped.
 // Must not: decide anything the core decides (who may ask: the core's PowerControls check did).
 import * as abi from "../assembly/abi.js";
-import { REBOOT_REASON_TEXT, type RebootRequest } from "./device.js";
+import { REBOOT_REASON_TEXT, type Device, type RebootRequest } from "./device.js";
 import { printable } from "./printable.js";
 
 /** Quick reboots in a row the host honours before it calls it a loop. */
@@ -57,4 +57,31 @@ export class RebootGuard {
     }
     return { reboot: true, downMs: 0, line: `device: reboot requested ${askedBy(req)}; rebooting (simulated)` };
   }
+}
+
+/**
+ * Runs `device` until `endWallMs` (performance.now time; Infinity: no end), the signal, or a
+ * reboot the guard honours: that decision, or null when the run ended otherwise. Each request
+ * gets its line; one refused as a loop stops the app that asked, and the run goes on.
+ */
+export async function runUntilReboot(device: Device, guard: RebootGuard, endWallMs: number, out: (line: string) => void, signal?: AbortSignal): Promise<RebootDecision | null> {
+  while (true) {
+    await device.run({ untilMs: Number.isFinite(endWallMs) ? device.clock.nowMs() + Math.max(0, endWallMs - performance.now()) : undefined, signal });
+    const req = device.rebootRequest;
+    if (req === null || signal?.aborted) return null;
+    const decision = guard.decide(req);
+    out(decision.line);
+    if (decision.reboot) return decision;
+    device.refuseReboot();
+  }
+}
+
+/** Waits out a power-down: `ms`, cut at `endWallMs` (performance.now time) or when `signal` aborts. */
+export function downFor(ms: number, endWallMs: number, signal?: AbortSignal): Promise<void> {
+  const waitMs = Math.min(ms, Math.max(0, endWallMs - performance.now()));
+  return new Promise((resolve) => {
+    if (waitMs <= 0 || signal?.aborted) { resolve(); return; }
+    const t = setTimeout(resolve, waitMs);
+    signal?.addEventListener("abort", () => { clearTimeout(t); resolve(); }, { once: true });
+  });
 }

@@ -92,7 +92,7 @@ export async function runDevice(appDirs: string[], opts: RunOptions, out: (line:
   }
   const { InstallError } = await import("./device.js");
   const { Rtc } = await import("./rtc.js");
-  const { RebootGuard } = await import("./reboot.js");
+  const { RebootGuard, runUntilReboot, downFor } = await import("./reboot.js");
   // The device's real-time clock: the host's time, and the time an app set after a reboot.
   const rtc = new Rtc();
   const guard = new RebootGuard();
@@ -148,19 +148,10 @@ export async function runDevice(appDirs: string[], opts: RunOptions, out: (line:
         if (e.kind === "gpio" && e.source === "core" && !opts.quiet) out(formatEvent(e));
         else if (e.kind !== "gpio" || !opts.quiet) out(formatEvent(e));
       });
-      let decision: RebootDecision | null = null;
+      let decision: RebootDecision | null;
       try {
-        while (true) {
-          await device.run({ untilMs: Number.isFinite(endWallMs) ? device.clock.nowMs() + Math.max(0, endWallMs - performance.now()) : undefined, signal: controller.signal });
-          const req = device.rebootRequest;
-          if (req === null || controller.signal.aborted) break;
-          decision = guard.decide(req);
-          out(decision.line);
-          if (decision.reboot) break;
-          // A reboot loop: the app that asked is stopped, the others run on.
-          device.refuseReboot();
-          decision = null;
-        }
+        // A reboot loop's request is refused there: the app that asked is stopped, the others run on.
+        decision = await runUntilReboot(device, guard, endWallMs, out, controller.signal);
       } finally {
         stopListening();
       }
@@ -169,13 +160,7 @@ export async function runDevice(appDirs: string[], opts: RunOptions, out: (line:
       // The RTC runs on from the core's clock (an app may have set it); the core's memory is gone.
       rtc.set(device.core.exports.clock_utc_ms());
       device.shutdown();
-      if (decision.downMs > 0) {
-        const downMs = Math.min(decision.downMs, Math.max(0, endWallMs - performance.now()));
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, downMs);
-          controller.signal.addEventListener("abort", () => { clearTimeout(t); resolve(); }, { once: true });
-        });
-      }
+      await downFor(decision.downMs, endWallMs, controller.signal);
       if (controller.signal.aborted || performance.now() >= endWallMs) break;
       booted = await boot();
       device = booted.device;
