@@ -9,6 +9,9 @@ import { Device, InstallError } from "../../host/device.js";
 import { VirtualClock } from "../../host/peripherals/clock.js";
 import { appFromBytes } from "../../host/apps/package.js";
 import { Rtc } from "../../host/rtc.js";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { buildApp, REPO_ROOT } from "../../host/apps/build.js";
 import { exitCodes, installAndStart, app, manifest, IMPORT } from "./support.js";
 
 const TIME = `(import "applibs" "time_get" (func $get (param i32) (result i32))) (import "applibs" "time_set" (func $set (param i32) (result i32)))`;
@@ -145,4 +148,19 @@ test("the Device refuses an RTC reading the core cannot hold; the RTC model runs
   rtc.set(SET_UTC);
   host += 2500;
   assert.equal(rtc.nowMs(), SET_UTC + 2500);
+});
+
+test("the SDK's time and power (tests/apps/systime): nowMs, set and reboot as an AssemblyScript app calls them", async () => {
+  const wasm = await buildApp(join(REPO_ROOT, "tests/apps/systime/main.ts"), (p) => { try { return readFileSync(p, "utf8"); } catch { return null; } });
+  const d = dev(BOOT_UTC);
+  await installAndStart(d, "granted", wasm, { CmdArgs: [String(SET_UTC), "reboot"], Capabilities: { SystemTime: true, PowerControls: true } });
+  await d.run({ untilMs: 100 });
+  const d2 = dev(BOOT_UTC);
+  await installAndStart(d2, "plain", wasm, { CmdArgs: [String(SET_UTC), "reboot"] });
+  await d2.run({ untilMs: 100 });
+  const lines = (x: Device) => x.events.of("log").map((e) => `${e.app}: ${e.text}`);
+  assert.deepEqual(lines(d), [`granted: now ${BOOT_UTC}`, `granted: set 0 now ${SET_UTC}`]);
+  assert.equal(d.rebootRequest?.appName, "granted");
+  assert.deepEqual(lines(d2), [`plain: now ${BOOT_UTC}`, `plain: set ${-abi.EACCES} now ${BOOT_UTC}`, `plain: reboot returned ${-abi.EACCES}`]);
+  assert.equal(d2.rebootRequest, null);
 });
