@@ -96,38 +96,26 @@ export function main(): i32 {
       while (n == -11) { if (net.waitReady(h, 3000) < 0) break; n = net.recv(h, buf); }
       log("udp " + w[1] + ": " + (n >= 0 ? String.UTF8.decode(buf.slice(0, n)) : n.toString()));
       close(h);
-    } else if (cmd == "udp-serve") {
+    } else if (cmd == "udp-serve" || cmd == "udp-forward") {
       const l = net.listen(I32.parseInt(w[1]), net.UDP);
-      if (l < 0) { log("udp-serve: " + l.toString()); continue; }
-      log("udp-serve: listening");
+      if (l < 0) { log(cmd + ": " + l.toString()); continue; }
+      log(cmd + ": listening");
       const buf = new ArrayBuffer(256);
       const from = new ArrayBuffer(net.ADDR_BYTES);
       let n = net.recvFrom(l, buf, from);
       while (n == -11) { if (net.waitReady(l, 5000) < 0) break; n = net.recvFrom(l, buf, from); }
-      if (n < 0) { log("udp-serve: " + n.toString()); close(l); continue; }
+      if (n < 0) { log(cmd + ": " + n.toString()); close(l); continue; }
       const got = String.UTF8.decode(buf.slice(0, n));
-      net.sendTo(l, String.UTF8.encode("echo: " + got), from);
-      const other = new ArrayBuffer(net.ADDR_BYTES);
-      store<u8>(changetype<usize>(other), 4);
-      store<u16>(changetype<usize>(other), 9, 2);
-      store<u32>(changetype<usize>(other), 0x010200c0, 4); // 192.0.2.1
-      const rc = net.sendTo(l, String.UTF8.encode("x"), other);
-      log("udp-serve: " + got + " / to other: " + rc.toString());
-      close(l);
-    } else if (cmd == "udp-forward") {
-      const l = net.listen(I32.parseInt(w[1]), net.UDP);
-      if (l < 0) { log("udp-forward: " + l.toString()); continue; }
-      log("udp-forward: listening");
-      const buf = new ArrayBuffer(256);
-      const from = new ArrayBuffer(net.ADDR_BYTES);
-      let n = net.recvFrom(l, buf, from);
-      while (n == -11) { if (net.waitReady(l, 5000) < 0) break; n = net.recvFrom(l, buf, from); }
-      if (n < 0) { log("udp-forward: " + n.toString()); close(l); continue; }
-      const got = String.UTF8.decode(buf.slice(0, n));
-      const tport = I32.parseInt(w[4]);
-      const toA = net.sendTo(l, String.UTF8.encode("fwd: " + got), addr4(w[2], tport));
-      const toB = net.sendTo(l, String.UTF8.encode("fwd: " + got), addr4(w[3], tport));
-      log("udp-forward: " + got + " / " + w[2] + ": " + toA.toString() + " / " + w[3] + ": " + toB.toString());
+      if (cmd == "udp-serve") {
+        net.sendTo(l, String.UTF8.encode("echo: " + got), from);
+        const rc = net.sendTo(l, String.UTF8.encode("x"), addr4("192.0.2.1", 9));
+        log("udp-serve: " + got + " / to other: " + rc.toString());
+      } else {
+        const tport = I32.parseInt(w[4]);
+        const toA = net.sendTo(l, String.UTF8.encode("fwd: " + got), addr4(w[2], tport));
+        const toB = net.sendTo(l, String.UTF8.encode("fwd: " + got), addr4(w[3], tport));
+        log("udp-forward: " + got + " / " + w[2] + ": " + toA.toString() + " / " + w[3] + ": " + toB.toString());
+      }
       close(l);
     } else if (cmd == "listen-state") {
       const l = net.listen(I32.parseInt(w[1]), w[2] == "udp" ? net.UDP : net.TCP);
