@@ -117,6 +117,12 @@ export const SYS_NET_SENDTO = 68;
 export const SYS_NET_RECVFROM = 69;
 export const SYS_NET_STATUS = 70;
 export const SYS_NET_ADMIN = 71;
+// The device's clock and power (ABI.md "Time and power"): time_get needs no capability, time_set
+// SystemTime, power_reboot and power_down PowerControls.
+export const SYS_TIME_GET = 72;
+export const SYS_TIME_SET = 73;
+export const SYS_POWER_REBOOT = 74;
+export const SYS_POWER_DOWN = 75;
 // System events and update deferral (ABI.md "System events"; drivers/sysevent.ts).
 export const SYS_SYSEVENT_REGISTER = 84;
 export const SYS_SYSEVENT_INFO = 85;
@@ -177,6 +183,16 @@ export const IMAGE_REFUSED_UNTRUSTED_KEY = 2;
 export const IMAGE_REFUSED_BAD_SIGNATURE = 3;
 export const IMAGE_REFUSED_FIELD_MODE = 4;
 export const IMAGE_REFUSED_NO_PROCESSOR = 5;
+// The device is to reboot (the host stops every app and boots again, SPEC.md "Reboot"): `arg` is
+// the REBOOT_REASON_*, `app` the app that asked (-1: none), `result` the seconds a power-down
+// stays down (REBOOT_REASON_POWER_DOWN; else 0).
+export const EV_REBOOT_REQUESTED = 17;
+export const REBOOT_REASON_POWER_CONTROLS = 1;
+export const REBOOT_REASON_OS_UPDATE = 2;
+export const REBOOT_REASON_POWER_DOWN = 4;
+// An app set the device's UTC clock (time_set): `arg` is how far it moved, in whole seconds
+// (clamped to the i32 range; negative: backwards).
+export const EV_TIME_SET = 18;
 
 // Which limit an EV_LIMIT entry names.
 export const LIMIT_TASK_HANDLES = 1;
@@ -495,6 +511,13 @@ export const NET_OP_RECVFROM = 10;
 export const NET_CALL_FUEL = 20000;
 // Host work a mailbox request causes beyond SYSCALL_FUEL (the processor's answer), and per byte COPY_BYTE_FUEL.
 export const MAILBOX_CALL_FUEL = 20000;
+// ---- Time and power (ABI.md "Time and power"; drivers/systime.ts).
+// time_get / time_set: UTC milliseconds since the Unix epoch, an i64 in app memory. time_set takes
+// 0 to TIME_MAX_MS (9999-12-31T23:59:59.999Z, the last instant a four-digit year names).
+export const TIME_BYTES = 8;
+export const TIME_MAX_MS = 253402300799999;
+// power_down: the longest it may stay down, in seconds (a day); 0 or more is asked.
+export const POWER_DOWN_MAX_S = 86400;
 
 // ---- System events (ABI.md "System events"; drivers/sysevent.ts).
 /** The event `sysevent_register` takes in its mask (the only one): an update is ready to install. */

@@ -38,6 +38,7 @@ import { PERIPH_TABLE_BYTES, periphNotify } from "./drivers/periph";
 import { CHANNEL_TABLE_BYTES } from "./drivers/channel";
 import { CRYPTO_TABLE_BYTES, cryptoDeliver } from "./drivers/crypto";
 import { NET_TABLE_BYTES, netNotify } from "./drivers/net";
+import { SYSTIME_TABLE_BYTES, systimeNowMs, systimeSet } from "./drivers/systime";
 import { SYSEVENT_TABLE_BYTES } from "./drivers/sysevent";
 import { coreBoot, coreBooted, appInstall, appInstallRefused, appUninstall, appStart, appStop, appState, schedReport } from "./appmgr/lifecycle";
 
@@ -89,7 +90,7 @@ export function mem_table_bytes(): i32 {
   return TASK_TABLE_BYTES + APPS_TABLE_BYTES + CAPS_TABLE_BYTES + HANDLE_TABLE_BYTES + TIMER_TABLE_BYTES +
     SHARE_TABLE_BYTES + SCHED_TABLE_BYTES + DRIVERS_TABLE_BYTES + GPIO_TABLE_BYTES + HANDLE_UNIT_TABLE_BYTES + WAITSET_TABLE_BYTES +
     AUDIT_TABLE_BYTES + RATE_TABLE_BYTES + STORAGE_OPEN_TABLE_BYTES + BOARD_TABLE_BYTES + PERIPH_TABLE_BYTES + CHANNEL_TABLE_BYTES +
-    CRYPTO_TABLE_BYTES + NET_TABLE_BYTES + SYSEVENT_TABLE_BYTES;
+    CRYPTO_TABLE_BYTES + NET_TABLE_BYTES + SYSTIME_TABLE_BYTES + SYSEVENT_TABLE_BYTES;
 }
 
 // ---- Apps.
@@ -216,6 +217,14 @@ export function gpio_notify(pin: i32, value: i32): i32 {
   if (pin < 0 || pin >= deviceGpioPinCount() || pin >= MAX_GPIO_PINS) return -ENODEV;
   return gpioNotify(pin, value != 0 ? 1 : 0);
 }
+
+/**
+ * clock-set-utc-ms(utc-ms): the host's real-time clock reading, at boot, sets the device's UTC
+ * clock (drivers/systime.ts): 0, or -EINVAL for a time outside 0..TIME_MAX_MS or not whole.
+ */
+export function clock_set_utc_ms(utcMs: f64): i32 { return systimeSet(utcMs); }
+/** clock-utc-ms(): the device's UTC clock now (what time_get gives), whole ms since the Unix epoch. */
+export function clock_utc_ms(): f64 { return systimeNowMs(); }
 
 // ---- Audit ring.
 

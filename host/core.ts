@@ -153,6 +153,7 @@ export interface CoreExports {
   task_state(task: N): N; task_app(task: N): N; task_needs_instance(task: N): N; task_take_result(task: N): N;
   syscall(task: N, nr: N, a0: N, a1: N, a2: N, a3: N): N;
   task_take_fuel(task: N): N; gpio_notify(pin: N, value: N): N; periph_notify(id: N): N; net_notify(socket: N): N; mailbox_deliver(frame: Uint8Array): N;
+  clock_set_utc_ms(utcMs: N): N; clock_utc_ms(): N;
   audit_total(): N; audit_field(seq: N, field: N): N; audit_time_ms(seq: N): N;
   pkg_parse(flashBlockBytes: N, firstBlock: N, packageBytes: N): OrErrno<PkgInfoRecord>;
   ptable_parse(eraseBlockBytes: N, blockCount: N): OrErrno<PartitionEntryRecord[]>;
@@ -230,6 +231,7 @@ export const EXPORT_SHAPES: Record<ExportName, [iface: "kernel" | "fs", params: 
   sched_report: ["kernel", "nnnn", "n"], task_state: ["kernel", "n", "n"], task_app: ["kernel", "n", "n"],
   task_needs_instance: ["kernel", "n", "n"], task_take_result: ["kernel", "n", "n"], syscall: ["kernel", "nnnnnn", "n"],
   task_take_fuel: ["kernel", "n", "n"], gpio_notify: ["kernel", "nn", "n"], periph_notify: ["kernel", "n", "n"], net_notify: ["kernel", "n", "n"], mailbox_deliver: ["kernel", "L", "n"],
+  clock_set_utc_ms: ["kernel", "n", "n"], clock_utc_ms: ["kernel", "", "n"],
   audit_total: ["kernel", "", "n"], audit_field: ["kernel", "nn", "n"], audit_time_ms: ["kernel", "n", "n"],
   pkg_parse: ["kernel", "nnn", "result-pkg"], ptable_parse: ["kernel", "nn", "result-partitions"],
   fs_config: ["fs", "nnnnnnnnn", "n"], fs_format: ["fs", "", "n"], fs_mount: ["fs", "", "n"], fs_unmount: ["fs", "", "n"],

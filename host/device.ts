@@ -86,9 +86,22 @@ export interface DeviceConfig {
    * installSystem) has published networking as ready.
    */
   network?: NetworkLink;
+  /**
+   * The device's real-time clock at boot (UTC ms since the Unix epoch, host/rtc.ts): the core's
+   * UTC clock starts there (clock-set-utc-ms). None: it counts from the epoch at boot, as a
+   * device whose RTC lost power; a virtual-clock device given none reads the same every run.
+   */
+  utcMs?: number;
 }
 
-type ConfigFigures = Required<Omit<DeviceConfig, "clock" | "flash" | "flashDevice" | "eventCapacity" | "coreModule" | "wallClockMs" | "sliceWallBudgetMs" | "coreTap" | "createCore" | "instrumentCache" | "board" | "securityProcessor" | "network">>;
+/**
+ * A request to take the device down (EV_REBOOT_REQUESTED; SPEC.md "Reboot"): why (a
+ * REBOOT_REASON_*), the app that asked (null: none), the seconds a power-down stays down (else
+ * 0), and the device's uptime when it asked.
+ */
+export interface RebootRequest { reason: number; slot: number; appName: string | null; downSeconds: number; uptimeMs: number }
+
+type ConfigFigures = Required<Omit<DeviceConfig, "clock" | "flash" | "flashDevice" | "eventCapacity" | "coreModule" | "wallClockMs" | "sliceWallBudgetMs" | "coreTap" | "createCore" | "instrumentCache" | "board" | "securityProcessor" | "network" | "utcMs">>;
 
 export const DEFAULT_DEVICE: ConfigFigures = {
   gpioPinCount: 96,
@@ -218,6 +231,13 @@ export class Device {
   private mailboxInFlight = 0;
   private mailboxWaiters: (() => void)[] = [];
   private auditSeen = 0;
+  /** The RTC reading the core's UTC clock started from (DeviceConfig.utcMs), null when none. */
+  readonly utcAtBootMs: number | null;
+  /**
+   * The first request to take the device down since boot (EV_REBOOT_REQUESTED), null while none:
+   * run() returns once there is one, and the host reboots the device (host/reboot.ts).
+   */
+  rebootRequest: RebootRequest | null = null;
   /** Told of every slice as it ends, before the core is (the conformance trace listens here). */
   onSlice: ((slice: SliceRecord) => void) | null = null;
   /** Slices run since boot, by why they ended. */
@@ -274,6 +294,11 @@ export class Device {
     this.core = config.createCore ? config.createCore(hal, config.coreTap) : new ModuleCore(hal, config.coreModule ?? coreModule(), config.coreTap);
     const rc = this.core.exports.core_boot(this.config.gpioPinCount, this.config.appQuotaCeilingBytes, this.config.defaultAppQuotaBytes);
     if (rc < 0) throw new Error(`core_boot failed: ${errnoName(rc)} ${this.core.lastError()}`);
+    this.utcAtBootMs = config.utcMs ?? null;
+    if (this.utcAtBootMs !== null) {
+      const set = this.core.exports.clock_set_utc_ms(this.utcAtBootMs);
+      if (set < 0) throw new Error(`the real-time clock reads ${this.utcAtBootMs} ms, which the core refuses (${errnoName(set)}): a UTC time from 1970 to 9999 in whole ms`);
+    }
     const boardRefused = addBoardToCore(this.core.exports.board_add, () => this.core.lastError(), this.board.interfaces);
     if (boardRefused) throw new Error(boardRefused);
     // Responses reach the core from the processor's own promises, so never inside a core call.
@@ -524,6 +549,32 @@ export class Device {
 
   installedApps(): InstalledApp[] { return [...this.apps.values()]; }
 
+  /**
+   * Takes the device down before a reboot or power-down: every app with a task is stopped (the
+   * core frees its RAM, handles and sockets), and the network's sockets are closed. The device is
+   * not used again: the host boots a new one (host/reboot.ts).
+   */
+  shutdown(): void {
+    for (const app of this.apps.values()) {
+      if (this.core.exports.app_field(app.slot, abi.APP_FIELD_TASK) >= 0) this.stop(app);
+    }
+    this.network?.closeAll();
+    this.drainAudit();
+  }
+
+  /**
+   * The host refused the pending reboot request (a reboot loop, host/reboot.ts): the app that
+   * asked, waiting for the device to go down, is stopped; the rest run on, and a later request
+   * is heard again.
+   */
+  refuseReboot(): void {
+    const req = this.rebootRequest;
+    this.rebootRequest = null;
+    const app = req && req.slot >= 0 ? this.apps.get(req.slot) : undefined;
+    if (app && this.core.exports.app_field(app.slot, abi.APP_FIELD_TASK) >= 0) this.stop(app);
+    this.drainAudit();
+  }
+
   /** Bytes of linear memory the app's running instance has now (0 when not running). */
   appMemoryBytes(app: InstalledApp): number {
     for (const t of this.live.values()) if (t.app.slot === app.slot) return t.runner.memory.buffer.byteLength;
@@ -623,7 +674,7 @@ export class Device {
     const untilMs = opts.untilMs ?? Infinity;
     let slices = 0;
     const hostYield = new HostYield();
-    while (!opts.signal?.aborted && this.clock.nowMs() < untilMs && slices < (opts.maxSlices ?? Infinity)) {
+    while (!opts.signal?.aborted && this.rebootRequest === null && this.clock.nowMs() < untilMs && slices < (opts.maxSlices ?? Infinity)) {
       if (this.step()) {
         slices++;
         // Let timers and input events of the host (a button, Ctrl-C) in now and then.
@@ -703,6 +754,8 @@ export class Device {
       case abi.EV_CORE_NOMEM: return `core out of memory (${a.arg} bytes)`;
       case abi.EV_LOG_DROPPED: return `${app}: ${withCommas(a.arg)} log lines dropped (rate limit)`;
       case abi.EV_AUDIT_DROPPED: return `${app}: ${withCommas(a.arg)} more denials not recorded (rate limit)`;
+      case abi.EV_REBOOT_REQUESTED: return `${a.app >= 0 ? `${app}: ` : ""}asked ${a.arg === abi.REBOOT_REASON_POWER_DOWN ? `to power the device down for at most ${a.result} s` : "for a reboot"} (${REBOOT_REASON_TEXT[a.arg] ?? `reason ${a.arg}`})`;
+      case abi.EV_TIME_SET: return `${app}: set the device clock (${a.arg >= 0 ? "forward" : "back"} ${withCommas(Math.abs(a.arg))} s)`;
       case abi.EV_LIMIT:
         if (a.arg === abi.LIMIT_CPU_BUDGET) {
           const budget = this.core.exports.app_field(a.app, abi.APP_FIELD_CPU_BUDGET_KFUEL);
@@ -722,6 +775,12 @@ export class Device {
     for (const a of this.audit(this.auditSeen)) {
       const app = this.apps.get(a.app)?.name ?? "";
       this.events.push(a.timeMs, { kind: "audit", app, text: this.describeAudit(a), entry: a });
+      if (a.kind === abi.EV_REBOOT_REQUESTED && this.rebootRequest === null) {
+        this.rebootRequest = {
+          reason: a.arg, slot: a.app, appName: a.app >= 0 ? (this.apps.get(a.app)?.name ?? null) : null,
+          downSeconds: a.arg === abi.REBOOT_REASON_POWER_DOWN ? Math.max(0, a.result) : 0, uptimeMs: a.timeMs,
+        };
+      }
     }
     this.auditSeen = total;
   }
@@ -840,6 +899,13 @@ export class Device {
 
 /** 12345 -> "12,345", the same on every host (no locale). */
 export function withCommas(n: number): string { return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ","); }
+
+/** What each REBOOT_REASON_* of an EV_REBOOT_REQUESTED entry means. */
+export const REBOOT_REASON_TEXT: Record<number, string> = {
+  [abi.REBOOT_REASON_POWER_CONTROLS]: "PowerControls",
+  [abi.REBOOT_REASON_OS_UPDATE]: "OS update staged",
+  [abi.REBOOT_REASON_POWER_DOWN]: "PowerControls",
+};
 
 /** What each LIMIT_* is, for EV_LIMIT. */
 const shareText = (pool: string, rows: number) =>

@@ -45,7 +45,7 @@ export interface RecordedApp { origin: string; manifest: string; modules: Record
 
 export interface Recording {
   format: typeof RECORDING_FORMAT;
-  device: { gpioPinCount: number; appQuotaCeilingBytes: number; defaultAppQuotaBytes: number; flash: { blockSizeBytes: number; blockCount: number } | null; eventCapacity: number; virtualClock: boolean };
+  device: { gpioPinCount: number; appQuotaCeilingBytes: number; defaultAppQuotaBytes: number; flash: { blockSizeBytes: number; blockCount: number } | null; eventCapacity: number; virtualClock: boolean; utcMs?: number | null };
   apps: RecordedApp[];
   actions: HostAction[];
   clock: number[];
@@ -221,7 +221,7 @@ export class Recorder {
         gpioPinCount: device.config.gpioPinCount, appQuotaCeilingBytes: device.config.appQuotaCeilingBytes,
         defaultAppQuotaBytes: device.config.defaultAppQuotaBytes,
         flash: device.flash ? { blockSizeBytes: device.flash.blockSizeBytes, blockCount: device.flash.blockCount } : null,
-        eventCapacity: device.events.capacity, virtualClock: device.clock.virtual,
+        eventCapacity: device.events.capacity, virtualClock: device.clock.virtual, utcMs: device.utcAtBootMs,
       },
       apps: this.apps, actions: this.actions, clock: this.clockReadings, clockAt: this.clockAt, hostCalls: this.hostCalls, drives: this.drives,
       crossings: this.boundary.crossings, audit: device.audit(), trace: device.events.all(),
@@ -354,7 +354,7 @@ export async function replay(rec: Recording, opts: { coreModule?: WebAssembly.Mo
     gpioPinCount: rec.device.gpioPinCount, appQuotaCeilingBytes: rec.device.appQuotaCeilingBytes,
     defaultAppQuotaBytes: rec.device.defaultAppQuotaBytes, flash: rec.device.flash ?? undefined,
     eventCapacity: rec.device.eventCapacity, clock, coreTap: boundary, coreModule: opts.coreModule, wallClockMs: () => clock.nowMs(),
-    createCore: opts.createCore,
+    createCore: opts.createCore, utcMs: rec.device.utcMs ?? undefined,
   };
   const installed: InstalledApp[] = [];
   let stoppedEarly = false;

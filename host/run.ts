@@ -1,6 +1,6 @@
 // `wasphere run`: boots a device with the given apps and prints what happens, as it happens.
 import { Command, InvalidArgumentError, Option } from "commander";
-import type { Device, InstalledApp, MemoryMap } from "./device.js";
+import type { Device, DeviceConfig, InstalledApp, MemoryMap } from "./device.js";
 import { appFromDirectory, AppPackageError } from "./apps/package.js";
 import type { RecordedEvent } from "./events.js";
 import { printable } from "./printable.js";
@@ -9,6 +9,7 @@ import { APP_FIELD_TASK, APP_FIELD_SLICES, APP_FIELD_FUEL_KILO, APP_FIELD_CPU_BU
 /** A command-line option the device cannot honour (a --press pin it does not have). */
 export class RunOptionError extends Error {}
 import { RealClock } from "./peripherals/clock.js";
+import type { RebootDecision } from "./reboot.js";
 
 export interface RunOptions {
   seconds?: number;
@@ -55,7 +56,7 @@ export async function runDevice(appDirs: string[], opts: RunOptions, out: (line:
   const { Device, DEFAULT_DEVICE } = await import("./device.js");
   const recorder = opts.record ? new (await import("./replay.js")).Recorder() : null;
   // The component core is loaded only when asked for: its bindings exist only where jco is installed.
-  let createCore;
+  let createCore: DeviceConfig["createCore"];
   if (opts.core === "component") {
     try { createCore = await (await import("./core-component.js")).componentCoreFactory(); } catch (err) {
       throw new RunOptionError(`--core component: ${(err as Error).message}`);
@@ -83,59 +84,90 @@ export async function runDevice(appDirs: string[], opts: RunOptions, out: (line:
   // Real sockets on the host, under each app's allowlist, once the network manager says networking
   // is ready. Not under --record: a recording holds no network to replay (connects are -ENODEV).
   const network = recorder ? undefined : new (await import("./net/network.js")).Network();
-  const device = recorder
-    ? new Device({ ...recorder.config({ clock: new RealClock(), instrumentCache }), createCore, board })
-    : new Device({ createCore, instrumentCache, board, securityProcessor, network });
-  recorder?.attach(device);
   for (const line of wired.lines) out(`parts: ${printable(line)}`);
   const { bridgeUarts } = await import("./device-boot.js");
   const bridges = await bridgeUarts(board, wired.uartPorts, out);
   for (const { pin } of opts.press ?? []) {
-    if (pin >= device.gpio.pinCount) throw new RunOptionError(`--press ${pin}: GPIO ${pin} does not exist on this device (pins 0..${device.gpio.pinCount - 1})`);
-  }
-  out(`wasphere core ${device.coreVersion} booted${opts.core === "component" ? " (as a component)" : ""}`);
-  out(formatMemoryMap(device.memoryMap()));
-  // The system apps of the OS image run first, and are listed in the memory map like any app.
-  const systemApps: InstalledApp[] = [];
-  if (network) {
-    const { startNetworkManager } = await import("./net/system-apps.js");
-    const manager = await startNetworkManager(device);
-    out(`system app ${printable(manager.name)} started: quota ${manager.quotaBytes / 1024} KiB`);
-    systemApps.push(manager);
-  }
-  const apps: InstalledApp[] = [];
-  for (const dir of appDirs) {
-    const app = await device.install(appFromDirectory(dir));
-    out(`installed ${printable(app.name)} (${app.componentId}): quota ${app.quotaBytes / 1024} KiB, module ${app.originalBytes} B -> ${app.instrumentedBytes} B instrumented`);
-    apps.push(app);
+    if (pin >= DEFAULT_DEVICE.gpioPinCount) throw new RunOptionError(`--press ${pin}: GPIO ${pin} does not exist on this device (pins 0..${DEFAULT_DEVICE.gpioPinCount - 1})`);
   }
   const { InstallError } = await import("./device.js");
-  for (const app of apps) {
-    // One app that cannot start (its module changed since install, no RAM left) stops no other.
-    try { device.start(app); } catch (err) {
-      if (!(err instanceof InstallError)) throw err;
-      out(`wasphere run: ${err.message}`);
+  const { Rtc } = await import("./rtc.js");
+  const { RebootGuard, runUntilReboot, downFor } = await import("./reboot.js");
+  // The device's real-time clock: the host's time, and the time an app set after a reboot.
+  const rtc = new Rtc();
+  const guard = new RebootGuard();
+
+  /** One boot: a new core, the system apps, then `appDirs` installed and started. */
+  const boot = async () => {
+    const device = recorder
+      ? new Device({ ...recorder.config({ clock: new RealClock(), instrumentCache }), createCore, board, utcMs: rtc.nowMs() })
+      : new Device({ createCore, instrumentCache, board, securityProcessor, network, utcMs: rtc.nowMs() });
+    recorder?.attach(device);
+    out(`wasphere core ${device.coreVersion} booted${opts.core === "component" ? " (as a component)" : ""}`);
+    out(formatMemoryMap(device.memoryMap()));
+    // The system apps of the OS image run first, and are listed in the memory map like any app.
+    const systemApps: InstalledApp[] = [];
+    if (network) {
+      const { startNetworkManager } = await import("./net/system-apps.js");
+      const manager = await startNetworkManager(device);
+      out(`system app ${printable(manager.name)} started: quota ${manager.quotaBytes / 1024} KiB`);
+      systemApps.push(manager);
     }
-  }
-  // Only apps with a live task hold a reservation: one that exited or was given up gave it back.
-  const reserving = () => [...systemApps, ...apps].filter((a) => device.core.exports.app_field(a.slot, APP_FIELD_TASK) >= 0);
-  out(formatMemoryMap(device.memoryMap(), reserving()));
-  const stopListening = device.events.listen((e) => {
-    if (e.kind === "app" && (e.what === "installed" || e.what === "started")) return;
-    if (e.kind === "gpio" && e.source === "core" && !opts.quiet) out(formatEvent(e));
-    else if (e.kind !== "gpio" || !opts.quiet) out(formatEvent(e));
-  });
+    const apps: InstalledApp[] = [];
+    for (const dir of appDirs) {
+      const app = await device.install(appFromDirectory(dir));
+      out(`installed ${printable(app.name)} (${app.componentId}): quota ${app.quotaBytes / 1024} KiB, module ${app.originalBytes} B -> ${app.instrumentedBytes} B instrumented`);
+      apps.push(app);
+    }
+    for (const app of apps) {
+      // One app that cannot start (its module changed since install, no RAM left) stops no other.
+      try { device.start(app); } catch (err) {
+        if (!(err instanceof InstallError)) throw err;
+        out(`wasphere run: ${err.message}`);
+      }
+    }
+    // Only apps with a live task hold a reservation: one that exited or was given up gave it back.
+    const reserving = () => [...systemApps, ...apps].filter((a) => device.core.exports.app_field(a.slot, APP_FIELD_TASK) >= 0);
+    out(formatMemoryMap(device.memoryMap(), reserving()));
+    return { device, apps, reserving };
+  };
+
   const controller = new AbortController();
   const onSigint = () => controller.abort();
   process.once("SIGINT", onSigint);
+  // --seconds counts the whole run, reboots included (each boot's device clock starts at 0).
+  const endWallMs = opts.seconds !== undefined ? performance.now() + opts.seconds * 1000 : Infinity;
+  let booted = await boot();
+  let { device } = booted;
   const timers = (opts.press ?? []).map(({ pin, periodMs }) =>
     setInterval(() => device.gpio.drive(pin, device.gpio.level(pin) ? 0 : 1), periodMs / 2));
   try {
-    await device.run({ untilMs: opts.seconds !== undefined ? device.clock.nowMs() + opts.seconds * 1000 : undefined, signal: controller.signal });
+    while (true) {
+      const stopListening = device.events.listen((e) => {
+        if (e.kind === "app" && (e.what === "installed" || e.what === "started")) return;
+        if (e.kind === "gpio" && e.source === "core" && !opts.quiet) out(formatEvent(e));
+        else if (e.kind !== "gpio" || !opts.quiet) out(formatEvent(e));
+      });
+      let decision: RebootDecision | null;
+      try {
+        // A reboot loop's request is refused there: the app that asked is stopped, the others run on.
+        decision = await runUntilReboot(device, guard, endWallMs, out, controller.signal);
+      } finally {
+        stopListening();
+      }
+      if (decision === null) break;
+      if (recorder) { out("wasphere run: a recording holds one boot; it ends here"); break; }
+      // The RTC runs on from the core's clock (an app may have set it); the core's memory is gone.
+      rtc.set(device.core.exports.clock_utc_ms());
+      device.shutdown();
+      await downFor(decision.downMs, endWallMs, controller.signal);
+      if (controller.signal.aborted || performance.now() >= endWallMs) break;
+      booted = await boot();
+      device = booted.device;
+    }
   } finally {
     for (const t of timers) clearInterval(t);
     process.removeListener("SIGINT", onSigint);
-    stopListening();
     for (const b of bridges) await b.close();
     network?.closeAll();
   }
@@ -146,8 +178,8 @@ export async function runDevice(appDirs: string[], opts: RunOptions, out: (line:
     out(`recorded the run to ${opts.record} (replay it with \`wasphere replay ${opts.record}\`)`);
   }
   out(`stopped after ${(device.clock.nowMs() / 1000).toFixed(1)} s; slices: ${JSON.stringify(device.sliceCounts)}`);
-  for (const app of apps) out(appStatusLine(device, app));
-  out(formatMemoryMap(device.memoryMap(), reserving()));
+  for (const app of booted.apps) out(appStatusLine(device, app));
+  out(formatMemoryMap(device.memoryMap(), booted.reserving()));
   return device;
 }
 

@@ -63,6 +63,10 @@
 @external("applibs", "net_recvfrom") declare function sys_net_recvfrom(handle: i32, ptr: usize, len: i32, addrPtr: usize): i32;
 @external("applibs", "net_status") declare function sys_net_status(ptr: usize, len: i32): i32;
 @external("applibs", "net_admin") declare function sys_net_admin(op: i32, ptr: usize, len: i32): i32;
+@external("applibs", "time_get") declare function sys_time_get(ptr: usize): i32;
+@external("applibs", "time_set") declare function sys_time_set(ptr: usize): i32;
+@external("applibs", "power_reboot") declare function sys_power_reboot(): i32;
+@external("applibs", "power_down") declare function sys_power_down(maxSeconds: i32): i32;
 @external("applibs", "sysevent_register") declare function sys_sysevent_register(mask: i32): i32;
 @external("applibs", "sysevent_info") declare function sys_sysevent_info(handle: i32, ptr: usize): i32;
 @external("applibs", "sysevent_defer") declare function sys_sysevent_defer(handle: i32, minutes: i32): i32;
@@ -579,4 +583,35 @@ export namespace sysevent {
 export function abort(message: string | null, fileName: string | null, line: u32, column: u32): void {
   if (message != null) log("abort: " + message + (fileName != null ? " at " + fileName + ":" + line.toString() : ""));
   unreachable();
+}
+
+/**
+ * The device's UTC clock (ABI.md, "Time and power"): one clock for the whole device. Every app
+ * reads it (no capability, as clock_gettime(CLOCK_REALTIME)); only an app whose manifest has
+ * `"SystemTime": true` sets it (as clock_settime), and every app then reads the new time.
+ */
+export namespace time {
+  const cellAt: usize = memory.data(8, 8);
+  /** UTC milliseconds since the Unix epoch. */
+  export function nowMs(): i64 {
+    sys_time_get(cellAt);
+    return load<i64>(cellAt);
+  }
+  /** Sets the device's clock to `utcMs` (0 to 9999-12-31T23:59:59.999Z): 0, -EACCES without SystemTime, -EINVAL out of range. */
+  export function set(utcMs: i64): i32 {
+    store<i64>(cellAt, utcMs);
+    return sys_time_set(cellAt);
+  }
+}
+
+/**
+ * Power controls (ABI.md, "Time and power"), for an app whose manifest has `"PowerControls": true`:
+ * PowerManagement_ForceSystemReboot and PowerManagement_ForceSystemPowerDown. Granted, neither
+ * returns: the device stops every app and boots again. Refused, they return -EACCES.
+ */
+export namespace power {
+  /** Reboots the device. Returns only on a refusal (-EACCES). */
+  export function reboot(): i32 { return sys_power_reboot(); }
+  /** Powers the device down for at most `maxSeconds` (0 to 86400), then boots it. Returns only on a refusal (-EACCES, -EINVAL). */
+  export function powerDown(maxSeconds: i32): i32 { return sys_power_down(maxSeconds); }
 }

@@ -23,7 +23,7 @@ import { msgClear, msgStr, msgInt, msgBytes, msgUserBytes } from "../util/msg";
 import { GUID_TEXT_BYTES, guidParse } from "../util/guid";
 import {
   CapSet, capsOf, capsClear, capsHasPin, capsAddPin, capsAddInterface, capsInterfaceFunction, capsListsPeer, capsAddPeer, CAPS_STAGING, CAP_BASELINE, CAP_UART, CAP_I2C,
-  CAP_SPI, CAP_ADC, CAP_PWM, CAP_NETWORK, CAP_APP_CONNECTIONS, CAP_STORAGE, CAP_NET_SERVER, CAP_NET_ADMIN, CAP_SYSEVENT, CAP_UPDATE_DEFERRAL, capsServesPort, capsAddPort,
+  CAP_SPI, CAP_ADC, CAP_PWM, CAP_NETWORK, CAP_APP_CONNECTIONS, CAP_STORAGE, CAP_NET_SERVER, CAP_NET_ADMIN, CAP_SYSTEM_TIME, CAP_POWER_CONTROLS, CAP_SYSEVENT, CAP_UPDATE_DEFERRAL, capsServesPort, capsAddPort,
 } from "../lsm/caps";
 
 const KIB: i32 = 1024;
@@ -631,10 +631,10 @@ function parseNetworkManager(caps: CapSet): void {
 }
 
 /**
- * A capability whose value is `true` or `false` (`SystemEventNotifications`,
- * `SoftwareUpdateDeferral`): `true` grants `bit`.
+ * `SystemTime`, `PowerControls`, `SystemEventNotifications`, `SoftwareUpdateDeferral`: true grants
+ * `bit`, false grants nothing (Azure Sphere's manifest takes a boolean); anything else is a type error.
  */
-function parseFlag(caps: CapSet, bit: u32): void {
+function parseBooleanGrant(caps: CapSet, bit: u32): void {
   const k = valueKind();
   if (k == V_INVALID) { syntaxError("a value"); return; }
   const isTrue = k == V_LITERAL && end - pos >= 4 && load<u32>(pos) == 0x65757274; // "true"
@@ -717,9 +717,7 @@ function parseCpuBudget(): void {
  * naming one is refused as not supported, not as unknown, so its author knows it is not a typo.
  */
 function isKnownUnsupported(keyLen: i32): bool {
-  return keyIs(keyLen, "SystemTime")
-    || keyIs(keyLen, "PowerControls")
-    || keyIs(keyLen, "DeviceAuthentication") || keyIs(keyLen, "CertStore") || keyIs(keyLen, "EnterpriseWifiConfig")
+  return keyIs(keyLen, "DeviceAuthentication") || keyIs(keyLen, "CertStore") || keyIs(keyLen, "EnterpriseWifiConfig")
     || keyIs(keyLen, "NetworkConfig") || keyIs(keyLen, "WifiConfig") || keyIs(keyLen, "HardwareAddressConfig")
     || keyIs(keyLen, "SntpService") || keyIs(keyLen, "ReadNetworkProxyConfig") || keyIs(keyLen, "MutableStorageEncrypted");
 }
@@ -755,6 +753,8 @@ function parseCapabilities(): void {
     else if (keyIs(keyLen, "AllowedTcpServerPorts")) bit = 1 << 29;
     else if (keyIs(keyLen, "AllowedUdpServerPorts")) bit = 1 << 30;
     else if (keyIs(keyLen, "NetworkManager")) bit = CAP_NET_ADMIN;
+    else if (keyIs(keyLen, "SystemTime")) bit = CAP_SYSTEM_TIME;
+    else if (keyIs(keyLen, "PowerControls")) bit = CAP_POWER_CONTROLS;
     else if (keyIs(keyLen, "SystemEventNotifications")) bit = CAP_SYSEVENT;
     else if (keyIs(keyLen, "SoftwareUpdateDeferral")) bit = CAP_UPDATE_DEFERRAL;
     else if (isKnownUnsupported(keyLen)) { notSupportedYet(); return; }
@@ -780,8 +780,8 @@ function parseCapabilities(): void {
     } else if (bit == CAP_NET_ADMIN) {
       parseNetworkManager(caps);
       if (errno != 0) return;
-    } else if (bit == CAP_SYSEVENT || bit == CAP_UPDATE_DEFERRAL) {
-      parseFlag(caps, bit);
+    } else if (bit == CAP_SYSTEM_TIME || bit == CAP_POWER_CONTROLS || bit == CAP_SYSEVENT || bit == CAP_UPDATE_DEFERRAL) {
+      parseBooleanGrant(caps, bit);
       if (errno != 0) return;
     } else if (bit == CAP_UART || bit == CAP_I2C || bit == CAP_SPI || bit == CAP_ADC || bit == CAP_PWM) {
       parseInterfaces(caps, bit == CAP_UART ? PERIPH_UART : bit == CAP_I2C ? PERIPH_I2C : bit == CAP_SPI ? PERIPH_SPI : bit == CAP_ADC ? PERIPH_ADC : PERIPH_PWM);

@@ -28,6 +28,10 @@ export const CAP_NET_SERVER: u32 = 1 << 11;
 // The network manager's: publishing the device's networking status (net_admin). Only a system
 // app installed from the OS image (app_install_system) can hold it; no user manifest can ask.
 export const CAP_NET_ADMIN: u32 = 1 << 12;
+// SystemTime: true: setting the device's UTC clock (time_set).
+export const CAP_SYSTEM_TIME: u32 = 1 << 13;
+// PowerControls: true: rebooting or powering down the device (power_reboot, power_down).
+export const CAP_POWER_CONTROLS: u32 = 1 << 14;
 // SystemEventNotifications: true: sysevent_register and sysevent_info (drivers/sysevent.ts).
 export const CAP_SYSEVENT: u32 = 1 << 20;
 // SoftwareUpdateDeferral: true (with SystemEventNotifications): sysevent_defer and sysevent_resume.

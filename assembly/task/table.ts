@@ -22,6 +22,8 @@ export const WAIT_ANY: i32 = 3;
 export const WAIT_BACKOFF: i32 = 4;
 // Waiting for the security processor's answer (drivers/crypto.ts): waitObject is the request's slot.
 export const WAIT_MAILBOX: i32 = 5;
+// power_reboot, power_down: the device is going down; nothing wakes it (the host stops every app).
+export const WAIT_REBOOT: i32 = 6;
 
 @unmanaged
 export class Task {

@@ -69,6 +69,11 @@ export const APP_IMPORTS: readonly AppImport[] = [
   { name: "net_recvfrom", nr: abi.SYS_NET_RECVFROM, params: 4, results: 1, blocking: false },
   { name: "net_status", nr: abi.SYS_NET_STATUS, params: 2, results: 1, blocking: false },
   { name: "net_admin", nr: abi.SYS_NET_ADMIN, params: 3, results: 1, blocking: false },
+  { name: "time_get", nr: abi.SYS_TIME_GET, params: 1, results: 1, blocking: false },
+  { name: "time_set", nr: abi.SYS_TIME_SET, params: 1, results: 1, blocking: false },
+  // Granted, they never return: the caller waits for the device to go down (drivers/systime.ts).
+  { name: "power_reboot", nr: abi.SYS_POWER_REBOOT, params: 0, results: 1, blocking: true },
+  { name: "power_down", nr: abi.SYS_POWER_DOWN, params: 1, results: 1, blocking: true },
   { name: "sysevent_register", nr: abi.SYS_SYSEVENT_REGISTER, params: 1, results: 1, blocking: false },
   { name: "sysevent_info", nr: abi.SYS_SYSEVENT_INFO, params: 2, results: 1, blocking: false },
   { name: "sysevent_defer", nr: abi.SYS_SYSEVENT_DEFER, params: 2, results: 1, blocking: false },

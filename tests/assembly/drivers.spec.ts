@@ -2,7 +2,8 @@
 // ties to the SYS_* names) is routed to exactly one unit, nothing past them is, and no handle kind
 // or number is claimed twice.
 import { SYS_COUNT, SYS_GPIO_OPEN_OUTPUT, SYS_GPIO_GET, SYS_CLOSE, SYS_WAIT, SYS_LOG, SYS_TIMER_CREATE, SYS_EXIT, SYS_WAIT_ANY, SYS_STORAGE_OPEN, SYS_STORAGE_WRITE, SYS_PACKAGE_OPEN,
-  SYS_YIELD, SYS_SLEEP_MS, SYS_CLOCK_MS, SYS_MEM_QUOTA_BYTES, SYS_MEM_IN_USE_BYTES, SYS_MEM_PEAK_BYTES, SYSCALL_FUEL, SYS_NET_ADMIN, SYS_SYSEVENT_REGISTER, SYS_SYSEVENT_INFO, SYS_SYSEVENT_DEFER, SYS_SYSEVENT_RESUME } from "../../assembly/abi";
+  SYS_YIELD, SYS_SLEEP_MS, SYS_CLOCK_MS, SYS_MEM_QUOTA_BYTES, SYS_MEM_IN_USE_BYTES, SYS_MEM_PEAK_BYTES, SYSCALL_FUEL,
+  SYS_TIME_GET, SYS_TIME_SET, SYS_POWER_REBOOT, SYS_POWER_DOWN, SYS_NET_ADMIN, SYS_SYSEVENT_REGISTER, SYS_SYSEVENT_INFO, SYS_SYSEVENT_DEFER, SYS_SYSEVENT_RESUME } from "../../assembly/abi";
 import { OP_FUEL } from "../../assembly/drivers/unit";
 import {
   driversOwning, driversConflicts, driverOf, driverFuelFlat, unitOp, kindsAll, kindsWaitable,
@@ -26,8 +27,8 @@ describe("drivers: routing", () => {
     boot();
     expect(driversConflicts()).toBe(0);
     for (let nr = 0; nr < SYS_COUNT; nr++) {
-      // SYS_WAIT_ANY + 1 .. SYS_STORAGE_OPEN - 1 are reserved (abi.ts), as are SYS_NET_ADMIN + 1 .. SYS_SYSEVENT_REGISTER - 1.
-      const reserved = (nr > SYS_WAIT_ANY && nr < SYS_STORAGE_OPEN) || (nr > SYS_NET_ADMIN && nr < SYS_SYSEVENT_REGISTER);
+      // SYS_WAIT_ANY + 1 .. SYS_STORAGE_OPEN - 1 are reserved (abi.ts), as are SYS_POWER_DOWN + 1 .. SYS_SYSEVENT_REGISTER - 1.
+      const reserved = (nr > SYS_WAIT_ANY && nr < SYS_STORAGE_OPEN) || (nr > SYS_POWER_DOWN && nr < SYS_SYSEVENT_REGISTER);
       expect(driversOwning(nr)).toBe(reserved ? 0 : 1, "units owning syscall " + nr.toString());
       if (reserved) expect(driverOf(nr)).toBe(UNIT_NONE, "syscall " + nr.toString());
       else expect(driverOf(nr)).not.toBe(UNIT_NONE, "syscall " + nr.toString());
@@ -76,7 +77,7 @@ describe("drivers: routing", () => {
     }
     // The ones asked once per reset, and no number whose fuel depends on what happened.
     const expected: i32[] = [SYS_EXIT, SYS_YIELD, SYS_SLEEP_MS, SYS_CLOCK_MS, SYS_GPIO_GET, SYS_MEM_QUOTA_BYTES, SYS_MEM_IN_USE_BYTES, SYS_MEM_PEAK_BYTES,
-      SYS_SYSEVENT_REGISTER, SYS_SYSEVENT_INFO, SYS_SYSEVENT_DEFER, SYS_SYSEVENT_RESUME];
+      SYS_TIME_GET, SYS_TIME_SET, SYS_POWER_REBOOT, SYS_POWER_DOWN, SYS_SYSEVENT_REGISTER, SYS_SYSEVENT_INFO, SYS_SYSEVENT_DEFER, SYS_SYSEVENT_RESUME];
     expect(flat.length).toBe(expected.length);
     for (let i = 0; i < flat.length; i++) expect(flat[i]).toBe(expected[i]);
     expect(driverFuelFlat(SYS_LOG)).toBe(false);

@@ -1,7 +1,7 @@
 // The manifest parser: what it accepts, and for every rule the exact sentence it refuses with.
 import { EINVAL, EPERM, NET_TCP, NET_UDP, ENODEV, EEXIST, EBUSY, APP_STRING_NAME, APP_STRING_COMPONENT_ID, APP_STRING_ENTRY_POINT, APP_STRING_CMD_ARGS, APP_FIELD_QUOTA_BYTES, APP_FIELD_PRIORITY, DEFAULT_PRIORITY, EV_INSTALL_REFUSED, EV_APP_INSTALLED, AUDIT_KIND, AUDIT_RESULT, AUDIT_APP, APP_FIELD_CPU_BUDGET_KFUEL } from "../../assembly/abi";
 import { app_string, app_field, audit_total, audit_field } from "../../assembly/exports";
-import { capsOf, capsListsPeer, capsServesPort, CAP_STORAGE, CAP_UART, CAP_I2C, CAP_ADC, CAP_NETWORK } from "../../assembly/lsm/caps";
+import { capsOf, capsListsPeer, capsServesPort, CAP_STORAGE, CAP_UART, CAP_I2C, CAP_ADC, CAP_NETWORK, CAP_SYSTEM_TIME, CAP_POWER_CONTROLS } from "../../assembly/lsm/caps";
 import { appAllowPtr } from "../../assembly/appmgr/apps";
 import { boardAdd } from "../../assembly/board/board";
 import { PERIPH_UART, PERIPH_I2C, PERIPH_SPI, PERIPH_ADC } from "../../assembly/abi";
@@ -193,10 +193,22 @@ describe("manifest: capabilities", () => {
   it("Capabilities must be an object", () => { refuses(withField("\"Capabilities\": []"), EINVAL, "Capabilities: expected an object"); });
   it("refuses an unknown capability", () => { refuses(withField("\"Capabilities\": {\"Camera\": true}"), EINVAL, "Capabilities.Camera: unknown capability"); });
   it("refuses Azure Sphere's capabilities it does not give yet as not supported, whatever their value", () => {
-    refuses(withField("\"Capabilities\": {\"SystemTime\": true}"), EINVAL, "Capabilities.SystemTime: not supported by this device yet");
-    refuses(withField("\"Capabilities\": {\"PowerControls\": [\"ForceReboot\"]}"), EINVAL, "Capabilities.PowerControls: not supported by this device yet");
     refuses(withField("\"Capabilities\": {\"CertStore\": true}"), EINVAL, "Capabilities.CertStore: not supported by this device yet");
     refuses(withField("\"Capabilities\": {\"systemtime\": true}"), EINVAL, "Capabilities.systemtime: unknown capability");
+  });
+  it("SystemTime and PowerControls take a boolean: true grants the class, false nothing, any other value is refused", () => {
+    refuses(withField("\"Capabilities\": {\"PowerControls\": [\"ForceReboot\"]}"), EINVAL, "Capabilities.PowerControls: expected true or false");
+    refuses(withField("\"Capabilities\": {\"SystemTime\": 1}"), EINVAL, "Capabilities.SystemTime: expected true or false");
+    refuses(withField("\"Capabilities\": {\"SystemTime\": trueish}"), EINVAL, "Capabilities: invalid JSON at byte 148: expected ',' or '}'");
+    refuses(withField("\"Capabilities\": {\"SystemTime\": true, \"SystemTime\": false}"), EINVAL, "Capabilities.SystemTime: duplicate field");
+    boot();
+    const both = install(withField("\"Capabilities\": {\"SystemTime\": true, \"PowerControls\": true}"));
+    expect(both).toBe(0);
+    expect(capsOf(both).classMask & (CAP_SYSTEM_TIME | CAP_POWER_CONTROLS)).toBe(CAP_SYSTEM_TIME | CAP_POWER_CONTROLS);
+    boot();
+    const neither = install(withField("\"Capabilities\": {\"SystemTime\": false, \"PowerControls\": false}"));
+    expect(neither).toBe(0);
+    expect(capsOf(neither).classMask & (CAP_SYSTEM_TIME | CAP_POWER_CONTROLS)).toBe(0);
   });
   it("Gpio must be an array of integers", () => {
     refuses(withField("\"Capabilities\": {\"Gpio\": 8}"), EINVAL, "Capabilities.Gpio: expected an array of pin numbers");

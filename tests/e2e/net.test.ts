@@ -30,8 +30,8 @@ const NAMES: Record<string, string[]> = { "localhost": ["127.0.0.1"], "a.example
 interface Running { dev: Device; network: Network; logs: (app: string) => string[]; stop: () => Promise<void> }
 
 /** A device on a real clock with a loopback network; the network manager first unless told not to. */
-async function boot(opts: { manager?: boolean } = {}): Promise<Running> {
-  const network = new Network({ resolve: async (name) => NAMES[name] ?? [] });
+async function boot(opts: { manager?: boolean; network?: Network } = {}): Promise<Running> {
+  const network = opts.network ?? new Network({ resolve: async (name) => NAMES[name] ?? [] });
   const dev = new Device({ clock: new RealClock(), network });
   if (opts.manager ?? true) await startNetworkManager(dev);
   const controller = new AbortController();
@@ -304,5 +304,92 @@ test("sockets are a shared pool: an app gets its share and no more (-ENFILE, EV_
   } finally {
     await r.stop();
     echo.server.close();
+  }
+});
+
+/** Waits until `app` has logged `n` lines (or `ms` pass). */
+async function logged(r: Running, app: string, n: number, ms = 8000): Promise<string[]> {
+  const deadline = Date.now() + ms;
+  while (r.logs(app).length < n) {
+    if (Date.now() > deadline) throw new Error(`${app} logged ${JSON.stringify(r.logs(app))}, not ${n} lines`);
+    await new Promise((res) => setTimeout(res, 10));
+  }
+  return r.logs(app);
+}
+
+test("a UDP listener's net_sendto reaches an address the allowlist names that is not the last sender, and is -EACCES (audited) to one it does not name", async () => {
+  // The forward goes to 127.0.0.2 (listed), never the sender (127.0.0.1), and to 127.0.0.3 (not listed).
+  const target = createSocket("udp4");
+  await new Promise<void>((res) => target.bind(0, "127.0.0.2", res));
+  const forwarded = new Promise<string>((res) => target.once("message", (m, from) => res(`${m} from ${from.address}`)));
+  const tport = target.address().port;
+  const serverPort = await freePort();
+  const r = await boot();
+  try {
+    const app = await probe(r, "forwarder", { AllowedUdpServerPorts: [serverPort], AllowedConnections: ["127.0.0.2"] },
+      ["ready 3000", `udp-forward ${serverPort} 127.0.0.2 127.0.0.3 ${tport}`]);
+    await logged(r, "forwarder", 2);
+    const asker = createSocket("udp4");
+    const again = setInterval(() => asker.send("hi", serverPort, "127.0.0.1"), 50);
+    try { assert.equal(await within(forwarded, 5000), "fwd: hi from 127.0.0.1"); } finally { clearInterval(again); asker.close(); }
+    await exited(r, "forwarder");
+    assert.deepEqual(r.logs("forwarder"), ["ready: yes", "udp-forward: listening", `udp-forward: hi / 127.0.0.2: 7 / 127.0.0.3: ${-abi.EACCES}`]);
+    const denied = r.dev.audit().filter((e) => e.kind === abi.EV_DENIED && e.app === app.slot);
+    assert.deepEqual(denied.map((e) => [e.syscall, e.result]), [[abi.SYS_NET_SENDTO, -abi.EACCES]]);
+  } finally {
+    await r.stop();
+    target.close();
+  }
+});
+
+test("net_state: a bound TCP listener is LISTENING (16), a UDP one LISTENING | CONNECTED | WRITABLE (21); a stream the other end closed is EOF (8) once read", async () => {
+  const [tcpPort, udpPort] = [await freePort(), await freePort()];
+  const closer = createServer((c: Socket) => c.end("bye"));
+  await new Promise<void>((res) => closer.listen(0, "127.0.0.1", res));
+  const closerPort = (closer.address() as AddressInfo).port;
+  const r = await boot();
+  try {
+    await probe(r, "states", { AllowedTcpServerPorts: [tcpPort], AllowedUdpServerPorts: [udpPort], AllowedConnections: ["127.0.0.1"] },
+      ["ready 3000", `listen-state ${tcpPort} tcp`, `listen-state ${udpPort} udp`, `eof 127.0.0.1 ${closerPort}`]);
+    await exited(r, "states");
+    assert.deepEqual(r.logs("states"), ["ready: yes",
+      `listen-state tcp: ${abi.NET_STATE_LISTENING}`,
+      `listen-state udp: ${abi.NET_STATE_LISTENING | abi.NET_STATE_CONNECTED | abi.NET_STATE_WRITABLE}`,
+      `eof: bye / ${abi.NET_STATE_EOF}`]);
+  } finally {
+    await r.stop();
+    closer.close();
+  }
+});
+
+/** A network whose link the test takes down and brings back: the probe then reports no ready interface. */
+class SwitchedNetwork extends Network {
+  linkUp = true;
+  override read(id: number, op: number, arg: number, maxLen: number) {
+    if (op === abi.NET_OP_PROBE && !this.linkUp) return new Uint8Array(abi.NET_STATUS_BYTES);
+    return super.read(id, op, arg, maxLen);
+  }
+}
+
+test("the network manager republishes when the link changes: apps see not ready (-ENETDOWN) while it is down, and ready again after", async () => {
+  const { server, port } = await echoServer();
+  const network = new SwitchedNetwork({ resolve: async (name) => NAMES[name] ?? [] });
+  const r = await boot({ network });
+  try {
+    const [up] = await logged(r, "network-manager", 1);
+    assert.match(up, /^networking ready on \S+ \(\d+\.\d+\.\d+\.\d+\)$/);
+    network.linkUp = false;
+    assert.deepEqual(await logged(r, "network-manager", 2), [up, "networking not ready"]);
+    await probe(r, "while-down", { AllowedConnections: ["127.0.0.1"] }, ["status", `try 127.0.0.1 ${port}`]);
+    await exited(r, "while-down");
+    assert.deepEqual(r.logs("while-down"), ["status: ", `try 127.0.0.1: ${-abi.ENETDOWN}`]);
+    network.linkUp = true;
+    assert.deepEqual(await logged(r, "network-manager", 3), [up, "networking not ready", up]);
+    await probe(r, "after", { AllowedConnections: ["127.0.0.1"] }, ["ready 3000", `try 127.0.0.1 ${port}`]);
+    await exited(r, "after");
+    assert.deepEqual(r.logs("after"), ["ready: yes", "try 127.0.0.1: ok"]);
+  } finally {
+    await r.stop();
+    server.close();
   }
 });

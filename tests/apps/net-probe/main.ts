@@ -11,6 +11,11 @@
 //   get URL             HTTP GET: "get: STATUS BODY"
 //   post URL BODY       HTTP POST of BODY as JSON: "post: STATUS BODY"
 //   hold HOST PORT      connect and exit with the socket open (the core closes it)
+//   udp-forward PORT A B TPORT
+//                       a UDP listener: one datagram, then "fwd: GOT" sent to A:TPORT and to
+//                       B:TPORT (dotted quads, neither the sender): "udp-forward: GOT / A: RC / B: RC"
+//   listen-state PORT P a listener (P tcp or udp) and its net_state once it is bound: "listen-state P: BITS"
+//   eof HOST PORT       connect, read to the end of the stream, then net_state: "eof: TEXT / BITS"
 import { args, log, net, close, httpGet, httpPost, sleepMs } from "@wasphere/sdk";
 
 function connectWait(host: string, port: i32, protocol: i32): i32 {
@@ -19,6 +24,17 @@ function connectWait(host: string, port: i32, protocol: i32): i32 {
   const st = net.waitReady(h, 3000);
   if (st < 0) { close(h); return st; }
   return h;
+}
+
+/** The NET_ADDR_BYTES socket address of dotted quad `ip` and `port`. */
+function addr4(ip: string, port: i32): ArrayBuffer {
+  const a = new ArrayBuffer(net.ADDR_BYTES);
+  const p = changetype<usize>(a);
+  store<u8>(p, 4);
+  store<u16>(p, <u16>port, 2);
+  const parts = ip.split(".");
+  for (let i = 0; i < 4 && i < parts.length; i++) store<u8>(p + 4 + <usize>i, <u8>I32.parseInt(parts[i]));
+  return a;
 }
 
 function readAll(h: i32, max: i32): string {
@@ -80,24 +96,41 @@ export function main(): i32 {
       while (n == -11) { if (net.waitReady(h, 3000) < 0) break; n = net.recv(h, buf); }
       log("udp " + w[1] + ": " + (n >= 0 ? String.UTF8.decode(buf.slice(0, n)) : n.toString()));
       close(h);
-    } else if (cmd == "udp-serve") {
+    } else if (cmd == "udp-serve" || cmd == "udp-forward") {
       const l = net.listen(I32.parseInt(w[1]), net.UDP);
-      if (l < 0) { log("udp-serve: " + l.toString()); continue; }
-      log("udp-serve: listening");
+      if (l < 0) { log(cmd + ": " + l.toString()); continue; }
+      log(cmd + ": listening");
       const buf = new ArrayBuffer(256);
       const from = new ArrayBuffer(net.ADDR_BYTES);
       let n = net.recvFrom(l, buf, from);
       while (n == -11) { if (net.waitReady(l, 5000) < 0) break; n = net.recvFrom(l, buf, from); }
-      if (n < 0) { log("udp-serve: " + n.toString()); close(l); continue; }
+      if (n < 0) { log(cmd + ": " + n.toString()); close(l); continue; }
       const got = String.UTF8.decode(buf.slice(0, n));
-      net.sendTo(l, String.UTF8.encode("echo: " + got), from);
-      const other = new ArrayBuffer(net.ADDR_BYTES);
-      store<u8>(changetype<usize>(other), 4);
-      store<u16>(changetype<usize>(other), 9, 2);
-      store<u32>(changetype<usize>(other), 0x010200c0, 4); // 192.0.2.1
-      const rc = net.sendTo(l, String.UTF8.encode("x"), other);
-      log("udp-serve: " + got + " / to other: " + rc.toString());
+      if (cmd == "udp-serve") {
+        net.sendTo(l, String.UTF8.encode("echo: " + got), from);
+        const rc = net.sendTo(l, String.UTF8.encode("x"), addr4("192.0.2.1", 9));
+        log("udp-serve: " + got + " / to other: " + rc.toString());
+      } else {
+        const tport = I32.parseInt(w[4]);
+        const toA = net.sendTo(l, String.UTF8.encode("fwd: " + got), addr4(w[2], tport));
+        const toB = net.sendTo(l, String.UTF8.encode("fwd: " + got), addr4(w[3], tport));
+        log("udp-forward: " + got + " / " + w[2] + ": " + toA.toString() + " / " + w[3] + ": " + toB.toString());
+      }
       close(l);
+    } else if (cmd == "listen-state") {
+      const l = net.listen(I32.parseInt(w[1]), w[2] == "udp" ? net.UDP : net.TCP);
+      if (l < 0) { log("listen-state " + w[2] + ": " + l.toString()); continue; }
+      // The host binds after net_listen returned: ask until the listener says it is bound.
+      let st = net.state(l);
+      for (let tries = 0; tries < 300 && st >= 0 && (st & net.STATE_LISTENING) == 0; tries++) { sleepMs(10); st = net.state(l); }
+      log("listen-state " + w[2] + ": " + st.toString());
+      close(l);
+    } else if (cmd == "eof") {
+      const h = connectWait(w[1], I32.parseInt(w[2]), net.TCP);
+      if (h < 0) { log("eof: " + h.toString()); continue; }
+      const text = readAll(h, 4096);
+      log("eof: " + text + " / " + net.state(h).toString());
+      close(h);
     } else if (cmd == "get") {
       const r = httpGet(w[1], 3000);
       log("get: " + (r.error != 0 ? r.error.toString() : r.response!.status.toString() + " " + r.response!.bodyText()));
