@@ -28,7 +28,11 @@ export async function bridgeUarts(board: Board, ports: { iface: string; port: nu
   return bridges;
 }
 
-export interface BootCliOptions { seconds?: number; press?: { pin: number; periodMs: number }[]; quiet?: boolean }
+export interface BootCliOptions {
+  seconds?: number; press?: { pin: number; periodMs: number }[]; quiet?: boolean;
+  /** The update feed's URL (the update agent is started only with one) and its poll period in seconds. */
+  feed?: string; feedPoll?: number;
+}
 
 /** Boots `dir`; resolves when it stopped (the signal, or `seconds`). */
 export async function bootDevice(dir: string, opts: BootCliOptions, out: (line: string) => void, signal?: AbortSignal): Promise<FlashDevice> {
@@ -44,7 +48,8 @@ export async function bootDevice(dir: string, opts: BootCliOptions, out: (line: 
     // Real sockets on the host, reached only through the network manager's status and each app's allowlist.
     const { Network } = await import("./net/network.js");
     const network = new Network();
-    const dev = await FlashDevice.boot(flash, { startApps: true, gpioPinCount: devicePins(dir), board, instrumentCache: deviceCache(dir), securityProcessor, coreModule, network, networkManager: true });
+    const dev = await FlashDevice.boot(flash, { startApps: true, gpioPinCount: devicePins(dir), board, instrumentCache: deviceCache(dir), securityProcessor, coreModule, network, networkManager: true,
+      ...(opts.feed ? { updateAgent: { feedUrl: opts.feed, pollSeconds: opts.feedPoll } } : {}) });
     const device = dev.device;
     out(`wasphere core ${device.coreVersion} booted from ${printable(dir)} in ${(performance.now() - startMs).toFixed(0)} ms`);
     for (const line of parts.lines) out(`parts: ${printable(line)}`);

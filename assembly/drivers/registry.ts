@@ -26,6 +26,7 @@ import { pwmOp } from "./pwm";
 import { channelOp } from "./channel";
 import { cryptoOp } from "./crypto";
 import { netOp } from "./net";
+import { updateOp } from "./update";
 
 export const UNIT_NONE: i32 = 0;
 export const UNIT_PROCESS: i32 = 1;
@@ -42,7 +43,9 @@ export const UNIT_PWM: i32 = 11;
 export const UNIT_CHANNEL: i32 = 12;
 export const UNIT_CRYPTO: i32 = 13;
 export const UNIT_NET: i32 = 14;
-export const UNIT_COUNT: i32 = 15;
+// 15 is SystemTime's (another unit's number, kept free here).
+export const UNIT_UPDATE: i32 = 16;
+export const UNIT_COUNT: i32 = 17;
 
 /** Asks unit `unit` operation `op` (unit.ts). An unknown unit answers 0. */
 export function unitOp(unit: i32, op: i32, task: i32, app: i32, nr: i32, a0: i32, a1: i32, a2: i32, a3: i32): i32 {
@@ -61,6 +64,7 @@ export function unitOp(unit: i32, op: i32, task: i32, app: i32, nr: i32, a0: i32
     case UNIT_CHANNEL: return channelOp(op, task, app, nr, a0, a1, a2, a3);
     case UNIT_CRYPTO: return cryptoOp(op, task, app, nr, a0, a1, a2, a3);
     case UNIT_NET: return netOp(op, task, app, nr, a0, a1, a2, a3);
+    case UNIT_UPDATE: return updateOp(op, task, app, nr, a0, a1, a2, a3);
   }
   return 0;
 }

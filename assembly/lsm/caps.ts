@@ -28,6 +28,9 @@ export const CAP_NET_SERVER: u32 = 1 << 11;
 // The network manager's: publishing the device's networking status (net_admin). Only a system
 // app installed from the OS image (app_install_system) can hold it; no user manifest can ask.
 export const CAP_NET_ADMIN: u32 = 1 << 12;
+// The update agent's: having feeds verified and updates staged (drivers/update.ts). Only a system
+// app of the OS image can hold it (app_install_system); a user manifest asking for it is refused.
+export const CAP_UPDATE: u32 = 1 << 13;
 // What every installed app holds without asking.
 export const CAP_BASELINE: u32 = CAP_COMPUTE | CAP_LOG;
 

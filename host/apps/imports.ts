@@ -69,6 +69,12 @@ export const APP_IMPORTS: readonly AppImport[] = [
   { name: "net_recvfrom", nr: abi.SYS_NET_RECVFROM, params: 4, results: 1, blocking: false },
   { name: "net_status", nr: abi.SYS_NET_STATUS, params: 2, results: 1, blocking: false },
   { name: "net_admin", nr: abi.SYS_NET_ADMIN, params: 3, results: 1, blocking: false },
+  { name: "update_feed_verify", nr: abi.SYS_UPDATE_FEED_VERIFY, params: 4, results: 1, blocking: true },
+  { name: "update_stage_begin", nr: abi.SYS_UPDATE_STAGE_BEGIN, params: 3, results: 1, blocking: false },
+  { name: "update_stage_write", nr: abi.SYS_UPDATE_STAGE_WRITE, params: 3, results: 1, blocking: false },
+  { name: "update_stage_commit", nr: abi.SYS_UPDATE_STAGE_COMMIT, params: 1, results: 1, blocking: true },
+  { name: "update_installed_version", nr: abi.SYS_UPDATE_INSTALLED_VERSION, params: 1, results: 1, blocking: false },
+  { name: "update_last_error", nr: abi.SYS_UPDATE_LAST_ERROR, params: 2, results: 1, blocking: false },
 ];
 
 /** The imports asyncify must let suspend their caller, as the instrumenter names them. */

@@ -2,7 +2,7 @@
 // ties to the SYS_* names) is routed to exactly one unit, nothing past them is, and no handle kind
 // or number is claimed twice.
 import { SYS_COUNT, SYS_GPIO_OPEN_OUTPUT, SYS_GPIO_GET, SYS_CLOSE, SYS_WAIT, SYS_LOG, SYS_TIMER_CREATE, SYS_EXIT, SYS_WAIT_ANY, SYS_STORAGE_OPEN, SYS_STORAGE_WRITE, SYS_PACKAGE_OPEN,
-  SYS_YIELD, SYS_SLEEP_MS, SYS_CLOCK_MS, SYS_MEM_QUOTA_BYTES, SYS_MEM_IN_USE_BYTES, SYS_MEM_PEAK_BYTES, SYSCALL_FUEL } from "../../assembly/abi";
+  SYS_YIELD, SYS_SLEEP_MS, SYS_CLOCK_MS, SYS_MEM_QUOTA_BYTES, SYS_MEM_IN_USE_BYTES, SYS_MEM_PEAK_BYTES, SYSCALL_FUEL, SYS_NET_ADMIN, SYS_UPDATE_FEED_VERIFY } from "../../assembly/abi";
 import { OP_FUEL } from "../../assembly/drivers/unit";
 import {
   driversOwning, driversConflicts, driverOf, driverFuelFlat, unitOp, kindsAll, kindsWaitable,
@@ -18,6 +18,7 @@ import { HANDLE_ADC } from "../../assembly/drivers/adc";
 import { HANDLE_PWM } from "../../assembly/drivers/pwm";
 import { HANDLE_CHANNEL } from "../../assembly/drivers/channel";
 import { HANDLE_SOCKET } from "../../assembly/drivers/net";
+import { HANDLE_UPDATE } from "../../assembly/drivers/update";
 import { boot } from "./kernel-support";
 
 describe("drivers: routing", () => {
@@ -25,8 +26,8 @@ describe("drivers: routing", () => {
     boot();
     expect(driversConflicts()).toBe(0);
     for (let nr = 0; nr < SYS_COUNT; nr++) {
-      // SYS_WAIT_ANY + 1 .. SYS_STORAGE_OPEN - 1 are reserved (abi.ts).
-      const reserved = nr > SYS_WAIT_ANY && nr < SYS_STORAGE_OPEN;
+      // SYS_WAIT_ANY + 1 .. SYS_STORAGE_OPEN - 1 and SYS_NET_ADMIN + 1 .. SYS_UPDATE_FEED_VERIFY - 1 are reserved (abi.ts).
+      const reserved = (nr > SYS_WAIT_ANY && nr < SYS_STORAGE_OPEN) || (nr > SYS_NET_ADMIN && nr < SYS_UPDATE_FEED_VERIFY);
       expect(driversOwning(nr)).toBe(reserved ? 0 : 1, "units owning syscall " + nr.toString());
       if (reserved) expect(driverOf(nr)).toBe(UNIT_NONE, "syscall " + nr.toString());
       else expect(driverOf(nr)).not.toBe(UNIT_NONE, "syscall " + nr.toString());
@@ -53,7 +54,8 @@ describe("drivers: routing", () => {
   it("knows exactly the units' handle kinds, and which of them offer a wake source", () => {
     boot();
     expect(kindsAll()).toBe((1 << HANDLE_GPIO_OUT) | (1 << HANDLE_GPIO_IN) | (1 << HANDLE_TIMER) | (1 << HANDLE_STORAGE) | (1 << HANDLE_PACKAGE_FILE)
-      | (1 << HANDLE_UART) | (1 << HANDLE_I2C) | (1 << HANDLE_SPI) | (1 << HANDLE_ADC) | (1 << HANDLE_PWM) | (1 << HANDLE_CHANNEL) | (1 << HANDLE_SOCKET));
+      | (1 << HANDLE_UART) | (1 << HANDLE_I2C) | (1 << HANDLE_SPI) | (1 << HANDLE_ADC) | (1 << HANDLE_PWM) | (1 << HANDLE_CHANNEL) | (1 << HANDLE_SOCKET)
+      | (1 << HANDLE_UPDATE));
     expect(kindsWaitable()).toBe((1 << HANDLE_GPIO_IN) | (1 << HANDLE_TIMER) | (1 << HANDLE_UART) | (1 << HANDLE_CHANNEL) | (1 << HANDLE_SOCKET));
   });
 
