@@ -187,6 +187,11 @@ export const IMAGE_REFUSED_UNTRUSTED_KEY = 2;
 export const IMAGE_REFUSED_BAD_SIGNATURE = 3;
 export const IMAGE_REFUSED_FIELD_MODE = 4;
 export const IMAGE_REFUSED_NO_PROCESSOR = 5;
+// A reboot is asked of the host (`arg`: the reason, REBOOT_REASON_*). Shared with SystemTime and
+// PowerControls, which own the host's reboot; the update unit emits reason 2.
+export const EV_REBOOT_REQUESTED = 17;
+export const REBOOT_REASON_APP = 1;
+export const REBOOT_REASON_OS_UPDATE = 2;
 // An update from the feed was applied (drivers/update.ts): `arg` the list entry, `result` the new VERSION.
 export const EV_UPDATE_APPLIED = 19;
 // A feed or an update from it was refused: `syscall` the UPDATE_REFUSED_* reason, `arg` the
@@ -207,6 +212,11 @@ export const UPDATE_REFUSED_PACKAGE = 10;
 export const UPDATE_REFUSED_NOT_INSTALLED = 11;
 export const UPDATE_REFUSED_OVERSIZE = 12;
 export const UPDATE_REFUSED_NO_FEED = 13;
+export const UPDATE_REFUSED_CORE_UNTRUSTED_KEY = 14;
+export const UPDATE_REFUSED_CORE_BAD_SIGNATURE = 15;
+export const UPDATE_REFUSED_CORE_OLDER = 16;
+export const UPDATE_REFUSED_CORE_MALFORMED = 17;
+export const UPDATE_REFUSED_CORE_ON_TRIAL = 18;
 
 // Which limit an EV_LIMIT entry names.
 export const LIMIT_TASK_HANDLES = 1;
@@ -493,6 +503,17 @@ export const FEED_SEQUENCE_COUNTER = 1;
 export const UPDATE_WRITE_MAX_BYTES = 2048;
 // update_last_error: the message kept of the last refusal, at most this many bytes.
 export const UPDATE_ERROR_MAX_BYTES = 256;
+// A core image (SPEC.md "Core image"): its header; the OS version is security-processor counter 0.
+export const CORE_IMAGE_MAGIC = 0x49435357; // "WSCI"
+export const CORE_IMAGE_HEADER_BYTES = 96;
+export const OS_VERSION_COUNTER = 0;
+// The OS slots' boot state (SPEC.md "OS boot state"): 16-byte records in each slot's last erase block.
+export const BOOT_STATE_MAGIC = 0x53425357; // "WSBS"
+export const BOOT_STATE_RECORD_BYTES = 16;
+export const BOOT_STATE_PENDING = 1;
+export const BOOT_STATE_TRYING = 2;
+export const BOOT_STATE_CONFIRMED = 3;
+export const BOOT_STATE_REJECTED = 4;
 export const MAILBOX_CMD_COUNTER_READ = 9;
 export const MAILBOX_CMD_COUNTER_ADVANCE = 10;
 // random_bytes: at most this many bytes a call (the processor's RANDOM limit).

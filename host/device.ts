@@ -199,6 +199,11 @@ const UPDATE_REFUSED_TEXT: Record<number, string> = {
   [abi.UPDATE_REFUSED_NOT_INSTALLED]: "the component is not installed here",
   [abi.UPDATE_REFUSED_OVERSIZE]: "the download is longer than its feed entry declares",
   [abi.UPDATE_REFUSED_NO_FEED]: "no feed was verified first",
+  [abi.UPDATE_REFUSED_CORE_UNTRUSTED_KEY]: "the core image is signed by a key the device does not trust for the OS",
+  [abi.UPDATE_REFUSED_CORE_BAD_SIGNATURE]: "the core image's signature does not verify",
+  [abi.UPDATE_REFUSED_CORE_OLDER]: "the core image is below the device's OS version counter",
+  [abi.UPDATE_REFUSED_CORE_MALFORMED]: "not a signed core image",
+  [abi.UPDATE_REFUSED_CORE_ON_TRIAL]: "the running OS is on trial",
 };
 
 const SYSCALL_NAMES = new Map<number, string>(APP_IMPORTS.map((i) => [i.nr, i.name]));
@@ -712,6 +717,7 @@ export class Device {
       case abi.EV_FAULT: return `${app}: ${call} passed a pointer outside its memory (EFAULT)`;
       case abi.EV_APP_INSTALLED: return `${app}: installed`;
       case abi.EV_INSTALL_REFUSED: return `install refused: ${errnoName(a.result)}`;
+      case abi.EV_REBOOT_REQUESTED: return `${app}: reboot requested (${a.arg === abi.REBOOT_REASON_OS_UPDATE ? "an OS update is staged and PENDING" : `reason ${a.arg}`})`;
       case abi.EV_UPDATE_APPLIED: return `${app}: update applied: entry ${a.arg} is now version ${a.result}`;
       case abi.EV_UPDATE_REFUSED: return `${app}: update refused (${errnoName(a.result)}): ${UPDATE_REFUSED_TEXT[a.syscall] ?? "see the agent's log"}`;
       case abi.EV_FEED_ACCEPTED: return `${app}: feed sequence ${a.arg} accepted`;

@@ -87,6 +87,7 @@ export const STORE_STATIC_BYTES: i32 = <i32>(<u32>MAX_APPS * STORE_ENTRY_BYTES +
 let count: i32 = 0;
 let booted: bool = false;
 let flashBlockBytes: u32 = 0;
+let flashBlockCount: u32 = 0;
 let appsFirst: u32 = 0;
 let appsBlocks: u32 = 0;
 // The deploy in progress (none when pendBytes is 0): its extent, bytes taken, blocks erased.
@@ -151,6 +152,7 @@ export function storeBoot(eraseBlockBytes: u32, blockCount: u32): i32 {
   if (appsBlocks == 0) return fail(-EINVAL, "partition table", "has no apps partition");
   if (dataBlocks < 2) return fail(-EINVAL, "partition table", "has no data partition");
   flashBlockBytes = eraseBlockBytes;
+  flashBlockCount = blockCount;
   const m = hostMount();
   if (m.mounted) fsUnmount(m);
   m.baseBlock = dataFirst; m.partBlocks = dataBlocks; m.flashShift = 0;
@@ -449,6 +451,8 @@ export function storeUpdateWritten(): i32 { return pendBytes != 0 && pendByUpdat
 /** The pending extent's first flash block and the flash's erase-block size (for a read-back). */
 export function storePendingFirst(): u32 { return pendFirst; }
 export function storeBlockBytes(): u32 { return flashBlockBytes; }
+/** The flash's erase blocks (0 before store_boot). */
+export function storeBlockCount(): u32 { return booted ? flashBlockCount : 0; }
 /** Drops the pending update (its handle closed before a commit): the extent is free again. */
 export function storeUpdateDrop(): void { if (pendByUpdate) { pendBytes = 0; pendByUpdate = false; } }
 

@@ -8,7 +8,8 @@
 // the app atomically; the host then starts the new version. Every refusal is one line in this
 // app's log with the core's reason, logged once per feed Sequence and package, and changes
 // nothing. Only apps installed on the device are updated: a feed serves many devices, each with
-// its own apps, so a component not installed here is skipped.
+// its own apps, so a component not installed here is skipped. An entry of ImageType 1 is a core
+// image, staged (once per feed Sequence) into the other OS slot when newer than the running OS.
 // CmdArgs: the feed.json URL (http://), the poll period in seconds. AllowedConnections: the feed's
 // host only (host/net/system-apps.ts composes both from the device's configuration).
 // Memory: the feed (at most FEED_MAX_BYTES and its tree) and one package download at a time.
@@ -21,6 +22,10 @@ const PKG_MAX_BYTES: i32 = 2097152;
 const FEED_TIMEOUT_MS: i32 = 10000;
 const DOWNLOAD_TIMEOUT_MS: i32 = 60000;
 const IMAGE_TYPE_APPLICATION: i32 = 10;
+// A feed entry of this ImageType is a core image (SPEC.md "Core image"), staged into the other OS slot.
+const IMAGE_TYPE_CORE: i32 = 1;
+// update_installed_version's id for the OS: the version of the primary OS slot's core image.
+const OS_ID = new Uint8Array(16);
 const ENOENT: i32 = -2;
 
 function hexVal(c: i32): i32 { return c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x61 && c <= 0x66 ? c - 0x57 : -1; }
@@ -164,11 +169,11 @@ function logOnce(line: string): void {
 }
 
 /** Downloads and stages entry `x` over the installed `installed`; true when the core applied it. */
-function apply(base: string, x: Entry, installed: i32): bool {
+function apply(base: string, x: Entry, installed: i32, kind: i32): bool {
   log("update: " + shown(x.name) + " " + x.componentId + ": version " + installed.toString() + " -> " + (<u32>x.version).toString()
     + ", " + (<u32>x.sizeBytes).toString() + " bytes from " + x.file);
   const size = x.sizeBytes > <f64>i32.MAX_VALUE ? i32.MAX_VALUE : <i32>x.sizeBytes;
-  const h = update.begin(update.KIND_APP, size, x.id, x.sha256);
+  const h = update.begin(kind, size, x.id, x.sha256);
   if (h < 0) { log(update.lastError()); return false; }
   // One byte more than declared is read, so a longer file is seen (and refused by the core) as such.
   const r = httpGet(base + x.file, DOWNLOAD_TIMEOUT_MS, size < PKG_MAX_BYTES ? size + 1 : size);
@@ -184,7 +189,8 @@ function apply(base: string, x: Entry, installed: i32): bool {
   const entry = update.commit(h);
   close(h);
   if (entry < 0) { log(update.lastError()); return false; }
-  log("update: " + shown(x.name) + " version " + (<u32>x.version).toString() + " applied (installed-app list entry " + entry.toString() + ")");
+  if (kind == update.KIND_CORE) log("update: core image version " + (<u32>x.version).toString() + " staged in the other OS slot (PENDING); reboot requested");
+  else log("update: " + shown(x.name) + " version " + (<u32>x.version).toString() + " applied (installed-app list entry " + entry.toString() + ")");
   return true;
 }
 
@@ -197,7 +203,7 @@ export function main(): i32 {
   const base = url.substring(0, url.lastIndexOf("/") + 1);
   while (!net.isReady()) sleepMs(200);
   log("update agent: polling " + shown(url) + " every " + period.toString() + " s");
-  // Packages refused under the current feed: not fetched again until the feed changes.
+  // Packages refused (and core images staged) under the current feed: not fetched again until the feed changes.
   let refused = new Set<string>();
   let lastSequence = -1;
   while (true) {
@@ -219,8 +225,9 @@ export function main(): i32 {
           for (let i = 0; i < f.entries.length; i++) {
             const x = f.entries[i];
             const key = x.componentId + "@" + (<u32>x.version).toString() + ":" + x.sha256Text;
-            if (refused.has(key) || x.imageType != IMAGE_TYPE_APPLICATION) continue;
-            const installed = update.installedVersion(x.id);
+            const core = x.imageType == IMAGE_TYPE_CORE;
+            if (refused.has(key) || (!core && x.imageType != IMAGE_TYPE_APPLICATION)) continue;
+            const installed = update.installedVersion(core ? OS_ID : x.id);
             if (installed == ENOENT || (installed >= 0 && x.version == <f64>installed)) continue;
             if (installed >= 0 && x.version < <f64>installed) {
               log("update: " + shown(x.name) + " " + x.componentId + ": the feed's version " + (<u32>x.version).toString() + " is older than the installed " + installed.toString() + "; kept");
@@ -228,7 +235,8 @@ export function main(): i32 {
               continue;
             }
             if (installed < 0) { log("update: " + x.componentId + ": the installed version cannot be read (error " + installed.toString() + ")"); refused.add(key); continue; }
-            if (!apply(base, x, installed)) refused.add(key);
+            // A staged core image runs only after the reboot: it is not staged again under this feed.
+            if (!apply(base, x, installed, core ? update.KIND_CORE : update.KIND_APP) || core) refused.add(key);
             lastLine = "";
           }
         }
