@@ -2,10 +2,15 @@
 // Node's http serves it on 127.0.0.1, and a field-mode device (sideload refused) whose update
 // agent polls the feed every second runs version 1; version 2 is published, and the agent has the
 // core verify the feed, stage the download and replace the app, which restarts as version 2 with
-// its mutable storage kept. A user manifest may not hold UpdateAgent.
+// its mutable storage kept. A user manifest may not hold UpdateAgent. `wasphere device boot
+// --feed URL` starts the agent on that feed (the demo device refuses a feed from a key it does
+// not trust).
 import test from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { makeDemoDevice } from "../../tools/demo-device.js";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { publishFeed } from "../../host/update-feed.js";
@@ -82,4 +87,32 @@ test("a user manifest asking for UpdateAgent is refused at install with EPERM", 
   const manifest = { SchemaVersion: 1, Name: "sneaky", ComponentId: "6a5b4c3d-2e1f-4a0b-9c8d-7e6f5a4b3c2d", EntryPoint: "sneaky.wasm", Capabilities: { UpdateAgent: true } };
   await assert.rejects(dev.install(appFromBytes("sneaky", manifest, new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]))),
     (err: unknown) => err instanceof InstallError && err.message.includes("app_manifest.json refused (EPERM)") && err.message.includes("only the update agent, a system app in the OS image, may hold this"));
+});
+
+test("`wasphere device boot DEV --feed URL --feed-poll 1` starts the update agent on that feed; a feed signed by a key the device does not trust is refused in its log", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "wasphere-ota-cli-"));
+  const dev = join(dir, "demo");
+  await makeDemoDevice(dev, () => {});
+  await publish(dir, "v1", V1);
+  const server = new FeedServer(join(dir, "feed"));
+  await server.start();
+  const root = fileURLToPath(new URL("../../../", import.meta.url));
+  const child = spawn(process.execPath, ["bin/wasphere.js", "device", "boot", dev, "--feed", server.feedUrl, "--feed-poll", "1"], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "", err = "";
+  child.stderr.on("data", (d) => { err += d; });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out; stdout:\n${out}\nstderr:\n${err}`)), 60_000);
+      child.stdout.on("data", (d) => { out += d; if (out.includes("signed by a key this device does not trust for apps")) { clearTimeout(timer); resolve(); } });
+      child.on("exit", (code) => { clearTimeout(timer); reject(new Error(`exited ${code}; stdout:\n${out}\nstderr:\n${err}`)); });
+    });
+  } finally {
+    child.kill("SIGTERM");
+    if (child.exitCode === null && child.signalCode === null) await new Promise((r) => child.once("exit", r));
+    await server.stop();
+  }
+  const lines = out.split("\n");
+  assert.ok(lines.includes(`boot: system app "update-agent": started, feed ${server.feedUrl}`), out);
+  assert.ok(lines.some((l) => l.endsWith(`update-agent: update agent: polling ${server.feedUrl} every 1 s`)), out);
+  assert.ok(lines.some((l) => l.endsWith("update-agent: feed: refused: signed by a key this device does not trust for apps")), out);
 });
