@@ -49,6 +49,13 @@ export const ECORRUPT = 84;
 export const EDQUOT = 122;
 // A call whose work waits for the security processor: call it again once the mailbox has answered.
 export const EINPROGRESS = 115;
+// The update unit's (drivers/update.ts): a feed or core image signed by a key the device does not
+// trust; an image older than the installed one (or a feed older than the last accepted, replayed);
+// bytes that are not the ones the feed or signature names (a bad feed signature, a download whose
+// length or SHA-256 differs from its feed entry's).
+export const EUNTRUSTED = 125;
+export const EROLLBACK = 126;
+export const EINTEGRITY = 127;
 
 // ---- App syscalls (module "applibs"). The host trampoline for import NAME calls
 // core.syscall(task, SYS_NAME, a0, a1, a2, a3). Numbers are stable; never reuse one.
@@ -123,13 +130,20 @@ export const SYS_TIME_GET = 72;
 export const SYS_TIME_SET = 73;
 export const SYS_POWER_REBOOT = 74;
 export const SYS_POWER_DOWN = 75;
+// Updates (drivers/update.ts; ABI.md "App imports"): only an app holding UpdateAgent (a system app).
+export const SYS_UPDATE_FEED_VERIFY = 76;
+export const SYS_UPDATE_STAGE_BEGIN = 77;
+export const SYS_UPDATE_STAGE_WRITE = 78;
+export const SYS_UPDATE_STAGE_COMMIT = 79;
+export const SYS_UPDATE_INSTALLED_VERSION = 80;
+export const SYS_UPDATE_LAST_ERROR = 81;
 // System events and update deferral (ABI.md "System events"; drivers/sysevent.ts).
-export const SYS_SYSEVENT_REGISTER = 84;
-export const SYS_SYSEVENT_INFO = 85;
-export const SYS_SYSEVENT_DEFER = 86;
-export const SYS_SYSEVENT_RESUME = 87;
+export const SYS_SYSEVENT_REGISTER = 82;
+export const SYS_SYSEVENT_INFO = 83;
+export const SYS_SYSEVENT_DEFER = 84;
+export const SYS_SYSEVENT_RESUME = 85;
 // One more than the highest number: the size of the security hook's table.
-export const SYS_COUNT = 88;
+export const SYS_COUNT = 86;
 
 // ---- Scheduler: why an app stopped running (host -> core, sched_report).
 export const STOP_YIELDED = 0;
@@ -193,6 +207,31 @@ export const REBOOT_REASON_POWER_DOWN = 4;
 // An app set the device's UTC clock (time_set): `arg` is how far it moved, in whole seconds
 // (clamped to the i32 range; negative: backwards).
 export const EV_TIME_SET = 18;
+// An update from the feed was applied (drivers/update.ts): `arg` the list entry, `result` the new VERSION.
+export const EV_UPDATE_APPLIED = 19;
+// A feed or an update from it was refused: `syscall` the UPDATE_REFUSED_* reason, `arg` the
+// list entry it would replace (-1: none, or a feed), `result` the -errno.
+export const EV_UPDATE_REFUSED = 20;
+// A feed was accepted and its Sequence recorded (`arg`: the Sequence, low 31 bits).
+export const EV_FEED_ACCEPTED = 21;
+export const UPDATE_REFUSED_FEED_UNTRUSTED_KEY = 1;
+export const UPDATE_REFUSED_FEED_BAD_SIGNATURE = 2;
+export const UPDATE_REFUSED_FEED_MALFORMED = 3;
+export const UPDATE_REFUSED_FEED_REPLAYED = 4;
+export const UPDATE_REFUSED_TOO_BIG = 5;
+export const UPDATE_REFUSED_TRUNCATED = 6;
+export const UPDATE_REFUSED_HASH = 7;
+export const UPDATE_REFUSED_WRONG_COMPONENT = 8;
+export const UPDATE_REFUSED_OLDER = 9;
+export const UPDATE_REFUSED_PACKAGE = 10;
+export const UPDATE_REFUSED_NOT_INSTALLED = 11;
+export const UPDATE_REFUSED_OVERSIZE = 12;
+export const UPDATE_REFUSED_NO_FEED = 13;
+export const UPDATE_REFUSED_CORE_UNTRUSTED_KEY = 14;
+export const UPDATE_REFUSED_CORE_BAD_SIGNATURE = 15;
+export const UPDATE_REFUSED_CORE_OLDER = 16;
+export const UPDATE_REFUSED_CORE_MALFORMED = 17;
+export const UPDATE_REFUSED_CORE_ON_TRIAL = 18;
 
 // Which limit an EV_LIMIT entry names.
 export const LIMIT_TASK_HANDLES = 1;
@@ -214,6 +253,8 @@ export const LIMIT_CHANNELS = 9;
 export const LIMIT_MAILBOX = 10;
 // The app's share of the NET_MAX_SOCKETS sockets is used up, or every one is (net_connect, net_listen, net_accept: -ENFILE).
 export const LIMIT_SOCKETS = 11;
+// One update is staged at a time, device-wide (update_stage_begin: -EBUSY).
+export const LIMIT_UPDATE_SESSIONS = 12;
 
 // Fields of an audit entry (audit_field).
 export const AUDIT_SEQ = 0;
@@ -463,6 +504,33 @@ export const MAILBOX_STATUS_NO_CONTEXT = 7;
 // sha256: at most this many bytes a call (one SHA256_UPDATE: its payload is the u32 context and the data).
 export const SHA256_MAX_BYTES = 4092;
 export const SHA256_DIGEST_BYTES = 32;
+// ---- Updates (ABI.md "Updates"; drivers/update.ts).
+// update_stage_begin's kinds: an app's image package (a core image is not staged by this build).
+export const UPDATE_KIND_APP = 1;
+export const UPDATE_KIND_CORE = 2;
+// update_stage_begin's descriptor: the ComponentId (16 bytes, text order) and the SHA-256 the feed names.
+export const UPDATE_DESC_BYTES = 48;
+// A feed manifest's most bytes (host/update-feed.ts FEED_MAX_BYTES).
+export const FEED_MAX_BYTES = 65536;
+// The security processor's counter holding the highest feed Sequence accepted (counter 0 is the OS version).
+export const FEED_SEQUENCE_COUNTER = 1;
+// update_stage_write: at most this many bytes a call.
+export const UPDATE_WRITE_MAX_BYTES = 2048;
+// update_last_error: the message kept of the last refusal, at most this many bytes.
+export const UPDATE_ERROR_MAX_BYTES = 256;
+// A core image (SPEC.md "Core image"): its header; the OS version is security-processor counter 0.
+export const CORE_IMAGE_MAGIC = 0x49435357; // "WSCI"
+export const CORE_IMAGE_HEADER_BYTES = 96;
+export const OS_VERSION_COUNTER = 0;
+// The OS slots' boot state (SPEC.md "OS boot state"): 16-byte records in each slot's last erase block.
+export const BOOT_STATE_MAGIC = 0x53425357; // "WSBS"
+export const BOOT_STATE_RECORD_BYTES = 16;
+export const BOOT_STATE_PENDING = 1;
+export const BOOT_STATE_TRYING = 2;
+export const BOOT_STATE_CONFIRMED = 3;
+export const BOOT_STATE_REJECTED = 4;
+export const MAILBOX_CMD_COUNTER_READ = 9;
+export const MAILBOX_CMD_COUNTER_ADVANCE = 10;
 // random_bytes: at most this many bytes a call (the processor's RANDOM limit).
 export const RANDOM_MAX_BYTES = 256;
 // ---- Networking (ABI.md "Networking"; SPEC.md "Network calls"; drivers/net.ts).

@@ -36,7 +36,11 @@ export async function bridgeUarts(board: Board, ports: { iface: string; port: nu
   return bridges;
 }
 
-export interface BootCliOptions { seconds?: number; press?: { pin: number; periodMs: number }[]; quiet?: boolean }
+export interface BootCliOptions {
+  seconds?: number; press?: { pin: number; periodMs: number }[]; quiet?: boolean;
+  /** The update feed's URL (the update agent is started only with one) and its poll period in seconds. */
+  feed?: string; feedPoll?: number;
+}
 
 /** Boots `dir`; resolves when it stopped (the signal, or `seconds`). A reboot request boots it again (host/reboot.ts). */
 export async function bootDevice(dir: string, opts: BootCliOptions, out: (line: string) => void, signal?: AbortSignal): Promise<FlashDevice> {
@@ -67,7 +71,8 @@ export async function bootDevice(dir: string, opts: BootCliOptions, out: (line: 
         // that fails leaves the hardware to the next attempt with its sockets closed.
         const os = await bootOs(flash, async () => (await openSecurityProcessor(fileStore(dir))).link, async (core, link) => {
           try {
-            return await FlashDevice.boot(flash, { startApps: true, gpioPinCount: devicePins(dir), board, instrumentCache: deviceCache(dir), securityProcessor: link, coreModule: core.module, network, networkManager: true, utcMs: rtc.nowMs() });
+            return await FlashDevice.boot(flash, { startApps: true, gpioPinCount: devicePins(dir), board, instrumentCache: deviceCache(dir), securityProcessor: link, coreModule: core.module, network, networkManager: true, utcMs: rtc.nowMs(),
+              ...(opts.feed ? { updateAgent: { feedUrl: opts.feed, pollSeconds: opts.feedPoll } } : {}) });
           } catch (err) {
             network.closeAll();
             throw err;

@@ -196,7 +196,13 @@ export function registerDeviceCommands(program: Command): void {
       return [...prev, { pin: Number(m[1]), periodMs: Number(m[2]) }];
     })
     .option("--quiet", "do not print GPIO changes")
-    .action(async (dir: string, opts: { seconds?: number; press?: { pin: number; periodMs: number }[]; quiet?: boolean }) => {
+    .option("--feed <URL>", "start the update agent polling this update feed (http://host[:port]/path/feed.json; SPEC.md, \"Update agent\")")
+    .option("--feed-poll <S>", "seconds between the update agent's polls of the feed (default 60)", (v: string) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1 || n > 86400) throw new InvalidArgumentError("expected a whole number of seconds from 1 to 86400");
+      return n;
+    })
+    .action(async (dir: string, opts: { seconds?: number; press?: { pin: number; periodMs: number }[]; quiet?: boolean; feed?: string; feedPoll?: number }) => {
       const { bootDevice } = await import("./device-boot.js");
       const controller = new AbortController();
       const stop = () => controller.abort();

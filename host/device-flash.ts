@@ -53,6 +53,8 @@ export interface BootOptions extends Omit<DeviceConfig, "flashDevice" | "flash">
   startApps: boolean;
   /** With a network (DeviceConfig.network) and startApps: install and start the network manager (host/net/system-apps.ts). */
   networkManager?: boolean;
+  /** With a network and startApps: install and start the update agent polling this feed (host/net/system-apps.ts). */
+  updateAgent?: { feedUrl: string; pollSeconds?: number };
 }
 
 /** What boot did, a line per package and app. */
@@ -107,7 +109,35 @@ export class FlashDevice implements DeviceControl {
       const app = await startNetworkManager(device);
       log.lines.push(`system app "${printable(app.name)}": started`);
     }
+    // An update the core applied (drivers/update.ts) replaced an entry: the host adopts its new
+    // module and starts it, as after a deploy.
+    device.auditListeners.push((a) => { if (a.kind === abi.EV_UPDATE_APPLIED) me.updateApplied(a.arg); });
+    if (opts.updateAgent && opts.network && opts.startApps) {
+      const { startUpdateAgent } = await import("./net/system-apps.js");
+      const app = await startUpdateAgent(device, opts.updateAgent.feedUrl, opts.updateAgent.pollSeconds);
+      log.lines.push(`system app "${printable(app.name)}": started, feed ${printable(opts.updateAgent.feedUrl)}`);
+    }
     return me;
+  }
+
+  /** The adoptions of applied updates in flight, in order (each waits for the one before). */
+  private updates: Promise<void> = Promise.resolve();
+  /** Resolves when every applied update seen so far is adopted (and started on a running device). */
+  updatesSettled(): Promise<void> { return this.updates; }
+
+  /** Entry `index` was replaced by an update from the feed: its new app is adopted, and started when the device runs. */
+  private updateApplied(index: number): void {
+    this.updates = this.updates.then(async () => {
+      try {
+        await this.sync();
+        const x = this.entry(index);
+        const app = this.device.installedApps().find((a) => a.slot === x.appSlot);
+        if (app && this.running && !this.isRunning(app)) this.device.start(app);
+        this.device.events.push(this.device.clock.nowMs(), { kind: "app", app: app?.name ?? `entry ${index}`, what: "updated", detail: `version ${x.version}` });
+      } catch (err) {
+        this.device.events.push(this.device.clock.nowMs(), { kind: "app", app: `entry ${index}`, what: "host error", detail: printable(err instanceof Error ? err.message : String(err)) });
+      }
+    });
   }
 
   /**
@@ -174,6 +204,8 @@ export class FlashDevice implements DeviceControl {
     const admitted = this.entries().filter((x) => x.appSlot >= 0);
     const bySlot = new Map(admitted.map((x) => [x.appSlot, x]));
     for (const app of this.device.installedApps()) {
+      // The OS image's system apps (installSystem) are no entries of the list: they stay.
+      if (!this.adoptedImage.has(app.slot)) continue;
       const x = bySlot.get(app.slot);
       if (!x || x.componentId !== app.componentId || this.adoptedImage.get(app.slot) !== x.imageId) {
         this.device.forget(app.slot);

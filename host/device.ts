@@ -197,6 +197,28 @@ const IMAGE_REFUSED_TEXT: Record<number, string> = {
   [abi.IMAGE_REFUSED_NO_PROCESSOR]: "no security processor to verify it",
 };
 
+/** What each UPDATE_REFUSED_* reason of an EV_UPDATE_REFUSED entry means. */
+const UPDATE_REFUSED_TEXT: Record<number, string> = {
+  [abi.UPDATE_REFUSED_FEED_UNTRUSTED_KEY]: "the feed is signed by a key the device does not trust for apps",
+  [abi.UPDATE_REFUSED_FEED_BAD_SIGNATURE]: "the feed's signature does not verify",
+  [abi.UPDATE_REFUSED_FEED_MALFORMED]: "the feed manifest is malformed",
+  [abi.UPDATE_REFUSED_FEED_REPLAYED]: "the feed is older than the last one accepted (replayed)",
+  [abi.UPDATE_REFUSED_TOO_BIG]: "the package is larger than a package may be",
+  [abi.UPDATE_REFUSED_TRUNCATED]: "the download is shorter than its feed entry declares",
+  [abi.UPDATE_REFUSED_HASH]: "the download's SHA-256 is not its feed entry's",
+  [abi.UPDATE_REFUSED_WRONG_COMPONENT]: "the package is another component than its feed entry names",
+  [abi.UPDATE_REFUSED_OLDER]: "the package is older than the installed one",
+  [abi.UPDATE_REFUSED_PACKAGE]: "the package itself was refused",
+  [abi.UPDATE_REFUSED_NOT_INSTALLED]: "the component is not installed here",
+  [abi.UPDATE_REFUSED_OVERSIZE]: "the download is longer than its feed entry declares",
+  [abi.UPDATE_REFUSED_NO_FEED]: "no feed was verified first",
+  [abi.UPDATE_REFUSED_CORE_UNTRUSTED_KEY]: "the core image is signed by a key the device does not trust for the OS",
+  [abi.UPDATE_REFUSED_CORE_BAD_SIGNATURE]: "the core image's signature does not verify",
+  [abi.UPDATE_REFUSED_CORE_OLDER]: "the core image is below the device's OS version counter",
+  [abi.UPDATE_REFUSED_CORE_MALFORMED]: "not a signed core image",
+  [abi.UPDATE_REFUSED_CORE_ON_TRIAL]: "the running OS is on trial",
+};
+
 const SYSCALL_NAMES = new Map<number, string>(APP_IMPORTS.map((i) => [i.nr, i.name]));
 export const errnoName = (code: number): string => {
   const entry = Object.entries(abi).find(([k, v]) => v === -code && /^E[A-Z]+$/.test(k));
@@ -238,6 +260,8 @@ export class Device {
    * run() returns once there is one, and the host reboots the device (host/reboot.ts).
    */
   rebootRequest: RebootRequest | null = null;
+  /** Called with each audit entry as the host reads it (a FlashDevice reacts to EV_UPDATE_APPLIED). */
+  readonly auditListeners: ((entry: AuditEntry) => void)[] = [];
   /** Told of every slice as it ends, before the core is (the conformance trace listens here). */
   onSlice: ((slice: SliceRecord) => void) | null = null;
   /** Slices run since boot, by why they ended. */
@@ -744,6 +768,9 @@ export class Device {
       case abi.EV_FAULT: return `${app}: ${call} passed a pointer outside its memory (EFAULT)`;
       case abi.EV_APP_INSTALLED: return `${app}: installed`;
       case abi.EV_INSTALL_REFUSED: return `install refused: ${errnoName(a.result)}`;
+      case abi.EV_UPDATE_APPLIED: return `${app}: update applied: entry ${a.arg} is now version ${a.result}`;
+      case abi.EV_UPDATE_REFUSED: return `${app}: update refused (${errnoName(a.result)}): ${UPDATE_REFUSED_TEXT[a.syscall] ?? "see the agent's log"}`;
+      case abi.EV_FEED_ACCEPTED: return `${app}: feed sequence ${a.arg} accepted`;
       case abi.EV_IMAGE_REFUSED: return `image package ${a.arg < 0 ? "sideloaded" : `entry ${a.arg}`} refused (${errnoName(a.result)}): ${IMAGE_REFUSED_TEXT[a.syscall] ?? `reason ${a.syscall}`}`;
       case abi.EV_APP_STARTED: return `${app}: started`;
       case abi.EV_APP_EXITED: return `${app}: exited with code ${a.arg}`;
@@ -781,6 +808,7 @@ export class Device {
           downSeconds: a.arg === abi.REBOOT_REASON_POWER_DOWN ? Math.max(0, a.result) : 0, uptimeMs: a.timeMs,
         };
       }
+      for (const f of this.auditListeners) f(a);
     }
     this.auditSeen = total;
   }

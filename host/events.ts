@@ -5,7 +5,7 @@ import type { AuditEntry } from "./device.js";
 export type DeviceEvent =
   | { kind: "gpio"; pin: number; level: number; source: "core" | "external" }
   | { kind: "log"; app: string; text: string }
-  | { kind: "app"; app: string; what: "installed" | "started" | "exited" | "trapped" | "restarting" | "gave-up" | "stopped" | "refused" | "host error"; detail?: string }
+  | { kind: "app"; app: string; what: "installed" | "started" | "exited" | "trapped" | "restarting" | "gave-up" | "stopped" | "refused" | "updated" | "host error"; detail?: string }
   | { kind: "audit"; app: string; text: string; entry?: AuditEntry }
   /** A peripheral's visible change (a PWM output's new state, a UART's configuration): `iface` is its board name. */
   | { kind: "periph"; iface: string; text: string }

@@ -71,6 +71,12 @@
 @external("applibs", "sysevent_info") declare function sys_sysevent_info(handle: i32, ptr: usize): i32;
 @external("applibs", "sysevent_defer") declare function sys_sysevent_defer(handle: i32, minutes: i32): i32;
 @external("applibs", "sysevent_resume") declare function sys_sysevent_resume(handle: i32): i32;
+@external("applibs", "update_feed_verify") declare function sys_update_feed_verify(textPtr: usize, textLen: i32, sigPtr: usize, keyIdPtr: usize): i32;
+@external("applibs", "update_stage_begin") declare function sys_update_stage_begin(kind: i32, sizeBytes: i32, descPtr: usize): i32;
+@external("applibs", "update_stage_write") declare function sys_update_stage_write(handle: i32, ptr: usize, len: i32): i32;
+@external("applibs", "update_stage_commit") declare function sys_update_stage_commit(handle: i32): i32;
+@external("applibs", "update_installed_version") declare function sys_update_installed_version(idPtr: usize): i32;
+@external("applibs", "update_last_error") declare function sys_update_last_error(ptr: usize, len: i32): i32;
 
 export const EACCES: i32 = -13;
 export const EBADF: i32 = -9;
@@ -577,6 +583,47 @@ export namespace sysevent {
   export function defer(handle: i32, minutes: i32): i32 { return sys_sysevent_defer(handle, minutes); }
   /** Lets a deferred update go on now: 0, or -errno. */
   export function resume(handle: i32): i32 { return sys_sysevent_resume(handle); }
+}
+
+/**
+ * The update agent's calls (ABI.md "Updates"): only an app holding UpdateAgent, a system app of
+ * the OS image, may make them; any other is refused with -EACCES.
+ */
+export namespace update {
+  export const KIND_APP: i32 = 1;
+  export const KIND_CORE: i32 = 2;
+  export const WRITE_MAX_BYTES: i32 = 2048;
+  /** The core checks the feed manifest `text` (its exact signed bytes), signed `signature` (64) by key `keyId` (16): its Sequence, or -errno. */
+  export function feedVerify(text: Uint8Array, signature: Uint8Array, keyId: Uint8Array): i32 {
+    if (signature.length != 64 || keyId.length != 16) return -22;
+    return sys_update_feed_verify(text.dataStart, text.length, signature.dataStart, keyId.dataStart);
+  }
+  /** Begins staging `sizeBytes` of `kind` for ComponentId `componentId` (16 bytes) with SHA-256 `sha256` (32): a handle, or -errno. */
+  export function begin(kind: i32, sizeBytes: i32, componentId: Uint8Array, sha256: Uint8Array): i32 {
+    if (componentId.length != 16 || sha256.length != 32) return -22;
+    const desc = new Uint8Array(48);
+    desc.set(componentId, 0);
+    desc.set(sha256, 16);
+    return sys_update_stage_begin(kind, sizeBytes, desc.dataStart);
+  }
+  /** Appends `len` bytes of `data` from `offset` (at most WRITE_MAX_BYTES): the bytes staged so far, or -errno. */
+  export function write(handle: i32, data: Uint8Array, offset: i32, len: i32): i32 {
+    if (offset < 0 || len < 0 || offset + len > data.length) return -22;
+    return sys_update_stage_write(handle, data.dataStart + <usize>offset, len);
+  }
+  /** Has the core check and apply what was staged: the list entry it now is, or -errno. */
+  export function commit(handle: i32): i32 { return sys_update_stage_commit(handle); }
+  /** The installed VERSION of ComponentId `componentId` (16 bytes), or -ENOENT. */
+  export function installedVersion(componentId: Uint8Array): i32 {
+    if (componentId.length != 16) return -22;
+    return sys_update_installed_version(componentId.dataStart);
+  }
+  /** The core's one-line reason for the last refusal of an update call. */
+  export function lastError(): string {
+    const buf = new Uint8Array(256);
+    const n = sys_update_last_error(buf.dataStart, buf.length);
+    return n > 0 ? String.UTF8.decodeUnsafe(buf.dataStart, <usize>n) : "";
+  }
 }
 
 /** The app's `abort`: log why, then trap, which ends this app only. */

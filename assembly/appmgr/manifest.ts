@@ -23,7 +23,7 @@ import { msgClear, msgStr, msgInt, msgBytes, msgUserBytes } from "../util/msg";
 import { GUID_TEXT_BYTES, guidParse } from "../util/guid";
 import {
   CapSet, capsOf, capsClear, capsHasPin, capsAddPin, capsAddInterface, capsInterfaceFunction, capsListsPeer, capsAddPeer, CAPS_STAGING, CAP_BASELINE, CAP_UART, CAP_I2C,
-  CAP_SPI, CAP_ADC, CAP_PWM, CAP_NETWORK, CAP_APP_CONNECTIONS, CAP_STORAGE, CAP_NET_SERVER, CAP_NET_ADMIN, CAP_SYSTEM_TIME, CAP_POWER_CONTROLS, CAP_SYSEVENT, CAP_UPDATE_DEFERRAL, capsServesPort, capsAddPort,
+  CAP_SPI, CAP_ADC, CAP_PWM, CAP_NETWORK, CAP_APP_CONNECTIONS, CAP_STORAGE, CAP_NET_SERVER, CAP_NET_ADMIN, CAP_SYSTEM_TIME, CAP_POWER_CONTROLS, CAP_SYSEVENT, CAP_UPDATE_DEFERRAL, CAP_UPDATE, capsServesPort, capsAddPort,
 } from "../lsm/caps";
 
 const KIB: i32 = 1024;
@@ -619,15 +619,18 @@ function parsePorts(caps: CapSet, protocol: i32): void {
   }
 }
 
-/** `NetworkManager`: true. A system app's (app_install_system); a user manifest is refused. */
-function parseNetworkManager(caps: CapSet): void {
+/**
+ * `NetworkManager` / `UpdateAgent`: true, giving `bit`. A system app's only (app_install_system):
+ * a user manifest is refused, naming `who` may hold it.
+ */
+function parseSystemFlag(caps: CapSet, bit: u32, who: string): void {
   const k = valueKind();
   if (k == V_INVALID) { syntaxError("a value"); return; }
   const isTrue = k == V_LITERAL && end - pos >= 4 && load<u32>(pos) == 0x65757274; // "true"
   if (!isTrue) { typeError("true"); return; }
   pos += 4;
-  if (!systemManifest) { failAt(EPERM); msgStr("only the network manager, a system app in the OS image, may hold this"); return; }
-  caps.classMask |= CAP_NET_ADMIN;
+  if (!systemManifest) { failAt(EPERM); msgStr("only "); msgStr(who); msgStr(", a system app in the OS image, may hold this"); return; }
+  caps.classMask |= bit;
 }
 
 /**
@@ -757,6 +760,7 @@ function parseCapabilities(): void {
     else if (keyIs(keyLen, "PowerControls")) bit = CAP_POWER_CONTROLS;
     else if (keyIs(keyLen, "SystemEventNotifications")) bit = CAP_SYSEVENT;
     else if (keyIs(keyLen, "SoftwareUpdateDeferral")) bit = CAP_UPDATE_DEFERRAL;
+    else if (keyIs(keyLen, "UpdateAgent")) bit = CAP_UPDATE;
     else if (isKnownUnsupported(keyLen)) { notSupportedYet(); return; }
     else { failAt(EINVAL); msgStr("unknown capability"); return; }
     if ((<u32>seen & bit) != 0) { failAt(EINVAL); msgStr("duplicate field"); return; }
@@ -777,8 +781,8 @@ function parseCapabilities(): void {
     } else if (bit == 1 << 29 || bit == 1 << 30) {
       parsePorts(caps, bit == 1 << 29 ? NET_TCP : NET_UDP);
       if (errno != 0) return;
-    } else if (bit == CAP_NET_ADMIN) {
-      parseNetworkManager(caps);
+    } else if (bit == CAP_NET_ADMIN || bit == CAP_UPDATE) {
+      parseSystemFlag(caps, bit, bit == CAP_NET_ADMIN ? "the network manager" : "the update agent");
       if (errno != 0) return;
     } else if (bit == CAP_SYSTEM_TIME || bit == CAP_POWER_CONTROLS || bit == CAP_SYSEVENT || bit == CAP_UPDATE_DEFERRAL) {
       parseBooleanGrant(caps, bit);

@@ -22,7 +22,8 @@
 import {
   EINVAL, EFBIG, ENOSPC, ENOENT, ECORRUPT, EIO, ENOMEM, MAX_APPS, MANIFEST_MAX_BYTES, PKG_MAX_BYTES,
   PTABLE_MAX_ENTRIES, PART_APPS, PART_DATA, FS_IO_CHUNK_BYTES, EV_INSTALL_REFUSED, EV_IMAGE_REFUSED, EPERM, EBUSY, EINPROGRESS,
-  IMAGE_REFUSED_UNSIGNED, IMAGE_REFUSED_BAD_SIGNATURE, IMAGE_REFUSED_FIELD_MODE, SHA256_DIGEST_BYTES,
+  IMAGE_REFUSED_UNSIGNED, IMAGE_REFUSED_BAD_SIGNATURE, IMAGE_REFUSED_FIELD_MODE, SHA256_DIGEST_BYTES, EROLLBACK,
+  UPDATE_REFUSED_PACKAGE, UPDATE_REFUSED_WRONG_COMPONENT, UPDATE_REFUSED_NOT_INSTALLED, UPDATE_REFUSED_OLDER,
 } from "../abi";
 import { verifyGate, verifyHolds, verifyReason, verifyDevelopment, verifyDigest, verifyRunning, attestGate, attestMeasurementsPtr } from "./verify";
 import { msgClear, msgStr, msgInt, msgPtr, msgLen, msgBytes, msgUserBytes } from "../util/msg";
@@ -86,6 +87,7 @@ export const STORE_STATIC_BYTES: i32 = <i32>(<u32>MAX_APPS * STORE_ENTRY_BYTES +
 let count: i32 = 0;
 let booted: bool = false;
 let flashBlockBytes: u32 = 0;
+let flashBlockCount: u32 = 0;
 let appsFirst: u32 = 0;
 let appsBlocks: u32 = 0;
 // The deploy in progress (none when pendBytes is 0): its extent, bytes taken, blocks erased.
@@ -94,6 +96,8 @@ let pendBlocks: u32 = 0;
 let pendBytes: u32 = 0;
 let pendWritten: u32 = 0;
 let pendErased: u32 = 0;
+// Whether the pending extent is an update's (drivers/update.ts) rather than the host's deploy.
+let pendByUpdate: bool = false;
 
 @inline function entryAt(i: i32): usize { return entries + <usize>i * <usize>STORE_ENTRY_BYTES; }
 @inline function eu32(i: i32, field: i32): u32 { return load<u32>(entryAt(i) + <usize>field); }
@@ -148,6 +152,7 @@ export function storeBoot(eraseBlockBytes: u32, blockCount: u32): i32 {
   if (appsBlocks == 0) return fail(-EINVAL, "partition table", "has no apps partition");
   if (dataBlocks < 2) return fail(-EINVAL, "partition table", "has no data partition");
   flashBlockBytes = eraseBlockBytes;
+  flashBlockCount = blockCount;
   const m = hostMount();
   if (m.mounted) fsUnmount(m);
   m.baseBlock = dataFirst; m.partBlocks = dataBlocks; m.flashShift = 0;
@@ -345,10 +350,14 @@ function blocksFor(bytes: u32): u32 { return (bytes + flashBlockBytes - 1) / fla
  * partition, outside every committed entry's). The extent's first flash block, or -errno:
  * -EFBIG over PKG_MAX_BYTES, -ENOSPC no free extent that size. A deploy begun before is dropped.
  */
-export function storeDeployBegin(packageBytes: i32): i32 {
+export function storeDeployBegin(packageBytes: i32, byUpdate: bool = false): i32 {
   if (!booted) return notBooted();
   if (verifyRunning()) return fail(-EBUSY, "deploy", "a package is being verified; try again when it is done");
+  // An update being staged owns the pending extent until it commits or is dropped (drivers/update.ts).
+  if (pendBytes != 0 && pendByUpdate) return fail(-EBUSY, "deploy", "an update from the feed is being staged; try again when it is done");
+  if (pendBytes != 0 && byUpdate) return fail(-EBUSY, "update", "a deploy is in progress; the update waits for its next poll");
   pendBytes = 0;
+  pendByUpdate = byUpdate;
   if (packageBytes <= 0) return failNum(-EINVAL, "deploy", "a package of ", packageBytes, " bytes");
   if (packageBytes > PKG_MAX_BYTES) return failNum(-EFBIG, "deploy", "the package is ", packageBytes, " bytes; the limit is 2097152 (PKG_MAX_BYTES)");
   const need = blocksFor(<u32>packageBytes);
@@ -377,9 +386,9 @@ export function storeDeployBegin(packageBytes: i32): i32 {
  * The next `len` bytes of the package at `ptr` (in core memory): programmed at the extent, each
  * block erased when the bytes first reach it. Bytes taken so far, or -errno.
  */
-export function storeDeployWrite(ptr: usize, len: u32): i32 {
+export function storeDeployWrite(ptr: usize, len: u32, byUpdate: bool = false): i32 {
   if (!booted) return notBooted();
-  if (pendBytes == 0) return fail(-EINVAL, "deploy", "no deploy in progress (store_deploy_begin first)");
+  if (pendBytes == 0 || pendByUpdate != byUpdate) return fail(-EINVAL, "deploy", "no deploy in progress (store_deploy_begin first)");
   if (verifyRunning()) return fail(-EBUSY, "deploy", "a package is being verified; its bytes cannot change now");
   if (len > pendBytes - pendWritten) {
     const announced = pendBytes;
@@ -405,6 +414,12 @@ export function storeDeployWrite(ptr: usize, len: u32): i32 {
   return <i32>pendWritten;
 }
 
+/** The 16-byte id at `p` (text order) as GUID text into the message. */
+function msgGuid(p: usize): void {
+  guidWrite(guidScratch, bswap<u64>(load<u64>(p)), bswap<u64>(load<u64>(p, 8)));
+  msgBytes(guidScratch, GUID_TEXT_BYTES);
+}
+
 /** Entry index of the ComponentId at `id` (16 bytes), or -1. */
 function findComponent(id: usize): i32 {
   for (let j = 0; j < count; j++) if (memory.compare(entryAt(j) + E_COMPONENT_ID, id, 16) == 0) return j;
@@ -416,22 +431,84 @@ function findComponent(id: usize): i32 {
  * place of the installed one of the same ComponentId, whose app leaves the table and whose
  * package is unmounted). Its entry index, or -errno; on -errno the list and the apps are as before.
  */
-export function storeDeployCommit(): i32 {
+export function storeDeployCommit(): i32 { return commitPending(false, 0); }
+
+/**
+ * storeDeployCommit for an update from the feed (drivers/update.ts), whose bytes' SHA-256 the
+ * caller checked against its feed entry: the package must be the ComponentId at `componentId`
+ * (16 bytes, text order), already installed, with a VERSION not below the installed one; it is
+ * then checked and committed as a deploy is, except that field mode does not refuse it (the feed
+ * is how a field device takes updates). As storeDeployCommit: -EINPROGRESS while the security
+ * processor checks its signature (call again after its answer); its refusals' UPDATE_REFUSED_*
+ * reason is storeUpdateReason().
+ */
+export function storeUpdateCommit(componentId: usize): i32 { return commitPending(true, componentId); }
+let updateReason: i32 = 0;
+export function storeUpdateReason(): i32 { return updateReason; }
+
+/** Bytes of the pending update staged so far, or -1 when no update owns the pending extent. */
+export function storeUpdateWritten(): i32 { return pendBytes != 0 && pendByUpdate ? <i32>pendWritten : -1; }
+/** The pending extent's first flash block and the flash's erase-block size (for a read-back). */
+export function storePendingFirst(): u32 { return pendFirst; }
+export function storeBlockBytes(): u32 { return flashBlockBytes; }
+/** The flash's erase blocks (0 before store_boot). */
+export function storeBlockCount(): u32 { return booted ? flashBlockCount : 0; }
+/** Drops the pending update (its handle closed before a commit): the extent is free again. */
+export function storeUpdateDrop(): void { if (pendByUpdate) { pendBytes = 0; pendByUpdate = false; } }
+
+/** The VERSION of the installed package of the ComponentId at `id` (16 bytes, text order), or -ENOENT. */
+export function storeInstalledVersion(id: usize): i32 {
   if (!booted) return notBooted();
-  if (pendBytes == 0) return fail(-EINVAL, "deploy", "no deploy in progress (store_deploy_begin first)");
+  const j = findComponent(id);
+  if (j < 0) return -ENOENT;
+  return <i32>(eu32(j, E_VERSION) & 0x7fffffff);
+}
+
+function commitPending(byUpdate: bool, componentId: usize): i32 {
+  if (!booted) return notBooted();
+  updateReason = 0;
+  if (pendBytes == 0 || pendByUpdate != byUpdate) return fail(-EINVAL, "deploy", "no deploy in progress (store_deploy_begin first)");
   const bytes = pendBytes, first = pendFirst;
   if (pendWritten != bytes) { pendBytes = 0; return failNum(-EINVAL, "deploy", "the package was announced as ", bytes, " bytes and not all of them came"); }
   // Which entry it replaces is known only once the package is parsed.
   const rcParse = pkgParse(flashBlockBytes, first, bytes, info);
-  if (rcParse < 0) { pendBytes = 0; return rcParse; }
+  if (rcParse < 0) { pendBytes = 0; if (byUpdate) updateReason = UPDATE_REFUSED_PACKAGE; return rcParse; }
+  if (byUpdate) {
+    // The feed's rules, before any signature work: the component the feed entry named, installed
+    // here, and not older than what is installed.
+    if (memory.compare(info + PKG_INFO_COMPONENT_ID, componentId, 16) != 0) {
+      pendBytes = 0; updateReason = UPDATE_REFUSED_WRONG_COMPONENT;
+      msgClear(); msgStr("update: refused: the package is ComponentId "); msgGuid(info + PKG_INFO_COMPONENT_ID);
+      msgStr(", not the feed entry's "); msgGuid(componentId);
+      return -EINVAL;
+    }
+    const j = findComponent(componentId);
+    if (j < 0) {
+      pendBytes = 0; updateReason = UPDATE_REFUSED_NOT_INSTALLED;
+      msgClear(); msgStr("update: refused: ComponentId "); msgGuid(componentId); msgStr(" is not installed on this device (the feed updates installed apps only)");
+      return -ENOENT;
+    }
+    const version = load<u32>(info + PKG_INFO_VERSION), installedVersion = eu32(j, E_VERSION);
+    if (version < installedVersion) {
+      pendBytes = 0; updateReason = UPDATE_REFUSED_OLDER;
+      msgClear(); msgStr("update: refused: the package is version "); msgInt(version); msgStr(", older than the installed version "); msgInt(installedVersion);
+      return -EROLLBACK;
+    }
+  }
   // A sideload: the device must be in development mode, and the package signed by a key it
   // trusts for apps (both the security processor's to say); the host calls again on -EINPROGRESS.
+  // An update: the signature alone (the feed is how a field device takes updates).
   const verified = verifyGate(-1, flashBlockBytes, first, bytes, info);
   if (verified == -EINPROGRESS || verified == -EBUSY) return verified;
   pendBytes = 0;
   const reason = verifyReason();
+  if (byUpdate && verified < 0) {
+    updateReason = UPDATE_REFUSED_PACKAGE;
+    if (reason != 0) auditRecord(EV_IMAGE_REFUSED, NO_TASK, -1, reason, -1, verified);
+    return verified;
+  }
   const modeKnown = verified == 0 || (verified == -EPERM && reason >= IMAGE_REFUSED_UNSIGNED && reason <= IMAGE_REFUSED_BAD_SIGNATURE);
-  if (modeKnown && !verifyDevelopment()) {
+  if (!byUpdate && modeKnown && !verifyDevelopment()) {
     msgClear();
     msgStr("sideload: refused: the device is in field mode and runs only what its update feed signs; to sideload, put it in development mode: wasphere device enable-development DEV --capability FILE");
     auditRecord(EV_IMAGE_REFUSED, NO_TASK, -1, IMAGE_REFUSED_FIELD_MODE, -1, -EPERM);
@@ -462,6 +539,7 @@ export function storeDeployCommit(): i32 {
     else count = n;
   }
   if (rc < 0) {
+    if (byUpdate) updateReason = UPDATE_REFUSED_PACKAGE;
     if (twin >= 0) {
       memory.copy(entryAt(twin), oldEntry, STORE_ENTRY_BYTES);
       if (oldSlot >= 0) { copyMsg(); reinstate(twin); restoreMsg(); }

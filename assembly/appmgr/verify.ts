@@ -26,8 +26,7 @@ import {
   SHA256_DIGEST_BYTES, ATTEST_NONCE_BYTES, ATTEST_MAX_BYTES, MAX_APPS, PKG_SIG_NONE, IMAGE_REFUSED_UNSIGNED,
   IMAGE_REFUSED_UNTRUSTED_KEY, IMAGE_REFUSED_BAD_SIGNATURE, IMAGE_REFUSED_NO_PROCESSOR,
 } from "../abi";
-import { mailbox_post } from "../hal/index";
-import { nextId, mailboxFrame } from "../drivers/crypto";
+import { postCoreRequest, mailboxFrame } from "../drivers/crypto";
 import { flashReadBytes } from "../flash/read";
 import { msgClear, msgStr, msgInt, msgPtr, msgLen, msgBytes } from "../util/msg";
 import { PKG_INFO_SIG_ALGORITHM, PKG_INFO_SIG_KEY_ID, PKG_INFO_SIGNATURE, PKG_INFO_SIGNED_BYTES } from "./imagepkg";
@@ -72,15 +71,7 @@ let aExpected: i32 = 0;
 export function verifyOwnsId(id: i32): bool { return id != 0 && (id == vId || id == aId); }
 
 /** Posts `command` with `payloadBytes` at the frame's payload; its request id, or -errno. */
-function post(command: i32, payloadBytes: i32): i32 {
-  const frame = mailboxFrame();
-  const id = nextId();
-  store<u16>(frame, <u16>command);
-  store<u16>(frame, <u16>id, 2);
-  store<u32>(frame, <u32>payloadBytes, 4);
-  const rc = mailbox_post(frame, MAILBOX_HEADER_BYTES + payloadBytes);
-  return rc < 0 ? rc : id;
-}
+function post(command: i32, payloadBytes: i32): i32 { return postCoreRequest(command, payloadBytes); }
 
 function payload(): usize { return mailboxFrame() + <usize>MAILBOX_HEADER_BYTES; }
 

@@ -37,6 +37,7 @@ import { schedBlock, schedWake } from "../sched/scheduler";
 import { POOL_MAILBOX, shareAllows, shareTake, shareGive } from "../sched/share";
 import { OP_OWNS, OP_NEEDS, OP_CALL, OP_FUEL, OP_RESET, fault, rangeRefused, refuseForLimit } from "./unit";
 import { verifyOwnsId, verifyDeliver } from "../appmgr/verify";
+import { updateOwnsId, updateDeliver, updatePoke } from "./update";
 
 const SLOT_FREE: u8 = 0;
 const SLOT_WAITING: u8 = 1;
@@ -64,7 +65,7 @@ function usedSlots(): i32 {
 }
 
 function idInUse(id: i32): bool {
-  if (verifyOwnsId(id)) return true;
+  if (verifyOwnsId(id) || updateOwnsId(id)) return true;
   for (let i = 0; i < MAILBOX_MAX_OUTSTANDING; i++) if (slotState(i) != SLOT_FREE && slotId(i) == id) return true;
   return false;
 }
@@ -78,6 +79,19 @@ export function nextId(): i32 {
   do { id = id >= 0xffff ? 1 : id + 1; } while (idInUse(id));
   lastId = id;
   return id;
+}
+
+/**
+ * Posts the frame's `command` with `payloadBytes` bytes already at its payload under a fresh id,
+ * for a request of the core's own (appmgr/verify.ts, drivers/update.ts): the id, or -errno.
+ */
+export function postCoreRequest(command: i32, payloadBytes: i32): i32 {
+  const id = nextId();
+  store<u16>(frame, <u16>command);
+  store<u16>(frame, <u16>id, 2);
+  store<u32>(frame, <u32>payloadBytes, 4);
+  const rc = mailbox_post(frame, MAILBOX_HEADER_BYTES + payloadBytes);
+  return rc < 0 ? rc : id;
 }
 
 function freeSlot(i: i32): void {
@@ -224,7 +238,13 @@ export function cryptoDeliver(ptr: usize, len: i32): i32 {
   if (payloadBytes > <u32>MAILBOX_MAX_PAYLOAD_BYTES || payloadBytes != <u32>(len - MAILBOX_HEADER_BYTES)) return -EINVAL;
   const id = <i32>load<u16>(ptr);
   const status = <i32>load<u16>(ptr, 2);
-  if (id != 0 && verifyOwnsId(id)) return verifyDeliver(id, status, ptr + <usize>MAILBOX_HEADER_BYTES, <i32>payloadBytes);
+  if (id != 0 && verifyOwnsId(id)) {
+    const rc = verifyDeliver(id, status, ptr + <usize>MAILBOX_HEADER_BYTES, <i32>payloadBytes);
+    // An update's commit waits on that package check (drivers/update.ts).
+    updatePoke();
+    return rc;
+  }
+  if (id != 0 && updateOwnsId(id)) return updateDeliver(status, ptr + <usize>MAILBOX_HEADER_BYTES, <i32>payloadBytes);
   let slot = -1;
   for (let i = 0; i < MAILBOX_MAX_OUTSTANDING; i++) {
     if (slotState(i) != SLOT_FREE && slotId(i) == id && id != 0) { slot = i; break; }

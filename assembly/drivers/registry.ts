@@ -28,6 +28,7 @@ import { cryptoOp } from "./crypto";
 import { netOp } from "./net";
 import { systimeOp } from "./systime";
 import { syseventOp } from "./sysevent";
+import { updateOp } from "./update";
 
 export const UNIT_NONE: i32 = 0;
 export const UNIT_PROCESS: i32 = 1;
@@ -45,6 +46,7 @@ export const UNIT_CHANNEL: i32 = 12;
 export const UNIT_CRYPTO: i32 = 13;
 export const UNIT_NET: i32 = 14;
 export const UNIT_SYSTIME: i32 = 15;
+export const UNIT_UPDATE: i32 = 16;
 export const UNIT_SYSEVENT: i32 = 17;
 export const UNIT_COUNT: i32 = 18;
 
@@ -67,6 +69,7 @@ export function unitOp(unit: i32, op: i32, task: i32, app: i32, nr: i32, a0: i32
     case UNIT_NET: return netOp(op, task, app, nr, a0, a1, a2, a3);
     case UNIT_SYSTIME: return systimeOp(op, task, app, nr, a0, a1, a2, a3);
     case UNIT_SYSEVENT: return syseventOp(op, task, app, nr, a0, a1, a2, a3);
+    case UNIT_UPDATE: return updateOp(op, task, app, nr, a0, a1, a2, a3);
   }
   return 0;
 }

@@ -36,6 +36,9 @@ export const CAP_POWER_CONTROLS: u32 = 1 << 14;
 export const CAP_SYSEVENT: u32 = 1 << 20;
 // SoftwareUpdateDeferral: true (with SystemEventNotifications): sysevent_defer and sysevent_resume.
 export const CAP_UPDATE_DEFERRAL: u32 = 1 << 21;
+// The update agent's: having feeds verified and updates staged (drivers/update.ts). Only a system
+// app of the OS image can hold it (app_install_system); a user manifest asking for it is refused.
+export const CAP_UPDATE: u32 = 1 << 15;
 // What every installed app holds without asking.
 export const CAP_BASELINE: u32 = CAP_COMPUTE | CAP_LOG;
 

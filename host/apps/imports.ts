@@ -74,6 +74,12 @@ export const APP_IMPORTS: readonly AppImport[] = [
   // Granted, they never return: the caller waits for the device to go down (drivers/systime.ts).
   { name: "power_reboot", nr: abi.SYS_POWER_REBOOT, params: 0, results: 1, blocking: true },
   { name: "power_down", nr: abi.SYS_POWER_DOWN, params: 1, results: 1, blocking: true },
+  { name: "update_feed_verify", nr: abi.SYS_UPDATE_FEED_VERIFY, params: 4, results: 1, blocking: true },
+  { name: "update_stage_begin", nr: abi.SYS_UPDATE_STAGE_BEGIN, params: 3, results: 1, blocking: false },
+  { name: "update_stage_write", nr: abi.SYS_UPDATE_STAGE_WRITE, params: 3, results: 1, blocking: false },
+  { name: "update_stage_commit", nr: abi.SYS_UPDATE_STAGE_COMMIT, params: 1, results: 1, blocking: true },
+  { name: "update_installed_version", nr: abi.SYS_UPDATE_INSTALLED_VERSION, params: 1, results: 1, blocking: false },
+  { name: "update_last_error", nr: abi.SYS_UPDATE_LAST_ERROR, params: 2, results: 1, blocking: false },
   { name: "sysevent_register", nr: abi.SYS_SYSEVENT_REGISTER, params: 1, results: 1, blocking: false },
   { name: "sysevent_info", nr: abi.SYS_SYSEVENT_INFO, params: 2, results: 1, blocking: false },
   { name: "sysevent_defer", nr: abi.SYS_SYSEVENT_DEFER, params: 2, results: 1, blocking: false },

@@ -24,8 +24,9 @@ const EC = { name: "ECDSA", namedCurve: "P-256" } as const;
 const SIGN = { name: "ECDSA", hash: "SHA-256" } as const;
 const buf = (b: Uint8Array): BufferSource => b as unknown as BufferSource;
 
-// The apps' MAILBOX_MAX_OUTSTANDING (16) and the core's own two (appmgr/verify: a package check, an attestation).
-export const MAX_OUTSTANDING = 18;
+// The apps' MAILBOX_MAX_OUTSTANDING (16) and the core's own three (appmgr/verify: a package check,
+// an attestation; drivers/update: a feed check or a staged package's read-back hash).
+export const MAX_OUTSTANDING = 19;
 export const SHA256_MAX_CONTEXTS = 4;
 // A whole image package (PKG_MAX_BYTES) or OS image streams through one context to VERIFY_TRUSTED.
 export const SHA256_CONTEXT_MAX_BYTES = 2 << 20;

@@ -3,7 +3,7 @@
 // or number is claimed twice.
 import { SYS_COUNT, SYS_GPIO_OPEN_OUTPUT, SYS_GPIO_GET, SYS_CLOSE, SYS_WAIT, SYS_LOG, SYS_TIMER_CREATE, SYS_EXIT, SYS_WAIT_ANY, SYS_STORAGE_OPEN, SYS_STORAGE_WRITE, SYS_PACKAGE_OPEN,
   SYS_YIELD, SYS_SLEEP_MS, SYS_CLOCK_MS, SYS_MEM_QUOTA_BYTES, SYS_MEM_IN_USE_BYTES, SYS_MEM_PEAK_BYTES, SYSCALL_FUEL,
-  SYS_TIME_GET, SYS_TIME_SET, SYS_POWER_REBOOT, SYS_POWER_DOWN, SYS_NET_ADMIN, SYS_SYSEVENT_REGISTER, SYS_SYSEVENT_INFO, SYS_SYSEVENT_DEFER, SYS_SYSEVENT_RESUME } from "../../assembly/abi";
+  SYS_TIME_GET, SYS_TIME_SET, SYS_POWER_REBOOT, SYS_POWER_DOWN, SYS_SYSEVENT_REGISTER, SYS_SYSEVENT_INFO, SYS_SYSEVENT_DEFER, SYS_SYSEVENT_RESUME } from "../../assembly/abi";
 import { OP_FUEL } from "../../assembly/drivers/unit";
 import {
   driversOwning, driversConflicts, driverOf, driverFuelFlat, unitOp, kindsAll, kindsWaitable,
@@ -20,6 +20,7 @@ import { HANDLE_PWM } from "../../assembly/drivers/pwm";
 import { HANDLE_CHANNEL } from "../../assembly/drivers/channel";
 import { HANDLE_SOCKET } from "../../assembly/drivers/net";
 import { HANDLE_SYSEVENT } from "../../assembly/drivers/sysevent";
+import { HANDLE_UPDATE } from "../../assembly/drivers/update";
 import { boot } from "./kernel-support";
 
 describe("drivers: routing", () => {
@@ -27,8 +28,8 @@ describe("drivers: routing", () => {
     boot();
     expect(driversConflicts()).toBe(0);
     for (let nr = 0; nr < SYS_COUNT; nr++) {
-      // SYS_WAIT_ANY + 1 .. SYS_STORAGE_OPEN - 1 are reserved (abi.ts), as are SYS_POWER_DOWN + 1 .. SYS_SYSEVENT_REGISTER - 1.
-      const reserved = (nr > SYS_WAIT_ANY && nr < SYS_STORAGE_OPEN) || (nr > SYS_POWER_DOWN && nr < SYS_SYSEVENT_REGISTER);
+      // SYS_WAIT_ANY + 1 .. SYS_STORAGE_OPEN - 1 are reserved (abi.ts).
+      const reserved = nr > SYS_WAIT_ANY && nr < SYS_STORAGE_OPEN;
       expect(driversOwning(nr)).toBe(reserved ? 0 : 1, "units owning syscall " + nr.toString());
       if (reserved) expect(driverOf(nr)).toBe(UNIT_NONE, "syscall " + nr.toString());
       else expect(driverOf(nr)).not.toBe(UNIT_NONE, "syscall " + nr.toString());
@@ -56,7 +57,7 @@ describe("drivers: routing", () => {
     boot();
     expect(kindsAll()).toBe((1 << HANDLE_GPIO_OUT) | (1 << HANDLE_GPIO_IN) | (1 << HANDLE_TIMER) | (1 << HANDLE_STORAGE) | (1 << HANDLE_PACKAGE_FILE)
       | (1 << HANDLE_UART) | (1 << HANDLE_I2C) | (1 << HANDLE_SPI) | (1 << HANDLE_ADC) | (1 << HANDLE_PWM) | (1 << HANDLE_CHANNEL) | (1 << HANDLE_SOCKET)
-      | (1 << HANDLE_SYSEVENT));
+      | (1 << HANDLE_UPDATE) | (1 << HANDLE_SYSEVENT));
     expect(kindsWaitable()).toBe((1 << HANDLE_GPIO_IN) | (1 << HANDLE_TIMER) | (1 << HANDLE_UART) | (1 << HANDLE_CHANNEL) | (1 << HANDLE_SOCKET)
       | (1 << HANDLE_SYSEVENT));
   });

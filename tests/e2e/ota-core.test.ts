@@ -1,0 +1,86 @@
+// A core image from the update feed: a field-mode device whose primary OS slot (os-a, the factory
+// slot) holds core image version 1 takes version 2 from its feed through the update agent; the
+// core checks the download's SHA-256, its signature with the OS roots (role 1) and counter 0,
+// writes it into the other slot (os-b) and appends a PENDING record (sequence 1) to that slot's
+// boot-state log, then asks for a reboot (EV_REBOOT_REQUESTED, reason 2). A later feed offering
+// an image signed by an untrusted key is refused, and the slot is left without PENDING: the
+// primary boots. The boot loader's trial of the PENDING slot is not part of this core.
+import test from "node:test";
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import * as abi from "../../assembly/abi.js";
+import { signCoreImage, writeCoreImage } from "../../host/boot-loader.js";
+import { CORE_WASM_PATH } from "../../host/core.js";
+import { readTable } from "../../host/flash-layout.js";
+import { crc32 } from "../../host/apps/imagepkg.js";
+import type { Signer } from "../../host/pluton/keys.js";
+import { freshFlash } from "../host/device-flash-support.js";
+import { newSigner, testSigner } from "../host/trust-support.js";
+import { FeedServer, bootRunning } from "./ota-support.js";
+
+const CORE = new Uint8Array(readFileSync(CORE_WASM_PATH));
+const OS_ID = "3e0c9a7b-1d2f-4e58-8a6b-0c4d2e9f7a15";
+const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
+
+async function coreFeed(sequence: number, version: number, image: Uint8Array, signer: Signer = testSigner): Promise<Uint8Array> {
+  const manifest = {
+    Format: "wasphere-feed/1", Sequence: sequence, PublishedUtc: "2026-12-03T12:00:00.000Z", KeyId: hex(signer.keyId),
+    Components: [{ ComponentId: OS_ID, ImageId: "9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", ImageType: 1, Version: version, Name: "wasphere-core",
+      SizeBytes: image.length, Sha256: sha(image), File: `packages/${sha(image)}.imagepackage` }],
+  };
+  const text = JSON.stringify(manifest, null, 2);
+  const signature = await signer.sign(new TextEncoder().encode(text));
+  return new TextEncoder().encode(JSON.stringify({ Manifest: text, Signature: { Algorithm: "ES256", Value: Buffer.from(signature).toString("base64") } }));
+}
+
+test("a core image from the feed is written into the other OS slot, checked, marked PENDING, and a reboot (reason 2) is requested; an untrusted one is refused", async () => {
+  const flash = await freshFlash();
+  const v1 = await signCoreImage(CORE, testSigner, 1);
+  const v2 = await signCoreImage(CORE, testSigner, 2);
+  writeCoreImage(flash, v1);
+  const osB = readTable(flash).find((p) => p.name === "os-b")!;
+  const osA = readTable(flash).find((p) => p.name === "os-a")!;
+  const trailer = () => flash.bytes.subarray(osB.offsetBytes + osB.sizeBytes - 4096, osB.offsetBytes + osB.sizeBytes);
+  const server = new FeedServer("/nonexistent");
+  server.override.set("/feed.json", await coreFeed(1, 2, v2));
+  server.override.set(`/packages/${sha(v2)}.imagepackage`, v2);
+  await server.start();
+  const r = await bootRunning(flash, server.feedUrl);
+  const agent = "update-agent";
+  try {
+    await r.until(agent, "update: core image version 2 staged in the other OS slot (PENDING); reboot requested", 30000);
+    assert.deepEqual(r.logs(agent).slice(1), [
+      "feed: sequence 1 verified, 1 component",
+      `update: wasphere-core ${OS_ID}: version 1 -> 2, ${v2.length} bytes from packages/${sha(v2)}.imagepackage`,
+      "update: core image version 2 staged in the other OS slot (PENDING); reboot requested",
+    ]);
+    // os-b holds the image; its trailer's first record is PENDING, sequence 1, with its CRC; the rest erased.
+    assert.deepEqual(flash.bytes.subarray(osB.offsetBytes, osB.offsetBytes + v2.length), v2);
+    const t = trailer();
+    const dv = new DataView(t.buffer, t.byteOffset, 16);
+    assert.deepEqual([dv.getUint32(0, true), dv.getUint16(4, true), dv.getUint16(6, true), dv.getUint32(8, true)], [abi.BOOT_STATE_MAGIC, abi.BOOT_STATE_PENDING, 0, 1]);
+    assert.equal(dv.getUint32(12, true), crc32(t.subarray(0, 12)));
+    assert.ok(t.subarray(16).every((b) => b === 0xff));
+    // os-a, the primary, is untouched.
+    assert.deepEqual(flash.bytes.subarray(osA.offsetBytes, osA.offsetBytes + v1.length), v1);
+    const reboot = r.dev.device.audit().filter((a) => a.kind === abi.EV_REBOOT_REQUESTED);
+    assert.deepEqual(reboot.map((a) => [a.arg, a.result]), [[abi.REBOOT_REASON_OS_UPDATE, 1]]);
+    // Not staged again under the same feed.
+    await new Promise((res) => setTimeout(res, 1500));
+    assert.equal(server.hits.filter((h) => h === `/packages/${sha(v2)}.imagepackage`).length, 1);
+
+    // An image signed by a key the device does not trust for the OS: refused; os-b is left without PENDING.
+    const rogue = await signCoreImage(CORE, await newSigner(), 3);
+    server.override.set(`/packages/${sha(rogue)}.imagepackage`, rogue);
+    server.override.set("/feed.json", await coreFeed(2, 3, rogue));
+    await r.until(agent, "update: refused: the core image is signed by a key this device does not trust for the OS", 30000);
+    assert.ok(trailer().every((b) => b === 0xff), "a refused staging leaves the slot with no boot-state record");
+    assert.equal(r.dev.device.audit().filter((a) => a.kind === abi.EV_REBOOT_REQUESTED).length, 1);
+    assert.ok(r.audits().includes("update-agent: update refused (EUNTRUSTED): the core image is signed by a key the device does not trust for the OS"), r.audits().join("\n"));
+  } finally {
+    await r.stop();
+    await server.stop();
+  }
+});

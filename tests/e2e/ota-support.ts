@@ -1,0 +1,103 @@
+// Shared by the over-the-air update tests: the ota-counter test app packed as versions of one
+// component, a feed folder served by Node's http on 127.0.0.1 (with a hook to answer a path with
+// other bytes, as a lying server would), and a device on flash booted in field mode with the
+// network manager and the update agent polling that feed every second on a real clock.
+import { readFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join, normalize } from "node:path";
+import { fileURLToPath } from "node:url";
+import { buildApp } from "../../host/apps/build.js";
+import { packImage } from "../../host/apps/imagepkg.js";
+import { FlashDevice } from "../../host/device-flash.js";
+import { RealClock } from "../../host/peripherals/clock.js";
+import { Network } from "../../host/net/network.js";
+import type { Flash } from "../../host/flash.js";
+import { cache } from "../host/device-flash-support.js";
+import { signed, trustedProcessor } from "../host/trust-support.js";
+
+const root = fileURLToPath(new URL("../../../", import.meta.url));
+const counterWasm = await buildApp(join(root, "tests/apps/ota-counter/main.ts"), (p) => { try { return readFileSync(p, "utf8"); } catch { return null; } });
+
+export const COUNTER_ID = "7d1e4b2a-9c3f-4a58-b6e0-2f8d1c5a7e93";
+export const OTHER_ID = "2c9f7a14-5e3b-4d86-a1f0-8b6e2d4c9a71";
+
+/** ota-counter as `componentId` at `version`, logging `build` (its CmdArgs[0]), signed with the test key. */
+export async function counterPkg(version: number, build: string, componentId = COUNTER_ID, name = "ota-counter"): Promise<Uint8Array> {
+  const manifest = {
+    SchemaVersion: 1, Name: name, ComponentId: componentId, EntryPoint: "ota-counter.wasm", CmdArgs: [build],
+    Capabilities: { MutableStorage: { SizeKB: 8 } }, MemoryQuotaKiB: 64,
+  };
+  return signed(await packImage({
+    files: [{ path: "app_manifest.json", bytes: new TextEncoder().encode(JSON.stringify(manifest)) }, { path: "ota-counter.wasm", bytes: counterWasm }],
+    componentId, imageVersion: version, buildTimeSeconds: 1764633600 + version, name,
+  }));
+}
+
+/** A static server of the feed folder `dir` on 127.0.0.1; `override` answers a path (e.g. "/feed.json") with other bytes. */
+export class FeedServer {
+  readonly override = new Map<string, Uint8Array>();
+  readonly hits: string[] = [];
+  private server!: Server;
+  port = 0;
+  constructor(readonly dir: string) {}
+
+  async start(): Promise<void> {
+    this.server = createServer((req, res) => {
+      const path = decodeURIComponent((req.url ?? "/").split("?")[0]);
+      this.hits.push(path);
+      const body = this.override.get(path) ?? (() => {
+        const file = normalize(join(this.dir, path));
+        if (!file.startsWith(this.dir)) return null;
+        try { return new Uint8Array(readFileSync(file)); } catch { return null; }
+      })();
+      if (!body) { res.writeHead(404, { "content-length": "0" }); res.end(); return; }
+      res.writeHead(200, { "content-type": "application/octet-stream", "content-length": String(body.length) });
+      res.end(body);
+    });
+    await new Promise<void>((resolve) => this.server.listen(0, "127.0.0.1", resolve));
+    this.port = (this.server.address() as AddressInfo).port;
+  }
+  get feedUrl(): string { return `http://127.0.0.1:${this.port}/feed.json`; }
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+export interface Running {
+  dev: FlashDevice;
+  network: Network;
+  logs: (app: string) => string[];
+  audits: () => string[];
+  /** Waits until `app` logged a line equal to `line` (or matching it), or fails after `ms` with what it logged. */
+  until: (app: string, line: string | RegExp, ms?: number) => Promise<string>;
+  stop: () => Promise<void>;
+}
+
+/** A device over `flash` in `mode` with the network manager and the update agent polling `feedUrl` every second. */
+export async function bootRunning(flash: Flash, feedUrl: string, processor?: Awaited<ReturnType<typeof trustedProcessor>>, mode: "field" | "development" = "field"): Promise<Running> {
+  const network = new Network({ resolve: async () => [] });
+  const link = (processor ?? await trustedProcessor(mode)).link;
+  const dev = await FlashDevice.boot(flash, {
+    startApps: true, instrumentCache: cache, gpioPinCount: 96, securityProcessor: link, clock: new RealClock(), network,
+    networkManager: true, updateAgent: { feedUrl, pollSeconds: 1 },
+  });
+  const controller = new AbortController();
+  const running = dev.device.run({ signal: controller.signal });
+  const logs = (app: string) => dev.device.events.of("log").filter((e) => e.app === app).map((e) => e.text);
+  return {
+    dev, network, logs,
+    audits: () => dev.device.audit().map((a) => dev.device.describeAudit(a)),
+    until: async (app, line, ms = 15000) => {
+      const deadline = Date.now() + ms;
+      for (;;) {
+        const hit = logs(app).find((l) => (typeof line === "string" ? l === line : line.test(l)));
+        if (hit !== undefined) return hit;
+        if (Date.now() > deadline) throw new Error(`${app} did not log ${String(line)}; it logged: ${JSON.stringify(logs(app))}; agent: ${JSON.stringify(logs("update-agent"))}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
+    stop: async () => { controller.abort(); await running; await dev.updatesSettled(); network.closeAll(); },
+  };
+}
