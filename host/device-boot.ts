@@ -47,8 +47,9 @@ export async function bootDevice(dir: string, opts: BootCliOptions, out: (line: 
     // The device's real-time clock (DEV/rtc.json): where the core's UTC clock starts at each boot.
     const { rtc, note: rtcNote } = folderRtc(dir);
     const guard = new RebootGuard();
-    // --seconds counts the whole run, reboots included (each boot's device clock starts at 0).
-    const endWallMs = opts.seconds !== undefined ? performance.now() + opts.seconds * 1000 : Infinity;
+    // --seconds counts from the first boot's run, reboots included (each boot's device clock
+    // starts at 0, so the end is kept on the host's clock); set when that run starts.
+    let endWallMs = Infinity;
     let bridges: UartTcpBridge[] | null = null;
     let dev: FlashDevice;
     try {
@@ -88,6 +89,7 @@ export async function bootDevice(dir: string, opts: BootCliOptions, out: (line: 
           if (e.kind !== "gpio" || !opts.quiet) out(formatEvent(e));
         });
         let decision: RebootDecision | null;
+        if (opts.seconds !== undefined && endWallMs === Infinity) endWallMs = performance.now() + opts.seconds * 1000;
         try {
           decision = await runUntilReboot(device, guard, endWallMs, out, signal);
         } finally {
