@@ -238,6 +238,8 @@ export class Device {
    * run() returns once there is one, and the host reboots the device (host/reboot.ts).
    */
   rebootRequest: RebootRequest | null = null;
+  /** Undo what this device hooked into hardware that outlives it (the board's and network's observers): shutdown runs them. */
+  private readonly detachers: (() => void)[] = [];
   /** Told of every slice as it ends, before the core is (the conformance trace listens here). */
   onSlice: ((slice: SliceRecord) => void) | null = null;
   /** Slices run since boot, by why they ended. */
@@ -285,7 +287,7 @@ export class Device {
     this.securityProcessor = config.securityProcessor ?? null;
     this.network = config.network ?? null;
     this.board = config.board ?? new Board(defaultBoardSpecs(this.config.gpioPinCount));
-    this.board.observe((iface, text) => this.events.push(this.clock.nowMs(), { kind: "periph", iface: iface.name, text }));
+    this.detachers.push(this.board.observe((iface, text) => this.events.push(this.clock.nowMs(), { kind: "periph", iface: iface.name, text })));
     // Input for an interface (a UART's bytes) reaches the core, and ends an idle wait, as a pin
     // change does; input that arrives while the board answers the core (a part wired to another's
     // output) is told right after that call returns, as the core is not re-entrant.
@@ -307,7 +309,7 @@ export class Device {
     if (this.network) {
       this.network.closeAll();
       this.network.onNotify = (socket) => { this.core.exports.net_notify(socket); this.wake(); };
-      this.network.observe((text) => this.events.push(this.clock.nowMs(), { kind: "net", text }));
+      this.detachers.push(this.network.observe((text) => this.events.push(this.clock.nowMs(), { kind: "net", text })));
     }
   }
 
@@ -560,6 +562,7 @@ export class Device {
     }
     this.network?.closeAll();
     this.drainAudit();
+    for (const detach of this.detachers.splice(0)) detach();
   }
 
   /**
