@@ -20,6 +20,7 @@ import { signPackage } from "../../host/apps/imagepkg.js";
 import { readKeyText, signerFromPem } from "../../host/pluton/keys.js";
 import { DEVELOPMENT_KEY } from "../../host/secure-device.js";
 import { RTC_FILE, RTC_FORMAT } from "../../host/rtc.js";
+import { recordingFromJson, replay } from "../../host/replay.js";
 import { device, exitCodes, installAndStart, app, wat, IMPORT } from "./support.js";
 
 const POWER = `(import "applibs" "power_reboot" (func $reboot (result i32))) (import "applibs" "power_down" (func $down (param i32) (result i32)))`;
@@ -200,6 +201,29 @@ test("wasphere run: a reboot restarts the apps on a new core, and the clock an a
     assert.equal(after.filter((l) => /^installed once /.test(l)).length, 1);
     assert.equal(after.filter((l) => /\] once: before$/.test(l)).length, 0, "the second boot read a clock at or after FAR_UTC");
     assert.equal(after.filter((l) => /\] once: clock kept$/.test(l)).length, 1);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("wasphere run --record: the recording holds the boot up to the reboot, with the RTC reading, and replays exactly", async () => {
+  const dir = appDir("once", "5d1f0a3e-1b2c-4d3e-8f40-5a6b7c8d9e05", once, { PowerControls: true, SystemTime: true });
+  const file = join(dir, "run.json");
+  try {
+    const lines: string[] = [];
+    await runDevice([dir], { seconds: 60, quiet: true, record: file }, (l) => lines.push(l));
+    const i = lines.indexOf("device: reboot requested by 'once' (PowerControls); rebooting (simulated)");
+    assert.ok(i > 0, lines.join("\n"));
+    assert.equal(lines[i + 1], "wasphere run: a recording holds one boot; it ends here");
+    assert.equal(lines[i + 2], `recorded the run to ${file} (replay it with \`wasphere replay ${file}\`)`);
+    const rec = recordingFromJson(readFileSync(file, "utf8"));
+    assert.equal(typeof rec.device.utcMs, "number");
+    assert.ok(rec.audit.some((e) => e.kind === abi.EV_TIME_SET) && rec.audit.some((e) => e.kind === abi.EV_REBOOT_REQUESTED));
+    const result = await replay(rec);
+    assert.equal(result.divergence, null, JSON.stringify(result.divergence));
+    // Another RTC reading is another run: the replay says where it first differs.
+    const moved = await replay({ ...rec, device: { ...rec.device, utcMs: rec.device.utcMs! + 1 } });
+    assert.notEqual(moved.divergence, null);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
