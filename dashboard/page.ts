@@ -202,7 +202,11 @@ async function boot(): Promise<void> {
     clearInterval(timer);
     refresh();
   }
-  setStatus("the device stopped: no app will ever be ready again", "stopped");
+  const reboot = device.rebootRequest;
+  // The dashboard does not boot a second device in the page: it says who asked, and a reload boots again.
+  if (reboot) device.shutdown();
+  if (reboot) setStatus(`the device went down for a reboot${reboot.appName !== null ? ` requested by '${printable(reboot.appName)}'` : ""}: reload the page to boot it again`, "stopped");
+  else setStatus("the device stopped: no app will ever be ready again", "stopped");
 }
 
 boot().catch((err: unknown) => {

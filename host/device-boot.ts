@@ -55,7 +55,8 @@ export async function bootDevice(dir: string, opts: BootCliOptions, out: (line: 
     const { Network } = await import("./net/network.js");
     const network = new Network();
     // The device's real-time clock (DEV/rtc.json): where the core's UTC clock starts at each boot.
-    const { rtc, note: rtcNote } = folderRtc(dir);
+    const { rtc, note } = folderRtc(dir);
+    let rtcNote = note;
     const guard = new RebootGuard();
     // --seconds counts from the first boot's run, reboots included (each boot's device clock
     // starts at 0, so the end is kept on the host's clock); set when that run starts.
@@ -87,7 +88,8 @@ export async function bootDevice(dir: string, opts: BootCliOptions, out: (line: 
         }
         out(`secure boot: ${os.core.slot}: core image version ${os.core.image.version}, signed by key ${hex(os.core.image.keyId)}, verified (measurement ${hex(os.core.digest)})`);
         for (const line of os.lines) out(`boot: ${line}`);
-        if (rtcNote) out(`boot: rtc: ${rtcNote}`);
+        // Said at the first boot only: the RTC is the host's from then on.
+        if (rtcNote) { out(`boot: rtc: ${rtcNote}`); rtcNote = null; }
         for (const line of dev.bootReport.lines) out(`boot: ${line}`);
         const running = device.installedApps().filter((a) => device.core.exports.app_field(a.slot, abi.APP_FIELD_TASK) >= 0);
         out(formatMemoryMap(device.memoryMap(), running));

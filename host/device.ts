@@ -262,6 +262,8 @@ export class Device {
   rebootRequest: RebootRequest | null = null;
   /** Called with each audit entry as the host reads it (a FlashDevice reacts to EV_UPDATE_APPLIED). */
   readonly auditListeners: ((entry: AuditEntry) => void)[] = [];
+  /** Undo what this device hooked into hardware that outlives it (the board's and network's observers): shutdown runs them. */
+  private readonly detachers: (() => void)[] = [];
   /** Told of every slice as it ends, before the core is (the conformance trace listens here). */
   onSlice: ((slice: SliceRecord) => void) | null = null;
   /** Slices run since boot, by why they ended. */
@@ -309,7 +311,7 @@ export class Device {
     this.securityProcessor = config.securityProcessor ?? null;
     this.network = config.network ?? null;
     this.board = config.board ?? new Board(defaultBoardSpecs(this.config.gpioPinCount));
-    this.board.observe((iface, text) => this.events.push(this.clock.nowMs(), { kind: "periph", iface: iface.name, text }));
+    this.detachers.push(this.board.observe((iface, text) => this.events.push(this.clock.nowMs(), { kind: "periph", iface: iface.name, text })));
     // Input for an interface (a UART's bytes) reaches the core, and ends an idle wait, as a pin
     // change does; input that arrives while the board answers the core (a part wired to another's
     // output) is told right after that call returns, as the core is not re-entrant.
@@ -331,7 +333,7 @@ export class Device {
     if (this.network) {
       this.network.closeAll();
       this.network.onNotify = (socket) => { this.core.exports.net_notify(socket); this.wake(); };
-      this.network.observe((text) => this.events.push(this.clock.nowMs(), { kind: "net", text }));
+      this.detachers.push(this.network.observe((text) => this.events.push(this.clock.nowMs(), { kind: "net", text })));
     }
   }
 
@@ -584,6 +586,7 @@ export class Device {
     }
     this.network?.closeAll();
     this.drainAudit();
+    for (const detach of this.detachers.splice(0)) detach();
   }
 
   /**

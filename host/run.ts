@@ -135,9 +135,10 @@ export async function runDevice(appDirs: string[], opts: RunOptions, out: (line:
   const controller = new AbortController();
   const onSigint = () => controller.abort();
   process.once("SIGINT", onSigint);
-  // --seconds counts the whole run, reboots included (each boot's device clock starts at 0).
-  const endWallMs = opts.seconds !== undefined ? performance.now() + opts.seconds * 1000 : Infinity;
   let booted = await boot();
+  // --seconds counts from the first boot's apps starting, reboots included (each boot's device
+  // clock starts at 0, so the end is kept on the host's clock).
+  const endWallMs = opts.seconds !== undefined ? performance.now() + opts.seconds * 1000 : Infinity;
   let { device } = booted;
   const timers = (opts.press ?? []).map(({ pin, periodMs }) =>
     setInterval(() => device.gpio.drive(pin, device.gpio.level(pin) ? 0 : 1), periodMs / 2));

@@ -9,8 +9,8 @@ export interface NetworkLink {
   read(socket: number, op: number, arg: number, maxLen: number): Uint8Array | number;
   /** Set by the Device: called outside any core call when socket `socket` has news. */
   onNotify: ((socket: number) => void) | null;
-  /** Hears each socket event as a line for the run log. */
-  observe(fn: (text: string) => void): void;
+  /** Hears each socket event as a line for the run log; the function returned stops it. */
+  observe(fn: (text: string) => void): () => void;
   /** Connects and resolves under way, and a promise for the next one to finish. */
   readonly pendingOperations: number;
   settled(): Promise<void>;

@@ -122,8 +122,11 @@ export class Network implements NetworkLink {
     this.resolveName = options.resolve ?? (async (name) => (await lookup(name, { all: true })).map((a) => a.address));
   }
 
-  /** Hears each socket event as a line for the run log (connects, listens, closes, errors). */
-  observe(fn: (text: string) => void): void { this.observers.push(fn); }
+  /** Hears each socket event as a line for the run log (connects, listens, closes, errors); the function returned stops it. */
+  observe(fn: (text: string) => void): () => void {
+    this.observers.push(fn);
+    return () => { const i = this.observers.indexOf(fn); if (i >= 0) this.observers.splice(i, 1); };
+  }
   private log(text: string): void { for (const o of this.observers) o(text); }
 
   /** Connects and resolves still under way (a virtual-clock run waits for them before time moves). */

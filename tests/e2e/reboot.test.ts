@@ -20,6 +20,7 @@ import { signPackage } from "../../host/apps/imagepkg.js";
 import { readKeyText, signerFromPem } from "../../host/pluton/keys.js";
 import { DEVELOPMENT_KEY } from "../../host/secure-device.js";
 import { RTC_FILE, RTC_FORMAT } from "../../host/rtc.js";
+import { recordingFromJson, replay } from "../../host/replay.js";
 import { device, exitCodes, installAndStart, app, wat, IMPORT } from "./support.js";
 
 const POWER = `(import "applibs" "power_reboot" (func $reboot (result i32))) (import "applibs" "power_down" (func $down (param i32) (result i32)))`;
@@ -168,8 +169,11 @@ test("wasphere run: an app that reboots at every start reboots the device REBOOT
 
 // 9000-01-01T00:00:00Z: later than the host's clock will be.
 const FAR_UTC = 221845392000000;
-/** Reads the clock: before FAR_UTC, sets it there and reboots; after, logs "clock kept" and exits 0. */
-const once = wat(`(module ${IMPORT.exit} ${IMPORT.log} ${POWER} ${TIME}
+/**
+ * Reads the clock: before FAR_UTC, sets it there and goes down (`down`: power_reboot, or a WAT
+ * call of $down); after, logs "clock kept" and exits 0.
+ */
+const onceThen = (down: string) => wat(`(module ${IMPORT.exit} ${IMPORT.log} ${POWER} ${TIME}
   (memory (export "memory") 1) ${texts}
   (func (export "main") (result i32)
     (drop (call $get (i32.const ${CELL})))
@@ -177,9 +181,10 @@ const once = wat(`(module ${IMPORT.exit} ${IMPORT.log} ${POWER} ${TIME}
       (i64.store (i32.const ${CELL}) (i64.const ${FAR_UTC}))
       (drop (call $set (i32.const ${CELL})))
       (drop (call $log (i32.const ${TEXT}) (i32.const 6)))
-      (drop (call $reboot))))
+      (drop ${down})))
     (drop (call $log (i32.const ${TEXT + 48}) (i32.const 10)))
     (call $exit (i32.const 0)) (i32.const 0)))`);
+const once = onceThen("(call $reboot)");
 
 test("wasphere run: a reboot restarts the apps on a new core, and the clock an app set runs on through it", async () => {
   const dir = appDir("once", "5d1f0a3e-1b2c-4d3e-8f40-5a6b7c8d9e02", once, { PowerControls: true, SystemTime: true });
@@ -196,6 +201,43 @@ test("wasphere run: a reboot restarts the apps on a new core, and the clock an a
     assert.equal(after.filter((l) => /^installed once /.test(l)).length, 1);
     assert.equal(after.filter((l) => /\] once: before$/.test(l)).length, 0, "the second boot read a clock at or after FAR_UTC");
     assert.equal(after.filter((l) => /\] once: clock kept$/.test(l)).length, 1);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("wasphere run --record: the recording holds the boot up to the reboot, with the RTC reading, and replays exactly", async () => {
+  const dir = appDir("once", "5d1f0a3e-1b2c-4d3e-8f40-5a6b7c8d9e05", once, { PowerControls: true, SystemTime: true });
+  const file = join(dir, "run.json");
+  try {
+    const lines: string[] = [];
+    await runDevice([dir], { seconds: 60, quiet: true, record: file }, (l) => lines.push(l));
+    const i = lines.indexOf("device: reboot requested by 'once' (PowerControls); rebooting (simulated)");
+    assert.ok(i > 0, lines.join("\n"));
+    assert.equal(lines[i + 1], "wasphere run: a recording holds one boot; it ends here");
+    assert.equal(lines[i + 2], `recorded the run to ${file} (replay it with \`wasphere replay ${file}\`)`);
+    const rec = recordingFromJson(readFileSync(file, "utf8"));
+    assert.equal(typeof rec.device.utcMs, "number");
+    assert.ok(rec.audit.some((e) => e.kind === abi.EV_TIME_SET) && rec.audit.some((e) => e.kind === abi.EV_REBOOT_REQUESTED));
+    const result = await replay(rec);
+    assert.equal(result.divergence, null, JSON.stringify(result.divergence));
+    // Another RTC reading is another run: the replay says where it first differs.
+    const moved = await replay({ ...rec, device: { ...rec.device, utcMs: rec.device.utcMs! + 1 } });
+    assert.notEqual(moved.divergence, null);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("wasphere run: a power-down takes the device down for its seconds, then boots it again", async () => {
+  const dir = appDir("sleeper", "5d1f0a3e-1b2c-4d3e-8f40-5a6b7c8d9e04", onceThen("(call $down (i32.const 1))"), { PowerControls: true, SystemTime: true });
+  try {
+    const lines = await runUntil([dir], /sleeper: clock kept$/);
+    const i = lines.indexOf("device: power-down requested by 'sleeper' (PowerControls); down for 1 s, then booting again (simulated)");
+    assert.ok(i > 0, lines.join("\n"));
+    assert.match(lines.slice(0, i).join("\n"), /audit: sleeper: asked to power the device down for at most 1 s \(PowerControls\)/);
+    assert.match(lines[i + 1], /^wasphere core \d+\.\d+\.\d+ booted$/);
+    assert.equal(lines.slice(i + 1).filter((l) => /\] sleeper: clock kept$/.test(l)).length, 1);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
