@@ -583,6 +583,8 @@ export namespace sysevent {
   export function defer(handle: i32, minutes: i32): i32 { return sys_sysevent_defer(handle, minutes); }
   /** Lets a deferred update go on now: 0, or -errno. */
   export function resume(handle: i32): i32 { return sys_sysevent_resume(handle); }
+  /** Blocks until a status not yet read waits (the event), or -ETIMEDOUT after `timeoutMs` (-1: forever); takes nothing. */
+  export function wait(handle: i32, timeoutMs: i32 = -1): i32 { return sys_wait(handle, timeoutMs); }
 }
 
 /**
