@@ -31,7 +31,7 @@ export function registerFeedCommands(program: Command): void {
     .requiredOption("--key <KEY.pem>", "the publisher's P-256 private key (PKCS8 PEM)")
     .requiredOption("--output <DIR>", "the feed folder (made if missing)")
     .option("--json", "print one JSON object")
-    .argument("<PACKAGE...>", "image packages to publish")
+    .argument("<PACKAGE...>", "image packages, or a signed core image (wasphere core sign), to publish")
     .action(action(async (packages: string[], opts: { key: string; output: string; json?: boolean }) => {
       const r = await publishFeed(opts.output, readText(opts.key, "--key"), packages);
       if (opts.json) { process.stdout.write(JSON.stringify(r, null, 1) + "\n"); return; }

@@ -17,6 +17,8 @@ import { join } from "node:path";
 import { parsePackage, PackageError } from "./apps/imagepkg.js";
 import { printable } from "./printable.js";
 import { KeyError, signerFromPem, verifierFromPem } from "./pluton/keys.js";
+import { BootError, CORE_IMAGE_MAGIC, parseCoreImage } from "./boot-loader.js";
+import * as abi from "../assembly/abi.js";
 
 export const FEED_FILE = "feed.json";
 export const FEED_FORMAT = "wasphere-feed/1";
@@ -27,6 +29,28 @@ export const FEED_MAX_COMPONENTS = 66;
 export const FEED_MAX_BYTES = 64 * 1024;
 
 export class FeedError extends Error {}
+
+/** The ComponentId a feed gives the OS (its core images, ImageType 1); the device's core ignores it. */
+export const OS_COMPONENT_ID = "3e0c9a7b-1d2f-4e58-8a6b-0c4d2e9f7a15";
+export const IMAGE_TYPE_CORE = 1;
+
+/** 16 bytes as lowercase GUID text (8-4-4-4-12). */
+const guidText = (b: Uint8Array) => {
+  const h = Buffer.from(b.subarray(0, 16)).toString("hex");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+};
+
+/**
+ * The feed identity of a signed core image (SPEC.md "Core image"): the OS's ComponentId, an
+ * ImageId from the image's SHA-256 (so one image always has one id), its version.
+ */
+function coreImageInfo(bytes: Uint8Array, where: string, digest: Uint8Array) {
+  let image;
+  try { image = parseCoreImage(bytes, where); } catch (err) { throw new FeedError(err instanceof BootError ? err.message : printable(String(err))); }
+  if (image.algorithm !== abi.PKG_SIG_ECDSA_P256_SHA256) throw new FeedError(`${where}: the core image is unsigned; a device boots only a signed one (wasphere core sign --key OS.pem)`);
+  if (image.imageBytes !== bytes.length) throw new FeedError(`${where}: ${bytes.length - image.imageBytes} bytes follow the core image (not one signed core image)`);
+  return { componentId: OS_COMPONENT_ID, imageId: guidText(digest), imageType: IMAGE_TYPE_CORE, version: image.version, name: "wasphere-core" };
+}
 
 export interface FeedComponent {
   ComponentId: string;
@@ -165,12 +189,18 @@ export async function publishFeed(dir: string, signingKeyPem: string, packages: 
   for (const path of packages) {
     let bytes: Uint8Array;
     try { bytes = new Uint8Array(readFileSync(path)); } catch (err) { throw new FeedError(`${printable(path)}: ${(err as Error).message}`); }
+    const digest = new Uint8Array(await subtle().digest("SHA-256", bytes as Uint8Array<ArrayBuffer>));
+    const sha256 = hex(digest);
     let info;
-    try { info = parsePackage(bytes); } catch (err) {
-      throw new FeedError(`${printable(path)}: ${err instanceof PackageError ? err.message : printable(String(err))}`);
+    // A signed core image ("WSCI") is the OS's entry; anything else must be an image package.
+    const isCore = bytes.length >= 4 && new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0, true) === CORE_IMAGE_MAGIC;
+    if (isCore) info = coreImageInfo(bytes, printable(path), digest);
+    else {
+      try { info = parsePackage(bytes); } catch (err) {
+        throw new FeedError(`${printable(path)}: ${err instanceof PackageError ? err.message : printable(String(err))}`);
+      }
     }
-    if (fresh.some((f) => f.entry.ComponentId === info.componentId)) throw new FeedError(`${printable(path)}: a second package of ComponentId ${info.componentId} in one publish`);
-    const sha256 = hex(await subtle().digest("SHA-256", bytes as Uint8Array<ArrayBuffer>));
+    if (fresh.some((f) => f.entry.ComponentId === info.componentId)) throw new FeedError(`${printable(path)}: a second ${isCore ? "core image" : `package of ComponentId ${info.componentId}`} in one publish`);
     const old = byId.get(info.componentId);
     if (old && (info.version < old.Version || (info.version === old.Version && sha256 !== old.Sha256))) {
       throw new FeedError(`${printable(path)}: version ${info.version} of ${info.componentId}; the feed has version ${old.Version}${info.version === old.Version ? " with other bytes" : ""} (a feed never goes back)`);

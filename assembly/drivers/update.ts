@@ -47,6 +47,9 @@ import {
   EV_REBOOT_REQUESTED, REBOOT_REASON_OS_UPDATE, PTABLE_MAX_ENTRIES, PART_OS_A, PART_OS_B, PART_FLAG_ACTIVE, ENODEV, ENOENT,
 } from "../abi";
 import { flash_erase, flash_prog } from "../hal/index";
+import { syseventUpdateGate, syseventUpdateDone, syseventStatus } from "./sysevent";
+import { schedNow } from "../sched/scheduler";
+import { EAGAIN, SYSEVENT_UPDATE_APP, SYSEVENT_UPDATE_OS, SYSEVENT_STATUS_PENDING, SYSEVENT_STATUS_DEFERRED } from "../abi";
 import { ptableParse } from "../flash/ptable";
 import { crc32 } from "../fs/crc";
 import { app_copy_in, app_copy_out } from "../hal/index";
@@ -215,7 +218,12 @@ function waiting(): bool {
 }
 
 /** Ends the chain with `result`, waking its task if it still waits. */
+// Whether the commit chain in progress was let through by the system-event gate (Final told to
+// the registered apps): its end, applied or refused, tells them Complete and frees the gate.
+let gateHeld: bool = false;
+
 function finish(result: i32): void {
+  if (gateHeld) { gateHeld = false; syseventUpdateDone(); }
   const wake = waiting();
   const task = cTask;
   chain = C_IDLE; cId = 0; cTask = -1; cApp = -1;
@@ -536,6 +544,7 @@ function startChain(task: i32, app: i32, kind: i32): i32 {
   chain = kind; cTask = task; cApp = app; cAt = 0; cResult = 0; cReason = 0;
   if (post(MAILBOX_CMD_SHA256_INIT, 0) < 0) {
     chain = C_IDLE; cTask = -1; cApp = -1;
+    if (gateHeld) { gateHeld = false; syseventUpdateDone(); }
     return refuseNow(task, app, -EPERM, 0, "update: this device has no security processor");
   }
   schedBlock(task, WAIT_MAILBOX, UPDATE_WAIT_OBJECT, -1);
@@ -629,6 +638,21 @@ function sysStageCommit(task: i32, app: i32, handle: i32): i32 {
     auditRecord(EV_UPDATE_REFUSED, task, app, UPDATE_REFUSED_TRUNCATED, -1, -ENODATA);
     return -ENODATA;
   }
+  // Nothing is applied before the system-event gate (drivers/sysevent.ts) lets it: a registered app
+  // holding SoftwareUpdateDeferral is told the update is pending and may defer it. Held, the
+  // staging stays as it is and the agent commits again later.
+  const wait = syseventUpdateGate(core ? SYSEVENT_UPDATE_OS : SYSEVENT_UPDATE_APP, schedNow());
+  if (wait < 0) {
+    msgClear(); msgStr("update: another update is being announced to the apps; commit again later");
+    keepMessage();
+    return -EAGAIN;
+  }
+  if (wait > 0) {
+    msgClear(); msgStr("update: held: the apps were told it is pending (an app may defer it); commit again in "); msgInt(wait); msgStr(" ms");
+    keepMessage();
+    return -EAGAIN;
+  }
+  gateHeld = true;
   sFailed = true; // one commit a staging: a refusal needs a new begin
   cLen = sBytes;
   cBase = <u64>tFirst * <u64>storeBlockBytes();
@@ -656,6 +680,8 @@ function sysLastError(task: i32, app: i32, ptr: i32, len: i32): i32 {
 
 /** The staged update's handle closed (close, exit, stop, crash): a staging not committed is dropped. */
 function stageClose(): void {
+  // A staging dropped while the apps were told it is pending (or deferred) ends that story for them.
+  if (!gateHeld && (syseventStatus() == SYSEVENT_STATUS_PENDING || syseventStatus() == SYSEVENT_STATUS_DEFERRED)) syseventUpdateDone();
   // A core image left unfinished leaves its slot without a PENDING record: not bootable, nothing to drop.
   if (sKind == UPDATE_KIND_APP && chain != C_HASH && chain != C_ADMIT) storeUpdateDrop();
   sTask = -1; sApp = -1; sBytes = 0; sFailed = false; sKind = 0;
@@ -690,6 +716,7 @@ export function updateOp(op: i32, task: i32, app: i32, nr: i32, a0: i32, a1: i32
     case OP_OWNS_KIND: return a0 == HANDLE_UPDATE ? 1 : 0;
     case OP_CLOSE: stageClose(); return 0;
     case OP_RESET:
+      gateHeld = false;
       chain = C_IDLE; cTask = -1; cApp = -1; cId = 0; sTask = -1; sApp = -1; sBytes = 0; sFailed = false; feedApp = -1; lastErrorLen = 0; sKind = 0;
       return 0;
   }

@@ -27,6 +27,9 @@ const IMAGE_TYPE_CORE: i32 = 1;
 // update_installed_version's id for the OS: the version of the primary OS slot's core image.
 const OS_ID = new Uint8Array(16);
 const ENOENT: i32 = -2;
+const EAGAIN: i32 = -11;
+// How often a commit the apps' notice or a deferral holds is asked again.
+const HELD_RETRY_MS: i32 = 1000;
 
 function hexVal(c: i32): i32 { return c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x61 && c <= 0x66 ? c - 0x57 : -1; }
 
@@ -186,7 +189,13 @@ function apply(base: string, x: Entry, installed: i32, kind: i32): bool {
     const w = update.write(h, body, at, n);
     if (w < 0) { log(update.lastError()); close(h); return false; }
   }
-  const entry = update.commit(h);
+  // Held by the apps' notice or a deferral (drivers/sysevent.ts): the staging stays; commit again.
+  let entry = update.commit(h);
+  if (entry == EAGAIN) log(update.lastError());
+  while (entry == EAGAIN) {
+    sleepMs(HELD_RETRY_MS);
+    entry = update.commit(h);
+  }
   close(h);
   if (entry < 0) { log(update.lastError()); return false; }
   if (kind == update.KIND_CORE) log("update: core image version " + (<u32>x.version).toString() + " staged in the other OS slot (PENDING); reboot requested");

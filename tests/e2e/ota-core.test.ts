@@ -2,9 +2,10 @@
 // slot) holds core image version 1 takes version 2 from its feed through the update agent; the
 // core checks the download's SHA-256, its signature with the OS roots (role 1) and counter 0,
 // writes it into the other slot (os-b) and appends a PENDING record (sequence 1) to that slot's
-// boot-state log, then asks for a reboot (EV_REBOOT_REQUESTED, reason 2). A later feed offering
-// an image signed by an untrusted key is refused, and the slot is left without PENDING: the
-// primary boots. The boot loader's trial of the PENDING slot is not part of this core.
+// boot-state log, then asks for a reboot (EV_REBOOT_REQUESTED, reason 2), which ends the device's
+// run. The boot after it (the boot loader, host/boot-loader.ts) tries os-b and confirms it, and
+// the agent then finds the OS current. A feed offering an image signed by an untrusted key is
+// refused, and the slot is left without PENDING: the primary boots.
 import test from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
@@ -18,6 +19,19 @@ import type { Signer } from "../../host/pluton/keys.js";
 import { freshFlash } from "../host/device-flash-support.js";
 import { newSigner, testSigner } from "../host/trust-support.js";
 import { FeedServer, bootRunning } from "./ota-support.js";
+import { bootOs } from "../../host/boot-loader.js";
+import { FlashDevice } from "../../host/device-flash.js";
+import { openSecurityProcessor, memoryStore } from "../../host/pluton/link.js";
+import type { PlutonStore } from "../../host/pluton/processor.js";
+import { cache } from "../host/device-flash-support.js";
+
+/** A field-mode processor store trusting the test key for the OS and apps; each power-on opens it anew. */
+async function fieldStore(): Promise<PlutonStore> {
+  const store = memoryStore();
+  const { processor } = await openSecurityProcessor(store);
+  await processor.provision([{ role: "os", spkiDer: testSigner.spkiDer }, { role: "app", spkiDer: testSigner.spkiDer }]);
+  return store;
+}
 
 const CORE = new Uint8Array(readFileSync(CORE_WASM_PATH));
 const OS_ID = "3e0c9a7b-1d2f-4e58-8a6b-0c4d2e9f7a15";
@@ -35,7 +49,7 @@ async function coreFeed(sequence: number, version: number, image: Uint8Array, si
   return new TextEncoder().encode(JSON.stringify({ Manifest: text, Signature: { Algorithm: "ES256", Value: Buffer.from(signature).toString("base64") } }));
 }
 
-test("a core image from the feed is written into the other OS slot, checked, marked PENDING, and a reboot (reason 2) is requested; an untrusted one is refused", async () => {
+test("a core image from the feed is written into the other OS slot, checked, marked PENDING, and the reboot it asks for boots it on trial and confirms it", async () => {
   const flash = await freshFlash();
   const v1 = await signCoreImage(CORE, testSigner, 1);
   const v2 = await signCoreImage(CORE, testSigner, 2);
@@ -47,7 +61,8 @@ test("a core image from the feed is written into the other OS slot, checked, mar
   server.override.set("/feed.json", await coreFeed(1, 2, v2));
   server.override.set(`/packages/${sha(v2)}.imagepackage`, v2);
   await server.start();
-  const r = await bootRunning(flash, server.feedUrl);
+  const store = await fieldStore();
+  const r = await bootRunning(flash, server.feedUrl, await openSecurityProcessor(store));
   const agent = "update-agent";
   try {
     await r.until(agent, "update: core image version 2 staged in the other OS slot (PENDING); reboot requested", 30000);
@@ -67,17 +82,49 @@ test("a core image from the feed is written into the other OS slot, checked, mar
     assert.deepEqual(flash.bytes.subarray(osA.offsetBytes, osA.offsetBytes + v1.length), v1);
     const reboot = r.dev.device.audit().filter((a) => a.kind === abi.EV_REBOOT_REQUESTED);
     assert.deepEqual(reboot.map((a) => [a.arg, a.result]), [[abi.REBOOT_REASON_OS_UPDATE, 1]]);
-    // Not staged again under the same feed.
+    // The request ends the device's run: the host reboots it.
+    assert.equal(r.dev.device.rebootRequest?.reason, abi.REBOOT_REASON_OS_UPDATE);
+  } finally {
+    await r.stop();
+  }
+  // The reboot, as device boot does it: the boot loader tries os-b, and the healthy boot confirms it.
+  const again = await bootOs(flash, async () => (await openSecurityProcessor(store)).link, (core, link) =>
+    FlashDevice.boot(flash, { startApps: true, instrumentCache: cache, gpioPinCount: 96, securityProcessor: link, coreModule: core.module }));
+  try {
+    assert.deepEqual([again.core.slot, again.core.image.version, again.trial?.confirmed], ["os-b", 2, true]);
+    assert.deepEqual(again.lines, ["os-b (v2) confirmed after its trial: the primary slot now; counter 0 advanced from 0 to 2"]);
+  } finally {
+    again.booted.device.shutdown();
+  }
+  // The agent on the new OS finds it current: nothing is fetched again.
+  const hits = server.hits.length;
+  const r2 = await bootRunning(flash, server.feedUrl, await openSecurityProcessor(store));
+  try {
+    await r2.until(agent, "feed: sequence 1 verified, 1 component", 30000);
     await new Promise((res) => setTimeout(res, 1500));
-    assert.equal(server.hits.filter((h) => h === `/packages/${sha(v2)}.imagepackage`).length, 1);
+    assert.deepEqual(server.hits.slice(hits).filter((h) => h !== "/feed.json"), []);
+  } finally {
+    await r2.stop();
+    await server.stop();
+  }
+});
 
-    // An image signed by a key the device does not trust for the OS: refused; os-b is left without PENDING.
-    const rogue = await signCoreImage(CORE, await newSigner(), 3);
-    server.override.set(`/packages/${sha(rogue)}.imagepackage`, rogue);
-    server.override.set("/feed.json", await coreFeed(2, 3, rogue));
-    await r.until(agent, "update: refused: the core image is signed by a key this device does not trust for the OS", 30000);
+test("a core image signed by a key the device does not trust for the OS is refused from the feed; its slot keeps no boot-state record", async () => {
+  const flash = await freshFlash();
+  writeCoreImage(flash, await signCoreImage(CORE, testSigner, 1));
+  const osB = readTable(flash).find((p) => p.name === "os-b")!;
+  const trailer = () => flash.bytes.subarray(osB.offsetBytes + osB.sizeBytes - 4096, osB.offsetBytes + osB.sizeBytes);
+  const rogue = await signCoreImage(CORE, await newSigner(), 3);
+  const server = new FeedServer("/nonexistent");
+  server.override.set(`/packages/${sha(rogue)}.imagepackage`, rogue);
+  server.override.set("/feed.json", await coreFeed(1, 3, rogue));
+  await server.start();
+  const r = await bootRunning(flash, server.feedUrl, await openSecurityProcessor(await fieldStore()));
+  try {
+    await r.until("update-agent", "update: refused: the core image is signed by a key this device does not trust for the OS", 30000);
     assert.ok(trailer().every((b) => b === 0xff), "a refused staging leaves the slot with no boot-state record");
-    assert.equal(r.dev.device.audit().filter((a) => a.kind === abi.EV_REBOOT_REQUESTED).length, 1);
+    assert.equal(r.dev.device.audit().filter((a) => a.kind === abi.EV_REBOOT_REQUESTED).length, 0);
+    assert.equal(r.dev.device.rebootRequest, null);
     assert.ok(r.audits().includes("update-agent: update refused (EUNTRUSTED): the core image is signed by a key the device does not trust for the OS"), r.audits().join("\n"));
   } finally {
     await r.stop();
