@@ -134,6 +134,15 @@ const S_TRAILERS: i32 = 6;
 const S_BODY_TO_CLOSE: i32 = 7;
 const S_DONE: i32 = 8;
 
+/**
+ * Where a response's body goes instead of memory (httpExchange's `sink`): `write` takes the next
+ * `n` body bytes of `data` from `at`, with the response's status, and returns 0 or a negative
+ * errno that ends the exchange with that error.
+ */
+export abstract class HttpBodySink {
+  abstract write(status: i32, data: Uint8Array, at: i32, n: i32): i32;
+}
+
 /** Reads one response from bytes fed in pieces of any size. */
 export class HttpResponseParser {
   response: HttpResponse = new HttpResponse();
@@ -149,8 +158,9 @@ export class HttpResponseParser {
   private framedByClose: bool = false;
   private error: i32 = 0;
 
-  constructor(private maxBodyBytes: i32) {
-    this.body = new Uint8Array(maxBodyBytes < 4096 ? maxBodyBytes : 4096);
+  /** With a `sink`, the body is passed on as it arrives (counted against maxBodyBytes) and the response's body stays empty. */
+  constructor(private maxBodyBytes: i32, private sink: HttpBodySink | null = null) {
+    this.body = new Uint8Array(sink != null ? 0 : maxBodyBytes < 4096 ? maxBodyBytes : 4096);
   }
 
   get done(): bool { return this.state == S_DONE; }
@@ -199,11 +209,21 @@ export class HttpResponseParser {
 
   private complete(): void {
     this.state = S_DONE;
-    this.response.body = this.body.subarray(0, this.bodyLen);
+    this.response.body = this.sink != null ? new Uint8Array(0) : this.body.subarray(0, this.bodyLen);
   }
+
+  /** The body bytes taken so far (with a sink: passed to it). */
+  get bodyBytes(): i32 { return this.bodyLen; }
 
   private append(data: Uint8Array, at: i32, n: i32): i32 {
     if (this.bodyLen + n > this.maxBodyBytes) return HTTP_EMSGSIZE;
+    const sink = this.sink;
+    if (sink != null) {
+      const rc = n > 0 ? sink.write(this.response.status, data, at, n) : 0;
+      if (rc < 0) return rc;
+      this.bodyLen += n;
+      return 0;
+    }
     if (this.bodyLen + n > this.body.length) {
       let size = this.body.length * 2;
       if (size < this.bodyLen + n) size = this.bodyLen + n;
@@ -337,10 +357,10 @@ function parseLength(v: string): i64 {
 
 /**
  * Sends `req` on `stream` and reads the response, all within `timeoutMs`: the response, or
- * EINVAL (a request that could not be sent safely), ETIMEDOUT, EPROTO, EMSGSIZE, or the
- * stream's own -errno.
+ * EINVAL (a request that could not be sent safely), ETIMEDOUT, EPROTO, EMSGSIZE, the stream's
+ * own -errno, or the sink's. With a `sink` the body is streamed to it, not kept.
  */
-export function httpExchange(stream: HttpStream, req: HttpRequest, timeoutMs: i32, maxBodyBytes: i32): HttpResult {
+export function httpExchange(stream: HttpStream, req: HttpRequest, timeoutMs: i32, maxBodyBytes: i32, sink: HttpBodySink | null = null): HttpResult {
   const bytes = encodeRequest(req);
   if (bytes === null || timeoutMs < 0 || maxBodyBytes < 0) return new HttpResult(HTTP_EINVAL, null);
   const deadline = stream.nowMs() + <i64>timeoutMs;
@@ -352,7 +372,7 @@ export function httpExchange(stream: HttpStream, req: HttpRequest, timeoutMs: i3
     const rc = waitUntil(stream, true, deadline);
     if (rc < 0) return new HttpResult(rc, null);
   }
-  const parser = new HttpResponseParser(maxBodyBytes);
+  const parser = new HttpResponseParser(maxBodyBytes, sink);
   const buf = new Uint8Array(1024);
   while (true) {
     const n = stream.read(buf);

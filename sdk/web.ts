@@ -5,10 +5,11 @@
 // name is not the address it resolves to), send one request and read the response with http.ts
 // (Content-Length, chunked or close-delimited bodies, a deadline on the whole exchange). Only
 // http:// URLs: this SDK has no TLS (an https:// URL is EINVAL with nothing sent).
-// Memory: the request, the response and a 1 KiB read buffer; the socket is closed on return.
+// Memory: the request, the response (its body unless it streams to a sink) and a 1 KiB read
+// buffer; the socket is closed on return.
 // Must not: leave a socket open, or wait past the deadline.
 import { net, close, clockMs } from "./applibs";
-import { HttpStream, HttpRequest, HttpResult, httpExchange, HTTP_EINVAL, HTTP_ETIMEDOUT } from "./http";
+import { HttpStream, HttpRequest, HttpResult, HttpBodySink, httpExchange, HTTP_EINVAL, HTTP_ETIMEDOUT } from "./http";
 
 /** A connected TCP socket as http.ts's stream. */
 export class SocketStream extends HttpStream {
@@ -65,7 +66,7 @@ export function parseUrl(url: string): Url {
 }
 
 /** Sends `req` to `url` and reads the response within `timeoutMs`: http.ts's result (the socket's -errno, -EACCES for a host not allowed). */
-export function httpRequest(url: string, req: HttpRequest, timeoutMs: i32, maxBodyBytes: i32 = 65536): HttpResult {
+export function httpRequest(url: string, req: HttpRequest, timeoutMs: i32, maxBodyBytes: i32 = 65536, sink: HttpBodySink | null = null): HttpResult {
   const u = parseUrl(url);
   if (u.error != 0) return new HttpResult(u.error, null);
   const target = u.host.startsWith("[") ? u.host.substring(1, u.host.length - 1) : u.host;
@@ -73,15 +74,16 @@ export function httpRequest(url: string, req: HttpRequest, timeoutMs: i32, maxBo
   if (h < 0) return new HttpResult(h, null);
   req.host = u.port == 80 ? u.host : u.host + ":" + u.port.toString();
   req.path = u.path;
-  const result = httpExchange(new SocketStream(h), req, timeoutMs, maxBodyBytes);
+  const result = httpExchange(new SocketStream(h), req, timeoutMs, maxBodyBytes, sink);
   close(h);
   return result;
 }
 
-export function httpGet(url: string, timeoutMs: i32, maxBodyBytes: i32 = 65536): HttpResult {
+/** GET `url`; with a `sink` (http.ts HttpBodySink) the body streams to it as it arrives instead of being kept. */
+export function httpGet(url: string, timeoutMs: i32, maxBodyBytes: i32 = 65536, sink: HttpBodySink | null = null): HttpResult {
   const req = new HttpRequest();
   req.method = "GET";
-  return httpRequest(url, req, timeoutMs, maxBodyBytes);
+  return httpRequest(url, req, timeoutMs, maxBodyBytes, sink);
 }
 
 export function httpPost(url: string, body: string, contentType: string, timeoutMs: i32, maxBodyBytes: i32 = 65536): HttpResult {

@@ -43,7 +43,7 @@ export function buildCore(outFile, extraArgs = [], entry = "assembly/index.ts") 
 export const CORE_VARIANTS = [
   { name: "full", entry: "assembly/index.ts", out: "build/core.wasm", flags: ["-t", "build/core.wat"] },
   { name: "fs-readonly", entry: "assembly/variants/fs-readonly.ts", out: "build/core-fs-readonly.wasm", flags: ["--use", "FS_READONLY=1"] },
-  { name: "no-fs", entry: "assembly/variants/no-fs.ts", out: "build/core-no-fs.wasm" },
+  { name: "no-fs", entry: "assembly/variants/no-fs.ts", out: "build/core-no-fs.wasm", flags: ["--use", "FS_NONE=1"] },
 ];
 
 /** The example apps built from source: each examples/<name>/ with a main.ts, and the module it builds. */

@@ -68,6 +68,11 @@ import {
   storeBlockBytes, storeBlockCount, storeUpdateDrop, storeInstalledVersion,
 } from "../appmgr/store";
 
+// The fs-readonly and no-fs cores cannot write flash: there every update call is -ENOSYS and
+// nothing of the staging is compiled in (tests/host/core-imports.test pins their hal imports).
+// @ts-ignore: FS_READONLY and FS_NONE are defined only by those builds
+const UPDATES: bool = !isDefined(FS_READONLY) && !isDefined(FS_NONE);
+
 /** Handle kind of a staged update (its object: 0, the one session). */
 export const HANDLE_UPDATE: i32 = 13;
 const KIND_UPDATE: i32 = 1 << HANDLE_UPDATE;
@@ -138,7 +143,7 @@ let jBad: bool = false;
 let jValue: u64 = 0;
 const SEQ_KEY = memory.data<u8>([83, 101, 113, 117, 101, 110, 99, 101]); // "Sequence"
 
-export function updateOwnsId(id: i32): bool { return id != 0 && id == cId; }
+export function updateOwnsId(id: i32): bool { return UPDATES && id != 0 && id == cId; }
 
 function scanReset(): void {
   jDepth = 0; jInString = false; jEscape = false; jExpectKey = false; jKeyAt = -1; jKeyIsSeq = false;
@@ -314,11 +319,13 @@ function admitStep(): void {
 
 /** After every answer of appmgr/verify's check (crypto.ts calls it): a commit waiting on that check goes on. */
 export function updatePoke(): void {
+  if (!UPDATES) return;
   if (chain == C_ADMIT && !verifyRunning()) admitStep();
 }
 
 /** An answer to this unit's request `cId` (crypto.ts routes it here): 0 (nothing of it woke a crypto slot). */
 export function updateDeliver(status: i32, p: usize, len: i32): i32 {
+  if (!UPDATES) return -ENOENT;
   cId = 0;
   const ok = status == MAILBOX_STATUS_OK;
   if (cCmd == MAILBOX_CMD_SHA256_FINAL && cResult != 0) { finish(cResult); return 0; }
@@ -688,6 +695,7 @@ function stageClose(): void {
 }
 
 function call(task: i32, app: i32, nr: i32, a0: i32, a1: i32, a2: i32, a3: i32): i32 {
+  if (!UPDATES) return -ENOSYS;
   switch (nr) {
     case SYS_UPDATE_FEED_VERIFY: return sysFeedVerify(task, app, a0, a1, a2, a3);
     case SYS_UPDATE_STAGE_BEGIN: return sysStageBegin(task, app, a0, a1, a2);
@@ -714,7 +722,7 @@ export function updateOp(op: i32, task: i32, app: i32, nr: i32, a0: i32, a1: i32
     case OP_OWNS: return nr >= SYS_UPDATE_FEED_VERIFY && nr <= SYS_UPDATE_LAST_ERROR ? 1 : 0;
     case OP_NEEDS: return <i32>CAP_UPDATE;
     case OP_OWNS_KIND: return a0 == HANDLE_UPDATE ? 1 : 0;
-    case OP_CLOSE: stageClose(); return 0;
+    case OP_CLOSE: if (UPDATES) stageClose(); return 0;
     case OP_RESET:
       gateHeld = false;
       chain = C_IDLE; cTask = -1; cApp = -1; cId = 0; sTask = -1; sApp = -1; sBytes = 0; sFailed = false; feedApp = -1; lastErrorLen = 0; sKind = 0;

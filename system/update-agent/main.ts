@@ -12,9 +12,10 @@
 // image, staged (once per feed Sequence) into the other OS slot when newer than the running OS.
 // CmdArgs: the feed.json URL (http://), the poll period in seconds. AllowedConnections: the feed's
 // host only (host/net/system-apps.ts composes both from the device's configuration).
-// Memory: the feed (at most FEED_MAX_BYTES and its tree) and one package download at a time.
+// Memory: the feed (at most FEED_MAX_BYTES and its tree) and a 2 KiB piece of the download: a
+// package streams from the socket to the core, so its size is not bounded by this app's quota.
 // Must not: stage anything before the core accepted the feed, or retry a refused package in a loop.
-import { log, sleepMs, args, net, close, update, httpGet, HttpResponse } from "@wasphere/sdk";
+import { log, sleepMs, args, net, close, update, httpGet, HttpResponse, HttpBodySink } from "@wasphere/sdk";
 import { JReader, JValue, J_ARRAY, J_NUMBER, J_OBJECT, J_STRING } from "./json";
 
 const FEED_MAX_BYTES: i32 = 65536;
@@ -171,6 +172,36 @@ function logOnce(line: string): void {
   log(line);
 }
 
+/** The download's body, passed to the core in pieces of update.WRITE_MAX_BYTES as it arrives. */
+class StageSink extends HttpBodySink {
+  status: i32 = 0;
+  failed: i32 = 0;
+  private buf: Uint8Array = new Uint8Array(update.WRITE_MAX_BYTES);
+  private held: i32 = 0;
+  constructor(private handle: i32) { super(); }
+  write(status: i32, data: Uint8Array, at: i32, n: i32): i32 {
+    this.status = status;
+    if (status != 200) return -71; // not the package: the exchange ends (EPROTO)
+    for (let i = 0; i < n; ) {
+      let k = update.WRITE_MAX_BYTES - this.held;
+      if (k > n - i) k = n - i;
+      this.buf.set(data.subarray(at + i, at + i + k), this.held);
+      this.held += k;
+      i += k;
+      if (this.held == update.WRITE_MAX_BYTES && this.flush() < 0) return this.failed;
+    }
+    return 0;
+  }
+  /** Passes what is held to the core: 0, or its -errno (kept in `failed`). */
+  flush(): i32 {
+    if (this.held == 0 || this.failed < 0) return this.failed;
+    const w = update.write(this.handle, this.buf, 0, this.held);
+    this.held = 0;
+    if (w < 0) this.failed = w;
+    return w < 0 ? w : 0;
+  }
+}
+
 /** Downloads and stages entry `x` over the installed `installed`; true when the core applied it. */
 function apply(base: string, x: Entry, installed: i32, kind: i32): bool {
   log("update: " + shown(x.name) + " " + x.componentId + ": version " + installed.toString() + " -> " + (<u32>x.version).toString()
@@ -178,17 +209,16 @@ function apply(base: string, x: Entry, installed: i32, kind: i32): bool {
   const size = x.sizeBytes > <f64>i32.MAX_VALUE ? i32.MAX_VALUE : <i32>x.sizeBytes;
   const h = update.begin(kind, size, x.id, x.sha256);
   if (h < 0) { log(update.lastError()); return false; }
-  // One byte more than declared is read, so a longer file is seen (and refused by the core) as such.
-  const r = httpGet(base + x.file, DOWNLOAD_TIMEOUT_MS, size < PKG_MAX_BYTES ? size + 1 : size);
-  if (r.error != 0 || r.response == null) { log("update: refused: " + x.file + " cannot be fetched (error " + r.error.toString() + ")"); close(h); return false; }
-  const res = r.response as HttpResponse;
-  if (res.status != 200) { log("update: refused: " + x.file + " answered HTTP " + res.status.toString()); close(h); return false; }
-  const body = res.body;
-  for (let at = 0; at < body.length; at += update.WRITE_MAX_BYTES) {
-    const n = body.length - at < update.WRITE_MAX_BYTES ? body.length - at : update.WRITE_MAX_BYTES;
-    const w = update.write(h, body, at, n);
-    if (w < 0) { log(update.lastError()); close(h); return false; }
-  }
+  // The body streams to the core as it arrives; one byte more than declared is let through, so a
+  // longer file is refused by the core as such.
+  const sink = new StageSink(h);
+  const r = httpGet(base + x.file, DOWNLOAD_TIMEOUT_MS, size < PKG_MAX_BYTES ? size + 1 : size, sink);
+  if (sink.failed < 0) { log(update.lastError()); close(h); return false; }
+  if (r.error == 0 && r.response != null && (r.response as HttpResponse).status != 200) sink.status = (r.response as HttpResponse).status;
+  if (sink.status != 0 && sink.status != 200) { log("update: refused: " + x.file + " answered HTTP " + sink.status.toString()); close(h); return false; }
+  if (r.error == -90) { log("update: refused: " + x.file + " is longer than the " + size.toString() + " bytes its feed entry declares"); close(h); return false; }
+  if (r.error != 0) { log("update: refused: " + x.file + " cannot be fetched (error " + r.error.toString() + ")"); close(h); return false; }
+  if (sink.flush() < 0) { log(update.lastError()); close(h); return false; }
   // Held by the apps' notice or a deferral (drivers/sysevent.ts): the staging stays; commit again.
   let entry = update.commit(h);
   if (entry == EAGAIN) log(update.lastError());

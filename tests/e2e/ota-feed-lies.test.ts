@@ -1,6 +1,6 @@
 // A feed that lies is refused with its reason and changes nothing: a field-mode device running
 // version 2 of an app polls a feed whose every new Sequence tells another lie (a download that is
-// not the bytes its entry hashes, a truncated one, a package of another component, an older
+// not the bytes its entry hashes, a truncated one, a longer one, a package of another component, an older
 // package behind a newer version number, an enormous size, a manifest altered after signing, one
 // signed by a key the device does not trust, an older feed replayed, a feed that is not JSON).
 // After each, the agent's log has the core's one-line reason and the audit ring an
@@ -71,31 +71,37 @@ test("each lie of a feed is refused with its reason in the agent's log and the a
       `update: refused: the download is truncated: ${half} of the ${V3.length} bytes its feed entry declares`,
     ], [[V3, V3.subarray(0, half)]]);
 
-    await lie(await feed(4, [{ version: 3, bytes: OTHER3 }]), [
-      "feed: sequence 4 verified, 1 component", downloading(3, OTHER3),
+    const longer = new Uint8Array(V3.length + 100); longer.set(V3);
+    await lie(await feed(30, [{ version: 3, bytes: V3 }]), [
+      "feed: sequence 30 verified, 1 component", downloading(3, V3),
+      `update: refused: packages/${sha(V3)}.imagepackage is longer than the ${V3.length} bytes its feed entry declares`,
+    ], [[V3, longer]]);
+
+    await lie(await feed(31, [{ version: 3, bytes: OTHER3 }]), [
+      "feed: sequence 31 verified, 1 component", downloading(3, OTHER3),
       `update: refused: the package is ComponentId ${OTHER_ID}, not the feed entry's ${COUNTER_ID}`,
     ], [[OTHER3, OTHER3]]);
 
-    await lie(await feed(5, [{ version: 5, bytes: V1 }]), [
-      "feed: sequence 5 verified, 1 component", downloading(5, V1),
+    await lie(await feed(32, [{ version: 5, bytes: V1 }]), [
+      "feed: sequence 32 verified, 1 component", downloading(5, V1),
       "update: refused: the package is version 1, older than the installed version 2",
     ], [[V1, V1]]);
 
     const enormous = 3 * 1024 * 1024;
-    await lie(await feed(6, [{ version: 3, bytes: V3, sizeBytes: enormous }]), [
-      "feed: sequence 6 verified, 1 component",
+    await lie(await feed(33, [{ version: 3, bytes: V3, sizeBytes: enormous }]), [
+      "feed: sequence 33 verified, 1 component",
       `update: ota-counter ${COUNTER_ID}: version 2 -> 3, ${enormous} bytes from packages/${sha(V3)}.imagepackage`,
       `update: refused: the feed entry declares ${enormous} bytes; a package is at most 2097152 (PKG_MAX_BYTES)`,
     ]);
 
-    await lie(await feed(7, [{ version: 3, bytes: V3 }], testSigner, (t) => t.replace('"Version": 3', '"Version": 4')), [
+    await lie(await feed(34, [{ version: 3, bytes: V3 }], testSigner, (t) => t.replace('"Version": 3', '"Version": 4')), [
       "feed: refused: its signature does not verify (the manifest was altered after it was signed)",
     ]);
-    await lie(await feed(7, [{ version: 3, bytes: V3 }], await newSigner()), [
+    await lie(await feed(34, [{ version: 3, bytes: V3 }], await newSigner()), [
       "feed: refused: signed by a key this device does not trust for apps",
     ]);
     await lie(await feed(1, [{ version: 3, bytes: V3 }]), [
-      "feed: refused: Sequence 1 is older than the last accepted (6): a replayed feed",
+      "feed: refused: Sequence 1 is older than the last accepted (33): a replayed feed",
     ]);
     await lie(new TextEncoder().encode("{"), ["feed: refused: feed.json is not a JSON object (a key expected at offset 1)"]);
 
@@ -106,7 +112,7 @@ test("each lie of a feed is refused with its reason in the agent's log and the a
     assert.deepEqual(r.logs("ota-counter"), ["v2: start 1"]);
     assert.equal((await r.dev.status(COUNTER_ID)).state, "running");
     // Only packages whose size was plausible were fetched; the enormous one never was.
-    assert.equal(server.hits.filter((h) => h === `/packages/${sha(V3)}.imagepackage`).length, 2);
+    assert.equal(server.hits.filter((h) => h === `/packages/${sha(V3)}.imagepackage`).length, 3);
     const refusals = r.audits().filter((t) => t.startsWith("update-agent: update refused"));
     assert.deepEqual(refusals, [
       "update-agent: update refused (EINTEGRITY): the download's SHA-256 is not its feed entry's",
