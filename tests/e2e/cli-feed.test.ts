@@ -88,3 +88,42 @@ test("bad input: one line and exit 1: a missing key file, a folder without a fee
   assert.match(r3.stderr, /^wasphere: .*junk\.imagepackage: image package: [^\n]*\n$/);
   assert.doesNotMatch(r3.stderr, /\x1b/);
 });
+
+test("a signed core image publishes as the OS's entry beside the packages; an unsigned or padded one is refused", async () => {
+  const k = keys("os-publisher");
+  const feed = join(tmp, "feed-os");
+  const img = join(tmp, "core-v7.img");
+  const signed = wasphere(["core", "sign", "--key", k.priv, "--output", img, "--version", "7"]);
+  assert.equal(signed.status, 0, signed.stderr);
+  const app = await pkg("1689d8b2-c835-2e27-27ad-e894d6d15fa9", 2, "blink");
+  const pub = wasphere(["feed", "publish", "--key", k.priv, "--output", feed, app, img, "--json"]);
+  assert.equal(pub.status, 0, pub.stderr);
+  const m = await openFeed(readFileSync(join(feed, "feed.json")), "feed.json", await loadVerifyKey(readFileSync(k.pub, "utf8"), "pub"));
+  const bytes = new Uint8Array(readFileSync(img));
+  const sha = createHash("sha256").update(bytes).digest("hex");
+  const os = m.Components.find((c) => c.ImageType === 1)!;
+  assert.deepEqual(os, {
+    ComponentId: "3e0c9a7b-1d2f-4e58-8a6b-0c4d2e9f7a15", ImageId: `${sha.slice(0, 8)}-${sha.slice(8, 12)}-${sha.slice(12, 16)}-${sha.slice(16, 20)}-${sha.slice(20, 32)}`,
+    ImageType: 1, Version: 7, Name: "wasphere-core", SizeBytes: bytes.length, Sha256: sha, File: `packages/${sha}.imagepackage`,
+  });
+  assert.deepEqual(new Uint8Array(readFileSync(join(feed, os.File))), bytes);
+  assert.equal(m.Components.length, 2);
+  // A lower version of the OS is refused, as for any component; so are an unsigned image and one with bytes after it.
+  const old = join(tmp, "core-v6.img");
+  assert.equal(wasphere(["core", "sign", "--key", k.priv, "--output", old, "--version", "6"]).status, 0);
+  const lower = wasphere(["feed", "publish", "--key", k.priv, "--output", feed, old]);
+  assert.equal(lower.status, 1);
+  assert.match(lower.stderr, /version 6 of 3e0c9a7b-1d2f-4e58-8a6b-0c4d2e9f7a15; the feed has version 7/);
+  const unsigned = join(tmp, "core-unsigned.img");
+  const u = new Uint8Array(bytes);
+  new DataView(u.buffer).setUint16(6, 0, true);
+  writeFileSync(unsigned, u);
+  const r1 = wasphere(["feed", "publish", "--key", k.priv, "--output", feed, unsigned]);
+  assert.equal(r1.status, 1);
+  assert.match(r1.stderr, /the core image is unsigned/);
+  const padded = join(tmp, "core-padded.img");
+  writeFileSync(padded, new Uint8Array([...bytes, 0]));
+  const r2 = wasphere(["feed", "publish", "--key", k.priv, "--output", feed, padded]);
+  assert.equal(r2.status, 1);
+  assert.match(r2.stderr, /1 bytes follow the core image/);
+});
