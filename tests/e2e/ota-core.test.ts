@@ -8,46 +8,19 @@
 // refused, and the slot is left without PENDING: the primary boots.
 import test from "node:test";
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import * as abi from "../../assembly/abi.js";
-import { signCoreImage, writeCoreImage } from "../../host/boot-loader.js";
+import { bootOs, signCoreImage, writeCoreImage } from "../../host/boot-loader.js";
 import { CORE_WASM_PATH } from "../../host/core.js";
 import { readTable } from "../../host/flash-layout.js";
 import { crc32 } from "../../host/apps/imagepkg.js";
-import type { Signer } from "../../host/pluton/keys.js";
-import { freshFlash } from "../host/device-flash-support.js";
+import { cache, freshFlash } from "../host/device-flash-support.js";
 import { newSigner, testSigner } from "../host/trust-support.js";
-import { FeedServer, bootRunning } from "./ota-support.js";
-import { bootOs } from "../../host/boot-loader.js";
+import { FeedServer, OS_ID, bootRunning, coreFeed, fieldStore, sha } from "./ota-support.js";
 import { FlashDevice } from "../../host/device-flash.js";
-import { openSecurityProcessor, memoryStore } from "../../host/pluton/link.js";
-import type { PlutonStore } from "../../host/pluton/processor.js";
-import { cache } from "../host/device-flash-support.js";
-
-/** A field-mode processor store trusting the test key for the OS and apps; each power-on opens it anew. */
-async function fieldStore(): Promise<PlutonStore> {
-  const store = memoryStore();
-  const { processor } = await openSecurityProcessor(store);
-  await processor.provision([{ role: "os", spkiDer: testSigner.spkiDer }, { role: "app", spkiDer: testSigner.spkiDer }]);
-  return store;
-}
+import { openSecurityProcessor } from "../../host/pluton/link.js";
 
 const CORE = new Uint8Array(readFileSync(CORE_WASM_PATH));
-const OS_ID = "3e0c9a7b-1d2f-4e58-8a6b-0c4d2e9f7a15";
-const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
-const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
-
-async function coreFeed(sequence: number, version: number, image: Uint8Array, signer: Signer = testSigner): Promise<Uint8Array> {
-  const manifest = {
-    Format: "wasphere-feed/1", Sequence: sequence, PublishedUtc: "2026-12-03T12:00:00.000Z", KeyId: hex(signer.keyId),
-    Components: [{ ComponentId: OS_ID, ImageId: "9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", ImageType: 1, Version: version, Name: "wasphere-core",
-      SizeBytes: image.length, Sha256: sha(image), File: `packages/${sha(image)}.imagepackage` }],
-  };
-  const text = JSON.stringify(manifest, null, 2);
-  const signature = await signer.sign(new TextEncoder().encode(text));
-  return new TextEncoder().encode(JSON.stringify({ Manifest: text, Signature: { Algorithm: "ES256", Value: Buffer.from(signature).toString("base64") } }));
-}
 
 test("a core image from the feed is written into the other OS slot, checked, marked PENDING, and the reboot it asks for boots it on trial and confirms it", async () => {
   const flash = await freshFlash();

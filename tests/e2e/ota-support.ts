@@ -3,6 +3,7 @@
 // other bytes, as a lying server would), and a device on flash booted in field mode with the
 // network manager and the update agent polling that feed every second on a real clock.
 import { readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join, normalize } from "node:path";
@@ -12,9 +13,12 @@ import { packImage } from "../../host/apps/imagepkg.js";
 import { FlashDevice } from "../../host/device-flash.js";
 import { RealClock } from "../../host/peripherals/clock.js";
 import { Network } from "../../host/net/network.js";
-import type { Flash } from "../../host/flash.js";
+import { Flash, PowerCut, ERR_IO } from "../../host/flash.js";
 import { cache } from "../host/device-flash-support.js";
-import { signed, trustedProcessor } from "../host/trust-support.js";
+import { signed, testSigner, trustedProcessor } from "../host/trust-support.js";
+import { openSecurityProcessor, memoryStore } from "../../host/pluton/link.js";
+import type { PlutonStore } from "../../host/pluton/processor.js";
+import type { Signer } from "../../host/pluton/keys.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
 const counterWasm = await buildApp(join(root, "tests/apps/ota-counter/main.ts"), (p) => { try { return readFileSync(p, "utf8"); } catch { return null; } });
@@ -100,4 +104,42 @@ export async function bootRunning(flash: Flash, feedUrl: string, processor?: Awa
     },
     stop: async () => { controller.abort(); await running; await dev.updatesSettled(); network.closeAll(); },
   };
+}
+
+/** A flash that keeps its bytes as a power cut left them (`atCut`) and answers the cut operation with an I/O error. */
+export class SnapshotFlash extends Flash {
+  atCut: Uint8Array | null = null;
+  private snap(op: () => number): number {
+    try { return op(); } catch (err) {
+      if (!(err instanceof PowerCut) || this.atCut) throw err;
+      this.atCut = this.bytes.slice();
+      return ERR_IO;
+    }
+  }
+  override prog(block: number, offset: number, src: Uint8Array): number { return this.snap(() => super.prog(block, offset, src)); }
+  override erase(block: number): number { return this.snap(() => super.erase(block)); }
+}
+
+/** The OS's ComponentId in a feed (the core ignores it; `feed publish` writes this one). */
+export const OS_ID = "3e0c9a7b-1d2f-4e58-8a6b-0c4d2e9f7a15";
+export const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+
+/** A feed.json naming one core image at `version`, signed by `signer`, as Sequence `sequence`. */
+export async function coreFeed(sequence: number, version: number, image: Uint8Array, signer: Signer = testSigner): Promise<Uint8Array> {
+  const manifest = {
+    Format: "wasphere-feed/1", Sequence: sequence, PublishedUtc: "2026-12-03T12:00:00.000Z", KeyId: Buffer.from(signer.keyId).toString("hex"),
+    Components: [{ ComponentId: OS_ID, ImageId: "9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", ImageType: 1, Version: version, Name: "wasphere-core",
+      SizeBytes: image.length, Sha256: sha(image), File: `packages/${sha(image)}.imagepackage` }],
+  };
+  const text = JSON.stringify(manifest, null, 2);
+  const signature = await signer.sign(new TextEncoder().encode(text));
+  return new TextEncoder().encode(JSON.stringify({ Manifest: text, Signature: { Algorithm: "ES256", Value: Buffer.from(signature).toString("base64") } }));
+}
+
+/** A field-mode processor store trusting the test key for the OS and apps; each power-on opens it anew. */
+export async function fieldStore(): Promise<PlutonStore> {
+  const store = memoryStore();
+  const { processor } = await openSecurityProcessor(store);
+  await processor.provision([{ role: "os", spkiDer: testSigner.spkiDer }, { role: "app", spkiDer: testSigner.spkiDer }]);
+  return store;
 }
