@@ -26,7 +26,7 @@ import {
   SHA256_DIGEST_BYTES, ATTEST_NONCE_BYTES, ATTEST_MAX_BYTES, MAX_APPS, PKG_SIG_NONE, IMAGE_REFUSED_UNSIGNED,
   IMAGE_REFUSED_UNTRUSTED_KEY, IMAGE_REFUSED_BAD_SIGNATURE, IMAGE_REFUSED_NO_PROCESSOR,
 } from "../abi";
-import { postCoreRequest, mailboxFrame } from "../drivers/crypto";
+import { postCoreRequest, mailboxFrame, verifyTrustedPayload } from "../drivers/crypto";
 import { flashReadBytes } from "../flash/read";
 import { msgClear, msgStr, msgInt, msgPtr, msgLen, msgBytes } from "../util/msg";
 import { PKG_INFO_SIG_ALGORITHM, PKG_INFO_SIG_KEY_ID, PKG_INFO_SIGNATURE, PKG_INFO_SIGNED_BYTES } from "./imagepkg";
@@ -142,12 +142,8 @@ function step(): void {
     vAt += n;
     return;
   }
-  store<u16>(p, <u16>MAILBOX_ROLE_APP, 4);
-  store<u16>(p, 0, 6);
-  memory.copy(p + 8, keyId, 16);
-  memory.copy(p + 24, signature, 64);
   vCmd = MAILBOX_CMD_VERIFY_TRUSTED;
-  const id = post(MAILBOX_CMD_VERIFY_TRUSTED, 88);
+  const id = post(MAILBOX_CMD_VERIFY_TRUSTED, verifyTrustedPayload(p, MAILBOX_ROLE_APP, keyId, signature));
   if (id < 0) { msgClear(); msgStr("image package: cannot be verified: the mailbox refused a request"); closeThenFail(-EIO); return; }
   vId = id;
 }

@@ -73,6 +73,20 @@ function idInUse(id: i32): bool {
 /** The request frame buffer, shared with appmgr/verify (posting copies it, so one is enough). */
 export function mailboxFrame(): usize { return frame; }
 
+/**
+ * A VERIFY_TRUSTED request's payload at `p` (SPEC.md "Security processor mailbox"), whose hash
+ * context the caller stored at p: the role, a reserved 0, the key id (16 bytes at `keyId`) and the
+ * signature (64 bytes at `signature`). Its length, 88. Shared by the core's own checks
+ * (appmgr/verify.ts, drivers/update.ts), so the layout is written once.
+ */
+export function verifyTrustedPayload(p: usize, role: i32, keyId: usize, signature: usize): i32 {
+  store<u16>(p, <u16>role, 4);
+  store<u16>(p, 0, 6);
+  memory.copy(p + 8, keyId, 16);
+  memory.copy(p + 24, signature, 64);
+  return 88;
+}
+
 /** A request id no used slot and no request of appmgr/verify has (at most MAILBOX_MAX_OUTSTANDING + 2 are taken, so this ends). */
 export function nextId(): i32 {
   let id = lastId;

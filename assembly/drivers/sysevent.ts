@@ -82,9 +82,12 @@ function anyMayDefer(): bool {
   return false;
 }
 
+/** When every deferral of the announced update ends: SYSEVENT_MAX_DEFER_MINUTES after its first notice. */
+function boundMs(): f64 { return firstNoticeMs + <f64>SYSEVENT_MAX_DEFER_MINUTES * MS_PER_MINUTE; }
+
 /** The whole minutes a deferral may still take at `nowMs` (0 when the bound is reached). */
 function minutesLeft(nowMs: f64): i32 {
-  const left = firstNoticeMs + <f64>SYSEVENT_MAX_DEFER_MINUTES * MS_PER_MINUTE - nowMs;
+  const left = boundMs() - nowMs;
   return left <= 0 ? 0 : <i32>Math.floor(left / MS_PER_MINUTE);
 }
 
@@ -110,7 +113,7 @@ export function syseventUpdateGate(type: i32, nowMs: f64): i32 {
   // The notice or the deferral is over. A deferral that ran out (not resumed) while the bound
   // still leaves time gives the apps a new notice; otherwise the update goes on.
   if (status == SYSEVENT_STATUS_DEFERRED && !resumed && minutesLeft(nowMs) > 0 && anyMayDefer()) {
-    decideAtMs = min<f64>(nowMs + <f64>SYSEVENT_NOTICE_MS, firstNoticeMs + <f64>SYSEVENT_MAX_DEFER_MINUTES * MS_PER_MINUTE);
+    decideAtMs = min<f64>(nowMs + <f64>SYSEVENT_NOTICE_MS, boundMs());
     announce(SYSEVENT_STATUS_PENDING);
     return max<i32>(1, <i32>Math.ceil(decideAtMs - nowMs));
   }
@@ -126,6 +129,9 @@ export function syseventUpdateDone(): void {
 
 /** The gate's status (SYSEVENT_STATUS_*), for the specs and the update path's messages. */
 export function syseventStatus(): i32 { return status; }
+
+/** Has registration `row` a status it has not read (its latch)? */
+function unread(row: i32): bool { return status != SYSEVENT_STATUS_NONE && load<i32>(rowAt(row), 8) != serial; }
 
 function sysRegister(task: i32, app: i32, mask: i32): i32 {
   if (mask == 0 || (mask & ~SYSEVENT_UPDATE_READY_FOR_INSTALL) != 0) return -EINVAL;
@@ -148,14 +154,13 @@ function sysRegister(task: i32, app: i32, mask: i32): i32 {
 }
 
 function sysInfo(task: i32, app: i32, row: i32, ptr: i32): i32 {
-  const r = rowAt(row);
-  if (load<i32>(r, 8) == serial || status == SYSEVENT_STATUS_NONE) return -EAGAIN;
+  if (!unread(row)) return -EAGAIN;
   store<u32>(info, SYSEVENT_UPDATE_READY_FOR_INSTALL);
   store<u32>(info, status, 4);
   store<u32>(info, updateType, 8);
   store<u32>(info, status == SYSEVENT_STATUS_PENDING ? minutesLeft(schedNow()) : 0, 12);
   if (app_copy_out(task, info, ptr, SYSEVENT_INFO_BYTES) < 0) return fault(task, app, SYS_SYSEVENT_INFO, ptr, -EFAULT);
-  store<i32>(r, serial, 8);
+  store<i32>(rowAt(row), serial, 8);
   return SYSEVENT_UPDATE_READY_FOR_INSTALL;
 }
 
@@ -217,8 +222,8 @@ export function syseventOp(op: i32, task: i32, app: i32, nr: i32, a0: i32, a1: i
     case OP_OWNS_KIND: return a0 == HANDLE_SYSEVENT ? 1 : 0;
     case OP_CLOSE: free(a1); return 0;
     case OP_WAITABLE: return a0 == HANDLE_SYSEVENT ? 1 : 0;
-    case OP_TAKE: return load<i32>(rowAt(a1), 8) != serial && status != SYSEVENT_STATUS_NONE ? SYSEVENT_UPDATE_READY_FOR_INSTALL : -EAGAIN;
-    case OP_READY: return load<i32>(rowAt(a1), 8) != serial && status != SYSEVENT_STATUS_NONE ? 1 : 0;
+    case OP_TAKE: return unread(a1) ? SYSEVENT_UPDATE_READY_FOR_INSTALL : -EAGAIN;
+    case OP_READY: return unread(a1) ? 1 : 0;
     case OP_ARM: arm(task, a1, a2 != 0); return 0;
     case OP_RESET: reset(); return 0;
   }

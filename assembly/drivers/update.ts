@@ -43,13 +43,13 @@ import {
   UPDATE_REFUSED_FEED_REPLAYED, UPDATE_REFUSED_TOO_BIG, UPDATE_REFUSED_TRUNCATED, UPDATE_REFUSED_HASH, UPDATE_REFUSED_OVERSIZE,
   UPDATE_REFUSED_NO_FEED, UPDATE_REFUSED_CORE_UNTRUSTED_KEY, UPDATE_REFUSED_CORE_BAD_SIGNATURE, UPDATE_REFUSED_CORE_OLDER,
   UPDATE_REFUSED_CORE_MALFORMED, UPDATE_REFUSED_CORE_ON_TRIAL, MAILBOX_ROLE_OS, CORE_IMAGE_MAGIC, CORE_IMAGE_HEADER_BYTES,
+  EAGAIN, SYSEVENT_UPDATE_APP, SYSEVENT_UPDATE_OS, SYSEVENT_STATUS_PENDING, SYSEVENT_STATUS_DEFERRED,
   OS_VERSION_COUNTER, BOOT_STATE_MAGIC, BOOT_STATE_RECORD_BYTES, BOOT_STATE_PENDING, BOOT_STATE_TRYING, BOOT_STATE_CONFIRMED,
   EV_REBOOT_REQUESTED, REBOOT_REASON_OS_UPDATE, PTABLE_MAX_ENTRIES, PART_OS_A, PART_OS_B, PART_FLAG_ACTIVE, ENODEV, ENOENT,
 } from "../abi";
 import { flash_erase, flash_prog } from "../hal/index";
 import { syseventUpdateGate, syseventUpdateDone, syseventStatus } from "./sysevent";
 import { schedNow } from "../sched/scheduler";
-import { EAGAIN, SYSEVENT_UPDATE_APP, SYSEVENT_UPDATE_OS, SYSEVENT_STATUS_PENDING, SYSEVENT_STATUS_DEFERRED } from "../abi";
 import { ptableParse } from "../flash/ptable";
 import { crc32 } from "../fs/crc";
 import { app_copy_in, app_copy_out } from "../hal/index";
@@ -61,7 +61,7 @@ import { auditRecord } from "../audit/ring";
 import { flashReadBytes } from "../flash/read";
 import { msgClear, msgStr, msgInt, msgPtr, msgLen, msgBytes } from "../util/msg";
 import { OP_OWNS, OP_NEEDS, OP_CALL, OP_FUEL, OP_OWNS_KIND, OP_CLOSE, OP_RESET, rangeRefused, refuseForLimit, refuseHandle } from "./unit";
-import { postCoreRequest, mailboxFrame } from "./crypto";
+import { postCoreRequest, mailboxFrame, verifyTrustedPayload } from "./crypto";
 import { verifyRunning } from "../appmgr/verify";
 import {
   storeDeployBegin, storeDeployWrite, storeUpdateCommit, storeUpdateReason, storeUpdateWritten, storePendingFirst,
@@ -279,19 +279,11 @@ function step(): void {
       return;
     }
     cSequence = jValue;
-    store<u16>(p, <u16>MAILBOX_ROLE_APP, 4);
-    store<u16>(p, 0, 6);
-    memory.copy(p + 8, keyId, 16);
-    memory.copy(p + 24, signature, 64);
-    if (post(MAILBOX_CMD_VERIFY_TRUSTED, 88) < 0) { ioFail("update: the mailbox refused a request"); return; }
-    return;
   }
-  if (chain == C_CORE_SIG) {
-    store<u16>(p, <u16>MAILBOX_ROLE_OS, 4);
-    store<u16>(p, 0, 6);
-    memory.copy(p + 8, keyId, 16);
-    memory.copy(p + 24, signature, 64);
-    if (post(MAILBOX_CMD_VERIFY_TRUSTED, 88) < 0) { ioFail("update: the mailbox refused a request"); return; }
+  // A feed is checked against the app roots, a core image against the OS roots.
+  if (chain == C_FEED || chain == C_CORE_SIG) {
+    const role = chain == C_FEED ? MAILBOX_ROLE_APP : MAILBOX_ROLE_OS;
+    if (post(MAILBOX_CMD_VERIFY_TRUSTED, verifyTrustedPayload(p, role, keyId, signature)) < 0) { ioFail("update: the mailbox refused a request"); return; }
     return;
   }
   if (post(MAILBOX_CMD_SHA256_FINAL, 4) < 0) { ioFail("update: the mailbox refused a request"); return; }
