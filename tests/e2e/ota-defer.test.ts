@@ -11,12 +11,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildApp } from "../../host/apps/build.js";
-import { packImage } from "../../host/apps/imagepkg.js";
 import { publishFeed } from "../../host/update-feed.js";
 import { FlashDevice } from "../../host/device-flash.js";
 import { cache, freshFlash, installed } from "../host/device-flash-support.js";
-import { signed, testSigner, trustedProcessor } from "../host/trust-support.js";
-import { FeedServer, bootRunning, counterPkg } from "./ota-support.js";
+import { testSigner, trustedProcessor } from "../host/trust-support.js";
+import { FeedServer, bootRunning, counterPkg, signedAppPkg } from "./ota-support.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
 const deferrerWasm = await buildApp(join(root, "tests/apps/deferrer/main.ts"), (p) => { try { return readFileSync(p, "utf8"); } catch { return null; } });
@@ -24,14 +23,10 @@ const DEFERRER_ID = "4a6c2e81-0b3d-4f97-8e15-c7d9a2b4f603";
 
 /** The deferrer, deferring a pending update by `minutes` and resuming it `resumeMs` later; `mayDefer`: SoftwareUpdateDeferral. */
 async function deferrerPkg(minutes: number, resumeMs: number, mayDefer: boolean): Promise<Uint8Array> {
-  const manifest = {
-    SchemaVersion: 1, Name: "deferrer", ComponentId: DEFERRER_ID, EntryPoint: "deferrer.wasm", CmdArgs: [String(minutes), String(resumeMs)],
+  return signedAppPkg({
+    Name: "deferrer", ComponentId: DEFERRER_ID, EntryPoint: "deferrer.wasm", CmdArgs: [String(minutes), String(resumeMs)],
     Capabilities: { SystemEventNotifications: true, SoftwareUpdateDeferral: mayDefer }, MemoryQuotaKiB: 64,
-  };
-  return signed(await packImage({
-    files: [{ path: "app_manifest.json", bytes: new TextEncoder().encode(JSON.stringify(manifest)) }, { path: "deferrer.wasm", bytes: deferrerWasm }],
-    componentId: DEFERRER_ID, imageVersion: 1, buildTimeSeconds: 1764633600, name: "deferrer",
-  }));
+  }, deferrerWasm, 1);
 }
 
 async function scenario(deferrer: Uint8Array, body: (r: Awaited<ReturnType<typeof bootRunning>>, publishV2: () => Promise<void>) => Promise<void>): Promise<void> {

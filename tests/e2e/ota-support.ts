@@ -26,16 +26,23 @@ const counterWasm = await buildApp(join(root, "tests/apps/ota-counter/main.ts"),
 export const COUNTER_ID = "7d1e4b2a-9c3f-4a58-b6e0-2f8d1c5a7e93";
 export const OTHER_ID = "2c9f7a14-5e3b-4d86-a1f0-8b6e2d4c9a71";
 
+/**
+ * An image package of `wasm` as the app `manifest` describes (its Name, ComponentId and
+ * EntryPoint name the package and the module's file), at `version`, signed with the test key.
+ */
+export async function signedAppPkg(manifest: { Name: string; ComponentId: string; EntryPoint: string; [field: string]: unknown }, wasm: Uint8Array, version: number): Promise<Uint8Array> {
+  return signed(await packImage({
+    files: [{ path: "app_manifest.json", bytes: new TextEncoder().encode(JSON.stringify({ SchemaVersion: 1, ...manifest })) }, { path: manifest.EntryPoint, bytes: wasm }],
+    componentId: manifest.ComponentId, imageVersion: version, buildTimeSeconds: 1764633600 + version, name: manifest.Name,
+  }));
+}
+
 /** ota-counter as `componentId` at `version`, logging `build` (its CmdArgs[0]), signed with the test key. */
 export async function counterPkg(version: number, build: string, componentId = COUNTER_ID, name = "ota-counter"): Promise<Uint8Array> {
-  const manifest = {
-    SchemaVersion: 1, Name: name, ComponentId: componentId, EntryPoint: "ota-counter.wasm", CmdArgs: [build],
+  return signedAppPkg({
+    Name: name, ComponentId: componentId, EntryPoint: "ota-counter.wasm", CmdArgs: [build],
     Capabilities: { MutableStorage: { SizeKB: 8 } }, MemoryQuotaKiB: 64,
-  };
-  return signed(await packImage({
-    files: [{ path: "app_manifest.json", bytes: new TextEncoder().encode(JSON.stringify(manifest)) }, { path: "ota-counter.wasm", bytes: counterWasm }],
-    componentId, imageVersion: version, buildTimeSeconds: 1764633600 + version, name,
-  }));
+  }, counterWasm, version);
 }
 
 /** A static server of the feed folder `dir` on 127.0.0.1; `override` answers a path (e.g. "/feed.json") with other bytes. */
