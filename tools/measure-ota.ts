@@ -49,6 +49,8 @@ const blinkPkg = async (version: number) => signPackage(await packImage({
   componentId: ID, imageVersion: version, buildTimeSeconds: 1764633600 + version, name: "blink",
 }), signer);
 
+const V1 = await blinkPkg(1), V2 = await blinkPkg(2);
+
 /** A processor store trusting the measure key; `development` for the factory's install. */
 async function store(development: boolean) {
   const s = memoryStore();
@@ -84,12 +86,11 @@ async function until(what: string, done: () => boolean, ms = 60000): Promise<voi
 async function appUpdate(): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), "wasphere-measure-ota-"));
   try {
-    const v1 = await blinkPkg(1), v2 = await blinkPkg(2);
     const { flash } = await createFlash(16 * 1024 * 1024);
     const factory = await FlashDevice.boot(flash, { startApps: false, instrumentCache: cache, gpioPinCount: 96, securityProcessor: (await openSecurityProcessor(await store(true))).link });
-    await factory.deploy(v1);
+    await factory.deploy(V1);
     factory.device.shutdown();
-    writeFileSync(join(dir, "v1.imagepackage"), v1);
+    writeFileSync(join(dir, "v1.imagepackage"), V1);
     await publishFeed(join(dir, "feed"), KEY.privatePem, [join(dir, "v1.imagepackage")]);
     const server = await serve(join(dir, "feed"));
     const network = new Network({ resolve: async () => [] });
@@ -107,7 +108,7 @@ async function appUpdate(): Promise<number> {
     const running = dev.device.run({ signal: controller.signal });
     try {
       await until("the agent's first poll", () => server.firstHitMs.has("/feed.json"));
-      writeFileSync(join(dir, "v2.imagepackage"), v2);
+      writeFileSync(join(dir, "v2.imagepackage"), V2);
       const p = await publishFeed(join(dir, "feed"), KEY.privatePem, [join(dir, "v2.imagepackage")]);
       const file = `/${p.published[0].File}`;
       await until("v2's start", () => startedMs !== 0);
@@ -170,6 +171,6 @@ const stage: number[] = [], trial: number[] = [];
 await appUpdate(); // warms the cache and V8: the figures are the later runs'
 for (let i = 0; i < RUNS; i++) app.push(await appUpdate());
 for (let i = 0; i < RUNS; i++) { const c = await coreUpdate(); stage.push(c.stageMs); trial.push(c.bootMs); }
-console.log(`app update, download to running (blink v2, ${(await blinkPkg(2)).length} B package, loopback): median ${median(app).toFixed(1)} ms of ${RUNS} runs (${Math.min(...app).toFixed(1)}..${Math.max(...app).toFixed(1)})`);
+console.log(`app update, download to running (blink v2, ${V2.length} B package, loopback): median ${median(app).toFixed(1)} ms of ${RUNS} runs (${Math.min(...app).toFixed(1)}..${Math.max(...app).toFixed(1)})`);
 console.log(`core update, download to PENDING (the other OS slot erased, programmed, checked): median ${median(stage).toFixed(1)} ms (${Math.min(...stage).toFixed(1)}..${Math.max(...stage).toFixed(1)})`);
 console.log(`core update, the boot after it (trial, healthy boot, CONFIRMED, counter 0): median ${median(trial).toFixed(1)} ms (${Math.min(...trial).toFixed(1)}..${Math.max(...trial).toFixed(1)})`);
