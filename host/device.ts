@@ -220,10 +220,11 @@ const UPDATE_REFUSED_TEXT: Record<number, string> = {
 };
 
 const SYSCALL_NAMES = new Map<number, string>(APP_IMPORTS.map((i) => [i.nr, i.name]));
-export const errnoName = (code: number): string => {
-  const entry = Object.entries(abi).find(([k, v]) => v === -code && /^E[A-Z]+$/.test(k));
-  return entry ? entry[0] : String(code);
-};
+/** Each errno's name, the first in the ABI's export order where two share a value (built once: an
+ * audit description asks on every denial, and a scan of every ABI constant cost more than the slice). */
+const ERRNO_NAMES = new Map<number, string>();
+for (const [k, v] of Object.entries(abi)) if (typeof v === "number" && /^E[A-Z]+$/.test(k) && !ERRNO_NAMES.has(v)) ERRNO_NAMES.set(v, k);
+export const errnoName = (code: number): string => ERRNO_NAMES.get(-code) ?? String(code);
 
 export class Device {
   readonly core: Core;
