@@ -649,6 +649,46 @@ function mountScan(m: Mount): i32 {
   m.gsTag = m.gdTag; m.gsP0 = m.gdP0; m.gsP1 = m.gdP1;
   m.gxTag = 0; m.gxP0 = 0; m.gxP1 = 0;
   m.orphans = (m.gsTag & 0x80000000) != 0 ? 1 : 0;
+  if (m.gsTag != 0 || m.gsP0 != 0 || m.gsP1 != 0) {
+    const sound = moveSound(m);
+    if (sound < 0) return sound;
+    // Not a move any commit can have made: readers hide nothing, and the first write commits
+    // the gstate without it (forceConsistency) instead of deleting the entry its bits name.
+    if (sound == 0) { m.gsTag &= 0x80000000; m.gsP0 = 0; m.gsP1 = 0; }
+  }
+  return 0;
+}
+
+/**
+ * 1 when the gstate holds no move, or a move a rename can have left: the delete of an id that a
+ * pair on the metadata list holds, where a file or directory entry is named; else 0 (or -errno).
+ * The gstate is the XOR of every listed pair's newest delta: when a pair is read at an older
+ * state (its newer block fails its CRC, say bit rot in a commit), the delta of its lost commits
+ * is missing and the others' deltas no longer cancel, leaving bits that name any pair and id.
+ * Finishing such a "move" deletes that entry, the superblock entry too (an unmountable image).
+ */
+function moveSound(m: Mount): i32 {
+  const type = tagType3(m.gsTag);
+  if (type == 0 && m.gsP0 == 0 && m.gsP1 == 0 && tagId(m.gsTag) == 0) return 1;
+  if (type != TYPE_DELETE) return 0;
+  if (m.gsP0 >= m.blockCount || m.gsP1 >= m.blockCount || m.gsP0 == m.gsP1) return 0;
+  const d = mdirSlot(MD_WALK);
+  let t0: u32 = 0, t1: u32 = 1;
+  let steps: u32 = 0;
+  while (!isNullPair(t0, t1)) {
+    if (++steps > m.blockCount) return -ECORRUPT;
+    const err = fetch(m, d, t0, t1);
+    if (err < 0) return err;
+    if (pairEq(d.pair0, d.pair1, m.gsP0, m.gsP1)) {
+      const id = tagId(m.gsTag);
+      if (id >= d.count) return 0;
+      const t = dirGetSlice(m, d, mkTag(0x780, 0x3ff, 0), mkTag(TYPE_NAME, id, 0), 0, 0, 0);
+      if (t == -ENOENT) return 0;
+      if (t < 0) return t;
+      return tagType3(<u32>t) == TYPE_REG || tagType3(<u32>t) == TYPE_DIR ? 1 : 0;
+    }
+    t0 = d.tail0; t1 = d.tail1;
+  }
   return 0;
 }
 
