@@ -96,8 +96,11 @@ export function registerCoreCommands(program: Command, action: Action = guard): 
       const signer = await signerFromPem(readKeyText(opts.key), printable(opts.key));
       let bytes: Uint8Array;
       try { bytes = new Uint8Array(readFileSync(opts.core)); } catch { throw new InvalidArgumentError(`${printable(opts.core)}: cannot be read`); }
-      const image = await signCoreImage(bytes, signer, opts.version);
+      // The OS image carries the tree's system apps (system/NAME, built), under the same signature.
+      const { packSystemApps } = await import("./net/system-apps.js");
+      const apps = await packSystemApps();
+      const image = await signCoreImage(bytes, signer, opts.version, apps);
       writeFileSync(opts.output, image);
-      out(`${printable(opts.output)}: core image, ${image.length} bytes, version ${opts.version}, signed by key ${Buffer.from(signer.keyId).toString("hex")}`);
+      out(`${printable(opts.output)}: core image, ${image.length} bytes, version ${opts.version}, system apps ${apps.map((a) => a.name).join(", ")}, signed by key ${Buffer.from(signer.keyId).toString("hex")}`);
     }));
 }
