@@ -521,6 +521,8 @@ export const UPDATE_ERROR_MAX_BYTES = 256;
 // A core image (SPEC.md "Core image"): its header; the OS version is security-processor counter 0.
 export const CORE_IMAGE_MAGIC = 0x49435357; // "WSCI"
 export const CORE_IMAGE_HEADER_BYTES = 96;
+// Format 2: the payload holds the core and the OS image's system app packages (format 1 is refused).
+export const CORE_IMAGE_FORMAT = 2;
 export const OS_VERSION_COUNTER = 0;
 // The OS slots' boot state (SPEC.md "OS boot state"): 16-byte records in each slot's last erase block.
 export const BOOT_STATE_MAGIC = 0x53425357; // "WSBS"

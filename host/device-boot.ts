@@ -72,7 +72,7 @@ export async function bootDevice(dir: string, opts: BootCliOptions, out: (line: 
         // that fails leaves the hardware to the next attempt with its sockets closed.
         const os = await bootOs(flash, async () => (await openSecurityProcessor(fileStore(dir))).link, async (core, link) => {
           try {
-            return await FlashDevice.boot(flash, { startApps: true, gpioPinCount: devicePins(dir), board, instrumentCache: deviceCache(dir), securityProcessor: link, coreModule: core.module, network, networkManager: true, utcMs: rtc.nowMs(),
+            return await FlashDevice.boot(flash, { startApps: true, gpioPinCount: devicePins(dir), board, instrumentCache: deviceCache(dir), securityProcessor: link, coreModule: core.module, systemApps: core.systemApps, network, networkManager: true, utcMs: rtc.nowMs(),
               ...(opts.feed ? { updateAgent: { feedUrl: opts.feed, pollSeconds: opts.feedPoll } } : {}) });
           } catch (err) {
             network.closeAll();

@@ -16,6 +16,7 @@ import { Device, type DeviceConfig, type InstalledApp, InstallError, errnoName }
 import type { Flash } from "./flash.js";
 import { guidText } from "./apps/imagepkg.js";
 import { printable } from "./printable.js";
+import type { SystemApps } from "./net/system-apps.js";
 import {
   ControlError, type AppReport, type DeployReport, type DeviceControl, type ImageReport, type MemoryStatsReport, type QuotaReport,
 } from "./device-control.js";
@@ -51,9 +52,14 @@ export function decodeEntry(index: number, r: Uint8Array): StoreEntry {
 export interface BootOptions extends Omit<DeviceConfig, "flashDevice" | "flash"> {
   /** Start every admitted app (a booted device); false: the verbs on a stopped device. */
   startApps: boolean;
-  /** With a network (DeviceConfig.network) and startApps: install and start the network manager (host/net/system-apps.ts). */
+  /**
+   * The OS image's system apps (host/net/system-apps.ts): through the boot loader, the verified
+   * core image's (VerifiedCore.systemApps), never the host's tree.
+   */
+  systemApps?: SystemApps;
+  /** With a network (DeviceConfig.network) and startApps: install and start the network manager of `systemApps`. */
   networkManager?: boolean;
-  /** With a network and startApps: install and start the update agent polling this feed (host/net/system-apps.ts). */
+  /** With a network and startApps: install and start the update agent of `systemApps` polling this feed. */
   updateAgent?: { feedUrl: string; pollSeconds?: number };
 }
 
@@ -106,7 +112,7 @@ export class FlashDevice implements DeviceControl {
     }
     if (opts.networkManager && opts.network && opts.startApps) {
       const { startNetworkManager } = await import("./net/system-apps.js");
-      const app = await startNetworkManager(device);
+      const app = await startNetworkManager(device, opts.systemApps ?? new Map());
       log.lines.push(`system app "${printable(app.name)}": started`);
     }
     // An update the core applied (drivers/update.ts) replaced an entry: the host adopts its new
@@ -114,7 +120,7 @@ export class FlashDevice implements DeviceControl {
     device.auditListeners.push((a) => { if (a.kind === abi.EV_UPDATE_APPLIED) me.updateApplied(a.arg); });
     if (opts.updateAgent && opts.network && opts.startApps) {
       const { startUpdateAgent } = await import("./net/system-apps.js");
-      const app = await startUpdateAgent(device, opts.updateAgent.feedUrl, opts.updateAgent.pollSeconds);
+      const app = await startUpdateAgent(device, opts.systemApps ?? new Map(), opts.updateAgent.feedUrl, opts.updateAgent.pollSeconds);
       log.lines.push(`system app "${printable(app.name)}": started, feed ${printable(opts.updateAgent.feedUrl)}`);
     }
     return me;

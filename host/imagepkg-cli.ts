@@ -31,6 +31,8 @@ export interface PackOptions {
   imageVersion?: number;
   /** Seconds since 1970; default SOURCE_DATE_EPOCH, else the newest file's modification time. */
   buildTimeSeconds?: number;
+  /** A system app of the OS image (system/NAME), packed into the core image (host/net/system-apps.ts). */
+  system?: boolean;
 }
 
 /** The package files of `dir` besides the manifest and the EntryPoint, in path order. */
@@ -57,7 +59,7 @@ function otherFiles(root: string, skip: Set<string>, mtimes: number[]): PackFile
 export async function packDirectory(dir: string, opts: PackOptions = {}): Promise<{ bytes: Uint8Array; files: PackFile[] }> {
   const pkg = appFromDirectory(dir);
   const manifestBytes = opts.hardwareDefinitions ? resolveHardwareNames(pkg.manifestBytes, opts.hardwareDefinitions) : pkg.manifestBytes;
-  const manifest = checkManifest(manifestBytes, `${printable(dir)}/app_manifest.json`);
+  const manifest = checkManifest(manifestBytes, `${printable(dir)}/app_manifest.json`, opts.system);
   if (opts.componentId !== undefined && opts.componentId.replace(/^\{(.*)\}$/, "$1").toLowerCase() !== manifest.componentId) {
     throw new PackageError(`--component-id ${printable(opts.componentId)} is not the manifest's ComponentId (${manifest.componentId})`);
   }
@@ -71,7 +73,7 @@ export async function packDirectory(dir: string, opts: PackOptions = {}): Promis
   ];
   for (const rel of ["app_manifest.json", "main.ts"]) if (existsSync(join(root, rel))) mtimes.push(statSync(join(root, rel)).mtimeMs);
   const buildTimeSeconds = opts.buildTimeSeconds ?? sourceDateEpoch() ?? Math.floor(Math.max(...mtimes) / 1000);
-  const bytes = await packImage({ files, componentId: manifest.componentId, imageVersion: opts.imageVersion ?? 1, buildTimeSeconds, name: manifest.name });
+  const bytes = await packImage({ files, componentId: manifest.componentId, imageVersion: opts.imageVersion ?? 1, buildTimeSeconds, name: manifest.name }, opts.system);
   return { bytes, files };
 }
 

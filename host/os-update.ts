@@ -10,7 +10,7 @@
 import { readFileSync } from "node:fs";
 import { Flash } from "./flash.js";
 import { ERASE_BLOCK_BYTES } from "./flash-layout.js";
-import { BootError, parseCoreImage, readCounter, readOsSlots, stageCoreUpdate } from "./boot-loader.js";
+import { BootError, parseCoreImage, parseCorePayload, readCounter, readOsSlots, stageCoreUpdate } from "./boot-loader.js";
 import { STATE_NAMES, imageCapacity, lastUpdate, planBoot, type BootStateName, type UpdateOutcome } from "./boot-state.js";
 import { FolderFlash, deviceFlashPath, lockDevice, DeviceFolderError } from "./device-folder.js";
 import { openSecurityProcessor } from "./pluton/link.js";
@@ -46,6 +46,8 @@ export interface OsSlotReport {
   version: number | null;
   keyId: string | null;
   imageBytes: number | null;
+  /** The system apps its image's table names (read, not verified: the boot loader verifies), or null without a readable table. */
+  systemApps: string[] | null;
   capacityBytes: number;
   state: BootStateName | "none";
   sequence: number | null;
@@ -77,9 +79,11 @@ export async function osUpdateStatus(dir: string): Promise<OsUpdateStatus> {
     let header: ReturnType<typeof parseCoreImage> | null = null;
     try { header = parseCoreImage(flash.bytes.subarray(p.offsetBytes, p.offsetBytes + imageCapacity(p)), p.name); } catch { header = null; }
     const last = views[i].log.last;
+    let systemApps: string[] | null = null;
+    try { systemApps = header ? parseCorePayload(header.payload, p.name).apps.map((a) => a.name) : null; } catch { systemApps = null; }
     return {
       name: p.name, factory: views[i].factory, primary: plan.primary === i,
-      image: header !== null, version: header?.version ?? null, keyId: header ? hex(header.keyId) : null, imageBytes: header?.imageBytes ?? null,
+      image: header !== null, version: header?.version ?? null, keyId: header ? hex(header.keyId) : null, imageBytes: header?.imageBytes ?? null, systemApps,
       capacityBytes: imageCapacity(p), state: last ? STATE_NAMES[last.state] : "none", sequence: last?.sequence ?? null,
       records: views[i].log.records.length, tornRecords: views[i].log.tornRecords, trialPending: plan.trial === i,
     };
@@ -103,7 +107,7 @@ const OUTCOME_TEXT: Record<UpdateOutcome, string> = {
 
 /** The status for a person. */
 export function osUpdateText(s: OsUpdateStatus): string[] {
-  const lines = s.slots.map((x) => `${x.name}${x.primary ? " (primary)" : ""}${x.factory ? " (factory)" : ""}: ${x.image ? `core image version ${x.version}, ${x.imageBytes} of ${x.capacityBytes} bytes, key ${x.keyId}` : "no core image"}; boot state ${x.state}${x.sequence === null ? "" : ` (sequence ${x.sequence})`}${x.tornRecords ? `, ${x.tornRecords} torn record${x.tornRecords === 1 ? "" : "s"}` : ""}${x.trialPending ? "; the next boot tries it" : ""}`);
+  const lines = s.slots.map((x) => `${x.name}${x.primary ? " (primary)" : ""}${x.factory ? " (factory)" : ""}: ${x.image ? `core image version ${x.version}, ${x.imageBytes} of ${x.capacityBytes} bytes, key ${x.keyId}, system apps ${x.systemApps === null ? "unreadable" : x.systemApps.length === 0 ? "none" : x.systemApps.join(" ")}` : "no core image"}; boot state ${x.state}${x.sequence === null ? "" : ` (sequence ${x.sequence})`}${x.tornRecords ? `, ${x.tornRecords} torn record${x.tornRecords === 1 ? "" : "s"}` : ""}${x.trialPending ? "; the next boot tries it" : ""}`);
   lines.push(`counter 0 (OS version): ${s.counters[0]}; counters 1-7: ${s.counters.slice(1).join(" ")}`);
   lines.push(`mode: ${s.mode}`);
   lines.push(s.lastUpdate ? `last OS update: ${s.lastUpdate.slot} (v${s.lastUpdate.version ?? "?"}, sequence ${s.lastUpdate.sequence}): ${OUTCOME_TEXT[s.lastUpdate.outcome]}` : "last OS update: none");

@@ -108,8 +108,9 @@ export async function runDevice(appDirs: string[], opts: RunOptions, out: (line:
     // The system apps of the OS image run first, and are listed in the memory map like any app.
     const systemApps: InstalledApp[] = [];
     if (network) {
-      const { startNetworkManager } = await import("./net/system-apps.js");
-      const manager = await startNetworkManager(device);
+      // `wasphere run` boots no OS image: its system apps are the tree's build (DESIGN.md, "Secure boot").
+      const { startNetworkManager, systemAppsFromTree } = await import("./net/system-apps.js");
+      const manager = await startNetworkManager(device, systemAppsFromTree());
       out(`system app ${printable(manager.name)} started: quota ${manager.quotaBytes / 1024} KiB`);
       systemApps.push(manager);
     }

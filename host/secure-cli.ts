@@ -84,7 +84,7 @@ const guard: Action = (fn) => async (...args) => {
 export function registerCoreCommands(program: Command, action: Action = guard): void {
   const core = program.command("core").description("the core image the boot loader verifies");
   core.command("sign")
-    .description("make a signed core image (SPEC.md, \"Core image\") of core.wasm, for `device create --core` or `device write-core`")
+    .description("make a signed core image (SPEC.md, \"Core image\"): core.wasm and the system apps (system/*, built), for `device create --core`, `device write-core`, `device update-core` or `feed publish`")
     .requiredOption("--key <KEY.pem>", "the OS signing key")
     .requiredOption("--output <IMG>", "where to write the image")
     .option("--core <core.wasm>", "the core module (default: the build's)", CORE_WASM_PATH)
@@ -96,8 +96,12 @@ export function registerCoreCommands(program: Command, action: Action = guard): 
       const signer = await signerFromPem(readKeyText(opts.key), printable(opts.key));
       let bytes: Uint8Array;
       try { bytes = new Uint8Array(readFileSync(opts.core)); } catch { throw new InvalidArgumentError(`${printable(opts.core)}: cannot be read`); }
-      const image = await signCoreImage(bytes, signer, opts.version);
+      // The OS image carries the tree's system apps (system/NAME, built), under the same signature.
+      const { packSystemApps } = await import("./net/system-apps.js");
+      let apps: Awaited<ReturnType<typeof packSystemApps>>;
+      try { apps = await packSystemApps(); } catch (err) { throw new BootError(`the system apps to pack: ${(err as Error).message.split("\n")[0]}`); }
+      const image = await signCoreImage(bytes, signer, opts.version, apps);
       writeFileSync(opts.output, image);
-      out(`${printable(opts.output)}: core image, ${image.length} bytes, version ${opts.version}, signed by key ${Buffer.from(signer.keyId).toString("hex")}`);
+      out(`${printable(opts.output)}: core image, ${image.length} bytes, version ${opts.version}, system apps ${apps.map((a) => a.name).join(", ")}, signed by key ${Buffer.from(signer.keyId).toString("hex")}`);
     }));
 }

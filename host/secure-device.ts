@@ -7,7 +7,7 @@
 // until a capability signed by one of its roots enables development; its core must be written
 // signed by an OS root (`--core IMG`, or `device write-core` later). Without any: a development
 // device: a key pair is made in the folder (DEV/development-key.pem, .pub), trusted for the OS
-// and for apps, the build's core is signed with it and written to the factory OS slot, and a
+// and for apps, the build's core (with the tree's system apps) is signed with it and written to the factory OS slot, and a
 // capability signed with it puts the device in development mode. Either way every image the
 // device runs is signed by a key it trusts; only who holds the key differs.
 // Invariants: the processor's store is written only through PlutonProcessor's management calls;
@@ -74,12 +74,13 @@ export async function provisionNewDevice(dir: string, flash: Flash, opts: TrustO
   const made = await createKeyFiles(join(dir, DEVELOPMENT_KEY));
   const signer = await signerFromPem(readKeyText(made.privatePath), made.privatePath);
   const core = new Uint8Array(readFileSync(CORE_WASM_PATH));
-  const slot = writeCoreImage(flash, await signCoreImage(core, signer));
+  const { packSystemApps } = await import("./net/system-apps.js");
+  const slot = writeCoreImage(flash, await signCoreImage(core, signer, 1, await packSystemApps()));
   const spkiDer = await publicKeyDerFromPem(readKeyText(made.publicPath), made.publicPath);
   await processor.provision([{ role: "os", spkiDer }, { role: "app", spkiDer }]);
   await processor.applyCapability(await createCapability(processor.identity().deviceId, signer));
   lines.push(`no --trust given: a development device: key ${made.keyId} (${printable(made.privatePath)}) is trusted for the OS and apps; sign packages with --sign ${printable(made.privatePath)}`);
-  lines.push(`${slot}: the build's core, signed with it`);
+  lines.push(`${slot}: the build's core and system apps, signed with it`);
   lines.push(`device ${id}: development mode`);
   return lines;
 }

@@ -598,7 +598,7 @@ async function peripheralRoundTrips(): Promise<Row[]> {
 async function socketRoundTrip(): Promise<Row[]> {
   const { createServer, connect } = await import("node:net");
   const { Network } = await import("../host/net/network.js");
-  const { startNetworkManager } = await import("../host/net/system-apps.js");
+  const { startNetworkManager, systemAppsFromTree } = await import("../host/net/system-apps.js");
   const ROUNDS = 400;
   const server = createServer((s) => { s.setNoDelay(true); s.on("data", (d) => s.write(d)); s.on("error", () => s.destroy()); });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
@@ -647,7 +647,7 @@ async function socketRoundTrip(): Promise<Row[]> {
     return r;
   };
   const dev = new Device({ clock: new RealClock(), network });
-  await startNetworkManager(dev);
+  await startNetworkManager(dev, systemAppsFromTree());
   dev.start(await install(dev, "echoer", app, { Capabilities: { AllowedConnections: ["127.0.0.1"] } }));
   const stop = new AbortController();
   const running = dev.run({ signal: stop.signal });

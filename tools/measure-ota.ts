@@ -29,6 +29,7 @@ import { createKeyPairPem, publicKeyDerFromPem, signerFromPem } from "../host/pl
 import { memoryStore, openSecurityProcessor } from "../host/pluton/link.js";
 import { createCapability } from "../host/pluton/capability.js";
 import { publishFeed } from "../host/update-feed.js";
+import { packSystemApps, systemAppsFromPackages } from "../host/net/system-apps.js";
 
 const RUNS = 5;
 const KEY = await createKeyPairPem();
@@ -39,6 +40,9 @@ const MODULE = new Uint8Array(readFileSync(`${root}examples/blink/build/blink.wa
 const ID = "5b2e8c41-7a0d-4f63-9e18-3c6d0a7f2b95";
 const cache = new InstrumentCache(new MemoryModuleStore(), { instrumenterVersion: "measure-ota", sha256: nodeSha256 });
 const enc = new TextEncoder();
+/** The tree's system apps as a core image carries them, packed once. */
+const SYSTEM = await packSystemApps();
+const SYSTEM_APPS = await systemAppsFromPackages(SYSTEM);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
 const blinkPkg = async (version: number) => signPackage(await packImage({
@@ -96,7 +100,7 @@ async function appUpdate(): Promise<number> {
     const network = new Network({ resolve: async () => [] });
     const dev = await FlashDevice.boot(flash, {
       startApps: true, instrumentCache: cache, gpioPinCount: 96, securityProcessor: (await openSecurityProcessor(await store(false))).link,
-      clock: new RealClock(), network, networkManager: true, updateAgent: { feedUrl: server.url, pollSeconds: 1 },
+      clock: new RealClock(), network, systemApps: SYSTEM_APPS, networkManager: true, updateAgent: { feedUrl: server.url, pollSeconds: 1 },
     });
     let startedMs = 0;
     let applied = false;
@@ -131,14 +135,14 @@ async function coreUpdate(): Promise<{ stageMs: number; bootMs: number }> {
   try {
     const core = new Uint8Array(readFileSync(CORE_WASM_PATH));
     const { flash } = await createFlash(16 * 1024 * 1024);
-    writeCoreImage(flash, await signCoreImage(core, signer, 1));
-    writeFileSync(join(dir, "core.img"), await signCoreImage(core, signer, 2));
+    writeCoreImage(flash, await signCoreImage(core, signer, 1, SYSTEM));
+    writeFileSync(join(dir, "core.img"), await signCoreImage(core, signer, 2, SYSTEM));
     const s = await store(false);
     const server = await serve(join(dir, "feed"));
     const network = new Network({ resolve: async () => [] });
     const dev = await FlashDevice.boot(flash, {
       startApps: true, instrumentCache: cache, gpioPinCount: 96, securityProcessor: (await openSecurityProcessor(s)).link,
-      clock: new RealClock(), network, networkManager: true, updateAgent: { feedUrl: server.url, pollSeconds: 1 },
+      clock: new RealClock(), network, systemApps: SYSTEM_APPS, networkManager: true, updateAgent: { feedUrl: server.url, pollSeconds: 1 },
     });
     const controller = new AbortController();
     const running = dev.device.run({ signal: controller.signal });

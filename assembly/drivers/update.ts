@@ -42,7 +42,7 @@ import {
   LIMIT_UPDATE_SESSIONS, UPDATE_REFUSED_FEED_UNTRUSTED_KEY, UPDATE_REFUSED_FEED_BAD_SIGNATURE, UPDATE_REFUSED_FEED_MALFORMED,
   UPDATE_REFUSED_FEED_REPLAYED, UPDATE_REFUSED_TOO_BIG, UPDATE_REFUSED_TRUNCATED, UPDATE_REFUSED_HASH, UPDATE_REFUSED_OVERSIZE,
   UPDATE_REFUSED_NO_FEED, UPDATE_REFUSED_CORE_UNTRUSTED_KEY, UPDATE_REFUSED_CORE_BAD_SIGNATURE, UPDATE_REFUSED_CORE_OLDER,
-  UPDATE_REFUSED_CORE_MALFORMED, UPDATE_REFUSED_CORE_ON_TRIAL, MAILBOX_ROLE_OS, CORE_IMAGE_MAGIC, CORE_IMAGE_HEADER_BYTES,
+  UPDATE_REFUSED_CORE_MALFORMED, UPDATE_REFUSED_CORE_ON_TRIAL, MAILBOX_ROLE_OS, CORE_IMAGE_MAGIC, CORE_IMAGE_HEADER_BYTES, CORE_IMAGE_FORMAT,
   EAGAIN, SYSEVENT_UPDATE_APP, SYSEVENT_UPDATE_OS, SYSEVENT_STATUS_PENDING, SYSEVENT_STATUS_DEFERRED,
   OS_VERSION_COUNTER, BOOT_STATE_MAGIC, BOOT_STATE_RECORD_BYTES, BOOT_STATE_PENDING, BOOT_STATE_TRYING, BOOT_STATE_CONFIRMED,
   EV_REBOOT_REQUESTED, REBOOT_REASON_OS_UPDATE, PTABLE_MAX_ENTRIES, PART_OS_A, PART_OS_B, PART_FLAG_ACTIVE, ENODEV, ENOENT,
@@ -85,7 +85,7 @@ const C_FEED: i32 = 1;
 const C_HASH: i32 = 2;
 const C_ADMIT: i32 = 3;
 const C_CORE_HASH: i32 = 4; // a core image's read-back hash
-const C_CORE_SIG: i32 = 5;  // its signed bytes (header [0, 16) and the stored core) for VERIFY_TRUSTED role 1
+const C_CORE_SIG: i32 = 5;  // its signed bytes (header [0, 16) and the payload: core and system apps) for VERIFY_TRUSTED role 1
 
 const desc = memory.data(UPDATE_DESC_BYTES, 4);
 const keyId = memory.data(16, 4);
@@ -260,7 +260,7 @@ function step(): void {
       const block = storeBlockBytes();
       let from: u64;
       if (chain == C_CORE_SIG) {
-        // The signed bytes: the header's first 16, then the stored core after the 96-byte header.
+        // The signed bytes: the header's first 16, then the payload (the core and the system apps) after the 96-byte header.
         if (cAt < 16) { if (n > 16 - cAt) n = 16 - cAt; from = cBase + <u64>cAt; }
         else from = cBase + <u64>(CORE_IMAGE_HEADER_BYTES - 16) + <u64>cAt;
       } else from = (chain == C_HASH ? <u64>storePendingFirst() * <u64>block : cBase) + <u64>cAt;
@@ -497,8 +497,8 @@ function coreHashed(digest: usize): void {
   const bb = storeBlockBytes();
   if (flashReadBytes(bb, cBase, header, CORE_IMAGE_HEADER_BYTES) != 0) { msgClear(); msgStr("update: the staged core image cannot be read back"); finish(refuse(-EIO, 0, -1)); return; }
   const stored = load<u32>(header, 8);
-  if (load<u32>(header) != <u32>CORE_IMAGE_MAGIC || load<u16>(header, 4) != 1 || load<u16>(header, 6) != 1 || <u64>stored + <u64>CORE_IMAGE_HEADER_BYTES != <u64>sBytes) {
-    msgClear(); msgStr("update: refused: not a signed core image of format 1 whose stored bytes fill the download (SPEC.md, \"Core image\")");
+  if (load<u32>(header) != <u32>CORE_IMAGE_MAGIC || load<u16>(header, 4) != CORE_IMAGE_FORMAT || load<u16>(header, 6) != 1 || <u64>stored + <u64>CORE_IMAGE_HEADER_BYTES != <u64>sBytes) {
+    msgClear(); msgStr("update: refused: not a signed core image of format 2 whose stored bytes fill the download (SPEC.md, \"Core image\")");
     finish(refuse(-EINVAL, UPDATE_REFUSED_CORE_MALFORMED, -1));
     return;
   }

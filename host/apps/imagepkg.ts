@@ -230,8 +230,12 @@ function checkPath(path: string): void {
   if (steps.some((s) => new TextEncoder().encode(s).length > 255)) throw new PackageError(`"${path}": a name is longer than 255 bytes`);
 }
 
-/** The image package of `input`, checked by the core before it is returned. */
-export async function packImage(input: PackInput): Promise<Uint8Array> {
+/**
+ * The image package of `input`, checked by the core before it is returned. `system`: a system app
+ * of the OS image, whose manifest the core admits as app-install-system does (SPEC.md, "System
+ * apps"); only the core image's builder packs one.
+ */
+export async function packImage(input: PackInput, system = false): Promise<Uint8Array> {
   if (input.files.length > PKG_MAX_FILES) throw new PackageError(`${input.files.length} files; a package holds at most ${PKG_MAX_FILES}`);
   const files = [...input.files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   for (let i = 0; i < files.length; i++) {
@@ -242,7 +246,7 @@ export async function packImage(input: PackInput): Promise<Uint8Array> {
   const fsImage = await buildFsImage(files);
   const pkg = concat([fsImage, metadataFor(fsImage, PKG_FS_BLOCK_BYTES, input)]);
   if (pkg.length > abi.PKG_MAX_BYTES) throw new PackageError(`the package is ${pkg.length} bytes; the limit is ${abi.PKG_MAX_BYTES}`);
-  await inspectPackage(pkg);
+  await inspectPackage(pkg, system);
   return pkg;
 }
 
@@ -294,8 +298,11 @@ export function mountPackageFs(bytes: Uint8Array, info: PackageInfo): LittleFs {
 /** A device big enough for any manifest a device could accept: every pin, the whole RAM as ceiling. */
 const CHECK_QUOTA_CEILING_BYTES = 64 * abi.WASM_PAGE_BYTES;
 
-/** The core's verdict on manifest bytes: what it read back, or a PackageError with its message. */
-export function checkManifest(manifestBytes: Uint8Array, where: string): { name: string; componentId: string; entryPoint: string } {
+/**
+ * The core's verdict on manifest bytes: what it read back, or a PackageError with its message.
+ * `system`: admitted as a system app's (app-install-system), which may hold the system capabilities.
+ */
+export function checkManifest(manifestBytes: Uint8Array, where: string, system = false): { name: string; componentId: string; entryPoint: string } {
   if (manifestBytes.length > abi.MANIFEST_MAX_BYTES) throw new PackageError(`${where}: ${manifestBytes.length} bytes; the limit is ${abi.MANIFEST_MAX_BYTES}`);
   const core = new ModuleCore({});
   const booted = core.exports.core_boot(abi.MAX_GPIO_PINS, CHECK_QUOTA_CEILING_BYTES, abi.DEFAULT_APP_QUOTA_BYTES);
@@ -304,7 +311,7 @@ export function checkManifest(manifestBytes: Uint8Array, where: string): { name:
   // device's, and a device checks them again at install.
   const boardRefused = addBoardToCore(core.exports.board_add, () => core.lastError(), defaultBoardSpecs(abi.MAX_GPIO_PINS).map((s) => ({ ...s, pins: [] })));
   if (boardRefused) throw new PackageError(boardRefused);
-  const slot = core.exports.app_install(manifestBytes);
+  const slot = system ? core.exports.app_install_system(manifestBytes) : core.exports.app_install(manifestBytes);
   if (slot < 0) throw new PackageError(`${where}: ${core.lastError()}`);
   const str = (which: number) => {
     const text = core.exports.app_string(slot, which);
@@ -320,7 +327,7 @@ export function checkManifest(manifestBytes: Uint8Array, where: string): { name:
  * core's manifest parser), and that the manifest's ComponentId is the package's and its
  * EntryPoint a file of the package.
  */
-export async function inspectPackage(bytes: Uint8Array): Promise<InspectedPackage> {
+export async function inspectPackage(bytes: Uint8Array, system = false): Promise<InspectedPackage> {
   if (bytes.length > abi.PKG_MAX_BYTES) throw new PackageError(`image package: is ${bytes.length} bytes; the limit is ${abi.PKG_MAX_BYTES}`);
   const info = parsePackage(bytes);
   const lfs = mountPackageFs(bytes, info);
@@ -337,7 +344,7 @@ export async function inspectPackage(bytes: Uint8Array): Promise<InspectedPackag
   } finally {
     try { lfs.unmount(); } catch { /* the failure above is the one to report */ }
   }
-  const manifest = checkManifest(manifestBytes, "image package: app_manifest.json");
+  const manifest = checkManifest(manifestBytes, "image package: app_manifest.json", system);
   if (manifest.componentId !== info.componentId) {
     throw new PackageError(`image package: app_manifest.json: ComponentId ${manifest.componentId} is not the package's (${info.componentId})`);
   }

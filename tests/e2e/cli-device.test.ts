@@ -22,7 +22,7 @@ test("create makes flash.bin (table written, data formatted) and hardware-defini
   // No --trust: a development device with a key of its own, the build's core signed with it in os-a.
   assert.match(r.stdout, new RegExp(`^${dev}: 4 MiB flash, 5 partitions, 12 GPIO pins\n`
     + `no --trust given: a development device: key [0-9a-f]{32} \\(${dev}/development-key\\.pem\\) is trusted for the OS and apps; sign packages with --sign ${dev}/development-key\\.pem\n`
-    + `os-a: the build's core, signed with it\ndevice [0-9a-f]{32}: development mode\n$`));
+    + `os-a: the build's core and system apps, signed with it\ndevice [0-9a-f]{32}: development mode\n$`));
   assert.equal(statSync(join(dev, "development-key.pem")).mode & 0o777, 0o600);
   const osA = [...readFileSync(join(dev, "flash.bin")).subarray(0x1000, 0x41000)].filter((b) => b !== 0xff).length;
   assert.equal(statSync(join(dev, "flash.bin")).size, 4 * 1024 * 1024);

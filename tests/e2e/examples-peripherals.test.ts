@@ -11,7 +11,7 @@ import type { AddressInfo } from "node:net";
 import { Device } from "../../host/device.js";
 import { RealClock } from "../../host/peripherals/clock.js";
 import { Network } from "../../host/net/network.js";
-import { startNetworkManager } from "../../host/net/system-apps.js";
+import { startNetworkManager, systemAppsFromTree } from "../../host/net/system-apps.js";
 import { join } from "node:path";
 import { connect } from "node:net";
 import { Board, defaultBoardSpecs } from "../../host/peripherals/board.js";
@@ -73,7 +73,7 @@ test("examples/thermometer posts each reading as JSON to the HTTP endpoint its C
   board.i2c("ISU1").attach(SHT3X_ADDRESS, new Sht3x({ temperatureC: () => 21.5, humidityPercent: 52 }));
   const network = new Network();
   const dev = new Device({ clock: new RealClock(), board, network });
-  await startNetworkManager(dev);
+  await startNetworkManager(dev, systemAppsFromTree());
   dev.start(await dev.install(appFromDirectory(dir)));
   const stop = new AbortController();
   const running = dev.run({ signal: stop.signal });

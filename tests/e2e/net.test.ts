@@ -18,7 +18,7 @@ import { appFromBytes } from "../../host/apps/package.js";
 import { Device, InstallError } from "../../host/device.js";
 import { RealClock } from "../../host/peripherals/clock.js";
 import { Network } from "../../host/net/network.js";
-import { startNetworkManager } from "../../host/net/system-apps.js";
+import { startNetworkManager, systemAppsFromTree } from "../../host/net/system-apps.js";
 import { manifest, wat } from "./support.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
@@ -33,7 +33,7 @@ interface Running { dev: Device; network: Network; logs: (app: string) => string
 async function boot(opts: { manager?: boolean; network?: Network } = {}): Promise<Running> {
   const network = opts.network ?? new Network({ resolve: async (name) => NAMES[name] ?? [] });
   const dev = new Device({ clock: new RealClock(), network });
-  if (opts.manager ?? true) await startNetworkManager(dev);
+  if (opts.manager ?? true) await startNetworkManager(dev, systemAppsFromTree());
   const controller = new AbortController();
   const running = dev.run({ signal: controller.signal });
   return {

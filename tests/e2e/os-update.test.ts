@@ -155,8 +155,8 @@ test("the CLI: device update-core stages v2, device boot confirms it, a v3 that 
   const v1Bytes = status().slots[0].imageBytes;
   assert.deepEqual(status(), {
     slots: [
-      { name: "os-a", factory: true, primary: false, image: true, version: 1, keyId, imageBytes: v1Bytes, capacityBytes: 126976, state: "none", sequence: null, records: 0, tornRecords: 0, trialPending: false },
-      { name: "os-b", factory: false, primary: true, image: true, version: 2, keyId, imageBytes: readFileSync(v2).length, capacityBytes: 126976, state: "confirmed", sequence: 1, records: 3, tornRecords: 0, trialPending: false },
+      { name: "os-a", factory: true, primary: false, image: true, version: 1, keyId, imageBytes: v1Bytes, systemApps: ["network-manager", "update-agent"], capacityBytes: 126976, state: "none", sequence: null, records: 0, tornRecords: 0, trialPending: false },
+      { name: "os-b", factory: false, primary: true, image: true, version: 2, keyId, imageBytes: readFileSync(v2).length, systemApps: ["network-manager", "update-agent"], capacityBytes: 126976, state: "confirmed", sequence: 1, records: 3, tornRecords: 0, trialPending: false },
     ],
     primary: "os-b", trialPending: null, counters: [2, 0, 0, 0, 0, 0, 0, 0], mode: "development",
     lastUpdate: { slot: "os-b", version: 2, sequence: 1, outcome: "confirmed" },

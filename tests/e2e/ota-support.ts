@@ -1,7 +1,8 @@
 // Shared by the over-the-air update tests: the ota-counter test app packed as versions of one
 // component, a feed folder served by Node's http on 127.0.0.1 (with a hook to answer a path with
 // other bytes, as a lying server would), and a device on flash booted in field mode with the
-// network manager and the update agent polling that feed every second on a real clock.
+// network manager and the update agent (the tree's system apps packed as a core image carries
+// them) polling that feed every second on a real clock.
 import { readFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { createServer, type Server } from "node:http";
@@ -19,9 +20,14 @@ import { signed, testSigner, trustedProcessor } from "../host/trust-support.js";
 import { openSecurityProcessor, memoryStore } from "../../host/pluton/link.js";
 import type { PlutonStore } from "../../host/pluton/processor.js";
 import type { Signer } from "../../host/pluton/keys.js";
+import { packSystemApps, systemAppsFromPackages } from "../../host/net/system-apps.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
 const counterWasm = await buildApp(join(root, "tests/apps/ota-counter/main.ts"), (p) => { try { return readFileSync(p, "utf8"); } catch { return null; } });
+
+/** The tree's system apps as image packages (what `core sign` packs), and read as the boot loader reads them. */
+export const SYSTEM_PACKAGES = await packSystemApps();
+export const SYSTEM_APPS = await systemAppsFromPackages(SYSTEM_PACKAGES);
 
 export const COUNTER_ID = "7d1e4b2a-9c3f-4a58-b6e0-2f8d1c5a7e93";
 export const OTHER_ID = "2c9f7a14-5e3b-4d86-a1f0-8b6e2d4c9a71";
@@ -92,7 +98,7 @@ export async function bootRunning(flash: Flash, feedUrl: string, processor?: Awa
   const link = (processor ?? await trustedProcessor(mode)).link;
   const dev = await FlashDevice.boot(flash, {
     startApps: true, instrumentCache: cache, gpioPinCount: 96, securityProcessor: link, clock: new RealClock(), network,
-    networkManager: true, updateAgent: { feedUrl, pollSeconds: 1 },
+    systemApps: SYSTEM_APPS, networkManager: true, updateAgent: { feedUrl, pollSeconds: 1 },
   });
   const controller = new AbortController();
   const running = dev.device.run({ signal: controller.signal });

@@ -12,6 +12,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { signCoreImage } from "../../host/boot-loader.js";
+import { packSystemApps } from "../../host/net/system-apps.js";
 import { CORE_WASM_PATH } from "../../host/core.js";
 import { createDevice } from "../../host/device-cli.js";
 import { enableDevelopment, folderProcessor } from "../../host/secure-device.js";
@@ -61,7 +62,7 @@ export async function testKeyFiles(): Promise<{ pub: string; core: string }> {
   const dir = mkdtempSync(join(tmpdir(), "wasphere-trust-"));
   const pub = join(dir, "test.pub"), core = join(dir, "core.img");
   writeFileSync(pub, testSigner.publicPem);
-  writeFileSync(core, await signCoreImage(new Uint8Array(readFileSync(CORE_WASM_PATH)), testSigner));
+  writeFileSync(core, await signCoreImage(new Uint8Array(readFileSync(CORE_WASM_PATH)), testSigner, 1, await packSystemApps()));
   testCorePaths = { pub, core };
   return testCorePaths;
 }
