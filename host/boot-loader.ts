@@ -370,7 +370,7 @@ export async function loadVerifiedCore(flash: Flash, link: SecurityProcessorLink
   const image = parseCoreImage(bytes, where);
   if (image.algorithm === abi.PKG_SIG_NONE) throw new BootError(`${where}: the core image is unsigned; the device boots only a core signed by a key it trusts for the OS`);
   if (image.algorithm !== abi.PKG_SIG_ECDSA_P256_SHA256) throw new BootError(`${where}: unknown signature algorithm ${image.algorithm}`);
-  const v = await verifyThroughProcessor(link, ROLE.OS, image.keyId, image.signature, image.signed);
+  const v = await verifyThroughProcessor(link, ROLE.BOOT, image.keyId, image.signature, image.signed);
   if (v.verdict === VERDICT.UNTRUSTED_KEY) throw new BootError(`${where}: the core image is signed by key ${hex(image.keyId)}, which this device does not trust for the OS; not booted`);
   if (v.verdict !== VERDICT.VERIFIED) throw new BootError(`${where}: the core image's signature does not verify with trusted key ${hex(image.keyId)} (altered after signing); not booted`);
   // The version is among the signed bytes, so it is checked once the signature is.

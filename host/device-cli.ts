@@ -3,7 +3,10 @@
 //
 // create lays the flash out (host/flash-layout.ts), has the core read the table back and format
 // the data partition, and writes both files into a new folder. show reads the table through the
-// core, mounts the data partition through the core's littlefs, and says what each partition holds.
+// core, mounts the data partition through the core's littlefs, and says what each partition holds;
+// for each OS slot, its boot state exactly as `device update status` reads it (host/os-update.ts:
+// the same report object), so the slot named primary is the one that boots, never the table's
+// ACTIVE flag, which names only the factory slot.
 // Errors are one line on stderr and exit code 1.
 // Memory: the whole flash image (16 MiB by default) plus one partition's copy and a core instance.
 // Must not: overwrite an existing device, or parse the table itself.
@@ -27,6 +30,7 @@ import { KeyError } from "./pluton/keys.js";
 import { BootError } from "./boot-loader.js";
 import { DeviceFolderError } from "./device-folder.js";
 import { CapabilityError } from "./pluton/capability.js";
+import { osUpdateStatus, type OsSlotReport } from "./os-update.js";
 
 export const FLASH_FILE = "flash.bin";
 export const HARDWARE_FILE = "hardware-definition.json";
@@ -60,7 +64,8 @@ export async function createDevice(dir: string, flashBytes = DEFAULT_FLASH_BYTES
 }
 
 export interface PartitionReport extends Partition {
-  active: boolean;
+  /** An OS slot's boot state: `device update status --json`'s object for that slot, and whether another slot's trial comes first. */
+  os?: OsSlotReport;
   /** What the partition holds: erased, programmed bytes, or the data partition's file system. */
   holds: { erased: true } | { erased: false; programmedBytes: number } | { littlefs: { version: string; blockSizeBytes: number; blockCount: number; blocksInUse: number; files: number; directories: number; bytes: number } };
 }
@@ -78,7 +83,7 @@ function programmedBytes(bytes: Uint8Array): number {
   return n;
 }
 
-export function showDevice(dir: string): DeviceReport {
+export async function showDevice(dir: string): Promise<DeviceReport> {
   const flashPath = join(dir, FLASH_FILE);
   let size: number;
   try { size = statSync(flashPath).size; } catch { throw new LayoutError(`${printable(dir)}: no ${FLASH_FILE} (not a device folder; make one with \`wasphere device create\`)`); }
@@ -93,11 +98,12 @@ export function showDevice(dir: string): DeviceReport {
   const flash = new Flash({ blockSizeBytes: ERASE_BLOCK_BYTES, blockCount: size / ERASE_BLOCK_BYTES }, loadImage(flashPath));
   let parts: Partition[];
   try { parts = readTable(flash); } catch (err) { throw new LayoutError(`${printable(flashPath)}: ${(err as Error).message}`); }
+  const osSlots = (await osUpdateStatus(dir)).slots;
   const partitions = parts.map((p): PartitionReport => {
-    const active = (p.flags & abi.PART_FLAG_ACTIVE) !== 0;
     if (p.type !== abi.PART_DATA) {
       const n = programmedBytes(flash.bytes.subarray(p.offsetBytes, p.offsetBytes + p.sizeBytes));
-      return { ...p, active, holds: n === 0 ? { erased: true } : { erased: false, programmedBytes: n } };
+      const os = osSlots.find((x) => x.name === p.name);
+      return { ...p, ...(os ? { os } : {}), holds: n === 0 ? { erased: true } : { erased: false, programmedBytes: n } };
     }
     let lfs: LittleFs;
     try { lfs = LittleFs.mount(partitionFlash(flash, p), dataFsConfig(p)); } catch (err) {
@@ -106,7 +112,7 @@ export function showDevice(dir: string): DeviceReport {
     try {
       const info = lfs.fsinfo();
       const r = checkFs(lfs, `${printable(flashPath)}: data partition`, true);
-      return { ...p, active, holds: { littlefs: { version: `${info.diskVersion >>> 16}.${info.diskVersion & 0xffff}`, blockSizeBytes: info.blockSize, blockCount: info.blockCount, blocksInUse: lfs.sizeBlocks(), files: r.files, directories: r.dirs, bytes: r.bytes } } };
+      return { ...p, holds: { littlefs: { version: `${info.diskVersion >>> 16}.${info.diskVersion & 0xffff}`, blockSizeBytes: info.blockSize, blockCount: info.blockCount, blocksInUse: lfs.sizeBlocks(), files: r.files, directories: r.dirs, bytes: r.bytes } } };
     } finally {
       try { lfs.unmount(); } catch { /* read-only use: nothing to lose */ }
     }
@@ -124,6 +130,18 @@ export function showDevice(dir: string): DeviceReport {
 const hex = (v: number) => `0x${v.toString(16).padStart(8, "0")}`;
 const sizeText = (bytes: number) => (bytes % (1024 * 1024) === 0 ? `${bytes / (1024 * 1024)} MiB` : `${bytes / 1024} KiB`);
 
+/** An OS slot's boot state in a few words: its image, what the next boot does with it, its last record. */
+function osNote(s: OsSlotReport, all: PartitionReport[]): string {
+  const trial = all.find((p) => p.os?.trialPending)?.name;
+  const role = s.primary ? (trial ? `primary, boots if ${trial}'s trial fails` : "primary, boots next")
+    : s.trialPending ? "pending: the next boot tries it"
+    : s.state === "trying" ? "on trial, not confirmed: the next boot rejects it"
+    : s.state === "rejected" ? "rolled back: its trial failed"
+    : "not primary";
+  const image = s.image ? `core image v${s.version}` : "no core image";
+  return ` (OS: ${image}${s.factory ? ", factory slot" : ""}; ${role}; boot state ${s.state}${s.sequence === null ? "" : `, sequence ${s.sequence}`})`;
+}
+
 export function deviceText(r: DeviceReport): string {
   const lines = [
     `Device ${printable(r.device)}`,
@@ -139,7 +157,7 @@ export function deviceText(r: DeviceReport): string {
       const holds = "littlefs" in h
         ? `littlefs ${h.littlefs.version}, ${h.littlefs.blocksInUse} of ${h.littlefs.blockCount} blocks of ${h.littlefs.blockSizeBytes} bytes in use, ${h.littlefs.files} files, ${h.littlefs.directories} directories`
         : h.erased ? "erased" : `${h.programmedBytes} bytes programmed`;
-      return `  ${p.name.padEnd(8)} ${hex(p.offsetBytes)} ${sizeText(p.sizeBytes).padEnd(10)} ${holds}${p.active ? " (active OS slot)" : ""}`;
+      return `  ${p.name.padEnd(8)} ${hex(p.offsetBytes)} ${sizeText(p.sizeBytes).padEnd(10)} ${holds}${p.os ? osNote(p.os, r.partitions) : ""}`;
     }),
   ];
   return lines.join("\n") + "\n";
@@ -223,7 +241,7 @@ export function registerDeviceCommands(program: Command): void {
     .argument("<DEV>", "the device folder")
     .option("--json", "print one JSON object")
     .action(action(async (dir: string, opts: { json?: boolean }) => {
-      const r = showDevice(dir);
+      const r = await showDevice(dir);
       process.stdout.write(opts.json ? JSON.stringify(r, null, 1) + "\n" : deviceText(r));
     }));
   registerDeviceVerbs(device);

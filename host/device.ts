@@ -310,6 +310,8 @@ export class Device {
       ...(this.flash ? flashHal(this.flash) : {}),
     };
     this.securityProcessor = config.securityProcessor ?? null;
+    // A core holds the processor from here: whatever it asks, the boot measurement is the boot loader's (or none).
+    this.securityProcessor?.endBoot();
     this.network = config.network ?? null;
     this.board = config.board ?? new Board(defaultBoardSpecs(this.config.gpioPinCount));
     this.detachers.push(this.board.observe((iface, text) => this.events.push(this.clock.nowMs(), { kind: "periph", iface: iface.name, text })));

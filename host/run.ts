@@ -1,4 +1,7 @@
 // `wasphere run`: boots a device with the given apps and prints what happens, as it happens.
+// The device has no flash, no OS slots, no trusted keys and no boot loader (the apps come from
+// folders, unsigned), so it takes no update feed: `--feed` is refused in one line that names
+// `device boot`, which has all of those. Must not: boot anything before its options are checked.
 import { Command, InvalidArgumentError, Option } from "commander";
 import type { Device, DeviceConfig, InstalledApp, MemoryMap } from "./device.js";
 import { appFromDirectory, AppPackageError } from "./apps/package.js";
@@ -21,7 +24,14 @@ export interface RunOptions {
   core?: "module" | "component";
   /** A parts file (SPEC.md, "Parts") wiring sensors, a flash chip, ADC inputs and UART bridges to the board. */
   parts?: string;
+  /** Refused (FEED_REFUSAL): taken only so the refusal can say where a feed belongs. */
+  feed?: string;
+  feedPoll?: string;
 }
+
+/** Why `run` takes no update feed, and what does. */
+export const FEED_REFUSAL = "--feed: a run has no flash, OS slots or trusted keys for an update to go into (its apps come from folders, unsigned); "
+  + "an update feed is for a device folder: wasphere device boot DEV --feed URL [--feed-poll S]";
 
 const kib = (bytes: number) => `${(bytes / 1024).toFixed(1).padStart(7)} KiB`;
 
@@ -52,6 +62,7 @@ export function formatEvent(e: RecordedEvent): string {
 
 /** Boots a device, installs and starts `appDirs`, and runs until `seconds` pass or Ctrl-C. */
 export async function runDevice(appDirs: string[], opts: RunOptions, out: (line: string) => void): Promise<Device> {
+  if (opts.feed !== undefined || opts.feedPoll !== undefined) throw new RunOptionError(FEED_REFUSAL);
   // Loaded here, not at the top: binaryen is heavy, and `wasphere fs ...` never needs it.
   const { Device, DEFAULT_DEVICE } = await import("./device.js");
   const recorder = opts.record ? new (await import("./replay.js")).Recorder() : null;
@@ -215,6 +226,8 @@ export function registerRunCommand(program: Command): void {
     .option("--quiet", "do not print GPIO changes")
     .option("--record <FILE>", "record every input of the run into FILE, for `wasphere replay FILE` (attach it to a bug report)")
     .option("--parts <FILE>", "wire the parts FILE lists to the board (a JSON array: SHT3x, W25Q128JV, AdcInput, UartTcp; SPEC.md, \"Parts\")")
+    .option("--feed <URL>", "refused: an update feed is for a device folder (wasphere device boot DEV --feed URL)")
+    .option("--feed-poll <S>", "refused with --feed")
     .addOption(new Option("--core <FORM>", "the core as a plain module, or as a component through its jco bindings (`npm run component:setup`, then `npm run build`)").choices(["module", "component"]).default("module"))
     .action(async (appDirs: string[], opts: RunOptions) => {
       try {

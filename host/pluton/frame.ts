@@ -13,11 +13,15 @@ export const CMD = {
 
 export const STATUS = {
   OK: 0, SHORT: 1, LENGTH: 2, OVERSIZED: 3, UNKNOWN_COMMAND: 4, DUPLICATE_ID: 5,
-  BAD_PAYLOAD: 6, NO_CONTEXT: 7, BUSY: 8, NO_COUNTER: 9, COUNTER_BACKWARDS: 10, BAD_ID: 11,
+  BAD_PAYLOAD: 6, NO_CONTEXT: 7, BUSY: 8, NO_COUNTER: 9, COUNTER_BACKWARDS: 10, BAD_ID: 11, BOOT_ENDED: 12,
 } as const;
 
-/** VERIFY_TRUSTED's roles (which trusted roots a signature is checked against), verdicts and modes. */
-export const ROLE = { OS: 1, APP: 2 } as const;
+/**
+ * VERIFY_TRUSTED's roles (which trusted roots a signature is checked against), verdicts and modes.
+ * BOOT is the boot loader's check of the OS image it is about to boot: the OS roots, and the one
+ * verify that may latch the boot measurement; OS is any other check of an OS image (one staged).
+ */
+export const ROLE = { OS: 1, APP: 2, BOOT: 3 } as const;
 export const VERDICT = { VERIFIED: 0, UNTRUSTED_KEY: 1, BAD_SIGNATURE: 2 } as const;
 export const MODE = { FIELD: 0, DEVELOPMENT: 1 } as const;
 export const VERIFY_TRUSTED_REQUEST_BYTES = 88;

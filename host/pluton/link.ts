@@ -10,6 +10,8 @@ export interface SecurityProcessorLink {
   post(frame: Uint8Array): void;
   /** Set by the device: where each response goes. */
   answer: ((frame: Uint8Array) => void) | null;
+  /** The device calls it as it takes the link for a core: the processor's boot stage ends (no boot measurement is latched after it). */
+  endBoot(): void;
 }
 
 export async function openSecurityProcessor(store: PlutonStore): Promise<{ link: SecurityProcessorLink; processor: PlutonProcessor }> {
@@ -18,6 +20,7 @@ export async function openSecurityProcessor(store: PlutonStore): Promise<{ link:
   const processor = await PlutonProcessor.open(store, (frame) => (answer ? answer(frame) : early.push(frame)));
   const link: SecurityProcessorLink = {
     post: (frame) => processor.post(frame),
+    endBoot: () => processor.endBoot(),
     get answer() { return answer; },
     set answer(fn) { answer = fn; if (fn) for (const f of early.splice(0)) fn(f); },
   };

@@ -10,10 +10,15 @@
 // Trust: the roots (public keys, each for the OS or for apps) and the mode (field or development)
 // are set only through the host-side management calls below (`provision` when the device is made,
 // `applyCapability` / `clearCapability` for the mode), never through the mailbox. VERIFY_TRUSTED
-// checks a signature over a hash context's bytes against the roots of one role; the first OS image
-// it verifies after power-on is latched as the boot measurement, which ATTEST puts first.
+// checks a signature over a hash context's bytes against the roots of one role. The boot
+// measurement, which ATTEST puts first, is what booted: only a role-3 (BOOT) verify latches it, the
+// boot loader's check of the image it boots, and only in the boot stage, which ends at that latch
+// or when the host hands the processor to a core (`endBoot`), whichever comes first. An OS image
+// verified with role 1 (an update being staged) is never a measurement, so a core that booted
+// without the boot loader attests zeros, never the image it staged.
 // Must not: throw out of post, reveal the private key, let a counter go backwards, or let a
-// mailbox request change the roots, the mode or the boot measurement once latched.
+// mailbox request change the roots, the mode or the boot measurement once latched, or latch one
+// after the boot stage ended.
 import {
   CMD, decodeRequest, encodeResponse, MAILBOX_MAX_PAYLOAD_BYTES, STATUS, ROLE, VERDICT, MODE, VERIFY_TRUSTED_REQUEST_BYTES,
 } from "./frame.js";
@@ -65,8 +70,10 @@ export class PlutonProcessor {
   private contextBytes = new Map<number, number>();
   private nextContext = 1;
   private roots: LoadedRoot[] = [];
-  /** SHA-256 of the OS image the boot loader had verified since power-on (latched once), or null. */
+  /** SHA-256 of the OS image the boot loader verified to boot since power-on (latched once), or null. */
   private bootMeasurement: Uint8Array | null = null;
+  /** From power-on until the boot measurement is latched or a core holds the processor (`endBoot`). */
+  private bootStage = true;
 
   private constructor(
     private state: PlutonState, private store: PlutonStore, private key: CryptoKey,
@@ -125,6 +132,13 @@ export class PlutonProcessor {
     await this.store.save(next);
     this.state = next;
   }
+
+  /**
+   * The host's hand-over (the main processor leaves reset: a core runs from now on): the boot
+   * stage ends, and no VERIFY_TRUSTED latches a boot measurement until the next power-on (a new
+   * processor). Role-3 requests are refused with BOOT_ENDED from here.
+   */
+  endBoot(): void { this.bootStage = false; }
 
   /** Loads the store, making the device key on first use; `deliver` receives every response. */
   static async open(store: PlutonStore, deliver: (frame: Uint8Array) => void): Promise<PlutonProcessor> {
@@ -219,18 +233,21 @@ export class PlutonProcessor {
       }
       case CMD.VERIFY_TRUSTED: {
         // u32 context, u16 role, u16 reserved, u8[16] key id, u8[64] signature: the context's bytes
-        // are the message; the context is freed whatever the verdict.
+        // are the message; the context is freed whatever the verdict (BOOT_ENDED included).
         if (p.length !== VERIFY_TRUSTED_REQUEST_BYTES) return bad();
         const id = dv.getUint32(0, true), role = dv.getUint16(4, true), parts = this.contexts.get(id);
-        if (role !== ROLE.OS && role !== ROLE.APP || dv.getUint16(6, true) !== 0) return bad();
+        if (role !== ROLE.OS && role !== ROLE.APP && role !== ROLE.BOOT || dv.getUint16(6, true) !== 0) return bad();
         if (!parts) return bad(STATUS.NO_CONTEXT);
         const all = this.takeContext(id, parts);
+        // The stage is checked after the context is taken, so a refused boot check leaves none open.
+        if (role === ROLE.BOOT && !this.bootStage) return bad(STATUS.BOOT_ENDED);
         const digest = new Uint8Array(await subtle.digest("SHA-256", buf(all)));
         const keyId = hex(p.subarray(8, 24));
-        const root = this.roots.find((r) => r.keyId === keyId && r.role === (role === ROLE.OS ? "os" : "app"));
+        const root = this.roots.find((r) => r.keyId === keyId && r.role === (role === ROLE.APP ? "app" : "os"));
         const verdict = !root ? VERDICT.UNTRUSTED_KEY
           : await subtle.verify(SIGN, root.key, buf(p.subarray(24, 88)), buf(all)) ? VERDICT.VERIFIED : VERDICT.BAD_SIGNATURE;
-        if (verdict === VERDICT.VERIFIED && role === ROLE.OS && !this.bootMeasurement) this.bootMeasurement = digest;
+        // Re-checked after the awaits: a hand-over while this check ran ends the stage all the same.
+        if (verdict === VERDICT.VERIFIED && role === ROLE.BOOT && this.bootStage) { this.bootMeasurement = digest; this.bootStage = false; }
         const out = new Uint8Array(40);
         out.set(digest);
         const odv = new DataView(out.buffer);

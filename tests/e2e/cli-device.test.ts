@@ -44,8 +44,8 @@ test("create makes flash.bin (table written, data formatted) and hardware-defini
     "Partitions:",
     "  name     offset     size       holds",
     "  table    0x00000000 4 KiB      the partition table",
-    `  os-a     0x00001000 256 KiB    ${osA} bytes programmed (active OS slot)`,
-    "  os-b     0x00041000 256 KiB    erased",
+    `  os-a     0x00001000 256 KiB    ${osA} bytes programmed (OS: core image v1, factory slot; primary, boots next; boot state none)`,
+    "  os-b     0x00041000 256 KiB    erased (OS: no core image; not primary; boot state none)",
     "  apps     0x00081000 2044 KiB   erased",
     "  staging  0x00280000 512 KiB    erased",
     "  data     0x00300000 1 MiB      littlefs 2.1, 2 of 256 blocks of 4096 bytes in use, 0 files, 0 directories",
@@ -71,6 +71,36 @@ test("create makes flash.bin (table written, data formatted) and hardware-defini
     ["data", { littlefs: { version: "2.1", blockSizeBytes: 4096, blockCount: 256, blocksInUse: j.partitions[4].holds.littlefs.blocksInUse, files: 1, directories: 1, bytes: 1 } }],
   ]);
   assert.equal(j.hardware.gpioPins, 12);
+});
+
+test("show says which OS slot is primary and which is pending as the boot state has it, with the same slot objects as update status --json", () => {
+  const dev = join(tmp, "dev-os");
+  assert.equal(wasphere("device", "create", dev, "--flash-size", "2MiB", "--pins", "16").status, 0);
+  const osLines = () => { const r = wasphere("device", "show", dev); assert.equal(r.status, 0, r.stderr); return r.stdout.split("\n").filter((l) => l.startsWith("  os-")).map((l) => l.replace(/ \d+ bytes programmed/, " N bytes programmed")); };
+  const consistent = () => {
+    const shown = JSON.parse(wasphere("device", "show", dev, "--json").stdout);
+    const status = JSON.parse(wasphere("device", "update", "status", dev, "--json").stdout);
+    assert.deepEqual(shown.partitions.filter((p: { os?: unknown }) => p.os).map((p: { os: unknown }) => p.os), status.slots);
+    assert.equal(shown.partitions.find((p: { os?: { primary: boolean } }) => p.os?.primary).name, status.primary);
+    assert.ok(shown.partitions.every((p: { active?: unknown }) => !("active" in p)), "no field says active");
+  };
+  const v2 = join(tmp, "dev-os-v2.img");
+  assert.equal(wasphere("core", "sign", "--key", join(dev, "development-key.pem"), "--version", "2", "--output", v2).status, 0);
+  assert.equal(wasphere("device", "update-core", dev, v2).status, 0);
+  assert.deepEqual(osLines(), [
+    "  os-a     0x00001000 128 KiB    N bytes programmed (OS: core image v1, factory slot; primary, boots if os-b's trial fails; boot state none)",
+    "  os-b     0x00021000 128 KiB    N bytes programmed (OS: core image v2; pending: the next boot tries it; boot state pending, sequence 1)",
+  ]);
+  consistent();
+  const booted = wasphere("device", "boot", dev, "--seconds", "0.1");
+  assert.equal(booted.status, 0, booted.stderr);
+  assert.match(booted.stdout, /\nboot: os-b \(v2\) confirmed after its trial: the primary slot now; counter 0 advanced from 0 to 2\n/);
+  // os-b booted and is primary; os-a is still the table's factory slot, and no longer what boots.
+  assert.deepEqual(osLines(), [
+    "  os-a     0x00001000 128 KiB    N bytes programmed (OS: core image v1, factory slot; not primary; boot state none)",
+    "  os-b     0x00021000 128 KiB    N bytes programmed (OS: core image v2; primary, boots next; boot state confirmed, sequence 1)",
+  ]);
+  consistent();
 });
 
 test("refusals: one line, exit 1", () => {

@@ -71,3 +71,12 @@ test("wasphere run --press on a pin the device does not have says so in one line
   assert.equal(r.stderr, "wasphere run: --press 200: GPIO 200 does not exist on this device (pins 0..95)\n");
   assert.doesNotMatch(r.stdout, /booted/, "refused before anything ran");
 });
+
+test("wasphere run --feed is refused in one line that names device boot, before anything boots", () => {
+  const line = "wasphere run: --feed: a run has no flash, OS slots or trusted keys for an update to go into (its apps come from folders, unsigned); "
+    + "an update feed is for a device folder: wasphere device boot DEV --feed URL [--feed-poll S]\n";
+  for (const args of [["--feed", "http://127.0.0.1:1/feed.json"], ["--feed-poll", "5"], ["--feed", "http://127.0.0.1:1/feed.json", "--feed-poll", "5"]]) {
+    const r = wasphere("run", "--seconds", "1", ...args, "examples/blink");
+    assert.deepEqual([r.status, r.stderr, r.stdout], [1, line, ""], args.join(" "));
+  }
+});

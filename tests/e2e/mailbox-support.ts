@@ -14,6 +14,7 @@ export async function recordedProcessor() {
     post: (f) => { posts.push(Buffer.from(f)); link.post(f); },
     get answer() { return link.answer; },
     set answer(fn) { link.answer = fn && ((f: Uint8Array) => { answers.push(Buffer.from(f)); fn(f); }); },
+    endBoot: () => link.endBoot(),
   };
   return { spy, answers, posts };
 }
@@ -21,7 +22,7 @@ export async function recordedProcessor() {
 /** A processor that answers nothing: it keeps what the core posted, for the test to answer. */
 export function heldProcessor() {
   const posts: Buffer[] = [];
-  const link: SecurityProcessorLink = { post: (f) => { posts.push(Buffer.from(f)); }, answer: null };
+  const link: SecurityProcessorLink = { post: (f) => { posts.push(Buffer.from(f)); }, answer: null, endBoot: () => {} };
   return { link, posts };
 }
 

@@ -17,7 +17,7 @@ import { Network } from "../../host/net/network.js";
 import { Flash, PowerCut, ERR_IO } from "../../host/flash.js";
 import { cache } from "../host/device-flash-support.js";
 import { signed, testSigner, trustedProcessor } from "../host/trust-support.js";
-import { openSecurityProcessor, memoryStore } from "../../host/pluton/link.js";
+import { openSecurityProcessor, memoryStore, type SecurityProcessorLink } from "../../host/pluton/link.js";
 import type { PlutonStore } from "../../host/pluton/processor.js";
 import type { Signer } from "../../host/pluton/keys.js";
 import { packSystemApps, systemAppsFromPackages } from "../../host/net/system-apps.js";
@@ -92,13 +92,16 @@ export interface Running {
   stop: () => Promise<void>;
 }
 
-/** A device over `flash` in `mode` with the network manager and the update agent polling `feedUrl` every second. */
-export async function bootRunning(flash: Flash, feedUrl: string, processor?: Awaited<ReturnType<typeof trustedProcessor>>, mode: "field" | "development" = "field"): Promise<Running> {
+/**
+ * A device over `flash` in `mode` with the network manager and the update agent polling `feedUrl`
+ * every second; `coreModule` is the core the boot loader verified (default: the build's, no boot loader).
+ */
+export async function bootRunning(flash: Flash, feedUrl: string, processor?: { link: SecurityProcessorLink }, mode: "field" | "development" = "field", coreModule?: WebAssembly.Module): Promise<Running> {
   const network = new Network({ resolve: async () => [] });
   const link = (processor ?? await trustedProcessor(mode)).link;
   const dev = await FlashDevice.boot(flash, {
     startApps: true, instrumentCache: cache, gpioPinCount: 96, securityProcessor: link, clock: new RealClock(), network,
-    systemApps: SYSTEM_APPS, networkManager: true, updateAgent: { feedUrl, pollSeconds: 1 },
+    systemApps: SYSTEM_APPS, networkManager: true, updateAgent: { feedUrl, pollSeconds: 1 }, ...(coreModule ? { coreModule } : {}),
   });
   const controller = new AbortController();
   const running = dev.device.run({ signal: controller.signal });

@@ -279,6 +279,7 @@ test("a processor that answers a check wrongly never gets a package admitted, it
       byId.set(frame[2] | (frame[3] << 8), cmd);
       real.post(frame);
     },
+    endBoot: () => real.endBoot(),
   };
   real.answer = (frame) => link.answer?.(mangle ? mangle(byId.get(frame[0] | (frame[1] << 8)) ?? 0, frame) : frame);
   const dev = await FlashDevice.boot(await freshFlash(), { startApps: false, instrumentCache: cache, gpioPinCount: 96, securityProcessor: link });

@@ -131,7 +131,7 @@ test("counters read, advance, refuse to go backwards, and persist in the 0600 st
   assert.deepEqual((await call(req(7, 6))).payload, dev1, "the same device key after a power cycle");
 });
 
-test("VERIFY_TRUSTED: a streamed message's signature checked against the roots of one role (node:crypto signs); the first OS image verified is the boot measurement", async () => {
+test("VERIFY_TRUSTED: a streamed message's signature checked against the roots of one role (node:crypto signs)", async () => {
   const store = memStore();
   const { p, call } = await open(store);
   const pair = (() => { const k = generateKeyPairSync("ec", { namedCurve: "P-256" }); return { ...k, spki: k.publicKey.export({ type: "spki", format: "der" }) }; })();
@@ -159,12 +159,54 @@ test("VERIFY_TRUSTED: a streamed message's signature checked against the roots o
   assert.equal((await call(req(11, id++, Buffer.concat([Buffer.from(u32(999)), Buffer.from([2, 0, 0, 0]), Buffer.alloc(80)])))).status, 7, "no such context");
   assert.equal((await call(req(11, id++, Buffer.alloc(88)))).status, 6, "role 0");
   assert.equal((await call(req(11, id++, Buffer.alloc(87)))).status, 6);
-  // The boot measurement: latched by the first OS image verified, never by a later one.
-  await p.provision([{ role: "os", spkiDer: new Uint8Array(pair.spki) }]);
-  const first = await verify(1, message, sig());
-  assert.equal(first.verdict, 0);
-  assert.equal((await verify(1, Buffer.from("another core"), sig(pair.privateKey, Buffer.from("another core")))).verdict, 0);
-  const att = (await call(req(8, id++, Buffer.alloc(32, 1)))).payload;
-  assert.deepEqual(att.subarray(56, 88), first.digest);
-  assert.equal(att.readUInt16LE(6), 1);
+});
+
+test("the boot measurement is the OS image verified to boot (role 3), once, in the boot stage; an OS image staged (role 1) never is", async () => {
+  const pair = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const spki = pair.publicKey.export({ type: "spki", format: "der" });
+  const keyId = createHash("sha256").update(spki).digest().subarray(0, 16);
+  const store = memStore();
+  let { p, call } = await open(store);
+  await p.provision([{ role: "os", spkiDer: new Uint8Array(spki) }]);
+  let id = 1;
+  const verify = async (role: number, m: Buffer) => {
+    const ctx = (await call(req(2, id++))).payload;
+    assert.equal((await call(req(3, id++, Buffer.concat([ctx, m])))).status, 0);
+    const r = await call(req(11, id++, Buffer.concat([ctx, Buffer.from([role, 0, 0, 0]), keyId, nodeSign("sha256", m, { key: pair.privateKey, dsaEncoding: "ieee-p1363" })])));
+    return { status: r.status, digest: r.payload.subarray(0, 32), verdict: r.payload.length === 40 ? r.payload.readUInt32LE(32) : -1 };
+  };
+  const measured = async () => (await call(req(8, id++, Buffer.alloc(32, 1)))).payload.subarray(56, 88);
+  const booted = Buffer.from("the core that boots"), staged = Buffer.from("a core staged as an update");
+  // Role 1 (a staged image) verifies against the OS roots but is no measurement, before a boot or after.
+  assert.deepEqual([(await verify(1, staged)).status, (await verify(1, staged)).verdict], [0, 0]);
+  assert.deepEqual(await measured(), Buffer.alloc(32));
+  // Role 3: the boot loader's check of the image it boots, checked against the OS roots; it latches.
+  const boot = await verify(3, booted);
+  assert.deepEqual([boot.status, boot.verdict], [0, 0]);
+  assert.deepEqual(boot.digest, createHash("sha256").update(booted).digest());
+  assert.deepEqual(await measured(), boot.digest);
+  assert.equal((await verify(1, staged)).verdict, 0);
+  assert.deepEqual(await measured(), boot.digest, "a later staged image changes nothing");
+  // One boot a power-on: a second role-3 check is refused (BOOT_ENDED, 12), its context freed.
+  assert.equal((await verify(3, staged)).status, 12);
+  assert.deepEqual(await measured(), boot.digest);
+  for (let i = 0; i < 4; i++) assert.equal((await call(req(2, id++))).status, 0, "no context was left open");
+  // A fresh power-on whose processor the host hands to a core without a boot: the stage is over,
+  // a role-3 check is refused, and the statement says zeros (nothing verified booted).
+  ({ p, call } = await open(store));
+  p.endBoot();
+  assert.equal((await verify(3, booted)).status, 12);
+  assert.equal((await verify(1, staged)).verdict, 0);
+  assert.deepEqual(await measured(), Buffer.alloc(32));
+  // A role-3 check whose signature does not verify latches nothing and leaves the stage open.
+  ({ p, call } = await open(store));
+  const ctx = (await call(req(2, id++))).payload;
+  await call(req(3, id++, Buffer.concat([ctx, booted])));
+  assert.equal((await call(req(11, id++, Buffer.concat([ctx, Buffer.from([3, 0, 0, 0]), keyId, Buffer.alloc(64)])))).payload.readUInt32LE(32), 2);
+  assert.deepEqual(await measured(), Buffer.alloc(32));
+  assert.deepEqual((await verify(3, booted)).digest, boot.digest);
+  assert.deepEqual(await measured(), boot.digest);
+  // Role 4 is no role.
+  const c4 = (await call(req(2, id++))).payload;
+  assert.equal((await call(req(11, id++, Buffer.concat([c4, Buffer.from([4, 0, 0, 0]), keyId, Buffer.alloc(64)])))).status, 6);
 });
