@@ -128,7 +128,7 @@ test("a power loss between CONFIRMED and counter 0's advance: the next boot adva
     return { get answer() { return link.answer; }, set answer(fn) { link.answer = fn; }, post(frame: Uint8Array) {
       if ((frame[0] | (frame[1] << 8)) === 10) throw new Error("power lost at COUNTER_ADVANCE");
       link.post(frame);
-    } } as SecurityProcessorLink;
+    }, endBoot: () => link.endBoot() } as SecurityProcessorLink;
   };
   await assert.rejects(boot(flash, store, dying), { message: "power lost at COUNTER_ADVANCE" });
   assert.equal(await counter0(store), 1, "the counter did not run ahead");
