@@ -6,8 +6,11 @@
 // What it is: a driver unit (unit.ts) owning handle kind HANDLE_SYSEVENT (a registration, one per
 // task; its object a row of the registration table) and the one update gate the core's update
 // path asks before it applies anything (syseventUpdateGate / syseventUpdateDone). At most one
-// update is announced at a time. Its latch is the status serial the registration has not read:
-// `wait` is ready when the status changed since the last `sysevent_info`, which takes it.
+// update is announced at a time. Every status told is kept in a history of the last
+// SYSEVENT_HISTORY, numbered by a serial; a registration keeps the serial it read last, and
+// `sysevent_info` hands it the next one (oldest first), so an app that reads late still sees
+// Final before Complete. `wait` is ready while a registration has a status it has not read. A
+// registration more than SYSEVENT_HISTORY behind loses the oldest (it reads from the oldest kept).
 // The gate: with no registration that may defer (its app holds SoftwareUpdateDeferral), an update
 // goes on at once (Final, then Complete): other apps are told, not asked. Otherwise it is Pending
 // for SYSEVENT_NOTICE_MS, in which such an app may defer it; a deferral of N minutes holds it
@@ -17,8 +20,8 @@
 // Fuel: SYSCALL_FUEL a call.
 // Invariants: a row is held by exactly one handle and freed with it; a deferral never reaches past
 // firstNoticeMs + the bound; the gate never answers 0 while a deferral is in force.
-// Budget: SYSEVENT_TABLE_BYTES static bytes (per row: task, mask, serial read, waiter) and the
-// gate's few globals.
+// Budget: SYSEVENT_TABLE_BYTES static bytes (per row: task, mask, serial read, waiter; the
+// history, 8 bytes a status) and the gate's few globals.
 // Must not: allocate, let an app without SoftwareUpdateDeferral delay an update, or apply anything
 // itself (the update path does, when the gate says so).
 import {
@@ -44,7 +47,11 @@ const ROW_BYTES: i32 = 16;
 const rows = memory.data(MAX_TASKS * ROW_BYTES, 4);
 // The info record `sysevent_info` copies out.
 const info = memory.data(16, 4);
-export const SYSEVENT_TABLE_BYTES: i32 = SYSEVENT_MAX_REGISTRATIONS * ROW_BYTES + SYSEVENT_INFO_BYTES;
+/** Statuses kept for registrations that read late (a power of two: the serial's low bits index it). */
+export const SYSEVENT_HISTORY: i32 = 8;
+// Per status told: i32 status, i32 update type, at (serial & (SYSEVENT_HISTORY - 1)).
+const history = memory.data(SYSEVENT_HISTORY * 8, 4);
+export const SYSEVENT_TABLE_BYTES: i32 = SYSEVENT_MAX_REGISTRATIONS * ROW_BYTES + SYSEVENT_INFO_BYTES + SYSEVENT_HISTORY * 8;
 
 const MS_PER_MINUTE: f64 = 60000;
 
@@ -59,11 +66,14 @@ let decideAtMs: f64 = 0;
 let resumed: bool = false;
 
 function rowAt(i: i32): usize { return rows + <usize>(i * ROW_BYTES); }
+function historyAt(serialOf: i32): usize { return history + <usize>((serialOf & (SYSEVENT_HISTORY - 1)) * 8); }
 
 /** Every row's waiter whose mask holds the update event is woken; the serial moves on. */
 function announce(next: i32): void {
   status = next;
   serial++;
+  store<i32>(historyAt(serial), next);
+  store<i32>(historyAt(serial), updateType, 4);
   for (let i = 0; i < SYSEVENT_MAX_REGISTRATIONS; i++) {
     const r = rowAt(i);
     if (load<i32>(r) == NO_TASK || (load<i32>(r, 4) & SYSEVENT_UPDATE_READY_FOR_INSTALL) == 0) continue;
@@ -130,7 +140,7 @@ export function syseventUpdateDone(): void {
 /** The gate's status (SYSEVENT_STATUS_*), for the specs and the update path's messages. */
 export function syseventStatus(): i32 { return status; }
 
-/** Has registration `row` a status it has not read (its latch)? */
+/** Has registration `row` a status it has not read? */
 function unread(row: i32): bool { return status != SYSEVENT_STATUS_NONE && load<i32>(rowAt(row), 8) != serial; }
 
 function sysRegister(task: i32, app: i32, mask: i32): i32 {
@@ -155,12 +165,17 @@ function sysRegister(task: i32, app: i32, mask: i32): i32 {
 
 function sysInfo(task: i32, app: i32, row: i32, ptr: i32): i32 {
   if (!unread(row)) return -EAGAIN;
+  // The oldest status this registration has not read, or the oldest kept if it fell further behind.
+  let next = load<i32>(rowAt(row), 8) + 1;
+  if (serial - next >= SYSEVENT_HISTORY) next = serial - SYSEVENT_HISTORY + 1;
+  const told = load<i32>(historyAt(next));
   store<u32>(info, SYSEVENT_UPDATE_READY_FOR_INSTALL);
-  store<u32>(info, status, 4);
-  store<u32>(info, updateType, 8);
-  store<u32>(info, status == SYSEVENT_STATUS_PENDING ? minutesLeft(schedNow()) : 0, 12);
+  store<u32>(info, told, 4);
+  store<u32>(info, load<i32>(historyAt(next), 4), 8);
+  // The minutes a deferral may take are news only while that Pending is the gate's status now.
+  store<u32>(info, next == serial && status == SYSEVENT_STATUS_PENDING ? minutesLeft(schedNow()) : 0, 12);
   if (app_copy_out(task, info, ptr, SYSEVENT_INFO_BYTES) < 0) return fault(task, app, SYS_SYSEVENT_INFO, ptr, -EFAULT);
-  store<i32>(rowAt(row), serial, 8);
+  store<i32>(rowAt(row), next, 8);
   return SYSEVENT_UPDATE_READY_FOR_INSTALL;
 }
 
@@ -207,6 +222,7 @@ function reset(): void {
   status = SYSEVENT_STATUS_NONE;
   updateType = 0;
   serial = 0;
+  memory.fill(history, 0, <usize>(SYSEVENT_HISTORY * 8));
   firstNoticeMs = 0;
   decideAtMs = 0;
   resumed = false;

@@ -99,6 +99,54 @@ describe("sysevent: the update gate", () => {
     expect(infoAt(told, 1000, h)[2]).toBe(SYSEVENT_STATUS_COMPLETE);
   });
 
+  it("keeps each status for a registration that reads late: Final, then Complete, in order", () => {
+    boot();
+    appMemoryEnable(1);
+    const told = startApp(manifest("late", "000000000001", NOTIFY));
+    const h = callAt(told, 0, SYS_SYSEVENT_REGISTER, SYSEVENT_UPDATE_READY_FOR_INSTALL);
+    expect(syseventUpdateGate(SYSEVENT_UPDATE_APP, 1000)).toBe(0);
+    syseventUpdateDone(); // applied before the app read anything
+    const first = infoAt(told, 1000, h);
+    expect(first[2]).toBe(SYSEVENT_STATUS_FINAL);
+    expect(first[3]).toBe(SYSEVENT_UPDATE_APP);
+    expect(infoAt(told, 1000, h)[2]).toBe(SYSEVENT_STATUS_COMPLETE);
+    expect(infoAt(told, 1000, h)[0]).toBe(-EAGAIN);
+  });
+
+  it("gives a registration more than 8 statuses behind the last 8, oldest first, minutes only for the Pending in force", () => {
+    boot();
+    appMemoryEnable(1);
+    const app = startApp(manifest("behind", "000000000001", DEFER));
+    const h = callAt(app, 0, SYS_SYSEVENT_REGISTER, SYSEVENT_UPDATE_READY_FOR_INSTALL);
+    // Five updates; this app may defer, so each is Pending for the notice, then Final, then
+    // Complete: 15 statuses, none read.
+    let now: f64 = 1000;
+    for (let i = 0; i < 5; i++) {
+      expect(syseventUpdateGate(i % 2 == 0 ? SYSEVENT_UPDATE_APP : SYSEVENT_UPDATE_OS, now)).toBe(SYSEVENT_NOTICE_MS);
+      now += <f64>SYSEVENT_NOTICE_MS;
+      expect(syseventUpdateGate(i % 2 == 0 ? SYSEVENT_UPDATE_APP : SYSEVENT_UPDATE_OS, now)).toBe(0);
+      syseventUpdateDone();
+    }
+    const want: i32[] = [SYSEVENT_STATUS_COMPLETE, SYSEVENT_STATUS_PENDING, SYSEVENT_STATUS_FINAL, SYSEVENT_STATUS_COMPLETE,
+      SYSEVENT_STATUS_PENDING, SYSEVENT_STATUS_FINAL, SYSEVENT_STATUS_COMPLETE];
+    const types: i32[] = [SYSEVENT_UPDATE_APP, SYSEVENT_UPDATE_OS, SYSEVENT_UPDATE_OS, SYSEVENT_UPDATE_OS,
+      SYSEVENT_UPDATE_APP, SYSEVENT_UPDATE_APP, SYSEVENT_UPDATE_APP];
+    // The oldest kept is update 2's Final (serial 8): 8 statuses, 8..15.
+    const oldest = infoAt(app, now, h);
+    expect(oldest[2]).toBe(SYSEVENT_STATUS_FINAL);
+    expect(oldest[3]).toBe(SYSEVENT_UPDATE_APP);
+    for (let i = 0; i < want.length; i++) {
+      const rec = infoAt(app, now, h);
+      expect(rec[2]).toBe(want[i]);
+      expect(rec[3]).toBe(types[i]);
+      expect(rec[4]).toBe(0); // no Pending of these is in force any more
+    }
+    expect(infoAt(app, now, h)[0]).toBe(-EAGAIN);
+    // A new Pending read at once carries the minutes left.
+    expect(syseventUpdateGate(SYSEVENT_UPDATE_OS, now)).toBe(SYSEVENT_NOTICE_MS);
+    expect(infoAt(app, now, h)[4]).toBe(SYSEVENT_MAX_DEFER_MINUTES);
+  });
+
   it("holds an update an app may defer for the notice, then for its deferral, then a new notice", () => {
     boot();
     appMemoryEnable(1);
