@@ -150,39 +150,39 @@ test("a module whose import has another signature than the protocol's runs with 
   assert.deepEqual(core.calls, [[5, abi.SYS_GPIO_GET, 4, 9, 0, 0], [5, abi.SYS_CLOCK_MS, 0, 0, 0, 0]]);
 });
 
-test("the wall check runs after every WALL_CHECK_CALLS-th flat call of a slice, and a spent budget ends the slice at the next fuel check", () => {
-  const mod = compile(getLoop(1000));
-  const core = fakeCore(abi.SYSCALL_FUEL);
+/**
+ * getLoop(n) through the link, each call costing `fuelPerCall`, with a wall check that spends the
+ * budget at its `spentAt`-th run; the first slice (ten million fuel) has run, ended by that check.
+ */
+function walledLoop(n: number, fuelPerCall: number, spentAt: number) {
+  const core = fakeCore(fuelPerCall);
   let checks = 0;
   let r: AppRunner;
-  r = new AppRunner(mod, jsApplibs(() => r, { gpio_get: abi.SYS_GPIO_GET }), {
-    syscalls: { ...core.binding, wallCheck: () => { if (++checks === 3) r.endSliceSoon(); } },
+  r = new AppRunner(compile(getLoop(n)), jsApplibs(() => r, { gpio_get: abi.SYS_GPIO_GET }), {
+    syscalls: { ...core.binding, wallCheck: () => { if (++checks === spentAt) r.endSliceSoon(); } },
   });
   const first = r.runSlice(10_000_000);
   assert.equal(first.reason, "out_of_fuel");
+  return { r, core, checks: () => checks, first };
+}
+
+test("the wall check runs after every WALL_CHECK_CALLS-th flat call of a slice, and a spent budget ends the slice at the next fuel check", () => {
+  const { r, core, checks, first } = walledLoop(1000, abi.SYSCALL_FUEL, 3);
   // Checked after calls 64, 128 and 192; the third spent the budget, and the loop stopped at its next check.
   assert.equal(core.calls.length, 3 * WALL_CHECK_CALLS);
-  assert.equal(checks, 3);
+  assert.equal(checks(), 3);
   // Charged what it ran (the calls' fuel and a few instructions each), not the slice's ten million.
   assert.ok(first.fuelUsed >= 3 * WALL_CHECK_CALLS * abi.SYSCALL_FUEL && first.fuelUsed < 3 * WALL_CHECK_CALLS * (abi.SYSCALL_FUEL + 50), `charged ${first.fuelUsed}`);
   // Each slice counts afresh: the next one (808 calls left) checks after 64, 128, ... 768.
   const rest = slices(r, 10_000_000);
   assert.deepEqual(rest.reasons, ["exited"]);
-  assert.equal(checks, 3 + Math.floor((1000 - 3 * WALL_CHECK_CALLS) / WALL_CHECK_CALLS));
+  assert.equal(checks(), 3 + Math.floor((1000 - 3 * WALL_CHECK_CALLS) / WALL_CHECK_CALLS));
 });
 
 test("a call charged more than SYSCALL_FUEL is followed by a wall check at once", () => {
-  const mod = compile(getLoop(100));
-  const core = fakeCore(abi.SYSCALL_FUEL + 1);
-  let checks = 0;
-  let r: AppRunner;
-  r = new AppRunner(mod, jsApplibs(() => r, { gpio_get: abi.SYS_GPIO_GET }), {
-    syscalls: { ...core.binding, wallCheck: () => { if (++checks === 5) r.endSliceSoon(); } },
-  });
-  const first = r.runSlice(10_000_000);
-  assert.equal(first.reason, "out_of_fuel");
+  const { r, core, checks, first } = walledLoop(100, abi.SYSCALL_FUEL + 1, 5);
   assert.equal(core.calls.length, 5, "every costlier call checked, the fifth ended the slice");
   const rest = slices(r, 10_000_000);
   assert.deepEqual(rest.reasons, ["exited"]);
-  assert.equal(checks, 100);
+  assert.equal(checks(), 100);
 });
