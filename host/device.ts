@@ -850,7 +850,7 @@ export class Device {
   /**
    * How one task's instance reaches the core: the core's own `syscall` and `task_take_fuel`
    * (Wasm exports of a module core, so the runner's fast path calls them Wasm-to-Wasm), and,
-   * with a wall budget, the check after each call that ends the slice once host work has spent it.
+   * with a wall budget, the check after calls (fastpath.ts says which) that ends the slice once host work has spent it.
    */
   private syscallBinding(task: number, owner: { runner: AppRunner | null }): SyscallBinding {
     const e = this.core.exports;

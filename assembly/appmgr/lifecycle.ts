@@ -35,7 +35,7 @@ import { driversReset } from "../drivers/registry";
 import { timersReset } from "../sched/timers";
 import { shareReset } from "../sched/share";
 import { budgetInstall, budgetCharge } from "../sched/budget";
-import { schedReset, schedNow, schedCurrent, schedClearCurrent, schedDetach, schedBackoff, readyPush, readyPushYielded, schedBlockedSliceEnded } from "../sched/scheduler";
+import { schedReset, schedNow, schedCurrent, schedClearCurrent, schedDetach, schedBackoff, readyPush, readyPushAt, readyPushYielded, schedBlockedSliceEnded } from "../sched/scheduler";
 import { NO_TASK, taskAt, taskValid, taskLive, taskTableReset, taskSpawnMain } from "../task/table";
 import { capsResetAll, capsCopy, capsHasPin, capsOf, capsInterfaceFunction, capsServesPort, capsPortAt, CAPS_STAGING } from "../lsm/caps";
 import {
@@ -289,16 +289,16 @@ export function appStart(slot: i32): i32 {
  * Records app `slot`'s counts of dropped log lines and unrecorded audit entries: those whose
  * window is over, or all of them when `ended` (the app ends).
  */
-function reportDropped(task: i32, slot: i32, ended: bool): void {
-  const logs = ended ? rateTakeDropped(slot, RATE_LOG) : rateTakeDroppedIfDue(slot, RATE_LOG, schedNow());
+function reportDropped(task: i32, slot: i32, ended: bool, nowMs: f64): void {
+  const logs = ended ? rateTakeDropped(slot, RATE_LOG) : rateTakeDroppedIfDue(slot, RATE_LOG, nowMs);
   if (logs > 0) auditRecord(EV_LOG_DROPPED, task, slot, SYS_LOG, logs, 0);
-  auditFlushDropped(task, slot, ended);
+  auditFlushDropped(task, slot, ended, nowMs);
 }
 
 /** Ends every live task of app `slot` with `finalState` and returns its quota to the pool. */
 function endApp(slot: i32, finalState: i32): void {
   const app = appAt(slot);
-  reportDropped(app.task, slot, true);
+  reportDropped(app.task, slot, true, 0); // an ending app's counts are taken whatever the time
   for (let t = 0; t < MAX_TASKS; t++) {
     if (!taskLive(t) || taskAt(t).app != slot) continue;
     handlesCloseAll(t);
@@ -349,15 +349,18 @@ export function schedReport(task: i32, reason: i32, value: i32, fuelUsed: i32): 
   const memBytes = app_memory_bytes(task);
   if (memBytes > t.memPeakBytes) t.memPeakBytes = memBytes;
   if (memBytes > app.memPeakBytes) app.memPeakBytes = memBytes;
-  budgetCharge(slot, task, fuel, schedNow());
+  // Core time is read once for the whole report: each reading is a call out to the host (and,
+  // on a JS host, a heap number), and they would all read the same slice end.
+  const now = schedNow();
+  budgetCharge(slot, task, fuel, now);
 
-  reportDropped(task, slot, false);
+  reportDropped(task, slot, false, now);
   if (reason == STOP_YIELDED || reason == STOP_OUT_OF_FUEL || reason == STOP_BLOCKED) {
     // A task that says it blocked but is not waiting on anything stays runnable; one that
     // yielded goes behind the other ready tasks for a while (scheduler.ts).
     if (t.state == TASK_RUNNING) {
-      if (reason == STOP_YIELDED) readyPushYielded(task); else readyPush(task);
-    } else if (reason == STOP_BLOCKED) schedBlockedSliceEnded(task);
+      if (reason == STOP_YIELDED) readyPushYielded(task, now); else readyPushAt(task, now);
+    } else if (reason == STOP_BLOCKED) schedBlockedSliceEnded(task, now);
     return 0;
   }
   if (reason == STOP_EXITED) {

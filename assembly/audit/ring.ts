@@ -58,8 +58,8 @@ export function auditRecord(kind: i32, task: i32, app: i32, syscall: i32, arg: i
  * Records app `app`'s count of unrecorded events as one EV_AUDIT_DROPPED entry: when its window
  * has ended (`ended` false: a slice's end), or in any case (`ended` true: the app ends).
  */
-export function auditFlushDropped(task: i32, app: i32, ended: bool): void {
-  const n = ended ? rateTakeDropped(app, RATE_AUDIT) : rateTakeDroppedIfDue(app, RATE_AUDIT, clock_now_ms());
+export function auditFlushDropped(task: i32, app: i32, ended: bool, nowMs: f64): void {
+  const n = ended ? rateTakeDropped(app, RATE_AUDIT) : rateTakeDroppedIfDue(app, RATE_AUDIT, nowMs);
   if (n > 0) writeRow(EV_AUDIT_DROPPED, task, app, -1, n, 0);
 }
 

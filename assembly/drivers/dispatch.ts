@@ -23,18 +23,21 @@ import { OP_CALL, OP_FUEL } from "./unit";
 
 /** syscall(task, nr, a0..a3): the result, a negative errno, or SYSCALL_SUSPEND. */
 export function dispatchSyscall(task: i32, nr: i32, a0: i32, a1: i32, a2: i32, a3: i32): i32 {
-  if (!taskValid(task) || task != schedCurrent() || taskAt(task).state != TASK_RUNNING) return -EPERM;
-  let rc = lsmCheck(task, nr, a0);
+  if (!taskValid(task) || task != schedCurrent()) return -EPERM;
+  // The row is read once: a RUNNING task is live, so the hook is given its app and checks no
+  // liveness of its own (it would read the same word again).
+  const t = taskAt(task);
+  if (t.state != TASK_RUNNING) return -EPERM;
+  const app = t.app;
+  let rc = lsmCheck(task, app, nr, a0);
   let fuel = SYSCALL_FUEL;
   if (rc == 0) {
     // The hook allowed it, so nr is in range and routed to a unit.
     const unit = driverOf(nr);
-    const app = taskAt(task).app;
     rc = unitOp(unit, OP_CALL, task, app, nr, a0, a1, a2, a3);
     // A number whose unit said it always costs SYSCALL_FUEL is not asked again (registry.ts).
     if (!driverFuelFlat(nr)) fuel = unitOp(unit, OP_FUEL, task, app, nr, a0, a1, rc, a3);
   }
-  const t = taskAt(task);
   const owed = <i64>t.fuelOwed + <i64>fuel;
   t.fuelOwed = owed > <i64>i32.MAX_VALUE ? i32.MAX_VALUE : <i32>owed;
   return rc;

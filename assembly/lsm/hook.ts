@@ -11,23 +11,22 @@
 // Budget: no memory of its own (the policy is the registry's tables); O(1) per call, no heap.
 // Must not: allocate, compare strings, or trust anything the app passes except as the object
 // being asked about.
-import { SYS_COUNT, EACCES, ENOSYS, EPERM, EV_DENIED } from "../abi";
+import { SYS_COUNT, EACCES, ENOSYS, EV_DENIED } from "../abi";
 import { auditRecord } from "../audit/ring";
-import { taskAt, taskLive } from "../task/table";
 import { CapSet, capsOf } from "./caps";
 import { UNIT_NONE, driverOf, driverNeeds, driverChecks, unitOp } from "../drivers/registry";
 import { OP_ALLOWS } from "../drivers/unit";
 
 /**
- * May `task` make syscall `nr` with first argument `a0`? 0 when allowed, else -ENOSYS (no such
- * call), -EPERM (not a live task) or -EACCES (recorded in the audit ring).
+ * May `task`, of app `app`, make syscall `nr` with first argument `a0`? 0 when allowed, else
+ * -ENOSYS (no such call) or -EACCES (recorded in the audit ring). The caller proved `task` live
+ * and read `app` from its row (the dispatcher: it is the running task), so neither is asked again.
  */
-export function lsmCheck(task: i32, nr: i32, a0: i32): i32 {
+// @ts-ignore: decorator
+@inline export function lsmCheck(task: i32, app: i32, nr: i32, a0: i32): i32 {
   if (nr < 0 || nr >= SYS_COUNT) return -ENOSYS;
   const unit = driverOf(nr);
   if (unit == UNIT_NONE) return -ENOSYS;
-  if (!taskLive(task)) return -EPERM;
-  const app = taskAt(task).app;
   const caps: CapSet = capsOf(app);
   const needs = driverNeeds(nr);
   let allowed = (caps.classMask & needs) == needs;

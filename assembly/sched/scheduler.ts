@@ -64,11 +64,17 @@ export function schedClearCurrent(): void { currentTask = NO_TASK; }
 function clampPriority(p: i32): i32 { return p < 0 ? 0 : p >= PRIORITY_LEVELS ? PRIORITY_LEVELS - 1 : p; }
 
 /** Makes `t` READY at the back of its priority's queue, ready since now. */
-export function readyPush(t: i32): void {
+export function readyPush(t: i32): void { readyPushAt(t, schedNow()); }
+
+/**
+ * readyPush with core time `nowMs` read by the caller (schedNow()): a caller that needs the time
+ * more than once reads the host clock once (each reading is a call out to the host).
+ */
+export function readyPushAt(t: i32, nowMs: f64): void {
   const task = taskAt(t);
   task.state = TASK_READY;
   if (task.queued & QUEUED_READY) return;
-  task.readySinceMs = schedNow();
+  task.readySinceMs = nowMs;
   const p = <usize>clampPriority(task.priority) << 2;
   task.runNext = NO_TASK;
   const tail = load<i32>(readyTail + p);
@@ -94,10 +100,13 @@ function readyRemove(t: i32): void {
   task.queued &= ~QUEUED_READY;
 }
 
-/** Makes the running task `t`, which yielded, READY behind every other ready task for YIELD_DEFER_MS. */
-export function readyPushYielded(t: i32): void {
-  readyPush(t);
-  taskAt(t).readySinceMs = schedNowMs + <f64>YIELD_DEFER_MS;
+/**
+ * Makes the running task `t`, which yielded, READY behind every other ready task for
+ * YIELD_DEFER_MS; `nowMs` is core time now (schedNow()).
+ */
+export function readyPushYielded(t: i32, nowMs: f64): void {
+  readyPushAt(t, nowMs);
+  taskAt(t).readySinceMs = nowMs + <f64>YIELD_DEFER_MS;
 }
 
 /**
@@ -116,10 +125,10 @@ function readyPushWoken(t: i32): void {
   if (since < now) task.readySinceMs = since;
 }
 
-/** Records that the slice in which `t` blocked ended now: its wake credit counts from here. */
-export function schedBlockedSliceEnded(t: i32): void {
+/** Records that the slice in which `t` blocked ended at `nowMs` (schedNow()): its wake credit counts from here. */
+export function schedBlockedSliceEnded(t: i32, nowMs: f64): void {
   const task = taskAt(t);
-  if (task.state == TASK_BLOCKED) task.blockedAtMs = schedNow();
+  if (task.state == TASK_BLOCKED) task.blockedAtMs = nowMs;
 }
 
 /** Priority minus the levels earned by waiting since readySinceMs (more when it waited longer). */

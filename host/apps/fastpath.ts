@@ -11,7 +11,10 @@
 //   `call` is the whole syscall: the core's `syscall(task, nr, a0..a3)`, then `task_take_fuel(task)`
 //   charged to the app's fuel global (a charge that would take the fuel below -1 goes to the JS
 //   `over`, which keeps the excess exactly, as AppRunner.charge does), then, when the device has a
-//   wall budget, the JS `wall` (a clock reading). `slice(fuel, rewinding)` sets the fuel, starts
+//   wall budget, the JS `wall` (a clock reading): after every call charged more than
+//   SYSCALL_FUEL (host work the fuel table knows of), and after every WALL_CHECK_CALLS-th call
+//   of a slice otherwise (each reading is a call out to JS costing more than the call itself).
+//   `slice(fuel, rewinding)` sets the fuel and the wall countdown, starts
 //   the rewind, runs the entry, stops the unwind and leaves the fuel at FUEL_IDLE, returning the
 //   fuel left; `unwind()` writes the asyncify header and starts an unwind; `ret()` is the entry's
 //   result; `pages()` the app memory's size in pages (cheaper than its buffer's length from JS).
@@ -23,8 +26,16 @@
 // STUBS_KEPT sets kept; a few hundred bytes each); two small instances per app instance.
 // Must not: import binaryen (the host builds these bytes itself), or touch core memory.
 import { APP_IMPORTS } from "./imports.js";
-import { SYS_EXIT } from "../../assembly/abi.js";
+import { SYS_EXIT, SYSCALL_FUEL } from "../../assembly/abi.js";
 import { ASYNCIFY_DATA_ADDR, ASYNCIFY_HEADER_ADDR, ASYNCIFY_UNWINDING, FUEL_IDLE } from "./protocol.js";
+
+/**
+ * On a device with a wall budget, the most calls charged SYSCALL_FUEL or less (no host work
+ * beyond the flat syscall) the link makes between two wall-clock readings within a slice. So a
+ * slice whose budget is spent ends within this many such calls, or at the first costlier one
+ * (DESIGN.md, "The syscall fast path": the bound).
+ */
+export const WALL_CHECK_CALLS = 64;
 
 /** The imports the stub module serves: non-blocking, and not `exit` (which ends the app by a JS throw). */
 export const FAST_IMPORTS = APP_IMPORTS.filter((i) => !i.blocking && i.nr !== SYS_EXIT && i.results === 1 && i.params <= 4);
@@ -34,8 +45,8 @@ const I32 = 0x7f, I64 = 0x7e, FUNCREF = 0x70;
 const OP = {
   if: 0x04, else: 0x05, end: 0x0b, call: 0x10, callIndirect: 0x11,
   localGet: 0x20, localSet: 0x21, localTee: 0x22, globalGet: 0x23, globalSet: 0x24,
-  i32Store: 0x36, memorySize: 0x3f, i32Const: 0x41, i64Const: 0x42, i32Eq: 0x46, i32GtS: 0x4a, i64LtS: 0x53,
-  i64Sub: 0x7d, i32WrapI64: 0xa7, i64ExtendI32S: 0xac, i64ExtendI32U: 0xad,
+  i32Store: 0x36, memorySize: 0x3f, i32Const: 0x41, i64Const: 0x42, i32Eqz: 0x45, i32Eq: 0x46, i32GtS: 0x4a, i64LtS: 0x53,
+  i32Sub: 0x6b, i32Or: 0x72, i64Sub: 0x7d, i32WrapI64: 0xa7, i64ExtendI32S: 0xac, i64ExtendI32U: 0xad,
 } as const;
 const VOID = 0x40;
 
@@ -98,7 +109,7 @@ export function linkModuleBytes(): Uint8Array {
   const T_SYSCALL = 0, T_I_I = 1, T_I_V = 2, T_V_V = 3, T_V_I = 4, T_CALL = 5, T_SLICE = 6;
   const types = [funcType(6, 1), funcType(1, 1), funcType(1, 0), funcType(0, 0), funcType(0, 1), funcType(5, 1), funcType(2, 1)];
   const F = { syscall: 0, takeFuel: 1, over: 2, wall: 3, startRewind: 4, stopUnwind: 5, startUnwind: 6, getState: 7, entry: 8 };
-  const G = { task: 0, walled: 1, area: 2, fuel: 3, ret: 4 };
+  const G = { task: 0, walled: 1, area: 2, fuel: 3, ret: 4, wallLeft: 5 };
   const fn = (mod: string, field: string, type: number) => [...name(mod), ...name(field), 0x00, ...uleb(type)];
   const globalImport = (mod: string, field: string, mutable: boolean) => [...name(mod), ...name(field), 0x03, I32, mutable ? 1 : 0];
   const imports = [
@@ -111,13 +122,14 @@ export function linkModuleBytes(): Uint8Array {
   const IMPORTED_FUNCS = 9;
   const own = { call: IMPORTED_FUNCS, slice: IMPORTED_FUNCS + 1, unwind: IMPORTED_FUNCS + 2, ret: IMPORTED_FUNCS + 3, idle: IMPORTED_FUNCS + 4, pages: IMPORTED_FUNCS + 5 };
   const funcs = [[T_CALL], [T_SLICE], [T_V_V], [T_V_I], [T_V_I], [T_V_I]];
-  const globals = [[I32, 1, OP.i32Const, 0, OP.end]]; // ret
+  // ret; wallLeft, the calls left before the next wall reading (slice sets it).
+  const globals = [[I32, 1, OP.i32Const, 0, OP.end], [I32, 1, OP.i32Const, ...sleb(WALL_CHECK_CALLS), OP.end]];
   // idle is the slice's own; an export costs about a microsecond at each instantiation.
   const exports = Object.entries(own).filter(([n]) => n !== "idle").map(([n, i]) => [...name(n), 0x00, ...uleb(i)]);
   const gget = (g: number) => [OP.globalGet, ...uleb(g)], gset = (g: number) => [OP.globalSet, ...uleb(g)];
   const lget = (l: number) => [OP.localGet, ...uleb(l)];
   const call = (f: number) => [OP.call, ...uleb(f)];
-  // call(nr, a0, a1, a2, a3): locals 5 rc, 6 cost (i32), 7 left (i64).
+  // call(nr, a0, a1, a2, a3): locals 5 rc, 6 cost (i32), 7 left (i64), 8 calls left before a wall reading (i32).
   const callCode = [
     ...gget(G.task), ...lget(0), ...lget(1), ...lget(2), ...lget(3), ...lget(4), ...call(F.syscall), OP.localSet, 5,
     ...gget(G.task), ...call(F.takeFuel), OP.localTee, 6, OP.i32Const, 0, OP.i32GtS,
@@ -126,12 +138,18 @@ export function linkModuleBytes(): Uint8Array {
     OP.if, VOID, ...lget(6), ...call(F.over),
     OP.else, ...lget(7), OP.i32WrapI64, ...gset(G.fuel), OP.end,
     OP.end,
-    ...gget(G.walled), OP.if, VOID, ...call(F.wall), OP.end,
+    // With a wall budget: wallLeft counts down; the clock is read when it reaches 0 or when this
+    // call cost more than SYSCALL_FUEL, and the count starts again.
+    ...gget(G.walled), OP.if, VOID,
+    ...gget(G.wallLeft), OP.i32Const, 1, OP.i32Sub, OP.localTee, 8, ...gset(G.wallLeft),
+    ...lget(8), OP.i32Eqz, ...lget(6), OP.i32Const, ...sleb(SYSCALL_FUEL), OP.i32GtS, OP.i32Or,
+    OP.if, VOID, OP.i32Const, ...sleb(WALL_CHECK_CALLS), ...gset(G.wallLeft), ...call(F.wall), OP.end,
+    OP.end,
     ...lget(5),
   ];
   // slice(fuel, rewinding) -> fuel left.
   const sliceCode = [
-    ...lget(0), ...gset(G.fuel),
+    ...lget(0), ...gset(G.fuel), OP.i32Const, ...sleb(WALL_CHECK_CALLS), ...gset(G.wallLeft),
     ...lget(1), OP.if, VOID, OP.i32Const, ...sleb(ASYNCIFY_HEADER_ADDR), ...call(F.startRewind), OP.end,
     ...call(F.entry), ...gset(G.ret),
     ...call(F.getState), OP.i32Const, ...sleb(ASYNCIFY_UNWINDING), OP.i32Eq, OP.if, VOID, ...call(F.stopUnwind), OP.end,
@@ -145,7 +163,7 @@ export function linkModuleBytes(): Uint8Array {
   ];
   const idleCode = [...gget(G.fuel), OP.i32Const, ...sleb(FUEL_IDLE), ...gset(G.fuel)];
   const code = [
-    body([[2, I32], [1, I64]], callCode), body([], sliceCode), body([], unwindCode), body([], gget(G.ret)), body([], idleCode),
+    body([[2, I32], [1, I64], [1, I32]], callCode), body([], sliceCode), body([], unwindCode), body([], gget(G.ret)), body([], idleCode),
     body([], [OP.memorySize, 0x00]),
   ];
   return moduleBytes([section(1, types), section(2, imports), section(3, funcs), section(6, globals), section(7, exports), section(10, code)]);

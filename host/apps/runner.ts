@@ -70,13 +70,17 @@ export interface RunnerOptions {
 /**
  * How an instance reaches the core (Device's trampolines): the task it runs as, the core's
  * `syscall` and `task_take_fuel` (Wasm exports where the core is a module, so the fast path is
- * Wasm-to-Wasm; any functions elsewhere), and what checks the wall budget after each call.
+ * Wasm-to-Wasm; any functions elsewhere), and what checks the wall budget after calls.
  */
 export interface SyscallBinding {
   task: number;
   syscall: (task: number, nr: number, a0: number, a1: number, a2: number, a3: number) => number;
   takeFuel: (task: number) => number;
-  /** Called after every syscall, fast or not; null when the device has no wall budget. */
+  /**
+   * Called after syscalls: through the link after every one charged more than SYSCALL_FUEL and
+   * after every WALL_CHECK_CALLS-th of a slice otherwise (fastpath.ts); on the JS path after
+   * every one. Null when the device has no wall budget.
+   */
   wallCheck: (() => void) | null;
 }
 

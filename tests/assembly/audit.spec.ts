@@ -57,16 +57,15 @@ describe("audit: per-app rate", () => {
     expect(audit_total()).toBe(AUDIT_EVENTS_PER_WINDOW + 1);
     for (let seq = 0; seq < AUDIT_EVENTS_PER_WINDOW; seq++) expect(audit_field(seq, AUDIT_ARG)).toBe(seq);
     // Not yet reported while the window lasts; at a slice's end after it, once.
-    setClockMs(<f64>RATE_WINDOW_MS - 1);
-    auditFlushDropped(3, 2, false);
+    auditFlushDropped(3, 2, false, <f64>RATE_WINDOW_MS - 1);
     expect(audit_total()).toBe(AUDIT_EVENTS_PER_WINDOW + 1);
     setClockMs(<f64>RATE_WINDOW_MS);
-    auditFlushDropped(3, 2, false);
+    auditFlushDropped(3, 2, false, <f64>RATE_WINDOW_MS);
     expect(audit_total()).toBe(AUDIT_EVENTS_PER_WINDOW + 2);
     expect(audit_field(audit_total() - 1, AUDIT_KIND)).toBe(EV_AUDIT_DROPPED);
     expect(audit_field(audit_total() - 1, AUDIT_APP)).toBe(2);
     expect(audit_field(audit_total() - 1, AUDIT_ARG)).toBe(100 - AUDIT_EVENTS_PER_WINDOW);
-    auditFlushDropped(3, 2, true);
+    auditFlushDropped(3, 2, true, 0);
     expect(audit_total()).toBe(AUDIT_EVENTS_PER_WINDOW + 2);
     // A new window records again.
     auditRecord(EV_DENIED, 3, 2, 4, 7, -13);

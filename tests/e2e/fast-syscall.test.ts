@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import test from "node:test";
 import * as abi from "../../assembly/abi.js";
 import { type AppRunner } from "../../host/apps/runner.js";
+import { WALL_CHECK_CALLS } from "../../host/apps/fastpath.js";
 import { app, device, installAndStart, IMPORT } from "./support.js";
 
 /** As many GPIO writes as fit one slice with room to spare, so both runs end in one slice (no preemption's cost in either). */
@@ -97,4 +98,63 @@ test("a loop of fast calls ends its slice by the fuel they are charged, not late
   // SYSCALL_FUEL + GPIO_WRITE_FUEL and a few instructions, so the slice holds at most this many.
   const most = Math.ceil(abi.SLICE_FUEL / (abi.SYSCALL_FUEL + abi.GPIO_WRITE_FUEL)) + 1;
   assert.ok(writes - 1 <= most && writes - 1 >= most - 5, `${writes - 1} writes in one slice, ${most} at most`);
+});
+
+/** Opens input pin 12, then loops on gpio_get forever (flat calls: SYSCALL_FUEL each). */
+const getter = () => app(`${IMPORT.in} ${IMPORT.get}`, `
+  (local $h i32)
+  (local.set $h (call $in (i32.const 12)))
+  (loop $l (drop (call $get (local.get $h))) (br $l))
+  (i32.const 0)`);
+
+test("a spent wall budget ends a loop of flat fast calls within WALL_CHECK_CALLS calls, reading the clock once per that many", async () => {
+  // A wall clock that has always spent the budget: every reading ends the slice.
+  let readings = 0;
+  const dev = device({ sliceWallBudgetMs: 1, wallClockMs: () => { readings++; return readings * 10; } });
+  await installAndStart(dev, "getter", getter(), { Capabilities: { Gpio: [12] } });
+  let used = -1;
+  dev.onSlice = (s) => { assert.equal(s.reason, "out_of_fuel"); used = s.fuelUsed; };
+  assert.equal(dev.step(), true);
+  // One reading at the slice's start, one after the open (it costs GPIO_WRITE_FUEL more, so the
+  // clock is read at once), which ends the slice: the open's charge and a few instructions.
+  assert.equal(readings, 2);
+  assert.ok(used >= abi.SYSCALL_FUEL + abi.GPIO_WRITE_FUEL && used < abi.SYSCALL_FUEL + abi.GPIO_WRITE_FUEL + 100, `first slice ${used}`);
+  // The next slices are gpio_get only: each ends after exactly WALL_CHECK_CALLS calls, the one
+  // reading there (plus the slice's own at its start), well before its fuel would end it.
+  for (let i = 0; i < 3; i++) {
+    const before: number = readings;
+    assert.equal(dev.step(), true);
+    assert.equal(readings - before, 2);
+    assert.ok(used >= WALL_CHECK_CALLS * abi.SYSCALL_FUEL && used < (WALL_CHECK_CALLS + 1) * abi.SYSCALL_FUEL, `slice ${i}: ${used}`);
+  }
+});
+
+test("with a wall budget not spent, a loop of flat fast calls runs to its fuel, and reads the clock once per WALL_CHECK_CALLS calls", async () => {
+  let readings = 0;
+  const dev = device({ sliceWallBudgetMs: 1e9, wallClockMs: () => { readings++; return 0; } });
+  await installAndStart(dev, "getter", getter(), { Capabilities: { Gpio: [12] } });
+  assert.equal(dev.step(), true); // the open and the first gets
+  const before = readings;
+  let used = -1;
+  dev.onSlice = (s) => { assert.equal(s.reason, "out_of_fuel"); used = s.fuelUsed; };
+  assert.equal(dev.step(), true);
+  // About SLICE_FUEL / SYSCALL_FUEL calls (a few instructions each besides), read every WALL_CHECK_CALLS.
+  const calls = Math.floor(used / abi.SYSCALL_FUEL);
+  assert.ok(calls > 900 && calls <= abi.SLICE_FUEL / abi.SYSCALL_FUEL + 1, `${calls} calls`);
+  const expected = 1 + Math.floor(calls / WALL_CHECK_CALLS);
+  assert.ok(readings - before >= expected - 1 && readings - before <= expected + 1, `${readings - before} readings for ${calls} calls`);
+});
+
+test("a closed handle is refused on the fast path: its stale value gets -EBADF and is audited", async () => {
+  const dev = device();
+  await installAndStart(dev, "closer", app(`${IMPORT.in} ${IMPORT.get} ${IMPORT.exit} (import "applibs" "close" (func $close (param i32) (result i32)))`, `
+    (local $h i32)
+    (local.set $h (call $in (i32.const 12)))
+    (drop (call $get (local.get $h)))
+    (drop (call $close (local.get $h)))
+    (call $exit (i32.sub (i32.const 0) (call $get (local.get $h))))
+    (i32.const 0)`), { Capabilities: { Gpio: [12] } });
+  await dev.run({ maxSlices: 1 });
+  assert.equal(dev.events.of("app").find((e) => e.app === "closer" && e.what === "exited")?.detail, `code ${abi.EBADF}`);
+  assert.deepEqual(dev.audit().filter((a) => a.kind === abi.EV_BAD_HANDLE).map((a) => [a.syscall, a.task >= 0]), [[abi.SYS_GPIO_GET, true]]);
 });

@@ -10,6 +10,7 @@ import * as abi from "../../assembly/abi.js";
 import { instrumentApp } from "../../host/apps/instrument.js";
 import { AppRunner, type ImportFn, type SyscallBinding } from "../../host/apps/runner.js";
 import { FUEL_IDLE, FUEL_GLOBAL } from "../../host/apps/protocol.js";
+import { WALL_CHECK_CALLS } from "../../host/apps/fastpath.js";
 import { wat } from "../e2e/support.js";
 import { OPTS } from "./instrument-support.js";
 
@@ -149,22 +150,39 @@ test("a module whose import has another signature than the protocol's runs with 
   assert.deepEqual(core.calls, [[5, abi.SYS_GPIO_GET, 4, 9, 0, 0], [5, abi.SYS_CLOCK_MS, 0, 0, 0, 0]]);
 });
 
-test("the wall check runs after every fast call, and a spent budget ends the slice at the next fuel check", () => {
-  const mod = compile(getLoop(1000));
-  const core = fakeCore(1);
+/**
+ * getLoop(n) through the link, each call costing `fuelPerCall`, with a wall check that spends the
+ * budget at its `spentAt`-th run; the first slice (ten million fuel) has run, ended by that check.
+ */
+function walledLoop(n: number, fuelPerCall: number, spentAt: number) {
+  const core = fakeCore(fuelPerCall);
   let checks = 0;
   let r: AppRunner;
-  r = new AppRunner(mod, jsApplibs(() => r, { gpio_get: abi.SYS_GPIO_GET }), {
-    syscalls: { ...core.binding, wallCheck: () => { if (++checks === 50) r.endSliceSoon(); } },
+  r = new AppRunner(compile(getLoop(n)), jsApplibs(() => r, { gpio_get: abi.SYS_GPIO_GET }), {
+    syscalls: { ...core.binding, wallCheck: () => { if (++checks === spentAt) r.endSliceSoon(); } },
   });
-  const first = r.runSlice(1_000_000);
+  const first = r.runSlice(10_000_000);
   assert.equal(first.reason, "out_of_fuel");
-  // Each call checked once; the 50th spent the budget, and the loop stopped at its next check.
-  assert.equal(core.calls.length, 50);
-  assert.equal(checks, 50);
-  // Charged what it ran, not the slice's million.
-  assert.ok(first.fuelUsed > 50 && first.fuelUsed < 5000, `charged ${first.fuelUsed}`);
-  const rest = slices(r, 1_000_000);
+  return { r, core, checks: () => checks, first };
+}
+
+test("the wall check runs after every WALL_CHECK_CALLS-th flat call of a slice, and a spent budget ends the slice at the next fuel check", () => {
+  const { r, core, checks, first } = walledLoop(1000, abi.SYSCALL_FUEL, 3);
+  // Checked after calls 64, 128 and 192; the third spent the budget, and the loop stopped at its next check.
+  assert.equal(core.calls.length, 3 * WALL_CHECK_CALLS);
+  assert.equal(checks(), 3);
+  // Charged what it ran (the calls' fuel and a few instructions each), not the slice's ten million.
+  assert.ok(first.fuelUsed >= 3 * WALL_CHECK_CALLS * abi.SYSCALL_FUEL && first.fuelUsed < 3 * WALL_CHECK_CALLS * (abi.SYSCALL_FUEL + 50), `charged ${first.fuelUsed}`);
+  // Each slice counts afresh: the next one (808 calls left) checks after 64, 128, ... 768.
+  const rest = slices(r, 10_000_000);
   assert.deepEqual(rest.reasons, ["exited"]);
-  assert.equal(checks, 1000);
+  assert.equal(checks(), 3 + Math.floor((1000 - 3 * WALL_CHECK_CALLS) / WALL_CHECK_CALLS));
+});
+
+test("a call charged more than SYSCALL_FUEL is followed by a wall check at once", () => {
+  const { r, core, checks, first } = walledLoop(100, abi.SYSCALL_FUEL + 1, 5);
+  assert.equal(core.calls.length, 5, "every costlier call checked, the fifth ended the slice");
+  const rest = slices(r, 10_000_000);
+  assert.deepEqual(rest.reasons, ["exited"]);
+  assert.equal(checks(), 100);
 });
