@@ -6,6 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as abi from "../../assembly/abi.js";
 import { app, device, exitCodes, IMPORT, installAndStart } from "./support.js";
+import { WALL_CHECK_CALLS } from "../../host/apps/fastpath.js";
 import { assertBlinkOnSchedule, startBlink } from "./witness.js";
 
 const ARGS_GET = `(import "applibs" "args_get" (func $args (param i32 i32) (result i32)))`;
@@ -107,14 +108,16 @@ test("args_get is charged by the bytes it copies", async () => {
 
 test("a slice ends when its wall budget is spent, even with fuel left", async () => {
   let wallMs = 0;
-  // Each reading of the wall clock moves it 1 ms: the slice start, then one per syscall.
+  // Each reading of the wall clock moves it 1 ms: the slice start, then one after every
+  // WALL_CHECK_CALLS-th flat call (host/apps/fastpath.ts).
   const dev = device({ sliceWallBudgetMs: 10, wallClockMs: () => wallMs++ });
   await installAndStart(dev, "slow", app(CLOCK, `(loop $again (drop (call $clock)) (br $again)) (i32.const 0)`));
   await dev.run({ maxSlices: 5 });
   assert.equal(dev.sliceCounts.out_of_fuel, 5);
-  // 10 syscalls a slice: 5 slices took 55 readings (one at each start, ten calls each).
+  // 10 readings after calls a slice: 5 slices took 55 readings (one at each start, ten after calls).
   assert.equal(wallMs, 55);
-  // Charged what it ran (10 calls a slice), not five whole slices of fuel.
+  // Charged what it ran (10 x WALL_CHECK_CALLS calls a slice), not five whole slices of fuel.
+  const calls = 5 * 10 * WALL_CHECK_CALLS;
   const kilo = fuelKiloOf(dev, "slow");
-  assert.ok(kilo >= 50 * abi.SYSCALL_FUEL / 1000 && kilo < 50 * (abi.SYSCALL_FUEL + 20) / 1000, `charged ${kilo} k fuel`);
+  assert.ok(kilo >= calls * abi.SYSCALL_FUEL / 1000 && kilo < calls * (abi.SYSCALL_FUEL + 20) / 1000, `charged ${kilo} k fuel`);
 });
