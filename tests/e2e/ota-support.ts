@@ -141,11 +141,11 @@ export const OS_ID = "3e0c9a7b-1d2f-4e58-8a6b-0c4d2e9f7a15";
 export const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 
 /** A feed.json naming one core image at `version`, signed by `signer`, as Sequence `sequence`. */
-export async function coreFeed(sequence: number, version: number, image: Uint8Array, signer: Signer = testSigner): Promise<Uint8Array> {
+export async function coreFeed(sequence: number, version: number, image: Uint8Array, signer: Signer = testSigner, entry: Record<string, unknown> = {}): Promise<Uint8Array> {
   const manifest = {
     Format: "wasphere-feed/1", Sequence: sequence, PublishedUtc: "2026-12-03T12:00:00.000Z", KeyId: Buffer.from(signer.keyId).toString("hex"),
     Components: [{ ComponentId: OS_ID, ImageId: "9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", ImageType: 1, Version: version, Name: "wasphere-core",
-      SizeBytes: image.length, Sha256: sha(image), File: `packages/${sha(image)}.imagepackage` }],
+      SizeBytes: image.length, Sha256: sha(image), File: `packages/${sha(image)}.imagepackage`, ...entry }],
   };
   const text = JSON.stringify(manifest, null, 2);
   const signature = await signer.sign(new TextEncoder().encode(text));
