@@ -577,6 +577,10 @@ interface FunctionFacts {
   instructions: number;
   /** Functions it takes a reference to (ref.func). */
   refFuncs: string[];
+  /** The target of each direct call, once per call site. */
+  callees: string[];
+  /** Calls through a table or a reference. */
+  indirect: boolean;
 }
 
 /** Nodes that count as work. Locals, blocks, nops and drops are register moves and structure. */
@@ -595,7 +599,7 @@ function surveyFunction(ref: number): FunctionFacts {
   const info = B.getFunctionInfo(ref);
   const facts: FunctionFacts = {
     name: info.name, ref, calls: false, hasLoop: false, bulk: false, memoryGrow: false, tableGrow: false,
-    nodes: 0, instructions: 0, refFuncs: [],
+    nodes: 0, instructions: 0, refFuncs: [], callees: [], indirect: false,
   };
   const fn = `function ${info.name}`;
   const locals = X._BinaryenFunctionGetNumLocals(ref);
@@ -617,6 +621,8 @@ function surveyFunction(ref: number): FunctionFacts {
       if (++loops > MODULE_LIMITS.loopsPerFunction) throw new InstrumentError(`${fn} has more than ${MODULE_LIMITS.loopsPerFunction} loops; the install budget allows ${MODULE_LIMITS.loopsPerFunction} in one function`);
     }
     if (isCall(id)) facts.calls = true;
+    if (id === B.CallId) facts.callees.push(X.Call.getTarget(e));
+    if (id === B.CallIndirectId || id === B.CallRefId) facts.indirect = true;
     if (isBulk(id)) facts.bulk = true;
     if (id === B.TableGrowId) facts.tableGrow = true;
     if (id === B.MemoryGrowId) facts.memoryGrow = true;
@@ -650,6 +656,66 @@ function escapingFunctions(mod: binaryen.Module, funcs: FunctionFacts[]): Set<st
     }
   }
   return out;
+}
+
+/**
+ * The most fuel a bounded function's call tree may cost to be charged at its call sites (see
+ * `boundedFunctions`): what a region charges up front, taken or not, stays this close to what it runs.
+ */
+export const BOUNDED_TREE_FUEL = 1000;
+
+/**
+ * Bounded functions, with the fuel their whole call tree costs (each call site of a callee
+ * counted, imports one unit for the call): loop-free, without bulk operations or indirect calls,
+ * reached only by direct calls, calling only imports and other bounded functions (so never
+ * itself again), and costing at most BOUNDED_TREE_FUEL. `pure`: those whose tree calls no import.
+ */
+function boundedFunctions(mod: binaryen.Module, funcs: FunctionFacts[], escapes: Set<string>, flat: (f: FunctionFacts) => boolean): { leafNodes: Map<string, number>; pure: Set<string> } {
+  const byName = new Map(funcs.map((f) => [f.name, f]));
+  const isImport = (name: string) => !byName.has(name) && !!B.getFunctionInfo(mod.getFunction(name)).module;
+  const leafNodes = new Map<string, number>();
+  const pure = new Set<string>();
+  const refused = new Set<string>();
+  // Iterative post-order over the call graph; a function met again while open is on a cycle.
+  const open = new Set<string>();
+  for (const root of funcs) {
+    const stack: { f: FunctionFacts; next: number }[] = [{ f: root, next: 0 }];
+    while (stack.length) {
+      const top = stack[stack.length - 1];
+      const f = top.f;
+      if (top.next === 0) {
+        if (leafNodes.has(f.name) || refused.has(f.name)) { stack.pop(); continue; }
+        if (open.has(f.name) || flat(f) || f.indirect || escapes.has(f.name)) { refused.add(f.name); stack.pop(); continue; }
+        open.add(f.name);
+      }
+      const c = f.callees[top.next];
+      if (c !== undefined) {
+        top.next++;
+        const callee = byName.get(c);
+        if (callee && !leafNodes.has(c) && !refused.has(c)) {
+          if (open.has(c)) { refused.add(c); continue; }
+          stack.push({ f: callee, next: 0 });
+        }
+        continue;
+      }
+      stack.pop();
+      open.delete(f.name);
+      let cost = f.nodes;
+      let reachesImport = false;
+      let ok = true;
+      for (const c of f.callees) {
+        if (isImport(c)) { reachesImport = true; continue; }
+        const sub = leafNodes.get(c);
+        if (sub === undefined) { ok = false; break; }
+        if (!pure.has(c)) reachesImport = true;
+        cost += sub;
+      }
+      if (!ok || cost > BOUNDED_TREE_FUEL) { refused.add(f.name); continue; }
+      leafNodes.set(f.name, cost);
+      if (!reachesImport) pure.add(f.name);
+    }
+  }
+  return { leafNodes, pure };
 }
 
 export interface MeterStats {
@@ -694,19 +760,23 @@ function meter(mod: binaryen.Module, fuelGlobal: string, quotaBytes: number, app
     if (instructions > MODULE_LIMITS.instructions) throw new InstrumentError(`the module has more than ${MODULE_LIMITS.instructions} instructions; the install budget allows ${MODULE_LIMITS.instructions}`);
     funcs.push(facts);
   }
-  // A leaf without loops always finishes within its own nodes; it is charged where it is called.
-  // A function reached any other way (a table, a reference, an export, the start) pays at entry.
+  // A bounded function (no loops, no bulk operations, no calls but direct ones to imports and
+  // to other bounded functions, so no recursion either) always finishes within the nodes of its
+  // call tree: it is charged that whole cost where it is called and carries no fuel code itself
+  // (so it never preempts, and asyncify leaves it alone unless it reaches a blocking import). A
+  // function reached any other way (a table, a reference, an export, the start) pays at entry.
   const escapes = escapingFunctions(mod, funcs);
-  const leafNodes = new Map<string, number>();
-  for (const f of funcs) if (!f.calls && !f.hasLoop && !f.bulk && !escapes.has(f.name)) leafNodes.set(f.name, f.nodes);
   const tables: string[] = [];
   for (let i = 0; i < mod.getNumTables(); i++) tables.push(B.getTableInfo(mod.getTableByIndex(i)).name);
   const guardMemoryGrow = funcs.some((f) => f.tableGrow);
   const flat = (f: FunctionFacts) => f.hasLoop || f.bulk || (guardMemoryGrow && f.memoryGrow);
+  const { leafNodes, pure } = boundedFunctions(mod, funcs, escapes, flat);
   const stats: MeterStats = { functions: 0, localFuel: 0, loops: 0, leaves: leafNodes.size, bulk: 0, escaping: escapes };
   if (!apply) return stats;
   let labels = 0;
-  const isLeafCall = (e: number) => B.getExpressionId(e) === B.CallId && leafNodes.has(X.Call.getTarget(e));
+  // A call of a bounded function that reaches no import needs no write-back of a local fuel: nothing
+  // in its tree reads or writes the fuel global.
+  const isLeafCall = (e: number) => B.getExpressionId(e) === B.CallId && pure.has(X.Call.getTarget(e));
 
   const getG = () => mod.global.get(fuelGlobal, B.i32);
   const preempt = () => mod.call(PREEMPT_INTERNAL, [], B.none);
@@ -843,9 +913,15 @@ function meter(mod: binaryen.Module, fuelGlobal: string, quotaBytes: number, app
         // falls through: it only leaves by a branch out or a return); the parent of an
         // unreachable one may be an unreachable block with nothing else unreachable in it, so
         // its replacement must stay unreachable too: there is no `$done` to fall to.
+        // The header's charge that ran out was counted in the slice that ended (its fuel went
+        // below zero by it), so the re-entry, which charges again, is refunded it first: the
+        // iteration is paid once, and a slice with less fuel than the loop's charge still runs
+        // one iteration instead of preempting at the header for good. (i32 arithmetic wraps, so
+        // adding and then subtracting `cost` gives back exactly the fuel read from the global.)
         const retryBody = (exit: number[]) => mod.block(null, [
           mod.block(exhausted, [e, ...exit], B.none),
           store(), preempt(), reload(),
+          mod.local.set(local, mod.i32.add(getL(), mod.i32.const(cost))),
           mod.br(retry),
         ], B.auto);
         if (B.getExpressionType(e) === B.unreachable) return mod.loop(retry, retryBody([]));
@@ -988,7 +1064,7 @@ function instrumentChecked(wasm: Uint8Array, opts: InstrumentOptions, parts: Ins
     }
     if (plan?.copies.size) {
       if (!mod.getGlobal(ASYNCIFY_STATE) || !mod.getGlobal(ASYNCIFY_DATA)) throw new InstrumentError("asyncify added no state or data global (an instrumentation bug)");
-      finishResumable(mod, plan, walk, ASYNCIFY_STATE, ASYNCIFY_DATA);
+      finishResumable(mod, plan, walk, ASYNCIFY_STATE, ASYNCIFY_DATA, FUEL_GLOBAL);
     }
     lap("asyncify");
     const allowed = MODULE_LIMITS.growthFactor * wasm.length + MODULE_LIMITS.growthSlackBytes;

@@ -142,6 +142,38 @@ test("a call to a loop-free leaf function is charged the leaf's whole body at th
   assert.ok(withLeaf.fuel - bare.fuel >= 1000 * 60, `the calls cost ${withLeaf.fuel - bare.fuel} fuel for 1000 x 30 additions`);
 });
 
+test("a loop whose charge is more than a slice's fuel still runs, and each iteration is charged once", () => {
+  // Each iteration of the loop costs far more than a slice of 7 gives.
+  const adds = Array.from({ length: 40 }, (_, i) => `(local.set $x (i32.xor (local.get $x) (i32.mul (local.get $i) (i32.const ${i + 3}))))`).join(" ");
+  const text = `(module (memory (export "memory") 1)
+    (func (export "main") (result i32) (local $i i32) (local $x i32)
+      (loop $again ${adds}
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br_if $again (i32.lt_u (local.get $i) (i32.const 300))))
+      (local.get $x)))`;
+  const plain = (new WebAssembly.Instance(new WebAssembly.Module(wat(text) as Uint8Array<ArrayBuffer>)).exports as { main(): number }).main();
+  const total = (fuel: number) => {
+    const r = runner(text);
+    let used = 0, slices = 0;
+    for (;;) {
+      const res = r.runSlice(fuel);
+      used += res.fuelUsed;
+      slices++;
+      if (res.reason === "exited") { assert.equal(res.value, plain, `slices of ${fuel}`); return { used, slices }; }
+      assert.equal(res.reason, "out_of_fuel");
+      assert.ok(slices < 10_000, `slices of ${fuel}: progresses (${slices} slices for 300 iterations)`);
+    }
+  };
+  const whole = total(1_000_000_000);
+  assert.ok(whole.used >= 300 * 40 * 3, `${whole.used} fuel for 300 x 40 multiply-xors`);
+  // A preempted iteration is paid in the slice it ran out in, and not again when it resumes.
+  for (const fuel of [7, 100, 1000]) {
+    const sliced = total(fuel);
+    assert.equal(sliced.used, whole.used, `slices of ${fuel} charge what one slice charges`);
+    assert.ok(sliced.slices >= Math.min(300, whole.used / (fuel + 200)), `slices of ${fuel}: ${sliced.slices}`);
+  }
+});
+
 test("recursion without a loop never runs unbounded: endless recursion is preempted, then trapped", () => {
   const text = `(module (memory (export "memory") 1)
     (func $down (param $n i32) (result i32) (i32.add (call $down (i32.add (local.get $n) (i32.const 1))) (i32.const 1)))
