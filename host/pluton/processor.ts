@@ -74,6 +74,8 @@ export class PlutonProcessor {
   private bootMeasurement: Uint8Array | null = null;
   /** From power-on until the boot measurement is latched or a core holds the processor (`endBoot`). */
   private bootStage = true;
+  /** The tail of the state's queue: see `serial`. */
+  private stateChain: Promise<unknown> = Promise.resolve();
 
   private constructor(
     private state: PlutonState, private store: PlutonStore, private key: CryptoKey,
@@ -91,6 +93,18 @@ export class PlutonProcessor {
     this.roots = roots;
   }
 
+  /**
+   * Runs `fn` after every state read or change asked for before it. Counter reads and advances and
+   * the management calls each await the store, so without the queue two advances in flight at once
+   * both copy the old state and the second save loses the first (a counter falls back), and a read
+   * posted after an advance could answer the old value.
+   */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.stateChain.then(fn, fn);
+    this.stateChain = run.catch(() => undefined);
+    return run;
+  }
+
   /** The device id (16 bytes) and public key (SEC1 uncompressed, 65 bytes). */
   identity(): { deviceId: Uint8Array; publicKey: Uint8Array } { return { deviceId: this.deviceId.slice(), publicKey: this.publicRaw.slice() }; }
   get mode(): "field" | "development" { return this.state.mode ?? "field"; }
@@ -101,7 +115,8 @@ export class PlutonProcessor {
    * Provisioning (the factory's step, `device create --trust-*`): the roots replace any there were,
    * and the device goes to field mode. Refused for a key that is not P-256.
    */
-  async provision(roots: { role: RootRole; spkiDer: Uint8Array }[]): Promise<void> {
+  provision(roots: { role: RootRole; spkiDer: Uint8Array }[]): Promise<void> { return this.serial(() => this.provisionNow(roots)); }
+  private async provisionNow(roots: { role: RootRole; spkiDer: Uint8Array }[]): Promise<void> {
     const next: PlutonState = { ...this.state, trustedRoots: roots.map((r) => ({ role: r.role, spki: Buffer.from(r.spkiDer).toString("base64") })), mode: "field" };
     delete next.capability;
     const before = this.state;
@@ -111,7 +126,8 @@ export class PlutonProcessor {
   }
 
   /** Development mode from a device capability (SPEC.md, "Device capability"): for this device, signed by a trusted root. */
-  async applyCapability(bytes: Uint8Array): Promise<{ signerKeyId: string; role: RootRole }> {
+  applyCapability(bytes: Uint8Array): Promise<{ signerKeyId: string; role: RootRole }> { return this.serial(() => this.applyCapabilityNow(bytes)); }
+  private async applyCapabilityNow(bytes: Uint8Array): Promise<{ signerKeyId: string; role: RootRole }> {
     let cap;
     try { cap = decodeCapability(bytes); } catch (err) { throw new TrustError((err as CapabilityError).message); }
     if (hex(cap.deviceId) !== hex(this.deviceId)) throw new TrustError(`the capability is for device ${hex(cap.deviceId)}, not this one (${hex(this.deviceId)})`);
@@ -126,11 +142,13 @@ export class PlutonProcessor {
   }
 
   /** Back to field mode; the capability is dropped. */
-  async clearCapability(): Promise<void> {
-    const next: PlutonState = { ...this.state, mode: "field" };
-    delete next.capability;
-    await this.store.save(next);
-    this.state = next;
+  clearCapability(): Promise<void> {
+    return this.serial(async () => {
+      const next: PlutonState = { ...this.state, mode: "field" };
+      delete next.capability;
+      await this.store.save(next);
+      this.state = next;
+    });
   }
 
   /**
@@ -292,29 +310,33 @@ export class PlutonProcessor {
         return ok(out);
       }
       case CMD.COUNTER_READ:
-      case CMD.COUNTER_ADVANCE: {
-        if (p.length !== (command === CMD.COUNTER_READ ? 4 : 12)) return bad();
-        const index = dv.getUint32(0, true);
-        if (index >= COUNTER_COUNT) return bad(STATUS.NO_COUNTER);
-        let value = BigInt(this.state.counters[index]);
-        if (command === CMD.COUNTER_ADVANCE) {
-          const wanted = dv.getBigUint64(4, true);
-          if (wanted < value) return bad(STATUS.COUNTER_BACKWARDS);
-          if (wanted > value) {
-            const counters = [...this.state.counters];
-            counters[index] = wanted.toString();
-            await this.store.save({ ...this.state, counters });
-            this.state = { ...this.state, counters };
-            value = wanted;
-          }
-        }
-        const out = new Uint8Array(8);
-        new DataView(out.buffer).setBigUint64(0, value, true);
-        return ok(out);
-      }
+      case CMD.COUNTER_ADVANCE:
+        return this.serial(() => this.counter(command, p, dv));
       default:
         return bad(STATUS.UNKNOWN_COMMAND);
     }
+  }
+
+  /** COUNTER_READ and COUNTER_ADVANCE, one at a time in the order they were posted (`serial`). */
+  private async counter(command: number, p: Uint8Array, dv: DataView): Promise<{ status: number; payload?: Uint8Array }> {
+    if (p.length !== (command === CMD.COUNTER_READ ? 4 : 12)) return { status: STATUS.BAD_PAYLOAD };
+    const index = dv.getUint32(0, true);
+    if (index >= COUNTER_COUNT) return { status: STATUS.NO_COUNTER };
+    let value = BigInt(this.state.counters[index]);
+    if (command === CMD.COUNTER_ADVANCE) {
+      const wanted = dv.getBigUint64(4, true);
+      if (wanted < value) return { status: STATUS.COUNTER_BACKWARDS };
+      if (wanted > value) {
+        const counters = [...this.state.counters];
+        counters[index] = wanted.toString();
+        await this.store.save({ ...this.state, counters });
+        this.state = { ...this.state, counters };
+        value = wanted;
+      }
+    }
+    const out = new Uint8Array(8);
+    new DataView(out.buffer).setBigUint64(0, value, true);
+    return { status: STATUS.OK, payload: out };
   }
 }
 
