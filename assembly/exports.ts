@@ -195,6 +195,17 @@ export function syscall(task: i32, nr: i32, a0: i32, a1: i32, a2: i32, a3: i32):
   return dispatchSyscall(task, nr, a0, a1, a2, a3);
 }
 export function task_take_fuel(task: i32): i32 { return taskTakeFuel(task); }
+/**
+ * syscall-charged: `syscall` and then `task_take_fuel`, in one call: the result's low 32 bits are
+ * the syscall's result, its high 32 the fuel owed (what task_take_fuel would answer next). One
+ * export where there were two because a host's fast path (host/apps/fastpath.ts) makes this call
+ * for every non-blocking syscall, and each call across instances costs as much as the check.
+ */
+export function syscall_charged(task: i32, nr: i32, a0: i32, a1: i32, a2: i32, a3: i32): i64 {
+  arenaReset();
+  const rc = dispatchSyscall(task, nr, a0, a1, a2, a3);
+  return (<i64>taskTakeFuel(task) << 32) | <i64>(<u32>rc);
+}
 
 /** periph-notify(id): the host has input for board interface `id` (a UART received bytes). Tasks woken (0 or 1). */
 export function periph_notify(id: i32): i32 { return periphNotify(id); }

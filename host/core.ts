@@ -152,7 +152,10 @@ export interface CoreExports {
   sched_report(task: N, reason: N, value: N, fuelUsed: N): N;
   task_state(task: N): N; task_app(task: N): N; task_needs_instance(task: N): N; task_take_result(task: N): N;
   syscall(task: N, nr: N, a0: N, a1: N, a2: N, a3: N): N;
-  task_take_fuel(task: N): N; gpio_notify(pin: N, value: N): N; periph_notify(id: N): N; net_notify(socket: N): N; mailbox_deliver(frame: Uint8Array): N;
+  task_take_fuel(task: N): N;
+  /** syscall then task_take_fuel in one call: the fuel owed << 32 | the syscall's result (as u32). */
+  syscall_charged(task: N, nr: N, a0: N, a1: N, a2: N, a3: N): bigint;
+  gpio_notify(pin: N, value: N): N; periph_notify(id: N): N; net_notify(socket: N): N; mailbox_deliver(frame: Uint8Array): N;
   clock_set_utc_ms(utcMs: N): N; clock_utc_ms(): N;
   audit_total(): N; audit_field(seq: N, field: N): N; audit_time_ms(seq: N): N;
   pkg_parse(flashBlockBytes: N, firstBlock: N, packageBytes: N): OrErrno<PkgInfoRecord>;
@@ -230,7 +233,7 @@ export const EXPORT_SHAPES: Record<ExportName, [iface: "kernel" | "fs", params: 
   sched_next: ["kernel", "n", "n"], sched_slice_fuel: ["kernel", "", "n"], sched_next_deadline_ms: ["kernel", "", "n"],
   sched_report: ["kernel", "nnnn", "n"], task_state: ["kernel", "n", "n"], task_app: ["kernel", "n", "n"],
   task_needs_instance: ["kernel", "n", "n"], task_take_result: ["kernel", "n", "n"], syscall: ["kernel", "nnnnnn", "n"],
-  task_take_fuel: ["kernel", "n", "n"], gpio_notify: ["kernel", "nn", "n"], periph_notify: ["kernel", "n", "n"], net_notify: ["kernel", "n", "n"], mailbox_deliver: ["kernel", "L", "n"],
+  task_take_fuel: ["kernel", "n", "n"], syscall_charged: ["kernel", "nnnnnn", "n"], gpio_notify: ["kernel", "nn", "n"], periph_notify: ["kernel", "n", "n"], net_notify: ["kernel", "n", "n"], mailbox_deliver: ["kernel", "L", "n"],
   clock_set_utc_ms: ["kernel", "n", "n"], clock_utc_ms: ["kernel", "", "n"],
   audit_total: ["kernel", "", "n"], audit_field: ["kernel", "nn", "n"], audit_time_ms: ["kernel", "n", "n"],
   pkg_parse: ["kernel", "nnn", "result-pkg"], ptable_parse: ["kernel", "nn", "result-partitions"],

@@ -848,8 +848,9 @@ export class Device {
   }
 
   /**
-   * How one task's instance reaches the core: the core's own `syscall` and `task_take_fuel`
-   * (Wasm exports of a module core, so the runner's fast path calls them Wasm-to-Wasm), and,
+   * How one task's instance reaches the core: the core's own `syscall_charged` (a Wasm export
+   * of a module core, so the runner's fast path calls it Wasm-to-Wasm), `syscall` and
+   * `task_take_fuel` (for the JS path), and,
    * with a wall budget, the check after calls (fastpath.ts says which) that ends the slice once host work has spent it.
    */
   private syscallBinding(task: number, owner: { runner: AppRunner | null }): SyscallBinding {
@@ -858,7 +859,7 @@ export class Device {
     const wallCheck = budgetMs === Infinity ? null : () => {
       if (this.wallClockMs() - this.sliceWallStartMs >= budgetMs) owner.runner?.endSliceSoon();
     };
-    return { task, syscall: e.syscall, takeFuel: e.task_take_fuel, wallCheck };
+    return { task, syscallCharged: e.syscall_charged, syscall: e.syscall, takeFuel: e.task_take_fuel, wallCheck };
   }
 
   /**

@@ -122,7 +122,7 @@ const virtualDevice = (cache?: InstrumentCache) => new Device({ clock: new Virtu
 const install = (dev: Device, name: string, wasm: Uint8Array, fields: Record<string, unknown> = {}) => dev.install(appFromBytes(name, manifestFor(name, fields), wasm));
 const stubImports = () => ({ applibs: Object.fromEntries(APP_IMPORTS.map((i) => [i.name, () => 0])), wasphere: { preempt: () => undefined } });
 /** A syscall binding to a core that answers 0 and charges nothing: the instance is made as a device makes it (with the fast path's stub and link). */
-export const STUB_SYSCALLS: SyscallBinding = { task: 0, syscall: () => 0, takeFuel: () => 0, wallCheck: null };
+export const STUB_SYSCALLS: SyscallBinding = { task: 0, syscallCharged: () => 0n, syscall: () => 0, takeFuel: () => 0, wallCheck: null };
 
 const CALLS = 200_000;
 const loopApp = (imports: string, call: string) => wat(`(module ${imports} (memory (export "memory") 1)

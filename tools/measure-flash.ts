@@ -112,7 +112,7 @@ const importsFor = (m: WebAssembly.Module) => {
 
 /** The instance as the device makes it (Device.instantiate: an AppRunner), its applibs the same stubs. */
 const STUB_APPLIBS = Object.fromEntries(APP_IMPORTS.map((i) => [i.name, () => 0]));
-const instance = (m: WebAssembly.Module) => new AppRunner(m, STUB_APPLIBS, { syscalls: { task: 0, syscall: () => 0, takeFuel: () => 0, wallCheck: null } });
+const instance = (m: WebAssembly.Module) => new AppRunner(m, STUB_APPLIBS, { syscalls: { task: 0, syscallCharged: () => 0n, syscall: () => 0, takeFuel: () => 0, wallCheck: null } });
 
 async function timed(f: () => Promise<unknown>): Promise<number> {
   const t = performance.now();

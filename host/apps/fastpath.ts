@@ -8,8 +8,9 @@
 //   The app imports these functions instead of JS ones.
 // - The link module (one instance per app instance, made after the app's, as it imports the app's
 //   fuel global, memory and asyncify exports): its `call` is put in the stub's table slot.
-//   `call` is the whole syscall: the core's `syscall(task, nr, a0..a3)`, then `task_take_fuel(task)`
-//   charged to the app's fuel global (a charge that would take the fuel below -1 goes to the JS
+//   `call` is the whole syscall: the core's `syscall_charged(task, nr, a0..a3)` (the syscall and
+//   the fuel it owes, in one call across instances where `syscall` and `task_take_fuel` took two),
+//   the fuel charged to the app's fuel global (a charge that would take the fuel below -1 goes to the JS
 //   `over`, which keeps the excess exactly, as AppRunner.charge does), then, when the device has a
 //   wall budget, the JS `wall` (a clock reading): after every call charged more than
 //   SYSCALL_FUEL (host work the fuel table knows of), and after every WALL_CHECK_CALLS-th call
@@ -46,7 +47,7 @@ const OP = {
   if: 0x04, else: 0x05, end: 0x0b, call: 0x10, callIndirect: 0x11,
   localGet: 0x20, localSet: 0x21, localTee: 0x22, globalGet: 0x23, globalSet: 0x24,
   i32Store: 0x36, memorySize: 0x3f, i32Const: 0x41, i64Const: 0x42, i32Eqz: 0x45, i32Eq: 0x46, i32GtS: 0x4a, i64LtS: 0x53,
-  i32Sub: 0x6b, i32Or: 0x72, i64Sub: 0x7d, i32WrapI64: 0xa7, i64ExtendI32S: 0xac, i64ExtendI32U: 0xad,
+  i32Sub: 0x6b, i32Or: 0x72, i64Sub: 0x7d, i64ShrU: 0x88, i32WrapI64: 0xa7, i64ExtendI32S: 0xac, i64ExtendI32U: 0xad,
 } as const;
 const VOID = 0x40;
 
@@ -99,27 +100,27 @@ export function stubModuleBytes(names: readonly string[]): Uint8Array {
 }
 
 /**
- * The link module's bytes. Imports, in index order: functions core.syscall, core.take_fuel,
- * host.over, host.wall, app.start_rewind, app.stop_unwind, app.start_unwind, app.get_state,
- * app.entry; globals host.task, host.walled, host.area (the asyncify save area's end), app.fuel
+ * The link module's bytes. Imports, in index order: functions core.syscall_charged, host.over,
+ * host.wall, app.start_rewind, app.stop_unwind, app.start_unwind, app.get_state, app.entry; globals host.task, host.walled, host.area (the asyncify save area's end), app.fuel
  * (mutable); the app's memory. Its `call` goes into the stub's table from JS (Table.set): an
  * element segment into an imported table costs more at instantiation than the rest of the link.
  */
 export function linkModuleBytes(): Uint8Array {
-  const T_SYSCALL = 0, T_I_I = 1, T_I_V = 2, T_V_V = 3, T_V_I = 4, T_CALL = 5, T_SLICE = 6;
-  const types = [funcType(6, 1), funcType(1, 1), funcType(1, 0), funcType(0, 0), funcType(0, 1), funcType(5, 1), funcType(2, 1)];
-  const F = { syscall: 0, takeFuel: 1, over: 2, wall: 3, startRewind: 4, stopUnwind: 5, startUnwind: 6, getState: 7, entry: 8 };
+  const T_SYSCALL = 0, T_I_V = 2, T_V_V = 3, T_V_I = 4, T_CALL = 5, T_SLICE = 6;
+  // Type 0 is syscall_charged's (i32 x 6) -> i64; type 1 is unused (kept so the others keep their numbers).
+  const types = [[0x60, 6, ...Array(6).fill(I32), 1, I64], funcType(1, 1), funcType(1, 0), funcType(0, 0), funcType(0, 1), funcType(5, 1), funcType(2, 1)];
+  const F = { syscallCharged: 0, over: 1, wall: 2, startRewind: 3, stopUnwind: 4, startUnwind: 5, getState: 6, entry: 7 };
   const G = { task: 0, walled: 1, area: 2, fuel: 3, ret: 4, wallLeft: 5 };
   const fn = (mod: string, field: string, type: number) => [...name(mod), ...name(field), 0x00, ...uleb(type)];
   const globalImport = (mod: string, field: string, mutable: boolean) => [...name(mod), ...name(field), 0x03, I32, mutable ? 1 : 0];
   const imports = [
-    fn("core", "syscall", T_SYSCALL), fn("core", "take_fuel", T_I_I), fn("host", "over", T_I_V), fn("host", "wall", T_V_V),
+    fn("core", "syscall_charged", T_SYSCALL), fn("host", "over", T_I_V), fn("host", "wall", T_V_V),
     fn("app", "start_rewind", T_I_V), fn("app", "stop_unwind", T_V_V), fn("app", "start_unwind", T_I_V), fn("app", "get_state", T_V_I),
     fn("app", "entry", T_V_I),
     globalImport("host", "task", false), globalImport("host", "walled", false), globalImport("host", "area", false), globalImport("app", "fuel", true),
     [...name("app"), ...name("memory"), 0x02, 0x00, 0x00],
   ];
-  const IMPORTED_FUNCS = 9;
+  const IMPORTED_FUNCS = 8;
   const own = { call: IMPORTED_FUNCS, slice: IMPORTED_FUNCS + 1, unwind: IMPORTED_FUNCS + 2, ret: IMPORTED_FUNCS + 3, idle: IMPORTED_FUNCS + 4, pages: IMPORTED_FUNCS + 5 };
   const funcs = [[T_CALL], [T_SLICE], [T_V_V], [T_V_I], [T_V_I], [T_V_I]];
   // ret; wallLeft, the calls left before the next wall reading (slice sets it).
@@ -129,10 +130,12 @@ export function linkModuleBytes(): Uint8Array {
   const gget = (g: number) => [OP.globalGet, ...uleb(g)], gset = (g: number) => [OP.globalSet, ...uleb(g)];
   const lget = (l: number) => [OP.localGet, ...uleb(l)];
   const call = (f: number) => [OP.call, ...uleb(f)];
-  // call(nr, a0, a1, a2, a3): locals 5 rc, 6 cost (i32), 7 left (i64), 8 calls left before a wall reading (i32).
+  // call(nr, a0, a1, a2, a3): locals 5 rc, 6 cost (i32), 7 left (i64), 8 calls left before a wall
+  // reading (i32), 9 syscall_charged's answer (i64: the cost << 32 | rc).
   const callCode = [
-    ...gget(G.task), ...lget(0), ...lget(1), ...lget(2), ...lget(3), ...lget(4), ...call(F.syscall), OP.localSet, 5,
-    ...gget(G.task), ...call(F.takeFuel), OP.localTee, 6, OP.i32Const, 0, OP.i32GtS,
+    ...gget(G.task), ...lget(0), ...lget(1), ...lget(2), ...lget(3), ...lget(4), ...call(F.syscallCharged), OP.localTee, 9,
+    OP.i32WrapI64, OP.localSet, 5,
+    ...lget(9), OP.i64Const, 32, OP.i64ShrU, OP.i32WrapI64, OP.localTee, 6, OP.i32Const, 0, OP.i32GtS,
     OP.if, VOID,
     ...gget(G.fuel), OP.i64ExtendI32S, ...lget(6), OP.i64ExtendI32U, OP.i64Sub, OP.localTee, 7, OP.i64Const, ...sleb(-1), OP.i64LtS,
     OP.if, VOID, ...lget(6), ...call(F.over),
@@ -163,7 +166,7 @@ export function linkModuleBytes(): Uint8Array {
   ];
   const idleCode = [...gget(G.fuel), OP.i32Const, ...sleb(FUEL_IDLE), ...gset(G.fuel)];
   const code = [
-    body([[2, I32], [1, I64], [1, I32]], callCode), body([], sliceCode), body([], unwindCode), body([], gget(G.ret)), body([], idleCode),
+    body([[2, I32], [1, I64], [1, I32], [1, I64]], callCode), body([], sliceCode), body([], unwindCode), body([], gget(G.ret)), body([], idleCode),
     body([], [OP.memorySize, 0x00]),
   ];
   return moduleBytes([section(1, types), section(2, imports), section(3, funcs), section(6, globals), section(7, exports), section(10, code)]);

@@ -69,11 +69,14 @@ export interface RunnerOptions {
 
 /**
  * How an instance reaches the core (Device's trampolines): the task it runs as, the core's
- * `syscall` and `task_take_fuel` (Wasm exports where the core is a module, so the fast path is
- * Wasm-to-Wasm; any functions elsewhere), and what checks the wall budget after calls.
+ * `syscall_charged` for the link (a Wasm export where the core is a module, so the fast path is
+ * Wasm-to-Wasm; any function answering a bigint elsewhere), its `syscall` and `task_take_fuel`
+ * for the JS path, and what checks the wall budget after calls.
  */
 export interface SyscallBinding {
   task: number;
+  /** The fuel owed << 32 | the syscall's result as u32 (ABI.md, `syscall-charged`). */
+  syscallCharged: (task: number, nr: number, a0: number, a1: number, a2: number, a3: number) => bigint;
   syscall: (task: number, nr: number, a0: number, a1: number, a2: number, a3: number) => number;
   takeFuel: (task: number) => number;
   /**
@@ -191,7 +194,7 @@ export class AppRunner {
       const instance = new WebAssembly.Instance(module, { applibs: applibs as WebAssembly.ModuleImports, [PREEMPT_MODULE]: preempt });
       const ex = instance.exports as Record<string, unknown>;
       const link = new WebAssembly.Instance(linkMod, {
-        core: { syscall: binding.syscall, take_fuel: binding.takeFuel },
+        core: { syscall_charged: binding.syscallCharged },
         host: {
           over: (fuel: number) => this.charge(fuel), wall: binding.wallCheck ?? (() => {}),
           task: binding.task, walled: binding.wallCheck ? 1 : 0, area: this.runtimeAreaBytes,

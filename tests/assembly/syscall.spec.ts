@@ -6,7 +6,7 @@ import {
   SYS_GPIO_SET, SYS_TIMER_CREATE, STOP_YIELDED, STOP_EXITED, MAX_TASKS, EV_APP_EXITED,
   EBADF, EV_LOG_DROPPED, LOG_LINES_PER_WINDOW, RATE_WINDOW_MS,
 } from "../../assembly/abi";
-import { sched_next, sched_report, syscall, audit_total, audit_field, task_take_fuel } from "../../assembly/exports";
+import { sched_next, sched_report, syscall, audit_total, audit_field, task_take_fuel, syscall_charged } from "../../assembly/exports";
 import { SYSCALL_FUEL, LOG_LINE_FUEL, LOG_BYTE_FUEL, GPIO_WRITE_FUEL, COPY_BYTE_FUEL } from "../../assembly/abi";
 import { LOG_MAX_BYTES } from "../../assembly/drivers/log";
 import { boot, manifest, startApp, appMemoryEnable, appPoke, appPeek, logCount, logCopyLast, setClockMs, gpioLevel } from "./kernel-support";
@@ -150,6 +150,26 @@ describe("syscall: host work is charged", () => {
     // A refused call still costs the base.
     expect(syscall(t, SYS_GPIO_SET, 0x101, 1, 0, 0)).toBe(-EBADF);
     expect(task_take_fuel(t)).toBe(SYSCALL_FUEL);
+  });
+  it("syscall_charged answers the syscall's result in its low half and takes the fuel owed into its high half", () => {
+    boot();
+    appMemoryEnable(1);
+    const t = startApp(manifest("packed", "000000000001", ", \"Capabilities\": {\"Gpio\": [8]}"));
+    expect(sched_next(0)).toBe(t);
+    const len = pokeString(t, 100, "twelve bytes");
+    const logged = syscall_charged(t, SYS_LOG, 100, len, 0, 0);
+    expect(<i32>logged).toBe(12);
+    expect(<i32>(logged >>> 32)).toBe(SYSCALL_FUEL + LOG_LINE_FUEL + 12 * LOG_BYTE_FUEL);
+    expect(task_take_fuel(t)).toBe(0);
+    // Fuel owed from before the call is taken with it; a negative result keeps all 32 bits.
+    expect(syscall(t, SYS_CLOCK_MS, 0, 0, 0, 0)).toBeGreaterThanOrEqual(0);
+    const refused = syscall_charged(t, SYS_GPIO_SET, 0x101, 1, 0, 0);
+    expect(<i32>refused).toBe(-EBADF);
+    expect(<i32>(refused >>> 32)).toBe(2 * SYSCALL_FUEL);
+    // A call from a task that is not running: its refusal, and no fuel (the task was never charged).
+    const other = syscall_charged(t + 1, SYS_CLOCK_MS, 0, 0, 0, 0);
+    expect(<i32>other).toBe(syscall(t + 1, SYS_CLOCK_MS, 0, 0, 0, 0));
+    expect(<i32>(other >>> 32)).toBe(0);
   });
   it("drops an app's log lines beyond LOG_LINES_PER_WINDOW a window, charged the call only, and counts them", () => {
     boot();

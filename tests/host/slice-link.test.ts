@@ -23,6 +23,8 @@ function fakeCore(fuelPerCall: number) {
     task: 5,
     syscall: (task, nr, a0, a1, a2, a3) => { calls.push([task, nr, a0, a1, a2, a3]); return a0 + nr; },
     takeFuel: () => fuelPerCall,
+    // As the core's syscall_charged: the cost in the high half, the result (as u32) in the low.
+    syscallCharged: (task, nr, a0, a1, a2, a3) => { calls.push([task, nr, a0, a1, a2, a3]); return (BigInt(fuelPerCall) << 32n) | BigInt((a0 + nr) >>> 0); },
     wallCheck: null,
   };
   return { calls, binding };

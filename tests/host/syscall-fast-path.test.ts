@@ -83,10 +83,10 @@ test("a blocking call between fast ones still blocks, and the rewound instance's
 });
 
 test("a core seen through a tap still sees every fast call, in order, with the caller's task", async () => {
-  const calls: number[][] = [];
+  const calls: (number | string)[][] = [];
   const coreTap: CoreTap = {
-    wrap: (kind, name, fn) => (kind === "export" && name === "syscall"
-      ? ((...args: number[]) => { calls.push(args.slice(0, 3)); return fn(...args); }) as typeof fn
+    wrap: (kind, name, fn) => (kind === "export" && (name === "syscall" || name === "syscall_charged")
+      ? ((...args: number[]) => { calls.push([name, ...args.slice(0, 3)]); return fn(...args); }) as typeof fn
       : fn),
   };
   const dev = device({ coreTap });
@@ -97,10 +97,13 @@ test("a core seen through a tap still sees every fast call, in order, with the c
     (call $exit (i32.const 0))
     (i32.const 0)`), { Capabilities: { Gpio: [12] } });
   assert.equal(dev.step(), true);
-  const task = calls[0][0];
-  const handle = calls[1][2];
-  assert.deepEqual(calls, [[task, abi.SYS_GPIO_OPEN_INPUT, 12], [task, abi.SYS_GPIO_GET, handle], [task, abi.SYS_GPIO_GET, 77], [task, abi.SYS_EXIT, 0]]);
-  assert.ok(handle > 0);
+  const task = calls[0][1];
+  const handle = calls[1][3];
+  // Every call through syscall_charged (one call: the syscall and its fuel); exit's JS wrapper too goes through the link.
+  assert.deepEqual(calls, [
+    ["syscall_charged", task, abi.SYS_GPIO_OPEN_INPUT, 12], ["syscall_charged", task, abi.SYS_GPIO_GET, handle],
+    ["syscall_charged", task, abi.SYS_GPIO_GET, 77], ["syscall_charged", task, abi.SYS_EXIT, 0]]);
+  assert.ok(typeof handle === "number" && handle > 0);
 });
 
 test("an instance that dies inside a fast call is a host error; the dead instance reaches nothing, and its restart runs fast", async () => {
