@@ -7,13 +7,16 @@
 // cut or extended, with or without its length field following). None answers a request. Each
 // gets exactly the errno ABI.md gives its case, computed here from the frame; the core never
 // throws; the waiters stay blocked, their memory untouched, nothing logged, nothing posted,
-// nothing audited; an app beside them runs; then each genuine answer is taken and each app logs
-// exactly its bytes and exits with their count. Every assertion message names the seed.
+// nothing audited; an app beside them runs; a stopped app's outstanding request is refused alike
+// and its genuine answer then dropped; then each genuine answer is taken and each app logs exactly
+// its bytes and exits with their count. The same storm runs against the component core. Every
+// assertion message names the seed.
 import test from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import * as abi from "../../assembly/abi.js";
-import type { Device, InstalledApp } from "../../host/device.js";
+import type { Device, DeviceConfig, InstalledApp } from "../../host/device.js";
+import { componentCoreFactory } from "../../host/core-component.js";
 import { device, exitCodes, installAndStart } from "./support.js";
 import { heldProcessor, response, logs, runSteps, asker, bystander, hasher, pattern } from "./mailbox-support.js";
 
@@ -141,16 +144,25 @@ function appMemory(dev: Device, app: InstalledApp): Uint8Array {
   return new Uint8Array(entry.runner.memory.buffer);
 }
 
-test(`a seeded storm of bogus responses (seed ${SEED}) is refused frame by frame with ABI.md's errno and wakes, writes, posts and audits nothing; the genuine answers then land`, async () => {
+/**
+ * The storm, against the core `createCore` makes (default: the core module): a (32 random bytes),
+ * c (4) and h (sha256 of HASHED bytes) wait; o's request is out but o was stopped (an orphan:
+ * its id is outstanding, its answer will be dropped); b starts after the first round and runs.
+ */
+async function storming(createCore?: DeviceConfig["createCore"]) {
   const r = prng(SEED);
   const { link, posts } = heldProcessor();
-  const dev = device({ securityProcessor: link });
+  const dev = device({ securityProcessor: link, ...(createCore ? { createCore } : {}) });
   const a = await installAndStart(dev, "a", asker(32));
   const c = await installAndStart(dev, "c", asker(4));
   const h = await installAndStart(dev, "h", hasher(HASHED));
+  const o = await installAndStart(dev, "o", asker(16));
   runSteps(dev);
-  assert.deepEqual(posts.map((p) => [p.readUInt16LE(0), p.readUInt16LE(2), p.readUInt32LE(4)]),
-    [[abi.MAILBOX_CMD_RANDOM, 1, 4], [abi.MAILBOX_CMD_RANDOM, 2, 4], [abi.MAILBOX_CMD_SHA256_INIT, 3, 0]], `seed ${SEED}`);
+  assert.deepEqual(posts.map((p) => [p.readUInt16LE(0), p.readUInt32LE(4)]),
+    [[abi.MAILBOX_CMD_RANDOM, 4], [abi.MAILBOX_CMD_RANDOM, 4], [abi.MAILBOX_CMD_SHA256_INIT, 0], [abi.MAILBOX_CMD_RANDOM, 4]], `seed ${SEED}`);
+  const idAt = (i: number) => posts[i].readUInt16LE(2);
+  const [aId, cId, initId, oId] = [0, 1, 2, 3].map(idAt);
+  dev.stop(o);
 
   const m: Mailbox = { outstanding: new Map(), genuine: new Map(), answered: new Map(), maxId: 0 };
   const context = Uint8Array.of(r.int(256), r.int(256), r.int(256), r.int(256));
@@ -163,6 +175,7 @@ test(`a seeded storm of bogus responses (seed ${SEED}) is refused frame by frame
       const answer = cmd === abi.MAILBOX_CMD_RANDOM ? r.bytes(answerBytes(p)) : cmd === abi.MAILBOX_CMD_SHA256_INIT ? context
         : cmd === abi.MAILBOX_CMD_SHA256_FINAL ? digest : new Uint8Array(0);
       assert.equal(answer.length, answerBytes(p), `seed ${SEED}`);
+      assert.ok(!m.outstanding.has(id) && id !== 0, `seed ${SEED}: request id ${id} is fresh`);
       m.outstanding.set(id, answerBytes(p));
       m.genuine.set(id, response(id, abi.MAILBOX_STATUS_OK, answer));
       m.maxId = Math.max(m.maxId, id);
@@ -218,41 +231,51 @@ test(`a seeded storm of bogus responses (seed ${SEED}) is refused frame by frame
     assert.deepEqual(dev.audit(), auditBefore, `seed ${SEED}, ${round}: nothing is audited`);
   };
 
-  // Round 1: a (32 random bytes), c (4) and h's SHA256_INIT out. b, started after the storm, runs.
-  storm("round 1: a, c and h's INIT out", 400);
+  // Round 1: a's, c's, h's SHA256_INIT and the orphan o's requests out. b, started after the storm, runs.
+  storm("round 1: a, c, h's INIT and orphan o out", 400);
   await installAndStart(dev, "b", bystander);
   runSteps(dev);
   assert.deepEqual(exitCodes(dev, "b"), [5], `seed ${SEED}`);
   assert.deepEqual(logs(dev), ["b: ran"], `seed ${SEED}`);
 
-  // h's INIT answered: its UPDATE carries the context and the data. a answered: it logs and exits.
-  answer(3, 0);
-  assert.deepEqual([posts[3].readUInt16LE(0), hex(posts[3].subarray(8))], [abi.MAILBOX_CMD_SHA256_UPDATE, hex(context) + hex(pattern(HASHED))], `seed ${SEED}`);
-  const aBytes = m.genuine.get(1)!.subarray(8);
-  answer(1, 1);
+  // h's INIT answered: its UPDATE carries the context and the data. a answered: it logs and
+  // exits. o's answer is taken and dropped.
+  answer(initId, 0);
+  assert.deepEqual([posts[4].readUInt16LE(0), hex(posts[4].subarray(8))], [abi.MAILBOX_CMD_SHA256_UPDATE, hex(context) + hex(pattern(HASHED))], `seed ${SEED}`);
+  const aBytes = m.genuine.get(aId)!.subarray(8);
+  answer(aId, 1);
   waiters.delete(a);
+  answer(oId, 0);
   runSteps(dev);
   assert.deepEqual(exitCodes(dev, "a"), [32], `seed ${SEED}`);
   assert.deepEqual(logs(dev), ["b: ran", `a: ${hex(aBytes)}`], `seed ${SEED}`);
 
-  // Round 2: c and h's UPDATE out; 1 and 3 answered (their duplicates are -ENOENT).
+  // Round 2: c and h's UPDATE out; a's, o's and the INIT's answered (their duplicates are -ENOENT).
   storm("round 2: c and h's UPDATE out", 400);
-  answer(4, 0);
-  assert.deepEqual([posts[4].readUInt16LE(0), hex(posts[4].subarray(8))], [abi.MAILBOX_CMD_SHA256_FINAL, hex(context)], `seed ${SEED}`);
+  answer(idAt(4), 0);
+  assert.deepEqual([posts[5].readUInt16LE(0), hex(posts[5].subarray(8))], [abi.MAILBOX_CMD_SHA256_FINAL, hex(context)], `seed ${SEED}`);
 
   // Round 3: c and h's FINAL out.
   storm("round 3: c and h's FINAL out", 400);
-  const cBytes = m.genuine.get(2)!.subarray(8);
-  answer(2, 1);
-  answer(5, 1);
+  const cBytes = m.genuine.get(cId)!.subarray(8);
+  answer(cId, 1);
+  answer(idAt(5), 1);
   waiters.clear();
   runSteps(dev);
-  assert.deepEqual([exitCodes(dev, "a"), exitCodes(dev, "b"), exitCodes(dev, "c"), exitCodes(dev, "h")], [[32], [5], [4], [32]], `seed ${SEED}`);
+  assert.deepEqual(["a", "b", "c", "h", "o"].map((n) => exitCodes(dev, n)), [[32], [5], [4], [32], []], `seed ${SEED}`);
   const lines = ["b: ran", `a: ${hex(aBytes)}`, `c: ${hex(cBytes)}`, `h: ${hex(digest)}`];
   assert.deepEqual(logs(dev), lines, `seed ${SEED}`);
 
   // Round 4: nothing out; every frame is refused and nothing changes.
   storm("round 4: nothing out", 200);
   assert.deepEqual(logs(dev), lines, `seed ${SEED}`);
-  assert.equal(posts.length, 5, `seed ${SEED}`);
+  assert.equal(posts.length, 6, `seed ${SEED}`);
+}
+
+test(`a seeded storm of bogus responses (seed ${SEED}) is refused frame by frame with ABI.md's errno and wakes, writes, posts and audits nothing; the genuine answers then land`, async () => {
+  await storming();
+});
+
+test(`the component core under the same storm (seed ${SEED}) answers the same`, async () => {
+  await storming(await componentCoreFactory());
 });
