@@ -11,34 +11,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { buildApp, REPO_ROOT } from "../../host/apps/build.js";
 import { componentCoreFactory } from "../../host/core-component.js";
-import { device, exitCodes, installAndStart, app, IMPORT } from "./support.js";
-import { recordedProcessor, heldProcessor, response, logs, runSteps, hexLoop } from "./mailbox-support.js";
-
-const RANDOM = `(import "applibs" "random_bytes" (func $random (param i32 i32) (result i32)))`;
-const DATA = 8192;
-const HEX = 8704;
-
-/** An app that asks for `len` bytes at `ptr`, logs them as hex when it got them, and exits with the result. */
-function asker(len: number, ptr = DATA): Uint8Array {
-  return app(`${IMPORT.exit} ${IMPORT.log} ${RANDOM}`, `
-    (local $r i32) (local $i i32) (local $b i32) (local $d i32)
-    (local.set $r (call $random (i32.const ${ptr}) (i32.const ${len})))
-    (if (i32.gt_s (local.get $r) (i32.const 0)) (then
-      ${hexLoop(ptr, HEX, "(local.get $r)")}
-      ;; In lines of 128 hex digits (the core cuts a longer log line).
-      (local.set $i (i32.const 0))
-      (loop $lines
-        (local.set $d (i32.sub (i32.shl (local.get $r) (i32.const 1)) (local.get $i)))
-        (drop (call $log (i32.add (i32.const ${HEX}) (local.get $i))
-          (select (i32.const 128) (local.get $d) (i32.gt_s (local.get $d) (i32.const 128)))))
-        (local.set $i (i32.add (local.get $i) (i32.const 128)))
-        (br_if $lines (i32.lt_s (local.get $i) (i32.shl (local.get $r) (i32.const 1)))))))
-    (call $exit (local.get $r)) (i32.const 0)`);
-}
-
-/** An app that logs "ran" and exits 5: it runs while another app waits. */
-const bystander = app(`${IMPORT.exit} ${IMPORT.log}`, `(drop (call $log (i32.const ${DATA}) (i32.const 3))) (call $exit (i32.const 5)) (i32.const 0)`, `(data (i32.const ${DATA}) "ran")`);
-
+import { device, exitCodes, installAndStart } from "./support.js";
+import { recordedProcessor, heldProcessor, response, logs, runSteps, asker, bystander } from "./mailbox-support.js";
 
 test("random_bytes fills the buffer with exactly the bytes the processor answered, and blocks only its caller", async () => {
   const { spy, answers, posts } = await recordedProcessor();

@@ -7,31 +7,10 @@ import test from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import * as abi from "../../assembly/abi.js";
-import { device, exitCodes, installAndStart, app, IMPORT } from "./support.js";
-import { recordedProcessor, heldProcessor, response, logs, runSteps, hexLoop } from "./mailbox-support.js";
+import { device, exitCodes, installAndStart } from "./support.js";
+import { recordedProcessor, heldProcessor, response, logs, runSteps, hasher, pattern } from "./mailbox-support.js";
 
-const SHA = `(import "applibs" "sha256" (func $sha (param i32 i32 i32) (result i32)))`;
 const DATA = 8192;
-const OUT = 16384;
-const HEX = 16512;
-const pattern = (len: number) => Uint8Array.from({ length: len }, (_, i) => (i * 7) & 255);
-
-/** An app that fills `len` bytes with (i * 7) & 255, hashes them into `out`, logs the digest in hex and exits with the result. */
-function hasher(len: number, data = DATA, out = OUT): Uint8Array {
-  return app(`${IMPORT.exit} ${IMPORT.log} ${SHA}`, `
-    (local $r i32) (local $i i32) (local $b i32) (local $d i32)
-    (block $filled (loop $fill
-      (br_if $filled (i32.ge_s (local.get $i) (i32.const ${Math.max(0, Math.min(len, 65536 - data))})))
-      (i32.store8 (i32.add (i32.const ${data}) (local.get $i)) (i32.mul (local.get $i) (i32.const 7)))
-      (local.set $i (i32.add (local.get $i) (i32.const 1)))
-      (br $fill)))
-    (local.set $r (call $sha (i32.const ${data}) (i32.const ${len}) (i32.const ${out})))
-    (if (i32.eq (local.get $r) (i32.const 32)) (then
-      (local.set $i (i32.const 0))
-      ${hexLoop(OUT, HEX, "(i32.const 32)")}
-      (drop (call $log (i32.const ${HEX}) (i32.const 64)))))
-    (call $exit (local.get $r)) (i32.const 0)`);
-}
 
 const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(n); return new Uint8Array(b); };
 
