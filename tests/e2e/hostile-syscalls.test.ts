@@ -107,8 +107,13 @@ for (const seed of [1, 0x5eed, 0xdeadbeef]) {
     const answers: [number, number][] = [];
     const coreTap = {
       wrap<F extends (...args: any[]) => any>(kind: "hal" | "export", name: string, fn: F): F {
-        if (kind !== "export" || name !== "syscall") return fn;
-        return ((...args: number[]) => { const r = fn(...args); answers.push([args[1], r]); return r; }) as F;
+        // The fast path calls syscall_charged (the result in its low 32 bits), the JS path syscall.
+        if (kind !== "export" || (name !== "syscall" && name !== "syscall_charged")) return fn;
+        return ((...args: number[]) => {
+          const r = fn(...args);
+          answers.push([args[1], typeof r === "bigint" ? Number(BigInt.asIntN(32, r)) : r]);
+          return r;
+        }) as F;
       },
     };
     const dev = device({ board, coreTap });

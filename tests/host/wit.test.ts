@@ -138,7 +138,7 @@ test("the host's lifting table and hal names are the WIT's functions and shapes"
   const shapeOf = (f: WitFunc): string => {
     const t = f.result ? typeText(f.result) : "";
     const byType: Record<string, string> = {
-      "s32": "n", "f64": "n", "list<u8>": "list", "result<list<u8>, s32>": "result-list", "result<stat, s32>": "result-stat",
+      "s32": "n", "s64": "n", "f64": "n", "list<u8>": "list", "result<list<u8>, s32>": "result-list", "result<stat, s32>": "result-stat",
       "result<option<dir-entry>, s32>": "result-dir", "result<fs-info, s32>": "result-info", "result<fs-fault, s32>": "result-fault",
       "result<mount-info, s32>": "result-mount",
       "result<pkg-info, s32>": "result-pkg", "result<list<partition-entry>, s32>": "result-partitions",
