@@ -202,8 +202,7 @@ export function task_take_fuel(task: i32): i32 { return taskTakeFuel(task); }
  * for every non-blocking syscall, and each call across instances costs as much as the check.
  */
 export function syscall_charged(task: i32, nr: i32, a0: i32, a1: i32, a2: i32, a3: i32): i64 {
-  arenaReset();
-  const rc = dispatchSyscall(task, nr, a0, a1, a2, a3);
+  const rc = syscall(task, nr, a0, a1, a2, a3);
   return (<i64>taskTakeFuel(task) << 32) | <i64>(<u32>rc);
 }
 

@@ -244,8 +244,8 @@ function sha256Next(slot: i32, command: i32, ok: bool, status: i32, payload: usi
  * MAILBOX_MAX_PAYLOAD_BYTES), -ENOENT for a request id that is not outstanding (never posted, or
  * already answered), -EMSGSIZE for an OK answer to an app's request whose payload is not the
  * length it asked for (the core's own requests, verify.ts and update.ts, fail their check instead:
- * a wrong length is the processor's fault, and waiting on for another answer would hang the boot). A non-OK status ends the call with -EIO (-EAGAIN: the processor has no free hash
- * context).
+ * a wrong length is the processor's fault, and waiting on for another answer would hang the boot).
+ * A non-OK status ends the call with -EIO (-EAGAIN: the processor has no free hash context).
  */
 export function cryptoDeliver(ptr: usize, len: i32): i32 {
   if (len < MAILBOX_HEADER_BYTES) return -EINVAL;

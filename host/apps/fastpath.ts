@@ -10,9 +10,9 @@
 //   fuel global, memory and asyncify exports): its `call` is put in the stub's table slot.
 //   `call` is the whole syscall: the core's `syscall_charged(task, nr, a0..a3)` (the syscall and
 //   the fuel it owes, in one call across instances where `syscall` and `task_take_fuel` took two),
-//   the fuel charged to the app's fuel global (a charge that would take the fuel below -1 goes to the JS
-//   `over`, which keeps the excess exactly, as AppRunner.charge does), then, when the device has a
-//   wall budget, the JS `wall` (a clock reading): after every call charged more than
+//   the fuel charged to the app's fuel global (a charge that would take the fuel below -1 goes
+//   to the JS `over`, which keeps the excess exactly, as AppRunner.charge does), then, when the
+//   device has a wall budget, the JS `wall` (a clock reading): after every call charged more than
 //   SYSCALL_FUEL (host work the fuel table knows of), and after every WALL_CHECK_CALLS-th call
 //   of a slice otherwise (each reading is a call out to JS costing more than the call itself).
 //   `slice(fuel, rewinding)` sets the fuel and the wall countdown, starts
@@ -101,14 +101,15 @@ export function stubModuleBytes(names: readonly string[]): Uint8Array {
 
 /**
  * The link module's bytes. Imports, in index order: functions core.syscall_charged, host.over,
- * host.wall, app.start_rewind, app.stop_unwind, app.start_unwind, app.get_state, app.entry; globals host.task, host.walled, host.area (the asyncify save area's end), app.fuel
- * (mutable); the app's memory. Its `call` goes into the stub's table from JS (Table.set): an
+ * host.wall, app.start_rewind, app.stop_unwind, app.start_unwind, app.get_state, app.entry;
+ * globals host.task, host.walled, host.area (the asyncify save area's end), app.fuel (mutable);
+ * the app's memory. Its `call` goes into the stub's table from JS (Table.set): an
  * element segment into an imported table costs more at instantiation than the rest of the link.
  */
 export function linkModuleBytes(): Uint8Array {
-  const T_SYSCALL = 0, T_I_V = 2, T_V_V = 3, T_V_I = 4, T_CALL = 5, T_SLICE = 6;
-  // Type 0 is syscall_charged's (i32 x 6) -> i64; type 1 is unused (kept so the others keep their numbers).
-  const types = [[0x60, 6, ...Array(6).fill(I32), 1, I64], funcType(1, 1), funcType(1, 0), funcType(0, 0), funcType(0, 1), funcType(5, 1), funcType(2, 1)];
+  const T_SYSCALL = 0, T_I_V = 1, T_V_V = 2, T_V_I = 3, T_CALL = 4, T_SLICE = 5;
+  // Type 0 is syscall_charged's (i32 x 6) -> i64.
+  const types = [[0x60, 6, ...Array(6).fill(I32), 1, I64], funcType(1, 0), funcType(0, 0), funcType(0, 1), funcType(5, 1), funcType(2, 1)];
   const F = { syscallCharged: 0, over: 1, wall: 2, startRewind: 3, stopUnwind: 4, startUnwind: 5, getState: 6, entry: 7 };
   const G = { task: 0, walled: 1, area: 2, fuel: 3, ret: 4, wallLeft: 5 };
   const fn = (mod: string, field: string, type: number) => [...name(mod), ...name(field), 0x00, ...uleb(type)];
