@@ -851,7 +851,7 @@ export class Device {
    * How one task's instance reaches the core: the core's own `syscall_charged` (a Wasm export
    * of a module core, so the runner's fast path calls it Wasm-to-Wasm), `syscall` and
    * `task_take_fuel` (for the JS path), and,
-   * with a wall budget, the check after calls (fastpath.ts says which) that ends the slice once host work has spent it.
+   * with a wall budget, the check after calls (instrument-gates.ts says which) that ends the slice once host work has spent it.
    */
   private syscallBinding(task: number, owner: { runner: AppRunner | null }): SyscallBinding {
     const e = this.core.exports;
@@ -869,8 +869,8 @@ export class Device {
    * `owner.runner` is the instance the imports belong to, set once it exists: an import of an
    * instance that is not the one running the slice now answers -EPERM without asking the core
    * (which would refuse it as well: the task is not the running one).
-   * The runner takes the non-blocking ones (but exit) through its fast path instead where it can
-   * (host/apps/fastpath.ts); there, that refusal is the core's. A non-blocking call never
+   * In a module with syscall gates (host/apps/instrument-gates.ts) the non-blocking ones (but exit)
+   * are no imports: the gates call the core themselves, and that refusal is the core's. A non-blocking call never
    * suspends, so it has no rewind to finish (runner.ts).
    */
   private trampolines(task: number, owner: { runner: AppRunner | null }): Record<string, (a0?: number, a1?: number, a2?: number, a3?: number) => number> {

@@ -23,7 +23,7 @@ import { InstrumentCache, MemoryModuleStore } from "../host/apps/instrument-cach
 import { nodeInstrumenterVersion, nodeSha256 } from "../host/apps/instrument-cache-node.js";
 import { CORE_WASM_PATH, ModuleCore } from "../host/core.js";
 import { AppRunner, type SyscallBinding } from "../host/apps/runner.js";
-import { WALL_CHECK_CALLS } from "../host/apps/fastpath.js";
+import { WALL_CHECK_CALLS } from "../host/apps/protocol.js";
 import { benchInstrument } from "./bench-instrument.js";
 import { benchFs, ramFigures } from "./bench-fs.js";
 

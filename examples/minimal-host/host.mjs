@@ -10,7 +10,7 @@ const [YIELDED, BLOCKED, OUT_OF_FUEL, EXITED, TRAPPED] = [0, 1, 2, 3, 4], SUSPEN
 class Exit { constructor(code) { this.code = code; } }
 
 export async function runMinimalHost({ coreBytes, manifestBytes, appBytes, untilMs, onGpio = () => {}, onLog = () => {} }) {
-  let now = 0, app = null, fresh = true, why = OUT_OF_FUEL;
+  let now = 0, app = null, fresh = true, why = OUT_OF_FUEL, over = 0;
   const core = () => new Uint8Array(k.memory.buffer), appMem = () => new Uint8Array(app.exports.memory.buffer);
   const inApp = (p, n) => app && (p >>> 0) + (n >>> 0) <= appMem().length; // own bounds check: never trust a pointer
   // Bytes into memory the core hands out (cabi_realloc): the only core memory a host may write, with a return area.
@@ -48,11 +48,17 @@ export async function runMinimalHost({ coreBytes, manifestBytes, appBytes, until
     return rc;
   }]));
   const preempt = () => (rewinding() ? app.exports.asyncify_stop_rewind() : unwind(OUT_OF_FUEL));
+  // The syscall gates (SPEC.md): the app's non-blocking calls reach the core's syscall_charged
+  // itself and charge their fuel; a charge past -1 leaves the excess to the host. No wall budget.
+  const fuelLeft = () => app.exports.__wasphere_fuel;
+  const gates = { syscall_charged: k.syscall_charged, task, walled: 0, wall: () => {},
+    over: (cost) => { over += -1 - (fuelLeft().value - cost); fuelLeft().value = -1; } };
   while (now < untilMs) {
     const t = k.sched_next(now);
     if (t < 0) { const d = k.sched_next_deadline_ms(); if (d < 0) break; now = Math.max(now, Math.min(d, untilMs)); continue; }
-    if (!app || k.task_needs_instance(t)) { app = new WebAssembly.Instance(module, { applibs, wasphere: { preempt } }); fresh = true; }
+    if (!app || k.task_needs_instance(t)) { app = new WebAssembly.Instance(module, { applibs, wasphere: { preempt, ...gates } }); fresh = true; }
     const fuel = app.exports.__wasphere_fuel, given = (fuel.value = k.sched_slice_fuel());
+    over = 0;
     let stop, value = 0;
     try {
       if (!fresh) app.exports.asyncify_start_rewind(8);
@@ -60,7 +66,7 @@ export async function runMinimalHost({ coreBytes, manifestBytes, appBytes, until
       const ret = app.exports.__wasphere_entry();
       if (app.exports.asyncify_get_state() === 1) { app.exports.asyncify_stop_unwind(); stop = why; } else { stop = EXITED; value = ret; }
     } catch (e) { if (e instanceof Exit) { stop = EXITED; value = e.code; } else if (e instanceof WebAssembly.RuntimeError || e instanceof RangeError) stop = TRAPPED; else throw e; }
-    const used = Math.max(0, given - fuel.value);
+    const used = Math.max(0, given - fuel.value + over);
     fuel.value = 0x7fffffff; // idle: no call between slices may run out
     now += Math.max(0.001, used / 1e7);
     k.sched_report(t, stop, value, used);

@@ -90,6 +90,6 @@ export const APP_IMPORTS: readonly AppImport[] = [
 export const BLOCKING_IMPORT_NAMES: readonly string[] = APP_IMPORTS.filter((i) => i.blocking).map((i) => `applibs.${i.name}`);
 
 /** How the device instruments an app whose memory quota is `quotaBytes` (instrument.ts's options). */
-export function appInstrumentOptions(quotaBytes: number): { blockingImports: string[]; quotaBytes: number; runtimeAreaBytes: number } {
-  return { blockingImports: [...BLOCKING_IMPORT_NAMES], quotaBytes, runtimeAreaBytes: abi.APP_RUNTIME_AREA_BYTES };
+export function appInstrumentOptions(quotaBytes: number): { blockingImports: string[]; quotaBytes: number; runtimeAreaBytes: number; fastSyscalls: boolean } {
+  return { blockingImports: [...BLOCKING_IMPORT_NAMES], quotaBytes, runtimeAreaBytes: abi.APP_RUNTIME_AREA_BYTES, fastSyscalls: true };
 }

@@ -87,7 +87,7 @@ export class DiskModuleStore implements ModuleCacheStore {
 }
 
 /** The compiled files whose code decides what the instrumenter writes. */
-const INSTRUMENTER_FILES = ["instrument.js", "instrument-resume.js", "protocol.js", "imports.js", "../../assembly/abi.js"];
+const INSTRUMENTER_FILES = ["instrument.js", "instrument-resume.js", "instrument-gates.js", "protocol.js", "imports.js", "../../assembly/abi.js"];
 
 /**
  * The instrumenter's version: SHA-256 over binaryen's version and the bytes of the instrumenter's

@@ -90,7 +90,7 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
 
 /** The options as the key sees them: every field, in a fixed order. */
 function optionsText(opts: InstrumentOptions): string {
-  return JSON.stringify({ blockingImports: opts.blockingImports, quotaBytes: opts.quotaBytes, runtimeAreaBytes: opts.runtimeAreaBytes });
+  return JSON.stringify({ blockingImports: opts.blockingImports, quotaBytes: opts.quotaBytes, runtimeAreaBytes: opts.runtimeAreaBytes, fastSyscalls: opts.fastSyscalls === true });
 }
 
 /** The cache key of `wasm` instrumented with `opts` by instrumenter `version`. Needs WebCrypto unless given `sha256`. */

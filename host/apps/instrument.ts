@@ -39,6 +39,7 @@
 // call chain or bulk operation run without reaching a fuel check.
 import binaryen from "binaryen";
 import { APP_IMPORTS } from "./imports.js";
+import { addSyscallGates } from "./instrument-gates.js";
 
 export interface InstrumentOptions {
   /** Imports that may suspend their caller, as `module.field`, e.g. "applibs.sleep_ms". */
@@ -47,6 +48,11 @@ export interface InstrumentOptions {
   quotaBytes: number;
   /** APP_RUNTIME_AREA_BYTES: the low bytes of the app's memory that the runtime owns. */
   runtimeAreaBytes: number;
+  /**
+   * Replace the fast `applibs` imports by syscall gates (instrument-gates.ts, protocol.ts): every
+   * device install does; without it every import stays an import (a host then serves them all).
+   */
+  fastSyscalls?: boolean;
 }
 
 export interface InstrumentedApp {
@@ -1066,6 +1072,8 @@ function instrumentChecked(wasm: Uint8Array, opts: InstrumentOptions, parts: Ins
       if (!mod.getGlobal(ASYNCIFY_STATE) || !mod.getGlobal(ASYNCIFY_DATA)) throw new InstrumentError("asyncify added no state or data global (an instrumentation bug)");
       finishResumable(mod, plan, walk, ASYNCIFY_STATE, ASYNCIFY_DATA, FUEL_GLOBAL);
     }
+    // After both rewrites, so every call site of a gate was made for an import (instrument-gates.ts).
+    if (opts.fastSyscalls) addSyscallGates(mod, opts.blockingImports);
     lap("asyncify");
     const allowed = MODULE_LIMITS.growthFactor * wasm.length + MODULE_LIMITS.growthSlackBytes;
     const emit = () => {

@@ -2,18 +2,29 @@
 // one must see it (the Node AppRunner, the wasmtime host in hosts/wasmtime, any embedder).
 //
 // An instrumented module (host/apps/instrument.ts, or `wasphere instrument` ahead of time):
-// - imports only `applibs.*` functions (APP_IMPORTS) and the function `wasphere.preempt: [] -> []`;
+// - imports only `applibs.*` functions (APP_IMPORTS), the function `wasphere.preempt: [] -> []`
+//   and, when it was instrumented with syscall gates (below), the gates' five `wasphere` imports;
 // - exports its memory, whose maximum is the app's quota in pages, the mutable i32 global
 //   `__wasphere_fuel`, the entry `__wasphere_entry: [] -> [i32]`, and binaryen's asyncify exports
 //   (`asyncify_start_unwind`, `asyncify_stop_unwind`, `asyncify_start_rewind`, `asyncify_stop_rewind`,
 //   `asyncify_get_state`);
 // - has no start section (a start function would run outside any slice).
+// Syscall gates (InstrumentOptions.fastSyscalls, which every device install uses): each fast
+// import (FAST_IMPORTS: non-blocking, not `exit`) the app had is replaced by a function of the
+// module with the import's name and type, which calls `wasphere.syscall_charged(task, nr, a0..a3)
+// -> i64` (the core's export of that name where the host can link it: ABI.md) with the immutable
+// i32 global `wasphere.task`, subtracts the fuel it owes (the high half) from `__wasphere_fuel`,
+// calls `wasphere.over(fuel): [i32] -> []` when that would take the fuel below -1 (the host keeps
+// the excess, as its own charge does), and, when the immutable i32 global `wasphere.walled` is
+// not 0, calls `wasphere.wall: [] -> []` (a wall-clock check) after every call charged more than
+// SYSCALL_FUEL and after every WALL_CHECK_CALLS-th call otherwise; it returns the low half.
 // `checkInstrumentedModule` verifies that shape before a pre-instrumented module is installed.
 // It cannot verify the metering itself: a host accepts pre-instrumented modules only from whoever
 // it trusts to have run the instrumentation (DESIGN.md, Embedding).
 // No binaryen here: a host that only runs pre-instrumented apps never loads it.
 // Must not: import binaryen or the instrumenter (instrument.ts takes its constants from here).
 import { APP_IMPORTS } from "./imports.js";
+import { SYS_EXIT } from "../../assembly/abi.js";
 
 export const FUEL_GLOBAL = "__wasphere_fuel";
 export const ENTRY_EXPORT = "__wasphere_entry";
@@ -25,6 +36,25 @@ export const ASYNCIFY_HEADER_ADDR = 8;
 export const ASYNCIFY_DATA_ADDR = 16;
 /** Fuel outside a slice: high enough that no call made between slices ever runs out. */
 export const FUEL_IDLE = 0x7fffffff;
+/** The syscall gates' imports, all from PREEMPT_MODULE ("wasphere"): functions, then immutable i32 globals. */
+export const GATE_SYSCALL_FIELD = "syscall_charged";
+export const GATE_OVER_FIELD = "over";
+export const GATE_WALL_FIELD = "wall";
+export const GATE_TASK_FIELD = "task";
+export const GATE_WALLED_FIELD = "walled";
+/**
+ * On a device with a wall budget, the most calls charged SYSCALL_FUEL or less (no host work
+ * beyond the flat syscall) a gate makes between two wall-clock readings. So a slice whose budget
+ * is spent ends within this many such calls, or at the first costlier one (DESIGN.md, "The
+ * syscall fast path").
+ */
+export const WALL_CHECK_CALLS = 64;
+/** The imports a gate replaces: non-blocking, and not `exit` (which ends the app by a JS throw). */
+export const FAST_IMPORTS = APP_IMPORTS.filter((i) => !i.blocking && i.nr !== SYS_EXIT && i.results === 1 && i.params <= 4);
+/** Each gate import's kind, by field. */
+export const GATE_IMPORT_KINDS: ReadonlyMap<string, string> = new Map([
+  [GATE_SYSCALL_FIELD, "function"], [GATE_OVER_FIELD, "function"], [GATE_WALL_FIELD, "function"], [GATE_TASK_FIELD, "global"], [GATE_WALLED_FIELD, "global"],
+]);
 export const ASYNCIFY_EXPORTS = ["asyncify_start_unwind", "asyncify_stop_unwind", "asyncify_start_rewind", "asyncify_stop_rewind", "asyncify_get_state"] as const;
 /** asyncify_get_state values. */
 export const ASYNCIFY_NORMAL = 0;
@@ -123,7 +153,8 @@ export function checkInstrumentedModule(wasm: Uint8Array, quotaBytes: number): v
   for (const imp of s.imports) {
     const isPreempt = imp.module === PREEMPT_MODULE && imp.field === PREEMPT_FIELD && imp.kind === "function";
     const isSyscall = imp.module === "applibs" && known.has(imp.field) && imp.kind === "function";
-    if (!isPreempt && !isSyscall) throw new ModuleContractError(`the module imports ${imp.kind} ${imp.module}.${imp.field}; an instrumented app imports only applibs functions and ${PREEMPT_MODULE}.${PREEMPT_FIELD}`);
+    const isGate = imp.module === PREEMPT_MODULE && GATE_IMPORT_KINDS.get(imp.field) === imp.kind;
+    if (!isPreempt && !isSyscall && !isGate) throw new ModuleContractError(`the module imports ${imp.kind} ${imp.module}.${imp.field}; an instrumented app imports only applibs functions, ${PREEMPT_MODULE}.${PREEMPT_FIELD} and the syscall gates' ${PREEMPT_MODULE} imports`);
   }
   if (s.hasStart) throw new ModuleContractError("the module has a start function; an instrumented app starts only from " + ENTRY_EXPORT);
   const want: [string, string][] = [[FUEL_GLOBAL, "global"], [ENTRY_EXPORT, "function"], ...ASYNCIFY_EXPORTS.map((n): [string, string] => [n, "function"])];

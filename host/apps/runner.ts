@@ -11,12 +11,14 @@
 // asyncify state functions, so the flag is exact and a slice makes no asyncify_get_state call.
 // A non-blocking import can never run during a rewind (it is never on a saved stack: asyncify
 // did not instrument it as one that unwinds), so its wrapper checks no asyncify state at all.
-// With a syscall binding (RunnerOptions.syscalls), the non-blocking imports are not JS at all:
-// the app calls the stub functions of fastpath.ts, which reach the core's syscall Wasm-to-Wasm
-// and charge the fuel in Wasm; and a slice is one call of the link's `slice` (fuel, rewind,
-// entry, stop of the unwind, FUEL_IDLE), so it touches no WebAssembly.Global from JS. Where the
-// link cannot be made (an engine that cannot compile it, an app whose import or export
-// signatures are not the protocol's), every import runs through JS as without a binding.
+// A module instrumented with syscall gates (protocol.ts) has no non-blocking import but `exit`:
+// its gates call the `wasphere.syscall_charged` the runner gives it, which with a syscall
+// binding (RunnerOptions.syscalls) is the core's own (so the call is Wasm-to-Wasm where the core
+// is a module) and without one a JS function calling the `applibs` implementation. With a
+// binding a slice is one call of the link's `slice` (slice-link.ts: fuel, rewind, entry, stop of
+// the unwind, FUEL_IDLE), so it touches no WebAssembly.Global from JS. Where the link cannot be
+// made (an engine that cannot compile it, exports of another type than the protocol's), the
+// slice runs from JS.
 // Memory: the asyncify save area is [ASYNCIFY_DATA_ADDR, runtimeAreaBytes) of the app's own memory.
 // Must not: let an exception of the host (anything but AppExit, a Wasm trap or a stack overflow)
 // pass for an app failure: those are rethrown. A module that cannot be instantiated is the app's
@@ -24,10 +26,13 @@
 // a trap of that app.
 import * as abi from "../../assembly/abi.js";
 import { BLOCKING_IMPORT_NAMES } from "./imports.js";
-import { ASYNCIFY_DATA_ADDR, ASYNCIFY_HEADER_ADDR, ENTRY_EXPORT, FUEL_GLOBAL, FUEL_IDLE, PREEMPT_FIELD, PREEMPT_MODULE } from "./protocol.js";
-import { FAST_IMPORTS, linkModule, stubModule, type LinkExports } from "./fastpath.js";
+import {
+  ASYNCIFY_DATA_ADDR, ASYNCIFY_HEADER_ADDR, ENTRY_EXPORT, FAST_IMPORTS, FUEL_GLOBAL, FUEL_IDLE, GATE_OVER_FIELD, GATE_SYSCALL_FIELD,
+  GATE_TASK_FIELD, GATE_WALL_FIELD, GATE_WALLED_FIELD, PREEMPT_FIELD, PREEMPT_MODULE,
+} from "./protocol.js";
+import { linkModule, type LinkExports } from "./slice-link.js";
 
-const FAST_NAMES = new Set(FAST_IMPORTS.map((i) => i.name));
+const FAST_BY_NR = new Map(FAST_IMPORTS.map((i) => [i.nr, i]));
 
 export type SliceReason = "exited" | "yielded" | "blocked" | "out_of_fuel" | "trapped";
 export type SuspendKind = "yielded" | "blocked";
@@ -63,13 +68,13 @@ export interface RunnerOptions {
   /** Imports instrumented as blocking, as `module.field`; only these may call `suspend`. */
   blockingImports?: string[];
   runtimeAreaBytes?: number;
-  /** The core's syscall for this instance's task: the non-blocking imports then take the fast path. */
+  /** The core's syscall for this instance's task: a gated module's gates then call the core directly. */
   syscalls?: SyscallBinding;
 }
 
 /**
  * How an instance reaches the core (Device's trampolines): the task it runs as, the core's
- * `syscall_charged` for the link (a Wasm export where the core is a module, so the fast path is
+ * `syscall_charged` for the gates (a Wasm export where the core is a module, so the fast path is
  * Wasm-to-Wasm; any function answering a bigint elsewhere), its `syscall` and `task_take_fuel`
  * for the JS path, and what checks the wall budget after calls.
  */
@@ -80,8 +85,8 @@ export interface SyscallBinding {
   syscall: (task: number, nr: number, a0: number, a1: number, a2: number, a3: number) => number;
   takeFuel: (task: number) => number;
   /**
-   * Called after syscalls: through the link after every one charged more than SYSCALL_FUEL and
-   * after every WALL_CHECK_CALLS-th of a slice otherwise (fastpath.ts); on the JS path after
+   * Called after syscalls: by a gate after every one charged more than SYSCALL_FUEL and
+   * after every WALL_CHECK_CALLS-th otherwise (instrument-gates.ts); on the JS path after
    * every one. Null when the device has no wall budget.
    */
   wallCheck: (() => void) | null;
@@ -134,10 +139,10 @@ export class AppRunner {
   /** An Int32Array over the app's memory, renewed when the memory grows (its buffer changes). */
   private header: Int32Array | null = null;
   private readonly binding: SyscallBinding | null;
-  /** The link instance (fastpath.ts), null when the instance runs on JS imports only. */
-  private link: LinkExports | null = null;
-  /** The `applibs` imports this instance takes through the stub module (none without the link). */
-  fastImports: readonly string[] = [];
+  /** The slice link (slice-link.ts), null when each slice runs from JS. */
+  private readonly link: LinkExports | null;
+  /** Whether the module calls the core through syscall gates (protocol.ts) rather than JS imports. */
+  readonly gated: boolean;
 
   constructor(module: WebAssembly.Module, applibs: Record<string, ImportFn>, options: RunnerOptions = {}) {
     this.blocking = new Set(options.blockingImports ?? BLOCKING_IMPORT_NAMES);
@@ -150,17 +155,17 @@ export class AppRunner {
       if (!impl) throw new Error(`the app imports applibs.${name}, which the host does not provide`);
       wrapped[name] = this.wrapImport(name, impl);
     }
-    const preempt = { [PREEMPT_FIELD]: () => this.preempt() };
-    let instance = this.binding ? this.instantiateFast(module, shape, wrapped, preempt, this.binding) : null;
-    if (!instance) {
-      try {
-        instance = new WebAssembly.Instance(module, { applibs: wrapped, [PREEMPT_MODULE]: preempt });
-      } catch (err) {
-        // LinkError, RuntimeError (a segment out of bounds), RangeError (no memory for it), ...
-        throw new AppInstantiateError(`cannot instantiate the app: ${(err as Error).message ?? String(err)}`);
-      }
+    const wasphere: Record<string, unknown> = { [PREEMPT_FIELD]: () => this.preempt() };
+    if (shape.gated) Object.assign(wasphere, this.gateImports(applibs, wrapped));
+    let instance: WebAssembly.Instance;
+    try {
+      instance = new WebAssembly.Instance(module, { applibs: wrapped, [PREEMPT_MODULE]: wasphere as WebAssembly.ModuleImports });
+    } catch (err) {
+      // LinkError, RuntimeError (a segment out of bounds), RangeError (no memory for it), ...
+      throw new AppInstantiateError(`cannot instantiate the app: ${(err as Error).message ?? String(err)}`);
     }
     this.instance = instance;
+    this.gated = shape.gated;
     const ex = this.instance.exports as Record<string, unknown>;
     const memory = shape.memoryExport === null ? undefined : ex[shape.memoryExport];
     if (!(memory instanceof WebAssembly.Memory)) throw new AppInstantiateError("the app module exports no memory (was it instrumented?)");
@@ -173,45 +178,51 @@ export class AppRunner {
     if (typeof entry !== "function") throw new AppInstantiateError("the app module exports no entry point");
     this.entry = entry as () => number | undefined;
     this.fuel.value = FUEL_IDLE;
+    this.link = this.binding ? this.makeLink(ex, memory, entry) : null;
   }
 
   /**
-   * The instance with the fast path (fastpath.ts): the stub's functions for the non-blocking
-   * imports, then the link over the app's exports. Null when any step fails: the caller then
-   * makes the instance with JS imports only, which reports an app that cannot be instantiated at
-   * all (the app has no start function, so the instance given up here ran nothing).
+   * The `wasphere` imports of a module with syscall gates (protocol.ts): the core's
+   * `syscall_charged` with the binding (Wasm-to-Wasm where the core is a module), else one in JS
+   * that calls the `applibs` implementation of that number (its charges are its own, so it owes
+   * no fuel here); the over-charge and the wall check; the task and whether there is a wall budget.
    */
-  private instantiateFast(module: WebAssembly.Module, shape: ModuleShape, wrapped: Record<string, ImportFn>,
-    preempt: Record<string, () => void>, binding: SyscallBinding): WebAssembly.Instance | null {
-    const fast = shape.applibs.filter((name) => FAST_NAMES.has(name) && !this.blocking.has(`applibs.${name}`));
+  private gateImports(applibs: Record<string, ImportFn>, wrapped: Record<string, ImportFn>): Record<string, unknown> {
+    const b = this.binding;
+    const syscallCharged = b ? b.syscallCharged : (_task: number, nr: number, a0: number, a1: number, a2: number, a3: number): bigint => {
+      const imp = FAST_BY_NR.get(nr);
+      if (!imp) throw new Error(`a syscall gate called number ${nr}, which is not a fast import (an instrumentation bug)`);
+      let fn = wrapped[imp.name];
+      if (!fn) {
+        const impl = applibs[imp.name];
+        if (!impl) throw new Error(`the app imports applibs.${imp.name}, which the host does not provide`);
+        fn = wrapped[imp.name] = this.wrapImport(imp.name, impl);
+      }
+      return BigInt((fn(a0, a1, a2, a3) as number) >>> 0);
+    };
+    return {
+      [GATE_SYSCALL_FIELD]: syscallCharged,
+      [GATE_OVER_FIELD]: (fuel: number) => this.charge(fuel),
+      [GATE_WALL_FIELD]: b?.wallCheck ?? (() => {}),
+      [GATE_TASK_FIELD]: b ? b.task : 0,
+      [GATE_WALLED_FIELD]: b?.wallCheck ? 1 : 0,
+    };
+  }
+
+  /** The slice link over the app's exports (slice-link.ts); null where it cannot be made (the slice then runs from JS). */
+  private makeLink(ex: Record<string, unknown>, memory: WebAssembly.Memory, entry: unknown): LinkExports | null {
     const linkMod = linkModule();
-    const stubMod = linkMod ? stubModule(fast) : null;
-    if (!linkMod || !stubMod) return null;
+    if (!linkMod) return null;
     try {
-      const stub = new WebAssembly.Instance(stubMod, {}).exports as Record<string, unknown>;
-      const applibs: Record<string, unknown> = { ...wrapped };
-      for (const name of fast) applibs[name] = stub[name];
-      const instance = new WebAssembly.Instance(module, { applibs: applibs as WebAssembly.ModuleImports, [PREEMPT_MODULE]: preempt });
-      const ex = instance.exports as Record<string, unknown>;
-      const link = new WebAssembly.Instance(linkMod, {
-        core: { syscall_charged: binding.syscallCharged },
-        host: {
-          over: (fuel: number) => this.charge(fuel), wall: binding.wallCheck ?? (() => {}),
-          task: binding.task, walled: binding.wallCheck ? 1 : 0, area: this.runtimeAreaBytes,
-        },
+      return new WebAssembly.Instance(linkMod, {
+        host: { area: this.runtimeAreaBytes },
         app: {
           start_rewind: ex.asyncify_start_rewind, stop_unwind: ex.asyncify_stop_unwind, start_unwind: ex.asyncify_start_unwind,
-          get_state: ex.asyncify_get_state, entry: ex[ENTRY_EXPORT] ?? ex.main ?? ex._start, fuel: ex[FUEL_GLOBAL],
-          memory: shape.memoryExport === null ? undefined : ex[shape.memoryExport],
+          get_state: ex.asyncify_get_state, entry, fuel: ex[FUEL_GLOBAL], memory,
         },
-      } as WebAssembly.Imports);
-      (stub.table as WebAssembly.Table).set(0, link.exports.call as () => number);
-      this.link = link.exports as unknown as LinkExports;
-      this.fastImports = fast;
-      return instance;
+      } as WebAssembly.Imports).exports as unknown as LinkExports;
     } catch {
-      this.link = null;
-      this.fastImports = [];
+      // An export of another type than the protocol's (a pre-instrumented module): run from JS.
       return null;
     }
   }
@@ -316,11 +327,10 @@ export class AppRunner {
 
   /**
    * One syscall of this instance's task with its host work charged to the slice and the wall
-   * budget checked (the link's `call` where there is one): what every import calls that does
-   * not take the stub path. Needs a syscall binding.
+   * budget checked after it: what every JS import calls (a gated module's fast imports are not
+   * JS: they call the core themselves). Needs a syscall binding.
    */
   syscall(nr: number, a0: number, a1: number, a2: number, a3: number): number {
-    if (this.link !== null) return this.link.call(nr, a0, a1, a2, a3);
     const b = this.binding;
     if (b === null) throw new Error("syscall: this runner has no syscall binding");
     const rc = b.syscall(b.task, nr, a0, a1, a2, a3);
@@ -459,7 +469,7 @@ export class AppRunner {
 }
 
 /** What a start needs to know of a module, read once per compiled module (a restart reads none of it again). */
-interface ModuleShape { applibs: string[]; memoryExport: string | null }
+interface ModuleShape { applibs: string[]; memoryExport: string | null; gated: boolean }
 const shapes = new WeakMap<WebAssembly.Module, ModuleShape>();
 function moduleShape(module: WebAssembly.Module): ModuleShape {
   let shape = shapes.get(module);
@@ -467,6 +477,7 @@ function moduleShape(module: WebAssembly.Module): ModuleShape {
     shape = {
       applibs: WebAssembly.Module.imports(module).filter((i) => i.module === "applibs" && i.kind === "function").map((i) => i.name),
       memoryExport: WebAssembly.Module.exports(module).find((e) => e.kind === "memory")?.name ?? null,
+      gated: WebAssembly.Module.imports(module).some((i) => i.module === PREEMPT_MODULE && i.name === GATE_SYSCALL_FIELD),
     };
     shapes.set(module, shape);
   }

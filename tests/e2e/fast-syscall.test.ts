@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import test from "node:test";
 import * as abi from "../../assembly/abi.js";
 import { type AppRunner } from "../../host/apps/runner.js";
-import { WALL_CHECK_CALLS } from "../../host/apps/fastpath.js";
+import { WALL_CHECK_CALLS } from "../../host/apps/protocol.js";
 import { app, device, installAndStart, IMPORT } from "./support.js";
 
 /** As many GPIO writes as fit one slice with room to spare, so both runs end in one slice (no preemption's cost in either). */

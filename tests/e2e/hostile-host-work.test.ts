@@ -6,7 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as abi from "../../assembly/abi.js";
 import { app, device, exitCodes, IMPORT, installAndStart } from "./support.js";
-import { WALL_CHECK_CALLS } from "../../host/apps/fastpath.js";
+import { WALL_CHECK_CALLS } from "../../host/apps/protocol.js";
 import { assertBlinkOnSchedule, startBlink } from "./witness.js";
 
 const ARGS_GET = `(import "applibs" "args_get" (func $args (param i32 i32) (result i32)))`;
@@ -109,7 +109,7 @@ test("args_get is charged by the bytes it copies", async () => {
 test("a slice ends when its wall budget is spent, even with fuel left", async () => {
   let wallMs = 0;
   // Each reading of the wall clock moves it 1 ms: the slice start, then one after every
-  // WALL_CHECK_CALLS-th flat call (host/apps/fastpath.ts).
+  // WALL_CHECK_CALLS-th flat call (host/apps/instrument-gates.ts).
   const dev = device({ sliceWallBudgetMs: 10, wallClockMs: () => wallMs++ });
   await installAndStart(dev, "slow", app(CLOCK, `(loop $again (drop (call $clock)) (br $again)) (i32.const 0)`));
   await dev.run({ maxSlices: 5 });

@@ -1,20 +1,24 @@
-// The slice protocol through the link module (host/apps/fastpath.ts): an AppRunner with a syscall
-// binding runs each slice as one call of the link, and its non-blocking imports through the stub.
-// Each test compares with the same module run without a binding (every import and the slice in
-// JS), or checks a property that would break if the link left something out: the fuel of every
-// slice, an exit code, the FUEL_IDLE between slices, a save area too small, a charge beyond the
-// fuel left, a binding the module cannot be linked to.
+// The slice protocol through the slice link (host/apps/slice-link.ts) and the syscall gates
+// (host/apps/instrument-gates.ts): an AppRunner with a syscall binding runs each slice as one
+// call of the link, and a gated module's non-blocking syscalls call the binding's
+// syscall_charged from inside the app. Each test compares with the same app run without a
+// binding or without gates (every import and the slice in JS), or checks a property that would
+// break if a gate or the link left something out: the fuel of every slice, an exit code, the
+// FUEL_IDLE between slices, a save area too small, a charge beyond the fuel left, the wall
+// checks, a module the gates do not apply to.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as abi from "../../assembly/abi.js";
 import { instrumentApp } from "../../host/apps/instrument.js";
 import { AppRunner, type ImportFn, type SyscallBinding } from "../../host/apps/runner.js";
-import { FUEL_IDLE, FUEL_GLOBAL } from "../../host/apps/protocol.js";
-import { WALL_CHECK_CALLS } from "../../host/apps/fastpath.js";
+import { FUEL_IDLE, FUEL_GLOBAL, checkInstrumentedModule } from "../../host/apps/protocol.js";
+import { WALL_CHECK_CALLS } from "../../host/apps/protocol.js";
 import { wat } from "../e2e/support.js";
 import { OPTS } from "./instrument-support.js";
 
-const compile = (text: string, opts = {}) => new WebAssembly.Module(instrumentApp(wat(text), { ...OPTS, ...opts }).bytes as Uint8Array<ArrayBuffer>);
+/** Instrumented with syscall gates unless `opts` says otherwise. */
+const compile = (text: string, opts = {}) => new WebAssembly.Module(instrumentApp(wat(text), { ...OPTS, fastSyscalls: true, ...opts }).bytes as Uint8Array<ArrayBuffer>);
+const importsOf = (mod: WebAssembly.Module) => WebAssembly.Module.imports(mod).map((i) => `${i.kind} ${i.module}.${i.name}`).sort();
 
 /** A core stand-in: every call answers a0 + nr and costs `fuelPerCall`; calls are counted. */
 function fakeCore(fuelPerCall: number) {
@@ -55,20 +59,46 @@ function slices(runner: AppRunner, fuel: number): { reasons: string[]; fuel: num
   }
 }
 
-test("through the link, every slice charges the fuel it charges through JS, calls included, and the exit code comes back", () => {
+test("a gated module imports the core's syscall_charged and the gate's four other imports in place of its fast imports", () => {
+  const gated = compile(getLoop(3));
+  assert.deepEqual(importsOf(gated), [
+    "function wasphere.over", "function wasphere.preempt", "function wasphere.syscall_charged", "function wasphere.wall",
+    "global wasphere.task", "global wasphere.walled",
+  ]);
+  assert.deepEqual(importsOf(compile(getLoop(3), { fastSyscalls: false })), ["function applibs.gpio_get", "function wasphere.preempt"]);
+  // A blocking import keeps its import (it must be able to suspend), and so does exit.
+  const mixed = compile(`(module (import "applibs" "sleep_ms" (func $s (param i32) (result i32))) (import "applibs" "exit" (func $x (param i32)))
+    (memory (export "memory") 1) (func (export "main") (result i32) (call $x (call $s (i32.const 1))) (i32.const 0)))`);
+  assert.deepEqual(importsOf(mixed), ["function applibs.exit", "function applibs.sleep_ms", "function wasphere.preempt"]);
+  // The protocol's check accepts what the instrumenter makes.
+  checkInstrumentedModule(instrumentApp(wat(getLoop(3)), { ...OPTS, fastSyscalls: true }).bytes, OPTS.quotaBytes);
+});
+
+test("through the gates and the link, every slice charges the fuel it charges through JS, calls included, and the exit code comes back", () => {
   const mod = compile(getLoop(3000));
   const linked = fakeCore(7);
   let a: AppRunner;
   a = new AppRunner(mod, jsApplibs(() => a, { gpio_get: abi.SYS_GPIO_GET }), { syscalls: linked.binding });
-  assert.deepEqual(a.fastImports, ["gpio_get"]);
+  assert.equal(a.gated, true);
+  const plainImport = (core: ReturnType<typeof fakeCore>, get: () => AppRunner) => (h = 0) => {
+    const rc = core.binding.syscall(5, abi.SYS_GPIO_GET, h, 0, 0, 0);
+    get().charge(core.binding.takeFuel(5));
+    return rc;
+  };
+  // The same binding's functions, called from JS imports: no link, no gates.
   const plain = fakeCore(7);
   let b: AppRunner;
-  // The same binding's functions, called from JS imports: no link at all.
-  b = new AppRunner(mod, { gpio_get: (h = 0) => { const rc = plain.binding.syscall(5, abi.SYS_GPIO_GET, h, 0, 0, 0); b.charge(plain.binding.takeFuel(5)); return rc; } });
-  assert.deepEqual(b.fastImports, []);
+  b = new AppRunner(compile(getLoop(3000), { fastSyscalls: false }), { gpio_get: plainImport(plain, () => b) });
+  assert.equal(b.gated, false);
+  // The gated module without a binding: its gates reach the JS import through the runner.
+  const third = fakeCore(7);
+  let c: AppRunner;
+  c = new AppRunner(mod, { gpio_get: plainImport(third, () => c) });
   const viaLink = slices(a, 5000);
   const viaJs = slices(b, 5000);
   assert.deepEqual(viaLink, viaJs);
+  assert.deepEqual(slices(c, 5000), viaJs);
+  assert.deepEqual(third.calls, plain.calls);
   assert.ok(viaLink.reasons.length > 5, `preempted ${viaLink.reasons.length - 1} times`);
   // sum over i of (i + SYS_GPIO_GET), as the fake core answers; the link passed the task and the arguments.
   assert.equal(viaLink.value, (2999 * 3000) / 2 + 3000 * abi.SYS_GPIO_GET);
@@ -103,7 +133,7 @@ test("a blocking import still suspends through the link, and resumes with its va
       return r.suspend("blocked");
     },
   }, { syscalls: core.binding });
-  assert.deepEqual(r.fastImports, ["gpio_get"]);
+  assert.equal(r.gated, true);
   const first = r.runSlice(100_000);
   assert.equal(first.reason, "blocked");
   assert.equal(core.calls.length, 1);
@@ -121,7 +151,7 @@ test("a save area too small for the stack still traps as too deep through the li
   const mod = compile(text);
   let r: AppRunner;
   r = new AppRunner(mod, jsApplibs(() => r, { gpio_get: abi.SYS_GPIO_GET }), { syscalls: fakeCore(1).binding });
-  assert.deepEqual(r.fastImports, ["gpio_get"]);
+  assert.equal(r.gated, true);
   let last = r.runSlice(100);
   let preempted = 0;
   while (last.reason === "out_of_fuel") { preempted++; last = r.runSlice(100); }
@@ -131,9 +161,9 @@ test("a save area too small for the stack still traps as too deep through the li
   assert.equal(r.ended, true);
 });
 
-test("a module whose import has another signature than the protocol's runs with JS imports, with the same results", () => {
+test("a pre-instrumented module without gates, whose import has another signature than the protocol's, runs with JS imports", () => {
   // A module of the instrumented shape (as installInstrumented takes them: their signatures are
-  // not checked) whose gpio_get has two parameters: the stub's function cannot be linked to it.
+  // not checked) whose gpio_get has two parameters and no gates: its imports are all JS.
   const mod = new WebAssembly.Module(wat(`(module (import "applibs" "gpio_get" (func $get (param i32 i32) (result i32)))
     (import "applibs" "clock_ms" (func $clock (result i32))) (import "wasphere" "preempt" (func $preempt))
     (memory (export "memory") 1) (global (export "${FUEL_GLOBAL}") (mut i32) (i32.const 0))
@@ -144,7 +174,7 @@ test("a module whose import has another signature than the protocol's runs with 
   const core = fakeCore(3);
   let r: AppRunner;
   r = new AppRunner(mod, jsApplibs(() => r, { gpio_get: abi.SYS_GPIO_GET, clock_ms: abi.SYS_CLOCK_MS }), { syscalls: core.binding });
-  assert.deepEqual(r.fastImports, [], "no stub at all: the whole instance falls back");
+  assert.equal(r.gated, false);
   const res = r.runSlice(100_000);
   assert.equal(res.reason, "exited");
   assert.equal(res.value, 4 + abi.SYS_GPIO_GET + abi.SYS_CLOCK_MS);
@@ -175,7 +205,7 @@ test("the wall check runs after every WALL_CHECK_CALLS-th flat call of a slice, 
   assert.equal(checks(), 3);
   // Charged what it ran (the calls' fuel and a few instructions each), not the slice's ten million.
   assert.ok(first.fuelUsed >= 3 * WALL_CHECK_CALLS * abi.SYSCALL_FUEL && first.fuelUsed < 3 * WALL_CHECK_CALLS * (abi.SYSCALL_FUEL + 50), `charged ${first.fuelUsed}`);
-  // Each slice counts afresh: the next one (808 calls left) checks after 64, 128, ... 768.
+  // The count starts again at each check: the next slice (808 calls left) checks after 64, 128, ... 768.
   const rest = slices(r, 10_000_000);
   assert.deepEqual(rest.reasons, ["exited"]);
   assert.equal(checks(), 3 + Math.floor((1000 - 3 * WALL_CHECK_CALLS) / WALL_CHECK_CALLS));

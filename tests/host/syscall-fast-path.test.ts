@@ -1,5 +1,5 @@
-// The syscall fast path on a device (host/apps/fastpath.ts, Device.syscallBinding): an app's
-// non-blocking imports reach the core Wasm-to-Wasm. Each test fails if that path dropped one of
+// The syscall fast path on a device (host/apps/instrument-gates.ts, Device.syscallBinding): an
+// app's non-blocking imports become gates that reach the core Wasm-to-Wasm. Each test fails if that path dropped one of
 // the properties of the JS path: which imports take it, a bad pointer's -EFAULT and its audit
 // entry, a blocking call between fast ones, a tapped core seeing every call, an instance that
 // died in the middle of a fast call and the one that replaces it. (The charges, a forged handle,
@@ -11,7 +11,7 @@ import * as abi from "../../assembly/abi.js";
 import { type AppRunner } from "../../host/apps/runner.js";
 import { type CoreTap } from "../../host/core.js";
 import { HostError } from "../../host/device.js";
-import { FAST_IMPORTS } from "../../host/apps/fastpath.js";
+import { FAST_IMPORTS } from "../../host/apps/protocol.js";
 import { APP_IMPORTS } from "../../host/apps/imports.js";
 import { app, device, exitCodes, IMPORT, installAndStart } from "../e2e/support.js";
 
@@ -22,8 +22,13 @@ const runnerOf = (dev: ReturnType<typeof device>, slot: number): AppRunner => {
   assert.ok(found, `app ${slot} has an instance`);
   return found.runner;
 };
+/** The `applibs` imports left in the app's installed (instrumented) module. */
+const applibsLeft = (dev: ReturnType<typeof device>, slot: number): string[] => {
+  const apps = (dev as unknown as { apps: Map<number, { module: WebAssembly.Module }> }).apps;
+  return WebAssembly.Module.imports(apps.get(slot)!.module).filter((i) => i.module === "applibs").map((i) => i.name).sort();
+};
 
-test("the fast imports are every non-blocking one but exit; a device's app takes exactly those it imports through the stub", async () => {
+test("the fast imports are every non-blocking one but exit; a device's app keeps exactly the others as imports", async () => {
   assert.deepEqual(FAST_IMPORTS.map((i) => i.name), APP_IMPORTS.filter((i) => !i.blocking && i.name !== "exit").map((i) => i.name));
   const dev = device();
   const a = await installAndStart(dev, "mixed", app(`${IMPORT.in} ${IMPORT.get} ${IMPORT.log} ${IMPORT.sleep} ${IMPORT.yield} ${IMPORT.exit} ${IMPORT.quota}`, `
@@ -33,7 +38,8 @@ test("the fast imports are every non-blocking one but exit; a device's app takes
     (call $exit (call $quota))
     (i32.const 0)`), { Capabilities: { Gpio: [12] } });
   assert.equal(dev.step(), true);
-  assert.deepEqual([...runnerOf(dev, a.slot).fastImports].sort(), ["gpio_get", "gpio_open_input", "log", "mem_quota_bytes"]);
+  assert.equal(runnerOf(dev, a.slot).gated, true);
+  assert.deepEqual(applibsLeft(dev, a.slot), ["exit", "sleep_ms", "yield"]);
   await dev.run({ untilMs: 100 });
   assert.deepEqual(exitCodes(dev, "mixed"), [dev.core.exports.app_field(a.slot, abi.APP_FIELD_QUOTA_BYTES)]);
 });
@@ -51,7 +57,7 @@ test("a pointer outside the app's memory, through a fast import, is -EFAULT with
     (call $exit (local.get $sum))
     (i32.const 0)`, `(data (i32.const 65530) "edge!!")`), { CmdArgs: ["an argument longer than one byte"] });
   assert.equal(dev.step(), true);
-  assert.ok(runnerOf(dev, a.slot).fastImports.includes("log") && runnerOf(dev, a.slot).fastImports.includes("args_get"));
+  assert.deepEqual(applibsLeft(dev, a.slot), ["exit", "yield"], "log and args_get are gates");
   await dev.run({ untilMs: 50 });
   // Three refusals, then the one line that fits (log answers its 6 bytes).
   assert.deepEqual(exitCodes(dev, "pointers"), [-3 * abi.EFAULT + 6]);
@@ -99,10 +105,10 @@ test("a core seen through a tap still sees every fast call, in order, with the c
   assert.equal(dev.step(), true);
   const task = calls[0][1];
   const handle = calls[1][3];
-  // Every call through syscall_charged (one call: the syscall and its fuel); exit's JS wrapper too goes through the link.
+  // Every gate's call through syscall_charged (one call: the syscall and its fuel); exit stays a JS import, which calls syscall.
   assert.deepEqual(calls, [
     ["syscall_charged", task, abi.SYS_GPIO_OPEN_INPUT, 12], ["syscall_charged", task, abi.SYS_GPIO_GET, handle],
-    ["syscall_charged", task, abi.SYS_GPIO_GET, 77], ["syscall_charged", task, abi.SYS_EXIT, 0]]);
+    ["syscall_charged", task, abi.SYS_GPIO_GET, 77], ["syscall", task, abi.SYS_EXIT, 0]]);
   assert.ok(typeof handle === "number" && handle > 0);
 });
 
@@ -122,7 +128,7 @@ test("an instance that dies inside a fast call is a host error; the dead instanc
   const e = dev.core.exports;
   assert.equal(dev.step(), true); // opened, sleeping
   const old = runnerOf(dev, victim.slot);
-  assert.ok(old.fastImports.includes("gpio_set"));
+  assert.deepEqual(applibsLeft(dev, victim.slot), ["exit", "sleep_ms"], "gpio_set is a gate");
   const task = e.app_field(victim.slot, abi.APP_FIELD_TASK);
   await assert.rejects(dev.run({ untilMs: 100 }), (err: Error) => err instanceof HostError && /model: the line shorted/.test(err.message));
   assert.equal(e.app_field(victim.slot, abi.APP_FIELD_CRASHES), 0, "not charged a crash");

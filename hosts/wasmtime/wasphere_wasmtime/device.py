@@ -135,10 +135,14 @@ def check_instrumented_module(wasm: bytes, module: Module, quota_bytes: int, abi
     """The slice protocol's shape (host/apps/protocol.ts): imports, exports, no start, memory max."""
     p = abi.protocol
     syscalls = {i["name"] for i in abi.app_imports}
+    gate_functions = {p["GATE_SYSCALL_FIELD"], p["GATE_OVER_FIELD"], p["GATE_WALL_FIELD"]}
+    gate_globals = {p["GATE_TASK_FIELD"], p["GATE_WALLED_FIELD"]}
     for imp in module.imports:
         fn = isinstance(imp.type, wasmtime.FuncType)
-        if not fn or not ((imp.module == "applibs" and imp.name in syscalls) or (imp.module, imp.name) == (p["PREEMPT_MODULE"], p["PREEMPT_FIELD"])):
-            raise ValueError(f"the module imports {imp.module}.{imp.name}; an instrumented app imports only applibs functions and {p['PREEMPT_MODULE']}.{p['PREEMPT_FIELD']}")
+        own = imp.module == p["PREEMPT_MODULE"]
+        gate = own and ((fn and imp.name in gate_functions) or (isinstance(imp.type, wasmtime.GlobalType) and imp.name in gate_globals))
+        if not gate and (not fn or not ((imp.module == "applibs" and imp.name in syscalls) or (own and imp.name == p["PREEMPT_FIELD"]))):
+            raise ValueError(f"the module imports {imp.module}.{imp.name}; an instrumented app imports only applibs functions, {p['PREEMPT_MODULE']}.{p['PREEMPT_FIELD']} and the syscall gates' {p['PREEMPT_MODULE']} imports")
     if _has_start_section(wasm):
         raise ValueError(f"the module has a start function; an instrumented app starts only from {p['ENTRY_EXPORT']}")
     exports = {e.name: e.type for e in module.exports}

@@ -5,6 +5,10 @@ a slice sets the exported fuel global, calls `__wasphere_entry` (first slice) or
 call stack (later slices) and ends when the app returns, exits, traps, runs out of fuel (the module
 calls `wasphere.preempt`, answered by an asyncify unwind) or suspends in a blocking `applibs`
 import. On rewind the suspended import is called again and returns the value delivered for it.
+A module instrumented with syscall gates calls `wasphere.syscall_charged(task, nr, a0..a3)` in
+place of its non-blocking imports: here that calls the task's `applibs` implementation of `nr`
+(whose charges are its own, so the gate owes no fuel: the high half is 0), `wasphere.over` charges
+as an import does, and there is no wall budget (`wasphere.walled` is 0).
 Invariants: outside a slice the fuel is FUEL_IDLE and a preempt request only refills it; one store
 per instance (an instance is freed only with its store); while the app runs, its store is reached
 only through the Caller of the import being served (`caller`).
@@ -62,11 +66,22 @@ class AppRunner:
         self.caller = None
 
         linker = Linker(engine)
+        gate_globals = {p["GATE_TASK_FIELD"], p["GATE_WALLED_FIELD"]}
         for imp in module.imports:
             ty = imp.type
+            if imp.module == p["PREEMPT_MODULE"] and imp.name in gate_globals and isinstance(ty, wasmtime.GlobalType):
+                # The task is this runner's own (its applibs are the task's); no wall budget.
+                linker.define(self.store, imp.module, imp.name, wasmtime.Global(self.store, ty, wasmtime.Val.i32(0)))
+                continue
             if not isinstance(ty, FuncType):
                 raise ValueError(f"the app imports {imp.module}.{imp.name}, which is not a function")
-            if imp.module == "applibs":
+            if (imp.module, imp.name) == (p["PREEMPT_MODULE"], p["GATE_SYSCALL_FIELD"]):
+                linker.define_func(imp.module, imp.name, ty, self._gate(applibs, abi), access_caller=True)
+            elif (imp.module, imp.name) == (p["PREEMPT_MODULE"], p["GATE_OVER_FIELD"]):
+                linker.define_func(imp.module, imp.name, ty, self._over, access_caller=True)
+            elif (imp.module, imp.name) == (p["PREEMPT_MODULE"], p["GATE_WALL_FIELD"]):
+                linker.define_func(imp.module, imp.name, ty, lambda: None)
+            elif imp.module == "applibs":
                 impl = applibs.get(imp.name)
                 if impl is None:
                     raise ValueError(f"the app imports applibs.{imp.name}, which the host does not provide")
@@ -193,6 +208,29 @@ class AppRunner:
             finally:
                 self.caller = outer_caller
         return wrapped
+
+    def _gate(self, applibs: dict[str, ImportImpl], abi: Abi):
+        """wasphere.syscall_charged: the applibs implementation of `nr`, its result as the low half."""
+        by_nr = {i["nr"]: i for i in abi.app_imports}
+        wrapped: dict[int, Callable] = {}
+
+        def gate(caller, _task, nr, *args):
+            fn = wrapped.get(nr)
+            if fn is None:
+                imp = by_nr.get(nr)
+                impl = applibs.get(imp["name"]) if imp else None
+                if imp is None or impl is None:
+                    raise RuntimeError(f"a syscall gate called number {nr}, which the host does not provide")
+                fn = wrapped[nr] = self._wrap(imp["name"], impl, imp["params"], 1)
+            return fn(caller, *args[:by_nr[nr]["params"]]) & 0xFFFFFFFF
+        return gate
+
+    def _over(self, caller, fuel: int) -> None:
+        outer, self.caller = self.caller, caller
+        try:
+            self.charge(fuel)
+        finally:
+            self.caller = outer
 
     def _preempt(self, caller) -> None:
         if self.get_state(caller) == REWINDING:
