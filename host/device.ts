@@ -19,7 +19,7 @@ import { GpioBank } from "./peripherals/gpio.js";
 import { type Clock, RealClock } from "./peripherals/clock.js";
 import { type AppPackage } from "./apps/package.js";
 import { checkInstrumentedModule } from "./apps/protocol.js";
-import { AppInstantiateError, AppRunner, SLICE_REASONS, type SliceResult, type SyscallBinding } from "./apps/runner.js";
+import { AppInstantiateError, AppRunner, applibsImports, SLICE_REASONS, type SliceResult, type SyscallBinding } from "./apps/runner.js";
 import { APP_IMPORTS, appInstrumentOptions } from "./apps/imports.js";
 import { printable, printableLines } from "./printable.js";
 import { HostYield, wallMs } from "./yield.js";
@@ -220,6 +220,7 @@ const UPDATE_REFUSED_TEXT: Record<number, string> = {
 };
 
 const SYSCALL_NAMES = new Map<number, string>(APP_IMPORTS.map((i) => [i.nr, i.name]));
+const IMPORT_BY_NAME = new Map(APP_IMPORTS.map((i) => [i.name, i]));
 /** Each errno's name, the first in the ABI's export order where two share a value (built once: an
  * audit description asks on every denial, and a scan of every ABI constant cost more than the slice). */
 const ERRNO_NAMES = new Map<number, string>();
@@ -840,7 +841,7 @@ export class Device {
       return null;
     }
     const owner: { runner: AppRunner | null } = { runner: null };
-    const runner = new AppRunner(app.module, this.trampolines(task, owner), { syscalls: this.syscallBinding(task, owner) });
+    const runner = new AppRunner(app.module, this.trampolines(task, owner, applibsImports(app.module)), { syscalls: this.syscallBinding(task, owner) });
     owner.runner = runner;
     const liveTask = { task, app, runner };
     this.live.set(task, liveTask);
@@ -863,7 +864,8 @@ export class Device {
   }
 
   /**
-   * The `applibs` imports of one task in JS: each calls the core's syscall with the caller's task
+   * The `applibs` imports of one task in JS, those in `names` (the ones its module imports: a
+   * closure each, made at every start): each calls the core's syscall with the caller's task
    * id (the core checks that it is the running task, the hook, the handle; it counts the fuel)
    * through the runner (AppRunner.syscall: the fuel charged, the wall budget checked).
    * `owner.runner` is the instance the imports belong to, set once it exists: an import of an
@@ -873,12 +875,14 @@ export class Device {
    * are no imports: the gates call the core themselves, and that refusal is the core's. A non-blocking call never
    * suspends, so it has no rewind to finish (runner.ts).
    */
-  private trampolines(task: number, owner: { runner: AppRunner | null }): Record<string, (a0?: number, a1?: number, a2?: number, a3?: number) => number> {
+  private trampolines(task: number, owner: { runner: AppRunner | null }, names: readonly string[]): Record<string, (a0?: number, a1?: number, a2?: number, a3?: number) => number> {
     const e = this.core.exports;
     const imports: Record<string, (a0?: number, a1?: number, a2?: number, a3?: number) => number> = {};
-    for (const imp of APP_IMPORTS) {
+    for (const name of names) {
+      const imp = IMPORT_BY_NAME.get(name);
+      if (!imp) continue; // the runner names what the host does not provide
       const nr = imp.nr;
-      imports[imp.name] = imp.blocking
+      imports[name] = imp.blocking
         ? (a0 = 0, a1 = 0, a2 = 0, a3 = 0) => {
           const runner = owner.runner;
           if (runner !== this.running?.runner || runner === null) return -abi.EPERM;

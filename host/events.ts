@@ -21,8 +21,11 @@ export class EventRing {
 
   constructor(readonly capacity = 1024) { this.entries = new Array(capacity); }
 
+  /** Records `event`, which becomes the recorded entry (its seq and time are set on it: callers pass a fresh object). */
   push(timeMs: number, event: DeviceEvent): void {
-    const recorded = { ...event, seq: this.next, timeMs } as RecordedEvent;
+    const recorded = event as RecordedEvent;
+    recorded.seq = this.next;
+    recorded.timeMs = timeMs;
     this.entries[this.next % this.capacity] = recorded;
     this.next++;
     for (const l of this.listeners) l(recorded);

@@ -18,7 +18,7 @@
 // binding a slice is one call of the link's `slice` (slice-link.ts: fuel, rewind, entry, stop of
 // the unwind, FUEL_IDLE), so it touches no WebAssembly.Global from JS. Where the link cannot be
 // made (an engine that cannot compile it, exports of another type than the protocol's), the
-// slice runs from JS.
+// slice runs from JS. The link is made at the first rewind, so a slice is one call from the second on.
 // Memory: the asyncify save area is [ASYNCIFY_DATA_ADDR, runtimeAreaBytes) of the app's own memory.
 // Must not: let an exception of the host (anything but AppExit, a Wasm trap or a stack overflow)
 // pass for an app failure: those are rethrown. A module that cannot be instantiated is the app's
@@ -30,7 +30,7 @@ import {
   ASYNCIFY_DATA_ADDR, ASYNCIFY_HEADER_ADDR, ENTRY_EXPORT, FAST_IMPORTS, FUEL_GLOBAL, FUEL_IDLE, GATE_OVER_FIELD, GATE_SYSCALL_FIELD,
   GATE_TASK_FIELD, GATE_WALL_FIELD, GATE_WALLED_FIELD, PREEMPT_FIELD, PREEMPT_MODULE,
 } from "./protocol.js";
-import { linkModule, type LinkExports } from "./slice-link.js";
+import { LINK_PAGES, LINK_RET, LINK_REWIND, LINK_SLICE, LINK_UNWIND, linkModule, type LinkExports } from "./slice-link.js";
 
 const FAST_BY_NR = new Map(FAST_IMPORTS.map((i) => [i.nr, i]));
 
@@ -140,7 +140,13 @@ export class AppRunner {
   private header: Int32Array | null = null;
   private readonly binding: SyscallBinding | null;
   /** The slice link (slice-link.ts), null when each slice runs from JS. */
-  private readonly link: LinkExports | null;
+  private link: LinkExports | null = null;
+  /**
+   * Whether the link is still to be made: at the first rewind, so a start (instantiate and first
+   * slice) does not pay its instantiation (about 4 us, against about 0.1 us it saves a slice),
+   * nor an app that ends in its first slice.
+   */
+  private linkDue: boolean;
   /** Whether the module calls the core through syscall gates (protocol.ts) rather than JS imports. */
   readonly gated: boolean;
 
@@ -178,7 +184,7 @@ export class AppRunner {
     if (typeof entry !== "function") throw new AppInstantiateError("the app module exports no entry point");
     this.entry = entry as () => number | undefined;
     this.fuel.value = FUEL_IDLE;
-    this.link = this.binding ? this.makeLink(ex, memory, entry) : null;
+    this.linkDue = this.binding !== null;
   }
 
   /**
@@ -228,7 +234,7 @@ export class AppRunner {
   }
 
   /** Bytes of the app's memory now. */
-  memoryBytes(): number { return this.link !== null ? this.link.pages() * 65536 : this.memory.buffer.byteLength; }
+  memoryBytes(): number { return this.link !== null ? this.link.run(LINK_PAGES, 0) * 65536 : this.memory.buffer.byteLength; }
 
   /** True once the app exited or trapped. */
   get ended(): boolean { return this.phase === "ended"; }
@@ -259,6 +265,10 @@ export class AppRunner {
     this.lastError = null;
     this.inSlice = true;
     const rewinding = this.phase === "suspended";
+    if (rewinding && this.linkDue) {
+      this.linkDue = false;
+      this.link = this.makeLink(this.instance.exports as Record<string, unknown>, this.memory, this.entry);
+    }
     const link = this.link;
     /** Whether the fuel global still needs its FUEL_IDLE (the link's slice leaves it there when it returns). */
     let idleDue = true;
@@ -268,7 +278,7 @@ export class AppRunner {
       if (link !== null) {
         // start_rewind runs inside the link, before the entry: nothing of the host's runs between.
         if (rewinding) this.asyncState = STATE_REWINDING;
-        left = link.slice(this.sliceFuel, rewinding ? 1 : 0);
+        left = link.run(rewinding ? LINK_REWIND : LINK_SLICE, this.sliceFuel);
         idleDue = false;
         if (this.asyncState === STATE_UNWINDING) {
           // The link stopped the unwind (a save area too small traps there, caught below).
@@ -277,7 +287,7 @@ export class AppRunner {
           this.lastFuelUsed = this.usedOf(left);
           return this.unwindReason;
         }
-        ret = link.ret();
+        ret = link.run(LINK_RET, 0);
       } else {
         this.fuel.value = this.sliceFuel;
         if (rewinding) { this.asyncify.asyncify_start_rewind(ASYNCIFY_HEADER_ADDR); this.asyncState = STATE_REWINDING; }
@@ -444,7 +454,7 @@ export class AppRunner {
   private startUnwind(reason: number): void {
     this.unwindReason = reason;
     this.asyncState = STATE_UNWINDING;
-    if (this.link !== null) { this.link.unwind(); return; }
+    if (this.link !== null) { this.link.run(LINK_UNWIND, 0); return; }
     const buffer = this.memory.buffer;
     let header = this.header;
     if (!LITTLE_ENDIAN) {
@@ -469,6 +479,9 @@ export class AppRunner {
 }
 
 /** What a start needs to know of a module, read once per compiled module (a restart reads none of it again). */
+/** The `applibs` functions `module` imports (a host makes implementations for these only). */
+export function applibsImports(module: WebAssembly.Module): readonly string[] { return moduleShape(module).applibs; }
+
 interface ModuleShape { applibs: string[]; memoryExport: string | null; gated: boolean }
 const shapes = new WeakMap<WebAssembly.Module, ModuleShape>();
 function moduleShape(module: WebAssembly.Module): ModuleShape {
