@@ -198,8 +198,8 @@ export function task_take_fuel(task: i32): i32 { return taskTakeFuel(task); }
 /**
  * syscall-charged: `syscall` and then `task_take_fuel`, in one call: the result's low 32 bits are
  * the syscall's result, its high 32 the fuel owed (what task_take_fuel would answer next). One
- * export where there were two because a host's fast path (host/apps/fastpath.ts) makes this call
- * for every non-blocking syscall, and each call across instances costs as much as the check.
+ * export where there were two because an app's syscall gates (host/apps/instrument-gates.ts) make
+ * this call for every non-blocking syscall, and each call across instances costs as much as the check.
  */
 export function syscall_charged(task: i32, nr: i32, a0: i32, a1: i32, a2: i32, a3: i32): i64 {
   const rc = syscall(task, nr, a0, a1, a2, a3);

@@ -35,7 +35,8 @@ function call(task: i32, app: i32, nr: i32, a0: i32, a1: i32, a2: i32): i32 {
   return periph_control(id, PERIPH_ADC, ADC_OP_SET_REFERENCE, a1, periphBuf, 4);
 }
 
-export function adcOp(op: i32, task: i32, app: i32, nr: i32, a0: i32, a1: i32, a2: i32, a3: i32): i32 {
+// @ts-ignore: decorator
+@inline export function adcOp(op: i32, task: i32, app: i32, nr: i32, a0: i32, a1: i32, a2: i32, a3: i32): i32 {
   switch (op) {
     case OP_CALL: return call(task, app, nr, a0, a1, a2);
     case OP_ALLOWS: return periphAllows(app, PERIPH_ADC, a0);

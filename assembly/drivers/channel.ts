@@ -241,7 +241,8 @@ function reset(): void {
   memory.fill(rows, 0, <usize>(CHANNEL_MAX * <i32>ROW));
 }
 
-export function channelOp(op: i32, task: i32, app: i32, nr: i32, a0: i32, a1: i32, a2: i32, a3: i32): i32 {
+// @ts-ignore: decorator
+@inline export function channelOp(op: i32, task: i32, app: i32, nr: i32, a0: i32, a1: i32, a2: i32, a3: i32): i32 {
   switch (op) {
     case OP_CALL: return call(task, app, nr, a0, a1, a2);
     case OP_FUEL: return SYSCALL_FUEL + (nr != SYS_CHANNEL_OPEN && a2 > 0 ? a2 * COPY_BYTE_FUEL : 0);

@@ -279,7 +279,8 @@ export function cryptoDeliver(ptr: usize, len: i32): i32 {
   return finish(slot, asked);
 }
 
-export function cryptoOp(op: i32, task: i32, app: i32, nr: i32, a0: i32, a1: i32, a2: i32, a3: i32): i32 {
+// @ts-ignore: decorator
+@inline export function cryptoOp(op: i32, task: i32, app: i32, nr: i32, a0: i32, a1: i32, a2: i32, a3: i32): i32 {
   switch (op) {
     case OP_CALL: return nr == SYS_RANDOM_BYTES ? sysRandomBytes(task, app, a0, a1) : sysSha256(task, app, a0, a1, a2);
     // a2 is what the call returned: SYSCALL_SUSPEND once it posted; a1 the bytes it moves.

@@ -144,7 +144,8 @@ function close(kind: i32, pin: i32): void {
   }
 }
 
-export function gpioOp(op: i32, task: i32, app: i32, nr: i32, a0: i32, a1: i32, a2: i32, a3: i32): i32 {
+// @ts-ignore: decorator
+@inline export function gpioOp(op: i32, task: i32, app: i32, nr: i32, a0: i32, a1: i32, a2: i32, a3: i32): i32 {
   switch (op) {
     case OP_CALL: return call(task, app, nr, a0, a1);
     case OP_ALLOWS: return capsHasPin(capsOf(app), a0) ? 1 : 0;

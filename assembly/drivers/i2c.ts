@@ -89,7 +89,8 @@ function call(task: i32, app: i32, nr: i32, a0: i32, a1: i32, a2: i32, a3: i32):
   return sysWriteRead(task, app, a0, a1, a2);
 }
 
-export function i2cOp(op: i32, task: i32, app: i32, nr: i32, a0: i32, a1: i32, a2: i32, a3: i32): i32 {
+// @ts-ignore: decorator
+@inline export function i2cOp(op: i32, task: i32, app: i32, nr: i32, a0: i32, a1: i32, a2: i32, a3: i32): i32 {
   switch (op) {
     case OP_CALL: return call(task, app, nr, a0, a1, a2, a3);
     case OP_ALLOWS: return periphAllows(app, PERIPH_I2C, a0);

@@ -36,7 +36,8 @@ function sysLog(task: i32, app: i32, ptr: i32, len: i32): i32 {
   return n;
 }
 
-export function logOp(op: i32, task: i32, app: i32, nr: i32, a0: i32, a1: i32, a2: i32, a3: i32): i32 {
+// @ts-ignore: decorator
+@inline export function logOp(op: i32, task: i32, app: i32, nr: i32, a0: i32, a1: i32, a2: i32, a3: i32): i32 {
   if (op == OP_CALL) return sysLog(task, app, a0, a1);
   // Only a line that was written costs the line and its bytes; the result is the bytes written.
   if (op == OP_FUEL) return a2 > 0 || (a2 == 0 && a1 == 0) ? SYSCALL_FUEL + LOG_LINE_FUEL + a2 * LOG_BYTE_FUEL : SYSCALL_FUEL;

@@ -367,7 +367,8 @@ function fuel(nr: i32, rc: i32): i32 {
   return SYSCALL_FUEL + NET_CALL_FUEL + moved * COPY_BYTE_FUEL;
 }
 
-export function netOp(op: i32, task: i32, app: i32, nr: i32, a0: i32, a1: i32, a2: i32, a3: i32): i32 {
+// @ts-ignore: decorator
+@inline export function netOp(op: i32, task: i32, app: i32, nr: i32, a0: i32, a1: i32, a2: i32, a3: i32): i32 {
   switch (op) {
     case OP_CALL: return call(task, app, nr, a0, a1, a2, a3);
     case OP_FUEL: return fuel(nr, a2);

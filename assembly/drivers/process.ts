@@ -76,7 +76,8 @@ function fuel(nr: i32, a1: i32, rc: i32): i32 {
   return SYSCALL_FUEL;
 }
 
-export function processOp(op: i32, task: i32, app: i32, nr: i32, a0: i32, a1: i32, a2: i32, a3: i32): i32 {
+// @ts-ignore: decorator
+@inline export function processOp(op: i32, task: i32, app: i32, nr: i32, a0: i32, a1: i32, a2: i32, a3: i32): i32 {
   if (op == OP_CALL) return call(task, app, nr, a0, a1);
   if (op == OP_FUEL) return fuel(nr, a1, a2);
   if (op == OP_OWNS) return owns(nr) ? 1 : 0;

@@ -34,7 +34,8 @@ function sysApply(task: i32, app: i32, handle: i32, channel: i32, statePtr: i32)
   return periph_control(id, PERIPH_PWM, PWM_OP_APPLY, channel, periphBuf, PWM_STATE_BYTES);
 }
 
-export function pwmOp(op: i32, task: i32, app: i32, nr: i32, a0: i32, a1: i32, a2: i32, a3: i32): i32 {
+// @ts-ignore: decorator
+@inline export function pwmOp(op: i32, task: i32, app: i32, nr: i32, a0: i32, a1: i32, a2: i32, a3: i32): i32 {
   switch (op) {
     case OP_CALL: return nr == SYS_PWM_OPEN ? periphOpen(task, app, nr, PERIPH_PWM, HANDLE_PWM, a0) : sysApply(task, app, a0, a1, a2);
     case OP_ALLOWS: return periphAllows(app, PERIPH_PWM, a0);

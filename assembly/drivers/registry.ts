@@ -50,7 +50,11 @@ export const UNIT_UPDATE: i32 = 16;
 export const UNIT_SYSEVENT: i32 = 17;
 export const UNIT_COUNT: i32 = 18;
 
-/** Asks unit `unit` operation `op` (unit.ts). An unknown unit answers 0. */
+/**
+ * Asks unit `unit` operation `op` (unit.ts). An unknown unit answers 0. Every unit's op function
+ * is `@inline` and called only from here, so a syscall reaches its unit's code in one call, not
+ * two (about 2 ns of a 17 ns gpio_get round trip: `npm run bench`, group syscall).
+ */
 export function unitOp(unit: i32, op: i32, task: i32, app: i32, nr: i32, a0: i32, a1: i32, a2: i32, a3: i32): i32 {
   switch (unit) {
     case UNIT_PROCESS: return processOp(op, task, app, nr, a0, a1, a2, a3);

@@ -26,7 +26,8 @@ export const HANDLE_PACKAGE_FILE: i32 = 5;  // a file of the app's own package (
 export const KIND_STORAGE: i32 = 1 << HANDLE_STORAGE;
 export const KIND_PACKAGE_FILE: i32 = 1 << HANDLE_PACKAGE_FILE;
 
-export function storageOp(op: i32, task: i32, app: i32, nr: i32, a0: i32, a1: i32, a2: i32, a3: i32): i32 {
+// @ts-ignore: decorator
+@inline export function storageOp(op: i32, task: i32, app: i32, nr: i32, a0: i32, a1: i32, a2: i32, a3: i32): i32 {
   switch (op) {
     case OP_CALL: return storageCall(task, app, nr, a0, a1, a2);
     case OP_FUEL: {

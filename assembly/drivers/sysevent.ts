@@ -228,7 +228,8 @@ function reset(): void {
   resumed = false;
 }
 
-export function syseventOp(op: i32, task: i32, app: i32, nr: i32, a0: i32, a1: i32, a2: i32, a3: i32): i32 {
+// @ts-ignore: decorator
+@inline export function syseventOp(op: i32, task: i32, app: i32, nr: i32, a0: i32, a1: i32, a2: i32, a3: i32): i32 {
   switch (op) {
     case OP_CALL: return call(task, app, nr, a0, a1);
     case OP_FUEL: return SYSCALL_FUEL;

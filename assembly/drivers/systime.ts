@@ -89,7 +89,8 @@ function call(task: i32, app: i32, nr: i32, a0: i32): i32 {
   return sysPower(task, app, nr, a0);
 }
 
-export function systimeOp(op: i32, task: i32, app: i32, nr: i32, a0: i32, a1: i32, a2: i32, a3: i32): i32 {
+// @ts-ignore: decorator
+@inline export function systimeOp(op: i32, task: i32, app: i32, nr: i32, a0: i32, a1: i32, a2: i32, a3: i32): i32 {
   switch (op) {
     case OP_CALL: return call(task, app, nr, a0);
     case OP_OWNS: return nr >= SYS_TIME_GET && nr <= SYS_POWER_DOWN ? 1 : 0;

@@ -43,7 +43,8 @@ function arm(task: i32, slot: i32, on: bool): void {
   else if (timerWaiter(slot) == task) timerSetWaiter(slot, NO_TASK);
 }
 
-export function timerOp(op: i32, task: i32, app: i32, nr: i32, a0: i32, a1: i32, a2: i32, a3: i32): i32 {
+// @ts-ignore: decorator
+@inline export function timerOp(op: i32, task: i32, app: i32, nr: i32, a0: i32, a1: i32, a2: i32, a3: i32): i32 {
   switch (op) {
     case OP_CALL: return sysTimerCreate(task, app, a0);
     case OP_FUEL: return SYSCALL_FUEL;
