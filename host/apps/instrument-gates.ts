@@ -37,11 +37,12 @@ const WALLED_GLOBAL = "__wasphere_walled";
 const WALL_LEFT_GLOBAL = "__wasphere_wall_left";
 
 /**
- * Replaces the fast `applibs` imports of `mod` by gates; returns the syscall numbers gated (none
- * when the app imports no fast import: the module then gets no `wasphere` gate import at all).
- * `blocking` lists imports instrumented as blocking (`applibs.name`): those keep their import.
+ * Replaces the fast `applibs` imports of `mod` by gates (when the app imports no fast import, the
+ * module gets no `wasphere` gate import at all). `blocking` lists imports instrumented as
+ * blocking (`applibs.name`): those keep their import. Each import's signature is the protocol's:
+ * instrument.ts's contract check refused any other before binaryen read the module.
  */
-export function addSyscallGates(mod: binaryen.Module, blocking: readonly string[]): number[] {
+export function addSyscallGates(mod: binaryen.Module, blocking: readonly string[]): void {
   const byName = new Map(FAST_IMPORTS.map((i) => [i.name, i]));
   const gated: { internal: string; nr: number; params: number }[] = [];
   for (let i = 0; i < mod.getNumFunctions(); i++) {
@@ -49,12 +50,9 @@ export function addSyscallGates(mod: binaryen.Module, blocking: readonly string[
     if (info.module !== "applibs") continue;
     const imp = byName.get(info.base ?? "");
     if (!imp || blocking.includes(`applibs.${info.base}`)) continue;
-    // checkContract already refused any other signature; this keeps a gate's type the import's.
-    const params = B.expandType(info.params);
-    if (params.length !== imp.params || params.some((t) => t !== B.i32) || info.results !== B.i32) continue;
     gated.push({ internal: info.name, nr: imp.nr, params: imp.params });
   }
-  if (gated.length === 0) return [];
+  if (gated.length === 0) return;
 
   const i32 = B.i32, i64 = B.i64;
   mod.addFunctionImport(SYSCALL_IMPORT, PREEMPT_MODULE, GATE_SYSCALL_FIELD, B.createType([i32, i32, i32, i32, i32, i32]), i64);
@@ -93,5 +91,4 @@ export function addSyscallGates(mod: binaryen.Module, blocking: readonly string[
     mod.removeFunction(g.internal);
     mod.addFunction(g.internal, B.createType(Array(n).fill(i32)), i32, [i64, i32, i64, i32], body);
   }
-  return gated.map((g) => g.nr);
 }

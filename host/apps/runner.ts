@@ -15,7 +15,7 @@
 // its gates call the `wasphere.syscall_charged` the runner gives it, which with a syscall
 // binding (RunnerOptions.syscalls) is the core's own (so the call is Wasm-to-Wasm where the core
 // is a module) and without one a JS function calling the `applibs` implementation. With a
-// binding a slice is one call of the link's `slice` (slice-link.ts: fuel, rewind, entry, stop of
+// binding a slice is one call of the link's `run` (slice-link.ts: fuel, rewind, entry, stop of
 // the unwind, FUEL_IDLE), so it touches no WebAssembly.Global from JS. Where the link cannot be
 // made (an engine that cannot compile it, exports of another type than the protocol's), the
 // slice runs from JS. The link is made at the first rewind, so a slice is one call from the second on.
@@ -487,10 +487,11 @@ const shapes = new WeakMap<WebAssembly.Module, ModuleShape>();
 function moduleShape(module: WebAssembly.Module): ModuleShape {
   let shape = shapes.get(module);
   if (!shape) {
+    const imports = WebAssembly.Module.imports(module);
     shape = {
-      applibs: WebAssembly.Module.imports(module).filter((i) => i.module === "applibs" && i.kind === "function").map((i) => i.name),
+      applibs: imports.filter((i) => i.module === "applibs" && i.kind === "function").map((i) => i.name),
       memoryExport: WebAssembly.Module.exports(module).find((e) => e.kind === "memory")?.name ?? null,
-      gated: WebAssembly.Module.imports(module).some((i) => i.module === PREEMPT_MODULE && i.name === GATE_SYSCALL_FIELD),
+      gated: imports.some((i) => i.module === PREEMPT_MODULE && i.name === GATE_SYSCALL_FIELD),
     };
     shapes.set(module, shape);
   }
