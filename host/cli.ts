@@ -12,6 +12,7 @@ import { registerNewCommand } from "./new-cli.js";
 import { registerFeedCommands } from "./feed-cli.js";
 import { registerKeysCommands } from "./keys-cli.js";
 import { registerCoreCommands } from "./secure-cli.js";
+import { applyEngineFlags } from "./engine-flags.js";
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
 
 const isMain = process.argv[1] && /(?:cli\.js|wasphere(?:\.js)?)$/.test(process.argv[1]);
 if (isMain) {
+  applyEngineFlags(); // before any verb runs: the code it reaches compiles under them
   try {
     await buildProgram().parseAsync(process.argv);
   } catch (err) {

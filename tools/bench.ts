@@ -1,6 +1,7 @@
 // `npm run bench`: wasphere's figures, each a ratio against a floor measured in the same run.
-// Each group of rows runs in its own child process under the V8 flags `wasphere run` runs apps
-// with (USER_NODE_FLAGS: none), and says so, so no group's engine settings leak into another's.
+// Each group of rows runs in its own child process under the V8 settings `wasphere run` runs apps
+// with (no command-line flags, USER_NODE_FLAGS; the engine flags the command sets at its start,
+// host/engine-flags.ts, set at the same point), and says so, so no group's settings leak into another's.
 // Warm-up, then repeats; median and spread (min..max) of the repeats; latency rows also give p50
 // and p99 of single events. Goals (tools/bench-goals.json, data, from DESIGN.md and issue 13)
 // are printed beside the rows they bound: met or not. Figures, never asserts: timing does not
@@ -26,6 +27,7 @@ import { AppRunner, type SyscallBinding } from "../host/apps/runner.js";
 import { WALL_CHECK_CALLS } from "../host/apps/protocol.js";
 import { benchInstrument } from "./bench-instrument.js";
 import { benchFs, ramFigures } from "./bench-fs.js";
+import { applyEngineFlags, ENGINE_FLAGS } from "../host/engine-flags.js";
 
 export interface Row {
   /** A stable name for the goals file. */
@@ -42,7 +44,7 @@ export interface Row {
 
 const REPEATS = 9;
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-/** The V8/Node flags `wasphere run` gives the process that runs apps (bin/wasphere.js: none). */
+/** The Node command-line flags `wasphere run` gives the process that runs apps (bin/wasphere.js: none; its engine flags it sets itself, ENGINE_FLAGS). */
 export const USER_NODE_FLAGS: string[] = [];
 
 export function stats(samples: number[]): { median: number; min: number; max: number } {
@@ -738,7 +740,7 @@ export function formatRows(rows: Row[], goals: Record<string, Goal> = {}, header
   for (const r of rows) {
     if (r.group !== group) {
       group = r.group;
-      if (group) lines.push(`-- ${group}: node ${r.flags?.length ? r.flags.join(" ") : "(no flags, as wasphere run)"} --`);
+      if (group) lines.push(`-- ${group}: node ${r.flags?.length ? r.flags.join(" ") : "(no command-line flags"}; ${ENGINE_FLAGS.join(" ")} set at start, as wasphere run) --`);
     }
     const pct = r.p50 !== undefined ? `  p50 ${fmt(r.p50)} p99 ${fmt(r.p99!)}` : "";
     lines.push(`${r.name.padEnd(78)} ${fmt(r.median).padStart(10)} ${r.unit.padEnd(9)} ${r.spread !== undefined ? `[±${fmt(r.spread)}]` : `[${fmt(r.min)}..${fmt(r.max)}]`}${pct}${r.ratio !== undefined ? `  x${r.ratio.toFixed(2)} vs ${fmt(r.floor!)}` : ""}${goalText(r, goals)}${r.note ? `  (${r.note})` : ""}`);
@@ -749,6 +751,7 @@ export function formatRows(rows: Row[], goals: Record<string, Goal> = {}, header
 if (import.meta.url === `file://${process.argv[1]}`) {
   const args = process.argv.slice(2);
   if (args[0] === "--child") {
+    applyEngineFlags(); // where the command sets them: after its modules load, before its work
     const group = GROUPS.find((g) => g.name === args[1]);
     if (!group) throw new Error(`no bench group ${args[1]}`);
     process.stdout.write(JSON.stringify(await group.run()));

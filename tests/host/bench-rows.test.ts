@@ -28,7 +28,7 @@ test("a goal is judged on the figure it names: ratio, median or p99", () => {
   assert.equal(goalText({ ...base, id: "c" }, goals), "  goal p99 <= 1000 ns: met");
   assert.equal(goalText({ ...base, id: "c", p99: 1001 }, goals), "  goal p99 <= 1000 ns: NOT met");
   assert.equal(goalText({ ...base, id: "none" }, goals), "");
-  assert.match(formatRows([{ ...base, id: "a", group: "g", flags: [] }], goals), /-- g: node \(no flags, as wasphere run\) --\nx .* p50 50\.0 p99 900 {2}x5\.00 vs 10\.0 {2}goal ratio <= x2: NOT met/);
+  assert.match(formatRows([{ ...base, id: "a", group: "g", flags: [] }], goals), /-- g: node \(no command-line flags; --always-sparkplug set at start, as wasphere run\) --\nx .* p50 50\.0 p99 900 {2}x5\.00 vs 10\.0 {2}goal ratio <= x2: NOT met/);
 });
 
 test("every goal in tools/bench-goals.json names a figure and a limit", () => {
